@@ -1,0 +1,1 @@
+//! On-demand service broker library.

@@ -1,0 +1,1 @@
+//! Example service adapter for a Redis-like service.
