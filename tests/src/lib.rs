@@ -1,1 +1,26 @@
-//! Harness for black-box broker tests.
+//! Harness for the broker's black-box tests.
+//!
+//! The tests in `tests/tests/` start the real `on-demand-broker` binary as a child process, with a
+//! config written into a fresh temporary directory ([`BrokerConfig`], [`BrokerProcess`]), and drive
+//! it over HTTP as a platform would ([`OsbClient`]). The broker runs the `test-adapter` binary of
+//! this crate as its service adapter; see `src/bin/test_adapter.rs` for how tests script it.
+//! Everything here is blocking (std threads and `reqwest::blocking`), so tests are plain `#[test]`
+//! functions.
+
+mod binaries;
+mod bodies;
+mod client;
+mod config;
+mod process;
+
+pub use binaries::{broker_binary, run_broker, test_adapter_binary};
+pub use bodies::{
+    bind_body, context, provision_body, unique_id, update_body, ORGANIZATION_GUID, SPACE_GUID,
+};
+pub use client::{OsbClient, Response, API_VERSION};
+pub use config::{
+    read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,
+    PLAN_SMALL, SERVICE_ID, SERVICE_NAME,
+};
+pub use process::BrokerProcess;
+pub use reqwest::header::HeaderMap;
