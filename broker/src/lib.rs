@@ -1,1 +1,13 @@
-//! On-demand service broker library.
+//! On-demand service broker: an Open Service Broker API server that deploys one BOSH
+//! deployment per service instance, with a service adapter generating the manifests and
+//! binding credentials.
+
+pub mod adapter;
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod director;
+pub mod engine;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,102 @@
-fn main() {}
+//! The `on-demand-broker` command: serve, check a config, print the default config, or run
+//! the built-in example adapter.
+
+use clap::{Parser, Subcommand};
+use on_demand_broker::{app::Application, config, telemetry};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "on-demand-broker", version, about = "An on-demand Open Service Broker for BOSH-deployed services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OSB API (the default). Without --config, runs on the embedded default:
+    /// simulated director, built-in example adapter, SQLite under ./data.
+    Serve {
+        /// The broker's YAML config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file, print every problem, and exit non-zero if there are any.
+    CheckConfig {
+        /// The broker's YAML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the embedded default config, with comments, to save and edit.
+    PrintDefaultConfig,
+    /// Run the built-in example service adapter (the broker runs it this way as a child process).
+    #[command(hide = true)]
+    ExampleAdapter {
+        /// The adapter's subcommand and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve { config: None }) {
+        Command::ExampleAdapter { args } => {
+            let mut argv = vec!["example-service-adapter".to_string()];
+            argv.extend(args);
+            let code = example_adapter::main_with_args(argv);
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::PrintDefaultConfig => {
+            print!("{}", config::DEFAULT_CONFIG_YAML);
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { config: path } => {
+            match config::load(Some(&path), &config::EnvOverrides::from_env()) {
+                Ok(loaded) => {
+                    for w in &loaded.warnings {
+                        println!("warning: {w}");
+                    }
+                    println!("{}: OK", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve { config: path } => serve(path),
+    }
+}
+
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    telemetry::init();
+    let loaded = match config::load(path.as_deref(), &config::EnvOverrides::from_env()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if loaded.is_embedded_default {
+        tracing::info!("no --config given: running on the embedded default (see `on-demand-broker print-default-config`)");
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(loaded).await.map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("on-demand-broker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! Service instance endpoints: provision, update, deprovision, fetch and last operation.
+
+use super::error::ApiError;
+use super::middleware::RequestMeta;
+use super::support::*;
+use super::AppState;
+use crate::engine::{in_progress_text, plans, OperationRequest};
+use crate::store::{
+    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage, StoreError,
+};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+type Query = web::Query<HashMap<String, String>>;
+
+fn accepted(op: &OperationRecord, dashboard_url: Option<&str>, labels: &Value) -> HttpResponse {
+    let mut body = Map::new();
+    body.insert("operation".into(), json!(op.id));
+    if let Some(url) = dashboard_url {
+        body.insert("dashboard_url".into(), json!(url));
+    }
+    if labels.as_object().is_some_and(|l| !l.is_empty()) {
+        body.insert("metadata".into(), json!({ "labels": labels }));
+    }
+    HttpResponse::Accepted().json(Value::Object(body))
+}
+
+fn new_operation(instance_id: &str, kind: OperationKind, request: &OperationRequest) -> OperationRecord {
+    let now = now_rfc3339();
+    OperationRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        instance_id: instance_id.to_string(),
+        kind,
+        state: OperationState::InProgress,
+        stage: Stage::Pending,
+        task_id: None,
+        errand_index: 0,
+        request: serde_json::to_value(request).unwrap_or(Value::Null),
+        description: String::new(),
+        error: String::new(),
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+fn check_service(state: &AppState, service_id: &str) -> Result<(), ApiError> {
+    if service_id != state.config.catalog.id {
+        return Err(ApiError::bad_request(format!(
+            "service_id '{service_id}' is not in the catalog: use '{}'",
+            state.config.catalog.id
+        )));
+    }
+    Ok(())
+}
+
+fn check_plan(state: &AppState, plan_id: &str) -> Result<(), ApiError> {
+    if state.config.plan(plan_id).is_none() {
+        let known: Vec<&str> = state.config.catalog.plans.iter().map(|p| p.plan_id.as_str()).collect();
+        return Err(ApiError::bad_request(format!(
+            "plan_id '{plan_id}' is not in the catalog: use one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// 422 `MaintenanceInfoConflict` when the request's maintenance_info version differs from the plan's.
+fn check_maintenance_info(state: &AppState, plan_id: &str, requested: &Value) -> Result<Value, ApiError> {
+    let Some(version) = maintenance_version(requested) else { return Ok(Value::Null) };
+    let plan = state.config.plan(plan_id).expect("plan checked");
+    match crate::catalog::effective_maintenance_info(&state.config, plan) {
+        None => Err(ApiError::unprocessable(
+            "maintenance_info was passed, but the broker catalog contains no maintenance_info",
+        )
+        .with_code("MaintenanceInfoConflict")),
+        Some(mi) if mi.version != version => Err(ApiError::unprocessable(format!(
+            "passed maintenance_info does not match the catalog maintenance_info: the plan is at version '{}', the request asked for '{version}'; fetch the catalog again",
+            mi.version
+        ))
+        .with_code("MaintenanceInfoConflict")),
+        Some(_) => Ok(json!({ "version": version })),
+    }
+}
+
+async fn load_instance(state: &AppState, meta: &RequestMeta, id: &str, op: &str) -> Result<Option<InstanceRecord>, ApiError> {
+    let store = state.engine.store.clone();
+    let id_owned = id.to_string();
+    store
+        .run(move |s| s.instance(&id_owned))
+        .await
+        .map_err(|e| store_error(state, meta, id, op, &e))
+}
+
+async fn latest_operation(state: &AppState, meta: &RequestMeta, id: &str) -> Result<Option<OperationRecord>, ApiError> {
+    let store = state.engine.store.clone();
+    let id_owned = id.to_string();
+    store
+        .run(move |s| s.latest_operation(&id_owned))
+        .await
+        .map_err(|e| store_error(state, meta, id, "last_operation", &e))
+}
+
+/// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
+pub async fn provision(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Query,
+    meta: web::ReqData<RequestMeta>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let instance_id = path.into_inner();
+    let body = json_object(&body)?;
+    let service_id = required_str(&body, "service_id")?;
+    let plan_id = required_str(&body, "plan_id")?;
+    let organization_guid = required_str(&body, "organization_guid")?;
+    let space_guid = required_str(&body, "space_guid")?;
+    let context = optional_object(&body, "context")?;
+    let parameters = parameters(&body)?;
+    let requested_mi = optional_object(&body, "maintenance_info")?;
+    check_service(&state, &service_id)?;
+    check_plan(&state, &plan_id)?;
+
+    if let Some(existing) = load_instance(&state, &meta, &instance_id, "create").await? {
+        if existing.state != InstanceState::Deleted {
+            let identical =
+                existing.service_id == service_id && existing.plan_id == plan_id && existing.parameters == parameters;
+            let latest = latest_operation(&state, &meta, &instance_id).await?;
+            return match (identical, existing.state, latest) {
+                (true, InstanceState::Provisioning, Some(op)) if op.kind == OperationKind::Create => {
+                    Ok(accepted(&op, existing.dashboard_url.as_deref(), &existing.labels))
+                }
+                (true, InstanceState::Ready | InstanceState::Updating, _) => {
+                    let mut body = Map::new();
+                    if let Some(url) = &existing.dashboard_url {
+                        body.insert("dashboard_url".into(), json!(url));
+                    }
+                    Ok(HttpResponse::Ok().json(Value::Object(body)))
+                }
+                (true, InstanceState::Failed, _) => Err(ApiError::conflict(format!(
+                    "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
+                ))),
+                _ => Err(ApiError::conflict(format!(
+                    "service instance {instance_id} already exists with a different service, plan or parameters"
+                ))),
+            };
+        }
+    }
+    if !accepts_incomplete(&query) {
+        return Err(ApiError::async_required());
+    }
+    let maintenance_info = check_maintenance_info(&state, &plan_id, &requested_mi)?;
+
+    let mut request_params = Map::new();
+    request_params.insert("service_id".into(), json!(service_id));
+    request_params.insert("plan_id".into(), json!(plan_id));
+    request_params.insert("organization_guid".into(), json!(organization_guid));
+    request_params.insert("space_guid".into(), json!(space_guid));
+    if !context.is_null() {
+        request_params.insert("context".into(), context.clone());
+    }
+    if !requested_mi.is_null() {
+        request_params.insert("maintenance_info".into(), requested_mi.clone());
+    }
+    request_params.insert("parameters".into(), parameters.clone());
+
+    let request = OperationRequest {
+        plan_id: plan_id.clone(),
+        previous_plan_id: None,
+        parameters: parameters.clone(),
+        context: context.clone(),
+        maintenance_info: maintenance_info.clone(),
+        request_params: Value::Object(request_params),
+        force: false,
+        fingerprint: json!({"service_id": service_id, "plan_id": plan_id, "parameters": parameters}),
+    };
+    let op = new_operation(&instance_id, OperationKind::Create, &request);
+    let now = now_rfc3339();
+    let instance = InstanceRecord {
+        id: instance_id.clone(),
+        service_id,
+        plan_id,
+        organization_guid,
+        space_guid,
+        context,
+        parameters,
+        maintenance_info,
+        dashboard_url: None,
+        labels: Value::Null,
+        configs: Value::Null,
+        state: InstanceState::Provisioning,
+        deployment_name: plans::deployment_name(&instance_id),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+
+    let engine = state.engine.clone();
+    let _guard = engine.lock(&op.id).await;
+    let (inst, o) = (instance.clone(), op.clone());
+    match engine.store.run(move |s| s.begin_provision(&inst, &o)).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            return Err(ApiError::conflict(format!(
+                "service instance {instance_id} is being provisioned by another request"
+            )))
+        }
+        Err(e) => return Err(store_error(&state, &meta, &instance_id, "create", &e)),
+    }
+    tracing::info!(request_id = %meta.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
+    match engine.advance_locked(&op.id).await {
+        Ok(_) => {
+            let stored = load_instance(&state, &meta, &instance_id, "create").await?.unwrap_or(instance);
+            Ok(accepted(&op, stored.dashboard_url.as_deref(), &stored.labels))
+        }
+        Err(err) => {
+            let id = instance_id.clone();
+            if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
+                tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
+            }
+            Err(engine_error(&state, &meta, &instance_id, "create", "create", &err))
+        }
+    }
+}
+
+/// `PATCH /v2/service_instances/{id}`: update or upgrade (always asynchronous).
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Query,
+    meta: web::ReqData<RequestMeta>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let instance_id = path.into_inner();
+    let body = json_object(&body)?;
+    let service_id = required_str(&body, "service_id")?;
+    check_service(&state, &service_id)?;
+    let requested_plan = optional_str(&body, "plan_id")?;
+    if let Some(p) = &requested_plan {
+        check_plan(&state, p)?;
+    }
+    let has_parameters = body.get("parameters").is_some_and(|p| !p.is_null());
+    let parameters = parameters(&body)?;
+    let context = optional_object(&body, "context")?;
+    let previous_values = optional_object(&body, "previous_values")?;
+    let requested_mi = optional_object(&body, "maintenance_info")?;
+
+    let Some(instance) = load_instance(&state, &meta, &instance_id, "update").await? else {
+        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist")));
+    };
+    if instance.state == InstanceState::Deleted {
+        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist: it was deleted")));
+    }
+    if !accepts_incomplete(&query) {
+        return Err(ApiError::async_required());
+    }
+    let new_plan = requested_plan.clone().unwrap_or_else(|| instance.plan_id.clone());
+    let fingerprint = json!({"service_id": service_id, "plan_id": new_plan, "parameters": parameters});
+    if let Some(op) = latest_operation(&state, &meta, &instance_id).await? {
+        if op.state == OperationState::InProgress {
+            if matches!(op.kind, OperationKind::Update | OperationKind::Upgrade)
+                && OperationRequest::of(&op).fingerprint == fingerprint
+            {
+                return Ok(accepted(&op, instance.dashboard_url.as_deref(), &instance.labels));
+            }
+            return Err(ApiError::concurrency(format!(
+                "{} for service instance {instance_id}: try again when it has finished",
+                in_progress_text(op.kind)
+            )));
+        }
+    }
+    if new_plan != instance.plan_id {
+        let plan = state.config.plan(&new_plan).expect("plan checked");
+        let updatable = plan.plan_updatable.unwrap_or(state.config.catalog.plan_updatable);
+        if !updatable {
+            return Err(ApiError::unprocessable(format!(
+                "plan changes are not supported: the plan '{}' cannot be changed to from another plan; create a new instance instead",
+                plan.name
+            )));
+        }
+    }
+    let maintenance_info = check_maintenance_info(&state, &new_plan, &requested_mi)?;
+    let is_upgrade = new_plan == instance.plan_id
+        && !parameters.as_object().is_some_and(|p| !p.is_empty())
+        && !maintenance_info.is_null()
+        && maintenance_info.get("version") != instance.maintenance_info.get("version");
+    let kind = if is_upgrade { OperationKind::Upgrade } else { OperationKind::Update };
+
+    let request_params = if is_upgrade {
+        json!({ "context": context })
+    } else {
+        let mut rp = Map::new();
+        rp.insert("service_id".into(), json!(service_id));
+        rp.insert("plan_id".into(), json!(new_plan));
+        rp.insert("parameters".into(), parameters.clone());
+        let mut pv = Map::new();
+        pv.insert("plan_id".into(), json!(instance.plan_id));
+        pv.insert("service_id".into(), json!(instance.service_id));
+        pv.insert("organization_id".into(), json!(instance.organization_guid));
+        pv.insert("space_id".into(), json!(instance.space_guid));
+        if let Some(mi) = previous_values.get("maintenance_info").filter(|m| !m.is_null()) {
+            pv.insert("maintenance_info".into(), mi.clone());
+        }
+        rp.insert("previous_values".into(), Value::Object(pv));
+        if !context.is_null() {
+            rp.insert("context".into(), context.clone());
+        }
+        if !requested_mi.is_null() {
+            rp.insert("maintenance_info".into(), requested_mi.clone());
+        }
+        Value::Object(rp)
+    };
+    let request = OperationRequest {
+        plan_id: new_plan,
+        previous_plan_id: Some(instance.plan_id.clone()),
+        parameters: if has_parameters { parameters } else { json!({}) },
+        context,
+        maintenance_info,
+        request_params,
+        force: false,
+        fingerprint,
+    };
+    start_operation(&state, &meta, instance, kind, request, "update").await
+}
+
+/// Records an operation on an existing instance and runs its first stage; on failure the
+/// record is removed again, so a failed request leaves no state behind.
+async fn start_operation(
+    state: &AppState,
+    meta: &RequestMeta,
+    instance: InstanceRecord,
+    kind: OperationKind,
+    request: OperationRequest,
+    action: &str,
+) -> Result<HttpResponse, ApiError> {
+    let op = new_operation(&instance.id, kind, &request);
+    let engine = state.engine.clone();
+    let _guard = engine.lock(&op.id).await;
+    let new_state = if kind == OperationKind::Delete { InstanceState::Deprovisioning } else { InstanceState::Updating };
+    let o = op.clone();
+    match engine.store.run(move |s| s.begin_operation(&o, new_state)).await {
+        Ok(()) => {}
+        Err(StoreError::InFlight(_)) => {
+            return Err(ApiError::concurrency(format!(
+                "another operation is in progress for service instance {}: try again when it has finished",
+                instance.id
+            )))
+        }
+        Err(e) => return Err(store_error(state, meta, &instance.id, kind.as_str(), &e)),
+    }
+    tracing::info!(request_id = %meta.request_id, instance = %instance.id, operation = %op.id, kind = %kind, "operation recorded");
+    match engine.advance_locked(&op.id).await {
+        Ok(current) => {
+            let stored = load_instance(state, meta, &instance.id, kind.as_str()).await?.unwrap_or(instance);
+            let op = current.unwrap_or(op);
+            Ok(accepted(&op, stored.dashboard_url.as_deref(), &stored.labels))
+        }
+        Err(err) => {
+            let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
+            if let Err(e) = engine.store.run(move |s| s.abandon_operation(&op_id, &iid, restore)).await {
+                tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record");
+            }
+            Err(engine_error(state, meta, &instance.id, action, kind.as_str(), &err))
+        }
+    }
+}
+
+/// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
+pub async fn deprovision(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Query,
+    meta: web::ReqData<RequestMeta>,
+) -> Result<HttpResponse, ApiError> {
+    let instance_id = path.into_inner();
+    let service_id = required_query(&query, "service_id")?;
+    let _plan_id = required_query(&query, "plan_id")?;
+    check_service(&state, &service_id)?;
+    let Some(instance) = load_instance(&state, &meta, &instance_id, "delete").await? else {
+        return Err(ApiError::gone());
+    };
+    if instance.state == InstanceState::Deleted {
+        return Err(ApiError::gone());
+    }
+    if !accepts_incomplete(&query) {
+        return Err(ApiError::async_required());
+    }
+    if let Some(op) = latest_operation(&state, &meta, &instance_id).await? {
+        if op.state == OperationState::InProgress {
+            if op.kind == OperationKind::Delete {
+                return Ok(accepted(&op, None, &Value::Null));
+            }
+            return Err(ApiError::concurrency(format!(
+                "{} for service instance {instance_id}: delete it when that has finished",
+                in_progress_text(op.kind)
+            )));
+        }
+    }
+    let request = OperationRequest {
+        plan_id: instance.plan_id.clone(),
+        force: query.get("force").is_some_and(|f| f == "true"),
+        ..Default::default()
+    };
+    let response = start_operation(&state, &meta, instance, OperationKind::Delete, request, "delete").await?;
+    // A delete has no dashboard or labels to report.
+    Ok(response)
+}
+
+/// `GET /v2/service_instances/{id}`.
+pub async fn fetch(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    meta: web::ReqData<RequestMeta>,
+) -> Result<HttpResponse, ApiError> {
+    if meta.api_minor < 14 {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "get instance endpoint only supported starting with OSB version 2.14",
+        ));
+    }
+    let instance_id = path.into_inner();
+    let instance = load_instance(&state, &meta, &instance_id, "fetch").await?;
+    let instance = match instance {
+        None => return Err(ApiError::not_found(format!("service instance {instance_id} does not exist"))),
+        Some(i) => i,
+    };
+    match instance.state {
+        InstanceState::Deleted => {
+            return Err(ApiError::not_found(format!("service instance {instance_id} does not exist: it was deleted")))
+        }
+        InstanceState::Provisioning => {
+            return Err(ApiError::not_found(format!(
+                "service instance {instance_id} is still being provisioned: poll last_operation"
+            )))
+        }
+        InstanceState::Updating => {
+            return Err(ApiError::concurrency(format!(
+                "service instance {instance_id} is being updated: fetch it when the update has finished"
+            )))
+        }
+        _ => {}
+    }
+    let mut body = Map::new();
+    body.insert("service_id".into(), json!(instance.service_id));
+    body.insert("plan_id".into(), json!(instance.plan_id));
+    if let Some(url) = &instance.dashboard_url {
+        body.insert("dashboard_url".into(), json!(url));
+    }
+    body.insert("parameters".into(), instance.parameters.clone());
+    if !instance.maintenance_info.is_null() {
+        body.insert("maintenance_info".into(), instance.maintenance_info.clone());
+    }
+    let labels = if instance.labels.is_null() { json!({}) } else { instance.labels.clone() };
+    body.insert("metadata".into(), json!({ "labels": labels, "attributes": {} }));
+    Ok(HttpResponse::Ok().json(Value::Object(body)))
+}
+
+/// `GET /v2/service_instances/{id}/last_operation`.
+pub async fn last_operation(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Query,
+    meta: web::ReqData<RequestMeta>,
+) -> Result<HttpResponse, ApiError> {
+    let instance_id = path.into_inner();
+    if load_instance(&state, &meta, &instance_id, "last_operation").await?.is_none() {
+        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist")));
+    }
+    let engine = state.engine.clone();
+    let named = match query.get("operation").filter(|o| !o.is_empty()) {
+        Some(op_id) => {
+            let id = op_id.clone();
+            engine
+                .store
+                .run(move |s| s.operation(&id))
+                .await
+                .map_err(|e| store_error(&state, &meta, &instance_id, "last_operation", &e))?
+                .filter(|op| op.instance_id == instance_id)
+        }
+        None => None,
+    };
+    let op = match named {
+        Some(op) => op,
+        None => latest_operation(&state, &meta, &instance_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("service instance {instance_id} has no operations")))?,
+    };
+    let op = if op.state == OperationState::InProgress {
+        match engine.refresh(&op.id).await {
+            Ok(Some(updated)) => updated,
+            Ok(None) => op,
+            Err(err) => {
+                tracing::warn!(request_id = %meta.request_id, operation = %op.id, error = %err, "could not refresh the operation");
+                op
+            }
+        }
+    } else {
+        op
+    };
+    let description = match op.state {
+        OperationState::InProgress => in_progress_text(op.kind).to_string(),
+        _ => op.description.clone(),
+    };
+    let mut body = Map::new();
+    body.insert("state".into(), json!(op.state.as_str()));
+    body.insert("description".into(), json!(description));
+    if op.state == OperationState::Failed && matches!(op.kind, OperationKind::Update | OperationKind::Upgrade) {
+        body.insert("instance_usable".into(), json!(true));
+        body.insert("update_repeatable".into(), json!(true));
+    }
+    let mut resp = HttpResponse::Ok();
+    if op.state == OperationState::InProgress {
+        resp.insert_header(("Retry-After", "1"));
+    }
+    Ok(resp.json(Value::Object(body)))
+}

@@ -1,0 +1,53 @@
+//! The HTTP surface: every route in one place, thin handlers, one error type.
+
+pub mod bindings;
+pub mod error;
+pub mod instances;
+pub mod middleware;
+mod support;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use actix_web::{middleware::from_fn, web, HttpResponse};
+use std::sync::Arc;
+
+/// Shared state of every handler.
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The operation engine (store, director, adapter).
+    pub engine: Arc<Engine>,
+    /// The catalog body, built at start-up.
+    pub catalog: serde_json::Value,
+}
+
+/// `GET /v2/catalog`.
+async fn catalog(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(&state.catalog)
+}
+
+/// `GET /health`: unauthenticated liveness check.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health)).service(
+        web::scope("/v2")
+            .wrap(from_fn(middleware::osb_guard))
+            .route("/catalog", web::get().to(catalog))
+            .route("/service_instances/{instance_id}", web::put().to(instances::provision))
+            .route("/service_instances/{instance_id}", web::patch().to(instances::update))
+            .route("/service_instances/{instance_id}", web::delete().to(instances::deprovision))
+            .route("/service_instances/{instance_id}", web::get().to(instances::fetch))
+            .route("/service_instances/{instance_id}/last_operation", web::get().to(instances::last_operation))
+            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::put().to(bindings::bind))
+            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::delete().to(bindings::unbind))
+            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::get().to(bindings::fetch))
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+                web::get().to(bindings::last_operation),
+            ),
+    );
+}

@@ -1,0 +1,127 @@
+//! Builds the whole broker from a configuration: store, director, adapter client, engine,
+//! catalog and HTTP server. `Application::build` binds the listener first, so callers (and
+//! tests) learn the real port before serving.
+
+use crate::adapter::AdapterClient;
+use crate::api::{self, middleware::Credentials, AppState};
+use crate::config::{DirectorSettings, LoadedConfig};
+use crate::director::{simulated::SimulatedDirector, Director};
+use crate::engine::Engine;
+use crate::store::Store;
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the database {path}: {source}")]
+    Store {
+        /// Its path.
+        path: String,
+        /// Why.
+        source: crate::store::StoreError,
+    },
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The adapter command could not be resolved.
+    #[error("cannot locate the service adapter: {0}")]
+    Adapter(std::io::Error),
+    /// The director is not usable.
+    #[error("{0}")]
+    Director(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A broker ready to serve.
+pub struct Application {
+    port: u16,
+    host: String,
+    server: actix_web::dev::Server,
+    engine: Arc<Engine>,
+}
+
+impl Application {
+    /// Builds the broker and binds its listener.
+    pub async fn build(loaded: LoadedConfig) -> Result<Self, StartError> {
+        let config = Arc::new(loaded.config);
+        let store = Store::open(&config.database_path).map_err(|source| StartError::Store {
+            path: config.database_path.display().to_string(),
+            source,
+        })?;
+        let director: Arc<dyn Director> = match &config.director {
+            DirectorSettings::Simulated { task_duration } => {
+                Arc::new(SimulatedDirector::new(store.clone(), *task_duration))
+            }
+            DirectorSettings::Bosh(_) => {
+                return Err(StartError::Director(
+                    "bosh: a real BOSH director is not supported by this build yet; use simulated_director".to_string(),
+                ))
+            }
+        };
+        let info = director.info().await.map_err(|e| StartError::Director(e.to_string()))?;
+        tracing::info!(director = %info.name, version = %info.version, "director reachable");
+        let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
+        tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
+        let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));
+        let catalog = crate::catalog::build(&config, &Default::default());
+
+        let addr = format!("{}:{}", config.broker.host, config.broker.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            engine: engine.clone(),
+            catalog,
+        });
+        let credentials = web::Data::new(Credentials {
+            username: config.broker.username.clone(),
+            password: config.broker.password.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(credentials.clone())
+                .configure(api::routes)
+        })
+        .shutdown_timeout(config.broker.shutdown_timeout.as_secs())
+        .listen(listener)
+        .map_err(|source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        })?
+        .run();
+        Ok(Self {
+            port,
+            host: config.broker.host.clone(),
+            server,
+            engine,
+        })
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is asked to stop, driving operations in the background.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!("listening on http://{}:{}", self.host, self.port);
+        let worker = actix_web::rt::spawn(self.engine.clone().run_worker());
+        let result = self.server.await;
+        worker.abort();
+        result
+    }
+}

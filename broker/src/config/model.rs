@@ -1,0 +1,314 @@
+//! Configuration types: the raw shape read from YAML, and the validated form the broker uses.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as JsonValue;
+use service_adapter::{InstanceGroup, LifecycleErrands, Properties, Update};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The configuration file as written by the operator, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    /// `broker:` — listener, credentials and feature flags.
+    pub broker: RawBroker,
+    /// `service_adapter:` — the adapter executable.
+    pub service_adapter: RawServiceAdapter,
+    /// `service_deployment:` — releases and stemcells handed to the adapter.
+    pub service_deployment: ServiceDeploymentConfig,
+    /// `service_catalog:` — the one service offering and its plans.
+    pub service_catalog: Option<ServiceCatalog>,
+    /// `database:` — where the broker keeps its state.
+    pub database: RawDatabase,
+    /// `bosh:` — a real BOSH director.
+    pub bosh: Option<BoshConfig>,
+    /// `simulated_director:` — the built-in simulated director.
+    pub simulated_director: Option<SimulatedDirectorConfig>,
+    /// `cf:` — accepted for compatibility with Go broker configs; not used.
+    pub cf: Option<serde_yaml::Value>,
+    /// `credhub:` — accepted for compatibility; not used.
+    pub credhub: Option<serde_yaml::Value>,
+    /// `bosh_credhub:` — accepted for compatibility; not used.
+    pub bosh_credhub: Option<serde_yaml::Value>,
+    /// `service_instances_api:` — accepted for compatibility; not used.
+    pub service_instances_api: Option<serde_yaml::Value>,
+}
+
+/// `broker:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawBroker {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub disable_bosh_configs: bool,
+    pub expose_operational_errors: bool,
+    pub enable_plan_schemas: bool,
+    pub use_stdin: Option<bool>,
+    pub skip_check_for_pending_changes: bool,
+    pub shutdown_timeout_in_seconds: Option<u64>,
+    pub support_backup_agent_binding: bool,
+    pub worker_interval_millis: Option<u64>,
+    // Keys of the Go broker that are recognised and have no effect here.
+    pub disable_ssl_cert_verification: Option<bool>,
+    pub startup_banner: Option<bool>,
+    pub disable_cf_startup_checks: Option<bool>,
+    pub enable_secure_manifests: Option<bool>,
+    pub enable_telemetry: Option<bool>,
+    pub enable_optimised_upgrades: Option<bool>,
+    pub tls: Option<serde_yaml::Value>,
+}
+
+/// `service_adapter:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawServiceAdapter {
+    pub path: Option<String>,
+    pub builtin: Option<String>,
+    pub timeout_seconds: Option<f64>,
+    pub max_output_bytes: Option<usize>,
+    pub use_stdin: Option<bool>,
+    pub mount_paths: Option<serde_yaml::Value>,
+}
+
+/// `database:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDatabase {
+    pub path: Option<String>,
+}
+
+/// `service_deployment:` — the releases and stemcells every instance is deployed with.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ServiceDeploymentConfig {
+    pub releases: Vec<ReleaseConfig>,
+    pub stemcells: Vec<StemcellConfig>,
+    /// Legacy single stemcell, as older configs wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stemcell: Option<StemcellConfig>,
+}
+
+/// One BOSH release.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ReleaseConfig {
+    pub name: String,
+    pub version: String,
+    pub jobs: Vec<String>,
+}
+
+/// One stemcell.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct StemcellConfig {
+    pub os: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+/// `bosh:` — a real director.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct BoshConfig {
+    pub url: String,
+    pub root_ca_cert: Option<String>,
+    pub authentication: Option<serde_yaml::Value>,
+}
+
+/// `simulated_director:` — the built-in stand-in for a BOSH director.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct SimulatedDirectorConfig {
+    /// How long each simulated task takes, in seconds (0 allowed).
+    pub task_seconds: f64,
+}
+
+/// `service_catalog:` — the service offering.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ServiceCatalog {
+    pub id: String,
+    pub service_name: String,
+    pub service_description: String,
+    pub bindable: bool,
+    pub plan_updatable: bool,
+    pub requires: Vec<String>,
+    pub tags: Vec<String>,
+    pub metadata: Option<ServiceMetadata>,
+    pub dashboard_client: Option<DashboardClient>,
+    pub global_properties: Properties,
+    pub global_quotas: Option<Quotas>,
+    pub maintenance_info: Option<MaintenanceInfoConfig>,
+    pub allow_context_updates: bool,
+    pub plans: Vec<PlanConfig>,
+}
+
+/// Service metadata, published in camelCase as the catalog expects.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ServiceMetadata {
+    pub display_name: String,
+    pub image_url: String,
+    pub long_description: String,
+    pub provider_display_name: String,
+    pub documentation_url: String,
+    pub support_url: String,
+    pub shareable: bool,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, JsonValue>,
+}
+
+/// A dashboard OAuth client (Cloud Foundry extension).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct DashboardClient {
+    pub id: String,
+    pub secret: String,
+    pub redirect_uri: String,
+}
+
+/// Instance and resource quotas.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct Quotas {
+    pub service_instance_limit: Option<u64>,
+    pub resources: BTreeMap<String, ResourceQuota>,
+}
+
+/// One resource quota.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ResourceQuota {
+    pub limit: u64,
+    pub cost: u64,
+}
+
+/// `maintenance_info` as configured (service- or plan-level).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct MaintenanceInfoConfig {
+    pub public: BTreeMap<String, String>,
+    pub private: BTreeMap<String, String>,
+    pub version: String,
+    pub description: String,
+}
+
+/// One plan of the offering.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct PlanConfig {
+    pub plan_id: String,
+    pub name: String,
+    pub description: String,
+    pub free: Option<bool>,
+    pub bindable: Option<bool>,
+    pub plan_updatable: Option<bool>,
+    pub metadata: Option<PlanMetadata>,
+    pub quotas: Option<Quotas>,
+    pub properties: Properties,
+    pub instance_groups: Vec<InstanceGroup>,
+    pub update: Option<Update>,
+    pub lifecycle_errands: Option<LifecycleErrands>,
+    pub maintenance_info: Option<MaintenanceInfoConfig>,
+    pub binding_with_dns: Vec<BindingDnsConfig>,
+}
+
+/// Plan metadata, published in camelCase.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct PlanMetadata {
+    pub display_name: String,
+    pub bullets: Vec<String>,
+    pub costs: Vec<JsonValue>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, JsonValue>,
+}
+
+/// A DNS address to look up for bindings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct BindingDnsConfig {
+    pub name: String,
+    pub link_provider: String,
+    pub instance_group: String,
+    pub properties: Option<serde_yaml::Value>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener, credentials and flags.
+    pub broker: BrokerSettings,
+    /// How to run the service adapter.
+    pub adapter: AdapterSettings,
+    /// Releases and stemcells for every deployment.
+    pub service_deployment: ServiceDeploymentConfig,
+    /// The offering and its plans.
+    pub catalog: ServiceCatalog,
+    /// The SQLite database file.
+    pub database_path: PathBuf,
+    /// Which director to deploy to.
+    pub director: DirectorSettings,
+}
+
+/// Validated `broker:` settings.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    /// True when the credentials are the embedded defaults (a warning is logged).
+    pub default_credentials: bool,
+    pub disable_bosh_configs: bool,
+    pub expose_operational_errors: bool,
+    pub enable_plan_schemas: bool,
+    pub skip_check_for_pending_changes: bool,
+    pub support_backup_agent_binding: bool,
+    pub shutdown_timeout: Duration,
+    /// How often the background worker drives in-flight operations.
+    pub worker_interval: Duration,
+}
+
+/// How the broker finds and runs its service adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdapterCommand {
+    /// An executable at this path, run as `<path> <subcommand>`.
+    Executable(PathBuf),
+    /// The example adapter built into the broker binary, run as a separate process:
+    /// `<broker binary> example-adapter <subcommand>`.
+    BuiltinExample,
+}
+
+/// Validated `service_adapter:` settings.
+#[derive(Debug, Clone)]
+pub struct AdapterSettings {
+    pub command: AdapterCommand,
+    pub timeout: Duration,
+    pub max_output_bytes: usize,
+    /// Send input on stdin (true) or as legacy positional arguments (false).
+    pub use_stdin: bool,
+}
+
+/// Which director the broker deploys to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectorSettings {
+    /// The built-in simulated director.
+    Simulated {
+        /// How long each task takes.
+        task_duration: Duration,
+    },
+    /// A real BOSH director.
+    Bosh(BoshConfig),
+}
+
+impl Config {
+    /// The plan with this id.
+    pub fn plan(&self, plan_id: &str) -> Option<&PlanConfig> {
+        self.catalog.plans.iter().find(|p| p.plan_id == plan_id)
+    }
+}

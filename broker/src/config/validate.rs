@@ -1,0 +1,436 @@
+//! Checks a raw configuration and turns it into the validated [`Config`].
+
+use super::model::*;
+use super::{ConfigProblem, EnvOverrides};
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+const DEFAULT_USERNAME: &str = "admin";
+const DEFAULT_PASSWORD: &str = "password";
+const DEFAULT_ADAPTER_TIMEOUT_SECONDS: f64 = 120.0;
+const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+
+fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: impl Into<String>) {
+    problems.push(ConfigProblem {
+        key: key.into(),
+        message: message.into(),
+    });
+}
+
+/// Replaces every string value of the form `${NAME}` with the environment variable `NAME`.
+pub(super) fn substitute_env(
+    value: &mut Value,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    match value {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                match lookup(name) {
+                    Some(v) => *s = v,
+                    None => problem(
+                        problems,
+                        key,
+                        format!("refers to environment variable {name}, which is not set: set it, or write the value in the file"),
+                    ),
+                }
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                let name = k.as_str().map(str::to_string).unwrap_or_default();
+                let child = if key.is_empty() { name } else { format!("{key}.{name}") };
+                substitute_env(v, &child, lookup, problems);
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                substitute_env(v, &format!("{key}[{i}]"), lookup, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies `BROKER_HOST`, `BROKER_PORT`, `BROKER_USERNAME` and `BROKER_PASSWORD`.
+pub(super) fn apply_overrides(value: &mut Value, env: &EnvOverrides, problems: &mut Vec<ConfigProblem>) {
+    let Value::Mapping(root) = value else {
+        problem(problems, "", "the config file must be a YAML mapping of sections (broker:, service_adapter:, ...)");
+        return;
+    };
+    let broker = root
+        .entry(Value::String("broker".into()))
+        .or_insert_with(|| Value::Mapping(Default::default()));
+    if broker.is_null() {
+        *broker = Value::Mapping(Default::default());
+    }
+    let Value::Mapping(broker) = broker else {
+        problem(problems, "broker", "must be a mapping with port, username and password");
+        return;
+    };
+    let mut set = |k: &str, v: Value| {
+        broker.insert(Value::String(k.into()), v);
+    };
+    if let Some(host) = &env.host {
+        set("host", Value::String(host.clone()));
+    }
+    if let Some(port) = &env.port {
+        match port.parse::<u16>() {
+            Ok(p) => set("port", Value::Number(p.into())),
+            Err(_) => problem(problems, "BROKER_PORT", format!("'{port}' is not a port number (0-65535)")),
+        }
+    }
+    if let Some(u) = &env.username {
+        set("username", Value::String(u.clone()));
+    }
+    if let Some(p) = &env.password {
+        set("password", Value::String(p.clone()));
+    }
+}
+
+/// Validates the raw config. Returns `None` when a problem makes the result unusable.
+pub(super) fn validate(
+    raw: RawConfig,
+    base_dir: &Path,
+    is_embedded_default: bool,
+    problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<String>,
+) -> Option<Config> {
+    let broker = validate_broker(&raw.broker, is_embedded_default, problems, warnings);
+    let adapter = validate_adapter(&raw.service_adapter, raw.broker.use_stdin, base_dir, problems);
+    validate_service_deployment(&raw.service_deployment, problems);
+    let catalog = match &raw.service_catalog {
+        Some(c) => {
+            validate_catalog(c, problems);
+            c.clone()
+        }
+        None => {
+            problem(problems, "service_catalog", "is missing: configure the service offering (id, service_name, service_description, plans)");
+            ServiceCatalog::default()
+        }
+    };
+    let director = validate_director(&raw, problems);
+    for (key, set) in [
+        ("cf", raw.cf.is_some()),
+        ("credhub", raw.credhub.is_some()),
+        ("bosh_credhub", raw.bosh_credhub.is_some()),
+        ("service_instances_api", raw.service_instances_api.is_some()),
+        ("service_adapter.mount_paths", raw.service_adapter.mount_paths.is_some()),
+        ("broker.tls", raw.broker.tls.is_some()),
+        ("broker.enable_secure_manifests", raw.broker.enable_secure_manifests == Some(true)),
+        ("broker.enable_telemetry", raw.broker.enable_telemetry == Some(true)),
+    ] {
+        if set {
+            warnings.push(format!("config key {key} is recognised but not supported by this broker; it has no effect"));
+        }
+    }
+    let database_path = match raw.database.path.as_deref() {
+        Some("") => {
+            problem(problems, "database.path", "is empty: give the SQLite file the broker keeps its state in");
+            None
+        }
+        Some(p) => Some(resolve(base_dir, p)),
+        None => Some(Path::new("data").join("broker.db")),
+    };
+    let mut service_deployment = raw.service_deployment.clone();
+    if let Some(legacy) = service_deployment.stemcell.take() {
+        if service_deployment.stemcells.is_empty() {
+            service_deployment.stemcells.push(legacy);
+        }
+    }
+    Some(Config {
+        broker: broker?,
+        adapter: adapter?,
+        service_deployment,
+        catalog,
+        database_path: database_path?,
+        director: director?,
+    })
+}
+
+fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() || base_dir.as_os_str().is_empty() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+fn validate_broker(
+    raw: &RawBroker,
+    is_embedded_default: bool,
+    problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<String>,
+) -> Option<BrokerSettings> {
+    let mut ok = true;
+    let port = match raw.port {
+        Some(p) => p,
+        None if is_embedded_default => 8080,
+        None => {
+            problem(problems, "broker.port", "can't be empty: set the port to listen on (e.g. 8080), or BROKER_PORT");
+            ok = false;
+            0
+        }
+    };
+    let mut default_credentials = false;
+    let mut credential = |key: &str, value: &Option<String>, default: &str| -> String {
+        match value.as_deref() {
+            Some(v) if !v.is_empty() => v.to_string(),
+            _ if is_embedded_default => {
+                default_credentials = true;
+                default.to_string()
+            }
+            _ => {
+                problem(
+                    problems,
+                    format!("broker.{key}"),
+                    format!("can't be empty: set the basic-auth {key} platforms use, or BROKER_{}", key.to_uppercase()),
+                );
+                ok = false;
+                String::new()
+            }
+        }
+    };
+    let username = credential("username", &raw.username, DEFAULT_USERNAME);
+    let password = credential("password", &raw.password, DEFAULT_PASSWORD);
+    if default_credentials {
+        warnings.push(
+            "the broker uses the default credentials admin/password: set BROKER_USERNAME and BROKER_PASSWORD before exposing it".to_string(),
+        );
+    }
+    let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
+    ok.then(|| BrokerSettings {
+        host: raw.host.clone().unwrap_or_else(|| "0.0.0.0".to_string()),
+        port,
+        username,
+        password,
+        default_credentials,
+        disable_bosh_configs: raw.disable_bosh_configs,
+        expose_operational_errors: raw.expose_operational_errors,
+        enable_plan_schemas: raw.enable_plan_schemas,
+        skip_check_for_pending_changes: raw.skip_check_for_pending_changes,
+        support_backup_agent_binding: raw.support_backup_agent_binding,
+        shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
+        worker_interval,
+    })
+}
+
+fn validate_adapter(
+    raw: &RawServiceAdapter,
+    broker_use_stdin: Option<bool>,
+    base_dir: &Path,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<AdapterSettings> {
+    let command = match (raw.path.as_deref().filter(|p| !p.is_empty()), raw.builtin.as_deref()) {
+        (Some(_), Some(_)) => {
+            problem(problems, "service_adapter", "set either path or builtin, not both");
+            None
+        }
+        (None, Some("example")) => Some(AdapterCommand::BuiltinExample),
+        (None, Some(other)) => {
+            problem(problems, "service_adapter.builtin", format!("'{other}' is not a built-in adapter: the only one is 'example'"));
+            None
+        }
+        (None, None) => {
+            problem(problems, "service_adapter.path", "checking for executable service adapter file: path is empty; set it to the adapter executable");
+            None
+        }
+        (Some(p), None) => {
+            let path = resolve(base_dir, p);
+            match check_executable(&path) {
+                Ok(()) => Some(AdapterCommand::Executable(path)),
+                Err(msg) => {
+                    problem(problems, "service_adapter.path", format!("checking for executable service adapter file: {msg}"));
+                    None
+                }
+            }
+        }
+    };
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(DEFAULT_ADAPTER_TIMEOUT_SECONDS);
+    if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
+        problem(problems, "service_adapter.timeout_seconds", "must be a positive number of seconds");
+        return None;
+    }
+    let max_output_bytes = raw.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
+    if max_output_bytes < 1024 {
+        problem(problems, "service_adapter.max_output_bytes", "must be at least 1024 bytes");
+        return None;
+    }
+    if let (Some(a), Some(b)) = (raw.use_stdin, broker_use_stdin) {
+        if a != b {
+            problem(problems, "service_adapter.use_stdin", "disagrees with broker.use_stdin: set only one of them");
+            return None;
+        }
+    }
+    Some(AdapterSettings {
+        command: command?,
+        timeout: Duration::from_secs_f64(timeout_seconds),
+        max_output_bytes,
+        use_stdin: raw.use_stdin.or(broker_use_stdin).unwrap_or(true),
+    })
+}
+
+fn check_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("'{}': {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!("'{}' is a directory", path.display()));
+    }
+    if meta.permissions().mode() & 0o500 != 0o500 {
+        return Err(format!("'{}' is not executable (chmod u+rx it)", path.display()));
+    }
+    Ok(())
+}
+
+fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<ConfigProblem>) {
+    if sd.releases.is_empty() {
+        problem(problems, "service_deployment.releases", "is empty: list the BOSH releases (name, version, jobs) the adapter deploys");
+    }
+    for (i, r) in sd.releases.iter().enumerate() {
+        let key = format!("service_deployment.releases[{i}]");
+        if r.name.is_empty() {
+            problem(problems, format!("{key}.name"), "can't be empty");
+        }
+        if r.version.is_empty() {
+            problem(problems, format!("{key}.version"), "can't be empty: give the exact release version");
+        } else if r.version.ends_with("latest") {
+            problem(problems, format!("{key}.version"), "You must configure the exact release and stemcell versions in broker.service_deployment. ODB requires exact versions to detect pending changes as part of the 'cf update-service' workflow. For example, latest and 3112.latest are not supported.");
+        }
+        if r.jobs.is_empty() {
+            problem(problems, format!("{key}.jobs"), "is empty: list the jobs this release provides to the adapter");
+        }
+    }
+    let stemcells: Vec<&StemcellConfig> = sd.stemcells.iter().chain(sd.stemcell.iter()).collect();
+    if stemcells.is_empty() {
+        problem(problems, "service_deployment.stemcells", "is empty: give at least one stemcell (os, version)");
+    }
+    for (i, s) in stemcells.iter().enumerate() {
+        let key = format!("service_deployment.stemcells[{i}]");
+        if s.os.is_empty() {
+            problem(problems, format!("{key}.os"), "can't be empty");
+        }
+        if s.version.is_empty() || s.version.ends_with("latest") {
+            problem(problems, format!("{key}.version"), "must be an exact stemcell version (not empty, not latest)");
+        }
+    }
+}
+
+fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
+    for (key, value) in [("id", &c.id), ("service_name", &c.service_name), ("service_description", &c.service_description)] {
+        if value.is_empty() {
+            problem(problems, format!("service_catalog.{key}"), "can't be empty");
+        }
+    }
+    if c.plans.is_empty() {
+        problem(problems, "service_catalog.plans", "is empty: configure at least one plan");
+    }
+    for (i, r) in c.requires.iter().enumerate() {
+        if !["syslog_drain", "route_forwarding", "volume_mount"].contains(&r.as_str()) {
+            problem(problems, format!("service_catalog.requires[{i}]"), format!("'{r}' is not one of syslog_drain, route_forwarding, volume_mount"));
+        }
+    }
+    if let Some(mi) = &c.maintenance_info {
+        validate_maintenance_info(mi, "service_catalog.maintenance_info", problems);
+    }
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for (i, plan) in c.plans.iter().enumerate() {
+        let key = format!("service_catalog.plans[{i}]");
+        for (field, value) in [("plan_id", &plan.plan_id), ("name", &plan.name), ("description", &plan.description)] {
+            if value.is_empty() {
+                problem(problems, format!("{key}.{field}"), "can't be empty");
+            }
+        }
+        if !plan.plan_id.is_empty() && !ids.insert(plan.plan_id.clone()) {
+            problem(problems, format!("{key}.plan_id"), format!("'{}' is used by two plans: plan ids must be unique", plan.plan_id));
+        }
+        if !plan.name.is_empty() && !names.insert(plan.name.clone()) {
+            problem(problems, format!("{key}.name"), format!("'{}' is used by two plans: plan names must be unique", plan.name));
+        }
+        if plan.instance_groups.is_empty() {
+            problem(problems, format!("{key}.instance_groups"), "is empty: a plan needs at least one instance group");
+        }
+        for (j, ig) in plan.instance_groups.iter().enumerate() {
+            let igkey = format!("{key}.instance_groups[{j}]");
+            if ig.name.is_empty() {
+                problem(problems, format!("{igkey}.name"), "can't be empty");
+            }
+            if ig.vm_type.is_empty() {
+                problem(problems, format!("{igkey}.vm_type"), "can't be empty");
+            }
+            if ig.instances < 1 {
+                problem(problems, format!("{igkey}.instances"), "must be at least 1");
+            }
+            if ig.networks.is_empty() {
+                problem(problems, format!("{igkey}.networks"), "is empty: give at least one network");
+            }
+            if ig.azs.is_empty() {
+                problem(problems, format!("{igkey}.azs"), "is empty: give at least one availability zone");
+            }
+        }
+        if let Some(errands) = &plan.lifecycle_errands {
+            for (kind, list) in [("post_deploy", &errands.post_deploy), ("pre_delete", &errands.pre_delete)] {
+                for (j, errand) in list.iter().enumerate() {
+                    let ekey = format!("{key}.lifecycle_errands.{kind}[{j}]");
+                    if errand.name.is_empty() {
+                        problem(problems, format!("{ekey}.name"), "can't be empty");
+                    }
+                    for inst in &errand.instances {
+                        let parts: Vec<&str> = inst.split('/').collect();
+                        if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
+                            problem(problems, format!("{ekey}.instances"), format!("Must specify pool or instance '{inst}' in format 'name' or 'name/id-or-index'"));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(mi) = &plan.maintenance_info {
+            validate_maintenance_info(mi, &format!("{key}.maintenance_info"), problems);
+        }
+    }
+}
+
+fn validate_maintenance_info(mi: &MaintenanceInfoConfig, key: &str, problems: &mut Vec<ConfigProblem>) {
+    if !mi.version.is_empty() && !is_semver(&mi.version) {
+        problem(problems, format!("{key}.version"), format!("'{}' is not a semantic version (e.g. 1.2.3)", mi.version));
+    }
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn validate_director(raw: &RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<DirectorSettings> {
+    match (&raw.bosh, &raw.simulated_director) {
+        (Some(_), Some(_)) => {
+            problem(problems, "bosh", "both bosh and simulated_director are set: keep exactly one");
+            None
+        }
+        (None, None) => {
+            problem(problems, "simulated_director", "no director configured: add bosh: {url, authentication} for a real director, or simulated_director: {task_seconds: 0}");
+            None
+        }
+        (None, Some(sim)) => {
+            if !(sim.task_seconds.is_finite() && sim.task_seconds >= 0.0) {
+                problem(problems, "simulated_director.task_seconds", "must be a number of seconds, 0 or more");
+                return None;
+            }
+            Some(DirectorSettings::Simulated {
+                task_duration: Duration::from_secs_f64(sim.task_seconds),
+            })
+        }
+        (Some(bosh), None) => {
+            if bosh.url.is_empty() {
+                problem(problems, "bosh.url", "BOSH configuration error: must specify bosh url");
+                return None;
+            }
+            Some(DirectorSettings::Bosh(bosh.clone()))
+        }
+    }
+}

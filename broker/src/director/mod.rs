@@ -1,0 +1,136 @@
+//! The director seam: everything the broker asks of BOSH, behind one trait, with the
+//! built-in simulated director as the embedded default.
+
+pub mod simulated;
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// A director task id.
+pub type TaskId = i64;
+
+/// VMs of a deployment: instance group name → IP addresses.
+pub type Vms = BTreeMap<String, Vec<String>>;
+
+/// Errors talking to a director.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectorError {
+    /// The director could not be reached or answered with an error.
+    #[error("director request failed: {0}")]
+    Request(String),
+    /// The named deployment does not exist.
+    #[error("deployment '{0}' not found")]
+    DeploymentNotFound(String),
+    /// The broker's own state (for the simulated director) failed.
+    #[error("simulated director state: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A task's state as BOSH reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Waiting to run.
+    Queued,
+    /// Running.
+    Processing,
+    /// Being cancelled.
+    Cancelling,
+    /// Finished successfully.
+    Done,
+    /// Finished with an error.
+    Error,
+    /// Cancelled.
+    Cancelled,
+    /// Timed out.
+    Timeout,
+}
+
+impl TaskState {
+    /// Parses BOSH's state text; unknown states count as errors.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "processing" => Self::Processing,
+            "cancelling" => Self::Cancelling,
+            "done" => Self::Done,
+            "cancelled" => Self::Cancelled,
+            "timeout" => Self::Timeout,
+            _ => Self::Error,
+        }
+    }
+
+    /// True while the task has not finished.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Queued | Self::Processing | Self::Cancelling)
+    }
+
+    /// BOSH's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Cancelling => "cancelling",
+            Self::Done => "done",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// A director task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// Its state.
+    pub state: TaskState,
+    /// What it does.
+    pub description: String,
+    /// The result text (an error message for a failed task).
+    pub result: String,
+    /// The deployment it acts on.
+    pub deployment: String,
+    /// The context id it was started with.
+    pub context_id: String,
+}
+
+/// Facts about the director, from `/info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectorInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// What the broker needs from a BOSH director.
+#[async_trait]
+pub trait Director: Send + Sync {
+    /// Name and version; also proves the director is reachable.
+    async fn info(&self) -> Result<DirectorInfo, DirectorError>;
+    /// Submits a deploy of `manifest`, tagged with `context_id`; returns the task id.
+    async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError>;
+    /// The task with this id.
+    async fn task(&self, id: TaskId) -> Result<Task, DirectorError>;
+    /// Tasks started with this context id, newest first.
+    async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError>;
+    /// Unfinished tasks of a deployment.
+    async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError>;
+    /// The manifest of a deployment, or `None` when it does not exist.
+    async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError>;
+    /// The VMs of a deployment.
+    async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError>;
+    /// Submits a delete of a deployment; returns the task id.
+    async fn delete_deployment(&self, deployment: &str, force: bool, context_id: &str) -> Result<TaskId, DirectorError>;
+    /// Starts an errand on a deployment (optionally on some instances only).
+    async fn run_errand(
+        &self,
+        deployment: &str,
+        errand: &str,
+        instances: &[String],
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError>;
+    /// Names of all deployments.
+    async fn deployments(&self) -> Result<Vec<String>, DirectorError>;
+}

@@ -1,0 +1,259 @@
+//! The simulated director: the embedded default for running the broker without BOSH.
+//!
+//! It keeps deployments and tasks in the broker's SQLite file, so it survives a restart just
+//! as a real director would. Each task is `processing` for the configured duration, then
+//! finishes. VMs are derived from the manifest's instance groups with deterministic addresses.
+//!
+//! Tests can make tasks fail through the deployed manifest's top-level `properties`:
+//! `simulate_task_failure: deploy | delete | errand | all` fails those tasks, and
+//! `simulate_errand_failure: <errand name>` fails one errand.
+
+use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+use std::time::Duration;
+
+/// The simulated director.
+#[derive(Debug, Clone)]
+pub struct SimulatedDirector {
+    store: Store,
+    task_duration: Duration,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+/// What a manifest asks the simulated director to fail.
+fn failure_for(manifest: &str, kind: &str, errand: Option<&str>) -> bool {
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(manifest) else {
+        return false;
+    };
+    let props = &doc["properties"];
+    let task = props["simulate_task_failure"].as_str().unwrap_or("");
+    if task == kind || task == "all" {
+        return true;
+    }
+    matches!((errand, props["simulate_errand_failure"].as_str()), (Some(e), Some(f)) if e == f)
+}
+
+/// Deterministic VM addresses for the instance groups of a manifest.
+pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
+    let mut vms = Vms::new();
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(manifest) else {
+        return vms;
+    };
+    let hash = deployment
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    let second = 1 + (hash % 250);
+    let groups = doc["instance_groups"].as_sequence().cloned().unwrap_or_default();
+    for (gi, group) in groups.iter().enumerate() {
+        if group["lifecycle"].as_str() == Some("errand") {
+            continue;
+        }
+        let Some(name) = group["name"].as_str() else { continue };
+        let count = group["instances"].as_u64().unwrap_or(0);
+        let ips = (0..count)
+            .map(|i| format!("10.{second}.{}.{}", gi % 256, 10 + i))
+            .collect();
+        vms.insert(name.to_string(), ips);
+    }
+    vms
+}
+
+impl SimulatedDirector {
+    /// A simulated director keeping its state in `store`.
+    pub fn new(store: Store, task_duration: Duration) -> Self {
+        Self { store, task_duration }
+    }
+
+    async fn create_task(
+        &self,
+        deployment: &str,
+        description: &str,
+        context_id: &str,
+        fails: bool,
+        result: &str,
+    ) -> Result<TaskId, DirectorError> {
+        let (deployment, description, context_id, result) =
+            (deployment.to_string(), description.to_string(), context_id.to_string(), result.to_string());
+        let duration_ms = self.task_duration.as_millis() as i64;
+        Ok(self
+            .store
+            .run(move |s| {
+                s.with_conn(|c| {
+                    c.execute(
+                        "INSERT INTO sim_tasks (deployment, description, context_id, started_ms, duration_ms, outcome, result)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![deployment, description, context_id, now_ms(), duration_ms, if fails { "error" } else { "done" }, result],
+                    )?;
+                    Ok(c.last_insert_rowid())
+                })
+            })
+            .await?)
+    }
+
+    async fn stored_manifest(&self, deployment: &str) -> Result<Option<String>, StoreError> {
+        let deployment = deployment.to_string();
+        self.store
+            .run(move |s| {
+                s.with_conn(|c| {
+                    Ok(c.query_row("SELECT manifest FROM sim_deployments WHERE name = ?1", [&deployment], |r| r.get(0))
+                        .optional()?)
+                })
+            })
+            .await
+    }
+
+    async fn query_tasks(&self, filter: &'static str, arg: String) -> Result<Vec<Task>, DirectorError> {
+        Ok(self
+            .store
+            .run(move |s| {
+                s.with_conn(|c| {
+                    let mut stmt = c.prepare(&format!(
+                        "SELECT id, deployment, description, context_id, started_ms, duration_ms, outcome, result
+                         FROM sim_tasks WHERE {filter} ORDER BY id DESC"
+                    ))?;
+                    let now = now_ms();
+                    let rows = stmt.query_map([arg], |r| {
+                        let started: i64 = r.get(4)?;
+                        let duration: i64 = r.get(5)?;
+                        let outcome: String = r.get(6)?;
+                        let state = if now - started < duration {
+                            TaskState::Processing
+                        } else {
+                            TaskState::parse(&outcome)
+                        };
+                        Ok(Task {
+                            id: r.get(0)?,
+                            deployment: r.get(1)?,
+                            description: r.get(2)?,
+                            context_id: r.get(3)?,
+                            state,
+                            result: if state == TaskState::Error { r.get(7)? } else { String::new() },
+                        })
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl Director for SimulatedDirector {
+    async fn info(&self) -> Result<DirectorInfo, DirectorError> {
+        Ok(DirectorInfo {
+            name: "simulated-director".to_string(),
+            version: "280.0.0 (simulated)".to_string(),
+        })
+    }
+
+    async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
+        let doc: serde_yaml::Value = serde_yaml::from_str(manifest)
+            .map_err(|e| DirectorError::Request(format!("manifest is not valid YAML: {e}")))?;
+        let Some(name) = doc["name"].as_str().map(str::to_string) else {
+            return Err(DirectorError::Request("manifest has no name".to_string()));
+        };
+        let fails = failure_for(manifest, "deploy", None);
+        let (n, m) = (name.clone(), manifest.to_string());
+        self.store
+            .run(move |s| {
+                s.with_conn(|c| {
+                    c.execute(
+                        "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)
+                         ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest",
+                        params![n, m],
+                    )?;
+                    Ok(())
+                })
+            })
+            .await?;
+        self.create_task(&name, "create deployment", context_id, fails, "simulated deploy failure").await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
+        self.query_tasks("id = ?1", id.to_string())
+            .await?
+            .pop()
+            .ok_or_else(|| DirectorError::Request(format!("task {id} not found")))
+    }
+
+    async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
+        self.query_tasks("context_id = ?1", context_id.to_string()).await
+    }
+
+    async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
+        let tasks = self.query_tasks("deployment = ?1", deployment.to_string()).await?;
+        Ok(tasks.into_iter().filter(|t| t.state.is_running()).collect())
+    }
+
+    async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError> {
+        Ok(self.stored_manifest(deployment).await?)
+    }
+
+    async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError> {
+        let manifest = self
+            .stored_manifest(deployment)
+            .await?
+            .ok_or_else(|| DirectorError::DeploymentNotFound(deployment.to_string()))?;
+        Ok(vms_from_manifest(deployment, &manifest))
+    }
+
+    async fn delete_deployment(&self, deployment: &str, _force: bool, context_id: &str) -> Result<TaskId, DirectorError> {
+        let manifest = self.stored_manifest(deployment).await?.unwrap_or_default();
+        let fails = failure_for(&manifest, "delete", None);
+        if !fails {
+            let d = deployment.to_string();
+            self.store
+                .run(move |s| {
+                    s.with_conn(|c| {
+                        c.execute("DELETE FROM sim_deployments WHERE name = ?1", [d])?;
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
+        self.create_task(deployment, "delete deployment", context_id, fails, "simulated delete failure").await
+    }
+
+    async fn run_errand(
+        &self,
+        deployment: &str,
+        errand: &str,
+        _instances: &[String],
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError> {
+        let manifest = self
+            .stored_manifest(deployment)
+            .await?
+            .ok_or_else(|| DirectorError::DeploymentNotFound(deployment.to_string()))?;
+        let fails = failure_for(&manifest, "errand", Some(errand));
+        self.create_task(
+            deployment,
+            &format!("run errand {errand}"),
+            context_id,
+            fails,
+            &format!("errand {errand} exited with code 1 (simulated)"),
+        )
+        .await
+    }
+
+    async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
+        Ok(self
+            .store
+            .run(|s| {
+                s.with_conn(|c| {
+                    let mut stmt = c.prepare("SELECT name FROM sim_deployments ORDER BY name")?;
+                    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                    Ok(names)
+                })
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,80 @@
+//! Checks on the adapter's manifest, and the ODB-managed secrets it returns.
+//!
+//! generate-manifest may return `secrets` whose keys appear in the manifest as
+//! `((odb_secret:KEY))`. The broker stores each value under the path
+//! `/odb/<service id>/<deployment>/KEY`, rewrites the placeholder to `((<that path>))`, and
+//! passes the stored values back to the adapter (`previous_secrets`, binding `secrets`) keyed
+//! by the literal `((<path>))` reference.
+
+use super::EngineError;
+use crate::store::Store;
+use service_adapter::OdbManagedSecrets;
+use std::collections::BTreeMap;
+
+/// Validates the generated manifest: valid YAML, the right deployment name, exact versions.
+/// Returns the manifest text unchanged.
+pub fn check_manifest(manifest: &str, deployment: &str) -> Result<String, EngineError> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(manifest)
+        .map_err(|e| EngineError::InvalidManifest(format!("manifest is not valid YAML: {e}")))?;
+    let name = doc["name"].as_str().unwrap_or_default();
+    if name != deployment {
+        return Err(EngineError::InvalidManifest(format!(
+            "incorrect deployment name '{name}', expected '{deployment}'"
+        )));
+    }
+    for section in ["releases", "stemcells"] {
+        for item in doc[section].as_sequence().into_iter().flatten() {
+            let version = match &item["version"] {
+                serde_yaml::Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+            };
+            if version.ends_with("latest") {
+                return Err(EngineError::InvalidManifest(format!(
+                    "{section} must have exact versions, found '{version}'"
+                )));
+            }
+        }
+    }
+    Ok(manifest.to_string())
+}
+
+/// The credential path of an ODB-managed secret.
+pub fn secret_path(service_id: &str, deployment: &str, key: &str) -> String {
+    format!("/odb/{service_id}/{deployment}/{key}")
+}
+
+/// Rewrites `((odb_secret:KEY))` placeholders to stored paths; returns the new manifest and
+/// the path → value map to store.
+pub fn replace_odb_secrets(
+    manifest: &str,
+    secrets: Option<&OdbManagedSecrets>,
+    service_id: &str,
+    deployment: &str,
+) -> (String, BTreeMap<String, String>) {
+    let mut out = manifest.to_string();
+    let mut stored = BTreeMap::new();
+    for (key, value) in secrets.into_iter().flatten() {
+        let placeholder = format!("(({}:{key}))", service_adapter::ODB_SECRET_PREFIX);
+        if !out.contains(&placeholder) {
+            continue;
+        }
+        let path = secret_path(service_id, deployment, key);
+        out = out.replace(&placeholder, &format!("(({path}))"));
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        stored.insert(path, text);
+    }
+    (out, stored)
+}
+
+/// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
+/// `None` when there are none, which the adapter reads as "no previous secrets".
+pub fn previous_secrets(store: &Store, deployment: &str) -> Result<Option<BTreeMap<String, String>>, EngineError> {
+    let stored = store.secrets(deployment)?;
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(stored.into_iter().map(|(path, v)| (format!("(({path}))"), v)).collect()))
+}

@@ -1,0 +1,74 @@
+//! Versioned schema migrations. Each entry runs once, in order, inside a transaction; the
+//! applied version is kept in `PRAGMA user_version`.
+
+/// The migrations, oldest first. Never edit one that has shipped: add a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: instances, operations, bindings, and the simulated director's state.
+    r#"
+    CREATE TABLE instances (
+        id                TEXT PRIMARY KEY,
+        service_id        TEXT NOT NULL,
+        plan_id           TEXT NOT NULL,
+        organization_guid TEXT NOT NULL DEFAULT '',
+        space_guid        TEXT NOT NULL DEFAULT '',
+        context           TEXT NOT NULL DEFAULT 'null',
+        parameters        TEXT NOT NULL DEFAULT '{}',
+        maintenance_info  TEXT NOT NULL DEFAULT 'null',
+        dashboard_url     TEXT,
+        labels            TEXT NOT NULL DEFAULT 'null',
+        configs           TEXT NOT NULL DEFAULT 'null',
+        state             TEXT NOT NULL,
+        deployment_name   TEXT NOT NULL,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL
+    );
+    CREATE TABLE operations (
+        id            TEXT PRIMARY KEY,
+        instance_id   TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        stage         TEXT NOT NULL,
+        task_id       INTEGER,
+        errand_index  INTEGER NOT NULL DEFAULT 0,
+        request       TEXT NOT NULL,
+        description   TEXT NOT NULL DEFAULT '',
+        error         TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX operations_by_instance ON operations(instance_id, created_at);
+    CREATE UNIQUE INDEX one_in_flight_operation_per_instance
+        ON operations(instance_id) WHERE state = 'in progress';
+    CREATE TABLE bindings (
+        instance_id TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        service_id  TEXT NOT NULL,
+        plan_id     TEXT NOT NULL,
+        request     TEXT NOT NULL,
+        response    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (instance_id, id)
+    );
+    CREATE TABLE secrets (
+        deployment TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (deployment, name)
+    );
+    CREATE TABLE sim_deployments (
+        name     TEXT PRIMARY KEY,
+        manifest TEXT NOT NULL
+    );
+    CREATE TABLE sim_tasks (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        deployment  TEXT NOT NULL,
+        description TEXT NOT NULL,
+        context_id  TEXT NOT NULL DEFAULT '',
+        started_ms  INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,
+        result      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX sim_tasks_by_context ON sim_tasks(context_id);
+    "#,
+];

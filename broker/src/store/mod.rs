@@ -1,0 +1,573 @@
+//! The broker's state in SQLite: instances, operations and bindings.
+//!
+//! Every state change is one transaction, written before the side effect it describes.
+//! The store enforces at most one in-flight operation per instance with a unique partial
+//! index, so no broker-wide lock is needed. Calls are blocking: run them off the async
+//! executor (see [`Store::run`]).
+
+mod migrations;
+mod records;
+
+pub use records::*;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database directory could not be created.
+    #[error("cannot create database directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A stored JSON column could not be decoded.
+    #[error("corrupt JSON in column {column}: {source}")]
+    Json {
+        /// The column.
+        column: &'static str,
+        /// The decode error.
+        source: serde_json::Error,
+    },
+    /// The database was written by a newer broker.
+    #[error("database schema version {found} is newer than this broker supports ({supported}): upgrade the broker")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+    /// Another operation is in flight on the instance.
+    #[error("operation {0} is in progress for this instance")]
+    InFlight(String),
+    /// The record already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// A blocking task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A handle to the broker's SQLite database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    pool: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Current UTC time as RFC 3339 with milliseconds, for the created/updated columns.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339(now.as_millis() as i64)
+}
+
+/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_rfc3339(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let store = Self {
+            path: path.to_path_buf(),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        };
+        let mut conn = store.connect()?;
+        migrate(&mut conn)?;
+        store.pool.lock().expect("pool lock").push(conn);
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self) -> StoreResult<Connection> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` with a pooled connection on the current thread (blocking).
+    pub fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.pool.lock().expect("pool lock").pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let result = f(&mut conn);
+        let mut pool = self.pool.lock().expect("pool lock");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Runs `f` on the blocking thread pool, so the async executor never waits on SQLite.
+    pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    // ----- instances -----
+
+    /// The instance with this id, including deleted tombstones.
+    pub fn instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
+                [id],
+                InstanceRecord::from_row,
+            )
+            .optional()?
+            .transpose()
+        })
+    }
+
+    /// All instances that are not deleted, oldest first.
+    pub fn live_instances(&self) -> StoreResult<Vec<InstanceRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([], InstanceRecord::from_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records a new instance and its create operation in one transaction. A tombstone of a
+    /// deleted instance with the same id is replaced.
+    pub fn begin_provision(&self, instance: &InstanceRecord, op: &OperationRecord) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            let existing: Option<String> = tx
+                .query_row("SELECT state FROM instances WHERE id = ?1", [&instance.id], |r| r.get(0))
+                .optional()?;
+            match existing.as_deref() {
+                Some("deleted") => {
+                    tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
+                    tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [&instance.id])?;
+                }
+                Some(_) => return Err(StoreError::AlreadyExists),
+                None => {}
+            }
+            insert_instance(&tx, instance)?;
+            insert_operation(&tx, op)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Starts a new operation on an existing instance, setting the instance's state in the
+    /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
+    pub fn begin_operation(&self, op: &OperationRecord, instance_state: InstanceState) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            insert_operation(&tx, op)?;
+            tx.execute(
+                "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![op.instance_id, instance_state.as_str(), now_rfc3339()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Removes an instance and its operations entirely: used when a provision fails before
+    /// anything was deployed, so the platform's request leaves no state behind.
+    pub fn forget_instance(&self, id: &str) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
+            tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [id])?;
+            tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Removes one operation (one that failed before any side effect) and restores the
+    /// instance's state.
+    pub fn abandon_operation(&self, op_id: &str, instance_id: &str, restore: InstanceState) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
+            tx.execute(
+                "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![instance_id, restore.as_str(), now_rfc3339()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Writes every mutable column of an instance.
+    pub fn save_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
+                 context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
+                 state=?11, updated_at=?12, configs=?13 WHERE id=?1",
+                params![
+                    instance.id,
+                    instance.service_id,
+                    instance.plan_id,
+                    instance.organization_guid,
+                    instance.space_guid,
+                    instance.context.to_string(),
+                    instance.parameters.to_string(),
+                    instance.maintenance_info.to_string(),
+                    instance.dashboard_url,
+                    instance.labels.to_string(),
+                    instance.state.as_str(),
+                    now_rfc3339(),
+                    instance.configs.to_string(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ----- operations -----
+
+    /// The operation with this id.
+    pub fn operation(&self, id: &str) -> StoreResult<Option<OperationRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
+                [id],
+                OperationRecord::from_row,
+            )
+            .optional()?
+            .transpose()
+        })
+    }
+
+    /// The newest operation of an instance.
+    pub fn latest_operation(&self, instance_id: &str) -> StoreResult<Option<OperationRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1
+                     ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                ),
+                [instance_id],
+                OperationRecord::from_row,
+            )
+            .optional()?
+            .transpose()
+        })
+    }
+
+    /// Every operation still in progress, oldest first.
+    pub fn in_flight_operations(&self) -> StoreResult<Vec<OperationRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"
+            ))?;
+            let rows = stmt.query_map([], OperationRecord::from_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Saves an operation's progress (stage, task, errand index, state, texts).
+    pub fn save_operation(&self, op: &OperationRecord) -> StoreResult<()> {
+        self.with_conn(|c| {
+            update_operation(c, op)?;
+            Ok(())
+        })
+    }
+
+    /// Saves an operation and its instance together, in one transaction.
+    pub fn save_operation_and_instance(&self, op: &OperationRecord, instance: &InstanceRecord) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            update_operation(&tx, op)?;
+            tx.execute(
+                "UPDATE instances SET plan_id=?2, context=?3, parameters=?4, maintenance_info=?5,
+                 dashboard_url=?6, labels=?7, state=?8, updated_at=?9, configs=?10 WHERE id=?1",
+                params![
+                    instance.id,
+                    instance.plan_id,
+                    instance.context.to_string(),
+                    instance.parameters.to_string(),
+                    instance.maintenance_info.to_string(),
+                    instance.dashboard_url,
+                    instance.labels.to_string(),
+                    instance.state.as_str(),
+                    now_rfc3339(),
+                    instance.configs.to_string(),
+                ],
+            )?;
+            if instance.state == InstanceState::Deleted {
+                tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [&instance.id])?;
+                tx.execute("DELETE FROM secrets WHERE deployment = ?1", [&instance.deployment_name])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    // ----- bindings -----
+
+    /// The binding with this id on this instance.
+    pub fn binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<Option<BindingRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
+                [instance_id, binding_id],
+                BindingRecord::from_row,
+            )
+            .optional()?
+            .transpose()
+        })
+    }
+
+    /// The bindings of an instance.
+    pub fn bindings_of(&self, instance_id: &str) -> StoreResult<Vec<BindingRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([instance_id], BindingRecord::from_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken.
+    pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let res = c.execute(
+                "INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    b.instance_id,
+                    b.id,
+                    b.service_id,
+                    b.plan_id,
+                    b.request.to_string(),
+                    b.response.to_string(),
+                    b.created_at,
+                ],
+            );
+            match res {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Deletes a binding. Returns false when it did not exist.
+    pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
+        self.with_conn(|c| {
+            let n = c.execute(
+                "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
+                [instance_id, binding_id],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}
+
+impl Store {
+    /// Stores ODB-managed secrets of a deployment (name → value), replacing older values.
+    pub fn put_secrets(&self, deployment: &str, secrets: &std::collections::BTreeMap<String, String>) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            for (name, value) in secrets {
+                tx.execute(
+                    "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(deployment, name) DO UPDATE SET value = excluded.value",
+                    params![deployment, name, value],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The ODB-managed secrets of a deployment (name → value).
+    pub fn secrets(&self, deployment: &str) -> StoreResult<std::collections::BTreeMap<String, String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT name, value FROM secrets WHERE deployment = ?1")?;
+            let rows = stmt.query_map([deployment], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = migrations::MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
+         parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
+        params![
+            i.id,
+            i.service_id,
+            i.plan_id,
+            i.organization_guid,
+            i.space_guid,
+            i.context.to_string(),
+            i.parameters.to_string(),
+            i.maintenance_info.to_string(),
+            i.dashboard_url,
+            i.labels.to_string(),
+            i.state.as_str(),
+            i.deployment_name,
+            i.created_at,
+            i.configs.to_string(),
+        ],
+    )
+    .map_err(|e| if is_constraint(&e) { StoreError::AlreadyExists } else { e.into() })?;
+    Ok(())
+}
+
+fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    let res = c.execute(
+        "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
+         description, error, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        params![
+            op.id,
+            op.instance_id,
+            op.kind.as_str(),
+            op.state.as_str(),
+            op.stage.as_str(),
+            op.task_id,
+            op.errand_index,
+            op.request.to_string(),
+            op.description,
+            op.error,
+            op.created_at,
+        ],
+    );
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_constraint(&e) => {
+            let running: Option<String> = c
+                .query_row(
+                    "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
+                    [&op.instance_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match running {
+                Some(id) => Err(StoreError::InFlight(id)),
+                None => Err(StoreError::AlreadyExists),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    c.execute(
+        "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
+         description=?7, error=?8, updated_at=?9 WHERE id=?1",
+        params![
+            op.id,
+            op.state.as_str(),
+            op.stage.as_str(),
+            op.task_id,
+            op.errand_index,
+            op.request.to_string(),
+            op.description,
+            op.error,
+            now_rfc3339(),
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
