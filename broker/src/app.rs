@@ -68,7 +68,10 @@ impl Application {
                 ))
             }
         };
-        let info = director.info().await.map_err(|e| StartError::Director(e.to_string()))?;
+        let info = director
+            .info()
+            .await
+            .map_err(|e| StartError::Director(e.to_string()))?;
         tracing::info!(director = %info.name, version = %info.version, "director reachable");
         let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
         tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
@@ -80,7 +83,10 @@ impl Application {
             addr: addr.clone(),
             source,
         })?;
-        let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
         let state = web::Data::new(AppState {
             config: config.clone(),
             engine: engine.clone(),

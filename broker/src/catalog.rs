@@ -20,15 +20,26 @@ pub fn private_hash(private: &std::collections::BTreeMap<String, String>) -> Str
 
 /// The effective maintenance info of a plan: the plan's overlaid on the service's. `None`
 /// when neither sets a version, public or private entries.
-pub fn effective_maintenance_info(config: &Config, plan: &PlanConfig) -> Option<MaintenanceInfoConfig> {
+pub fn effective_maintenance_info(
+    config: &Config,
+    plan: &PlanConfig,
+) -> Option<MaintenanceInfoConfig> {
     let global = config.catalog.maintenance_info.clone().unwrap_or_default();
     let own = plan.maintenance_info.clone().unwrap_or_default();
     let mut public = global.public.clone();
     public.extend(own.public.clone());
     let mut private = global.private.clone();
     private.extend(own.private.clone());
-    let version = if own.version.is_empty() { global.version } else { own.version };
-    let description = if own.description.is_empty() { global.description } else { own.description };
+    let version = if own.version.is_empty() {
+        global.version
+    } else {
+        own.version
+    };
+    let description = if own.description.is_empty() {
+        global.description
+    } else {
+        own.description
+    };
     if public.is_empty() && private.is_empty() && version.is_empty() {
         return None;
     }
@@ -134,7 +145,10 @@ pub fn build(config: &Config, schemas: &std::collections::BTreeMap<String, Value
     service.insert("plan_updateable".into(), json!(c.plan_updatable));
     service.insert("instances_retrievable".into(), json!(true));
     service.insert("bindings_retrievable".into(), json!(true));
-    service.insert("allow_context_updates".into(), json!(c.allow_context_updates));
+    service.insert(
+        "allow_context_updates".into(),
+        json!(c.allow_context_updates),
+    );
     if !c.tags.is_empty() {
         service.insert("tags".into(), json!(c.tags));
     }
@@ -145,7 +159,10 @@ pub fn build(config: &Config, schemas: &std::collections::BTreeMap<String, Value
         service.insert("metadata".into(), service_metadata(m));
     }
     if let Some(d) = &c.dashboard_client {
-        service.insert("dashboard_client".into(), json!({"id": d.id, "secret": d.secret, "redirect_uri": d.redirect_uri}));
+        service.insert(
+            "dashboard_client".into(),
+            json!({"id": d.id, "secret": d.secret, "redirect_uri": d.redirect_uri}),
+        );
     }
     service.insert("plans".into(), Value::Array(plans));
     json!({ "services": [Value::Object(service)] })
@@ -159,7 +176,10 @@ mod tests {
     fn private_hash_matches_the_go_broker() {
         let mut m = std::collections::BTreeMap::new();
         m.insert("key".to_string(), "value".to_string());
-        assert_eq!(private_hash(&m), "81dc6f83e3da3843e6d79fc3cf866ed57e2a50fc89e1879053bef112dc889512");
+        assert_eq!(
+            private_hash(&m),
+            "81dc6f83e3da3843e6d79fc3cf866ed57e2a50fc89e1879053bef112dc889512"
+        );
         assert_eq!(private_hash(&Default::default()), "");
     }
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "on-demand-broker", version, about = "An on-demand Open Service Broker for BOSH-deployed services")]
+#[command(
+    name = "on-demand-broker",
+    version,
+    about = "An on-demand Open Service Broker for BOSH-deployed services"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -88,7 +92,9 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         tracing::info!("no --config given: running on the embedded default (see `on-demand-broker print-default-config`)");
     }
     let result = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(loaded).await.map_err(|e| e.to_string())?;
+        let app = Application::build(loaded)
+            .await
+            .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });
     match result {

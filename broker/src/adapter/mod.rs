@@ -7,10 +7,12 @@ use crate::config::{AdapterCommand, AdapterSettings};
 use process::{Invocation, Outcome, RunError};
 use serde_json::Value;
 use service_adapter::wire::{
-    BindingJsonParams, DashboardUrlJsonParams, GenerateManifestJsonParams, GeneratePlanSchemasJsonParams,
-    InputParams,
+    BindingJsonParams, DashboardUrlJsonParams, GenerateManifestJsonParams,
+    GeneratePlanSchemasJsonParams, InputParams,
 };
-use service_adapter::{Binding, DashboardUrl, MarshalledGenerateManifest, Plan, PlanSchema, ServiceDeployment};
+use service_adapter::{
+    Binding, DashboardUrl, MarshalledGenerateManifest, Plan, PlanSchema, ServiceDeployment,
+};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,7 +48,9 @@ pub enum AdapterError {
     #[error("binding already exists: {0}")]
     BindingAlreadyExists(String),
     /// Any other exit code or a signal. `stdout` is the adapter's message for the user.
-    #[error("service adapter {subcommand} exited with {status}: stdout: '{stdout}', stderr: '{stderr}'")]
+    #[error(
+        "service adapter {subcommand} exited with {status}: stdout: '{stdout}', stderr: '{stderr}'"
+    )]
     Failed {
         /// The subcommand.
         subcommand: &'static str,
@@ -58,7 +62,9 @@ pub enum AdapterError {
         stderr: String,
     },
     /// It ran too long and was killed.
-    #[error("service adapter {subcommand} timed out after {after:?} and was killed; stderr: '{stderr}'")]
+    #[error(
+        "service adapter {subcommand} timed out after {after:?} and was killed; stderr: '{stderr}'"
+    )]
     TimedOut {
         /// The subcommand.
         subcommand: &'static str,
@@ -162,7 +168,10 @@ impl AdapterClient {
     pub fn new(settings: AdapterSettings) -> std::io::Result<Self> {
         let (program, prefix_args) = match &settings.command {
             AdapterCommand::Executable(p) => (p.clone(), vec![]),
-            AdapterCommand::BuiltinExample => (std::env::current_exe()?, vec![OsString::from("example-adapter")]),
+            AdapterCommand::BuiltinExample => (
+                std::env::current_exe()?,
+                vec![OsString::from("example-adapter")],
+            ),
         };
         Ok(Self {
             program,
@@ -228,7 +237,11 @@ impl AdapterClient {
             "service adapter finished"
         );
         if !outcome.stderr.is_empty() {
-            tracing::info!(adapter.subcommand = subcommand, "service adapter stderr: {}", lossy(&outcome.stderr).trim_end());
+            tracing::info!(
+                adapter.subcommand = subcommand,
+                "service adapter stderr: {}",
+                lossy(&outcome.stderr).trim_end()
+            );
         }
         if outcome.stdout_truncated {
             return Err(AdapterError::OutputTooLarge {
@@ -257,7 +270,10 @@ impl AdapterClient {
     }
 
     /// generate-manifest: returns the manifest, secrets, configs and labels.
-    pub async fn generate_manifest(&self, req: &GenerateManifestRequest) -> Result<MarshalledGenerateManifest, AdapterError> {
+    pub async fn generate_manifest(
+        &self,
+        req: &GenerateManifestRequest,
+    ) -> Result<MarshalledGenerateManifest, AdapterError> {
         let sd = json(&req.service_deployment)?;
         let plan = json(&req.plan)?;
         let previous_plan = opt_json(req.previous_plan.as_ref())?;
@@ -290,12 +306,19 @@ impl AdapterClient {
         }
         serde_json::from_str(&stdout).map_err(|e| AdapterError::InvalidOutput {
             subcommand: "generate-manifest",
-            reason: format!("expected {{\"manifest\": ..., \"secrets\": ..., \"configs\": ...}}: {e}"),
+            reason: format!(
+                "expected {{\"manifest\": ..., \"secrets\": ..., \"configs\": ...}}: {e}"
+            ),
         })
     }
 
     /// dashboard-url: `Ok(None)` when the adapter does not implement it.
-    pub async fn dashboard_url(&self, instance_id: &str, plan: &Plan, manifest: &str) -> Result<Option<String>, AdapterError> {
+    pub async fn dashboard_url(
+        &self,
+        instance_id: &str,
+        plan: &Plan,
+        manifest: &str,
+    ) -> Result<Option<String>, AdapterError> {
         let plan = json(plan)?;
         let envelope = InputParams {
             dashboard_url: DashboardUrlJsonParams {
@@ -316,7 +339,9 @@ impl AdapterClient {
         }
     }
 
-    fn binding_params(req: &BindingRequest) -> Result<(BindingJsonParams, Vec<String>), AdapterError> {
+    fn binding_params(
+        req: &BindingRequest,
+    ) -> Result<(BindingJsonParams, Vec<String>), AdapterError> {
         let vms = json(&req.vms)?;
         let rp = json(&req.request_params)?;
         let params = BindingJsonParams {
@@ -327,7 +352,10 @@ impl AdapterClient {
             secrets: opt_json(req.secrets.as_ref())?,
             dns_addresses: json(&req.dns_addresses)?,
         };
-        Ok((params, vec![req.binding_id.clone(), vms, req.manifest.clone(), rp]))
+        Ok((
+            params,
+            vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
+        ))
     }
 
     /// create-binding.
@@ -348,11 +376,16 @@ impl AdapterClient {
             delete_binding: params,
             ..Default::default()
         };
-        self.invoke("delete-binding", envelope, legacy).await.map(|_| ())
+        self.invoke("delete-binding", envelope, legacy)
+            .await
+            .map(|_| ())
     }
 
     /// generate-plan-schemas: `Ok(None)` when the adapter does not implement it.
-    pub async fn generate_plan_schemas(&self, plan: &Plan) -> Result<Option<PlanSchema>, AdapterError> {
+    pub async fn generate_plan_schemas(
+        &self,
+        plan: &Plan,
+    ) -> Result<Option<PlanSchema>, AdapterError> {
         let plan = json(plan)?;
         let envelope = InputParams {
             generate_plan_schemas: GeneratePlanSchemasJsonParams { plan: plan.clone() },
@@ -371,7 +404,10 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn parse_output<T: serde::de::DeserializeOwned>(subcommand: &'static str, stdout: &[u8]) -> Result<T, AdapterError> {
+fn parse_output<T: serde::de::DeserializeOwned>(
+    subcommand: &'static str,
+    stdout: &[u8],
+) -> Result<T, AdapterError> {
     serde_json::from_slice(stdout).map_err(|e| AdapterError::InvalidOutput {
         subcommand,
         reason: e.to_string(),

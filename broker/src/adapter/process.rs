@@ -95,7 +95,11 @@ pub fn run(inv: &Invocation) -> Result<Outcome, RunError> {
     cmd.args(&inv.args)
         .env_clear()
         .env("PATH", CLEAN_PATH)
-        .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if inv.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);

@@ -16,7 +16,12 @@ use std::collections::HashMap;
 
 type Query = web::Query<HashMap<String, String>>;
 
-async fn instance(state: &AppState, meta: &RequestMeta, id: &str, op: &str) -> Result<Option<InstanceRecord>, ApiError> {
+async fn instance(
+    state: &AppState,
+    meta: &RequestMeta,
+    id: &str,
+    op: &str,
+) -> Result<Option<InstanceRecord>, ApiError> {
     let id_owned = id.to_string();
     state
         .engine
@@ -26,7 +31,13 @@ async fn instance(state: &AppState, meta: &RequestMeta, id: &str, op: &str) -> R
         .map_err(|e| store_error(state, meta, id, op, &e))
 }
 
-async fn binding(state: &AppState, meta: &RequestMeta, iid: &str, bid: &str, op: &str) -> Result<Option<BindingRecord>, ApiError> {
+async fn binding(
+    state: &AppState,
+    meta: &RequestMeta,
+    iid: &str,
+    bid: &str,
+    op: &str,
+) -> Result<Option<BindingRecord>, ApiError> {
     let (i, b) = (iid.to_string(), bid.to_string());
     state
         .engine
@@ -40,7 +51,14 @@ async fn binding(state: &AppState, meta: &RequestMeta, iid: &str, bid: &str, op:
 async fn deployment_facts(
     state: &AppState,
     instance: &InstanceRecord,
-) -> Result<Option<(String, BTreeVms, Option<std::collections::BTreeMap<String, String>>)>, EngineError> {
+) -> Result<
+    Option<(
+        String,
+        BTreeVms,
+        Option<std::collections::BTreeMap<String, String>>,
+    )>,
+    EngineError,
+> {
     let director = &state.engine.director;
     let Some(manifest) = director.manifest(&instance.deployment_name).await? else {
         return Ok(None);
@@ -49,8 +67,13 @@ async fn deployment_facts(
     let secrets = {
         let d = instance.deployment_name.clone();
         let stored = state.engine.store.run(move |s| s.secrets(&d)).await?;
-        Some(stored.into_iter().map(|(path, v)| (format!("(({path}))"), v)).collect::<std::collections::BTreeMap<_, _>>())
-            .filter(|m| !m.is_empty())
+        Some(
+            stored
+                .into_iter()
+                .map(|(path, v)| (format!("(({path}))"), v))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .filter(|m| !m.is_empty())
     };
     Ok(Some((manifest, vms, secrets)))
 }
@@ -73,21 +96,32 @@ pub async fn bind(
     let context = optional_object(&body, "context")?;
     let app_guid = optional_str(&body, "app_guid")?;
     if service_id != state.config.catalog.id {
-        return Err(ApiError::bad_request(format!("service_id '{service_id}' is not in the catalog")));
+        return Err(ApiError::bad_request(format!(
+            "service_id '{service_id}' is not in the catalog"
+        )));
     }
     let Some(plan) = state.config.plan(&plan_id) else {
-        return Err(ApiError::bad_request(format!("plan_id '{plan_id}' is not in the catalog")));
+        return Err(ApiError::bad_request(format!(
+            "plan_id '{plan_id}' is not in the catalog"
+        )));
     };
     if !plan.bindable.unwrap_or(state.config.catalog.bindable) {
-        return Err(ApiError::bad_request(format!("plan '{}' is not bindable", plan.name)));
+        return Err(ApiError::bad_request(format!(
+            "plan '{}' is not bindable",
+            plan.name
+        )));
     }
     if bind_resource.get("backup_agent").and_then(Value::as_bool) == Some(true)
         && !state.config.broker.support_backup_agent_binding
     {
-        return Err(ApiError::unprocessable("service does not support backup agent binding"));
+        return Err(ApiError::unprocessable(
+            "service does not support backup agent binding",
+        ));
     }
     let Some(instance) = instance(&state, &meta, &instance_id, "bind").await? else {
-        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "service instance {instance_id} does not exist"
+        )));
     };
     match instance.state {
         InstanceState::Deleted => {
@@ -116,7 +150,10 @@ pub async fn bind(
         "bind_resource": bind_resource,
         "app_guid": app_guid,
     });
-    let _guard = state.engine.lock(&format!("binding:{instance_id}/{binding_id}")).await;
+    let _guard = state
+        .engine
+        .lock(&format!("binding:{instance_id}/{binding_id}"))
+        .await;
     if let Some(existing) = binding(&state, &meta, &instance_id, &binding_id, "bind").await? {
         if existing.request == identity {
             return Ok(HttpResponse::Ok().json(&existing.response));
@@ -171,10 +208,17 @@ pub async fn bind(
         response: response.clone(),
         created_at: now_rfc3339(),
     };
-    match state.engine.store.run(move |s| s.insert_binding(&record)).await {
+    match state
+        .engine
+        .store
+        .run(move |s| s.insert_binding(&record))
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => {
-            return Err(ApiError::conflict(format!("binding {binding_id} was created by another request")))
+            return Err(ApiError::conflict(format!(
+                "binding {binding_id} was created by another request"
+            )))
         }
         Err(e) => return Err(store_error(&state, &meta, &instance_id, "bind", &e)),
     }
@@ -195,8 +239,14 @@ pub async fn unbind(
     let Some(instance) = instance(&state, &meta, &instance_id, "unbind").await? else {
         return Err(ApiError::gone());
     };
-    let _guard = state.engine.lock(&format!("binding:{instance_id}/{binding_id}")).await;
-    if binding(&state, &meta, &instance_id, &binding_id, "unbind").await?.is_none() {
+    let _guard = state
+        .engine
+        .lock(&format!("binding:{instance_id}/{binding_id}"))
+        .await;
+    if binding(&state, &meta, &instance_id, &binding_id, "unbind")
+        .await?
+        .is_none()
+    {
         return Err(ApiError::gone());
     }
     let facts = deployment_facts(&state, &instance)
@@ -226,7 +276,12 @@ pub async fn unbind(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
-async fn forget(state: &AppState, meta: &RequestMeta, iid: &str, bid: &str) -> Result<(), ApiError> {
+async fn forget(
+    state: &AppState,
+    meta: &RequestMeta,
+    iid: &str,
+    bid: &str,
+) -> Result<(), ApiError> {
     let (i, b) = (iid.to_string(), bid.to_string());
     state
         .engine
@@ -256,7 +311,9 @@ pub async fn fetch(
     require_2_14(&meta)?;
     let (instance_id, binding_id) = path.into_inner();
     let Some(record) = binding(&state, &meta, &instance_id, &binding_id, "fetch").await? else {
-        return Err(ApiError::not_found(format!("binding {binding_id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "binding {binding_id} does not exist"
+        )));
     };
     let mut body = record.response.as_object().cloned().unwrap_or_default();
     body.insert("parameters".into(), record.request["parameters"].clone());
@@ -273,7 +330,10 @@ pub async fn last_operation(
     require_2_14(&meta)?;
     let (instance_id, binding_id) = path.into_inner();
     match binding(&state, &meta, &instance_id, &binding_id, "fetch").await? {
-        Some(_) => Ok(HttpResponse::Ok().json(json!({"state": "succeeded", "description": "binding created"}))),
-        None => Err(ApiError::not_found(format!("binding {binding_id} does not exist"))),
+        Some(_) => Ok(HttpResponse::Ok()
+            .json(json!({"state": "succeeded", "description": "binding created"}))),
+        None => Err(ApiError::not_found(format!(
+            "binding {binding_id} does not exist"
+        ))),
     }
 }

@@ -20,7 +20,12 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.description.as_deref().unwrap_or(""))
+        write!(
+            f,
+            "{} {}",
+            self.status.as_u16(),
+            self.description.as_deref().unwrap_or("")
+        )
     }
 }
 

@@ -6,7 +6,8 @@ use super::support::*;
 use super::AppState;
 use crate::engine::{in_progress_text, plans, OperationRequest};
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage, StoreError,
+    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
+    Stage, StoreError,
 };
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -27,7 +28,11 @@ fn accepted(op: &OperationRecord, dashboard_url: Option<&str>, labels: &Value) -
     HttpResponse::Accepted().json(Value::Object(body))
 }
 
-fn new_operation(instance_id: &str, kind: OperationKind, request: &OperationRequest) -> OperationRecord {
+fn new_operation(
+    instance_id: &str,
+    kind: OperationKind,
+    request: &OperationRequest,
+) -> OperationRecord {
     let now = now_rfc3339();
     OperationRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -57,7 +62,13 @@ fn check_service(state: &AppState, service_id: &str) -> Result<(), ApiError> {
 
 fn check_plan(state: &AppState, plan_id: &str) -> Result<(), ApiError> {
     if state.config.plan(plan_id).is_none() {
-        let known: Vec<&str> = state.config.catalog.plans.iter().map(|p| p.plan_id.as_str()).collect();
+        let known: Vec<&str> = state
+            .config
+            .catalog
+            .plans
+            .iter()
+            .map(|p| p.plan_id.as_str())
+            .collect();
         return Err(ApiError::bad_request(format!(
             "plan_id '{plan_id}' is not in the catalog: use one of {}",
             known.join(", ")
@@ -67,8 +78,14 @@ fn check_plan(state: &AppState, plan_id: &str) -> Result<(), ApiError> {
 }
 
 /// 422 `MaintenanceInfoConflict` when the request's maintenance_info version differs from the plan's.
-fn check_maintenance_info(state: &AppState, plan_id: &str, requested: &Value) -> Result<Value, ApiError> {
-    let Some(version) = maintenance_version(requested) else { return Ok(Value::Null) };
+fn check_maintenance_info(
+    state: &AppState,
+    plan_id: &str,
+    requested: &Value,
+) -> Result<Value, ApiError> {
+    let Some(version) = maintenance_version(requested) else {
+        return Ok(Value::Null);
+    };
     let plan = state.config.plan(plan_id).expect("plan checked");
     match crate::catalog::effective_maintenance_info(&state.config, plan) {
         None => Err(ApiError::unprocessable(
@@ -84,7 +101,12 @@ fn check_maintenance_info(state: &AppState, plan_id: &str, requested: &Value) ->
     }
 }
 
-async fn load_instance(state: &AppState, meta: &RequestMeta, id: &str, op: &str) -> Result<Option<InstanceRecord>, ApiError> {
+async fn load_instance(
+    state: &AppState,
+    meta: &RequestMeta,
+    id: &str,
+    op: &str,
+) -> Result<Option<InstanceRecord>, ApiError> {
     let store = state.engine.store.clone();
     let id_owned = id.to_string();
     store
@@ -93,7 +115,11 @@ async fn load_instance(state: &AppState, meta: &RequestMeta, id: &str, op: &str)
         .map_err(|e| store_error(state, meta, id, op, &e))
 }
 
-async fn latest_operation(state: &AppState, meta: &RequestMeta, id: &str) -> Result<Option<OperationRecord>, ApiError> {
+async fn latest_operation(
+    state: &AppState,
+    meta: &RequestMeta,
+    id: &str,
+) -> Result<Option<OperationRecord>, ApiError> {
     let store = state.engine.store.clone();
     let id_owned = id.to_string();
     store
@@ -124,8 +150,9 @@ pub async fn provision(
 
     if let Some(existing) = load_instance(&state, &meta, &instance_id, "create").await? {
         if existing.state != InstanceState::Deleted {
-            let identical =
-                existing.service_id == service_id && existing.plan_id == plan_id && existing.parameters == parameters;
+            let identical = existing.service_id == service_id
+                && existing.plan_id == plan_id
+                && existing.parameters == parameters;
             let latest = latest_operation(&state, &meta, &instance_id).await?;
             return match (identical, existing.state, latest) {
                 (true, InstanceState::Provisioning, Some(op)) if op.kind == OperationKind::Create => {
@@ -198,7 +225,11 @@ pub async fn provision(
     let engine = state.engine.clone();
     let _guard = engine.lock(&op.id).await;
     let (inst, o) = (instance.clone(), op.clone());
-    match engine.store.run(move |s| s.begin_provision(&inst, &o)).await {
+    match engine
+        .store
+        .run(move |s| s.begin_provision(&inst, &o))
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => {
             return Err(ApiError::conflict(format!(
@@ -210,15 +241,28 @@ pub async fn provision(
     tracing::info!(request_id = %meta.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
     match engine.advance_locked(&op.id).await {
         Ok(_) => {
-            let stored = load_instance(&state, &meta, &instance_id, "create").await?.unwrap_or(instance);
-            Ok(accepted(&op, stored.dashboard_url.as_deref(), &stored.labels))
+            let stored = load_instance(&state, &meta, &instance_id, "create")
+                .await?
+                .unwrap_or(instance);
+            Ok(accepted(
+                &op,
+                stored.dashboard_url.as_deref(),
+                &stored.labels,
+            ))
         }
         Err(err) => {
             let id = instance_id.clone();
             if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
                 tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
             }
-            Err(engine_error(&state, &meta, &instance_id, "create", "create", &err))
+            Err(engine_error(
+                &state,
+                &meta,
+                &instance_id,
+                "create",
+                "create",
+                &err,
+            ))
         }
     }
 }
@@ -246,22 +290,33 @@ pub async fn update(
     let requested_mi = optional_object(&body, "maintenance_info")?;
 
     let Some(instance) = load_instance(&state, &meta, &instance_id, "update").await? else {
-        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "service instance {instance_id} does not exist"
+        )));
     };
     if instance.state == InstanceState::Deleted {
-        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist: it was deleted")));
+        return Err(ApiError::not_found(format!(
+            "service instance {instance_id} does not exist: it was deleted"
+        )));
     }
     if !accepts_incomplete(&query) {
         return Err(ApiError::async_required());
     }
-    let new_plan = requested_plan.clone().unwrap_or_else(|| instance.plan_id.clone());
-    let fingerprint = json!({"service_id": service_id, "plan_id": new_plan, "parameters": parameters});
+    let new_plan = requested_plan
+        .clone()
+        .unwrap_or_else(|| instance.plan_id.clone());
+    let fingerprint =
+        json!({"service_id": service_id, "plan_id": new_plan, "parameters": parameters});
     if let Some(op) = latest_operation(&state, &meta, &instance_id).await? {
         if op.state == OperationState::InProgress {
             if matches!(op.kind, OperationKind::Update | OperationKind::Upgrade)
                 && OperationRequest::of(&op).fingerprint == fingerprint
             {
-                return Ok(accepted(&op, instance.dashboard_url.as_deref(), &instance.labels));
+                return Ok(accepted(
+                    &op,
+                    instance.dashboard_url.as_deref(),
+                    &instance.labels,
+                ));
             }
             return Err(ApiError::concurrency(format!(
                 "{} for service instance {instance_id}: try again when it has finished",
@@ -271,7 +326,9 @@ pub async fn update(
     }
     if new_plan != instance.plan_id {
         let plan = state.config.plan(&new_plan).expect("plan checked");
-        let updatable = plan.plan_updatable.unwrap_or(state.config.catalog.plan_updatable);
+        let updatable = plan
+            .plan_updatable
+            .unwrap_or(state.config.catalog.plan_updatable);
         if !updatable {
             return Err(ApiError::unprocessable(format!(
                 "plan changes are not supported: the plan '{}' cannot be changed to from another plan; create a new instance instead",
@@ -281,10 +338,14 @@ pub async fn update(
     }
     let maintenance_info = check_maintenance_info(&state, &new_plan, &requested_mi)?;
     let is_upgrade = new_plan == instance.plan_id
-        && !parameters.as_object().is_some_and(|p| !p.is_empty())
+        && parameters.as_object().is_none_or(|p| p.is_empty())
         && !maintenance_info.is_null()
         && maintenance_info.get("version") != instance.maintenance_info.get("version");
-    let kind = if is_upgrade { OperationKind::Upgrade } else { OperationKind::Update };
+    let kind = if is_upgrade {
+        OperationKind::Upgrade
+    } else {
+        OperationKind::Update
+    };
 
     let request_params = if is_upgrade {
         json!({ "context": context })
@@ -298,7 +359,10 @@ pub async fn update(
         pv.insert("service_id".into(), json!(instance.service_id));
         pv.insert("organization_id".into(), json!(instance.organization_guid));
         pv.insert("space_id".into(), json!(instance.space_guid));
-        if let Some(mi) = previous_values.get("maintenance_info").filter(|m| !m.is_null()) {
+        if let Some(mi) = previous_values
+            .get("maintenance_info")
+            .filter(|m| !m.is_null())
+        {
             pv.insert("maintenance_info".into(), mi.clone());
         }
         rp.insert("previous_values".into(), Value::Object(pv));
@@ -313,7 +377,11 @@ pub async fn update(
     let request = OperationRequest {
         plan_id: new_plan,
         previous_plan_id: Some(instance.plan_id.clone()),
-        parameters: if has_parameters { parameters } else { json!({}) },
+        parameters: if has_parameters {
+            parameters
+        } else {
+            json!({})
+        },
         context,
         maintenance_info,
         request_params,
@@ -336,7 +404,11 @@ async fn start_operation(
     let op = new_operation(&instance.id, kind, &request);
     let engine = state.engine.clone();
     let _guard = engine.lock(&op.id).await;
-    let new_state = if kind == OperationKind::Delete { InstanceState::Deprovisioning } else { InstanceState::Updating };
+    let new_state = if kind == OperationKind::Delete {
+        InstanceState::Deprovisioning
+    } else {
+        InstanceState::Updating
+    };
     let o = op.clone();
     match engine.store.run(move |s| s.begin_operation(&o, new_state)).await {
         Ok(()) => {}
@@ -351,16 +423,33 @@ async fn start_operation(
     tracing::info!(request_id = %meta.request_id, instance = %instance.id, operation = %op.id, kind = %kind, "operation recorded");
     match engine.advance_locked(&op.id).await {
         Ok(current) => {
-            let stored = load_instance(state, meta, &instance.id, kind.as_str()).await?.unwrap_or(instance);
+            let stored = load_instance(state, meta, &instance.id, kind.as_str())
+                .await?
+                .unwrap_or(instance);
             let op = current.unwrap_or(op);
-            Ok(accepted(&op, stored.dashboard_url.as_deref(), &stored.labels))
+            Ok(accepted(
+                &op,
+                stored.dashboard_url.as_deref(),
+                &stored.labels,
+            ))
         }
         Err(err) => {
             let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
-            if let Err(e) = engine.store.run(move |s| s.abandon_operation(&op_id, &iid, restore)).await {
+            if let Err(e) = engine
+                .store
+                .run(move |s| s.abandon_operation(&op_id, &iid, restore))
+                .await
+            {
                 tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record");
             }
-            Err(engine_error(state, meta, &instance.id, action, kind.as_str(), &err))
+            Err(engine_error(
+                state,
+                meta,
+                &instance.id,
+                action,
+                kind.as_str(),
+                &err,
+            ))
         }
     }
 }
@@ -401,7 +490,15 @@ pub async fn deprovision(
         force: query.get("force").is_some_and(|f| f == "true"),
         ..Default::default()
     };
-    let response = start_operation(&state, &meta, instance, OperationKind::Delete, request, "delete").await?;
+    let response = start_operation(
+        &state,
+        &meta,
+        instance,
+        OperationKind::Delete,
+        request,
+        "delete",
+    )
+    .await?;
     // A delete has no dashboard or labels to report.
     Ok(response)
 }
@@ -421,7 +518,11 @@ pub async fn fetch(
     let instance_id = path.into_inner();
     let instance = load_instance(&state, &meta, &instance_id, "fetch").await?;
     let instance = match instance {
-        None => return Err(ApiError::not_found(format!("service instance {instance_id} does not exist"))),
+        None => {
+            return Err(ApiError::not_found(format!(
+                "service instance {instance_id} does not exist"
+            )))
+        }
         Some(i) => i,
     };
     match instance.state {
@@ -450,8 +551,15 @@ pub async fn fetch(
     if !instance.maintenance_info.is_null() {
         body.insert("maintenance_info".into(), instance.maintenance_info.clone());
     }
-    let labels = if instance.labels.is_null() { json!({}) } else { instance.labels.clone() };
-    body.insert("metadata".into(), json!({ "labels": labels, "attributes": {} }));
+    let labels = if instance.labels.is_null() {
+        json!({})
+    } else {
+        instance.labels.clone()
+    };
+    body.insert(
+        "metadata".into(),
+        json!({ "labels": labels, "attributes": {} }),
+    );
     Ok(HttpResponse::Ok().json(Value::Object(body)))
 }
 
@@ -463,8 +571,13 @@ pub async fn last_operation(
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let instance_id = path.into_inner();
-    if load_instance(&state, &meta, &instance_id, "last_operation").await?.is_none() {
-        return Err(ApiError::not_found(format!("service instance {instance_id} does not exist")));
+    if load_instance(&state, &meta, &instance_id, "last_operation")
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "service instance {instance_id} does not exist"
+        )));
     }
     let engine = state.engine.clone();
     let named = match query.get("operation").filter(|o| !o.is_empty()) {
@@ -483,7 +596,9 @@ pub async fn last_operation(
         Some(op) => op,
         None => latest_operation(&state, &meta, &instance_id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("service instance {instance_id} has no operations")))?,
+            .ok_or_else(|| {
+                ApiError::not_found(format!("service instance {instance_id} has no operations"))
+            })?,
     };
     let op = if op.state == OperationState::InProgress {
         match engine.refresh(&op.id).await {
@@ -504,7 +619,9 @@ pub async fn last_operation(
     let mut body = Map::new();
     body.insert("state".into(), json!(op.state.as_str()));
     body.insert("description".into(), json!(description));
-    if op.state == OperationState::Failed && matches!(op.kind, OperationKind::Update | OperationKind::Upgrade) {
+    if op.state == OperationState::Failed
+        && matches!(op.kind, OperationKind::Update | OperationKind::Upgrade)
+    {
         body.insert("instance_usable".into(), json!(true));
         body.insert("update_repeatable".into(), json!(true));
     }

@@ -22,7 +22,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,18 +49,28 @@ pub const MIN_MINOR: u32 = 13;
 const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
 
 fn header(req: &ServiceRequest, name: &str) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn check_auth(req: &ServiceRequest, expected: &Credentials) -> bool {
-    let Some(value) = header(req, "authorization") else { return false };
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+    let Some(value) = header(req, "authorization") else {
+        return false;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         return false;
     };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
         return false;
     };
-    let Some(colon) = decoded.iter().position(|&b| b == b':') else { return false };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return false;
+    };
     let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
     let user_ok = user.ct_eq(expected.username.as_bytes());
     let pass_ok = pass.ct_eq(expected.password.as_bytes());
@@ -80,7 +92,10 @@ pub fn parse_api_version(value: Option<&str>) -> Result<u32, ApiError> {
         )
     };
     let (major, minor) = value.split_once('.').ok_or_else(unsupported)?;
-    let (major, minor) = (major.parse::<u32>().map_err(|_| unsupported())?, minor.parse::<u32>().map_err(|_| unsupported())?);
+    let (major, minor) = (
+        major.parse::<u32>().map_err(|_| unsupported())?,
+        minor.parse::<u32>().map_err(|_| unsupported())?,
+    );
     if major != 2 || minor < MIN_MINOR {
         return Err(unsupported());
     }
@@ -92,7 +107,11 @@ fn parse_originating_identity(value: &str) -> (Option<String>, Option<serde_json
     let platform = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
     let identity = parts
         .next()
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     (platform, identity)
 }
@@ -111,7 +130,8 @@ fn respond(req: ServiceRequest, err: ApiError, identity: Option<&str>) -> Servic
 
 fn echo_identity<B>(resp: &mut actix_web::HttpResponse<B>, identity: Option<&str>) {
     if let Some(id) = identity.and_then(|i| HeaderValue::from_str(i).ok()) {
-        resp.headers_mut().insert(HeaderName::from_static(REQUEST_IDENTITY), id);
+        resp.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_IDENTITY), id);
     }
 }
 
@@ -123,7 +143,10 @@ async fn guard(
     let identity = header(&req, REQUEST_IDENTITY).filter(|s| !s.is_empty());
     let request_id = uuid::Uuid::new_v4().to_string();
     let credentials = req.app_data::<web::Data<Credentials>>().cloned();
-    let authorized = credentials.as_ref().map(|c| check_auth(&req, c)).unwrap_or(false);
+    let authorized = credentials
+        .as_ref()
+        .map(|c| check_auth(&req, c))
+        .unwrap_or(false);
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
     let _enter = span.enter();
     if !authorized {
@@ -145,9 +168,10 @@ async fn guard(
     } else {
         17
     };
-    let (originating_platform, originating_identity) = header(&req, "x-broker-api-originating-identity")
-        .map(|v| parse_originating_identity(&v))
-        .unwrap_or((None, None));
+    let (originating_platform, originating_identity) =
+        header(&req, "x-broker-api-originating-identity")
+            .map(|v| parse_originating_identity(&v))
+            .unwrap_or((None, None));
     tracing::info!(
         platform_request_identity = ?identity,
         originating_platform = ?originating_platform,
@@ -193,7 +217,10 @@ mod tests {
 
     #[test]
     fn version_header_rules() {
-        assert_eq!(parse_api_version(None).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_api_version(None).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
         for bad in ["", "2", "two.13", "3.0", "2.12", "1.17", "2.x"] {
             assert_eq!(
                 parse_api_version(Some(bad)).unwrap_err().status,

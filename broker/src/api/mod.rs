@@ -37,14 +37,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/v2")
             .wrap(from_fn(middleware::osb_guard))
             .route("/catalog", web::get().to(catalog))
-            .route("/service_instances/{instance_id}", web::put().to(instances::provision))
-            .route("/service_instances/{instance_id}", web::patch().to(instances::update))
-            .route("/service_instances/{instance_id}", web::delete().to(instances::deprovision))
-            .route("/service_instances/{instance_id}", web::get().to(instances::fetch))
-            .route("/service_instances/{instance_id}/last_operation", web::get().to(instances::last_operation))
-            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::put().to(bindings::bind))
-            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::delete().to(bindings::unbind))
-            .route("/service_instances/{instance_id}/service_bindings/{binding_id}", web::get().to(bindings::fetch))
+            .route(
+                "/service_instances/{instance_id}",
+                web::put().to(instances::provision),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::patch().to(instances::update),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::delete().to(instances::deprovision),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::get().to(instances::fetch),
+            )
+            .route(
+                "/service_instances/{instance_id}/last_operation",
+                web::get().to(instances::last_operation),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::put().to(bindings::bind),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::delete().to(bindings::unbind),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::get().to(bindings::fetch),
+            )
             .route(
                 "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
                 web::get().to(bindings::last_operation),

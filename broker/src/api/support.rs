@@ -14,12 +14,18 @@ use std::collections::HashMap;
 /// Parses a request body that must be a JSON object.
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty: send a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body is empty: send a JSON object",
+        ));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("the request body must be a JSON object")),
-        Err(e) => Err(ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -27,9 +33,9 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 pub fn required_str(body: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     match body.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            Err(ApiError::bad_request(format!("{key} is missing or empty: it is required")))
-        }
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(ApiError::bad_request(format!(
+            "{key} is missing or empty: it is required"
+        ))),
         Some(_) => Err(ApiError::bad_request(format!("{key} must be a string"))),
     }
 }
@@ -49,7 +55,9 @@ pub fn optional_object(body: &Map<String, Value>, key: &str) -> Result<Value, Ap
     match body.get(key) {
         None | Some(Value::Null) => Ok(Value::Null),
         Some(v @ Value::Object(_)) => Ok(v.clone()),
-        Some(_) => Err(ApiError::bad_request(format!("{key} must be a JSON object"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{key} must be a JSON object"
+        ))),
     }
 }
 
@@ -67,17 +75,27 @@ pub fn required_query(query: &HashMap<String, String>, key: &str) -> Result<Stri
         .get(key)
         .filter(|v| !v.is_empty())
         .cloned()
-        .ok_or_else(|| ApiError::bad_request(format!("the query parameter {key} is missing or empty: it is required")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "the query parameter {key} is missing or empty: it is required"
+            ))
+        })
 }
 
 /// True when `accepts_incomplete=true` was sent.
 pub fn accepts_incomplete(query: &HashMap<String, String>) -> bool {
-    query.get("accepts_incomplete").map(|v| v == "true").unwrap_or(false)
+    query
+        .get("accepts_incomplete")
+        .map(|v| v == "true")
+        .unwrap_or(false)
 }
 
 /// The version of a `maintenance_info` object; `None` for absent, `{}` or no version.
 pub fn maintenance_version(mi: &Value) -> Option<String> {
-    mi.get("version").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string)
+    mi.get("version")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 /// Maps an engine failure to an OSB error, logging the operator detail with the request id.
@@ -99,27 +117,43 @@ pub fn engine_error(
     };
     match err {
         EngineError::Adapter(a) => adapter_error(state, meta, instance_id, operation, a),
-        EngineError::TaskInProgress(_) => {
-            ApiError::concurrency("An operation is in progress for your service instance. Please try again later.")
-        }
+        EngineError::TaskInProgress(_) => ApiError::concurrency(
+            "An operation is in progress for your service instance. Please try again later.",
+        ),
         EngineError::Director(DirectorError::Request(_)) => expose(ApiError::internal(format!(
             "Currently unable to {action} service instance, please try again later"
         ))),
-        EngineError::DeploymentNotFound(d) => expose(ApiError::internal(format!("bosh deployment '{d}' not found"))),
-        EngineError::PlanNotFound(p) => ApiError::internal(format!("plan {p} not found in the catalog")),
-        _ => expose(ApiError::internal(state.engine.generic_message(instance_id, &meta.request_id, None, Some(operation)))),
+        EngineError::DeploymentNotFound(d) => expose(ApiError::internal(format!(
+            "bosh deployment '{d}' not found"
+        ))),
+        EngineError::PlanNotFound(p) => {
+            ApiError::internal(format!("plan {p} not found in the catalog"))
+        }
+        _ => expose(ApiError::internal(state.engine.generic_message(
+            instance_id,
+            &meta.request_id,
+            None,
+            Some(operation),
+        ))),
     }
 }
 
 /// Maps an adapter failure: typed exit codes to their OSB answers, the adapter's own message
 /// (non-empty stdout) verbatim, anything else to the generic message.
-pub fn adapter_error(state: &AppState, meta: &RequestMeta, instance_id: &str, operation: &str, err: &AdapterError) -> ApiError {
+pub fn adapter_error(
+    state: &AppState,
+    meta: &RequestMeta,
+    instance_id: &str,
+    operation: &str,
+    err: &AdapterError,
+) -> ApiError {
     tracing::warn!(request_id = %meta.request_id, instance = instance_id, operation, error = %err, "service adapter failed");
     match err {
         AdapterError::BindingAlreadyExists(_) => ApiError::conflict("binding already exists"),
         AdapterError::BindingNotFound(_) => ApiError::gone(),
         AdapterError::AppGuidNotProvided(_) => {
-            ApiError::unprocessable("app_guid is a required field but was not provided").with_code("RequiresApp")
+            ApiError::unprocessable("app_guid is a required field but was not provided")
+                .with_code("RequiresApp")
         }
         other => {
             if let Some(msg) = other.user_message() {
@@ -127,7 +161,9 @@ pub fn adapter_error(state: &AppState, meta: &RequestMeta, instance_id: &str, op
             }
             let mut api = ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                state.engine.generic_message(instance_id, &meta.request_id, None, Some(operation)),
+                state
+                    .engine
+                    .generic_message(instance_id, &meta.request_id, None, Some(operation)),
             );
             if state.config.broker.expose_operational_errors {
                 let d = api.description.take().unwrap_or_default();
@@ -139,7 +175,18 @@ pub fn adapter_error(state: &AppState, meta: &RequestMeta, instance_id: &str, op
 }
 
 /// Maps a store failure to the generic 500.
-pub fn store_error(state: &AppState, meta: &RequestMeta, instance_id: &str, operation: &str, err: &dyn std::fmt::Display) -> ApiError {
+pub fn store_error(
+    state: &AppState,
+    meta: &RequestMeta,
+    instance_id: &str,
+    operation: &str,
+    err: &dyn std::fmt::Display,
+) -> ApiError {
     tracing::error!(request_id = %meta.request_id, instance = instance_id, operation, error = %err, "state store failed");
-    ApiError::internal(state.engine.generic_message(instance_id, &meta.request_id, None, Some(operation)))
+    ApiError::internal(state.engine.generic_message(
+        instance_id,
+        &meta.request_id,
+        None,
+        Some(operation),
+    ))
 }

@@ -111,7 +111,10 @@ pub fn load(path: Option<&Path>, env: &EnvOverrides) -> Result<LoadedConfig, Con
             })?,
             p.display().to_string(),
         ),
-        None => (DEFAULT_CONFIG_YAML.to_string(), "(embedded default)".to_string()),
+        None => (
+            DEFAULT_CONFIG_YAML.to_string(),
+            "(embedded default)".to_string(),
+        ),
     };
     let base_dir = path
         .and_then(|p| p.parent())
@@ -165,7 +168,13 @@ pub fn load_str(
         }
         parsed
     };
-    let config = validate::validate(raw, base_dir, is_embedded_default, &mut problems, &mut warnings);
+    let config = validate::validate(
+        raw,
+        base_dir,
+        is_embedded_default,
+        &mut problems,
+        &mut warnings,
+    );
     match config {
         Some(config) if problems.is_empty() => Ok(LoadedConfig {
             config,

@@ -42,7 +42,11 @@ pub(super) fn substitute_env(
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 let name = k.as_str().map(str::to_string).unwrap_or_default();
-                let child = if key.is_empty() { name } else { format!("{key}.{name}") };
+                let child = if key.is_empty() {
+                    name
+                } else {
+                    format!("{key}.{name}")
+                };
                 substitute_env(v, &child, lookup, problems);
             }
         }
@@ -56,9 +60,17 @@ pub(super) fn substitute_env(
 }
 
 /// Applies `BROKER_HOST`, `BROKER_PORT`, `BROKER_USERNAME` and `BROKER_PASSWORD`.
-pub(super) fn apply_overrides(value: &mut Value, env: &EnvOverrides, problems: &mut Vec<ConfigProblem>) {
+pub(super) fn apply_overrides(
+    value: &mut Value,
+    env: &EnvOverrides,
+    problems: &mut Vec<ConfigProblem>,
+) {
     let Value::Mapping(root) = value else {
-        problem(problems, "", "the config file must be a YAML mapping of sections (broker:, service_adapter:, ...)");
+        problem(
+            problems,
+            "",
+            "the config file must be a YAML mapping of sections (broker:, service_adapter:, ...)",
+        );
         return;
     };
     let broker = root
@@ -68,7 +80,11 @@ pub(super) fn apply_overrides(value: &mut Value, env: &EnvOverrides, problems: &
         *broker = Value::Mapping(Default::default());
     }
     let Value::Mapping(broker) = broker else {
-        problem(problems, "broker", "must be a mapping with port, username and password");
+        problem(
+            problems,
+            "broker",
+            "must be a mapping with port, username and password",
+        );
         return;
     };
     let mut set = |k: &str, v: Value| {
@@ -80,7 +96,11 @@ pub(super) fn apply_overrides(value: &mut Value, env: &EnvOverrides, problems: &
     if let Some(port) = &env.port {
         match port.parse::<u16>() {
             Ok(p) => set("port", Value::Number(p.into())),
-            Err(_) => problem(problems, "BROKER_PORT", format!("'{port}' is not a port number (0-65535)")),
+            Err(_) => problem(
+                problems,
+                "BROKER_PORT",
+                format!("'{port}' is not a port number (0-65535)"),
+            ),
         }
     }
     if let Some(u) = &env.username {
@@ -100,7 +120,12 @@ pub(super) fn validate(
     warnings: &mut Vec<String>,
 ) -> Option<Config> {
     let broker = validate_broker(&raw.broker, is_embedded_default, problems, warnings);
-    let adapter = validate_adapter(&raw.service_adapter, raw.broker.use_stdin, base_dir, problems);
+    let adapter = validate_adapter(
+        &raw.service_adapter,
+        raw.broker.use_stdin,
+        base_dir,
+        problems,
+    );
     validate_service_deployment(&raw.service_deployment, problems);
     let catalog = match &raw.service_catalog {
         Some(c) => {
@@ -118,18 +143,33 @@ pub(super) fn validate(
         ("credhub", raw.credhub.is_some()),
         ("bosh_credhub", raw.bosh_credhub.is_some()),
         ("service_instances_api", raw.service_instances_api.is_some()),
-        ("service_adapter.mount_paths", raw.service_adapter.mount_paths.is_some()),
+        (
+            "service_adapter.mount_paths",
+            raw.service_adapter.mount_paths.is_some(),
+        ),
         ("broker.tls", raw.broker.tls.is_some()),
-        ("broker.enable_secure_manifests", raw.broker.enable_secure_manifests == Some(true)),
-        ("broker.enable_telemetry", raw.broker.enable_telemetry == Some(true)),
+        (
+            "broker.enable_secure_manifests",
+            raw.broker.enable_secure_manifests == Some(true),
+        ),
+        (
+            "broker.enable_telemetry",
+            raw.broker.enable_telemetry == Some(true),
+        ),
     ] {
         if set {
-            warnings.push(format!("config key {key} is recognised but not supported by this broker; it has no effect"));
+            warnings.push(format!(
+                "config key {key} is recognised but not supported by this broker; it has no effect"
+            ));
         }
     }
     let database_path = match raw.database.path.as_deref() {
         Some("") => {
-            problem(problems, "database.path", "is empty: give the SQLite file the broker keeps its state in");
+            problem(
+                problems,
+                "database.path",
+                "is empty: give the SQLite file the broker keeps its state in",
+            );
             None
         }
         Some(p) => Some(resolve(base_dir, p)),
@@ -171,7 +211,11 @@ fn validate_broker(
         Some(p) => p,
         None if is_embedded_default => 8080,
         None => {
-            problem(problems, "broker.port", "can't be empty: set the port to listen on (e.g. 8080), or BROKER_PORT");
+            problem(
+                problems,
+                "broker.port",
+                "can't be empty: set the port to listen on (e.g. 8080), or BROKER_PORT",
+            );
             ok = false;
             0
         }
@@ -188,7 +232,10 @@ fn validate_broker(
                 problem(
                     problems,
                     format!("broker.{key}"),
-                    format!("can't be empty: set the basic-auth {key} platforms use, or BROKER_{}", key.to_uppercase()),
+                    format!(
+                        "can't be empty: set the basic-auth {key} platforms use, or BROKER_{}",
+                        key.to_uppercase()
+                    ),
                 );
                 ok = false;
                 String::new()
@@ -225,14 +272,25 @@ fn validate_adapter(
     base_dir: &Path,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<AdapterSettings> {
-    let command = match (raw.path.as_deref().filter(|p| !p.is_empty()), raw.builtin.as_deref()) {
+    let command = match (
+        raw.path.as_deref().filter(|p| !p.is_empty()),
+        raw.builtin.as_deref(),
+    ) {
         (Some(_), Some(_)) => {
-            problem(problems, "service_adapter", "set either path or builtin, not both");
+            problem(
+                problems,
+                "service_adapter",
+                "set either path or builtin, not both",
+            );
             None
         }
         (None, Some("example")) => Some(AdapterCommand::BuiltinExample),
         (None, Some(other)) => {
-            problem(problems, "service_adapter.builtin", format!("'{other}' is not a built-in adapter: the only one is 'example'"));
+            problem(
+                problems,
+                "service_adapter.builtin",
+                format!("'{other}' is not a built-in adapter: the only one is 'example'"),
+            );
             None
         }
         (None, None) => {
@@ -244,25 +302,43 @@ fn validate_adapter(
             match check_executable(&path) {
                 Ok(()) => Some(AdapterCommand::Executable(path)),
                 Err(msg) => {
-                    problem(problems, "service_adapter.path", format!("checking for executable service adapter file: {msg}"));
+                    problem(
+                        problems,
+                        "service_adapter.path",
+                        format!("checking for executable service adapter file: {msg}"),
+                    );
                     None
                 }
             }
         }
     };
-    let timeout_seconds = raw.timeout_seconds.unwrap_or(DEFAULT_ADAPTER_TIMEOUT_SECONDS);
+    let timeout_seconds = raw
+        .timeout_seconds
+        .unwrap_or(DEFAULT_ADAPTER_TIMEOUT_SECONDS);
     if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
-        problem(problems, "service_adapter.timeout_seconds", "must be a positive number of seconds");
+        problem(
+            problems,
+            "service_adapter.timeout_seconds",
+            "must be a positive number of seconds",
+        );
         return None;
     }
     let max_output_bytes = raw.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
     if max_output_bytes < 1024 {
-        problem(problems, "service_adapter.max_output_bytes", "must be at least 1024 bytes");
+        problem(
+            problems,
+            "service_adapter.max_output_bytes",
+            "must be at least 1024 bytes",
+        );
         return None;
     }
     if let (Some(a), Some(b)) = (raw.use_stdin, broker_use_stdin) {
         if a != b {
-            problem(problems, "service_adapter.use_stdin", "disagrees with broker.use_stdin: set only one of them");
+            problem(
+                problems,
+                "service_adapter.use_stdin",
+                "disagrees with broker.use_stdin: set only one of them",
+            );
             return None;
         }
     }
@@ -281,14 +357,21 @@ fn check_executable(path: &Path) -> Result<(), String> {
         return Err(format!("'{}' is a directory", path.display()));
     }
     if meta.permissions().mode() & 0o500 != 0o500 {
-        return Err(format!("'{}' is not executable (chmod u+rx it)", path.display()));
+        return Err(format!(
+            "'{}' is not executable (chmod u+rx it)",
+            path.display()
+        ));
     }
     Ok(())
 }
 
 fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<ConfigProblem>) {
     if sd.releases.is_empty() {
-        problem(problems, "service_deployment.releases", "is empty: list the BOSH releases (name, version, jobs) the adapter deploys");
+        problem(
+            problems,
+            "service_deployment.releases",
+            "is empty: list the BOSH releases (name, version, jobs) the adapter deploys",
+        );
     }
     for (i, r) in sd.releases.iter().enumerate() {
         let key = format!("service_deployment.releases[{i}]");
@@ -296,17 +379,29 @@ fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<
             problem(problems, format!("{key}.name"), "can't be empty");
         }
         if r.version.is_empty() {
-            problem(problems, format!("{key}.version"), "can't be empty: give the exact release version");
+            problem(
+                problems,
+                format!("{key}.version"),
+                "can't be empty: give the exact release version",
+            );
         } else if r.version.ends_with("latest") {
             problem(problems, format!("{key}.version"), "You must configure the exact release and stemcell versions in broker.service_deployment. ODB requires exact versions to detect pending changes as part of the 'cf update-service' workflow. For example, latest and 3112.latest are not supported.");
         }
         if r.jobs.is_empty() {
-            problem(problems, format!("{key}.jobs"), "is empty: list the jobs this release provides to the adapter");
+            problem(
+                problems,
+                format!("{key}.jobs"),
+                "is empty: list the jobs this release provides to the adapter",
+            );
         }
     }
     let stemcells: Vec<&StemcellConfig> = sd.stemcells.iter().chain(sd.stemcell.iter()).collect();
     if stemcells.is_empty() {
-        problem(problems, "service_deployment.stemcells", "is empty: give at least one stemcell (os, version)");
+        problem(
+            problems,
+            "service_deployment.stemcells",
+            "is empty: give at least one stemcell (os, version)",
+        );
     }
     for (i, s) in stemcells.iter().enumerate() {
         let key = format!("service_deployment.stemcells[{i}]");
@@ -314,23 +409,39 @@ fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<
             problem(problems, format!("{key}.os"), "can't be empty");
         }
         if s.version.is_empty() || s.version.ends_with("latest") {
-            problem(problems, format!("{key}.version"), "must be an exact stemcell version (not empty, not latest)");
+            problem(
+                problems,
+                format!("{key}.version"),
+                "must be an exact stemcell version (not empty, not latest)",
+            );
         }
     }
 }
 
 fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
-    for (key, value) in [("id", &c.id), ("service_name", &c.service_name), ("service_description", &c.service_description)] {
+    for (key, value) in [
+        ("id", &c.id),
+        ("service_name", &c.service_name),
+        ("service_description", &c.service_description),
+    ] {
         if value.is_empty() {
             problem(problems, format!("service_catalog.{key}"), "can't be empty");
         }
     }
     if c.plans.is_empty() {
-        problem(problems, "service_catalog.plans", "is empty: configure at least one plan");
+        problem(
+            problems,
+            "service_catalog.plans",
+            "is empty: configure at least one plan",
+        );
     }
     for (i, r) in c.requires.iter().enumerate() {
         if !["syslog_drain", "route_forwarding", "volume_mount"].contains(&r.as_str()) {
-            problem(problems, format!("service_catalog.requires[{i}]"), format!("'{r}' is not one of syslog_drain, route_forwarding, volume_mount"));
+            problem(
+                problems,
+                format!("service_catalog.requires[{i}]"),
+                format!("'{r}' is not one of syslog_drain, route_forwarding, volume_mount"),
+            );
         }
     }
     if let Some(mi) = &c.maintenance_info {
@@ -340,19 +451,41 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     let mut names = BTreeSet::new();
     for (i, plan) in c.plans.iter().enumerate() {
         let key = format!("service_catalog.plans[{i}]");
-        for (field, value) in [("plan_id", &plan.plan_id), ("name", &plan.name), ("description", &plan.description)] {
+        for (field, value) in [
+            ("plan_id", &plan.plan_id),
+            ("name", &plan.name),
+            ("description", &plan.description),
+        ] {
             if value.is_empty() {
                 problem(problems, format!("{key}.{field}"), "can't be empty");
             }
         }
         if !plan.plan_id.is_empty() && !ids.insert(plan.plan_id.clone()) {
-            problem(problems, format!("{key}.plan_id"), format!("'{}' is used by two plans: plan ids must be unique", plan.plan_id));
+            problem(
+                problems,
+                format!("{key}.plan_id"),
+                format!(
+                    "'{}' is used by two plans: plan ids must be unique",
+                    plan.plan_id
+                ),
+            );
         }
         if !plan.name.is_empty() && !names.insert(plan.name.clone()) {
-            problem(problems, format!("{key}.name"), format!("'{}' is used by two plans: plan names must be unique", plan.name));
+            problem(
+                problems,
+                format!("{key}.name"),
+                format!(
+                    "'{}' is used by two plans: plan names must be unique",
+                    plan.name
+                ),
+            );
         }
         if plan.instance_groups.is_empty() {
-            problem(problems, format!("{key}.instance_groups"), "is empty: a plan needs at least one instance group");
+            problem(
+                problems,
+                format!("{key}.instance_groups"),
+                "is empty: a plan needs at least one instance group",
+            );
         }
         for (j, ig) in plan.instance_groups.iter().enumerate() {
             let igkey = format!("{key}.instance_groups[{j}]");
@@ -366,14 +499,25 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
                 problem(problems, format!("{igkey}.instances"), "must be at least 1");
             }
             if ig.networks.is_empty() {
-                problem(problems, format!("{igkey}.networks"), "is empty: give at least one network");
+                problem(
+                    problems,
+                    format!("{igkey}.networks"),
+                    "is empty: give at least one network",
+                );
             }
             if ig.azs.is_empty() {
-                problem(problems, format!("{igkey}.azs"), "is empty: give at least one availability zone");
+                problem(
+                    problems,
+                    format!("{igkey}.azs"),
+                    "is empty: give at least one availability zone",
+                );
             }
         }
         if let Some(errands) = &plan.lifecycle_errands {
-            for (kind, list) in [("post_deploy", &errands.post_deploy), ("pre_delete", &errands.pre_delete)] {
+            for (kind, list) in [
+                ("post_deploy", &errands.post_deploy),
+                ("pre_delete", &errands.pre_delete),
+            ] {
                 for (j, errand) in list.iter().enumerate() {
                     let ekey = format!("{key}.lifecycle_errands.{kind}[{j}]");
                     if errand.name.is_empty() {
@@ -394,22 +538,40 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     }
 }
 
-fn validate_maintenance_info(mi: &MaintenanceInfoConfig, key: &str, problems: &mut Vec<ConfigProblem>) {
+fn validate_maintenance_info(
+    mi: &MaintenanceInfoConfig,
+    key: &str,
+    problems: &mut Vec<ConfigProblem>,
+) {
     if !mi.version.is_empty() && !is_semver(&mi.version) {
-        problem(problems, format!("{key}.version"), format!("'{}' is not a semantic version (e.g. 1.2.3)", mi.version));
+        problem(
+            problems,
+            format!("{key}.version"),
+            format!("'{}' is not a semantic version (e.g. 1.2.3)", mi.version),
+        );
     }
 }
 
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn validate_director(raw: &RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<DirectorSettings> {
+fn validate_director(
+    raw: &RawConfig,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<DirectorSettings> {
     match (&raw.bosh, &raw.simulated_director) {
         (Some(_), Some(_)) => {
-            problem(problems, "bosh", "both bosh and simulated_director are set: keep exactly one");
+            problem(
+                problems,
+                "bosh",
+                "both bosh and simulated_director are set: keep exactly one",
+            );
             None
         }
         (None, None) => {
@@ -418,7 +580,11 @@ fn validate_director(raw: &RawConfig, problems: &mut Vec<ConfigProblem>) -> Opti
         }
         (None, Some(sim)) => {
             if !(sim.task_seconds.is_finite() && sim.task_seconds >= 0.0) {
-                problem(problems, "simulated_director.task_seconds", "must be a number of seconds, 0 or more");
+                problem(
+                    problems,
+                    "simulated_director.task_seconds",
+                    "must be a number of seconds, 0 or more",
+                );
                 return None;
             }
             Some(DirectorSettings::Simulated {
@@ -427,7 +593,11 @@ fn validate_director(raw: &RawConfig, problems: &mut Vec<ConfigProblem>) -> Opti
         }
         (Some(bosh), None) => {
             if bosh.url.is_empty() {
-                problem(problems, "bosh.url", "BOSH configuration error: must specify bosh url");
+                problem(
+                    problems,
+                    "bosh.url",
+                    "BOSH configuration error: must specify bosh url",
+                );
                 return None;
             }
             Some(DirectorSettings::Bosh(bosh.clone()))

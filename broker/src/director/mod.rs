@@ -122,7 +122,12 @@ pub trait Director: Send + Sync {
     /// The VMs of a deployment.
     async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError>;
     /// Submits a delete of a deployment; returns the task id.
-    async fn delete_deployment(&self, deployment: &str, force: bool, context_id: &str) -> Result<TaskId, DirectorError>;
+    async fn delete_deployment(
+        &self,
+        deployment: &str,
+        force: bool,
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError>;
     /// Starts an errand on a deployment (optionally on some instances only).
     async fn run_errand(
         &self,

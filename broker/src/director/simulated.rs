@@ -51,12 +51,17 @@ pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
         .bytes()
         .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
     let second = 1 + (hash % 250);
-    let groups = doc["instance_groups"].as_sequence().cloned().unwrap_or_default();
+    let groups = doc["instance_groups"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
     for (gi, group) in groups.iter().enumerate() {
         if group["lifecycle"].as_str() == Some("errand") {
             continue;
         }
-        let Some(name) = group["name"].as_str() else { continue };
+        let Some(name) = group["name"].as_str() else {
+            continue;
+        };
         let count = group["instances"].as_u64().unwrap_or(0);
         let ips = (0..count)
             .map(|i| format!("10.{second}.{}.{}", gi % 256, 10 + i))
@@ -69,7 +74,10 @@ pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
 impl SimulatedDirector {
     /// A simulated director keeping its state in `store`.
     pub fn new(store: Store, task_duration: Duration) -> Self {
-        Self { store, task_duration }
+        Self {
+            store,
+            task_duration,
+        }
     }
 
     async fn create_task(
@@ -80,8 +88,12 @@ impl SimulatedDirector {
         fails: bool,
         result: &str,
     ) -> Result<TaskId, DirectorError> {
-        let (deployment, description, context_id, result) =
-            (deployment.to_string(), description.to_string(), context_id.to_string(), result.to_string());
+        let (deployment, description, context_id, result) = (
+            deployment.to_string(),
+            description.to_string(),
+            context_id.to_string(),
+            result.to_string(),
+        );
         let duration_ms = self.task_duration.as_millis() as i64;
         Ok(self
             .store
@@ -103,14 +115,22 @@ impl SimulatedDirector {
         self.store
             .run(move |s| {
                 s.with_conn(|c| {
-                    Ok(c.query_row("SELECT manifest FROM sim_deployments WHERE name = ?1", [&deployment], |r| r.get(0))
-                        .optional()?)
+                    Ok(c.query_row(
+                        "SELECT manifest FROM sim_deployments WHERE name = ?1",
+                        [&deployment],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
                 })
             })
             .await
     }
 
-    async fn query_tasks(&self, filter: &'static str, arg: String) -> Result<Vec<Task>, DirectorError> {
+    async fn query_tasks(
+        &self,
+        filter: &'static str,
+        arg: String,
+    ) -> Result<Vec<Task>, DirectorError> {
         Ok(self
             .store
             .run(move |s| {
@@ -174,7 +194,14 @@ impl Director for SimulatedDirector {
                 })
             })
             .await?;
-        self.create_task(&name, "create deployment", context_id, fails, "simulated deploy failure").await
+        self.create_task(
+            &name,
+            "create deployment",
+            context_id,
+            fails,
+            "simulated deploy failure",
+        )
+        .await
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
@@ -185,11 +212,14 @@ impl Director for SimulatedDirector {
     }
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
-        self.query_tasks("context_id = ?1", context_id.to_string()).await
+        self.query_tasks("context_id = ?1", context_id.to_string())
+            .await
     }
 
     async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
-        let tasks = self.query_tasks("deployment = ?1", deployment.to_string()).await?;
+        let tasks = self
+            .query_tasks("deployment = ?1", deployment.to_string())
+            .await?;
         Ok(tasks.into_iter().filter(|t| t.state.is_running()).collect())
     }
 
@@ -205,7 +235,12 @@ impl Director for SimulatedDirector {
         Ok(vms_from_manifest(deployment, &manifest))
     }
 
-    async fn delete_deployment(&self, deployment: &str, _force: bool, context_id: &str) -> Result<TaskId, DirectorError> {
+    async fn delete_deployment(
+        &self,
+        deployment: &str,
+        _force: bool,
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError> {
         let manifest = self.stored_manifest(deployment).await?.unwrap_or_default();
         let fails = failure_for(&manifest, "delete", None);
         if !fails {
@@ -219,7 +254,14 @@ impl Director for SimulatedDirector {
                 })
                 .await?;
         }
-        self.create_task(deployment, "delete deployment", context_id, fails, "simulated delete failure").await
+        self.create_task(
+            deployment,
+            "delete deployment",
+            context_id,
+            fails,
+            "simulated delete failure",
+        )
+        .await
     }
 
     async fn run_errand(
@@ -250,7 +292,9 @@ impl Director for SimulatedDirector {
             .run(|s| {
                 s.with_conn(|c| {
                     let mut stmt = c.prepare("SELECT name FROM sim_deployments ORDER BY name")?;
-                    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                    let names = stmt
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<Vec<String>, _>>()?;
                     Ok(names)
                 })
             })

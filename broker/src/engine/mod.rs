@@ -13,7 +13,8 @@ use crate::adapter::{AdapterClient, AdapterError, GenerateManifestRequest};
 use crate::config::Config;
 use crate::director::{Director, DirectorError, TaskState};
 use crate::store::{
-    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage, Store, StoreError,
+    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage, Store,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,11 +93,31 @@ pub struct Engine {
 /// User-facing texts of an operation kind: (in progress, succeeded, failed prefix).
 fn texts(kind: OperationKind) -> (&'static str, &'static str, &'static str) {
     match kind {
-        OperationKind::Create => ("Instance provisioning in progress", "Instance provisioning completed", "Instance provisioning failed"),
-        OperationKind::Update => ("Instance update in progress", "Instance update completed", "Instance update failed"),
-        OperationKind::Upgrade => ("Instance upgrade in progress", "Instance upgrade completed", "Instance upgrade failed"),
-        OperationKind::Recreate => ("Instance recreate in progress", "Instance recreate completed", "Instance recreate failed"),
-        OperationKind::Delete => ("Instance deletion in progress", "Instance deletion completed", "Instance deletion failed"),
+        OperationKind::Create => (
+            "Instance provisioning in progress",
+            "Instance provisioning completed",
+            "Instance provisioning failed",
+        ),
+        OperationKind::Update => (
+            "Instance update in progress",
+            "Instance update completed",
+            "Instance update failed",
+        ),
+        OperationKind::Upgrade => (
+            "Instance upgrade in progress",
+            "Instance upgrade completed",
+            "Instance upgrade failed",
+        ),
+        OperationKind::Recreate => (
+            "Instance recreate in progress",
+            "Instance recreate completed",
+            "Instance recreate failed",
+        ),
+        OperationKind::Delete => (
+            "Instance deletion in progress",
+            "Instance deletion completed",
+            "Instance deletion failed",
+        ),
     }
 }
 
@@ -107,7 +128,12 @@ pub fn in_progress_text(kind: OperationKind) -> &'static str {
 
 impl Engine {
     /// A new engine.
-    pub fn new(config: Arc<Config>, store: Store, director: Arc<dyn Director>, adapter: AdapterClient) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        director: Arc<dyn Director>,
+        adapter: AdapterClient,
+    ) -> Self {
         Self {
             config,
             store,
@@ -134,7 +160,13 @@ impl Engine {
     }
 
     /// The generic, actionable message for an unexpected failure.
-    pub fn generic_message(&self, instance_id: &str, request_id: &str, task_id: Option<i64>, operation: Option<&str>) -> String {
+    pub fn generic_message(
+        &self,
+        instance_id: &str,
+        request_id: &str,
+        task_id: Option<i64>,
+        operation: Option<&str>,
+    ) -> String {
         let mut msg = format!(
             "There was a problem completing your request. Please contact your operations team providing the following information: service: {}, service-instance-guid: {}, broker-request-id: {}",
             self.config.catalog.service_name, instance_id, request_id
@@ -158,7 +190,9 @@ impl Engine {
     /// Like [`Engine::refresh`] for the background worker: skips an operation that someone
     /// else is driving, and fails an operation whose first stage cannot be re-run.
     pub async fn drive(&self, op_id: &str) {
-        let Some(_guard) = self.try_lock(op_id) else { return };
+        let Some(_guard) = self.try_lock(op_id) else {
+            return;
+        };
         match self.advance_locked(op_id).await {
             Ok(_) => {}
             Err(err) => {
@@ -175,7 +209,10 @@ impl Engine {
     /// Advances an operation; the caller holds its lock. Errors of the first stage
     /// ([`Stage::Pending`]) are returned for the caller to report; later stages absorb
     /// director errors (the next poll retries).
-    pub async fn advance_locked(&self, op_id: &str) -> Result<Option<OperationRecord>, EngineError> {
+    pub async fn advance_locked(
+        &self,
+        op_id: &str,
+    ) -> Result<Option<OperationRecord>, EngineError> {
         let Some(op) = self.store.operation(op_id)? else {
             return Ok(None);
         };
@@ -206,10 +243,17 @@ impl Engine {
     async fn start(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
         let instance = self.instance(&op.instance_id)?;
         // After a crash the task may have been submitted without being recorded.
-        if let Some(task) = self.director.tasks_by_context(&op.id).await?.into_iter().next() {
+        if let Some(task) = self
+            .director
+            .tasks_by_context(&op.id)
+            .await?
+            .into_iter()
+            .next()
+        {
             tracing::info!(operation = %op.id, task = task.id, "found the operation's director task after a restart");
             op.task_id = Some(task.id);
-            op.stage = if op.kind == OperationKind::Delete && task.description.starts_with("delete") {
+            op.stage = if op.kind == OperationKind::Delete && task.description.starts_with("delete")
+            {
                 Stage::Deleting
             } else if task.description.starts_with("run errand") {
                 Stage::Errand
@@ -225,7 +269,11 @@ impl Engine {
         }
     }
 
-    async fn start_deploy(&self, mut op: OperationRecord, mut instance: InstanceRecord) -> Result<OperationRecord, EngineError> {
+    async fn start_deploy(
+        &self,
+        mut op: OperationRecord,
+        mut instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
         let req = OperationRequest::of(&op);
         let deployment = instance.deployment_name.clone();
         let plan_cfg = self
@@ -233,7 +281,12 @@ impl Engine {
             .plan(&req.plan_id)
             .ok_or_else(|| EngineError::PlanNotFound(req.plan_id.clone()))?;
         let plan = plans::adapter_plan(&self.config, plan_cfg);
-        if !self.director.tasks_in_progress(&deployment).await?.is_empty() {
+        if !self
+            .director
+            .tasks_in_progress(&deployment)
+            .await?
+            .is_empty()
+        {
             return Err(EngineError::TaskInProgress(deployment));
         }
         let is_create = op.kind == OperationKind::Create;
@@ -245,11 +298,24 @@ impl Engine {
                 .manifest(&deployment)
                 .await?
                 .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
-            let prev_id = req.previous_plan_id.clone().unwrap_or_else(|| instance.plan_id.clone());
-            let prev_plan = self.config.plan(&prev_id).map(|p| plans::adapter_plan(&self.config, p));
+            let prev_id = req
+                .previous_plan_id
+                .clone()
+                .unwrap_or_else(|| instance.plan_id.clone());
+            let prev_plan = self
+                .config
+                .plan(&prev_id)
+                .map(|p| plans::adapter_plan(&self.config, p));
             let secrets = secrets::previous_secrets(&self.store, &deployment)?;
-            let configs = serde_json::from_value(instance.configs.clone()).ok().or(Some(Default::default()));
-            (Some(manifest), prev_plan.or(Some(plan.clone())), secrets, configs)
+            let configs = serde_json::from_value(instance.configs.clone())
+                .ok()
+                .or(Some(Default::default()));
+            (
+                Some(manifest),
+                prev_plan.or(Some(plan.clone())),
+                secrets,
+                configs,
+            )
         };
         let request = GenerateManifestRequest {
             service_deployment: plans::service_deployment(&self.config, &deployment),
@@ -262,15 +328,23 @@ impl Engine {
         };
         let generated = self.adapter.generate_manifest(&request).await?;
         let manifest = secrets::check_manifest(&generated.manifest, &deployment)?;
-        let (manifest, odb_secrets) =
-            secrets::replace_odb_secrets(&manifest, generated.secrets.as_ref(), &self.config.catalog.id, &deployment);
+        let (manifest, odb_secrets) = secrets::replace_odb_secrets(
+            &manifest,
+            generated.secrets.as_ref(),
+            &self.config.catalog.id,
+            &deployment,
+        );
         let configs = generated.configs.clone().unwrap_or_default();
         if self.config.broker.disable_bosh_configs && !configs.is_empty() {
             return Err(EngineError::InvalidManifest(
-                "the adapter returned BOSH configs, but broker.disable_bosh_configs is set".to_string(),
+                "the adapter returned BOSH configs, but broker.disable_bosh_configs is set"
+                    .to_string(),
             ));
         }
-        let dashboard_url = self.adapter.dashboard_url(&instance.id, &plan, &manifest).await?;
+        let dashboard_url = self
+            .adapter
+            .dashboard_url(&instance.id, &plan, &manifest)
+            .await?;
 
         self.store.put_secrets(&deployment, &odb_secrets)?;
         let task_id = self.director.deploy(&manifest, &op.id).await?;
@@ -291,9 +365,18 @@ impl Engine {
         Ok(op)
     }
 
-    async fn start_delete(&self, mut op: OperationRecord, instance: InstanceRecord) -> Result<OperationRecord, EngineError> {
+    async fn start_delete(
+        &self,
+        mut op: OperationRecord,
+        instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
         let deployment = instance.deployment_name.clone();
-        if !self.director.tasks_in_progress(&deployment).await?.is_empty() {
+        if !self
+            .director
+            .tasks_in_progress(&deployment)
+            .await?
+            .is_empty()
+        {
             return Err(EngineError::TaskInProgress(deployment));
         }
         if self.director.manifest(&deployment).await?.is_none() {
@@ -303,12 +386,18 @@ impl Engine {
         let errands = self.errands(&op, &instance);
         if errands.is_empty() {
             let req = OperationRequest::of(&op);
-            let task = self.director.delete_deployment(&deployment, req.force, &op.id).await?;
+            let task = self
+                .director
+                .delete_deployment(&deployment, req.force, &op.id)
+                .await?;
             op.task_id = Some(task);
             op.stage = Stage::Deleting;
         } else {
             let (name, instances) = &errands[0];
-            let task = self.director.run_errand(&deployment, name, instances, &op.id).await?;
+            let task = self
+                .director
+                .run_errand(&deployment, name, instances, &op.id)
+                .await?;
             op.task_id = Some(task);
             op.stage = Stage::Errand;
             op.errand_index = 0;
@@ -318,13 +407,31 @@ impl Engine {
     }
 
     /// The lifecycle errands an operation runs: post-deploy for deploys, pre-delete for deletes.
-    fn errands(&self, op: &OperationRecord, instance: &InstanceRecord) -> Vec<(String, Vec<String>)> {
+    fn errands(
+        &self,
+        op: &OperationRecord,
+        instance: &InstanceRecord,
+    ) -> Vec<(String, Vec<String>)> {
         let req = OperationRequest::of(op);
-        let plan_id = if req.plan_id.is_empty() { instance.plan_id.clone() } else { req.plan_id };
-        let Some(plan) = self.config.plan(&plan_id) else { return vec![] };
-        let Some(errands) = &plan.lifecycle_errands else { return vec![] };
-        let list = if op.kind == OperationKind::Delete { &errands.pre_delete } else { &errands.post_deploy };
-        list.iter().map(|e| (e.name.clone(), e.instances.clone())).collect()
+        let plan_id = if req.plan_id.is_empty() {
+            instance.plan_id.clone()
+        } else {
+            req.plan_id
+        };
+        let Some(plan) = self.config.plan(&plan_id) else {
+            return vec![];
+        };
+        let Some(errands) = &plan.lifecycle_errands else {
+            return vec![];
+        };
+        let list = if op.kind == OperationKind::Delete {
+            &errands.pre_delete
+        } else {
+            &errands.post_deploy
+        };
+        list.iter()
+            .map(|e| (e.name.clone(), e.instances.clone()))
+            .collect()
     }
 
     async fn poll(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
@@ -343,11 +450,18 @@ impl Engine {
             let what = match op.stage {
                 Stage::Errand => format!(
                     "lifecycle errand {} failed (task {task_id}, state {}): {}",
-                    errands.get(op.errand_index as usize).map(|e| e.0.as_str()).unwrap_or("?"),
+                    errands
+                        .get(op.errand_index as usize)
+                        .map(|e| e.0.as_str())
+                        .unwrap_or("?"),
                     task.state.as_str(),
                     task.result
                 ),
-                _ => format!("director task {task_id} ended in state {}: {}", task.state.as_str(), task.result),
+                _ => format!(
+                    "director task {task_id} ended in state {}: {}",
+                    task.state.as_str(),
+                    task.result
+                ),
             };
             // A forced delete carries on past a failed pre-delete errand.
             if !(op.kind == OperationKind::Delete && req.force && op.stage == Stage::Errand) {
@@ -359,7 +473,11 @@ impl Engine {
             Stage::Deploying if errands.is_empty() => self.succeed(op).await,
             Stage::Deploying => {
                 let (name, instances) = &errands[0];
-                op.task_id = Some(self.director.run_errand(&deployment, name, instances, &op.id).await?);
+                op.task_id = Some(
+                    self.director
+                        .run_errand(&deployment, name, instances, &op.id)
+                        .await?,
+                );
                 op.stage = Stage::Errand;
                 op.errand_index = 0;
                 self.store.save_operation(&op)?;
@@ -368,12 +486,20 @@ impl Engine {
             Stage::Errand => {
                 let next = op.errand_index as usize + 1;
                 if let Some((name, instances)) = errands.get(next) {
-                    op.task_id = Some(self.director.run_errand(&deployment, name, instances, &op.id).await?);
+                    op.task_id = Some(
+                        self.director
+                            .run_errand(&deployment, name, instances, &op.id)
+                            .await?,
+                    );
                     op.errand_index = next as i64;
                     self.store.save_operation(&op)?;
                     Ok(op)
                 } else if op.kind == OperationKind::Delete {
-                    op.task_id = Some(self.director.delete_deployment(&deployment, req.force, &op.id).await?);
+                    op.task_id = Some(
+                        self.director
+                            .delete_deployment(&deployment, req.force, &op.id)
+                            .await?,
+                    );
                     op.stage = Stage::Deleting;
                     self.store.save_operation(&op)?;
                     Ok(op)
@@ -398,7 +524,10 @@ impl Engine {
                 instance.state = InstanceState::Ready;
                 instance.plan_id = req.plan_id.clone();
                 if op.kind == OperationKind::Update {
-                    if let (Some(current), Some(new)) = (instance.parameters.as_object_mut(), req.parameters.as_object()) {
+                    if let (Some(current), Some(new)) = (
+                        instance.parameters.as_object_mut(),
+                        req.parameters.as_object(),
+                    ) {
                         for (k, v) in new {
                             current.insert(k.clone(), v.clone());
                         }
@@ -421,7 +550,12 @@ impl Engine {
     }
 
     /// Marks an operation failed with a user-facing description and the operator detail.
-    pub async fn fail(&self, mut op: OperationRecord, task_id: Option<i64>, detail: &str) -> Result<OperationRecord, EngineError> {
+    pub async fn fail(
+        &self,
+        mut op: OperationRecord,
+        task_id: Option<i64>,
+        detail: &str,
+    ) -> Result<OperationRecord, EngineError> {
         let mut description = format!(
             "{}: {}",
             texts(op.kind).2,
@@ -465,7 +599,9 @@ impl Engine {
     /// previous process left behind.
     pub async fn run_worker(self: Arc<Self>) {
         match self.store.in_flight_operations() {
-            Ok(ops) if !ops.is_empty() => tracing::info!(count = ops.len(), "resuming in-flight operations"),
+            Ok(ops) if !ops.is_empty() => {
+                tracing::info!(count = ops.len(), "resuming in-flight operations")
+            }
             _ => {}
         }
         let mut ticker = tokio::time::interval(self.config.broker.worker_interval);

@@ -26,7 +26,10 @@ pub fn check_manifest(manifest: &str, deployment: &str) -> Result<String, Engine
         for item in doc[section].as_sequence().into_iter().flatten() {
             let version = match &item["version"] {
                 serde_yaml::Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                other => serde_yaml::to_string(other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
             };
             if version.ends_with("latest") {
                 return Err(EngineError::InvalidManifest(format!(
@@ -71,10 +74,18 @@ pub fn replace_odb_secrets(
 
 /// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
 /// `None` when there are none, which the adapter reads as "no previous secrets".
-pub fn previous_secrets(store: &Store, deployment: &str) -> Result<Option<BTreeMap<String, String>>, EngineError> {
+pub fn previous_secrets(
+    store: &Store,
+    deployment: &str,
+) -> Result<Option<BTreeMap<String, String>>, EngineError> {
     let stored = store.secrets(deployment)?;
     if stored.is_empty() {
         return Ok(None);
     }
-    Ok(Some(stored.into_iter().map(|(path, v)| (format!("(({path}))"), v)).collect()))
+    Ok(Some(
+        stored
+            .into_iter()
+            .map(|(path, v)| (format!("(({path}))"), v))
+            .collect(),
+    ))
 }

@@ -138,7 +138,10 @@ impl Store {
     }
 
     /// Runs `f` with a pooled connection on the current thread (blocking).
-    pub fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let pooled = self.pool.lock().expect("pool lock").pop();
         let mut conn = match pooled {
             Some(c) => c,
@@ -196,16 +199,27 @@ impl Store {
 
     /// Records a new instance and its create operation in one transaction. A tombstone of a
     /// deleted instance with the same id is replaced.
-    pub fn begin_provision(&self, instance: &InstanceRecord, op: &OperationRecord) -> StoreResult<()> {
+    pub fn begin_provision(
+        &self,
+        instance: &InstanceRecord,
+        op: &OperationRecord,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             let existing: Option<String> = tx
-                .query_row("SELECT state FROM instances WHERE id = ?1", [&instance.id], |r| r.get(0))
+                .query_row(
+                    "SELECT state FROM instances WHERE id = ?1",
+                    [&instance.id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match existing.as_deref() {
                 Some("deleted") => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
-                    tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [&instance.id])?;
+                    tx.execute(
+                        "DELETE FROM bindings WHERE instance_id = ?1",
+                        [&instance.id],
+                    )?;
                 }
                 Some(_) => return Err(StoreError::AlreadyExists),
                 None => {}
@@ -219,7 +233,11 @@ impl Store {
 
     /// Starts a new operation on an existing instance, setting the instance's state in the
     /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
-    pub fn begin_operation(&self, op: &OperationRecord, instance_state: InstanceState) -> StoreResult<()> {
+    pub fn begin_operation(
+        &self,
+        op: &OperationRecord,
+        instance_state: InstanceState,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             insert_operation(&tx, op)?;
@@ -247,7 +265,12 @@ impl Store {
 
     /// Removes one operation (one that failed before any side effect) and restores the
     /// instance's state.
-    pub fn abandon_operation(&self, op_id: &str, instance_id: &str, restore: InstanceState) -> StoreResult<()> {
+    pub fn abandon_operation(
+        &self,
+        op_id: &str,
+        instance_id: &str,
+        restore: InstanceState,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
@@ -342,7 +365,11 @@ impl Store {
     }
 
     /// Saves an operation and its instance together, in one transaction.
-    pub fn save_operation_and_instance(&self, op: &OperationRecord, instance: &InstanceRecord) -> StoreResult<()> {
+    pub fn save_operation_and_instance(
+        &self,
+        op: &OperationRecord,
+        instance: &InstanceRecord,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             update_operation(&tx, op)?;
@@ -363,8 +390,14 @@ impl Store {
                 ],
             )?;
             if instance.state == InstanceState::Deleted {
-                tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [&instance.id])?;
-                tx.execute("DELETE FROM secrets WHERE deployment = ?1", [&instance.deployment_name])?;
+                tx.execute(
+                    "DELETE FROM bindings WHERE instance_id = ?1",
+                    [&instance.id],
+                )?;
+                tx.execute(
+                    "DELETE FROM secrets WHERE deployment = ?1",
+                    [&instance.deployment_name],
+                )?;
             }
             tx.commit()?;
             Ok(())
@@ -374,10 +407,16 @@ impl Store {
     // ----- bindings -----
 
     /// The binding with this id on this instance.
-    pub fn binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<Option<BindingRecord>> {
+    pub fn binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> StoreResult<Option<BindingRecord>> {
         self.with_conn(|c| {
             c.query_row(
-                &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
+                &format!(
+                    "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"
+                ),
                 [instance_id, binding_id],
                 BindingRecord::from_row,
             )
@@ -439,7 +478,11 @@ impl Store {
 
 impl Store {
     /// Stores ODB-managed secrets of a deployment (name → value), replacing older values.
-    pub fn put_secrets(&self, deployment: &str, secrets: &std::collections::BTreeMap<String, String>) -> StoreResult<()> {
+    pub fn put_secrets(
+        &self,
+        deployment: &str,
+        secrets: &std::collections::BTreeMap<String, String>,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             for (name, value) in secrets {
@@ -455,7 +498,10 @@ impl Store {
     }
 
     /// The ODB-managed secrets of a deployment (name → value).
-    pub fn secrets(&self, deployment: &str) -> StoreResult<std::collections::BTreeMap<String, String>> {
+    pub fn secrets(
+        &self,
+        deployment: &str,
+    ) -> StoreResult<std::collections::BTreeMap<String, String>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare("SELECT name, value FROM secrets WHERE deployment = ?1")?;
             let rows = stmt.query_map([deployment], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -473,7 +519,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             supported,
         });
     }
-    for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in migrations::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

@@ -3,7 +3,11 @@
 use super::{StoreError, StoreResult};
 use serde_json::Value;
 
-fn json_column(row: &rusqlite::Row<'_>, idx: usize, column: &'static str) -> rusqlite::Result<StoreResult<Value>> {
+fn json_column(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> rusqlite::Result<StoreResult<Value>> {
     let text: String = row.get(idx)?;
     Ok(serde_json::from_str(&text).map_err(|source| StoreError::Json { column, source }))
 }
@@ -134,7 +138,9 @@ impl InstanceRecord {
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
         let state: String = row.get(10)?;
         let Some(state) = InstanceState::parse(&state) else {
-            return Ok(Err(StoreError::Task(format!("unknown instance state '{state}'"))));
+            return Ok(Err(StoreError::Task(format!(
+                "unknown instance state '{state}'"
+            ))));
         };
         let context = json_column(row, 5, "instances.context")?;
         let parameters = json_column(row, 6, "instances.parameters")?;
@@ -201,9 +207,11 @@ impl OperationRecord {
         let kind: String = row.get(2)?;
         let state: String = row.get(3)?;
         let stage: String = row.get(4)?;
-        let (Some(kind), Some(state), Some(stage)) =
-            (OperationKind::parse(&kind), OperationState::parse(&state), Stage::parse(&stage))
-        else {
+        let (Some(kind), Some(state), Some(stage)) = (
+            OperationKind::parse(&kind),
+            OperationState::parse(&state),
+            Stage::parse(&stage),
+        ) else {
             return Ok(Err(StoreError::Task(format!(
                 "unknown operation kind/state/stage '{kind}'/'{state}'/'{stage}'"
             ))));
@@ -229,7 +237,8 @@ impl OperationRecord {
     }
 }
 
-pub(super) const BINDING_COLUMNS: &str = "instance_id, id, service_id, plan_id, request, response, created_at";
+pub(super) const BINDING_COLUMNS: &str =
+    "instance_id, id, service_id, plan_id, request, response, created_at";
 
 /// One service binding.
 #[derive(Debug, Clone, PartialEq)]
