@@ -2,7 +2,10 @@
 #![warn(missing_docs)]
 
 pub mod bosh;
+mod cli;
+mod errors;
 mod gojson;
+mod helpers;
 mod max_in_flight;
 mod params;
 mod plan;
@@ -12,7 +15,13 @@ mod types;
 pub mod wire;
 pub mod yaml;
 
+pub use cli::{
+    handle, run, Binder, CommandLineHandler, DashboardUrlGenerator, ManifestGenerator,
+    SchemaGenerator,
+};
+pub use errors::AdapterError;
 pub use gojson::{to_go_json, try_to_go_json};
+pub use helpers::{find_release_for_job, generate_instance_groups_with_no_properties, HelperError};
 pub use max_in_flight::MaxInFlight;
 pub use params::{
     CreateBindingParams, DashboardUrlParams, DeleteBindingParams, GenerateManifestParams,

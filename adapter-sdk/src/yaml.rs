@@ -235,13 +235,14 @@ fn looks_numeric(s: &str) -> bool {
     if !body.chars().any(|c| c.is_ascii_digit()) {
         return false;
     }
-    if lower.starts_with("0x") {
-        return lower[2..]
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '_');
+    if let Some(hex) = lower.strip_prefix("0x") {
+        return hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
     }
-    if lower.starts_with("0b") || lower.starts_with("0o") {
-        return lower[2..]
+    if let Some(digits) = lower
+        .strip_prefix("0b")
+        .or_else(|| lower.strip_prefix("0o"))
+    {
+        return digits
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_');
     }
