@@ -1,0 +1,107 @@
+//! create-binding and delete-binding: credentials for an application.
+//!
+//! Every binding gets the instance's admin password (Redis here has a single password,
+//! no per-user ACLs), so there is nothing to create or revoke per binding. The adapter
+//! never connects to Redis: credentials come from the deployed manifest, the VMs BOSH
+//! reports and the DNS addresses the broker passes.
+
+use serde_json::{json, Value};
+use service_adapter::{Binding, CreateBindingParams, DeleteBindingParams};
+
+use crate::manifest::redis_properties;
+use crate::parameters::BindingParameters;
+use crate::settings::{as_integer, DNS_ADDRESS_KEY, REDIS_PORT, REDIS_SERVER};
+use service_adapter::AdapterError;
+
+/// Creates bindings for the Redis service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedisBinder;
+
+/// Builds the credentials `{host, hosts, port, password, uri[, dns_address][, app_guid]}`.
+///
+/// `hosts` are the IPs of every `redis-server` VM; `host` is the BOSH DNS address
+/// `redis-address` when the broker sends one, else the first IP. With the bind parameter
+/// `app_scoped: true` the request must carry an app GUID (else
+/// [`AdapterError::AppGuidNotProvided`], exit 42) and it is added as `app_guid`.
+pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterError> {
+    let binding_params = BindingParameters::parse(&params.request_params.arbitrary_params())?;
+    let app_guid = params.request_params.app_guid();
+    if binding_params.app_scoped && app_guid.is_none() {
+        return Err(AdapterError::app_guid_not_provided(format!(
+            "binding {} has app_scoped: true, which needs an application; bind the instance \
+             to an app instead of creating a service key, or leave out app_scoped",
+            params.binding_id
+        )));
+    }
+    let hosts: Vec<String> = params
+        .deployment_topology
+        .get(REDIS_SERVER)
+        .cloned()
+        .unwrap_or_default();
+    let Some(first_ip) = hosts.first() else {
+        return Err(AdapterError::other(format!(
+            "no {REDIS_SERVER} VMs found for this instance: it may still be deploying or its \
+             VMs may have failed. Retry once the deployment's VMs are running."
+        )));
+    };
+    let redis = redis_properties(&params.manifest);
+    let password = redis
+        .and_then(|r| r.get("password"))
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            AdapterError::other(format!(
+                "the deployed manifest has no redis.password for the {REDIS_SERVER} job; \
+                 the instance's deployment is not one this adapter generated"
+            ))
+        })?;
+    let port = redis
+        .and_then(|r| r.get("port"))
+        .and_then(as_integer)
+        .unwrap_or(REDIS_PORT);
+    let dns_address = params
+        .dns_addresses
+        .as_ref()
+        .and_then(|d| d.get(DNS_ADDRESS_KEY))
+        .filter(|a| !a.is_empty());
+    let host = dns_address.unwrap_or(first_ip);
+
+    let mut credentials = json!({
+        "host": host,
+        "hosts": hosts,
+        "port": port,
+        "password": password,
+        "uri": format!("redis://:{}@{host}:{port}", encode_userinfo(password)),
+    });
+    if let Some(address) = dns_address {
+        credentials["dns_address"] = json!(address);
+    }
+    if binding_params.app_scoped {
+        credentials["app_guid"] = json!(app_guid);
+    }
+    Ok(Binding {
+        credentials: Some(credentials),
+        ..Binding::default()
+    })
+}
+
+/// Deletes a binding. Always succeeds: bindings share the admin password, so there is
+/// nothing to revoke, and the adapter keeps no record of bindings, so it cannot tell an
+/// unknown binding apart (the broker's own store answers that). A missing manifest or
+/// no VMs (a deployment already gone) is therefore not an error either.
+pub fn delete_binding(_params: &DeleteBindingParams) -> Result<(), AdapterError> {
+    Ok(())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so any password is
+/// safe inside the URI's user-info.
+fn encode_userinfo(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
