@@ -105,3 +105,161 @@ fn encode_userinfo(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_adapter::bosh::{self, BoshManifest};
+    use service_adapter::{DnsAddresses, Properties, RequestParameters};
+
+    fn manifest(password: &str) -> BoshManifest {
+        let mut props = Properties::new();
+        props.insert(
+            "redis".into(),
+            json!({"port": 6379, "password": password, "persistence": "no"}),
+        );
+        BoshManifest {
+            name: "service-instance_abc".into(),
+            instance_groups: vec![bosh::InstanceGroup {
+                name: REDIS_SERVER.into(),
+                instances: 2,
+                jobs: vec![bosh::Job {
+                    name: REDIS_SERVER.into(),
+                    release: "redis".into(),
+                    properties: props,
+                    ..bosh::Job::default()
+                }],
+                ..bosh::InstanceGroup::default()
+            }],
+            ..BoshManifest::default()
+        }
+    }
+
+    fn request(value: Value) -> RequestParameters {
+        RequestParameters(value.as_object().unwrap().clone())
+    }
+
+    fn params(arbitrary: Value) -> CreateBindingParams {
+        CreateBindingParams {
+            binding_id: "binding-1".into(),
+            deployment_topology: [(
+                REDIS_SERVER.to_string(),
+                vec!["10.0.8.5".to_string(), "10.0.8.6".to_string()],
+            )]
+            .into(),
+            manifest: manifest("s3cret"),
+            request_params: request(json!({
+                "app_guid": "app-guid", "plan_id": "p", "service_id": "s",
+                "bind_resource": {"app_guid": "app-guid"}, "parameters": arbitrary,
+            })),
+            secrets: None,
+            dns_addresses: Some(DnsAddresses::new()),
+        }
+    }
+
+    #[test]
+    fn credentials_use_every_redis_server_ip() {
+        let binding = create_binding(&params(json!({}))).unwrap();
+        assert_eq!(
+            binding.credentials.unwrap(),
+            json!({
+                "host": "10.0.8.5",
+                "hosts": ["10.0.8.5", "10.0.8.6"],
+                "port": 6379,
+                "password": "s3cret",
+                "uri": "redis://:s3cret@10.0.8.5:6379",
+            })
+        );
+        assert!(binding.syslog_drain_url.is_empty());
+    }
+
+    #[test]
+    fn dns_address_becomes_the_host() {
+        let mut p = params(json!({}));
+        p.dns_addresses = Some(
+            [(
+                DNS_ADDRESS_KEY.to_string(),
+                "q-s0.redis-server.default.x.bosh".to_string(),
+            )]
+            .into(),
+        );
+        let c = create_binding(&p).unwrap().credentials.unwrap();
+        assert_eq!(c["host"], "q-s0.redis-server.default.x.bosh");
+        assert_eq!(c["dns_address"], "q-s0.redis-server.default.x.bosh");
+        assert_eq!(c["hosts"], json!(["10.0.8.5", "10.0.8.6"]));
+        assert_eq!(
+            c["uri"],
+            "redis://:s3cret@q-s0.redis-server.default.x.bosh:6379"
+        );
+    }
+
+    #[test]
+    fn password_is_escaped_in_the_uri() {
+        let mut p = params(json!({}));
+        p.manifest = manifest("a@b:c/d");
+        let c = create_binding(&p).unwrap().credentials.unwrap();
+        assert_eq!(c["password"], "a@b:c/d");
+        assert_eq!(c["uri"], "redis://:a%40b%3Ac%2Fd@10.0.8.5:6379");
+    }
+
+    #[test]
+    fn no_vms_is_a_clear_error() {
+        let mut p = params(json!({}));
+        p.deployment_topology.clear();
+        let err = create_binding(&p).unwrap_err();
+        assert!(matches!(err, AdapterError::Other(_)));
+        assert!(
+            err.to_string().starts_with("no redis-server VMs found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn manifest_without_password_is_an_error() {
+        let mut p = params(json!({}));
+        p.manifest = BoshManifest::default();
+        let err = create_binding(&p).unwrap_err().to_string();
+        assert!(err.contains("no redis.password"), "{err}");
+    }
+
+    #[test]
+    fn app_scoped_needs_an_app_guid() {
+        let c = create_binding(&params(json!({"app_scoped": true})))
+            .unwrap()
+            .credentials
+            .unwrap();
+        assert_eq!(c["app_guid"], "app-guid");
+
+        let mut p = params(json!({"app_scoped": true}));
+        p.request_params =
+            request(json!({"plan_id": "p", "service_id": "s", "parameters": {"app_scoped": true}}));
+        let err = create_binding(&p).unwrap_err();
+        assert!(
+            matches!(err, AdapterError::AppGuidNotProvided(_)),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 42);
+        assert!(err
+            .to_string()
+            .starts_with("app GUID not provided: binding binding-1"));
+
+        // Without app_scoped a service key (no app GUID) is fine.
+        p.request_params = request(json!({"plan_id": "p", "service_id": "s", "parameters": {}}));
+        assert!(create_binding(&p).is_ok());
+    }
+
+    #[test]
+    fn unknown_binding_parameters_are_refused() {
+        let err = create_binding(&params(json!({"readonly": true}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported parameter(s) for this service plan: readonly"
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn delete_always_succeeds() {
+        assert!(delete_binding(&DeleteBindingParams::default()).is_ok());
+    }
+}

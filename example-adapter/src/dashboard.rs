@@ -17,3 +17,21 @@ pub fn dashboard_url(params: &DashboardUrlParams) -> Result<DashboardUrl, Adapte
         dashboard_url: format!("{DASHBOARD_BASE}{}", params.instance_id),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_ends_with_the_instance_id() {
+        let url = dashboard_url(&DashboardUrlParams {
+            instance_id: "6f1c2a7e".into(),
+            ..DashboardUrlParams::default()
+        })
+        .unwrap();
+        assert_eq!(
+            url.dashboard_url,
+            "https://redis-dashboard.example.com/instances/6f1c2a7e"
+        );
+    }
+}

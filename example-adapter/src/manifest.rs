@@ -356,3 +356,312 @@ fn update_block(plan_update: Option<&service_adapter::Update>) -> bosh::Update {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use service_adapter::{Plan, RequestParameters};
+
+    const CACHE_SMALL: &str = r#"{"properties":{"persistence":false,"maxmemory_mb":256,"max_clients":1000},
+        "lifecycle_errands":{},"instance_groups":[{"name":"redis-server","vm_type":"small","instances":1,
+        "networks":["default"],"azs":["z1"]}]}"#;
+    const PERSISTENT: &str = r#"{"properties":{"persistence":true,"maxmemory_mb":1024,"max_clients":10000},
+        "lifecycle_errands":{},"instance_groups":[{"name":"redis-server","vm_type":"medium","instances":3,
+        "persistent_disk_type":"10GB","networks":["default"],"azs":["z1","z2","z3"]},
+        {"name":"redis-smoke-tests","vm_type":"small","instances":1,"networks":["default"],"azs":["z1"]}],
+        "update":{"canaries":1,"canary_watch_time":"30000-240000","update_watch_time":"30000-240000","max_in_flight":"25%"}}"#;
+
+    fn deployment(version: &str) -> ServiceDeployment {
+        ServiceDeployment::from_json(
+            &json!({
+                "deployment_name": "service-instance_abc",
+                "releases": [{"name": "redis", "version": version, "jobs": ["redis-server", "redis-smoke-tests"]}],
+                "stemcells": [{"stemcell_os": "ubuntu-jammy", "stemcell_version": "1.404"}],
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    fn params(
+        plan: &str,
+        arbitrary: Value,
+        previous: Option<&BoshManifest>,
+    ) -> GenerateManifestParams {
+        let plan = Plan::from_json(plan).unwrap();
+        GenerateManifestParams {
+            service_deployment: deployment("7.2.4"),
+            previous_plan: previous.map(|_| plan.clone()),
+            plan,
+            request_params: RequestParameters(
+                json!({"service_id": "svc", "plan_id": "p", "parameters": arbitrary})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            previous_manifest: previous.cloned(),
+            ..GenerateManifestParams::default()
+        }
+    }
+
+    fn create(plan: &str, arbitrary: Value) -> BoshManifest {
+        generate_manifest_with(&params(plan, arbitrary, None), || "first-password".into())
+            .unwrap()
+            .manifest
+    }
+
+    fn update(
+        plan: &str,
+        arbitrary: Value,
+        previous: &BoshManifest,
+    ) -> Result<BoshManifest, String> {
+        generate_manifest_with(&params(plan, arbitrary, Some(previous)), || {
+            panic!("the password must never be regenerated on update")
+        })
+        .map(|o| o.manifest)
+        .map_err(|e| e.to_string())
+    }
+
+    fn redis(manifest: &BoshManifest) -> Value {
+        Value::Object(redis_properties(manifest).unwrap().clone())
+    }
+
+    #[test]
+    fn new_instance_takes_plan_properties_and_a_fresh_password() {
+        let output = generate_manifest(&params(CACHE_SMALL, json!({}), None)).unwrap();
+        let m = &output.manifest;
+        assert_eq!(m.name, "service-instance_abc");
+        assert_eq!(m.releases.len(), 1);
+        assert_eq!(m.stemcells[0].alias, STEMCELL_ALIAS);
+        assert_eq!(m.stemcells[0].version, "1.404");
+        assert_eq!(m.instance_groups.len(), 1);
+        let r = redis(m);
+        assert_eq!(r["port"], 6379);
+        assert_eq!(r["maxclients"], 1000);
+        assert_eq!(r["maxmemory"], "256mb");
+        assert_eq!(r["maxmemory_policy"], "allkeys-lru");
+        assert_eq!(r["persistence"], "no");
+        let password = r["password"].as_str().unwrap();
+        assert_eq!(password.len(), 32);
+        assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(output.odb_managed_secrets, None);
+        assert_eq!(output.configs, None);
+        assert_eq!(output.labels["service"], "redis-example");
+        let second = generate_manifest(&params(CACHE_SMALL, json!({}), None)).unwrap();
+        assert_ne!(redis(&second.manifest)["password"], r["password"]);
+    }
+
+    #[test]
+    fn persistent_plan_gets_an_errand_group_and_the_plan_update_block() {
+        let m = create(PERSISTENT, json!({}));
+        let r = redis(&m);
+        assert_eq!(r["persistence"], "yes");
+        assert_eq!(r["maxmemory_policy"], "noeviction");
+        assert_eq!(r["maxmemory"], "1024mb");
+        assert_eq!(m.instance_groups[0].instances, 3);
+        assert_eq!(m.instance_groups[0].persistent_disk_type, "10GB");
+        let errand = &m.instance_groups[1];
+        assert_eq!(errand.name, SMOKE_TESTS);
+        assert_eq!(errand.lifecycle, "errand");
+        assert_eq!(errand.jobs[0].name, SMOKE_TESTS);
+        assert!(errand.jobs[0].properties.is_empty());
+        let update = m.update.unwrap();
+        assert_eq!(update.max_in_flight, MaxInFlight::Percent("25%".into()));
+        assert_eq!(update.canaries, 1);
+    }
+
+    #[test]
+    fn update_block_is_always_present() {
+        let m = create(CACHE_SMALL, json!({}));
+        assert_eq!(
+            m.update,
+            Some(bosh::Update {
+                canaries: 1,
+                canary_watch_time: DEFAULT_WATCH_TIME.into(),
+                update_watch_time: DEFAULT_WATCH_TIME.into(),
+                max_in_flight: MaxInFlight::Count(1),
+                ..bosh::Update::default()
+            })
+        );
+        assert!(m.to_yaml().unwrap().contains("\nupdate:\n  canaries: 1\n"));
+    }
+
+    #[test]
+    fn yes_and_no_are_quoted_in_the_yaml() {
+        let on = create(PERSISTENT, json!({})).to_yaml().unwrap();
+        assert!(on.contains("        persistence: \"yes\"\n"), "{on}");
+        let off = create(CACHE_SMALL, json!({})).to_yaml().unwrap();
+        assert!(off.contains("        persistence: \"no\"\n"), "{off}");
+        let parsed = BoshManifest::from_yaml(&on).unwrap().unwrap();
+        assert_eq!(redis(&parsed)["persistence"], json!("yes"));
+    }
+
+    #[test]
+    fn parameters_beat_the_previous_manifest_which_beats_the_plan() {
+        let first = create(
+            CACHE_SMALL,
+            json!({"maxclients": 700, "maxmemory_policy": "volatile-ttl"}),
+        );
+        assert_eq!(redis(&first)["maxclients"], 700);
+        let kept = update(CACHE_SMALL, json!({}), &first).unwrap();
+        assert_eq!(redis(&kept)["maxclients"], 700);
+        assert_eq!(redis(&kept)["maxmemory_policy"], "volatile-ttl");
+        let changed = update(CACHE_SMALL, json!({"maxclients": 800}), &kept).unwrap();
+        assert_eq!(redis(&changed)["maxclients"], 800);
+        assert_eq!(redis(&changed)["maxmemory_policy"], "volatile-ttl");
+    }
+
+    #[test]
+    fn unchanged_update_reproduces_the_deployed_manifest() {
+        let first = create(PERSISTENT, json!({"maxclients": 42}));
+        assert_eq!(update(PERSISTENT, json!({}), &first).unwrap(), first);
+    }
+
+    #[test]
+    fn password_is_kept_on_update_and_upgrade() {
+        let first = create(CACHE_SMALL, json!({}));
+        let updated = update(CACHE_SMALL, json!({"maxclients": 10}), &first).unwrap();
+        assert_eq!(redis(&updated)["password"], "first-password");
+        let mut upgrade = params(CACHE_SMALL, json!({}), Some(&first));
+        upgrade.request_params =
+            RequestParameters(json!({"context": null}).as_object().unwrap().clone());
+        let upgraded = generate_manifest_with(&upgrade, || panic!("regenerated"))
+            .unwrap()
+            .manifest;
+        assert_eq!(redis(&upgraded)["password"], "first-password");
+    }
+
+    #[test]
+    fn previous_manifest_without_password_is_refused() {
+        let mut first = create(CACHE_SMALL, json!({}));
+        first.instance_groups[0].jobs[0].properties["redis"]
+            .as_object_mut()
+            .unwrap()
+            .remove("password");
+        let err = update(CACHE_SMALL, json!({}), &first).unwrap_err();
+        assert!(err.contains("no redis.password"), "{err}");
+    }
+
+    #[test]
+    fn scale_down_is_refused() {
+        let first = create(PERSISTENT, json!({}));
+        let fewer = PERSISTENT.replace(r#""instances":3"#, r#""instances":2"#);
+        assert_eq!(
+            update(&fewer, json!({}), &first).unwrap_err(),
+            "cannot reduce redis-server from 3 to 2 instances: data would be lost. Create a new \
+             instance with the smaller plan and migrate your data instead."
+        );
+        let err = update(CACHE_SMALL, json!({}), &first).unwrap_err();
+        assert!(
+            err.starts_with("cannot reduce redis-server from 3 to 1"),
+            "{err}"
+        );
+        let more = PERSISTENT.replace(r#""instances":3"#, r#""instances":5"#);
+        assert!(update(&more, json!({}), &first).is_ok());
+    }
+
+    #[test]
+    fn turning_persistence_off_is_refused() {
+        let first = create(PERSISTENT, json!({}));
+        let err = update(PERSISTENT, json!({"persistence": false}), &first).unwrap_err();
+        assert!(err.starts_with("cannot turn persistence off"), "{err}");
+        let three_small = CACHE_SMALL.replace(r#""instances":1"#, r#""instances":3"#);
+        let err = update(&three_small, json!({}), &first).unwrap_err();
+        assert!(
+            err.starts_with("this plan does not support persistence"),
+            "{err}"
+        );
+        let cache_on_persistent_plan = create(PERSISTENT, json!({"persistence": false}));
+        assert_eq!(redis(&cache_on_persistent_plan)["persistence"], "no");
+        let turned_on = update(
+            PERSISTENT,
+            json!({"persistence": true}),
+            &cache_on_persistent_plan,
+        )
+        .unwrap();
+        assert_eq!(redis(&turned_on)["persistence"], "yes");
+    }
+
+    #[test]
+    fn unknown_and_bad_parameters_are_refused() {
+        let err =
+            generate_manifest(&params(CACHE_SMALL, json!({"foo": 1, "bar": 2}), None)).unwrap_err();
+        assert_eq!(
+            err,
+            AdapterError::other("unsupported parameter(s) for this service plan: bar, foo")
+        );
+        let err = generate_manifest(&params(CACHE_SMALL, json!({"maxclients": 5000}), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid value for parameter maxclients: 5000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn previous_maxclients_above_the_new_plan_is_lowered() {
+        let mut first = create(CACHE_SMALL, json!({}));
+        first.instance_groups[0].jobs[0].properties["redis"]["maxclients"] = json!(5000);
+        let m = update(CACHE_SMALL, json!({}), &first).unwrap();
+        assert_eq!(redis(&m)["maxclients"], 1000);
+    }
+
+    #[test]
+    fn release_downgrade_is_refused() {
+        let first = create(CACHE_SMALL, json!({}));
+        let mut p = params(CACHE_SMALL, json!({}), Some(&first));
+        p.service_deployment = deployment("7.2.3");
+        let err = generate_manifest_with(&p, String::new)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "error generating manifest: new release version 7.2.3 is lower than existing release version 7.2.4"
+            ),
+            "{err}"
+        );
+        p.service_deployment = deployment("7.10.0");
+        assert!(generate_manifest_with(&p, String::new).is_ok());
+    }
+
+    #[test]
+    fn operator_mistakes_are_explained() {
+        let mut p = params(CACHE_SMALL, json!({}), None);
+        p.service_deployment.stemcells.clear();
+        let err = generate_manifest(&p).unwrap_err().to_string();
+        assert!(err.starts_with("no stemcell provided"), "{err}");
+
+        let mut p = params(CACHE_SMALL, json!({}), None);
+        p.service_deployment.releases[0].jobs = vec!["other".into()];
+        assert_eq!(
+            generate_manifest(&p).unwrap_err().to_string(),
+            "error gathering jobs: job 'redis-server' not provided"
+        );
+
+        let p = params(
+            &CACHE_SMALL.replace("\"redis-server\"", "\"cache\""),
+            json!({}),
+            None,
+        );
+        let err = generate_manifest(&p).unwrap_err().to_string();
+        assert!(err.contains("no redis-server instance group"), "{err}");
+
+        let p = params(&CACHE_SMALL.replace("256", "\"lots\""), json!({}), None);
+        let err = generate_manifest(&p).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid plan property maxmemory_mb"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(compare_versions("7.10.0", "7.9.9"), Ordering::Greater);
+        assert_eq!(compare_versions("7.2.4", "7.2.4"), Ordering::Equal);
+        assert_eq!(compare_versions("0.0.9", "0.1.0"), Ordering::Less);
+        assert_eq!(compare_versions("0+dev.10", "0+dev.9"), Ordering::Greater);
+        assert_eq!(compare_versions("7.2", "7.2.1"), Ordering::Less);
+    }
+}

@@ -80,3 +80,54 @@ fn object_schema(properties: Value) -> Properties {
         _ => unreachable!("a JSON object literal"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_adapter::Plan;
+
+    fn schemas(properties: Value) -> PlanSchema {
+        let plan = Plan {
+            properties: properties.as_object().unwrap().clone(),
+            ..Plan::default()
+        };
+        generate_plan_schemas(&GeneratePlanSchemasParams { plan }).unwrap()
+    }
+
+    #[test]
+    fn instance_schema_follows_the_plan() {
+        let s = schemas(json!({"persistence": true, "max_clients": 10000}));
+        let create = Value::Object(s.service_instance.create.parameters.clone().unwrap());
+        assert_eq!(create["$schema"], SCHEMA_DRAFT_04);
+        assert_eq!(create["type"], "object");
+        assert_eq!(create["additionalProperties"], false);
+        assert_eq!(create["properties"]["maxclients"]["maximum"], 10000);
+        assert_eq!(
+            create["properties"]["maxmemory_policy"]["enum"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
+        assert_eq!(create["properties"]["persistence"]["type"], "boolean");
+        assert!(create["properties"]["persistence"].get("enum").is_none());
+        assert_eq!(s.service_instance.update, s.service_instance.create);
+    }
+
+    #[test]
+    fn non_persistent_plan_only_allows_persistence_false() {
+        let s = schemas(json!({}));
+        let create = Value::Object(s.service_instance.create.parameters.unwrap());
+        assert_eq!(create["properties"]["maxclients"]["maximum"], 1000);
+        assert_eq!(create["properties"]["persistence"]["enum"], json!([false]));
+    }
+
+    #[test]
+    fn binding_schema_allows_only_app_scoped() {
+        let s = schemas(json!({}));
+        let bind = Value::Object(s.service_binding.create.parameters.unwrap());
+        assert_eq!(bind["$schema"], SCHEMA_DRAFT_04);
+        assert_eq!(bind["additionalProperties"], false);
+        assert_eq!(bind["properties"]["app_scoped"]["type"], "boolean");
+    }
+}
