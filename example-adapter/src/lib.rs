@@ -5,6 +5,7 @@
 //! dashboard URL generator, schema generator); [`main_with_args`] runs it on the
 //! process's standard streams. The crate's README documents the plan properties,
 //! arbitrary parameters, binding credentials and typed errors.
+#![warn(missing_docs)]
 
 use std::io::Write;
 
