@@ -427,6 +427,9 @@ async fn start_operation(
                 .await?
                 .unwrap_or(instance);
             let op = current.unwrap_or(op);
+            if kind == OperationKind::Delete {
+                return Ok(accepted(&op, None, &Value::Null));
+            }
             Ok(accepted(
                 &op,
                 stored.dashboard_url.as_deref(),
@@ -499,7 +502,6 @@ pub async fn deprovision(
         "delete",
     )
     .await?;
-    // A delete has no dashboard or labels to report.
     Ok(response)
 }
 
