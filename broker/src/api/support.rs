@@ -117,6 +117,9 @@ pub fn engine_error(
     };
     match err {
         EngineError::Adapter(a) => adapter_error(state, meta, instance_id, operation, a),
+        EngineError::PendingChanges => ApiError::unprocessable(
+            "The service broker has been updated, and this service instance is out of date. Please contact your operator.",
+        ),
         EngineError::TaskInProgress(_) => ApiError::concurrency(
             "An operation is in progress for your service instance. Please try again later.",
         ),
