@@ -628,7 +628,7 @@ pub async fn last_operation(
             })?,
     };
     let op = if op.state == OperationState::InProgress {
-        match engine.refresh(&op.id).await {
+        match engine.refresh_shared(&op.id).await {
             Ok(Some(updated)) => updated,
             Ok(None) => op,
             Err(err) => {

@@ -190,6 +190,17 @@ impl Engine {
         self.advance_locked(op_id).await
     }
 
+    /// For platform polls: refreshes the operation, unless another caller is refreshing it
+    /// right now, in which case it waits for that refresh and returns its result, so that
+    /// however many polls arrive, one director call is in flight per operation.
+    pub async fn refresh_shared(&self, op_id: &str) -> Result<Option<OperationRecord>, EngineError> {
+        if let Some(_guard) = self.try_lock(op_id) {
+            return self.advance_locked(op_id).await;
+        }
+        let _guard = self.lock(op_id).await;
+        Ok(self.store.operation(op_id)?)
+    }
+
     /// Like [`Engine::refresh`] for the background worker: skips an operation that someone
     /// else is driving, and fails an operation whose first stage cannot be re-run.
     pub async fn drive(&self, op_id: &str) {
