@@ -193,7 +193,10 @@ impl Engine {
     /// For platform polls: refreshes the operation, unless another caller is refreshing it
     /// right now, in which case it waits for that refresh and returns its result, so that
     /// however many polls arrive, one director call is in flight per operation.
-    pub async fn refresh_shared(&self, op_id: &str) -> Result<Option<OperationRecord>, EngineError> {
+    pub async fn refresh_shared(
+        &self,
+        op_id: &str,
+    ) -> Result<Option<OperationRecord>, EngineError> {
         if let Some(_guard) = self.try_lock(op_id) {
             return self.advance_locked(op_id).await;
         }
