@@ -158,6 +158,10 @@ pub fn adapter_error(
             ApiError::unprocessable("app_guid is a required field but was not provided")
                 .with_code("RequiresApp")
         }
+        AdapterError::NotImplemented(subcommand) => ApiError::internal(format!(
+            "The service adapter does not implement {subcommand}, which this request needs. Please contact your operations team providing the following information: service: {}, service-instance-guid: {instance_id}, broker-request-id: {}",
+            state.config.catalog.service_name, meta.request_id
+        )),
         other => {
             if let Some(msg) = other.user_message() {
                 return ApiError::internal(msg.to_string());
