@@ -5,6 +5,7 @@ use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::engine::{in_progress_text, plans, OperationRequest};
+use crate::schemas::SchemaKind;
 use crate::store::{
     now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
     Stage, StoreError,
@@ -178,6 +179,7 @@ pub async fn provision(
         return Err(ApiError::async_required());
     }
     let maintenance_info = check_maintenance_info(&state, &plan_id, &requested_mi)?;
+    state.validate_parameters(&plan_id, SchemaKind::InstanceCreate, &parameters)?;
 
     let mut request_params = Map::new();
     request_params.insert("service_id".into(), json!(service_id));
@@ -337,6 +339,9 @@ pub async fn update(
         }
     }
     let maintenance_info = check_maintenance_info(&state, &new_plan, &requested_mi)?;
+    if has_parameters {
+        state.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
+    }
     let is_upgrade = new_plan == instance.plan_id
         && parameters.as_object().is_none_or(|p| p.is_empty())
         && !maintenance_info.is_null()
@@ -427,6 +432,9 @@ async fn start_operation(
                 .await?
                 .unwrap_or(instance);
             let op = current.unwrap_or(op);
+            if kind == OperationKind::Delete {
+                return Ok(accepted(&op, None, &Value::Null));
+            }
             Ok(accepted(
                 &op,
                 stored.dashboard_url.as_deref(),
@@ -499,7 +507,6 @@ pub async fn deprovision(
         "delete",
     )
     .await?;
-    // A delete has no dashboard or labels to report.
     Ok(response)
 }
 

@@ -19,6 +19,30 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The catalog body, built at start-up.
     pub catalog: serde_json::Value,
+    /// Compiled parameter schemas by plan id (empty unless `broker.enable_plan_schemas`).
+    pub schemas: std::collections::BTreeMap<String, crate::schemas::PlanSchemas>,
+}
+
+impl AppState {
+    /// Validates request parameters against the plan's schema of `kind`: 400 listing every
+    /// violation.
+    pub fn validate_parameters(
+        &self,
+        plan_id: &str,
+        kind: crate::schemas::SchemaKind,
+        parameters: &serde_json::Value,
+    ) -> Result<(), error::ApiError> {
+        match self
+            .schemas
+            .get(plan_id)
+            .map(|s| s.validate(kind, parameters))
+        {
+            Some(Err(errors)) => Err(error::ApiError::bad_request(
+                crate::schemas::violation_message(&errors),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `GET /v2/catalog`.

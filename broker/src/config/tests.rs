@@ -1,1 +1,206 @@
+//! Tests of config loading and validation.
 
+use super::*;
+use std::path::Path;
+
+fn load_text(
+    text: &str,
+    env: &EnvOverrides,
+    vars: &[(&str, &str)],
+) -> Result<LoadedConfig, ConfigError> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_str(text, "test.yml", false, Path::new(""), env, &|name| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+}
+
+const VALID: &str = r#"
+broker: {port: 9000, username: op, password: "${BROKER_PW}"}
+service_adapter: {path: /bin/sh, timeout_seconds: 3}
+service_deployment:
+  releases: [{name: redis, version: 1.0.0, jobs: [redis-server]}]
+  stemcells: [{os: ubuntu-jammy, version: "1.404"}]
+database: {path: /tmp/x.db}
+simulated_director: {task_seconds: 0}
+service_catalog:
+  id: svc
+  service_name: redis
+  service_description: Redis
+  plans:
+  - plan_id: p1
+    name: small
+    description: small
+    instance_groups: [{name: redis-server, vm_type: small, instances: 1, networks: [default], azs: [z1]}]
+"#;
+
+fn problems(err: ConfigError) -> Vec<ConfigProblem> {
+    match err {
+        ConfigError::Invalid { problems, .. } => problems,
+        other => panic!("expected validation problems, got {other}"),
+    }
+}
+
+#[test]
+fn embedded_default_is_valid_and_warns_about_default_credentials() {
+    let loaded = load_str(
+        DEFAULT_CONFIG_YAML,
+        "default",
+        true,
+        Path::new(""),
+        &EnvOverrides::default(),
+        &|_| None,
+    )
+    .expect("embedded default loads");
+    assert_eq!(loaded.config.broker.port, 8080);
+    assert_eq!(loaded.config.broker.username, "admin");
+    assert_eq!(loaded.config.broker.password, "password");
+    assert!(loaded.config.broker.default_credentials);
+    assert_eq!(
+        loaded.config.adapter.command,
+        AdapterCommand::BuiltinExample
+    );
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.contains("default credentials")));
+    assert!(matches!(
+        loaded.config.director,
+        DirectorSettings::Simulated { .. }
+    ));
+}
+
+#[test]
+fn overrides_replace_host_port_and_credentials() {
+    let env = EnvOverrides {
+        host: Some("127.0.0.1".into()),
+        port: Some("0".into()),
+        username: Some("u".into()),
+        password: Some("p".into()),
+    };
+    let loaded = load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap();
+    assert_eq!(loaded.config.broker.host, "127.0.0.1");
+    assert_eq!(loaded.config.broker.port, 0);
+    assert_eq!(loaded.config.broker.username, "u");
+    assert_eq!(loaded.config.broker.password, "p");
+    assert!(!loaded.config.broker.default_credentials);
+}
+
+#[test]
+fn bad_port_override_is_reported() {
+    let env = EnvOverrides {
+        port: Some("eighty".into()),
+        ..Default::default()
+    };
+    let p = problems(load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap_err());
+    assert_eq!(p[0].key, "BROKER_PORT");
+}
+
+#[test]
+fn secrets_come_from_the_environment() {
+    let loaded = load_text(
+        VALID,
+        &EnvOverrides::default(),
+        &[("BROKER_PW", "from-env")],
+    )
+    .unwrap();
+    assert_eq!(loaded.config.broker.password, "from-env");
+    let p = problems(load_text(VALID, &EnvOverrides::default(), &[]).unwrap_err());
+    assert_eq!(p[0].key, "broker.password");
+    assert!(p[0].message.contains("BROKER_PW"), "{}", p[0].message);
+}
+
+#[test]
+fn every_problem_names_its_key() {
+    let text = r#"
+broker: {}
+service_adapter: {path: /nonexistent/adapter}
+service_deployment:
+  releases: [{name: redis, version: latest, jobs: []}]
+  stemcells: []
+simulated_director: {task_seconds: -1}
+service_catalog:
+  id: svc
+  service_name: ""
+  service_description: d
+  plans: []
+"#;
+    let p = problems(load_text(text, &EnvOverrides::default(), &[]).unwrap_err());
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    for expected in [
+        "broker.port",
+        "broker.username",
+        "broker.password",
+        "service_adapter.path",
+        "service_deployment.releases[0].version",
+        "service_deployment.releases[0].jobs",
+        "service_deployment.stemcells",
+        "service_catalog.service_name",
+        "service_catalog.plans",
+        "simulated_director.task_seconds",
+    ] {
+        assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_errors() {
+    let text = VALID.replace("broker: {", "colour: blue\nbroker: {portt: 1, ");
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("colour")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("broker.portt")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn exactly_one_director() {
+    let both = format!("{VALID}\nbosh: {{url: https://10.0.0.6:25555}}\n");
+    let p =
+        problems(load_text(&both, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(p.iter().any(|p| p.key == "bosh"));
+    let none = VALID.replace("simulated_director: {task_seconds: 0}", "");
+    let p =
+        problems(load_text(&none, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(p.iter().any(|p| p.key == "simulated_director"));
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let text = VALID.replace("port: 9000", "port: nine");
+    match load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err() {
+        ConfigError::Parse { message, .. } => assert!(message.contains("broker.port"), "{message}"),
+        other => panic!("expected a parse error, got {other}"),
+    }
+}
+
+#[test]
+fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
+    let text = VALID.replace(
+        "  - plan_id: p1\n",
+        "  - plan_id: p1\n    name: other\n    description: d\n    instance_groups: [{name: g, vm_type: s, instances: 1, networks: [n], azs: [z]}]\n    lifecycle_errands: {post_deploy: [{name: smoke, instances: [\"a/b/c\"]}]}\n  - plan_id: p1\n",
+    );
+    let p =
+        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(
+        p.iter()
+            .any(|p| p.key == "service_catalog.plans[1].plan_id"),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.message.contains("'a/b/c'")), "{p:?}");
+}
+
+#[test]
+fn legacy_use_stdin_flag_is_honoured() {
+    let text = VALID.replace("broker: {", "broker: {use_stdin: false, ");
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
+    assert!(!loaded.config.adapter.use_stdin);
+}

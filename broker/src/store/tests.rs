@@ -1,1 +1,208 @@
+//! Tests of the SQLite store.
 
+use super::*;
+use serde_json::json;
+
+fn instance(id: &str) -> InstanceRecord {
+    InstanceRecord {
+        id: id.to_string(),
+        service_id: "svc".into(),
+        plan_id: "p1".into(),
+        organization_guid: "org".into(),
+        space_guid: "space".into(),
+        context: json!({"platform": "cloudfoundry"}),
+        parameters: json!({"a": 1}),
+        maintenance_info: Value::Null,
+        dashboard_url: None,
+        labels: Value::Null,
+        configs: Value::Null,
+        state: InstanceState::Provisioning,
+        deployment_name: format!("service-instance_{id}"),
+        created_at: now_rfc3339(),
+        updated_at: now_rfc3339(),
+    }
+}
+
+use serde_json::Value;
+
+fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
+    OperationRecord {
+        id: id.to_string(),
+        instance_id: instance_id.to_string(),
+        kind,
+        state: OperationState::InProgress,
+        stage: Stage::Pending,
+        task_id: None,
+        errand_index: 0,
+        request: json!({"plan_id": "p1"}),
+        description: String::new(),
+        error: String::new(),
+        created_at: now_rfc3339(),
+        updated_at: now_rfc3339(),
+    }
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn provision_round_trips_and_survives_reopen() {
+    let (dir, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let got = store.instance("i1").unwrap().unwrap();
+    assert_eq!(got.parameters, json!({"a": 1}));
+    assert_eq!(got.state, InstanceState::Provisioning);
+    let ops = store.in_flight_operations().unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].id, "o1");
+}
+
+#[test]
+fn second_provision_of_the_same_id_is_refused() {
+    let (_d, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let err = store
+        .begin_provision(&instance("i1"), &op("o2", "i1", OperationKind::Create))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists), "{err}");
+    assert!(
+        store.operation("o2").unwrap().is_none(),
+        "the failed transaction left nothing behind"
+    );
+}
+
+#[test]
+fn one_in_flight_operation_per_instance() {
+    let (_d, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let err = store
+        .begin_operation(
+            &op("o2", "i1", OperationKind::Update),
+            InstanceState::Updating,
+        )
+        .unwrap_err();
+    match err {
+        StoreError::InFlight(id) => assert_eq!(id, "o1"),
+        other => panic!("expected InFlight, got {other}"),
+    }
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Provisioning
+    );
+    let mut done = store.operation("o1").unwrap().unwrap();
+    done.state = OperationState::Succeeded;
+    store.save_operation(&done).unwrap();
+    store
+        .begin_operation(
+            &op("o2", "i1", OperationKind::Update),
+            InstanceState::Updating,
+        )
+        .unwrap();
+    assert_eq!(store.latest_operation("i1").unwrap().unwrap().id, "o2");
+}
+
+#[test]
+fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
+    let (_d, store) = open();
+    let mut inst = instance("i1");
+    store
+        .begin_provision(&inst, &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    store
+        .put_secrets(
+            &inst.deployment_name,
+            &[("/odb/x".to_string(), "s".to_string())].into(),
+        )
+        .unwrap();
+    let mut o = store.operation("o1").unwrap().unwrap();
+    o.state = OperationState::Succeeded;
+    inst.state = InstanceState::Deleted;
+    store.save_operation_and_instance(&o, &inst).unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Deleted
+    );
+    assert!(
+        store.secrets(&inst.deployment_name).unwrap().is_empty(),
+        "secrets go with the instance"
+    );
+    store
+        .begin_provision(&instance("i1"), &op("o3", "i1", OperationKind::Create))
+        .unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Provisioning
+    );
+}
+
+#[test]
+fn bindings_are_unique_per_instance() {
+    let (_d, store) = open();
+    let b = BindingRecord {
+        instance_id: "i1".into(),
+        id: "b1".into(),
+        service_id: "svc".into(),
+        plan_id: "p1".into(),
+        request: json!({"parameters": {}}),
+        response: json!({"credentials": {"password": "x"}}),
+        created_at: now_rfc3339(),
+    };
+    store.insert_binding(&b).unwrap();
+    assert!(matches!(
+        store.insert_binding(&b).unwrap_err(),
+        StoreError::AlreadyExists
+    ));
+    assert_eq!(
+        store.binding("i1", "b1").unwrap().unwrap().response,
+        b.response
+    );
+    assert_eq!(store.bindings_of("i1").unwrap().len(), 1);
+    assert!(store.delete_binding("i1", "b1").unwrap());
+    assert!(!store.delete_binding("i1", "b1").unwrap());
+}
+
+#[test]
+fn forget_instance_removes_every_trace() {
+    let (_d, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    store.forget_instance("i1").unwrap();
+    assert!(store.instance("i1").unwrap().is_none());
+    assert!(store.operation("o1").unwrap().is_none());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    Store::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path).unwrap_err(),
+        StoreError::TooNew { found: 99, .. }
+    ));
+}
+
+#[test]
+fn timestamps_are_rfc3339() {
+    assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        format_rfc3339(1_700_000_000_123),
+        "2023-11-14T22:13:20.123Z"
+    );
+    assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+}
