@@ -186,6 +186,8 @@ fn deprovision_answers_202_and_completes() {
         .str_field("operation")
         .expect("an operation")
         .to_string();
+    // A delete answer carries only the operation (no dashboard_url, no metadata).
+    assert_eq!(response.body, json!({ "operation": operation }));
     let state = client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT);
     assert_eq!(state, "succeeded");
     assert_eq!(client.get_instance(&id).status, 404);
