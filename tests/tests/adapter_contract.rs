@@ -168,9 +168,18 @@ fn the_update_envelope_carries_the_deployed_manifest_the_old_plan_and_previous_v
         "{deployed}"
     );
 
+    // create, the pending-changes check (the instance as deployed: its own plan, no new
+    // parameters), then the update itself.
     let generated = invocations_of(&state_dir, "generate-manifest");
-    assert_eq!(generated.len(), 2);
-    let gm = envelope_section(&generated[1], "generate_manifest");
+    assert_eq!(generated.len(), 3);
+    let check = envelope_section(&generated[1], "generate_manifest");
+    assert_eq!(json_field(&check, "request_parameters"), json!({}));
+    assert_eq!(check["previous_manifest"], deployed);
+    assert_eq!(
+        json_field(&check, "plan"),
+        json_field(&check, "previous_plan")
+    );
+    let gm = envelope_section(&generated[2], "generate_manifest");
     assert_eq!(gm["previous_manifest"], deployed);
     let previous_plan = json_field(&gm, "previous_plan");
     assert_eq!(

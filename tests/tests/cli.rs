@@ -130,7 +130,6 @@ fn the_printed_default_config_passes_check_config_given_credentials_in_the_envir
 }
 
 #[test]
-#[ignore = "broker bug: the printed default config leaves broker.username/password commented out, so check-config on it fails with 'broker.username: can't be empty' and 'broker.password: can't be empty'"]
 fn print_default_config_prints_yaml_that_check_config_accepts() {
     let config = BrokerConfig::new();
     let path = save_default_config(config.dir());
