@@ -3,7 +3,9 @@
 pub mod bindings;
 pub mod error;
 pub mod instances;
+pub mod mgmt;
 pub mod middleware;
+pub mod operations;
 mod support;
 
 use crate::config::Config;
@@ -97,5 +99,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
                 web::get().to(bindings::last_operation),
             ),
+    );
+    cfg.service(
+        web::scope("/mgmt")
+            .wrap(from_fn(middleware::mgmt_guard))
+            .route("/service_instances", web::get().to(mgmt::list_instances))
+            .route(
+                "/service_instances/{instance_id}",
+                web::patch().to(mgmt::patch_instance),
+            )
+            .route(
+                "/service_instances/{instance_id}/bindings",
+                web::get().to(mgmt::list_bindings),
+            )
+            .route(
+                "/orphan_deployments",
+                web::get().to(mgmt::orphan_deployments),
+            )
+            .route("/metrics", web::get().to(mgmt::metrics)),
     );
 }
