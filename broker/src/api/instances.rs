@@ -110,6 +110,9 @@ pub async fn provision(
                     }
                     Ok(HttpResponse::Ok().json(Value::Object(body)))
                 }
+                (_, InstanceState::Deprovisioning, _) => Err(ApiError::concurrency(format!(
+                    "service instance {instance_id} is being deleted: provision it again when the delete has finished"
+                ))),
                 (true, InstanceState::Failed, _) => Err(ApiError::conflict(format!(
                     "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
                 ))),
