@@ -1,8 +1,9 @@
-//! The `on-demand-broker` command: serve, check a config, print the default config, or run
-//! the built-in example adapter.
+//! The `on-demand-broker` command: serve, check a config, print the default config, run
+//! the built-in example adapter, or operate a running broker (upgrade-all, recreate-all,
+//! orphan-deployments, delete-all).
 
 use clap::{Parser, Subcommand};
-use on_demand_broker::{app::Application, config, telemetry};
+use on_demand_broker::{app::Application, cli, config, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +35,15 @@ enum Command {
     },
     /// Print the embedded default config, with comments, to save and edit.
     PrintDefaultConfig,
+    /// Upgrade every service instance of a running broker (new manifest from its current plan).
+    UpgradeAll(cli::IterateArgs),
+    /// Recreate the VMs of every service instance of a running broker.
+    RecreateAll(cli::IterateArgs),
+    /// List director deployments of a running broker that have no service instance; exit 10
+    /// when there are any.
+    OrphanDeployments(cli::ConnectionArgs),
+    /// Delete every service instance (and its bindings) of a running broker.
+    DeleteAll(cli::DeleteAllArgs),
     /// Run the built-in example service adapter (the broker runs it this way as a child process).
     #[command(hide = true)]
     ExampleAdapter {
@@ -72,6 +82,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve { config: path } => serve(path),
+        Command::UpgradeAll(args) => cli::upgrade_all(&args),
+        Command::RecreateAll(args) => cli::recreate_all(&args),
+        Command::OrphanDeployments(args) => cli::orphan_deployments(&args),
+        Command::DeleteAll(args) => cli::delete_all(&args),
     }
 }
 

@@ -2,13 +2,15 @@
 
 use super::error::ApiError;
 use super::middleware::RequestMeta;
+use super::operations::{
+    accepted, check_quotas, latest_operation, load_instance, new_operation, start_operation,
+};
 use super::support::*;
 use super::AppState;
 use crate::engine::{in_progress_text, plans, OperationRequest};
 use crate::schemas::SchemaKind;
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
-    Stage, StoreError,
+    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationState, StoreError,
 };
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -16,40 +18,6 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 type Query = web::Query<HashMap<String, String>>;
-
-fn accepted(op: &OperationRecord, dashboard_url: Option<&str>, labels: &Value) -> HttpResponse {
-    let mut body = Map::new();
-    body.insert("operation".into(), json!(op.id));
-    if let Some(url) = dashboard_url {
-        body.insert("dashboard_url".into(), json!(url));
-    }
-    if labels.as_object().is_some_and(|l| !l.is_empty()) {
-        body.insert("metadata".into(), json!({ "labels": labels }));
-    }
-    HttpResponse::Accepted().json(Value::Object(body))
-}
-
-fn new_operation(
-    instance_id: &str,
-    kind: OperationKind,
-    request: &OperationRequest,
-) -> OperationRecord {
-    let now = now_rfc3339();
-    OperationRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        instance_id: instance_id.to_string(),
-        kind,
-        state: OperationState::InProgress,
-        stage: Stage::Pending,
-        task_id: None,
-        errand_index: 0,
-        request: serde_json::to_value(request).unwrap_or(Value::Null),
-        description: String::new(),
-        error: String::new(),
-        created_at: now.clone(),
-        updated_at: now,
-    }
-}
 
 fn check_service(state: &AppState, service_id: &str) -> Result<(), ApiError> {
     if service_id != state.config.catalog.id {
@@ -103,33 +71,6 @@ fn check_maintenance_info(
         .with_code("MaintenanceInfoConflict")),
         (Some(_), Some(v)) => Ok(json!({ "version": v })),
     }
-}
-
-async fn load_instance(
-    state: &AppState,
-    meta: &RequestMeta,
-    id: &str,
-    op: &str,
-) -> Result<Option<InstanceRecord>, ApiError> {
-    let store = state.engine.store.clone();
-    let id_owned = id.to_string();
-    store
-        .run(move |s| s.instance(&id_owned))
-        .await
-        .map_err(|e| store_error(state, meta, id, op, &e))
-}
-
-async fn latest_operation(
-    state: &AppState,
-    meta: &RequestMeta,
-    id: &str,
-) -> Result<Option<OperationRecord>, ApiError> {
-    let store = state.engine.store.clone();
-    let id_owned = id.to_string();
-    store
-        .run(move |s| s.latest_operation(&id_owned))
-        .await
-        .map_err(|e| store_error(state, meta, id, "last_operation", &e))
 }
 
 /// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
@@ -186,6 +127,7 @@ pub async fn provision(
     }
     let maintenance_info = check_maintenance_info(&state, &plan_id, &requested_mi)?;
     state.validate_parameters(&plan_id, SchemaKind::InstanceCreate, &parameters)?;
+    check_quotas(&state, &meta, &instance_id, &plan_id, None).await?;
 
     let mut request_params = Map::new();
     request_params.insert("service_id".into(), json!(service_id));
@@ -348,6 +290,16 @@ pub async fn update(
     if has_parameters {
         state.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
     }
+    if new_plan != instance.plan_id {
+        check_quotas(
+            &state,
+            &meta,
+            &instance_id,
+            &new_plan,
+            Some(&instance.plan_id),
+        )
+        .await?;
+    }
     let instance_version = maintenance_version(&instance.maintenance_info).or_else(|| {
         previous_values
             .get("maintenance_info")
@@ -417,72 +369,6 @@ pub async fn update(
         fingerprint,
     };
     start_operation(&state, &meta, instance, kind, request, "update").await
-}
-
-/// Records an operation on an existing instance and runs its first stage; on failure the
-/// record is removed again, so a failed request leaves no state behind.
-async fn start_operation(
-    state: &AppState,
-    meta: &RequestMeta,
-    instance: InstanceRecord,
-    kind: OperationKind,
-    request: OperationRequest,
-    action: &str,
-) -> Result<HttpResponse, ApiError> {
-    let op = new_operation(&instance.id, kind, &request);
-    let engine = state.engine.clone();
-    let _guard = engine.lock(&op.id).await;
-    let new_state = if kind == OperationKind::Delete {
-        InstanceState::Deprovisioning
-    } else {
-        InstanceState::Updating
-    };
-    let o = op.clone();
-    match engine.store.run(move |s| s.begin_operation(&o, new_state)).await {
-        Ok(()) => {}
-        Err(StoreError::InFlight(_)) => {
-            return Err(ApiError::concurrency(format!(
-                "another operation is in progress for service instance {}: try again when it has finished",
-                instance.id
-            )))
-        }
-        Err(e) => return Err(store_error(state, meta, &instance.id, kind.as_str(), &e)),
-    }
-    tracing::info!(request_id = %meta.request_id, instance = %instance.id, operation = %op.id, kind = %kind, "operation recorded");
-    match engine.advance_locked(&op.id).await {
-        Ok(current) => {
-            let stored = load_instance(state, meta, &instance.id, kind.as_str())
-                .await?
-                .unwrap_or(instance);
-            let op = current.unwrap_or(op);
-            if kind == OperationKind::Delete {
-                return Ok(accepted(&op, None, &Value::Null));
-            }
-            Ok(accepted(
-                &op,
-                stored.dashboard_url.as_deref(),
-                &stored.labels,
-            ))
-        }
-        Err(err) => {
-            let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
-            if let Err(e) = engine
-                .store
-                .run(move |s| s.abandon_operation(&op_id, &iid, restore))
-                .await
-            {
-                tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record");
-            }
-            Err(engine_error(
-                state,
-                meta,
-                &instance.id,
-                action,
-                kind.as_str(),
-                &err,
-            ))
-        }
-    }
 }
 
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).

@@ -3,7 +3,9 @@
 pub mod bindings;
 pub mod error;
 pub mod instances;
+pub mod mgmt;
 pub mod middleware;
+pub mod operations;
 mod support;
 
 use crate::config::Config;
@@ -66,48 +68,66 @@ async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, e
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .service(
-            web::scope("/v2")
-                .wrap(from_fn(middleware::osb_guard))
-                .route("/catalog", web::get().to(catalog))
-                .route(
-                    "/service_instances/{instance_id}",
-                    web::put().to(instances::provision),
-                )
-                .route(
-                    "/service_instances/{instance_id}",
-                    web::patch().to(instances::update),
-                )
-                .route(
-                    "/service_instances/{instance_id}",
-                    web::delete().to(instances::deprovision),
-                )
-                .route(
-                    "/service_instances/{instance_id}",
-                    web::get().to(instances::fetch),
-                )
-                .route(
-                    "/service_instances/{instance_id}/last_operation",
-                    web::get().to(instances::last_operation),
-                )
-                .route(
-                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                    web::put().to(bindings::bind),
-                )
-                .route(
-                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                    web::delete().to(bindings::unbind),
-                )
-                .route(
-                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                    web::get().to(bindings::fetch),
-                )
-                .route(
-                    "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
-                    web::get().to(bindings::last_operation),
-                )
-                .default_service(web::to(unknown_endpoint)),
-        )
-        .default_service(web::to(unknown_endpoint));
+    cfg.route("/health", web::get().to(health)).service(
+        web::scope("/v2")
+            .wrap(from_fn(middleware::osb_guard))
+            .route("/catalog", web::get().to(catalog))
+            .route(
+                "/service_instances/{instance_id}",
+                web::put().to(instances::provision),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::patch().to(instances::update),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::delete().to(instances::deprovision),
+            )
+            .route(
+                "/service_instances/{instance_id}",
+                web::get().to(instances::fetch),
+            )
+            .route(
+                "/service_instances/{instance_id}/last_operation",
+                web::get().to(instances::last_operation),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::put().to(bindings::bind),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::delete().to(bindings::unbind),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                web::get().to(bindings::fetch),
+            )
+            .route(
+                "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+                web::get().to(bindings::last_operation),
+            )
+            .default_service(web::to(unknown_endpoint)),
+    );
+    cfg.service(
+        web::scope("/mgmt")
+            .wrap(from_fn(middleware::mgmt_guard))
+            .route("/service_instances", web::get().to(mgmt::list_instances))
+            .route(
+                "/service_instances/{instance_id}",
+                web::patch().to(mgmt::patch_instance),
+            )
+            .route(
+                "/service_instances/{instance_id}/bindings",
+                web::get().to(mgmt::list_bindings),
+            )
+            .route(
+                "/orphan_deployments",
+                web::get().to(mgmt::orphan_deployments),
+            )
+            .route("/metrics", web::get().to(mgmt::metrics))
+            .default_service(web::to(unknown_endpoint)),
+    );
+    cfg.default_service(web::to(unknown_endpoint));
 }

@@ -138,4 +138,7 @@ pub trait Director: Send + Sync {
     ) -> Result<TaskId, DirectorError>;
     /// Names of all deployments.
     async fn deployments(&self) -> Result<Vec<String>, DirectorError>;
+    /// Submits a recreate of every VM of a deployment (its current manifest, unchanged);
+    /// returns the task id.
+    async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError>;
 }

@@ -5,7 +5,8 @@
 //! duration, `processing` for the rest, then finishes. VMs are derived from the manifest's instance groups with deterministic addresses.
 //!
 //! Tests can make tasks fail through the deployed manifest's top-level `properties`:
-//! `simulate_task_failure: deploy | delete | errand | all` fails those tasks, and
+//! `simulate_task_failure: deploy | delete | errand | all` fails those tasks (a recreate
+//! counts as a deploy, and `recreate` fails recreates only), and
 //! `simulate_errand_failure: <errand name>` fails one errand.
 
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
@@ -302,5 +303,22 @@ impl Director for SimulatedDirector {
                 })
             })
             .await?)
+    }
+
+    async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
+        let manifest = self
+            .stored_manifest(deployment)
+            .await?
+            .ok_or_else(|| DirectorError::DeploymentNotFound(deployment.to_string()))?;
+        let fails =
+            failure_for(&manifest, "deploy", None) || failure_for(&manifest, "recreate", None);
+        self.create_task(
+            deployment,
+            "recreate deployment",
+            context_id,
+            fails,
+            "simulated recreate failure",
+        )
+        .await
     }
 }

@@ -282,6 +282,7 @@ impl Engine {
         }
         match op.kind {
             OperationKind::Delete => self.start_delete(op, instance).await,
+            OperationKind::Recreate => self.start_recreate(op, instance).await,
             _ => self.start_deploy(op, instance).await,
         }
     }
@@ -390,6 +391,33 @@ impl Engine {
             .unwrap_or(Value::Null);
         instance.configs = serde_json::to_value(&configs).unwrap_or(Value::Null);
         self.store.save_operation_and_instance(&op, &instance)?;
+        Ok(op)
+    }
+
+    /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
+    /// follow as after a deploy.
+    async fn start_recreate(
+        &self,
+        mut op: OperationRecord,
+        instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let deployment = instance.deployment_name.clone();
+        if !self
+            .director
+            .tasks_in_progress(&deployment)
+            .await?
+            .is_empty()
+        {
+            return Err(EngineError::TaskInProgress(deployment));
+        }
+        if self.director.manifest(&deployment).await?.is_none() {
+            return Err(EngineError::DeploymentNotFound(deployment));
+        }
+        let task_id = self.director.recreate(&deployment, &op.id).await?;
+        tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "recreate submitted to the director");
+        op.task_id = Some(task_id);
+        op.stage = Stage::Deploying;
+        self.store.save_operation(&op)?;
         Ok(op)
     }
 
