@@ -19,6 +19,9 @@ use std::collections::HashMap;
 
 type Query = web::Query<HashMap<String, String>>;
 
+/// The engine lock key that serialises quota checks with the records they count.
+const QUOTA_LOCK: &str = "quotas";
+
 fn check_service(state: &AppState, service_id: &str) -> Result<(), ApiError> {
     if service_id != state.config.catalog.id {
         return Err(ApiError::bad_request(format!(
@@ -127,6 +130,9 @@ pub async fn provision(
     }
     let maintenance_info = check_maintenance_info(&state, &plan_id, &requested_mi)?;
     state.validate_parameters(&plan_id, SchemaKind::InstanceCreate, &parameters)?;
+    // Checking the quotas and recording the instance happen under one short lock, so two
+    // provisions at the same moment cannot both take the last place.
+    let quota_guard = state.engine.lock(QUOTA_LOCK).await;
     check_quotas(&state, &meta, &instance_id, &plan_id, None).await?;
 
     let mut request_params = Map::new();
@@ -188,6 +194,7 @@ pub async fn provision(
         }
         Err(e) => return Err(store_error(&state, &meta, &instance_id, "create", &e)),
     }
+    drop(quota_guard);
     tracing::info!(request_id = %meta.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
     match engine.advance_locked(&op.id).await {
         Ok(_) => {
