@@ -251,9 +251,15 @@ impl BoshDirector {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> DirectorError {
+        let mut reason = error_chain(&e);
+        if reason.contains("certificate") {
+            reason.push_str(
+                " (the director's TLS certificate is not trusted: set bosh.root_ca_cert to the CA certificate that signed it)",
+            );
+        }
         DirectorError::Unreachable {
             url: self.url.clone(),
-            reason: error_chain(&e),
+            reason,
         }
     }
 
