@@ -316,3 +316,27 @@ fn bosh_root_ca_cert_must_be_pem() {
         );
     }
 }
+
+#[test]
+fn the_example_bosh_config_loads() {
+    let text = include_str!("../../../config/bosh.yml");
+    let pem = TEST_CA.to_string();
+    let loaded = load_str(
+        text,
+        "config/bosh.yml",
+        false,
+        Path::new(""),
+        &EnvOverrides::default(),
+        &|name| match name {
+            "BOSH_CA_CERT" => Some(pem.clone()),
+            "BROKER_PASSWORD" | "BOSH_CLIENT_SECRET" => Some("secret".into()),
+            _ => None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
+        panic!("expected a bosh director");
+    };
+    assert_eq!(bosh.auth.mode(), "uaa");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
