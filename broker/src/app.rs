@@ -4,12 +4,13 @@
 
 use crate::adapter::AdapterClient;
 use crate::api::{self, middleware::Credentials, AppState};
-use crate::config::BoshSettings;
-use crate::config::{DirectorSettings, LoadedConfig};
+use crate::config::{BoshSettings, Config, DirectorSettings, LoadedConfig};
 use crate::director::{bosh::BoshDirector, simulated::SimulatedDirector, Director};
 use crate::engine::Engine;
+use crate::schemas::PlanSchemas;
 use crate::store::Store;
 use actix_web::{web, App, HttpServer};
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -70,6 +71,44 @@ async fn connect_bosh(settings: &BoshSettings) -> Result<BoshDirector, StartErro
     Ok(director)
 }
 
+/// With `broker.enable_plan_schemas`, asks the adapter for every plan's schemas and checks
+/// them; any problem stops the broker at start-up rather than failing requests later.
+async fn fetch_plan_schemas(
+    config: &Config,
+    engine: &Engine,
+) -> Result<BTreeMap<String, PlanSchemas>, StartError> {
+    let mut schemas = BTreeMap::new();
+    if !config.broker.enable_plan_schemas {
+        return Ok(schemas);
+    }
+    for plan in &config.catalog.plans {
+        let adapter_plan = crate::engine::plans::adapter_plan(config, plan);
+        match engine.adapter.generate_plan_schemas(&adapter_plan).await {
+            Ok(Some(schema)) => {
+                let compiled = PlanSchemas::new(&plan.name, &schema).map_err(StartError::Other)?;
+                schemas.insert(plan.plan_id.clone(), compiled);
+            }
+            Ok(None) => {
+                return Err(StartError::Other(
+                    "enable_plan_schemas is set to true, but the service adapter does not implement generate-plan-schemas: implement it, or set broker.enable_plan_schemas: false".to_string(),
+                ))
+            }
+            Err(e) => {
+                return Err(StartError::Other(format!(
+                    "generate-plan-schemas failed for plan {}: {}",
+                    plan.name,
+                    e.user_message().map(str::to_string).unwrap_or_else(|| e.to_string())
+                )))
+            }
+        }
+    }
+    tracing::info!(
+        plans = schemas.len(),
+        "plan schemas loaded from the service adapter"
+    );
+    Ok(schemas)
+}
+
 /// A broker ready to serve.
 pub struct Application {
     port: u16,
@@ -102,7 +141,12 @@ impl Application {
         let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
         tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
         let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));
-        let catalog = crate::catalog::build(&config, &Default::default());
+        let schemas = fetch_plan_schemas(&config, &engine).await?;
+        let published = schemas
+            .iter()
+            .map(|(id, s)| (id.clone(), s.published().clone()))
+            .collect();
+        let catalog = crate::catalog::build(&config, &published);
 
         let addr = format!("{}:{}", config.broker.host, config.broker.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
@@ -117,6 +161,7 @@ impl Application {
             config: config.clone(),
             engine: engine.clone(),
             catalog,
+            schemas,
         });
         let credentials = web::Data::new(Credentials {
             username: config.broker.username.clone(),

@@ -9,5 +9,6 @@ pub mod catalog;
 pub mod config;
 pub mod director;
 pub mod engine;
+pub mod schemas;
 pub mod store;
 pub mod telemetry;

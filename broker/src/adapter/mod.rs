@@ -2,6 +2,9 @@
 //! runs the adapter (see [`process`]), and turns its exit code and output into typed results.
 
 pub mod process;
+pub mod redact;
+
+use redact::Redactor;
 
 use crate::config::{AdapterCommand, AdapterSettings};
 use process::{Invocation, Outcome, RunError};
@@ -195,6 +198,7 @@ impl AdapterClient {
         subcommand: &'static str,
         envelope: InputParams,
         legacy_args: Vec<String>,
+        mut redactor: Redactor,
     ) -> Result<Outcome, AdapterError> {
         let mut args = self.prefix_args.clone();
         args.push(subcommand.into());
@@ -226,7 +230,7 @@ impl AdapterClient {
                 return Err(AdapterError::TimedOut {
                     subcommand,
                     after,
-                    stderr: lossy(&outcome.stderr),
+                    stderr: redactor.redact(&lossy(&outcome.stderr)),
                 });
             }
         };
@@ -236,11 +240,17 @@ impl AdapterClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "service adapter finished"
         );
-        if !outcome.stderr.is_empty() {
+        if outcome.exit_code == Some(exit::SUCCESS) && subcommand == "create-binding" {
+            if let Ok(created) = serde_json::from_slice::<Value>(&outcome.stdout) {
+                redactor.add_json_strings(&created["credentials"]);
+            }
+        }
+        let stderr = redactor.redact(&lossy(&outcome.stderr));
+        if !stderr.is_empty() {
             tracing::info!(
                 adapter.subcommand = subcommand,
                 "service adapter stderr: {}",
-                lossy(&outcome.stderr).trim_end()
+                stderr.trim_end()
             );
         }
         if outcome.stdout_truncated {
@@ -264,7 +274,7 @@ impl AdapterClient {
                     _ => "unknown status".to_string(),
                 },
                 stdout,
-                stderr: lossy(&outcome.stderr),
+                stderr,
             }),
         }
     }
@@ -294,7 +304,14 @@ impl AdapterClient {
             ..Default::default()
         };
         let legacy = vec![sd, plan, request_params, previous_manifest, previous_plan];
-        let out = self.invoke("generate-manifest", envelope, legacy).await?;
+        let redactor = Redactor::new(
+            req.previous_secrets
+                .iter()
+                .flat_map(|m| m.values().cloned()),
+        );
+        let out = self
+            .invoke("generate-manifest", envelope, legacy, redactor)
+            .await?;
         let stdout = lossy(&out.stdout);
         if !self.settings.use_stdin {
             return Ok(MarshalledGenerateManifest {
@@ -329,7 +346,10 @@ impl AdapterClient {
             ..Default::default()
         };
         let legacy = vec![instance_id.to_string(), plan, manifest.to_string()];
-        match self.invoke("dashboard-url", envelope, legacy).await {
+        match self
+            .invoke("dashboard-url", envelope, legacy, Redactor::default())
+            .await
+        {
             Ok(out) => {
                 let parsed: DashboardUrl = parse_output("dashboard-url", &out.stdout)?;
                 Ok(Some(parsed.dashboard_url).filter(|u| !u.is_empty()))
@@ -365,7 +385,10 @@ impl AdapterClient {
             create_binding: params,
             ..Default::default()
         };
-        let out = self.invoke("create-binding", envelope, legacy).await?;
+        let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
+        let out = self
+            .invoke("create-binding", envelope, legacy, redactor)
+            .await?;
         parse_output("create-binding", &out.stdout)
     }
 
@@ -376,7 +399,8 @@ impl AdapterClient {
             delete_binding: params,
             ..Default::default()
         };
-        self.invoke("delete-binding", envelope, legacy)
+        let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
+        self.invoke("delete-binding", envelope, legacy, redactor)
             .await
             .map(|_| ())
     }
@@ -392,7 +416,15 @@ impl AdapterClient {
             ..Default::default()
         };
         let legacy = vec!["-plan-json".to_string(), plan];
-        match self.invoke("generate-plan-schemas", envelope, legacy).await {
+        match self
+            .invoke(
+                "generate-plan-schemas",
+                envelope,
+                legacy,
+                Redactor::default(),
+            )
+            .await
+        {
             Ok(out) => parse_output("generate-plan-schemas", &out.stdout).map(Some),
             Err(AdapterError::NotImplemented(_)) => Ok(None),
             Err(e) => Err(e),

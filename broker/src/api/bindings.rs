@@ -139,6 +139,11 @@ pub async fn bind(
             "service does not support backup agent binding",
         ));
     }
+    state.validate_parameters(
+        &plan_id,
+        crate::schemas::SchemaKind::BindingCreate,
+        &parameters,
+    )?;
     let Some(instance) = instance(&state, &meta, &instance_id, "bind").await? else {
         return Err(ApiError::not_found(format!(
             "service instance {instance_id} does not exist"

@@ -5,6 +5,7 @@ use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::engine::{in_progress_text, plans, OperationRequest};
+use crate::schemas::SchemaKind;
 use crate::store::{
     now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
     Stage, StoreError,
@@ -77,27 +78,30 @@ fn check_plan(state: &AppState, plan_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// 422 `MaintenanceInfoConflict` when the request's maintenance_info version differs from the plan's.
+/// The maintenance info an operation moves the instance to: the plan's current version
+/// (`null` when the plan has none). 422 `MaintenanceInfoConflict` when the request names a
+/// version the plan is not at.
 fn check_maintenance_info(
     state: &AppState,
     plan_id: &str,
     requested: &Value,
 ) -> Result<Value, ApiError> {
-    let Some(version) = maintenance_version(requested) else {
-        return Ok(Value::Null);
-    };
     let plan = state.config.plan(plan_id).expect("plan checked");
-    match crate::catalog::effective_maintenance_info(&state.config, plan) {
-        None => Err(ApiError::unprocessable(
+    let current = crate::catalog::effective_maintenance_info(&state.config, plan)
+        .map(|mi| mi.version)
+        .filter(|v| !v.is_empty());
+    match (maintenance_version(requested), current) {
+        (None, None) => Ok(Value::Null),
+        (None, Some(v)) => Ok(json!({ "version": v })),
+        (Some(_), None) => Err(ApiError::unprocessable(
             "maintenance_info was passed, but the broker catalog contains no maintenance_info",
         )
         .with_code("MaintenanceInfoConflict")),
-        Some(mi) if mi.version != version => Err(ApiError::unprocessable(format!(
-            "passed maintenance_info does not match the catalog maintenance_info: the plan is at version '{}', the request asked for '{version}'; fetch the catalog again",
-            mi.version
+        (Some(asked), Some(v)) if asked != v => Err(ApiError::unprocessable(format!(
+            "passed maintenance_info does not match the catalog maintenance_info: the plan is at version '{v}', the request asked for '{asked}'; fetch the catalog again"
         ))
         .with_code("MaintenanceInfoConflict")),
-        Some(_) => Ok(json!({ "version": version })),
+        (Some(_), Some(v)) => Ok(json!({ "version": v })),
     }
 }
 
@@ -165,6 +169,9 @@ pub async fn provision(
                     }
                     Ok(HttpResponse::Ok().json(Value::Object(body)))
                 }
+                (_, InstanceState::Deprovisioning, _) => Err(ApiError::concurrency(format!(
+                    "service instance {instance_id} is being deleted: provision it again when the delete has finished"
+                ))),
                 (true, InstanceState::Failed, _) => Err(ApiError::conflict(format!(
                     "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
                 ))),
@@ -178,6 +185,7 @@ pub async fn provision(
         return Err(ApiError::async_required());
     }
     let maintenance_info = check_maintenance_info(&state, &plan_id, &requested_mi)?;
+    state.validate_parameters(&plan_id, SchemaKind::InstanceCreate, &parameters)?;
 
     let mut request_params = Map::new();
     request_params.insert("service_id".into(), json!(service_id));
@@ -337,10 +345,30 @@ pub async fn update(
         }
     }
     let maintenance_info = check_maintenance_info(&state, &new_plan, &requested_mi)?;
+    if has_parameters {
+        state.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
+    }
+    let instance_version = maintenance_version(&instance.maintenance_info).or_else(|| {
+        previous_values
+            .get("maintenance_info")
+            .and_then(maintenance_version)
+    });
+    let target_version = maintenance_version(&maintenance_info);
+    let outdated = instance_version.is_some()
+        && target_version.is_some()
+        && instance_version != target_version;
+    let asked_for_upgrade = maintenance_version(&requested_mi).is_some();
     let is_upgrade = new_plan == instance.plan_id
         && parameters.as_object().is_none_or(|p| p.is_empty())
-        && !maintenance_info.is_null()
-        && maintenance_info.get("version") != instance.maintenance_info.get("version");
+        && asked_for_upgrade
+        && outdated;
+    if outdated && !asked_for_upgrade {
+        return Err(ApiError::unprocessable(format!(
+            "service instance needs to be upgraded before updating: it is at maintenance_info version '{}', the plan is at '{}'; upgrade it first (send the catalog's maintenance_info with no other changes)",
+            instance_version.unwrap_or_default(),
+            target_version.unwrap_or_default()
+        )));
+    }
     let kind = if is_upgrade {
         OperationKind::Upgrade
     } else {
@@ -603,7 +631,7 @@ pub async fn last_operation(
             })?,
     };
     let op = if op.state == OperationState::InProgress {
-        match engine.refresh(&op.id).await {
+        match engine.refresh_shared(&op.id).await {
             Ok(Some(updated)) => updated,
             Ok(None) => op,
             Err(err) => {

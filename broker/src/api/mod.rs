@@ -19,6 +19,30 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The catalog body, built at start-up.
     pub catalog: serde_json::Value,
+    /// Compiled parameter schemas by plan id (empty unless `broker.enable_plan_schemas`).
+    pub schemas: std::collections::BTreeMap<String, crate::schemas::PlanSchemas>,
+}
+
+impl AppState {
+    /// Validates request parameters against the plan's schema of `kind`: 400 listing every
+    /// violation.
+    pub fn validate_parameters(
+        &self,
+        plan_id: &str,
+        kind: crate::schemas::SchemaKind,
+        parameters: &serde_json::Value,
+    ) -> Result<(), error::ApiError> {
+        match self
+            .schemas
+            .get(plan_id)
+            .map(|s| s.validate(kind, parameters))
+        {
+            Some(Err(errors)) => Err(error::ApiError::bad_request(
+                crate::schemas::violation_message(&errors),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `GET /v2/catalog`.
@@ -31,47 +55,59 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+/// Any other path or method: an OSB error body instead of an empty page.
+async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::not_found(format!(
+        "{} {} is not an endpoint of this broker: see the Open Service Broker API v2.17",
+        req.method(),
+        req.path()
+    )))
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).service(
-        web::scope("/v2")
-            .wrap(from_fn(middleware::osb_guard))
-            .route("/catalog", web::get().to(catalog))
-            .route(
-                "/service_instances/{instance_id}",
-                web::put().to(instances::provision),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::patch().to(instances::update),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::delete().to(instances::deprovision),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::get().to(instances::fetch),
-            )
-            .route(
-                "/service_instances/{instance_id}/last_operation",
-                web::get().to(instances::last_operation),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::put().to(bindings::bind),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::delete().to(bindings::unbind),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::get().to(bindings::fetch),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
-                web::get().to(bindings::last_operation),
-            ),
-    );
+    cfg.route("/health", web::get().to(health))
+        .service(
+            web::scope("/v2")
+                .wrap(from_fn(middleware::osb_guard))
+                .route("/catalog", web::get().to(catalog))
+                .route(
+                    "/service_instances/{instance_id}",
+                    web::put().to(instances::provision),
+                )
+                .route(
+                    "/service_instances/{instance_id}",
+                    web::patch().to(instances::update),
+                )
+                .route(
+                    "/service_instances/{instance_id}",
+                    web::delete().to(instances::deprovision),
+                )
+                .route(
+                    "/service_instances/{instance_id}",
+                    web::get().to(instances::fetch),
+                )
+                .route(
+                    "/service_instances/{instance_id}/last_operation",
+                    web::get().to(instances::last_operation),
+                )
+                .route(
+                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                    web::put().to(bindings::bind),
+                )
+                .route(
+                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                    web::delete().to(bindings::unbind),
+                )
+                .route(
+                    "/service_instances/{instance_id}/service_bindings/{binding_id}",
+                    web::get().to(bindings::fetch),
+                )
+                .route(
+                    "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+                    web::get().to(bindings::last_operation),
+                )
+                .default_service(web::to(unknown_endpoint)),
+        )
+        .default_service(web::to(unknown_endpoint));
 }

@@ -117,6 +117,9 @@ pub fn engine_error(
     };
     match err {
         EngineError::Adapter(a) => adapter_error(state, meta, instance_id, operation, a),
+        EngineError::PendingChanges => ApiError::unprocessable(
+            "The service broker has been updated, and this service instance is out of date. Please contact your operator.",
+        ),
         EngineError::TaskInProgress(_) => ApiError::concurrency(
             "An operation is in progress for your service instance. Please try again later.",
         ),
@@ -155,6 +158,10 @@ pub fn adapter_error(
             ApiError::unprocessable("app_guid is a required field but was not provided")
                 .with_code("RequiresApp")
         }
+        AdapterError::NotImplemented(subcommand) => ApiError::internal(format!(
+            "The service adapter does not implement {subcommand}, which this request needs. Please contact your operations team providing the following information: service: {}, service-instance-guid: {instance_id}, broker-request-id: {}",
+            state.config.catalog.service_name, meta.request_id
+        )),
         other => {
             if let Some(msg) = other.user_message() {
                 return ApiError::internal(msg.to_string());

@@ -244,6 +244,9 @@ fn validate_broker(
     };
     let username = credential("username", &raw.username, DEFAULT_USERNAME);
     let password = credential("password", &raw.password, DEFAULT_PASSWORD);
+    if username == DEFAULT_USERNAME && password == DEFAULT_PASSWORD {
+        default_credentials = true;
+    }
     if default_credentials {
         warnings.push(
             "the broker uses the default credentials admin/password: set BROKER_USERNAME and BROKER_PASSWORD before exposing it".to_string(),

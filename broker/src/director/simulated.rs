@@ -1,8 +1,8 @@
 //! The simulated director: the embedded default for running the broker without BOSH.
 //!
 //! It keeps deployments and tasks in the broker's SQLite file, so it survives a restart just
-//! as a real director would. Each task is `processing` for the configured duration, then
-//! finishes. VMs are derived from the manifest's instance groups with deterministic addresses.
+//! as a real director would. Each task is `queued` for the first quarter of the configured
+//! duration, `processing` for the rest, then finishes. VMs are derived from the manifest's instance groups with deterministic addresses.
 //!
 //! Tests can make tasks fail through the deployed manifest's top-level `properties`:
 //! `simulate_task_failure: deploy | delete | errand | all` fails those tasks, and
@@ -164,7 +164,10 @@ impl SimulatedDirector {
                         let started: i64 = r.get(4)?;
                         let duration: i64 = r.get(5)?;
                         let outcome: String = r.get(6)?;
-                        let state = if now - started < duration {
+                        let elapsed = now - started;
+                        let state = if elapsed < duration / 4 {
+                            TaskState::Queued
+                        } else if elapsed < duration {
                             TaskState::Processing
                         } else {
                             TaskState::parse(&outcome)

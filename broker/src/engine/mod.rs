@@ -72,6 +72,9 @@ pub enum EngineError {
     /// The deployment the operation needs does not exist.
     #[error("bosh deployment '{0}' not found")]
     DeploymentNotFound(String),
+    /// The deployed manifest differs from what the broker would deploy now.
+    #[error("the service instance has pending changes: the broker or adapter changed since its last deploy")]
+    PendingChanges,
     /// The adapter's manifest breaks a rule the broker checks.
     #[error("service adapter generated an invalid manifest: {0}")]
     InvalidManifest(String),
@@ -185,6 +188,20 @@ impl Engine {
     pub async fn refresh(&self, op_id: &str) -> Result<Option<OperationRecord>, EngineError> {
         let _guard = self.lock(op_id).await;
         self.advance_locked(op_id).await
+    }
+
+    /// For platform polls: refreshes the operation, unless another caller is refreshing it
+    /// right now, in which case it waits for that refresh and returns its result, so that
+    /// however many polls arrive, one director call is in flight per operation.
+    pub async fn refresh_shared(
+        &self,
+        op_id: &str,
+    ) -> Result<Option<OperationRecord>, EngineError> {
+        if let Some(_guard) = self.try_lock(op_id) {
+            return self.advance_locked(op_id).await;
+        }
+        let _guard = self.lock(op_id).await;
+        Ok(self.store.operation(op_id)?)
     }
 
     /// Like [`Engine::refresh`] for the background worker: skips an operation that someone
@@ -317,6 +334,17 @@ impl Engine {
                 configs,
             )
         };
+        if op.kind == OperationKind::Update && !self.config.broker.skip_check_for_pending_changes {
+            if let Some(deployed) = &previous_manifest {
+                self.check_no_pending_changes(
+                    &instance,
+                    deployed,
+                    previous_secrets.clone(),
+                    previous_configs.clone(),
+                )
+                .await?;
+            }
+        }
         let request = GenerateManifestRequest {
             service_deployment: plans::service_deployment(&self.config, &deployment),
             plan: plan.clone(),
@@ -367,6 +395,45 @@ impl Engine {
         instance.configs = serde_json::to_value(&configs).unwrap_or(Value::Null);
         self.store.save_operation_and_instance(&op, &instance)?;
         Ok(op)
+    }
+
+    /// Before an update: regenerates the manifest for the instance as it is (its current
+    /// plan, no new parameters) and refuses the update if that differs from what is deployed
+    /// (update blocks aside): the broker or its adapter changed since the last deploy, and an
+    /// update would silently ship those changes too.
+    async fn check_no_pending_changes(
+        &self,
+        instance: &InstanceRecord,
+        deployed: &str,
+        previous_secrets: Option<std::collections::BTreeMap<String, String>>,
+        previous_configs: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<(), EngineError> {
+        let Some(current) = self.config.plan(&instance.plan_id) else {
+            return Ok(());
+        };
+        let plan = plans::adapter_plan(&self.config, current);
+        let request = GenerateManifestRequest {
+            service_deployment: plans::service_deployment(&self.config, &instance.deployment_name),
+            plan: plan.clone(),
+            previous_plan: Some(plan),
+            previous_manifest: Some(deployed.to_string()),
+            request_params: Value::Object(Default::default()),
+            previous_secrets,
+            previous_configs,
+        };
+        let regenerated = self.adapter.generate_manifest(&request).await?;
+        let (regenerated, _) = secrets::replace_odb_secrets(
+            &regenerated.manifest,
+            regenerated.secrets.as_ref(),
+            &self.config.catalog.id,
+            &instance.deployment_name,
+        );
+        if secrets::same_ignoring_update_blocks(deployed, &regenerated) {
+            Ok(())
+        } else {
+            tracing::warn!(instance = %instance.id, "pending changes: the regenerated manifest differs from the deployed one");
+            Err(EngineError::PendingChanges)
+        }
     }
 
     async fn start_delete(

@@ -89,3 +89,66 @@ pub fn previous_secrets(
             .collect(),
     ))
 }
+
+/// Compares two manifests structurally, ignoring the top-level and instance-group `update`
+/// blocks (which an adapter may legitimately change between deploys).
+pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
+    fn normalise(text: &str) -> Option<serde_yaml::Value> {
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+        if let Some(map) = doc.as_mapping_mut() {
+            map.remove("update");
+            if let Some(groups) = map
+                .get_mut("instance_groups")
+                .and_then(|g| g.as_sequence_mut())
+            {
+                for group in groups {
+                    if let Some(g) = group.as_mapping_mut() {
+                        g.remove("update");
+                    }
+                }
+            }
+        }
+        Some(doc)
+    }
+    match (normalise(a), normalise(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_blocks_do_not_count_as_changes() {
+        let a = "name: d\nupdate: {canaries: 1}\ninstance_groups:\n- name: g\n  update: {canaries: 2}\n  instances: 1\n";
+        let b = "name: d\nupdate: {canaries: 4}\ninstance_groups:\n- name: g\n  instances: 1\n";
+        assert!(same_ignoring_update_blocks(a, b));
+        let c = "name: d\ninstance_groups:\n- name: g\n  instances: 2\n";
+        assert!(!same_ignoring_update_blocks(a, c));
+    }
+
+    #[test]
+    fn odb_secret_placeholders_become_paths() {
+        let secrets: OdbManagedSecrets =
+            serde_json::from_str(r#"{"admin":"pw","unused":"x"}"#).unwrap();
+        let (manifest, stored) = replace_odb_secrets(
+            "p: ((odb_secret:admin))\n",
+            Some(&secrets),
+            "svc",
+            "service-instance_1",
+        );
+        assert_eq!(manifest, "p: ((/odb/svc/service-instance_1/admin))\n");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored["/odb/svc/service-instance_1/admin"], "pw");
+    }
+
+    #[test]
+    fn manifests_must_name_the_deployment_and_pin_versions() {
+        assert!(check_manifest("name: d\nreleases: [{name: r, version: 1.0}]\n", "d").is_ok());
+        assert!(check_manifest("name: other\n", "d").is_err());
+        assert!(check_manifest("name: d\nreleases: [{name: r, version: latest}]\n", "d").is_err());
+        assert!(check_manifest("name: [d\n", "d").is_err());
+    }
+}

@@ -171,30 +171,20 @@ impl Store {
 
     /// The instance with this id, including deleted tombstones.
     pub fn instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
-        self.with_conn(|c| {
-            c.query_row(
-                &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
-                [id],
-                InstanceRecord::from_row,
-            )
-            .optional()?
-            .transpose()
-        })
+        self.query_one(
+            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
+            [id],
+            InstanceRecord::from_row,
+        )
     }
 
     /// All instances that are not deleted, oldest first.
     pub fn live_instances(&self) -> StoreResult<Vec<InstanceRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"
-            ))?;
-            let rows = stmt.query_map([], InstanceRecord::from_row)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            Ok(out)
-        })
+        self.query_all(
+            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"),
+            [],
+            InstanceRecord::from_row,
+        )
     }
 
     /// Records a new instance and its create operation in one transaction. A tombstone of a
@@ -285,75 +275,38 @@ impl Store {
 
     /// Writes every mutable column of an instance.
     pub fn save_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
-        self.with_conn(|c| {
-            c.execute(
-                "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
-                 context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
-                 state=?11, updated_at=?12, configs=?13 WHERE id=?1",
-                params![
-                    instance.id,
-                    instance.service_id,
-                    instance.plan_id,
-                    instance.organization_guid,
-                    instance.space_guid,
-                    instance.context.to_string(),
-                    instance.parameters.to_string(),
-                    instance.maintenance_info.to_string(),
-                    instance.dashboard_url,
-                    instance.labels.to_string(),
-                    instance.state.as_str(),
-                    now_rfc3339(),
-                    instance.configs.to_string(),
-                ],
-            )?;
-            Ok(())
-        })
+        self.with_conn(|c| update_instance(c, instance))
     }
 
     // ----- operations -----
 
     /// The operation with this id.
     pub fn operation(&self, id: &str) -> StoreResult<Option<OperationRecord>> {
-        self.with_conn(|c| {
-            c.query_row(
-                &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
-                [id],
-                OperationRecord::from_row,
-            )
-            .optional()?
-            .transpose()
-        })
+        self.query_one(
+            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
+            [id],
+            OperationRecord::from_row,
+        )
     }
 
     /// The newest operation of an instance.
     pub fn latest_operation(&self, instance_id: &str) -> StoreResult<Option<OperationRecord>> {
-        self.with_conn(|c| {
-            c.query_row(
-                &format!(
-                    "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1
-                     ORDER BY created_at DESC, rowid DESC LIMIT 1"
-                ),
-                [instance_id],
-                OperationRecord::from_row,
-            )
-            .optional()?
-            .transpose()
-        })
+        self.query_one(
+            &format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ),
+            [instance_id],
+            OperationRecord::from_row,
+        )
     }
 
     /// Every operation still in progress, oldest first.
     pub fn in_flight_operations(&self) -> StoreResult<Vec<OperationRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"
-            ))?;
-            let rows = stmt.query_map([], OperationRecord::from_row)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            Ok(out)
-        })
+        self.query_all(
+            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"),
+            [],
+            OperationRecord::from_row,
+        )
     }
 
     /// Saves an operation's progress (stage, task, errand index, state, texts).
@@ -373,22 +326,7 @@ impl Store {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             update_operation(&tx, op)?;
-            tx.execute(
-                "UPDATE instances SET plan_id=?2, context=?3, parameters=?4, maintenance_info=?5,
-                 dashboard_url=?6, labels=?7, state=?8, updated_at=?9, configs=?10 WHERE id=?1",
-                params![
-                    instance.id,
-                    instance.plan_id,
-                    instance.context.to_string(),
-                    instance.parameters.to_string(),
-                    instance.maintenance_info.to_string(),
-                    instance.dashboard_url,
-                    instance.labels.to_string(),
-                    instance.state.as_str(),
-                    now_rfc3339(),
-                    instance.configs.to_string(),
-                ],
-            )?;
+            update_instance(&tx, instance)?;
             if instance.state == InstanceState::Deleted {
                 tx.execute(
                     "DELETE FROM bindings WHERE instance_id = ?1",
@@ -412,32 +350,20 @@ impl Store {
         instance_id: &str,
         binding_id: &str,
     ) -> StoreResult<Option<BindingRecord>> {
-        self.with_conn(|c| {
-            c.query_row(
-                &format!(
-                    "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"
-                ),
-                [instance_id, binding_id],
-                BindingRecord::from_row,
-            )
-            .optional()?
-            .transpose()
-        })
+        self.query_one(
+            &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
+            [instance_id, binding_id],
+            BindingRecord::from_row,
+        )
     }
 
     /// The bindings of an instance.
     pub fn bindings_of(&self, instance_id: &str) -> StoreResult<Vec<BindingRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"
-            ))?;
-            let rows = stmt.query_map([instance_id], BindingRecord::from_row)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            Ok(out)
-        })
+        self.query_all(
+            &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"),
+            [instance_id],
+            BindingRecord::from_row,
+        )
     }
 
     /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken.
@@ -506,6 +432,38 @@ impl Store {
             let mut stmt = c.prepare("SELECT name, value FROM secrets WHERE deployment = ?1")?;
             let rows = stmt.query_map([deployment], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+type FromRow<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<T>>;
+
+impl Store {
+    /// Runs a query expected to return at most one row.
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        from_row: FromRow<T>,
+    ) -> StoreResult<Option<T>> {
+        self.with_conn(|c| c.query_row(sql, params, from_row).optional()?.transpose())
+    }
+
+    /// Runs a query returning any number of rows.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        from_row: FromRow<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map(params, from_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            Ok(out)
         })
     }
 }
@@ -598,6 +556,30 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()> {
+    c.execute(
+        "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
+         context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
+         state=?11, updated_at=?12, configs=?13 WHERE id=?1",
+        params![
+            instance.id,
+            instance.service_id,
+            instance.plan_id,
+            instance.organization_guid,
+            instance.space_guid,
+            instance.context.to_string(),
+            instance.parameters.to_string(),
+            instance.maintenance_info.to_string(),
+            instance.dashboard_url,
+            instance.labels.to_string(),
+            instance.state.as_str(),
+            now_rfc3339(),
+            instance.configs.to_string(),
+        ],
+    )?;
+    Ok(())
 }
 
 fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
