@@ -4,8 +4,8 @@
 
 use crate::adapter::AdapterClient;
 use crate::api::{self, middleware::Credentials, AppState};
-use crate::config::{Config, DirectorSettings, LoadedConfig};
-use crate::director::{simulated::SimulatedDirector, Director};
+use crate::config::{BoshSettings, Config, DirectorSettings, LoadedConfig};
+use crate::director::{bosh::BoshDirector, simulated::SimulatedDirector, Director};
 use crate::engine::Engine;
 use crate::schemas::PlanSchemas;
 use crate::store::Store;
@@ -42,6 +42,33 @@ pub enum StartError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+/// Builds the BOSH director client and checks, before serving, that the director answers and
+/// accepts the configured credentials. The message names the URL, never the secret.
+async fn connect_bosh(settings: &BoshSettings) -> Result<BoshDirector, StartError> {
+    let director = BoshDirector::new(settings).map_err(|e| {
+        StartError::Director(format!(
+            "error creating bosh client for {}: {e}",
+            settings.url
+        ))
+    })?;
+    let report = director.check_access().await.map_err(|e| {
+        StartError::Director(format!(
+            "BOSH director check failed for {} ({} authentication): {e}",
+            settings.url,
+            settings.auth.mode()
+        ))
+    })?;
+    tracing::info!(
+        url = %settings.url,
+        director = %report.name,
+        version = %report.version,
+        auth = report.auth_mode,
+        user = %report.user,
+        "BOSH director reachable and authenticated"
+    );
+    Ok(director)
 }
 
 /// With `broker.enable_plan_schemas`, asks the adapter for every plan's schemas and checks
@@ -102,17 +129,15 @@ impl Application {
             DirectorSettings::Simulated { task_duration } => {
                 Arc::new(SimulatedDirector::new(store.clone(), *task_duration))
             }
-            DirectorSettings::Bosh(_) => {
-                return Err(StartError::Director(
-                    "bosh: a real BOSH director is not supported by this build yet; use simulated_director".to_string(),
-                ))
-            }
+            DirectorSettings::Bosh(settings) => Arc::new(connect_bosh(settings).await?),
         };
-        let info = director
-            .info()
-            .await
-            .map_err(|e| StartError::Director(e.to_string()))?;
-        tracing::info!(director = %info.name, version = %info.version, "director reachable");
+        if let DirectorSettings::Simulated { .. } = &config.director {
+            let info = director
+                .info()
+                .await
+                .map_err(|e| StartError::Director(e.to_string()))?;
+            tracing::info!(director = %info.name, version = %info.version, "director reachable");
+        }
         let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
         tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
         let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));

@@ -141,6 +141,8 @@ pub struct BrokerConfig {
     pub plans: Vec<PlanConfig>,
     /// Keys deep-merged over the rendered config at the top level.
     pub extra_yaml: Yaml,
+    /// A `bosh:` section that replaces `simulated_director` (see [`BrokerConfig::bosh`]).
+    pub bosh: Option<Yaml>,
 }
 
 impl Default for BrokerConfig {
@@ -170,7 +172,15 @@ impl BrokerConfig {
                 PlanConfig::new(PLAN_LARGE, "large", 3),
             ],
             extra_yaml: Yaml::Mapping(Mapping::new()),
+            bosh: None,
         }
+    }
+
+    /// Deploys to a real (or fake) BOSH director: renders `bosh: <section>` instead of
+    /// `simulated_director`.
+    pub fn bosh(mut self, section: Yaml) -> Self {
+        self.bosh = Some(section);
+        self
     }
 
     /// The temporary directory that holds the config file and the database.
@@ -326,6 +336,10 @@ impl BrokerConfig {
             .and_then(Yaml::as_mapping_mut)
         {
             catalog.insert("plans".into(), plans);
+        }
+        if let (Some(bosh), Some(root)) = (&self.bosh, yaml.as_mapping_mut()) {
+            root.remove("simulated_director");
+            root.insert("bosh".into(), bosh.clone());
         }
         merge(&mut yaml, &self.extra_yaml);
         yaml

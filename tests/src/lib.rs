@@ -11,6 +11,7 @@ mod binaries;
 mod bodies;
 mod client;
 mod config;
+pub mod fake_director;
 mod process;
 
 pub use binaries::{broker_binary, run_broker, test_adapter_binary};
@@ -22,5 +23,6 @@ pub use config::{
     read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,
     PLAN_SMALL, SERVICE_ID, SERVICE_NAME,
 };
+pub use fake_director::{FakeDirector, FakeLinkProvider, RecordedRequest};
 pub use process::BrokerProcess;
 pub use reqwest::header::HeaderMap;

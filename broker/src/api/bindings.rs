@@ -80,6 +80,27 @@ async fn deployment_facts(
 
 type BTreeVms = std::collections::BTreeMap<String, Vec<String>>;
 
+/// The DNS addresses of the plan's `binding_with_dns` entries (empty when it has none).
+async fn dns_addresses(
+    state: &AppState,
+    instance: &InstanceRecord,
+    plan_id: &str,
+) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+    let dns = state
+        .config
+        .plan(plan_id)
+        .map(|p| p.binding_with_dns.as_slice())
+        .unwrap_or_default();
+    if dns.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(state
+        .engine
+        .director
+        .dns_addresses(&instance.deployment_name, dns)
+        .await?)
+}
+
 /// `PUT .../service_bindings/{binding_id}`: bind (synchronous).
 pub async fn bind(
     state: web::Data<AppState>,
@@ -176,6 +197,9 @@ pub async fn bind(
             "service instance {instance_id} has no deployment: it may have failed to provision"
         )));
     };
+    let dns_addresses = dns_addresses(&state, &instance, &plan_id)
+        .await
+        .map_err(|e| engine_error(&state, &meta, &instance_id, "bind", "bind", &e))?;
     let mut request_params = Map::new();
     if let Some(guid) = &app_guid {
         request_params.insert("app_guid".into(), json!(guid));
@@ -195,7 +219,7 @@ pub async fn bind(
         manifest,
         request_params: Value::Object(request_params),
         secrets,
-        dns_addresses: Default::default(),
+        dns_addresses,
     };
     let created = state
         .engine
@@ -258,13 +282,16 @@ pub async fn unbind(
         .await
         .map_err(|e| engine_error(&state, &meta, &instance_id, "unbind", "unbind", &e))?;
     if let Some((manifest, vms, secrets)) = facts {
+        let dns_addresses = dns_addresses(&state, &instance, &plan_id)
+            .await
+            .map_err(|e| engine_error(&state, &meta, &instance_id, "unbind", "unbind", &e))?;
         let req = BindingRequest {
             binding_id: binding_id.clone(),
             vms,
             manifest,
             request_params: json!({"plan_id": plan_id, "service_id": service_id}),
             secrets,
-            dns_addresses: Default::default(),
+            dns_addresses,
         };
         match state.engine.adapter.delete_binding(&req).await {
             Ok(()) => {}

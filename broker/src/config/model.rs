@@ -110,13 +110,103 @@ pub struct StemcellConfig {
     pub name: String,
 }
 
-/// `bosh:` — a real director.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+/// `bosh:` — a real director, as written (the Go broker's keys).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct BoshConfig {
     pub url: String,
     pub root_ca_cert: Option<String>,
-    pub authentication: Option<serde_yaml::Value>,
+    pub authentication: Option<RawBoshAuthentication>,
+}
+
+/// `bosh.authentication:` as written: exactly one of `basic` and `uaa`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawBoshAuthentication {
+    pub basic: Option<RawBasicAuth>,
+    pub uaa: Option<RawUaaAuth>,
+}
+
+/// `bosh.authentication.basic:` as written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawBasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// `bosh.authentication.uaa:` as written. `url` is accepted for compatibility; the UAA URL is
+/// always the one the director advertises in `/info`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawUaaAuth {
+    pub url: Option<String>,
+    pub client_credentials: RawClientCredentials,
+}
+
+/// `bosh.authentication.uaa.client_credentials:` as written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// The validated `bosh:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoshSettings {
+    /// The director's base URL, without a trailing slash (`https://10.0.0.6:25555`).
+    pub url: String,
+    /// PEM certificate(s) trusted in addition to the system roots, for the director and UAA.
+    pub root_ca_cert: Option<String>,
+    /// How the broker authenticates to the director.
+    pub auth: BoshAuth,
+}
+
+/// How the broker authenticates to the director. `Debug` never shows the secrets.
+#[derive(Clone, PartialEq)]
+pub enum BoshAuth {
+    /// HTTP basic auth with a director user.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// A UAA client-credentials token from the UAA the director advertises.
+    Uaa {
+        /// The UAA client id.
+        client_id: String,
+        /// The UAA client secret.
+        client_secret: String,
+    },
+}
+
+impl BoshAuth {
+    /// `basic` or `uaa`, for logs.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Self::Basic { .. } => "basic",
+            Self::Uaa { .. } => "uaa",
+        }
+    }
+}
+
+impl std::fmt::Debug for BoshAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::Uaa { client_id, .. } => f
+                .debug_struct("Uaa")
+                .field("client_id", client_id)
+                .field("client_secret", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// `simulated_director:` — the built-in stand-in for a BOSH director.
@@ -303,7 +393,7 @@ pub enum DirectorSettings {
         task_duration: Duration,
     },
     /// A real BOSH director.
-    Bosh(BoshConfig),
+    Bosh(BoshSettings),
 }
 
 impl Config {

@@ -204,3 +204,139 @@ fn legacy_use_stdin_flag_is_honoured() {
     let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
     assert!(!loaded.config.adapter.use_stdin);
 }
+
+/// `VALID` with the simulated director replaced by this `bosh:` section.
+fn with_bosh(bosh: &str) -> Result<LoadedConfig, ConfigError> {
+    let text = VALID.replace("simulated_director: {task_seconds: 0}", bosh);
+    load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+}
+
+const TEST_CA: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBdjCCARygAwIBAgIUQ6pY\n-----END CERTIFICATE-----";
+
+#[test]
+fn bosh_uaa_and_basic_authentication_are_typed() {
+    let loaded = with_bosh(
+        "bosh:\n  url: https://10.0.0.6:25555/\n  authentication:\n    uaa:\n      url: https://ignored\n      client_credentials: {client_id: broker, client_secret: s3cret}",
+    )
+    .unwrap();
+    let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
+        panic!("expected a bosh director");
+    };
+    assert_eq!(bosh.url, "https://10.0.0.6:25555");
+    assert_eq!(
+        bosh.auth,
+        BoshAuth::Uaa {
+            client_id: "broker".into(),
+            client_secret: "s3cret".into()
+        }
+    );
+    assert!(!format!("{:?}", bosh.auth).contains("s3cret"));
+    let loaded = with_bosh(&format!(
+        "bosh:\n  url: https://d:25555\n  root_ca_cert: |\n    {}\n  authentication: {{basic: {{username: admin, password: pw}}}}",
+        TEST_CA.replace('\n', "\n    ")
+    ))
+    .unwrap();
+    let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
+        panic!("expected a bosh director");
+    };
+    assert_eq!(bosh.auth.mode(), "basic");
+    assert!(bosh
+        .root_ca_cert
+        .as_deref()
+        .unwrap()
+        .starts_with("-----BEGIN"));
+}
+
+#[test]
+fn bosh_problems_use_the_go_broker_messages_and_name_the_key() {
+    let cases = [
+        (
+            "bosh: {authentication: {basic: {username: a, password: b}}}",
+            "bosh.url",
+            "BOSH configuration error: must specify bosh url",
+        ),
+        (
+            "bosh: {url: https://d}",
+            "bosh.authentication",
+            "BOSH configuration error: must specify an authentication type",
+        ),
+        (
+            "bosh: {url: https://d, authentication: {basic: {username: a, password: b}, uaa: {client_credentials: {client_id: c, client_secret: s}}}}",
+            "bosh.authentication",
+            "BOSH configuration error: cannot specify both basic and UAA authentication",
+        ),
+        (
+            "bosh: {url: https://d, authentication: {basic: {password: b}}}",
+            "bosh.authentication.basic.username",
+            "BOSH configuration error: authentication.basic.username can't be empty",
+        ),
+        (
+            "bosh: {url: https://d, authentication: {basic: {username: a}}}",
+            "bosh.authentication.basic.password",
+            "BOSH configuration error: authentication.basic.password can't be empty",
+        ),
+        (
+            "bosh: {url: https://d, authentication: {uaa: {client_credentials: {client_secret: s}}}}",
+            "bosh.authentication.uaa.client_credentials.client_id",
+            "BOSH configuration error: authentication.uaa.client_credentials.client_id can't be empty",
+        ),
+        (
+            "bosh: {url: https://d, authentication: {uaa: {client_credentials: {client_id: c}}}}",
+            "bosh.authentication.uaa.client_credentials.client_secret",
+            "BOSH configuration error: authentication.uaa.client_credentials.client_secret can't be empty",
+        ),
+    ];
+    for (bosh, key, message) in cases {
+        let p = problems(with_bosh(bosh).unwrap_err());
+        assert!(
+            p.iter().any(|p| p.key == key && p.message == message),
+            "{bosh}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn bosh_root_ca_cert_must_be_pem() {
+    for bad in [
+        "not a certificate",
+        "-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----",
+        "-----BEGIN CERTIFICATE-----\nMIIB",
+    ] {
+        let p = problems(
+            with_bosh(&format!(
+                "bosh: {{url: https://d, root_ca_cert: {bad:?}, authentication: {{basic: {{username: a, password: b}}}}}}"
+            ))
+            .unwrap_err(),
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.key == "bosh.root_ca_cert" && p.message.contains("PEM")),
+            "{bad}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn the_example_bosh_config_loads() {
+    let text = include_str!("../../../config/bosh.yml");
+    let pem = TEST_CA.to_string();
+    let loaded = load_str(
+        text,
+        "config/bosh.yml",
+        false,
+        Path::new(""),
+        &EnvOverrides::default(),
+        &|name| match name {
+            "BOSH_CA_CERT" => Some(pem.clone()),
+            "BROKER_PASSWORD" | "BOSH_CLIENT_SECRET" => Some("secret".into()),
+            _ => None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
+        panic!("expected a bosh director");
+    };
+    assert_eq!(bosh.auth.mode(), "uaa");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

@@ -594,16 +594,135 @@ fn validate_director(
                 task_duration: Duration::from_secs_f64(sim.task_seconds),
             })
         }
-        (Some(bosh), None) => {
-            if bosh.url.is_empty() {
-                problem(
-                    problems,
-                    "bosh.url",
-                    "BOSH configuration error: must specify bosh url",
-                );
-                return None;
-            }
-            Some(DirectorSettings::Bosh(bosh.clone()))
+        (Some(bosh), None) => validate_bosh(bosh, problems).map(DirectorSettings::Bosh),
+    }
+}
+
+/// Validates `bosh:` with the Go broker's messages, each naming the offending key.
+fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option<BoshSettings> {
+    let before = problems.len();
+    let mut bosh_problem = |key: &str, message: &str| {
+        problem(
+            problems,
+            format!("bosh.{key}"),
+            format!("BOSH configuration error: {message}"),
+        )
+    };
+    let url = bosh.url.trim().trim_end_matches('/').to_string();
+    if url.is_empty() {
+        bosh_problem("url", "must specify bosh url");
+    } else if !(url.starts_with("https://") || url.starts_with("http://")) {
+        bosh_problem(
+            "url",
+            &format!("'{url}' is not a URL: write the director's address as https://<host>:25555"),
+        );
+    }
+    let root_ca_cert = bosh
+        .root_ca_cert
+        .as_deref()
+        .map(str::trim)
+        .filter(|pem| !pem.is_empty())
+        .map(str::to_string);
+    if let Some(pem) = &root_ca_cert {
+        if let Err(why) = check_pem(pem) {
+            bosh_problem(
+                "root_ca_cert",
+                &format!("is not a PEM certificate ({why}): paste the director's CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----"),
+            );
         }
     }
+    let auth = bosh.authentication.clone().unwrap_or_default();
+    let auth = match (auth.basic, auth.uaa) {
+        (None, None) => {
+            bosh_problem("authentication", "must specify an authentication type");
+            None
+        }
+        (Some(_), Some(_)) => {
+            bosh_problem(
+                "authentication",
+                "cannot specify both basic and UAA authentication",
+            );
+            None
+        }
+        (Some(basic), None) => {
+            if basic.username.is_empty() {
+                bosh_problem(
+                    "authentication.basic.username",
+                    "authentication.basic.username can't be empty",
+                );
+            }
+            if basic.password.is_empty() {
+                bosh_problem(
+                    "authentication.basic.password",
+                    "authentication.basic.password can't be empty",
+                );
+            }
+            Some(BoshAuth::Basic {
+                username: basic.username,
+                password: basic.password,
+            })
+        }
+        (None, Some(uaa)) => {
+            let creds = uaa.client_credentials;
+            if creds.client_id.is_empty() {
+                bosh_problem(
+                    "authentication.uaa.client_credentials.client_id",
+                    "authentication.uaa.client_credentials.client_id can't be empty",
+                );
+            }
+            if creds.client_secret.is_empty() {
+                bosh_problem(
+                    "authentication.uaa.client_credentials.client_secret",
+                    "authentication.uaa.client_credentials.client_secret can't be empty",
+                );
+            }
+            Some(BoshAuth::Uaa {
+                client_id: creds.client_id,
+                client_secret: creds.client_secret,
+            })
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    Some(BoshSettings {
+        url,
+        root_ca_cert,
+        auth: auth?,
+    })
+}
+
+/// Checks that `pem` holds at least one well-formed PEM `CERTIFICATE` block.
+pub(crate) fn check_pem(pem: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut rest = pem;
+    let mut found = 0;
+    while let Some(start) = rest.find(BEGIN) {
+        let body_start = start + BEGIN.len();
+        let Some(len) = rest[body_start..].find(END) else {
+            return Err(format!("a {BEGIN} line has no matching {END} line"));
+        };
+        let body: String = rest[body_start..body_start + len]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|e| format!("certificate {} is not valid base64: {e}", found + 1))?;
+        // A DER certificate is a SEQUENCE (tag 0x30).
+        if der.first() != Some(&0x30) {
+            return Err(format!(
+                "certificate {} is not a DER certificate",
+                found + 1
+            ));
+        }
+        found += 1;
+        rest = &rest[body_start + len + END.len()..];
+    }
+    if found == 0 {
+        return Err(format!("no {BEGIN} block found"));
+    }
+    Ok(())
 }

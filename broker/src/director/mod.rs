@@ -1,8 +1,10 @@
 //! The director seam: everything the broker asks of BOSH, behind one trait, with the
 //! built-in simulated director as the embedded default.
 
+pub mod bosh;
 pub mod simulated;
 
+use crate::config::BindingDnsConfig;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -18,6 +20,20 @@ pub enum DirectorError {
     /// The director could not be reached or answered with an error.
     #[error("director request failed: {0}")]
     Request(String),
+    /// The director could not be reached (connection refused, TLS failure, timeout).
+    #[error("cannot reach the BOSH director at {url}: {reason}")]
+    Unreachable {
+        /// The director's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The director or its UAA did not accept the broker's credentials.
+    #[error("{0}")]
+    Authentication(String),
+    /// The director settings cannot be used (for example an unusable CA certificate).
+    #[error("{0}")]
+    Config(String),
     /// The named deployment does not exist.
     #[error("deployment '{0}' not found")]
     DeploymentNotFound(String),
@@ -138,7 +154,20 @@ pub trait Director: Send + Sync {
     ) -> Result<TaskId, DirectorError>;
     /// Names of all deployments.
     async fn deployments(&self) -> Result<Vec<String>, DirectorError>;
-    /// Submits a recreate of every VM of a deployment (its current manifest, unchanged);
-    /// returns the task id.
+    /// Applies BOSH configs (config type → content) named after the deployment.
+    async fn update_configs(
+        &self,
+        deployment: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), DirectorError>;
+    /// Deletes every BOSH config named after the deployment (none is fine).
+    async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError>;
+    /// The DNS addresses of a plan's `binding_with_dns` entries, keyed by their `name`.
+    async fn dns_addresses(
+        &self,
+        deployment: &str,
+        dns: &[BindingDnsConfig],
+    ) -> Result<BTreeMap<String, String>, DirectorError>;
+    /// Recreates every VM of a deployment (`bosh recreate --fix`); returns the task id.
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError>;
 }

@@ -10,16 +10,25 @@
 //! `simulate_errand_failure: <errand name>` fails one errand.
 
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
+use crate::config::BindingDnsConfig;
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// BOSH configs by name (deployment), then type → content.
+type ConfigsByName = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The simulated director.
 #[derive(Debug, Clone)]
 pub struct SimulatedDirector {
     store: Store,
     task_duration: Duration,
+    /// BOSH configs, kept in memory only: nothing reads them back but tests and the adapter's
+    /// `previous_configs`, which the broker keeps in its own store.
+    configs: Arc<Mutex<ConfigsByName>>,
 }
 
 fn now_ms() -> i64 {
@@ -78,7 +87,18 @@ impl SimulatedDirector {
         Self {
             store,
             task_duration,
+            configs: Default::default(),
         }
+    }
+
+    /// The BOSH configs currently applied for `deployment` (type → content).
+    pub fn configs(&self, deployment: &str) -> BTreeMap<String, String> {
+        self.configs
+            .lock()
+            .expect("configs")
+            .get(deployment)
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn create_task(
@@ -303,6 +323,51 @@ impl Director for SimulatedDirector {
                 })
             })
             .await?)
+    }
+
+    async fn update_configs(
+        &self,
+        deployment: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), DirectorError> {
+        let mut all = self.configs.lock().expect("configs");
+        let entry = all.entry(deployment.to_string()).or_default();
+        for (kind, content) in configs {
+            entry.insert(kind.clone(), content.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
+        self.configs.lock().expect("configs").remove(deployment);
+        Ok(())
+    }
+
+    async fn dns_addresses(
+        &self,
+        deployment: &str,
+        dns: &[BindingDnsConfig],
+    ) -> Result<BTreeMap<String, String>, DirectorError> {
+        if dns.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        if self.stored_manifest(deployment).await?.is_none() {
+            return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
+        }
+        // BOSH DNS query addresses: `q-s0` = all instances, any health; network `default`.
+        Ok(dns
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    format!(
+                        "q-s0.{}.default.{}.bosh",
+                        d.instance_group,
+                        deployment.replace('_', "-")
+                    ),
+                )
+            })
+            .collect())
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {

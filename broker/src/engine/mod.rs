@@ -376,6 +376,10 @@ impl Engine {
             .await?;
 
         self.store.put_secrets(&deployment, &odb_secrets)?;
+        // Configs first: the manifest may refer to what they define (Go broker order).
+        if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
+            self.director.update_configs(&deployment, &configs).await?;
+        }
         let task_id = self.director.deploy(&manifest, &op.id).await?;
         tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "deploy submitted to the director");
         op.task_id = Some(task_id);
@@ -609,6 +613,12 @@ impl Engine {
 
     async fn succeed(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
         let mut instance = self.instance(&op.instance_id)?;
+        if op.kind == OperationKind::Delete && !self.config.broker.disable_bosh_configs {
+            // Before the delete is recorded as done: a failure here is retried on the next poll.
+            self.director
+                .delete_configs(&instance.deployment_name)
+                .await?;
+        }
         let req = OperationRequest::of(&op);
         op.state = OperationState::Succeeded;
         op.stage = Stage::Done;

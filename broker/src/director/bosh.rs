@@ -1,0 +1,874 @@
+//! The real BOSH director client: the director's HTTP API over one pooled, keep-alive
+//! `reqwest` client (rustls; the operator's CA added to the roots for both the director and its
+//! UAA), authenticated with HTTP basic auth or a UAA client-credentials token.
+//!
+//! The calls are the ones the Go broker makes (see `odb-behaviour.md` §6.2). Redirects are never
+//! followed: the director answers task-starting calls with `302 Location: /tasks/<id>`, and the
+//! id is all the broker needs; the engine polls the task itself.
+
+use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
+use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
+use async_trait::async_trait;
+use reqwest::{header, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long before its expiry a UAA token is replaced.
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// The header that tags a director task with the broker's operation id.
+const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
+
+/// A BOSH director reached over HTTPS.
+pub struct BoshDirector {
+    url: String,
+    http: reqwest::Client,
+    auth: Authenticator,
+}
+
+/// How requests are authenticated.
+enum Authenticator {
+    Basic {
+        username: String,
+        password: String,
+    },
+    Uaa {
+        client_id: String,
+        client_secret: String,
+        state: tokio::sync::Mutex<UaaState>,
+    },
+}
+
+/// The UAA token URL (learnt from `/info`) and the cached token.
+#[derive(Default)]
+struct UaaState {
+    token_url: Option<String>,
+    token: Option<CachedToken>,
+}
+
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+/// What the director's `/info` says.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct InfoDetails {
+    /// The director's name.
+    pub name: String,
+    /// Its version (`280.0.14 (00000000)`).
+    pub version: String,
+    /// The authenticated user; empty when the request was not authenticated.
+    pub user: Option<String>,
+    /// How users authenticate.
+    pub user_authentication: UserAuthentication,
+}
+
+/// `/info` `user_authentication`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UserAuthentication {
+    /// `uaa` or `basic`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For UAA: `{"url": ...}`.
+    pub options: Value,
+}
+
+/// What the start-up check found.
+#[derive(Debug, Clone)]
+pub struct AccessReport {
+    /// Director name.
+    pub name: String,
+    /// Director version.
+    pub version: String,
+    /// `basic` or `uaa`.
+    pub auth_mode: &'static str,
+    /// The user the director sees.
+    pub user: String,
+}
+
+#[derive(Deserialize)]
+struct TaskJson {
+    id: TaskId,
+    state: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    deployment: Option<String>,
+    #[serde(default)]
+    context_id: Option<String>,
+}
+
+impl From<TaskJson> for Task {
+    fn from(t: TaskJson) -> Self {
+        Task {
+            id: t.id,
+            state: TaskState::parse(&t.state),
+            description: t.description,
+            result: t.result.unwrap_or_default(),
+            deployment: t.deployment.unwrap_or_default(),
+            context_id: t.context_id.unwrap_or_default(),
+        }
+    }
+}
+
+/// The body of a request.
+enum Body {
+    None,
+    Yaml(String),
+    Json(Value),
+}
+
+/// One director request, rebuilt for a retry after a token refresh.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    query: Vec<(&'a str, String)>,
+    body: Body,
+    context_id: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Call {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Body::None,
+            context_id: None,
+        }
+    }
+
+    fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
+        self.query.push((key, value.into()));
+        self
+    }
+
+    fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn context(mut self, context_id: &'a str) -> Self {
+        if !context_id.is_empty() {
+            self.context_id = Some(context_id);
+        }
+        self
+    }
+}
+
+/// A task id from a `Location: .../tasks/<id>` header.
+fn task_id_from_location(location: &str) -> Option<TaskId> {
+    let path = location.split(['?', '#']).next()?;
+    let (rest, id) = path.trim_end_matches('/').rsplit_once('/')?;
+    rest.ends_with("tasks").then_some(())?;
+    id.parse().ok()
+}
+
+/// `group` or `group/id` → the errand API's instance slug.
+fn instance_slug(instance: &str) -> Value {
+    match instance.split_once('/') {
+        Some((group, id)) => json!({"group": group, "id": id}),
+        None => json!({"group": instance}),
+    }
+}
+
+/// The first non-zero `exit_code` in an errand task's result (one JSON document per line).
+fn errand_exit_code(result: &str) -> Option<i64> {
+    result
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter_map(|v| v["exit_code"].as_i64())
+        .find(|code| *code != 0)
+}
+
+/// Builds the HTTP client: rustls with the system's web roots plus `root_ca_cert`, keep-alive
+/// pooling, and no redirect following.
+fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_keepalive(Duration::from_secs(30));
+    if let Some(pem) = root_ca_cert {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| DirectorError::Config(format!("bosh.root_ca_cert is not PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(DirectorError::Config(
+                "bosh.root_ca_cert holds no PEM certificate".to_string(),
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| {
+        DirectorError::Config(format!(
+            "cannot build the HTTP client for the director (is bosh.root_ca_cert a valid certificate?): {e}"
+        ))
+    })
+}
+
+impl BoshDirector {
+    /// A client for the director described by `settings`. Makes no request.
+    pub fn new(settings: &BoshSettings) -> Result<Self, DirectorError> {
+        let http = http_client(settings.root_ca_cert.as_deref())?;
+        let auth = match &settings.auth {
+            BoshAuth::Basic { username, password } => Authenticator::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            BoshAuth::Uaa {
+                client_id,
+                client_secret,
+            } => Authenticator::Uaa {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                state: Default::default(),
+            },
+        };
+        Ok(Self {
+            url: settings.url.trim_end_matches('/').to_string(),
+            http,
+            auth,
+        })
+    }
+
+    /// The director's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> DirectorError {
+        let mut reason = error_chain(&e);
+        if reason.contains("certificate") {
+            reason.push_str(
+                " (the director's TLS certificate is not trusted: set bosh.root_ca_cert to the CA certificate that signed it)",
+            );
+        }
+        DirectorError::Unreachable {
+            url: self.url.clone(),
+            reason,
+        }
+    }
+
+    /// `/info` without credentials.
+    pub async fn info_details(&self) -> Result<InfoDetails, DirectorError> {
+        let resp = self
+            .http
+            .get(format!("{}/info", self.url))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let resp = check(resp).await?;
+        json_body(resp, "GET /info").await
+    }
+
+    /// Start-up check: the director answers `/info`, and the configured credentials work
+    /// (basic: an authenticated `/info` names a user; UAA: the token grant succeeds and the
+    /// director accepts the token).
+    pub async fn check_access(&self) -> Result<AccessReport, DirectorError> {
+        let info = self.info_details().await?;
+        let auth_mode = match &self.auth {
+            Authenticator::Basic { .. } => "basic",
+            Authenticator::Uaa { .. } => {
+                self.token().await?;
+                "uaa"
+            }
+        };
+        let resp = self.send(Call::get("/info")).await?;
+        let authed: InfoDetails = json_body(check(resp).await?, "GET /info").await?;
+        let user = authed.user.unwrap_or_default();
+        if user.is_empty() {
+            let who = match &self.auth {
+                Authenticator::Basic { username, .. } => {
+                    format!("basic auth user '{username}' (bosh.authentication.basic)")
+                }
+                Authenticator::Uaa { client_id, .. } => {
+                    format!("UAA client '{client_id}' (bosh.authentication.uaa.client_credentials)")
+                }
+            };
+            return Err(DirectorError::Authentication(format!(
+                "BOSH Director error: not authenticated: the director at {} did not accept {who}; check the credentials",
+                self.url
+            )));
+        }
+        Ok(AccessReport {
+            name: info.name,
+            version: info.version,
+            auth_mode,
+            user,
+        })
+    }
+
+    /// A valid UAA access token, from the cache or a new client-credentials grant.
+    async fn token(&self) -> Result<String, DirectorError> {
+        let Authenticator::Uaa {
+            client_id,
+            client_secret,
+            state,
+        } = &self.auth
+        else {
+            return Err(DirectorError::Authentication(
+                "not configured for UAA".to_string(),
+            ));
+        };
+        let mut state = state.lock().await;
+        if let Some(token) = &state.token {
+            if Instant::now() < token.refresh_at {
+                return Ok(token.value.clone());
+            }
+        }
+        let token_url = match &state.token_url {
+            Some(url) => url.clone(),
+            None => {
+                let info = self.info_details().await?;
+                if info.user_authentication.kind != "uaa" {
+                    return Err(DirectorError::Authentication(format!(
+                        "the director at {} uses '{}' authentication, not UAA: configure bosh.authentication.basic instead",
+                        self.url, info.user_authentication.kind
+                    )));
+                }
+                let Some(url) = info.user_authentication.options["url"].as_str() else {
+                    return Err(DirectorError::Authentication(
+                        "Cannot retrieve UAA URL from info endpoint".to_string(),
+                    ));
+                };
+                let url = format!("{}/oauth/token", url.trim_end_matches('/'));
+                state.token_url = Some(url.clone());
+                url
+            }
+        };
+        let resp = self
+            .http
+            .post(&token_url)
+            .basic_auth(client_id, Some(client_secret))
+            .header(header::ACCEPT, "application/json")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| {
+                DirectorError::Authentication(format!(
+                    "cannot reach UAA at {token_url}: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(DirectorError::Authentication(format!(
+                "UAA at {token_url} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
+                status.as_u16(),
+                body.trim()
+            )));
+        }
+        #[derive(Deserialize)]
+        struct TokenJson {
+            access_token: String,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let token: TokenJson = resp.json().await.map_err(|e| {
+            DirectorError::Authentication(format!("UAA at {token_url} sent no usable token: {e}"))
+        })?;
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(0));
+        let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 2);
+        state.token = Some(CachedToken {
+            value: token.access_token.clone(),
+            refresh_at: Instant::now() + lifetime - margin,
+        });
+        tracing::debug!(
+            expires_in = lifetime.as_secs(),
+            "obtained a UAA token for the director"
+        );
+        Ok(token.access_token)
+    }
+
+    /// Forgets `used` if it is still the cached token (so concurrent 401s cause one grant).
+    async fn invalidate(&self, used: &str) {
+        if let Authenticator::Uaa { state, .. } = &self.auth {
+            let mut state = state.lock().await;
+            if state.token.as_ref().is_some_and(|t| t.value == used) {
+                state.token = None;
+            }
+        }
+    }
+
+    /// Sends an authenticated request; with UAA, a 401 refreshes the token and retries once.
+    async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, DirectorError> {
+        let mut retried = false;
+        loop {
+            let mut req = self
+                .http
+                .request(call.method.clone(), format!("{}{}", self.url, call.path));
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            if let Some(ctx) = call.context_id {
+                req = req.header(CONTEXT_HEADER, ctx);
+            }
+            req = match &call.body {
+                Body::None => req,
+                Body::Yaml(text) => req
+                    .header(header::CONTENT_TYPE, "text/yaml")
+                    .body(text.clone()),
+                Body::Json(value) => req.json(value),
+            };
+            let token = match &self.auth {
+                Authenticator::Basic { username, password } => {
+                    req = req.basic_auth(username, Some(password));
+                    None
+                }
+                Authenticator::Uaa { .. } => {
+                    let token = self.token().await?;
+                    req = req.bearer_auth(&token);
+                    Some(token)
+                }
+            };
+            let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && !retried {
+                if let Some(token) = token {
+                    tracing::info!("the director rejected the UAA token; getting a new one");
+                    self.invalidate(&token).await;
+                    retried = true;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Sends a call that the director answers with `302 Location: /tasks/<id>`.
+    async fn start_task(&self, call: Call<'_>) -> Result<TaskId, DirectorError> {
+        let what = format!("{} {}", call.method, call.path);
+        let resp = check(self.send(call).await?).await?;
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        task_id_from_location(&location).ok_or_else(|| {
+            DirectorError::Request(format!(
+                "the director answered {what} with status {} and no task location (Location: '{location}')",
+                resp.status().as_u16()
+            ))
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, DirectorError> {
+        let what = format!("GET {}", call.path);
+        let resp = check(self.send(call).await?).await?;
+        json_body(resp, &what).await
+    }
+
+    async fn tasks(&self, call: Call<'_>) -> Result<Vec<Task>, DirectorError> {
+        let tasks: Vec<TaskJson> = self.get_json(call).await?;
+        Ok(tasks.into_iter().map(Task::from).collect())
+    }
+
+    /// The address of one `binding_with_dns` entry, through a short-lived external link.
+    async fn link_address(
+        &self,
+        deployment: &str,
+        providers: &[Value],
+        dns: &BindingDnsConfig,
+    ) -> Result<String, DirectorError> {
+        let provider = providers
+            .iter()
+            .find(|p| {
+                p["shared"].as_bool() == Some(true)
+                    && p["name"].as_str() == Some(dns.link_provider.as_str())
+                    && p["owner_object"]["info"]["instance_group"].as_str()
+                        == Some(dns.instance_group.as_str())
+            })
+            .ok_or_else(|| {
+                DirectorError::Request(format!(
+                    "no shared link provider '{}' on instance group '{}' in deployment {deployment} (binding_with_dns '{}')",
+                    dns.link_provider, dns.instance_group, dns.name
+                ))
+            })?;
+        let provider_id = id_text(&provider["id"]);
+        let resp = check(
+            self.send(Call::new(Method::POST, "/links").body(Body::Json(json!({
+                "link_provider_id": provider_id,
+                "link_consumer": {"owner_object": {"name": "external_consumer_id", "type": "external"}},
+            }))))
+            .await?,
+        )
+        .await?;
+        let link: Value = json_body(resp, "POST /links").await?;
+        let link_id = id_text(&link["id"]);
+        let mut call = Call::get("/link_address").query("link_id", link_id.clone());
+        let props = dns.properties.as_ref();
+        if let Some(azs) = props
+            .and_then(|p| p.get("azs"))
+            .and_then(|a| a.as_sequence())
+        {
+            for az in azs.iter().filter_map(|a| a.as_str()) {
+                call = call.query("azs[]", az);
+            }
+        }
+        if let Some(status) = props
+            .and_then(|p| p.get("status"))
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            call = call.query("status", status);
+        }
+        let address: Result<Value, _> = self.get_json(call).await;
+        // Always remove the link, even when the address could not be read.
+        let deleted = self
+            .send(Call::new(Method::DELETE, format!("/links/{link_id}")))
+            .await;
+        match deleted {
+            Ok(resp) => {
+                if let Err(e) = check(resp).await {
+                    tracing::warn!(link = %link_id, error = %e, "could not delete the external link");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(link = %link_id, error = %e, "could not delete the external link")
+            }
+        }
+        address?["address"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| DirectorError::Request("link_address answer has no address".into()))
+    }
+}
+
+/// An error with its causes: the TLS reason ("invalid peer certificate: UnknownIssuer") is
+/// only in the chain.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    why
+}
+
+/// An id the director may send as a string or a number.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Passes 2xx and 302 answers; anything else becomes the Go broker's error text.
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response, DirectorError> {
+    let status = resp.status();
+    if status.is_success() || status == StatusCode::FOUND {
+        return Ok(resp);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(DirectorError::Request(format!(
+        "Director responded with non-successful status code '{}' response '{}'",
+        status.as_u16(),
+        body
+    )))
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+    what: &str,
+) -> Result<T, DirectorError> {
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| DirectorError::Request(format!("reading the answer to {what}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| {
+        DirectorError::Request(format!(
+            "unexpected answer from the director to {what}: {e}"
+        ))
+    })
+}
+
+#[async_trait]
+impl Director for BoshDirector {
+    async fn info(&self) -> Result<DirectorInfo, DirectorError> {
+        let info = self.info_details().await?;
+        Ok(DirectorInfo {
+            name: info.name,
+            version: info.version,
+        })
+    }
+
+    async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
+        self.start_task(
+            Call::new(Method::POST, "/deployments")
+                .body(Body::Yaml(manifest.to_string()))
+                .context(context_id),
+        )
+        .await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
+        let task: TaskJson = self.get_json(Call::get(format!("/tasks/{id}"))).await?;
+        let mut task = Task::from(task);
+        // An errand that ran but exited non-zero is a `done` task: its result says so.
+        if task.state == TaskState::Done && task.description.starts_with("run errand") {
+            let resp = check(
+                self.send(Call::get(format!("/tasks/{id}/output")).query("type", "result"))
+                    .await?,
+            )
+            .await?;
+            let result = resp.text().await.map_err(|e| {
+                DirectorError::Request(format!("reading the result of task {id}: {e}"))
+            })?;
+            if let Some(code) = errand_exit_code(&result) {
+                task.state = TaskState::Error;
+                task.result = format!("errand exited with code {code}: {}", result.trim());
+            }
+        }
+        Ok(task)
+    }
+
+    async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
+        let mut tasks = self
+            .tasks(Call::get("/tasks").query("context_id", context_id))
+            .await?;
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
+        Ok(tasks)
+    }
+
+    async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
+        self.tasks(
+            Call::get("/tasks")
+                .query("state", "processing,cancelling,queued")
+                .query("verbose", "1")
+                .query("deployment", deployment),
+        )
+        .await
+    }
+
+    async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError> {
+        // By name: one small request, never a listing of every deployment.
+        let resp = self
+            .send(Call::get(format!("/deployments/{deployment}")))
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: Value = json_body(check(resp).await?, "GET /deployments/<name>").await?;
+        Ok(Some(
+            body["manifest"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError> {
+        // `GET /deployments/<d>/instances` answers synchronously from the director's database
+        // with each instance's `job` and `ips`: one request. The Go broker's
+        // `GET /deployments/<d>/vms?format=full` starts a task that contacts every agent and
+        // has to be polled and its NDJSON result fetched, taking seconds, only to add
+        // process and vitals details that bindings never use. Instances that have no VM
+        // (errand groups) are skipped, as the VM listing would not show them.
+        let resp = self
+            .send(Call::get(format!("/deployments/{deployment}/instances")))
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
+        }
+        let instances: Vec<Value> =
+            json_body(check(resp).await?, "GET /deployments/<name>/instances").await?;
+        let mut sorted: Vec<&Value> = instances
+            .iter()
+            .filter(|i| {
+                i["expects_vm"].as_bool() != Some(false)
+                    || i["ips"].as_array().is_some_and(|a| !a.is_empty())
+            })
+            .collect();
+        sorted.sort_by_key(|i| i["index"].as_i64().unwrap_or(0));
+        let mut vms = Vms::new();
+        for instance in sorted {
+            let Some(job) = instance["job"].as_str() else {
+                continue;
+            };
+            let ips = vms.entry(job.to_string()).or_default();
+            ips.extend(
+                instance["ips"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|ip| ip.as_str().map(str::to_string)),
+            );
+        }
+        Ok(vms)
+    }
+
+    async fn delete_deployment(
+        &self,
+        deployment: &str,
+        force: bool,
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError> {
+        let mut call =
+            Call::new(Method::DELETE, format!("/deployments/{deployment}")).context(context_id);
+        if force {
+            call = call.query("force", "true");
+        }
+        self.start_task(call).await
+    }
+
+    async fn run_errand(
+        &self,
+        deployment: &str,
+        errand: &str,
+        instances: &[String],
+        context_id: &str,
+    ) -> Result<TaskId, DirectorError> {
+        let body = json!({
+            "keep-alive": false,
+            "when-changed": false,
+            "instances": instances.iter().map(|i| instance_slug(i)).collect::<Vec<_>>(),
+        });
+        self.start_task(
+            Call::new(
+                Method::POST,
+                format!("/deployments/{deployment}/errands/{errand}/runs"),
+            )
+            .body(Body::Json(body))
+            .context(context_id),
+        )
+        .await
+    }
+
+    async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
+        let list: Vec<Value> = self
+            .get_json(
+                Call::get("/deployments")
+                    .query("exclude_configs", "true")
+                    .query("exclude_releases", "true")
+                    .query("exclude_stemcells", "true"),
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|d| d["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    async fn update_configs(
+        &self,
+        deployment: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), DirectorError> {
+        for (kind, content) in configs {
+            check(
+                self.send(Call::new(Method::POST, "/configs").body(Body::Json(json!({
+                    "type": kind,
+                    "name": deployment,
+                    "content": content,
+                }))))
+                .await?,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
+        let configs: Vec<Value> = self
+            .get_json(
+                Call::get("/configs")
+                    .query("name", deployment)
+                    .query("latest", "true"),
+            )
+            .await?;
+        let mut kinds: Vec<&str> = configs.iter().filter_map(|c| c["type"].as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let resp = self
+                .send(
+                    Call::new(Method::DELETE, "/configs")
+                        .query("type", kind)
+                        .query("name", deployment),
+                )
+                .await?;
+            if resp.status() != StatusCode::NOT_FOUND {
+                check(resp).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dns_addresses(
+        &self,
+        deployment: &str,
+        dns: &[BindingDnsConfig],
+    ) -> Result<BTreeMap<String, String>, DirectorError> {
+        let mut addresses = BTreeMap::new();
+        if dns.is_empty() {
+            return Ok(addresses);
+        }
+        let providers: Vec<Value> = self
+            .get_json(Call::get("/link_providers").query("deployment", deployment))
+            .await?;
+        for entry in dns {
+            let address = self.link_address(deployment, &providers, entry).await?;
+            addresses.insert(entry.name.clone(), address);
+        }
+        Ok(addresses)
+    }
+
+    async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
+        self.start_task(
+            Call::new(Method::PUT, format!("/deployments/{deployment}/jobs/*"))
+                .query("state", "recreate")
+                .query("fix", "true")
+                .body(Body::Yaml(String::new()))
+                .context(context_id),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_come_from_the_location_header() {
+        assert_eq!(task_id_from_location("/tasks/42"), Some(42));
+        assert_eq!(
+            task_id_from_location("https://10.0.0.6:25555/tasks/7?x=1"),
+            Some(7)
+        );
+        assert_eq!(task_id_from_location("/deployments/7"), None);
+        assert_eq!(task_id_from_location(""), None);
+    }
+
+    #[test]
+    fn errand_instances_become_slugs() {
+        assert_eq!(instance_slug("g/0"), json!({"group": "g", "id": "0"}));
+        assert_eq!(instance_slug("g"), json!({"group": "g"}));
+    }
+
+    #[test]
+    fn a_non_zero_errand_exit_code_is_found_in_any_line() {
+        assert_eq!(
+            errand_exit_code("{\"exit_code\":0}\n{\"exit_code\":3}\n"),
+            Some(3)
+        );
+        assert_eq!(errand_exit_code("{\"exit_code\":0}"), None);
+        assert_eq!(errand_exit_code(""), None);
+    }
+}
