@@ -201,7 +201,7 @@ impl Engine {
             return self.advance_locked(op_id).await;
         }
         let _guard = self.lock(op_id).await;
-        Ok(self.store.operation(op_id)?)
+        Ok(self.load_op(op_id).await?)
     }
 
     /// Like [`Engine::refresh`] for the background worker: skips an operation that someone
@@ -214,7 +214,7 @@ impl Engine {
             Ok(_) => {}
             Err(err) => {
                 tracing::warn!(operation = op_id, error = %err, "operation step failed");
-                if let Ok(Some(op)) = self.store.operation(op_id) {
+                if let Ok(Some(op)) = self.load_op(op_id).await {
                     if op.stage == Stage::Pending {
                         let _ = self.fail(op, None, &err.to_string()).await;
                     }
@@ -230,7 +230,7 @@ impl Engine {
         &self,
         op_id: &str,
     ) -> Result<Option<OperationRecord>, EngineError> {
-        let Some(op) = self.store.operation(op_id)? else {
+        let Some(op) = self.load_op(op_id).await? else {
             return Ok(None);
         };
         if op.state != OperationState::InProgress {
@@ -250,15 +250,43 @@ impl Engine {
         }
     }
 
-    fn instance(&self, id: &str) -> Result<InstanceRecord, EngineError> {
-        self.store
-            .instance(id)?
+    async fn instance(&self, id: &str) -> Result<InstanceRecord, EngineError> {
+        self.load_instance(id)
+            .await?
             .ok_or_else(|| EngineError::DeploymentNotFound(plans::deployment_name(id)))
+    }
+
+    // Store access, always on the blocking pool so the executor never waits on SQLite.
+
+    async fn load_instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let id = id.to_string();
+        self.store.run(move |s| s.instance(&id)).await
+    }
+
+    async fn load_op(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
+        let id = id.to_string();
+        self.store.run(move |s| s.operation(&id)).await
+    }
+
+    async fn save_op(&self, op: &OperationRecord) -> Result<(), StoreError> {
+        let op = op.clone();
+        self.store.run(move |s| s.save_operation(&op)).await
+    }
+
+    async fn save_op_and_instance(
+        &self,
+        op: &OperationRecord,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError> {
+        let (op, instance) = (op.clone(), instance.clone());
+        self.store
+            .run(move |s| s.save_operation_and_instance(&op, &instance))
+            .await
     }
 
     /// Runs the first stage: generate the manifest and deploy it, or start the delete.
     async fn start(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
-        let instance = self.instance(&op.instance_id)?;
+        let instance = self.instance(&op.instance_id).await?;
         // After a crash the task may have been submitted without being recorded.
         if let Some(task) = self
             .director
@@ -277,7 +305,7 @@ impl Engine {
             } else {
                 Stage::Deploying
             };
-            self.store.save_operation(&op)?;
+            self.save_op(&op).await?;
             return Ok(op);
         }
         match op.kind {
@@ -324,7 +352,7 @@ impl Engine {
                 .config
                 .plan(&prev_id)
                 .map(|p| plans::adapter_plan(&self.config, p));
-            let secrets = secrets::previous_secrets(&self.store, &deployment)?;
+            let secrets = secrets::previous_secrets(&self.store, &deployment).await?;
             let configs = serde_json::from_value(instance.configs.clone())
                 .ok()
                 .or(Some(Default::default()));
@@ -375,7 +403,10 @@ impl Engine {
             .dashboard_url(&instance.id, &plan, &manifest)
             .await?;
 
-        self.store.put_secrets(&deployment, &odb_secrets)?;
+        {
+            let (d, stored) = (deployment.clone(), odb_secrets.clone());
+            self.store.run(move |s| s.put_secrets(&d, &stored)).await?;
+        }
         // Configs first: the manifest may refer to what they define (Go broker order).
         if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
             self.director.update_configs(&deployment, &configs).await?;
@@ -394,7 +425,7 @@ impl Engine {
             .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
             .unwrap_or(Value::Null);
         instance.configs = serde_json::to_value(&configs).unwrap_or(Value::Null);
-        self.store.save_operation_and_instance(&op, &instance)?;
+        self.save_op_and_instance(&op, &instance).await?;
         Ok(op)
     }
 
@@ -421,7 +452,7 @@ impl Engine {
         tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "recreate submitted to the director");
         op.task_id = Some(task_id);
         op.stage = Stage::Deploying;
-        self.store.save_operation(&op)?;
+        self.save_op(&op).await?;
         Ok(op)
     }
 
@@ -501,7 +532,7 @@ impl Engine {
             op.stage = Stage::Errand;
             op.errand_index = 0;
         }
-        self.store.save_operation(&op)?;
+        self.save_op(&op).await?;
         Ok(op)
     }
 
@@ -541,7 +572,7 @@ impl Engine {
         if task.state.is_running() {
             return Ok(op);
         }
-        let instance = self.instance(&op.instance_id)?;
+        let instance = self.instance(&op.instance_id).await?;
         let deployment = instance.deployment_name.clone();
         let errands = self.errands(&op, &instance);
         let req = OperationRequest::of(&op);
@@ -579,7 +610,7 @@ impl Engine {
                 );
                 op.stage = Stage::Errand;
                 op.errand_index = 0;
-                self.store.save_operation(&op)?;
+                self.save_op(&op).await?;
                 Ok(op)
             }
             Stage::Errand => {
@@ -591,7 +622,7 @@ impl Engine {
                             .await?,
                     );
                     op.errand_index = next as i64;
-                    self.store.save_operation(&op)?;
+                    self.save_op(&op).await?;
                     Ok(op)
                 } else if op.kind == OperationKind::Delete {
                     op.task_id = Some(
@@ -600,7 +631,7 @@ impl Engine {
                             .await?,
                     );
                     op.stage = Stage::Deleting;
-                    self.store.save_operation(&op)?;
+                    self.save_op(&op).await?;
                     Ok(op)
                 } else {
                     self.succeed(op).await
@@ -612,7 +643,7 @@ impl Engine {
     }
 
     async fn succeed(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
-        let mut instance = self.instance(&op.instance_id)?;
+        let mut instance = self.instance(&op.instance_id).await?;
         if op.kind == OperationKind::Delete && !self.config.broker.disable_bosh_configs {
             // Before the delete is recorded as done: a failure here is retried on the next poll.
             self.director
@@ -649,7 +680,7 @@ impl Engine {
             }
             OperationKind::Recreate => instance.state = InstanceState::Ready,
         }
-        self.store.save_operation_and_instance(&op, &instance)?;
+        self.save_op_and_instance(&op, &instance).await?;
         tracing::info!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, "operation succeeded");
         Ok(op)
     }
@@ -674,23 +705,23 @@ impl Engine {
         op.stage = Stage::Done;
         op.description = description;
         op.error = detail.to_string();
-        if let Some(mut instance) = self.store.instance(&op.instance_id)? {
+        if let Some(mut instance) = self.load_instance(&op.instance_id).await? {
             instance.state = match (op.kind, instance.state) {
                 (OperationKind::Create, _) => InstanceState::Failed,
                 (_, InstanceState::Deleted) => InstanceState::Deleted,
                 (OperationKind::Delete, _) => InstanceState::Failed,
                 _ => InstanceState::Ready,
             };
-            self.store.save_operation_and_instance(&op, &instance)?;
+            self.save_op_and_instance(&op, &instance).await?;
         } else {
-            self.store.save_operation(&op)?;
+            self.save_op(&op).await?;
         }
         Ok(op)
     }
 
     /// Drives every in-flight operation once.
     pub async fn drive_all(&self) {
-        match self.store.in_flight_operations() {
+        match self.store.run(|s| s.in_flight_operations()).await {
             Ok(ops) => {
                 for op in ops {
                     self.drive(&op.id).await;
@@ -703,7 +734,7 @@ impl Engine {
     /// The background worker: drives in-flight operations forever, starting with those a
     /// previous process left behind.
     pub async fn run_worker(self: Arc<Self>) {
-        match self.store.in_flight_operations() {
+        match self.store.run(|s| s.in_flight_operations()).await {
             Ok(ops) if !ops.is_empty() => {
                 tracing::info!(count = ops.len(), "resuming in-flight operations")
             }

@@ -74,11 +74,12 @@ pub fn replace_odb_secrets(
 
 /// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
 /// `None` when there are none, which the adapter reads as "no previous secrets".
-pub fn previous_secrets(
+pub async fn previous_secrets(
     store: &Store,
     deployment: &str,
 ) -> Result<Option<BTreeMap<String, String>>, EngineError> {
-    let stored = store.secrets(deployment)?;
+    let d = deployment.to_string();
+    let stored = store.run(move |s| s.secrets(&d)).await?;
     if stored.is_empty() {
         return Ok(None);
     }
