@@ -35,6 +35,8 @@
 //!   `adapter_configs` (`{type: content}`), from the arbitrary parameters or else the plan
 //!   properties, are returned as generate-manifest's `secrets` and `configs`; each secret is
 //!   referenced from the manifest as `properties.<name>: ((odb_secret:<name>))`.
+//!   `adapter_labels` (`{name: value}`, same lookup) is returned as generate-manifest's
+//!   `labels` (the key is left out when it is not set).
 //!
 //! Default behaviour (no script):
 //! * generate-manifest: `{"manifest":"<yaml>","secrets":null,"configs":null}` (no trailing
@@ -647,8 +649,10 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
     };
     let secrets = pick("adapter_secrets");
     let configs = pick("adapter_configs");
+    let labels = pick("adapter_labels");
     properties.remove("adapter_secrets");
     properties.remove("adapter_configs");
+    properties.remove("adapter_labels");
     if let Some(Value::Object(secrets)) = &secrets {
         for key in secrets.keys() {
             properties.insert(key.clone(), Value::String(format!("((odb_secret:{key}))")));
@@ -684,8 +688,11 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
             .map(Value::to_string)
             .unwrap_or_else(|| "null".into())
     };
+    let labels = labels
+        .map(|l| format!(",\"labels\":{l}"))
+        .unwrap_or_default();
     Ok(format!(
-        "{{\"manifest\":{},\"secrets\":{},\"configs\":{}}}",
+        "{{\"manifest\":{},\"secrets\":{},\"configs\":{}{labels}}}",
         Value::String(manifest_yaml),
         json_text(&secrets),
         json_text(&configs)
