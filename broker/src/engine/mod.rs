@@ -327,14 +327,7 @@ impl Engine {
             .plan(&req.plan_id)
             .ok_or_else(|| EngineError::PlanNotFound(req.plan_id.clone()))?;
         let plan = plans::adapter_plan(&self.config, plan_cfg);
-        if !self
-            .director
-            .tasks_in_progress(&deployment)
-            .await?
-            .is_empty()
-        {
-            return Err(EngineError::TaskInProgress(deployment));
-        }
+        self.ensure_no_task_in_progress(&deployment).await?;
         let is_create = op.kind == OperationKind::Create;
         let (previous_manifest, previous_plan, previous_secrets, previous_configs) = if is_create {
             (None, None, None, None)
@@ -429,6 +422,21 @@ impl Engine {
         Ok(op)
     }
 
+    /// Refuses to act on a deployment the director is already working on (an operator's
+    /// `bosh deploy`, or a task of an operation the broker has lost track of).
+    async fn ensure_no_task_in_progress(&self, deployment: &str) -> Result<(), EngineError> {
+        if self
+            .director
+            .tasks_in_progress(deployment)
+            .await?
+            .is_empty()
+        {
+            Ok(())
+        } else {
+            Err(EngineError::TaskInProgress(deployment.to_string()))
+        }
+    }
+
     /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
     /// follow as after a deploy.
     async fn start_recreate(
@@ -437,14 +445,7 @@ impl Engine {
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
         let deployment = instance.deployment_name.clone();
-        if !self
-            .director
-            .tasks_in_progress(&deployment)
-            .await?
-            .is_empty()
-        {
-            return Err(EngineError::TaskInProgress(deployment));
-        }
+        self.ensure_no_task_in_progress(&deployment).await?;
         if self.director.manifest(&deployment).await?.is_none() {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
@@ -501,14 +502,7 @@ impl Engine {
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
         let deployment = instance.deployment_name.clone();
-        if !self
-            .director
-            .tasks_in_progress(&deployment)
-            .await?
-            .is_empty()
-        {
-            return Err(EngineError::TaskInProgress(deployment));
-        }
+        self.ensure_no_task_in_progress(&deployment).await?;
         if self.director.manifest(&deployment).await?.is_none() {
             // Nothing was ever deployed (or it is already gone): the delete is complete.
             return self.succeed(op).await;
