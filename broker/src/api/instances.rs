@@ -411,7 +411,7 @@ pub async fn deprovision(
     }
     let request = OperationRequest {
         plan_id: instance.plan_id.clone(),
-        force: query.get("force").is_some_and(|f| f == "true"),
+        force: query_flag(&query, "force"),
         ..Default::default()
     };
     let response = start_operation(

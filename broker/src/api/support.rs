@@ -82,12 +82,18 @@ pub fn required_query(query: &HashMap<String, String>, key: &str) -> Result<Stri
         })
 }
 
-/// True when `accepts_incomplete=true` was sent.
+/// True when `accepts_incomplete=true` was sent (any of Go's `ParseBool` spellings of
+/// true: `true`, `True`, `TRUE`, `t`, `T`, `1`).
 pub fn accepts_incomplete(query: &HashMap<String, String>) -> bool {
-    query
-        .get("accepts_incomplete")
-        .map(|v| v == "true")
-        .unwrap_or(false)
+    query_flag(query, "accepts_incomplete")
+}
+
+/// A boolean query parameter, true only for a spelling of true.
+pub fn query_flag(query: &HashMap<String, String>, key: &str) -> bool {
+    matches!(
+        query.get(key).map(String::as_str),
+        Some("true" | "True" | "TRUE" | "t" | "T" | "1")
+    )
 }
 
 /// The version of a `maintenance_info` object; `None` for absent, `{}` or no version.
@@ -196,4 +202,37 @@ pub fn store_error(
         None,
         Some(operation),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boolean_query_flags_accept_the_spellings_of_true() {
+        let q = |v: &str| HashMap::from([("accepts_incomplete".to_string(), v.to_string())]);
+        for yes in ["true", "True", "TRUE", "t", "1"] {
+            assert!(accepts_incomplete(&q(yes)), "{yes}");
+        }
+        for no in ["false", "", "yes", "0", "tru"] {
+            assert!(!accepts_incomplete(&q(no)), "{no}");
+        }
+        assert!(!accepts_incomplete(&HashMap::new()));
+    }
+
+    #[test]
+    fn empty_strings_count_as_missing() {
+        let body = json_object(br#"{"service_id": "", "plan_id": 3}"#).unwrap();
+        assert_eq!(
+            required_str(&body, "service_id").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            required_str(&body, "plan_id").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(optional_str(&body, "service_id").unwrap(), None);
+        assert!(json_object(b"  ").is_err());
+        assert!(json_object(b"[1]").is_err());
+    }
 }
