@@ -249,6 +249,10 @@ impl Store {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
             tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [id])?;
+            tx.execute(
+                "DELETE FROM secrets WHERE deployment IN (SELECT deployment_name FROM instances WHERE id = ?1)",
+                [id],
+            )?;
             tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
             tx.commit()?;
             Ok(())

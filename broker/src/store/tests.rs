@@ -178,7 +178,14 @@ fn forget_instance_removes_every_trace() {
     store
         .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
         .unwrap();
+    store
+        .put_secrets(
+            "service-instance_i1",
+            &[("/odb/svc/x".to_string(), "s".to_string())].into(),
+        )
+        .unwrap();
     store.forget_instance("i1").unwrap();
+    assert!(store.secrets("service-instance_i1").unwrap().is_empty());
     assert!(store.instance("i1").unwrap().is_none());
     assert!(store.operation("o1").unwrap().is_none());
 }
