@@ -197,7 +197,7 @@ impl Store {
         op: &OperationRecord,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             let existing: Option<String> = tx
                 .query_row(
                     "SELECT state FROM instances WHERE id = ?1",
@@ -231,7 +231,7 @@ impl Store {
         instance_state: InstanceState,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
@@ -246,7 +246,7 @@ impl Store {
     /// anything was deployed, so the platform's request leaves no state behind.
     pub fn forget_instance(&self, id: &str) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
             tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [id])?;
             tx.execute(
@@ -268,7 +268,7 @@ impl Store {
         restore: InstanceState,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
@@ -330,7 +330,7 @@ impl Store {
         instance: &InstanceRecord,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             update_operation(&tx, op)?;
             update_instance(&tx, instance)?;
             if instance.state == InstanceState::Deleted {
@@ -416,7 +416,7 @@ impl Store {
         secrets: &std::collections::BTreeMap<String, String>,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = write_transaction(c)?;
             for (name, value) in secrets {
                 tx.execute(
                     "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
@@ -474,6 +474,14 @@ impl Store {
     }
 }
 
+/// Starts a write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`).
+/// A deferred transaction that reads first and writes later cannot wait for another writer:
+/// SQLite answers "database is locked" at once. Taking the lock up front lets the busy
+/// timeout do its job.
+fn write_transaction(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let supported = migrations::MIGRATIONS.len() as i64;
@@ -488,7 +496,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         .enumerate()
         .skip(current as usize)
     {
-        let tx = conn.transaction()?;
+        let tx = write_transaction(conn)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
