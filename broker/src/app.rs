@@ -174,6 +174,9 @@ impl Application {
                 .configure(api::routes)
         })
         .shutdown_timeout(config.broker.shutdown_timeout.as_secs())
+        // Longer than the usual load-balancer and client idle timeouts, so a platform never
+        // sends a request on a connection the broker is just closing.
+        .keep_alive(std::time::Duration::from_secs(75))
         .listen(listener)
         .map_err(|source| StartError::Listen {
             addr: addr.clone(),
