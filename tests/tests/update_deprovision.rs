@@ -138,6 +138,17 @@ fn update_while_another_operation_is_in_progress_is_422_concurrency_error() {
         true,
     );
     assert_error_code(&second, 422, "ConcurrencyError");
+    // Fetching the instance while it is being updated.
+    let fetched = client.get_instance(&id);
+    assert_error_code(&fetched, 422, "ConcurrencyError");
+    // Once the update has finished, the instance can be fetched with its new parameters.
+    assert_eq!(
+        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
+        "succeeded"
+    );
+    let fetched = client.get_instance(&id);
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(fetched.body["parameters"], json!({"maxmemory": "2gb"}));
 }
 
 #[test]
