@@ -1,0 +1,101 @@
+# frozen_string_literal: true
+
+require 'fileutils'
+require 'open3'
+require 'socket'
+require 'tmpdir'
+require 'yaml'
+require 'template_renderer'
+require 'release_lint'
+require 'manifest_ops'
+
+module ReleaseTest
+  RELEASE_DIR = File.expand_path('..', __dir__)
+  REPO_ROOT = File.expand_path('..', RELEASE_DIR)
+  FIXTURES = File.join(__dir__, 'fixtures')
+  BROKER_BIN = ENV.fetch('BROKER_BIN', File.join(REPO_ROOT, 'target', 'debug', 'on-demand-broker'))
+  ADAPTER_BIN = ENV.fetch('ADAPTER_BIN', File.join(REPO_ROOT, 'target', 'debug', 'example-service-adapter'))
+  # package => the binary its packaging installs under bin/
+  PACKAGES = { 'on-demand-broker' => 'on-demand-broker', 'example-service-adapter' => 'example-service-adapter' }.freeze
+
+  module Helpers
+    def fixture(name)
+      YAML.safe_load(File.read(File.join(FIXTURES, "#{name}.yml")))
+    end
+
+    def broker_job
+      @broker_job ||= Job.new(RELEASE_DIR, 'broker')
+    end
+
+    def render(template, props)
+      broker_job.render(template, props)
+    end
+
+    def deep_merge(a, b)
+      a.merge(b) { |_, x, y| x.is_a?(Hash) && y.is_a?(Hash) ? deep_merge(x, y) : y }
+    end
+
+    def skip_without_broker
+      skip "#{BROKER_BIN} not built (cargo build -p on-demand-broker); skipping" unless File.executable?(BROKER_BIN)
+    end
+
+    # An executable the broker accepts as service_adapter.path: the example adapter when
+    # built, otherwise a stand-in script.
+    def adapter_executable(dir)
+      return ADAPTER_BIN if File.executable?(ADAPTER_BIN)
+
+      path = File.join(dir, 'stand-in-adapter')
+      File.write(path, "#!/bin/sh\nexit 10\n")
+      File.chmod(0o755, path)
+      path
+    end
+
+    # The rendered broker.yml with the VM paths pointed at this machine: the database under
+    # `dir` and the adapter at an existing executable. Nothing else is changed.
+    def localise(text, props, dir)
+      db = ReleaseTest.dig(props, 'database.path') || '/var/vcap/store/broker/broker.db'
+      text = text.gsub(db, File.join(dir, 'store', 'broker.db'))
+      adapter = ReleaseTest.dig(props, 'service_adapter.path')
+      text = text.gsub(adapter, adapter_executable(dir)) if adapter
+      text
+    end
+
+    def check_config(text)
+      Dir.mktmpdir do |dir|
+        path = File.join(dir, 'broker.yml')
+        File.write(path, text)
+        out, status = Open3.capture2e(BROKER_BIN, 'check-config', '--config', path)
+        [out, status]
+      end
+    end
+
+    def free_port
+      server = TCPServer.new('127.0.0.1', 0)
+      server.addr[1]
+    ensure
+      server&.close
+    end
+
+    # The example manifest's broker properties after ops files and variables.
+    def manifest_broker_properties(ops_files = [], vars = {})
+      doc = YAML.safe_load(File.read(File.join(RELEASE_DIR, 'manifests', 'on-demand-broker.yml')))
+      ops = ops_files.flat_map { |f| YAML.safe_load(File.read(File.join(RELEASE_DIR, 'manifests', 'operations', f))) }
+      doc = ManifestOps.apply(doc, ops)
+      doc = ManifestOps.interpolate(doc, vars)
+      group = doc['instance_groups'].find { |g| g['name'] == 'broker' }
+      [group, group['jobs'].find { |j| j['name'] == 'broker' }['properties']]
+    end
+
+    def fixture_ca
+      fixture('full')['bosh']['root_ca_cert']
+    end
+
+    def manifest_vars
+      {
+        'broker_password' => 'generated-broker-password', 'bosh_url' => 'https://10.0.0.6:25555',
+        'bosh_ca_cert' => fixture_ca, 'bosh_username' => 'admin', 'bosh_password' => 'director-password',
+        'bosh_client_id' => 'on-demand-broker', 'bosh_client_secret' => 'uaa-client-secret'
+      }
+    end
+  end
+end

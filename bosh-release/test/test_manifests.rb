@@ -1,0 +1,88 @@
+# frozen_string_literal: true
+
+require_relative 'helper'
+
+# The example manifest and its ops files: they only set declared properties, the ops files
+# apply, and what they render is a config the broker accepts.
+class ManifestsTest < Minitest::Test
+  include ReleaseTest::Helpers
+
+  MANIFESTS = Dir.glob(File.join(ReleaseTest::RELEASE_DIR, 'manifests', '**', '*.yml')).sort
+
+  def test_manifests_set_only_declared_properties
+    refute_empty MANIFESTS
+    MANIFESTS.each do |m|
+      assert_equal [], ReleaseTest::Lint.manifest(m, ReleaseTest::RELEASE_DIR), m
+    end
+  end
+
+  def test_an_undeclared_manifest_property_is_reported
+    Dir.mktmpdir do |dir|
+      doc = YAML.safe_load(File.read(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'on-demand-broker.yml')))
+      doc['instance_groups'][0]['jobs'][0]['properties']['service_adapter']['timeout'] = 5
+      path = File.join(dir, 'typo.yml')
+      File.write(path, doc.to_yaml)
+      ops = File.join(dir, 'typo-op.yml')
+      File.write(ops, [{ 'type' => 'replace', 'path' => '/instance_groups/name=broker/jobs/name=broker/properties/bosh/uaa?',
+                         'value' => { 'client_id' => 'x' } }].to_yaml)
+      assert_includes ReleaseTest::Lint.manifest(path, ReleaseTest::RELEASE_DIR).join, 'property service_adapter.timeout is not declared'
+      assert_includes ReleaseTest::Lint.manifest(ops, ReleaseTest::RELEASE_DIR).join, 'property bosh.uaa.client_id is not declared'
+    end
+  end
+
+  def test_manifest_shape
+    doc = YAML.safe_load(File.read(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'on-demand-broker.yml')))
+    group = doc['instance_groups'].find { |g| g['name'] == 'broker' }
+    assert_equal %w[broker service-adapter], group['jobs'].map { |j| j['name'] }, 'broker and adapter are co-located'
+    assert group['persistent_disk'] || group['persistent_disk_type'], 'the database needs a persistent disk'
+    assert_equal ['bpm'], doc['addons'].flat_map { |a| a['jobs'].map { |j| j['name'] } }
+    assert_equal [{ 'name' => 'broker_password', 'type' => 'password' }], doc['variables']
+    props = group['jobs'][0]['properties']
+    assert_equal '/var/vcap/packages/example-service-adapter/bin/example-service-adapter', props['service_adapter']['path'],
+                 'the path the example-service-adapter package installs'
+    assert_equal ['example-service-adapter'], ReleaseTest::Job.new(ReleaseTest::RELEASE_DIR, 'service-adapter').spec['packages']
+  end
+
+  # [ops files, expected director section]
+  VARIANTS = [
+    [[], 'bosh'],
+    [['bosh-uaa-auth.yml'], 'bosh'],
+    [['simulated-director.yml'], 'simulated_director'],
+    [['simulated-director.yml', 'builtin-adapter.yml'], 'simulated_director'],
+  ].freeze
+
+  def test_every_ops_file_is_exercised
+    used = VARIANTS.flat_map(&:first).uniq.sort
+    assert_equal Dir.children(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'operations')).sort, used
+  end
+
+  VARIANTS.each_with_index do |(ops, director), i|
+    define_method("test_manifest_variant_#{i}_renders_a_config_the_broker_accepts") do
+      group, props = manifest_broker_properties(ops, manifest_vars)
+      text = render('config/broker.yml', props)
+      config = YAML.safe_load(text)
+      assert config.key?(director), "#{ops.inspect}: #{director}"
+      assert_equal 'generated-broker-password', config['broker']['password']
+      if ops.include?('bosh-uaa-auth.yml')
+        assert_equal({ 'uaa' => { 'client_credentials' => { 'client_id' => 'on-demand-broker', 'client_secret' => 'uaa-client-secret' } } },
+                     config['bosh']['authentication'])
+      end
+      if ops.include?('builtin-adapter.yml')
+        assert_equal 'example', config['service_adapter']['builtin']
+        assert_equal ['broker'], group['jobs'].map { |j| j['name'] }
+      end
+      skip_without_broker
+      Dir.mktmpdir do |dir|
+        out, status = check_config(localise(text, props, dir))
+        assert status.success?, "check-config refused the #{ops.inspect} variant:\n#{out}"
+        refute_includes out, 'warning:', out
+      end
+    end
+  end
+
+  def test_ops_path_that_matches_nothing_fails_like_bosh
+    assert_raises(ReleaseTest::ManifestOps::PathError) do
+      ReleaseTest::ManifestOps.apply({ 'instance_groups' => [] }, [{ 'type' => 'remove', 'path' => '/instance_groups/name=nope' }])
+    end
+  end
+end
