@@ -46,7 +46,10 @@ pub enum StartError {
 
 /// Builds the BOSH director client and checks, before serving, that the director answers and
 /// accepts the configured credentials. The message names the URL, never the secret.
-async fn connect_bosh(settings: &BoshSettings) -> Result<BoshDirector, StartError> {
+async fn connect_bosh(
+    settings: &BoshSettings,
+    config: &Config,
+) -> Result<BoshDirector, StartError> {
     let director = BoshDirector::new(settings).map_err(|e| {
         StartError::Director(format!(
             "error creating bosh client for {}: {e}",
@@ -68,6 +71,13 @@ async fn connect_bosh(settings: &BoshSettings) -> Result<BoshDirector, StartErro
         user = %report.user,
         "BOSH director reachable and authenticated"
     );
+    let problems = crate::director::version::check(&report.version, config);
+    if !problems.is_empty() {
+        return Err(StartError::Director(format!(
+            "The following broker startup checks failed: {}",
+            problems.join("; ")
+        )));
+    }
     Ok(director)
 }
 
@@ -129,7 +139,7 @@ impl Application {
             DirectorSettings::Simulated { task_duration } => {
                 Arc::new(SimulatedDirector::new(store.clone(), *task_duration))
             }
-            DirectorSettings::Bosh(settings) => Arc::new(connect_bosh(settings).await?),
+            DirectorSettings::Bosh(settings) => Arc::new(connect_bosh(settings, &config).await?),
         };
         if let DirectorSettings::Simulated { .. } = &config.director {
             let info = director

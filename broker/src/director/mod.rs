@@ -3,6 +3,7 @@
 
 pub mod bosh;
 pub mod simulated;
+pub mod version;
 
 use crate::config::BindingDnsConfig;
 use async_trait::async_trait;
