@@ -35,6 +35,11 @@ impl PlanCounts {
         self.0.values().sum()
     }
 
+    /// Adds one instance to a plan's count (an instance moving onto the plan).
+    pub fn add_one(&mut self, plan_id: &str) {
+        *self.0.entry(plan_id.to_string()).or_insert(0) += 1;
+    }
+
     /// Takes one instance off a plan's count (an instance leaving the plan on a plan change).
     pub fn remove_one(&mut self, plan_id: &str) {
         if let Some(c) = self.0.get_mut(plan_id) {

@@ -523,3 +523,34 @@ fn a_plan_change_respects_the_new_plan_s_instance_limit() {
     );
     assert_eq!(r.status, 202, "{}", r.text);
 }
+
+#[test]
+fn an_instance_moving_onto_a_plan_counts_against_it_while_the_change_runs() {
+    let config = plan_quotas(
+        BrokerConfig::new().task_seconds(2),
+        PLAN_LARGE,
+        json!({"service_instance_limit": 1}),
+    );
+    let broker = BrokerProcess::start(&config);
+    let client = broker.client();
+    let first = provision(&client, PLAN_SMALL);
+    let second = provision(&client, PLAN_SMALL);
+    let r = client.update(
+        &first,
+        &update_body(SERVICE_ID, PLAN_LARGE, Value::Null, Some(PLAN_SMALL)),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    // The first instance is still on its way to 'large': the last place is taken.
+    let r = client.update(
+        &second,
+        &update_body(SERVICE_ID, PLAN_LARGE, Value::Null, Some(PLAN_SMALL)),
+        true,
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        description(&r).contains("plan instance limit exceeded for plan 'large'"),
+        "{}",
+        r.text
+    );
+}

@@ -297,7 +297,8 @@ pub async fn update(
     if has_parameters {
         state.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
     }
-    if new_plan != instance.plan_id {
+    let quota_guard = if new_plan != instance.plan_id {
+        let guard = state.engine.lock(QUOTA_LOCK).await;
         check_quotas(
             &state,
             &meta,
@@ -306,7 +307,10 @@ pub async fn update(
             Some(&instance.plan_id),
         )
         .await?;
-    }
+        Some(guard)
+    } else {
+        None
+    };
     let instance_version = maintenance_version(&instance.maintenance_info).or_else(|| {
         previous_values
             .get("maintenance_info")
@@ -375,7 +379,16 @@ pub async fn update(
         force: false,
         fingerprint,
     };
-    start_operation(&state, &meta, instance, kind, request, "update").await
+    start_operation(
+        &state,
+        &meta,
+        instance,
+        kind,
+        request,
+        "update",
+        quota_guard,
+    )
+    .await
 }
 
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
@@ -421,6 +434,7 @@ pub async fn deprovision(
         OperationKind::Delete,
         request,
         "delete",
+        None,
     )
     .await?;
     Ok(response)

@@ -335,7 +335,7 @@ pub async fn patch_instance(
         body_context
     };
     let request = upgrade_request(&state, &instance, kind, context);
-    let (op, _) = begin_operation(&state, &meta, instance, kind, request, kind.as_str())
+    let (op, _) = begin_operation(&state, &meta, instance, kind, request, kind.as_str(), None)
         .await
         .map_err(|e| {
             if e.code == Some("ConcurrencyError") {

@@ -13,6 +13,7 @@ use crate::store::{
 };
 use actix_web::HttpResponse;
 use serde_json::{json, Map, Value};
+use tokio::sync::OwnedMutexGuard;
 
 /// The `202 Accepted` answer of an asynchronous operation: its id, and the dashboard URL and
 /// labels when there are any.
@@ -92,6 +93,7 @@ pub async fn begin_operation(
     kind: OperationKind,
     request: OperationRequest,
     action: &str,
+    quota_guard: Option<OwnedMutexGuard<()>>,
 ) -> Result<(OperationRecord, InstanceRecord), ApiError> {
     let op = new_operation(&instance.id, kind, &request);
     let engine = state.engine.clone();
@@ -112,6 +114,8 @@ pub async fn begin_operation(
         }
         Err(e) => return Err(store_error(state, meta, &instance.id, kind.as_str(), &e)),
     }
+    // Recorded: the quotas now count this operation, so other requests may check theirs.
+    drop(quota_guard);
     tracing::info!(request_id = %meta.request_id, instance = %instance.id, operation = %op.id, kind = %kind, "operation recorded");
     match engine.advance_locked(&op.id).await {
         Ok(current) => {
@@ -150,8 +154,10 @@ pub async fn start_operation(
     kind: OperationKind,
     request: OperationRequest,
     action: &str,
+    quota_guard: Option<OwnedMutexGuard<()>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (op, stored) = begin_operation(state, meta, instance, kind, request, action).await?;
+    let (op, stored) =
+        begin_operation(state, meta, instance, kind, request, action, quota_guard).await?;
     if kind == OperationKind::Delete {
         return Ok(accepted(&op, None, &Value::Null));
     }
@@ -164,7 +170,7 @@ pub async fn start_operation(
 
 /// 422 when one more instance of `plan_id` would exceed a quota, counting the live instances
 /// in the store; `moving_from` is the plan an updated instance leaves (it does not count
-/// twice).
+/// twice). Callers hold the engine's quota lock until the operation is recorded.
 pub async fn check_quotas(
     state: &AppState,
     meta: &RequestMeta,
@@ -178,7 +184,24 @@ pub async fn check_quotas(
         .run(|s| s.live_instances())
         .await
         .map_err(|e| store_error(state, meta, instance_id, "quota check", &e))?;
+    let in_flight = state
+        .engine
+        .store
+        .run(|s| s.in_flight_operations())
+        .await
+        .map_err(|e| store_error(state, meta, instance_id, "quota check", &e))?;
     let mut counts = crate::quotas::PlanCounts::of(&instances);
+    // An instance in the middle of a plan change counts against both plans until it is done:
+    // it may end on either.
+    for op in &in_flight {
+        let target = OperationRequest::of(op).plan_id;
+        let moving = instances
+            .iter()
+            .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != target);
+        if moving {
+            counts.add_one(&target);
+        }
+    }
     if let Some(old) = moving_from {
         counts.remove_one(old);
     }
