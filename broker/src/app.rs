@@ -123,6 +123,7 @@ async fn fetch_plan_schemas(
 pub struct Application {
     port: u16,
     host: String,
+    scheme: &'static str,
     server: actix_web::dev::Server,
     engine: Arc<Engine>,
 }
@@ -186,8 +187,14 @@ impl Application {
         .shutdown_timeout(config.broker.shutdown_timeout.as_secs())
         // Longer than the usual load-balancer and client idle timeouts, so a platform never
         // sends a request on a connection the broker is just closing.
-        .keep_alive(std::time::Duration::from_secs(75))
-        .listen(listener)
+        .keep_alive(std::time::Duration::from_secs(75));
+        let server = match &config.broker.tls {
+            Some(files) => {
+                let tls = crate::tls::server_config(files).map_err(StartError::Other)?;
+                server.listen_rustls_0_23(listener, tls)
+            }
+            None => server.listen(listener),
+        }
         .map_err(|source| StartError::Listen {
             addr: addr.clone(),
             source,
@@ -196,6 +203,11 @@ impl Application {
         Ok(Self {
             port,
             host: config.broker.host.clone(),
+            scheme: if config.broker.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             server,
             engine,
         })
@@ -208,7 +220,7 @@ impl Application {
 
     /// Serves until the process is asked to stop, driving operations in the background.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tracing::info!("listening on http://{}:{}", self.host, self.port);
+        tracing::info!("listening on {}://{}:{}", self.scheme, self.host, self.port);
         let worker = actix_web::rt::spawn(self.engine.clone().run_worker());
         let result = self.server.await;
         worker.abort();

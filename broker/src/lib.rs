@@ -14,3 +14,4 @@ pub mod quotas;
 pub mod schemas;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -58,7 +58,17 @@ pub struct RawBroker {
     pub enable_secure_manifests: Option<bool>,
     pub enable_telemetry: Option<bool>,
     pub enable_optimised_upgrades: Option<bool>,
-    pub tls: Option<serde_yaml::Value>,
+    pub tls: Option<TlsConfig>,
+}
+
+/// `broker.tls:` — serve HTTPS with this certificate and key (PEM files).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert_file: String,
+    /// The private key.
+    pub key_file: String,
 }
 
 /// `service_adapter:` as written.
@@ -362,6 +372,17 @@ pub struct BrokerSettings {
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,
+    /// Serve HTTPS with this certificate and key, when set.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Validated `broker.tls`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// The private key (PEM).
+    pub key_file: PathBuf,
 }
 
 /// How the broker finds and runs its service adapter.

@@ -119,7 +119,13 @@ pub(super) fn validate(
     problems: &mut Vec<ConfigProblem>,
     warnings: &mut Vec<String>,
 ) -> Option<Config> {
-    let broker = validate_broker(&raw.broker, is_embedded_default, problems, warnings);
+    let broker = validate_broker(
+        &raw.broker,
+        base_dir,
+        is_embedded_default,
+        problems,
+        warnings,
+    );
     let adapter = validate_adapter(
         &raw.service_adapter,
         raw.broker.use_stdin,
@@ -147,7 +153,6 @@ pub(super) fn validate(
             "service_adapter.mount_paths",
             raw.service_adapter.mount_paths.is_some(),
         ),
-        ("broker.tls", raw.broker.tls.is_some()),
         (
             "broker.enable_secure_manifests",
             raw.broker.enable_secure_manifests == Some(true),
@@ -202,6 +207,7 @@ fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
 
 fn validate_broker(
     raw: &RawBroker,
+    base_dir: &Path,
     is_embedded_default: bool,
     problems: &mut Vec<ConfigProblem>,
     warnings: &mut Vec<String>,
@@ -253,6 +259,40 @@ fn validate_broker(
         );
     }
     let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
+    let tls = match &raw.tls {
+        None => None,
+        Some(t) if t.cert_file.is_empty() && t.key_file.is_empty() => None,
+        Some(t) if t.cert_file.is_empty() || t.key_file.is_empty() => {
+            problem(
+                problems,
+                "broker.tls",
+                "set both cert_file and key_file (PEM files), or neither",
+            );
+            ok = false;
+            None
+        }
+        Some(t) => {
+            let files = TlsFiles {
+                cert_file: resolve(base_dir, &t.cert_file),
+                key_file: resolve(base_dir, &t.key_file),
+            };
+            for (key, path) in [
+                ("broker.tls.cert_file", &files.cert_file),
+                ("broker.tls.key_file", &files.key_file),
+            ] {
+                if let Err(e) = std::fs::metadata(path) {
+                    problem(
+                        problems,
+                        key,
+                        format!("cannot read '{}': {e}", path.display()),
+                    );
+                    ok = false;
+                }
+            }
+            Some(files)
+        }
+    };
+
     ok.then(|| BrokerSettings {
         host: raw.host.clone().unwrap_or_else(|| "0.0.0.0".to_string()),
         port,
@@ -266,6 +306,7 @@ fn validate_broker(
         support_backup_agent_binding: raw.support_backup_agent_binding,
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
+        tls,
     })
 }
 
