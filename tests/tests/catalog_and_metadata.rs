@@ -320,3 +320,36 @@ fn an_adapter_without_dashboard_url_gives_no_dashboard_url_and_provision_still_s
     );
     wait_succeeded(&client, &id, &update);
 }
+
+#[test]
+fn the_catalog_has_an_etag_and_answers_304_when_it_is_unchanged() {
+    let (_broker, client) = start(&BrokerConfig::new());
+    let first = client.catalog();
+    assert_eq!(first.status, 200);
+    let etag = first.header("etag").expect("an ETag header").to_string();
+    let auth = "Basic YWRtaW46cGFzc3dvcmQ="; // admin:password
+    let again = client.request(
+        "GET",
+        "/v2/catalog",
+        &[
+            ("Authorization", auth),
+            ("X-Broker-API-Version", "2.17"),
+            ("If-None-Match", &etag),
+        ],
+        None,
+    );
+    assert_eq!(again.status, 304, "{}", again.text);
+    assert!(again.text.is_empty());
+    let stale = client.request(
+        "GET",
+        "/v2/catalog",
+        &[
+            ("Authorization", auth),
+            ("X-Broker-API-Version", "2.17"),
+            ("If-None-Match", "\"old\""),
+        ],
+        None,
+    );
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, first.body);
+}

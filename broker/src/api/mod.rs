@@ -11,6 +11,7 @@ mod support;
 use crate::config::Config;
 use crate::engine::Engine;
 use actix_web::{middleware::from_fn, web, HttpResponse};
+use sha2::Digest as _;
 use std::sync::Arc;
 
 /// Shared state of every handler.
@@ -48,8 +49,29 @@ impl AppState {
 }
 
 /// `GET /v2/catalog`.
-async fn catalog(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(&state.catalog)
+///
+/// The catalog carries an `ETag` (a hash of its body); a request whose `If-None-Match`
+/// names it gets `304 Not Modified` without a body (OSB 2.16).
+async fn catalog(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    let body = state.catalog.to_string();
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
+    );
+    let matches = req
+        .headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return HttpResponse::NotModified()
+            .insert_header(("ETag", etag))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header(("ETag", etag))
+        .content_type("application/json")
+        .body(body)
 }
 
 /// `GET /health`: unauthenticated liveness check.
