@@ -61,3 +61,48 @@ fn a_binding_created_before_a_restart_is_still_fetchable() {
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, created.body);
 }
+
+#[test]
+fn a_bind_interrupted_by_a_crash_is_cleaned_up_by_the_next_unbind() {
+    let config = BrokerConfig::new()
+        .adapter_timeout_seconds(60)
+        .with_adapter_state_dir();
+    let state_dir = config.adapter_state_dir();
+    let mut broker = BrokerProcess::start(&config);
+    let client = broker.client();
+    let id = unique_id("instance");
+    provision_ready(&client, &id, PLAN_SMALL, json!({}));
+    let binding_id = unique_id("binding");
+    // create-binding hangs; the broker dies while it runs.
+    let hanging = {
+        let (client, id, binding_id) = (client.clone(), id.clone(), binding_id.clone());
+        std::thread::spawn(move || {
+            let body = bind_body(
+                SERVICE_ID,
+                PLAN_SMALL,
+                json!({"adapter_script": {"create-binding": {"sleep_seconds": 20}}}),
+            );
+            // The request fails (and the thread panics) when the broker is killed.
+            client.bind(&id, &binding_id, &body);
+        })
+    };
+    common::wait_for("create-binding to start", Duration::from_secs(20), || {
+        (!common::invocations_of(&state_dir, "create-binding").is_empty()).then_some(())
+    });
+    broker.kill();
+    let _ = hanging.join();
+    broker.restart();
+    let client = broker.client();
+
+    // The interrupted binding was never handed out.
+    assert_eq!(client.get_binding(&id, &binding_id).status, 404);
+    // Unbinding it asks the adapter to delete whatever it may have created.
+    let unbound = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
+    assert_eq!(unbound.status, 200, "{}", unbound.text);
+    assert_eq!(
+        common::invocations_of(&state_dir, "delete-binding").len(),
+        1
+    );
+    let again = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
+    assert_eq!(again.status, 410, "{}", again.text);
+}

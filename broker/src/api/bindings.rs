@@ -180,14 +180,18 @@ pub async fn bind(
         .engine
         .lock(&format!("binding:{instance_id}/{binding_id}"))
         .await;
-    if let Some(existing) = binding(&state, &meta, &instance_id, &binding_id, "bind").await? {
-        if existing.request == identity {
-            return Ok(HttpResponse::Ok().json(&existing.response));
+    let leftover = match binding(&state, &meta, &instance_id, &binding_id, "bind").await? {
+        Some(existing) if existing.request != identity => {
+            return Err(ApiError::conflict(format!(
+                "binding {binding_id} already exists with different parameters: unbind it first or use a new binding id"
+            )))
         }
-        return Err(ApiError::conflict(format!(
-            "binding {binding_id} already exists with different parameters: unbind it first or use a new binding id"
-        )));
-    }
+        // A binding whose create-binding never answered (the broker stopped mid-call):
+        // ask the adapter again.
+        Some(existing) if existing.is_pending() => true,
+        Some(existing) => return Ok(HttpResponse::Ok().json(&existing.response)),
+        None => false,
+    };
 
     let facts = deployment_facts(&state, &instance)
         .await
@@ -221,36 +225,49 @@ pub async fn bind(
         secrets,
         dns_addresses,
     };
-    let created = state
-        .engine
-        .adapter
-        .create_binding(&req)
-        .await
-        .map_err(|e| adapter_error(&state, &meta, &instance_id, "bind", &e))?;
-    let response = serde_json::to_value(&created).unwrap_or(Value::Null);
-    let record = BindingRecord {
-        instance_id: instance_id.clone(),
-        id: binding_id.clone(),
-        service_id,
-        plan_id,
-        request: identity,
-        response: response.clone(),
-        created_at: now_rfc3339(),
+    // Intent first: if the broker stops while the adapter runs, the record tells a later
+    // unbind to ask the adapter to delete whatever it may have created.
+    if !leftover {
+        let record = BindingRecord {
+            instance_id: instance_id.clone(),
+            id: binding_id.clone(),
+            service_id,
+            plan_id,
+            request: identity,
+            response: Value::Null,
+            created_at: now_rfc3339(),
+        };
+        match state
+            .engine
+            .store
+            .run(move |s| s.insert_binding(&record))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                return Err(ApiError::conflict(format!(
+                    "binding {binding_id} was created by another request"
+                )))
+            }
+            Err(e) => return Err(store_error(&state, &meta, &instance_id, "bind", &e)),
+        }
+    }
+    let created = match state.engine.adapter.create_binding(&req).await {
+        Ok(created) => created,
+        Err(e) => {
+            // Nothing was created: the request leaves no record behind.
+            forget(&state, &meta, &instance_id, &binding_id).await?;
+            return Err(adapter_error(&state, &meta, &instance_id, "bind", &e));
+        }
     };
-    match state
+    let response = serde_json::to_value(&created).unwrap_or(Value::Null);
+    let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
+    state
         .engine
         .store
-        .run(move |s| s.insert_binding(&record))
+        .run(move |s| s.set_binding_response(&i, &b, &r))
         .await
-    {
-        Ok(()) => {}
-        Err(StoreError::AlreadyExists) => {
-            return Err(ApiError::conflict(format!(
-                "binding {binding_id} was created by another request"
-            )))
-        }
-        Err(e) => return Err(store_error(&state, &meta, &instance_id, "bind", &e)),
-    }
+        .map_err(|e| store_error(&state, &meta, &instance_id, "bind", &e))?;
     tracing::info!(request_id = %meta.request_id, instance = %instance_id, binding = %binding_id, "binding created");
     Ok(HttpResponse::Created().json(response))
 }
@@ -342,7 +359,10 @@ pub async fn fetch(
 ) -> Result<HttpResponse, ApiError> {
     require_2_14(&meta)?;
     let (instance_id, binding_id) = path.into_inner();
-    let Some(record) = binding(&state, &meta, &instance_id, &binding_id, "fetch").await? else {
+    let Some(record) = binding(&state, &meta, &instance_id, &binding_id, "fetch")
+        .await?
+        .filter(|b| !b.is_pending())
+    else {
         return Err(ApiError::not_found(format!(
             "binding {binding_id} does not exist"
         )));
@@ -361,7 +381,10 @@ pub async fn last_operation(
 ) -> Result<HttpResponse, ApiError> {
     require_2_14(&meta)?;
     let (instance_id, binding_id) = path.into_inner();
-    match binding(&state, &meta, &instance_id, &binding_id, "fetch").await? {
+    match binding(&state, &meta, &instance_id, &binding_id, "fetch")
+        .await?
+        .filter(|b| !b.is_pending())
+    {
         Some(_) => Ok(HttpResponse::Ok()
             .json(json!({"state": "succeeded", "description": "binding created"}))),
         None => Err(ApiError::not_found(format!(

@@ -396,6 +396,22 @@ impl Store {
         })
     }
 
+    /// Stores the adapter's answer for a recorded binding.
+    pub fn set_binding_response(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        response: &serde_json::Value,
+    ) -> StoreResult<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
+                params![instance_id, binding_id, response.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Deletes a binding. Returns false when it did not exist.
     pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
         self.with_conn(|c| {

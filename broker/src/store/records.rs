@@ -253,13 +253,19 @@ pub struct BindingRecord {
     pub plan_id: String,
     /// The parts of the bind request that decide whether a re-bind is identical (JSON).
     pub request: Value,
-    /// The bind response body: credentials and URLs (JSON).
+    /// The bind response body: credentials and URLs (JSON); `null` while create-binding runs.
     pub response: Value,
     /// When it was created.
     pub created_at: String,
 }
 
 impl BindingRecord {
+    /// True while create-binding has not answered: the binding was recorded before the
+    /// adapter ran, and the broker stopped before it could store the answer.
+    pub fn is_pending(&self) -> bool {
+        self.response.is_null()
+    }
+
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
         let request = json_column(row, 4, "bindings.request")?;
         let response = json_column(row, 5, "bindings.response")?;
