@@ -554,3 +554,33 @@ fn an_instance_moving_onto_a_plan_counts_against_it_while_the_change_runs() {
         r.text
     );
 }
+
+#[test]
+fn prometheus_metrics_count_requests_adapter_calls_operations_and_instances() {
+    let broker = BrokerProcess::start(&BrokerConfig::new());
+    let client = broker.client();
+    let id = provision(&client, PLAN_SMALL);
+    let scrape = mgmt_get(&client, "/metrics");
+    assert_eq!(scrape.status, 200, "{}", scrape.text);
+    assert!(
+        scrape
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain")),
+        "{:?}",
+        scrape.header("content-type")
+    );
+    let text = scrape.text;
+    for line in [
+        "on_demand_broker_http_responses_total{method=\"PUT\",status=\"202\"} 1",
+        "on_demand_broker_adapter_calls_total{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1",
+        "on_demand_broker_operations_finished_total{kind=\"create\",state=\"succeeded\"} 1",
+        "on_demand_broker_operations_in_flight 0",
+        "on_demand_broker_instances{plan=\"small\",state=\"ready\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in:\n{text}");
+    }
+    assert!(!id.is_empty());
+    // The endpoint needs the broker's credentials.
+    let anonymous = client.request("GET", "/metrics", &[], None);
+    assert_eq!(anonymous.status, 401);
+}

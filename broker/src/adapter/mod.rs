@@ -221,6 +221,16 @@ impl AdapterClient {
         let result = tokio::task::spawn_blocking(move || process::run(&inv))
             .await
             .map_err(|e| AdapterError::Spawn(e.to_string()))?;
+        let outcome_label = match &result {
+            Ok(o) => match (o.exit_code, o.signal) {
+                (Some(code), _) => format!("exit_{code}"),
+                (None, Some(sig)) => format!("signal_{sig}"),
+                _ => "unknown".to_string(),
+            },
+            Err(RunError::Spawn { .. }) => "spawn_error".to_string(),
+            Err(RunError::TimedOut(..)) => "timeout".to_string(),
+        };
+        crate::metrics::global().adapter_called(subcommand, outcome_label, started.elapsed());
         let outcome = match result {
             Ok(o) => o,
             Err(RunError::Spawn { program, source }) => {

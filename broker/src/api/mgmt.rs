@@ -189,6 +189,36 @@ pub async fn metrics(
     Ok(HttpResponse::Ok().json(compute_metrics(&state.config, &counts)))
 }
 
+/// `GET /metrics`: Prometheus text format — HTTP responses, adapter calls and time spent,
+/// finished operations, operations in flight, and instances by plan and state.
+pub async fn prometheus(
+    state: web::Data<AppState>,
+    meta: web::ReqData<RequestMeta>,
+) -> Result<HttpResponse, ApiError> {
+    let instances = live_instances(&state, &meta).await?;
+    let in_flight = state
+        .engine
+        .store
+        .run(|s| s.in_flight_operations())
+        .await
+        .map_err(|e| store_error(&state, &meta, "-", "metrics", &e))?
+        .len() as u64;
+    let mut gauges = std::collections::BTreeMap::new();
+    for i in &instances {
+        let plan = state
+            .config
+            .plan(&i.plan_id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| i.plan_id.clone());
+        *gauges
+            .entry((plan, i.state.as_str().to_string()))
+            .or_insert(0u64) += 1;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::global().render(&gauges, in_flight)))
+}
+
 fn compute_metrics(config: &crate::config::Config, counts: &PlanCounts) -> Vec<Metric> {
     let service = &config.catalog.service_name;
     let mut out = Vec::new();

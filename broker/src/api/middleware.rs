@@ -117,6 +117,7 @@ fn parse_originating_identity(value: &str) -> (Option<String>, Option<serde_json
 }
 
 fn respond(req: ServiceRequest, err: ApiError, identity: Option<&str>) -> ServiceResponse<BoxBody> {
+    crate::metrics::global().http_answered(req.method().as_str(), err.status.as_u16());
     let mut resp = HttpResponse::build(err.status).json(err.body());
     if err.status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
@@ -191,6 +192,7 @@ async fn guard(
     let mut res = next.call(req).await?.map_into_boxed_body();
     echo_identity(res.response_mut(), identity.as_deref());
     let status = res.status().as_u16();
+    crate::metrics::global().http_answered(res.request().method().as_str(), status);
     tracing::info!(request_id = %request_id, status, elapsed_ms = started.elapsed().as_millis() as u64, "request completed");
     Ok(res)
 }

@@ -151,5 +151,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/metrics", web::get().to(mgmt::metrics))
             .default_service(web::to(unknown_endpoint)),
     );
+    cfg.service(
+        web::scope("/metrics")
+            .wrap(from_fn(middleware::mgmt_guard))
+            .route("", web::get().to(mgmt::prometheus)),
+    );
     cfg.default_service(web::to(unknown_endpoint));
 }
