@@ -7,11 +7,14 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+/// Adapter runs by (subcommand, outcome): (count, seconds).
+type AdapterRuns = BTreeMap<(&'static str, String), (u64, f64)>;
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     http: Mutex<BTreeMap<(String, u16), u64>>,
-    adapter: Mutex<BTreeMap<(&'static str, String), (u64, f64)>>,
+    adapter: Mutex<AdapterRuns>,
     operations: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
