@@ -112,6 +112,12 @@ pub fn build(config: &Config, schemas: &std::collections::BTreeMap<String, Value
             if let Some(u) = p.plan_updatable {
                 plan.insert("plan_updateable".into(), json!(u));
             }
+            if let Some(r) = p.binding_rotatable {
+                plan.insert("binding_rotatable".into(), json!(r));
+            }
+            if let Some(d) = p.maximum_polling_duration {
+                plan.insert("maximum_polling_duration".into(), json!(d));
+            }
             if let Some(m) = &p.metadata {
                 let mut meta = Map::new();
                 if !m.display_name.is_empty() {

@@ -266,3 +266,56 @@ fn unbind_requires_service_id_and_plan_id() {
     assert_error(&no_plan, 400, "plan_id");
     assert_eq!(client.get_binding(&id, &binding_id).status, 200);
 }
+
+#[test]
+fn binding_rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
+    let mut config = BrokerConfig::new();
+    config
+        .plan_mut(PLAN_SMALL)
+        .extra
+        .insert("binding_rotatable".into(), true.into());
+    let (_broker, client) = start(&config);
+    let catalog = client.catalog();
+    let plans = catalog.body["services"][0]["plans"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let small = plans.iter().find(|p| p["id"] == PLAN_SMALL).unwrap();
+    assert_eq!(small["binding_rotatable"], true, "{small}");
+
+    let id = unique_id("instance");
+    provision_ready(&client, &id, PLAN_SMALL, json!({}));
+    let first = client.bind(&id, "first", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
+    assert_eq!(first.status, 201, "{}", first.text);
+    let mut rotated = bind_body(SERVICE_ID, PLAN_SMALL, json!({}));
+    rotated["predecessor_binding_id"] = json!("first");
+    let second = client.bind(&id, "second", &rotated);
+    assert_eq!(second.status, 201, "{}", second.text);
+    // Both stay valid until deleted.
+    assert_eq!(client.get_binding(&id, "first").status, 200);
+    assert_eq!(client.get_binding(&id, "second").status, 200);
+
+    let mut unknown = bind_body(SERVICE_ID, PLAN_SMALL, json!({}));
+    unknown["predecessor_binding_id"] = json!("nope");
+    assert_error(
+        &client.bind(&id, "third", &unknown),
+        400,
+        "predecessor_binding_id 'nope'",
+    );
+
+    let large = unique_id("instance");
+    provision_ready(&client, &large, PLAN_LARGE, json!({}));
+    assert_eq!(
+        client
+            .bind(&large, "a", &bind_body(SERVICE_ID, PLAN_LARGE, json!({})))
+            .status,
+        201
+    );
+    let mut not_rotatable = bind_body(SERVICE_ID, PLAN_LARGE, json!({}));
+    not_rotatable["predecessor_binding_id"] = json!("a");
+    assert_error(
+        &client.bind(&large, "b", &not_rotatable),
+        400,
+        "does not allow binding rotation",
+    );
+}

@@ -144,6 +144,13 @@ pub async fn bind(
         crate::schemas::SchemaKind::BindingCreate,
         &parameters,
     )?;
+    let predecessor = optional_str(&body, "predecessor_binding_id")?;
+    if predecessor.is_some() && !plan.binding_rotatable.unwrap_or(false) {
+        return Err(ApiError::bad_request(format!(
+            "plan '{}' does not allow binding rotation (binding_rotatable is false): create a new binding without predecessor_binding_id",
+            plan.name
+        )));
+    }
     let Some(instance) = instance(&state, &meta, &instance_id, "bind").await? else {
         return Err(ApiError::not_found(format!(
             "service instance {instance_id} does not exist"
@@ -169,6 +176,16 @@ pub async fn bind(
         InstanceState::Ready | InstanceState::Updating => {}
     }
 
+    if let Some(pred) = &predecessor {
+        let exists = binding(&state, &meta, &instance_id, pred, "bind")
+            .await?
+            .is_some_and(|b| !b.is_pending());
+        if !exists {
+            return Err(ApiError::bad_request(format!(
+                "predecessor_binding_id '{pred}' is not a binding of service instance {instance_id}"
+            )));
+        }
+    }
     let identity = json!({
         "service_id": service_id,
         "plan_id": plan_id,

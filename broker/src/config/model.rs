@@ -307,6 +307,10 @@ pub struct PlanConfig {
     pub free: Option<bool>,
     pub bindable: Option<bool>,
     pub plan_updatable: Option<bool>,
+    /// Whether bindings of this plan may be rotated (`predecessor_binding_id`, OSB 2.17).
+    pub binding_rotatable: Option<bool>,
+    /// How long platforms should poll an operation of this plan, in seconds (OSB 2.15).
+    pub maximum_polling_duration: Option<u64>,
     pub metadata: Option<PlanMetadata>,
     pub quotas: Option<Quotas>,
     pub properties: Properties,
