@@ -36,7 +36,42 @@ fn binary(name: &str) -> PathBuf {
 ///
 /// Panics with a message that says how to build it when it is missing.
 pub fn broker_binary() -> PathBuf {
-    binary("on-demand-broker")
+    let path = binary("on-demand-broker");
+    if let Some(newer) = newer_source_than(&path) {
+        panic!(
+            "the on-demand-broker binary at {} is older than {}: rebuild it with `cargo build --workspace` \
+             (or run the tests with `cargo test --workspace`, which builds it)",
+            path.display(),
+            newer.display()
+        );
+    }
+    path
+}
+
+/// A source file of the broker (or of a crate built into it) changed after `binary` was
+/// built: `cargo test -p broker-tests` alone does not rebuild the broker.
+fn newer_source_than(binary: &std::path::Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut stack: Vec<PathBuf> = ["broker/src", "adapter-sdk/src", "example-adapter/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > built)
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
 }
 
 /// The `test-adapter` binary of this crate.
