@@ -183,13 +183,6 @@ impl Engine {
         msg
     }
 
-    /// Brings an operation up to date: polls its task and moves it to the next stage when the
-    /// task has finished. Takes the operation's lock.
-    pub async fn refresh(&self, op_id: &str) -> Result<Option<OperationRecord>, EngineError> {
-        let _guard = self.lock(op_id).await;
-        self.advance_locked(op_id).await
-    }
-
     /// For platform polls: refreshes the operation, unless another caller is refreshing it
     /// right now, in which case it waits for that refresh and returns its result, so that
     /// however many polls arrive, one director call is in flight per operation.
@@ -204,7 +197,7 @@ impl Engine {
         Ok(self.load_op(op_id).await?)
     }
 
-    /// Like [`Engine::refresh`] for the background worker: skips an operation that someone
+    /// Drives an operation for the background worker: skips an operation that someone
     /// else is driving, and fails an operation whose first stage cannot be re-run.
     pub async fn drive(&self, op_id: &str) {
         let Some(_guard) = self.try_lock(op_id) else {

@@ -279,11 +279,6 @@ impl Store {
         })
     }
 
-    /// Writes every mutable column of an instance.
-    pub fn save_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
-        self.with_conn(|c| update_instance(c, instance))
-    }
-
     // ----- operations -----
 
     /// The operation with this id.
