@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::middleware::RequestMeta;
+use super::operations::load_instance;
 use super::support::*;
 use super::AppState;
 use crate::adapter::BindingRequest;
@@ -15,21 +16,6 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 type Query = web::Query<HashMap<String, String>>;
-
-async fn instance(
-    state: &AppState,
-    meta: &RequestMeta,
-    id: &str,
-    op: &str,
-) -> Result<Option<InstanceRecord>, ApiError> {
-    let id_owned = id.to_string();
-    state
-        .engine
-        .store
-        .run(move |s| s.instance(&id_owned))
-        .await
-        .map_err(|e| store_error(state, meta, id, op, &e))
-}
 
 async fn binding(
     state: &AppState,
@@ -151,7 +137,7 @@ pub async fn bind(
             plan.name
         )));
     }
-    let Some(instance) = instance(&state, &meta, &instance_id, "bind").await? else {
+    let Some(instance) = load_instance(&state, &meta, &instance_id, "bind").await? else {
         return Err(ApiError::not_found(format!(
             "service instance {instance_id} does not exist"
         )));
@@ -299,7 +285,7 @@ pub async fn unbind(
     let (instance_id, binding_id) = path.into_inner();
     let service_id = required_query(&query, "service_id")?;
     let plan_id = required_query(&query, "plan_id")?;
-    let Some(instance) = instance(&state, &meta, &instance_id, "unbind").await? else {
+    let Some(instance) = load_instance(&state, &meta, &instance_id, "unbind").await? else {
         return Err(ApiError::gone());
     };
     let _guard = state
