@@ -132,3 +132,31 @@ fn a_key_that_does_not_match_the_certificate_stops_the_broker() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broker.tls"), "{stderr}");
 }
+
+#[test]
+fn an_expired_certificate_stops_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config(
+            dir.path(),
+            &cert_path.display().to_string(),
+            &key_path.display().to_string(),
+        ))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("server certificate expired on 2020-01-01"),
+        "{stderr}"
+    );
+}
