@@ -242,13 +242,14 @@ fn a_rejected_token_is_replaced_once_and_expiring_tokens_are_refreshed() {
     assert_eq!(rejected.len(), 1, "{rejected:#?}");
 
     // Short-lived tokens are replaced before they expire, without a 401.
-    director.set_token_expires_in(2);
+    // A 4 s token is refreshed 2 s after its grant (half its life, for short tokens).
+    director.set_token_expires_in(4);
     director.revoke_tokens();
     let resp = client.bind(&id, "b2", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(resp.status, 201, "{}", resp.text);
     assert_eq!(director.grants(), 3);
     director.clear_requests();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     let resp = client.bind(&id, "b3", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(resp.status, 201, "{}", resp.text);
     assert_eq!(
