@@ -2,7 +2,7 @@
 //! `reqwest` client (rustls; the operator's CA added to the roots for both the director and its
 //! UAA), authenticated with HTTP basic auth or a UAA client-credentials token.
 //!
-//! The calls are the ones the Go broker makes (see `odb-behaviour.md` §6.2). Redirects are never
+//! The calls are the ones the Go on-demand broker makes, so directors see the same API use. Redirects are never
 //! followed: the director answers task-starting calls with `302 Location: /tasks/<id>`, and the
 //! id is all the broker needs; the engine polls the task itself.
 
