@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod director;
 pub mod engine;
+pub mod ids;
 pub mod metrics;
 pub mod quotas;
 pub mod schemas;

@@ -3,6 +3,7 @@
 //! adapter, and stores the binding so that it can be fetched later.
 
 use super::error::ApiError;
+use super::extract::{BindingPath, JsonBody};
 use super::middleware::RequestMeta;
 use super::operations::load_instance;
 use super::support::*;
@@ -90,12 +91,11 @@ async fn dns_addresses(
 /// `PUT .../service_bindings/{binding_id}`: bind (synchronous).
 pub async fn bind(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: BindingPath,
     meta: web::ReqData<RequestMeta>,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (instance_id, binding_id) = path.into_inner();
-    let body = json_object(&body)?;
     let service_id = required_str(&body, "service_id")?;
     let plan_id = required_str(&body, "plan_id")?;
     let parameters = parameters(&body)?;
@@ -221,7 +221,7 @@ pub async fn bind(
     }
     request_params.insert("parameters".into(), parameters.clone());
     let req = BindingRequest {
-        binding_id: binding_id.clone(),
+        binding_id: binding_id.to_string(),
         vms,
         manifest,
         request_params: Value::Object(request_params),
@@ -232,8 +232,8 @@ pub async fn bind(
     // unbind to ask the adapter to delete whatever it may have created.
     if !leftover {
         let record = BindingRecord {
-            instance_id: instance_id.clone(),
-            id: binding_id.clone(),
+            instance_id: instance_id.to_string(),
+            id: binding_id.to_string(),
             service_id,
             plan_id,
             request: identity,
@@ -278,7 +278,7 @@ pub async fn bind(
 /// `DELETE .../service_bindings/{binding_id}`: unbind (synchronous).
 pub async fn unbind(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: BindingPath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
@@ -288,6 +288,11 @@ pub async fn unbind(
     let Some(instance) = load_instance(&state, &meta, &instance_id, "unbind").await? else {
         return Err(ApiError::gone());
     };
+    if instance.state == InstanceState::Deprovisioning {
+        return Err(ApiError::concurrency(format!(
+            "service instance {instance_id} is being deleted: its bindings go with it"
+        )));
+    }
     let _guard = state
         .engine
         .lock(&format!("binding:{instance_id}/{binding_id}"))
@@ -306,7 +311,7 @@ pub async fn unbind(
             .await
             .map_err(|e| engine_error(&state, &meta, &instance_id, "unbind", "unbind", &e))?;
         let req = BindingRequest {
-            binding_id: binding_id.clone(),
+            binding_id: binding_id.to_string(),
             vms,
             manifest,
             request_params: json!({"plan_id": plan_id, "service_id": service_id}),
@@ -357,7 +362,7 @@ fn require_2_14(meta: &RequestMeta) -> Result<(), ApiError> {
 /// `GET .../service_bindings/{binding_id}`.
 pub async fn fetch(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     require_2_14(&meta)?;
@@ -379,7 +384,7 @@ pub async fn fetch(
 /// existing binding's last operation has succeeded.
 pub async fn last_operation(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     require_2_14(&meta)?;

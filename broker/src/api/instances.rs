@@ -1,6 +1,7 @@
 //! Service instance endpoints: provision, update, deprovision, fetch and last operation.
 
 use super::error::ApiError;
+use super::extract::{InstancePath, JsonBody};
 use super::middleware::RequestMeta;
 use super::operations::{
     accepted, check_quotas, latest_operation, load_instance, new_operation, start_operation,
@@ -8,6 +9,7 @@ use super::operations::{
 use super::support::*;
 use super::AppState;
 use crate::engine::{in_progress_text, plans, OperationRequest};
+use crate::ids::InstanceId;
 use crate::schemas::SchemaKind;
 use crate::store::{
     now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationState, StoreError,
@@ -76,16 +78,74 @@ fn check_maintenance_info(
     }
 }
 
+/// What makes two provision requests the same request.
+struct ProvisionIdentity<'a> {
+    service_id: &'a str,
+    plan_id: &'a str,
+    organization_guid: &'a str,
+    space_guid: &'a str,
+    parameters: &'a Value,
+}
+
+impl ProvisionIdentity<'_> {
+    fn matches(&self, existing: &InstanceRecord) -> bool {
+        existing.service_id == self.service_id
+            && existing.plan_id == self.plan_id
+            && existing.organization_guid == self.organization_guid
+            && existing.space_guid == self.space_guid
+            && existing.parameters == *self.parameters
+    }
+}
+
+/// The answer to a provision of an instance that already exists (`None` when it does not,
+/// or only its deleted tombstone does): the same `202` for an identical provision still in
+/// flight, `200` for an identical one that completed, `409` for a different one.
+async fn existing_answer(
+    state: &AppState,
+    meta: &RequestMeta,
+    instance_id: &InstanceId,
+    identity: &ProvisionIdentity<'_>,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(existing) = load_instance(state, meta, instance_id, "create").await? else {
+        return Ok(None);
+    };
+    if existing.state == InstanceState::Deleted {
+        return Ok(None);
+    }
+    let identical = identity.matches(&existing);
+    let latest = latest_operation(state, meta, instance_id).await?;
+    match (identical, existing.state, latest) {
+        (true, InstanceState::Provisioning, Some(op)) if op.kind == OperationKind::Create => Ok(
+            Some(accepted(&op, existing.dashboard_url.as_deref(), &existing.labels)),
+        ),
+        (true, InstanceState::Ready | InstanceState::Updating, _) => {
+            let mut body = Map::new();
+            if let Some(url) = &existing.dashboard_url {
+                body.insert("dashboard_url".into(), json!(url));
+            }
+            Ok(Some(HttpResponse::Ok().json(Value::Object(body))))
+        }
+        (_, InstanceState::Deprovisioning, _) => Err(ApiError::concurrency(format!(
+            "service instance {instance_id} is being deleted: provision it again when the delete has finished"
+        ))),
+        (true, InstanceState::Failed, _) => Err(ApiError::conflict(format!(
+            "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
+        ))),
+        _ => Err(ApiError::conflict(format!(
+            "service instance {instance_id} already exists with a different service, plan, organization, space or parameters"
+        ))),
+    }
+}
+
 /// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
 pub async fn provision(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let instance_id = path.into_inner();
-    let body = json_object(&body)?;
     let service_id = required_str(&body, "service_id")?;
     let plan_id = required_str(&body, "plan_id")?;
     let organization_guid = required_str(&body, "organization_guid")?;
@@ -96,34 +156,15 @@ pub async fn provision(
     check_service(&state, &service_id)?;
     check_plan(&state, &plan_id)?;
 
-    if let Some(existing) = load_instance(&state, &meta, &instance_id, "create").await? {
-        if existing.state != InstanceState::Deleted {
-            let identical = existing.service_id == service_id
-                && existing.plan_id == plan_id
-                && existing.parameters == parameters;
-            let latest = latest_operation(&state, &meta, &instance_id).await?;
-            return match (identical, existing.state, latest) {
-                (true, InstanceState::Provisioning, Some(op)) if op.kind == OperationKind::Create => {
-                    Ok(accepted(&op, existing.dashboard_url.as_deref(), &existing.labels))
-                }
-                (true, InstanceState::Ready | InstanceState::Updating, _) => {
-                    let mut body = Map::new();
-                    if let Some(url) = &existing.dashboard_url {
-                        body.insert("dashboard_url".into(), json!(url));
-                    }
-                    Ok(HttpResponse::Ok().json(Value::Object(body)))
-                }
-                (_, InstanceState::Deprovisioning, _) => Err(ApiError::concurrency(format!(
-                    "service instance {instance_id} is being deleted: provision it again when the delete has finished"
-                ))),
-                (true, InstanceState::Failed, _) => Err(ApiError::conflict(format!(
-                    "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
-                ))),
-                _ => Err(ApiError::conflict(format!(
-                    "service instance {instance_id} already exists with a different service, plan or parameters"
-                ))),
-            };
-        }
+    let identity = ProvisionIdentity {
+        service_id: &service_id,
+        plan_id: &plan_id,
+        organization_guid: &organization_guid,
+        space_guid: &space_guid,
+        parameters: &parameters,
+    };
+    if let Some(answer) = existing_answer(&state, &meta, &instance_id, &identity).await? {
+        return Ok(answer);
     }
     if !accepts_incomplete(&query) {
         return Err(ApiError::async_required());
@@ -133,6 +174,11 @@ pub async fn provision(
     // Checking the quotas and recording the instance happen under one short lock, so two
     // provisions at the same moment cannot both take the last place.
     let quota_guard = state.engine.lock(QUOTA_LOCK).await;
+    // An identical provision may have been recorded while this one waited for the lock: it
+    // gets the same answer as if it had come a moment later.
+    if let Some(answer) = existing_answer(&state, &meta, &instance_id, &identity).await? {
+        return Ok(answer);
+    }
     check_quotas(&state, &meta, &instance_id, &plan_id, None).await?;
 
     let mut request_params = Map::new();
@@ -161,7 +207,7 @@ pub async fn provision(
     let op = new_operation(&instance_id, OperationKind::Create, &request);
     let now = now_rfc3339();
     let instance = InstanceRecord {
-        id: instance_id.clone(),
+        id: instance_id.to_string(),
         service_id,
         plan_id,
         organization_guid,
@@ -227,13 +273,12 @@ pub async fn provision(
 /// `PATCH /v2/service_instances/{id}`: update or upgrade (always asynchronous).
 pub async fn update(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let instance_id = path.into_inner();
-    let body = json_object(&body)?;
     let service_id = required_str(&body, "service_id")?;
     check_service(&state, &service_id)?;
     let requested_plan = optional_str(&body, "plan_id")?;
@@ -394,7 +439,7 @@ pub async fn update(
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
 pub async fn deprovision(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
@@ -443,7 +488,7 @@ pub async fn deprovision(
 /// `GET /v2/service_instances/{id}`.
 pub async fn fetch(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     if meta.api_minor < 14 {
@@ -503,7 +548,7 @@ pub async fn fetch(
 /// `GET /v2/service_instances/{id}/last_operation`.
 pub async fn last_operation(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
@@ -517,15 +562,23 @@ pub async fn last_operation(
         )));
     }
     let engine = state.engine.clone();
-    let named = match query.get("operation").filter(|o| !o.is_empty()) {
+    let operation = match query.get("operation").filter(|o| !o.is_empty()) {
+        Some(raw) => Some(crate::ids::OperationId::parse(raw).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the query parameter operation {e}: send back the operation id the broker answered with"
+            ))
+        })?),
+        None => None,
+    };
+    let named = match operation {
         Some(op_id) => {
-            let id = op_id.clone();
+            let id = op_id.to_string();
             engine
                 .store
                 .run(move |s| s.operation(&id))
                 .await
                 .map_err(|e| store_error(&state, &meta, &instance_id, "last_operation", &e))?
-                .filter(|op| op.instance_id == instance_id)
+                .filter(|op| op.instance_id == instance_id.as_str())
         }
         None => None,
     };

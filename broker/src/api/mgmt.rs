@@ -11,6 +11,7 @@
 //! Errors are OSB-style `{"description": ...}` bodies.
 
 use super::error::ApiError;
+use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::operations::{begin_operation, latest_operation, load_instance};
 use super::support::store_error;
@@ -125,7 +126,7 @@ pub async fn list_instances(
 /// 404 for an unknown or deleted instance.
 pub async fn list_bindings(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -277,7 +278,7 @@ fn compute_metrics(config: &crate::config::Config, counts: &PlanCounts) -> Vec<M
 /// when an operation is in progress on it.
 pub async fn patch_instance(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: InstancePath,
     query: web::Query<HashMap<String, String>>,
     meta: web::ReqData<RequestMeta>,
     body: web::Bytes,
@@ -301,6 +302,12 @@ pub async fn patch_instance(
         Value::Null
     } else {
         match serde_json::from_slice::<Value>(&body) {
+            Ok(v) if super::extract::depth(&v) > super::extract::MAX_BODY_DEPTH => {
+                return Err(ApiError::unprocessable(format!(
+                    "Error in request body: it nests objects and arrays more than {} levels deep",
+                    super::extract::MAX_BODY_DEPTH
+                )))
+            }
             Ok(Value::Object(map)) => match map.get("context") {
                 None | Some(Value::Null) => Value::Null,
                 Some(c @ Value::Object(_)) => c.clone(),

@@ -2,6 +2,7 @@
 
 pub mod bindings;
 pub mod error;
+pub mod extract;
 pub mod instances;
 pub mod mgmt;
 pub mod middleware;
@@ -83,8 +84,8 @@ async fn health() -> HttpResponse {
 async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, error::ApiError> {
     Err(error::ApiError::not_found(format!(
         "{} {} is not an endpoint of this broker: see the Open Service Broker API v2.17",
-        req.method(),
-        req.path()
+        crate::ids::log_safe(req.method().as_str(), 16),
+        crate::ids::log_safe(req.path(), 256)
     )))
 }
 
