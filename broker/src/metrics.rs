@@ -13,7 +13,7 @@ type AdapterRuns = BTreeMap<(&'static str, String), (u64, f64)>;
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    http: Mutex<BTreeMap<(String, u16), u64>>,
+    http: Mutex<BTreeMap<(&'static str, u16), u64>>,
     adapter: Mutex<AdapterRuns>,
     operations: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -24,6 +24,18 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::default)
 }
 
+/// The metrics label of an HTTP method: one of the standard methods, else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -32,13 +44,14 @@ fn escape(label: &str) -> String {
 }
 
 impl Metrics {
-    /// One HTTP answer.
+    /// One HTTP answer. The method label comes from a closed set (any method the broker
+    /// does not know counts as `OTHER`), so callers cannot add series.
     pub fn http_answered(&self, method: &str, status: u16) {
         *self
             .http
             .lock()
             .expect("metrics")
-            .entry((method.to_string(), status))
+            .entry((method_label(method), status))
             .or_default() += 1;
     }
 
@@ -155,5 +168,12 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line} in:\n{text}");
         }
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        m.http_answered("MADEUP", 401);
+        m.http_answered(&"X".repeat(16_000), 401);
+        let text = m.render(&gauges, 1);
+        assert!(text.lines().any(
+            |l| l == "on_demand_broker_http_responses_total{method=\"OTHER\",status=\"401\"} 2"
+        ));
+        assert!(!text.contains("MADEUP"));
     }
 }

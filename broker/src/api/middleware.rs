@@ -5,7 +5,7 @@ use super::error::ApiError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use base64::Engine as _;
@@ -148,7 +148,14 @@ async fn guard(
         .as_ref()
         .map(|c| check_auth(&req, c))
         .unwrap_or(false);
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
+    // The method and path are the caller's: escaped and cut short, so that no request can
+    // forge or flood the log.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %crate::ids::log_safe(req.method().as_str(), 16),
+        path = %crate::ids::log_safe(req.path(), 256),
+    );
     let _enter = span.enter();
     if !authorized {
         tracing::info!(platform_request_identity = ?identity, "rejected: missing or wrong basic-auth credentials");
@@ -156,7 +163,12 @@ async fn guard(
             StatusCode::UNAUTHORIZED,
             "Not Authorized: send the broker's basic-auth credentials",
         );
-        return Ok(respond(req, err, identity.as_deref()));
+        // A caller without the credentials gets no idle connection to keep.
+        let mut res = respond(req, err, identity.as_deref());
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Ok(res);
     }
     let api_minor = if check_version {
         match parse_api_version(header(&req, "x-broker-api-version").as_deref()) {
