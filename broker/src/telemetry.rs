@@ -1,5 +1,11 @@
 //! Logging set-up: human-readable lines on stderr, level from `RUST_LOG` (default `info`).
+//!
+//! Every event is one line, whatever its fields hold: the writer escapes line breaks and
+//! other control characters inside an event, so neither a caller's string nor an adapter's
+//! output can forge a log line.
 
+use std::io::{self, Write};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
@@ -10,8 +16,94 @@ pub fn init() {
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(OneLinePerEvent { keep_ansi: ansi })
         .with_ansi(ansi)
         .with_target(false)
         .try_init();
+}
+
+/// Escapes an event's text so that it stays one line: CR, LF (except the event's final
+/// newline), and other control characters become visible escapes. Tabs stay; the escape
+/// character stays only when the log is coloured (it starts the colour codes).
+pub fn escape_event(event: &[u8], keep_ansi: bool) -> Vec<u8> {
+    let (body, newline) = match event.strip_suffix(b"\n") {
+        Some(body) => (body, true),
+        None => (event, false),
+    };
+    let mut out = Vec::with_capacity(event.len() + 8);
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.push(b),
+            0x1b if keep_ansi => out.push(b),
+            0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    if newline {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The stderr writer of [`init`]: the formatter hands it one whole event per write.
+struct OneLinePerEvent {
+    keep_ansi: bool,
+}
+
+/// One event's writer.
+struct EventWriter {
+    keep_ansi: bool,
+}
+
+impl Write for EventWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::stderr()
+            .lock()
+            .write_all(&escape_event(buf, self.keep_ansi))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for OneLinePerEvent {
+    type Writer = EventWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EventWriter {
+            keep_ansi: self.keep_ansi,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_stays_one_line() {
+        let event = b"INFO service adapter stderr: a\r\n2026-12-02T00:00:00Z INFO forged\x00\x7f\n";
+        let out = escape_event(event, false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "INFO service adapter stderr: a\\r\\n2026-12-02T00:00:00Z INFO forged\\x00\\x7f\n"
+        );
+    }
+
+    #[test]
+    fn colour_codes_and_tabs_survive_only_where_they_belong() {
+        assert_eq!(
+            escape_event(b"\x1b[32mok\x1b[0m\t!\n", true),
+            b"\x1b[32mok\x1b[0m\t!\n"
+        );
+        assert_eq!(escape_event(b"\x1b[31m\n", false), b"\\x1b[31m\n".to_vec());
+        assert_eq!(
+            escape_event("ünïcode\n".as_bytes(), false),
+            "ünïcode\n".as_bytes()
+        );
+    }
 }
