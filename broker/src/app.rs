@@ -157,7 +157,7 @@ impl Application {
             .iter()
             .map(|(id, s)| (id.clone(), s.published().clone()))
             .collect();
-        let catalog = crate::catalog::build(&config, &published);
+        let catalog = api::CatalogBody::new(&crate::catalog::build(&config, &published));
 
         let addr = format!("{}:{}", config.broker.host, config.broker.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {

@@ -21,8 +21,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The operation engine (store, director, adapter).
     pub engine: Arc<Engine>,
-    /// The catalog body, built at start-up.
-    pub catalog: serde_json::Value,
+    /// The catalog, serialised once at start-up.
+    pub catalog: CatalogBody,
     /// Compiled parameter schemas by plan id (empty unless `broker.enable_plan_schemas`).
     pub schemas: std::collections::BTreeMap<String, crate::schemas::PlanSchemas>,
 }
@@ -49,30 +49,61 @@ impl AppState {
     }
 }
 
+/// The catalog as served: its body bytes and `ETag`, computed once.
+#[derive(Debug, Clone)]
+pub struct CatalogBody {
+    body: web::Bytes,
+    etag: String,
+}
+
+impl CatalogBody {
+    /// Serialises `catalog` and hashes it for the `ETag`.
+    pub fn new(catalog: &serde_json::Value) -> Self {
+        let body = catalog.to_string();
+        let etag = format!(
+            "\"{}\"",
+            &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
+        );
+        Self {
+            body: web::Bytes::from(body),
+            etag,
+        }
+    }
+
+    /// The `ETag` header value (quoted).
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Whether an `If-None-Match` value names this catalog.
+    fn matches(&self, if_none_match: &str) -> bool {
+        if_none_match
+            .split(',')
+            .any(|t| t.trim() == self.etag || t.trim() == "*")
+    }
+}
+
 /// `GET /v2/catalog`.
 ///
 /// The catalog carries an `ETag` (a hash of its body); a request whose `If-None-Match`
-/// names it gets `304 Not Modified` without a body (OSB 2.16).
+/// names it gets `304 Not Modified` without a body (OSB 2.16). Body and tag are computed at
+/// start-up, so serving the catalog allocates nothing but the response.
 async fn catalog(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    let body = state.catalog.to_string();
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
-    );
+    let catalog = &state.catalog;
     let matches = req
         .headers()
         .get(actix_web::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| catalog.matches(v));
     if matches {
         return HttpResponse::NotModified()
-            .insert_header(("ETag", etag))
+            .insert_header(("ETag", catalog.etag.as_str()))
             .finish();
     }
     HttpResponse::Ok()
-        .insert_header(("ETag", etag))
+        .insert_header(("ETag", catalog.etag.as_str()))
         .content_type("application/json")
-        .body(body)
+        .body(catalog.body.clone())
 }
 
 /// `GET /health`: unauthenticated liveness check.
@@ -158,4 +189,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(mgmt::prometheus)),
     );
     cfg.default_service(web::to(unknown_endpoint));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_etag_is_computed_once_and_matched_in_lists() {
+        let a = CatalogBody::new(&serde_json::json!({"services": []}));
+        let b = CatalogBody::new(&serde_json::json!({"services": [1]}));
+        assert_ne!(a.etag(), b.etag());
+        assert_eq!(a.etag().len(), 34);
+        assert!(a.matches(a.etag()));
+        assert!(a.matches(&format!("\"x\", {}", a.etag())));
+        assert!(a.matches("*"));
+        assert!(!a.matches(b.etag()));
+        assert_eq!(&a.body[..], br#"{"services":[]}"#);
+    }
 }
