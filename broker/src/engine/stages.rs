@@ -1,0 +1,451 @@
+//! The stages of an operation: the first one (generate the manifest and deploy, recreate,
+//! or start the delete), then polling the director task, lifecycle errands, and the terminal
+//! states. Each stage is recorded before and after its side effect, so recovery re-runs it.
+
+use super::texts::texts;
+use super::{plans, secrets, Engine, EngineError, OperationRequest};
+use crate::adapter::GenerateManifestRequest;
+use crate::director::TaskState;
+use crate::store::{
+    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
+};
+use serde_json::Value;
+
+impl Engine {
+    /// Runs the first stage: generate the manifest and deploy it, or start the delete.
+    pub(super) async fn start(
+        &self,
+        mut op: OperationRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let instance = self.instance(&op.instance_id).await?;
+        // After a crash the task may have been submitted without being recorded.
+        if let Some(task) = self
+            .director
+            .tasks_by_context(&op.id)
+            .await?
+            .into_iter()
+            .next()
+        {
+            tracing::info!(operation = %op.id, task = task.id, "found the operation's director task after a restart");
+            op.task_id = Some(task.id);
+            op.stage = if op.kind == OperationKind::Delete && task.description.starts_with("delete")
+            {
+                Stage::Deleting
+            } else if task.description.starts_with("run errand") {
+                Stage::Errand
+            } else {
+                Stage::Deploying
+            };
+            self.save_op(&op).await?;
+            return Ok(op);
+        }
+        match op.kind {
+            OperationKind::Delete => self.start_delete(op, instance).await,
+            OperationKind::Recreate => self.start_recreate(op, instance).await,
+            _ => self.start_deploy(op, instance).await,
+        }
+    }
+
+    async fn start_deploy(
+        &self,
+        mut op: OperationRecord,
+        mut instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let req = OperationRequest::of(&op);
+        let deployment = instance.deployment_name.clone();
+        let plan_cfg = self
+            .config
+            .plan(&req.plan_id)
+            .ok_or_else(|| EngineError::PlanNotFound(req.plan_id.clone()))?;
+        let plan = plans::adapter_plan(&self.config, plan_cfg);
+        self.ensure_no_task_in_progress(&deployment).await?;
+        let is_create = op.kind == OperationKind::Create;
+        let (previous_manifest, previous_plan, previous_secrets, previous_configs) = if is_create {
+            (None, None, None, None)
+        } else {
+            let manifest = self
+                .director
+                .manifest(&deployment)
+                .await?
+                .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
+            let prev_id = req
+                .previous_plan_id
+                .clone()
+                .unwrap_or_else(|| instance.plan_id.clone());
+            let prev_plan = self
+                .config
+                .plan(&prev_id)
+                .map(|p| plans::adapter_plan(&self.config, p));
+            let secrets = secrets::previous_secrets(&self.store, &deployment).await?;
+            let configs = serde_json::from_value(instance.configs.clone())
+                .ok()
+                .or(Some(Default::default()));
+            (
+                Some(manifest),
+                prev_plan.or(Some(plan.clone())),
+                secrets,
+                configs,
+            )
+        };
+        if op.kind == OperationKind::Update && !self.config.broker.skip_check_for_pending_changes {
+            if let Some(deployed) = &previous_manifest {
+                self.check_no_pending_changes(
+                    &instance,
+                    deployed,
+                    previous_secrets.clone(),
+                    previous_configs.clone(),
+                )
+                .await?;
+            }
+        }
+        let request = GenerateManifestRequest {
+            service_deployment: plans::service_deployment(&self.config, &deployment),
+            plan: plan.clone(),
+            previous_plan,
+            previous_manifest,
+            request_params: req.request_params.clone(),
+            previous_secrets,
+            previous_configs,
+        };
+        let generated = self.adapter.generate_manifest(&request).await?;
+        let manifest = secrets::check_manifest(&generated.manifest, &deployment)?;
+        let (manifest, odb_secrets) = secrets::replace_odb_secrets(
+            &manifest,
+            generated.secrets.as_ref(),
+            &self.config.catalog.id,
+            &deployment,
+        );
+        let configs = generated.configs.clone().unwrap_or_default();
+        if self.config.broker.disable_bosh_configs && !configs.is_empty() {
+            return Err(EngineError::InvalidManifest(
+                "the adapter returned BOSH configs, but broker.disable_bosh_configs is set"
+                    .to_string(),
+            ));
+        }
+        let dashboard_url = self
+            .adapter
+            .dashboard_url(&instance.id, &plan, &manifest)
+            .await?;
+
+        {
+            let (d, stored) = (deployment.clone(), odb_secrets.clone());
+            self.store.run(move |s| s.put_secrets(&d, &stored)).await?;
+        }
+        // Configs first: the manifest may refer to what they define (Go broker order).
+        if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
+            self.director.update_configs(&deployment, &configs).await?;
+        }
+        let task_id = self.director.deploy(&manifest, &op.id).await?;
+        tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "deploy submitted to the director");
+        op.task_id = Some(task_id);
+        op.stage = Stage::Deploying;
+        if dashboard_url.is_some() {
+            instance.dashboard_url = dashboard_url;
+        }
+        instance.labels = generated
+            .labels
+            .as_ref()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
+        instance.configs = serde_json::to_value(&configs).unwrap_or(Value::Null);
+        self.save_op_and_instance(&op, &instance).await?;
+        Ok(op)
+    }
+
+    /// Refuses to act on a deployment the director is already working on (an operator's
+    /// `bosh deploy`, or a task of an operation the broker has lost track of).
+    async fn ensure_no_task_in_progress(&self, deployment: &str) -> Result<(), EngineError> {
+        if self
+            .director
+            .tasks_in_progress(deployment)
+            .await?
+            .is_empty()
+        {
+            Ok(())
+        } else {
+            Err(EngineError::TaskInProgress(deployment.to_string()))
+        }
+    }
+
+    /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
+    /// follow as after a deploy.
+    async fn start_recreate(
+        &self,
+        mut op: OperationRecord,
+        instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let deployment = instance.deployment_name.clone();
+        self.ensure_no_task_in_progress(&deployment).await?;
+        if self.director.manifest(&deployment).await?.is_none() {
+            return Err(EngineError::DeploymentNotFound(deployment));
+        }
+        let task_id = self.director.recreate(&deployment, &op.id).await?;
+        tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "recreate submitted to the director");
+        op.task_id = Some(task_id);
+        op.stage = Stage::Deploying;
+        self.save_op(&op).await?;
+        Ok(op)
+    }
+
+    /// Before an update: regenerates the manifest for the instance as it is (its current
+    /// plan, no new parameters) and refuses the update if that differs from what is deployed
+    /// (update blocks aside): the broker or its adapter changed since the last deploy, and an
+    /// update would silently ship those changes too.
+    async fn check_no_pending_changes(
+        &self,
+        instance: &InstanceRecord,
+        deployed: &str,
+        previous_secrets: Option<std::collections::BTreeMap<String, String>>,
+        previous_configs: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<(), EngineError> {
+        let Some(current) = self.config.plan(&instance.plan_id) else {
+            return Ok(());
+        };
+        let plan = plans::adapter_plan(&self.config, current);
+        let request = GenerateManifestRequest {
+            service_deployment: plans::service_deployment(&self.config, &instance.deployment_name),
+            plan: plan.clone(),
+            previous_plan: Some(plan),
+            previous_manifest: Some(deployed.to_string()),
+            request_params: Value::Object(Default::default()),
+            previous_secrets,
+            previous_configs,
+        };
+        let regenerated = self.adapter.generate_manifest(&request).await?;
+        let (regenerated, _) = secrets::replace_odb_secrets(
+            &regenerated.manifest,
+            regenerated.secrets.as_ref(),
+            &self.config.catalog.id,
+            &instance.deployment_name,
+        );
+        if secrets::same_ignoring_update_blocks(deployed, &regenerated) {
+            Ok(())
+        } else {
+            tracing::warn!(instance = %instance.id, "pending changes: the regenerated manifest differs from the deployed one");
+            Err(EngineError::PendingChanges)
+        }
+    }
+
+    async fn start_delete(
+        &self,
+        mut op: OperationRecord,
+        instance: InstanceRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let deployment = instance.deployment_name.clone();
+        self.ensure_no_task_in_progress(&deployment).await?;
+        if self.director.manifest(&deployment).await?.is_none() {
+            // Nothing was ever deployed (or it is already gone): the delete is complete.
+            return self.succeed(op).await;
+        }
+        let errands = self.errands(&op, &instance);
+        if errands.is_empty() {
+            let req = OperationRequest::of(&op);
+            let task = self
+                .director
+                .delete_deployment(&deployment, req.force, &op.id)
+                .await?;
+            op.task_id = Some(task);
+            op.stage = Stage::Deleting;
+        } else {
+            let (name, instances) = &errands[0];
+            let task = self
+                .director
+                .run_errand(&deployment, name, instances, &op.id)
+                .await?;
+            op.task_id = Some(task);
+            op.stage = Stage::Errand;
+            op.errand_index = 0;
+        }
+        self.save_op(&op).await?;
+        Ok(op)
+    }
+
+    /// The lifecycle errands an operation runs: post-deploy for deploys, pre-delete for deletes.
+    fn errands(
+        &self,
+        op: &OperationRecord,
+        instance: &InstanceRecord,
+    ) -> Vec<(String, Vec<String>)> {
+        let req = OperationRequest::of(op);
+        let plan_id = if req.plan_id.is_empty() {
+            instance.plan_id.clone()
+        } else {
+            req.plan_id
+        };
+        let Some(plan) = self.config.plan(&plan_id) else {
+            return vec![];
+        };
+        let Some(errands) = &plan.lifecycle_errands else {
+            return vec![];
+        };
+        let list = if op.kind == OperationKind::Delete {
+            &errands.pre_delete
+        } else {
+            &errands.post_deploy
+        };
+        list.iter()
+            .map(|e| (e.name.clone(), e.instances.clone()))
+            .collect()
+    }
+
+    pub(super) async fn poll(
+        &self,
+        mut op: OperationRecord,
+    ) -> Result<OperationRecord, EngineError> {
+        let Some(task_id) = op.task_id else {
+            return self.fail(op, None, "operation has no director task").await;
+        };
+        let task = self.director.task(task_id).await?;
+        if task.state.is_running() {
+            return Ok(op);
+        }
+        let instance = self.instance(&op.instance_id).await?;
+        let deployment = instance.deployment_name.clone();
+        let errands = self.errands(&op, &instance);
+        let req = OperationRequest::of(&op);
+        if task.state != TaskState::Done {
+            let what = match op.stage {
+                Stage::Errand => format!(
+                    "lifecycle errand {} failed (task {task_id}, state {}): {}",
+                    errands
+                        .get(op.errand_index as usize)
+                        .map(|e| e.0.as_str())
+                        .unwrap_or("?"),
+                    task.state.as_str(),
+                    task.result
+                ),
+                _ => format!(
+                    "director task {task_id} ended in state {}: {}",
+                    task.state.as_str(),
+                    task.result
+                ),
+            };
+            // A forced delete carries on past a failed pre-delete errand.
+            if !(op.kind == OperationKind::Delete && req.force && op.stage == Stage::Errand) {
+                return self.fail(op, Some(task_id), &what).await;
+            }
+            tracing::warn!(operation = %op.id, "{what}; continuing the forced delete");
+        }
+        match op.stage {
+            Stage::Deploying if errands.is_empty() => self.succeed(op).await,
+            Stage::Deploying => {
+                let (name, instances) = &errands[0];
+                op.task_id = Some(
+                    self.director
+                        .run_errand(&deployment, name, instances, &op.id)
+                        .await?,
+                );
+                op.stage = Stage::Errand;
+                op.errand_index = 0;
+                self.save_op(&op).await?;
+                Ok(op)
+            }
+            Stage::Errand => {
+                let next = op.errand_index as usize + 1;
+                if let Some((name, instances)) = errands.get(next) {
+                    op.task_id = Some(
+                        self.director
+                            .run_errand(&deployment, name, instances, &op.id)
+                            .await?,
+                    );
+                    op.errand_index = next as i64;
+                    self.save_op(&op).await?;
+                    Ok(op)
+                } else if op.kind == OperationKind::Delete {
+                    op.task_id = Some(
+                        self.director
+                            .delete_deployment(&deployment, req.force, &op.id)
+                            .await?,
+                    );
+                    op.stage = Stage::Deleting;
+                    self.save_op(&op).await?;
+                    Ok(op)
+                } else {
+                    self.succeed(op).await
+                }
+            }
+            Stage::Deleting => self.succeed(op).await,
+            Stage::Pending | Stage::Done => Ok(op),
+        }
+    }
+
+    async fn succeed(&self, mut op: OperationRecord) -> Result<OperationRecord, EngineError> {
+        let mut instance = self.instance(&op.instance_id).await?;
+        if op.kind == OperationKind::Delete && !self.config.broker.disable_bosh_configs {
+            // Before the delete is recorded as done: a failure here is retried on the next poll.
+            self.director
+                .delete_configs(&instance.deployment_name)
+                .await?;
+        }
+        let req = OperationRequest::of(&op);
+        op.state = OperationState::Succeeded;
+        op.stage = Stage::Done;
+        op.description = texts(op.kind).1.to_string();
+        match op.kind {
+            OperationKind::Delete => instance.state = InstanceState::Deleted,
+            OperationKind::Create | OperationKind::Update | OperationKind::Upgrade => {
+                instance.state = InstanceState::Ready;
+                instance.plan_id = req.plan_id.clone();
+                if op.kind == OperationKind::Update {
+                    if let (Some(current), Some(new)) = (
+                        instance.parameters.as_object_mut(),
+                        req.parameters.as_object(),
+                    ) {
+                        for (k, v) in new {
+                            current.insert(k.clone(), v.clone());
+                        }
+                    }
+                } else if op.kind == OperationKind::Create {
+                    instance.parameters = req.parameters.clone();
+                }
+                if !req.context.is_null() {
+                    instance.context = req.context.clone();
+                }
+                if !req.maintenance_info.is_null() {
+                    instance.maintenance_info = req.maintenance_info.clone();
+                }
+            }
+            OperationKind::Recreate => instance.state = InstanceState::Ready,
+        }
+        self.save_op_and_instance(&op, &instance).await?;
+        tracing::info!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, "operation succeeded");
+        crate::metrics::global().operation_finished(op.kind.as_str(), "succeeded");
+        Ok(op)
+    }
+
+    /// Marks an operation failed with a user-facing description and the operator detail.
+    pub async fn fail(
+        &self,
+        mut op: OperationRecord,
+        task_id: Option<i64>,
+        detail: &str,
+    ) -> Result<OperationRecord, EngineError> {
+        let mut description = format!(
+            "{}: {}",
+            texts(op.kind).2,
+            self.generic_message(&op.instance_id, &op.id, task_id, Some(op.kind.as_str()))
+        );
+        if self.config.broker.expose_operational_errors {
+            description.push_str(&format!(", error-message: {detail}"));
+        }
+        tracing::warn!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, task = ?task_id, "operation failed: {detail}");
+        crate::metrics::global().operation_finished(op.kind.as_str(), "failed");
+        op.state = OperationState::Failed;
+        op.stage = Stage::Done;
+        op.description = description;
+        op.error = detail.to_string();
+        if let Some(mut instance) = self.load_instance(&op.instance_id).await? {
+            instance.state = match (op.kind, instance.state) {
+                (OperationKind::Create, _) => InstanceState::Failed,
+                (_, InstanceState::Deleted) => InstanceState::Deleted,
+                (OperationKind::Delete, _) => InstanceState::Failed,
+                _ => InstanceState::Ready,
+            };
+            self.save_op_and_instance(&op, &instance).await?;
+        } else {
+            self.save_op(&op).await?;
+        }
+        Ok(op)
+    }
+}
