@@ -80,6 +80,9 @@ pub struct RawServiceAdapter {
     pub timeout_seconds: Option<f64>,
     pub max_output_bytes: Option<usize>,
     pub use_stdin: Option<bool>,
+    /// Must be `true` for `use_stdin: false`: legacy argv mode puts manifests and binding
+    /// documents, credentials included, on the adapter's command line.
+    pub allow_secrets_on_argv: Option<bool>,
     pub mount_paths: Option<serde_yaml::Value>,
 }
 
@@ -405,7 +408,8 @@ pub struct AdapterSettings {
     pub command: AdapterCommand,
     pub timeout: Duration,
     pub max_output_bytes: usize,
-    /// Send input on stdin (true) or as legacy positional arguments (false).
+    /// Send input on stdin (true) or as legacy positional arguments (false). False only
+    /// when the operator also set `service_adapter.allow_secrets_on_argv: true`.
     pub use_stdin: bool,
 }
 

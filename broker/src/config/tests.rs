@@ -200,9 +200,101 @@ fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
 
 #[test]
 fn legacy_use_stdin_flag_is_honoured() {
-    let text = VALID.replace("broker: {", "broker: {use_stdin: false, ");
+    let text = VALID
+        .replace("broker: {", "broker: {use_stdin: false, ")
+        .replace(
+            "service_adapter: {",
+            "service_adapter: {allow_secrets_on_argv: true, ",
+        );
     let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
     assert!(!loaded.config.adapter.use_stdin);
+}
+
+#[test]
+fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
+    for (section, key) in [
+        ("broker: {", "broker.use_stdin"),
+        ("service_adapter: {", "service_adapter.use_stdin"),
+    ] {
+        let text = VALID.replace(section, &format!("{section}use_stdin: false, "));
+        let p = problems(
+            load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err(),
+        );
+        let found = p
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("no problem at {key}: {p:?}"));
+        // Why, and both ways out.
+        for part in [
+            "credentials",
+            "command line",
+            "`ps`",
+            "use_stdin: true",
+            "service_adapter.allow_secrets_on_argv: true",
+        ] {
+            assert!(found.message.contains(part), "{part}: {}", found.message);
+        }
+    }
+    // An explicit false is not an opt-in.
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {use_stdin: false, allow_secrets_on_argv: false, ",
+    );
+    let p =
+        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(
+        p.iter().any(|p| p.key == "service_adapter.use_stdin"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {use_stdin: false, allow_secrets_on_argv: true, ",
+    );
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!loaded.config.adapter.use_stdin);
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.contains("legacy argv mode"))
+        .unwrap_or_else(|| panic!("no argv warning in {:?}", loaded.warnings));
+    assert!(
+        warning.starts_with("service_adapter.use_stdin is false"),
+        "{warning}"
+    );
+    assert!(warning.contains("`ps`"), "{warning}");
+    assert!(warning.contains("credentials"), "{warning}");
+}
+
+#[test]
+fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {allow_secrets_on_argv: true, ",
+    );
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.config.adapter.use_stdin);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("service_adapter.allow_secrets_on_argv has no effect")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("legacy argv mode")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 /// `VALID` with the simulated director replaced by this `bosh:` section.
