@@ -51,6 +51,8 @@ pub struct RawBroker {
     pub shutdown_timeout_in_seconds: Option<u64>,
     pub support_backup_agent_binding: bool,
     pub worker_interval_millis: Option<u64>,
+    /// Signed so that a negative value is reported by validation, naming the key.
+    pub max_connections: Option<i64>,
     // Keys of the Go broker that are recognised and have no effect here.
     pub disable_ssl_cert_verification: Option<bool>,
     pub startup_banner: Option<bool>,
@@ -379,6 +381,8 @@ pub struct BrokerSettings {
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,
+    /// The most client connections served at once (`broker.max_connections`, default 1024).
+    pub max_connections: usize,
     /// Serve HTTPS with this certificate and key, when set.
     pub tls: Option<TlsFiles>,
 }

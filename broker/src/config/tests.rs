@@ -645,3 +645,31 @@ fn a_null_version_is_still_an_error_naming_the_key() {
         other => panic!("expected a parse error, got {other}"),
     }
 }
+
+#[test]
+fn max_connections_defaults_to_1024_and_must_be_positive() {
+    let env = EnvOverrides::default();
+    let vars = [("BROKER_PW", "x")];
+    let loaded = load_text(VALID, &env, &vars).unwrap();
+    assert_eq!(loaded.config.broker.max_connections, 1024);
+    let text = VALID.replace("broker: {", "broker: {max_connections: 50, ");
+    let loaded = load_text(&text, &env, &vars).unwrap();
+    assert_eq!(loaded.config.broker.max_connections, 50);
+    for bad in ["0", "-1", "-9223372036854775808"] {
+        let text = VALID.replace("broker: {", &format!("broker: {{max_connections: {bad}, "));
+        let p = problems(load_text(&text, &env, &vars).unwrap_err());
+        let found = p
+            .iter()
+            .find(|p| p.key == "broker.max_connections")
+            .unwrap_or_else(|| panic!("{bad}: {p:?}"));
+        assert!(found.message.contains("positive"), "{}", found.message);
+        assert!(found.message.contains(bad), "{}", found.message);
+    }
+    let text = VALID.replace("broker: {", "broker: {max_connections: many, ");
+    match load_text(&text, &env, &vars).unwrap_err() {
+        ConfigError::Parse { message, .. } => {
+            assert!(message.contains("broker.max_connections"), "{message}")
+        }
+        other => panic!("expected a parse error, got {other}"),
+    }
+}

@@ -11,6 +11,7 @@ const DEFAULT_USERNAME: &str = "admin";
 const DEFAULT_PASSWORD: &str = "password";
 const DEFAULT_ADAPTER_TIMEOUT_SECONDS: f64 = 120.0;
 const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: impl Into<String>) {
     problems.push(ConfigProblem {
@@ -260,6 +261,21 @@ fn validate_broker(
         );
     }
     let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
+    let max_connections = match raw.max_connections {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(n) => match usize::try_from(n) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                problem(
+                    problems,
+                    "broker.max_connections",
+                    format!("is {n}: set a positive number of concurrent client connections (default {DEFAULT_MAX_CONNECTIONS}), or leave the key out"),
+                );
+                ok = false;
+                0
+            }
+        },
+    };
     let tls = match &raw.tls {
         None => None,
         Some(t) if t.cert_file.is_empty() && t.key_file.is_empty() => None,
@@ -307,6 +323,7 @@ fn validate_broker(
         support_backup_agent_binding: raw.support_backup_agent_binding,
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
+        max_connections,
         tls,
     })
 }
