@@ -63,6 +63,13 @@ class TemplatesTest < Minitest::Test
     assert_equal({ 'basic' => { 'username' => 'admin', 'password' => 'director-secret' } }, config['bosh']['authentication'])
   end
 
+  def test_legacy_argv_mode_renders_with_the_opt_in
+    props = deep_merge(fixture('minimal'), 'use_stdin' => false, 'service_adapter' => { 'allow_secrets_on_argv' => true })
+    config = YAML.safe_load(render('config/broker.yml', props))
+    assert_equal false, config['broker']['use_stdin']
+    assert_equal true, config['service_adapter']['allow_secrets_on_argv']
+  end
+
   def test_bpm_minimal
     bpm = YAML.safe_load(render('config/bpm.yml', fixture('minimal')))
     assert_equal 1, bpm['processes'].size
@@ -171,6 +178,8 @@ class TemplatesTest < Minitest::Test
     ['no service name', { 'service_catalog' => { 'service_name' => nil } }, 'service_catalog.service_name: must be set'],
     ['port out of range', { 'port' => 70_000 }, 'port: must be a port number'],
     ['string flag', { 'use_stdin' => 'yes' }, 'use_stdin: must be true or false'],
+    ['legacy argv mode without the opt-in', { 'use_stdin' => false }, 'or accept the exposure with service_adapter.allow_secrets_on_argv: true'],
+    ['string argv opt-in', { 'service_adapter' => { 'allow_secrets_on_argv' => 'yes' } }, 'service_adapter.allow_secrets_on_argv: must be true or false'],
     ['negative task seconds', { 'simulated_director' => { 'task_seconds' => -1 } }, 'simulated_director.task_seconds: must be a number'],
   ].freeze
 

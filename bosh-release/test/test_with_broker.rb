@@ -21,6 +21,17 @@ class WithBrokerTest < Minitest::Test
     end
   end
 
+  def test_check_config_accepts_legacy_argv_mode_with_the_opt_in_and_warns
+    skip_without_broker
+    props = deep_merge(fixture('minimal'), 'use_stdin' => false, 'service_adapter' => { 'allow_secrets_on_argv' => true })
+    Dir.mktmpdir do |dir|
+      out, status = check_config(localise(render('config/broker.yml', props), props, dir))
+      assert status.success?, "check-config refused the legacy argv rendering:\n#{out}"
+      assert_includes out, 'warning: broker.use_stdin is false'
+      assert_includes out, 'ps'
+    end
+  end
+
   def test_check_config_names_a_missing_adapter
     skip_without_broker
     props = fixture('full')

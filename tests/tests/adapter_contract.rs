@@ -203,9 +203,10 @@ fn the_update_envelope_carries_the_deployed_manifest_the_old_plan_and_previous_v
 
 #[test]
 fn legacy_mode_passes_positional_arguments_and_no_stdin() {
-    let config = BrokerConfig::new()
-        .with_adapter_state_dir()
-        .extra_yaml(serde_yaml::from_str("service_adapter: {use_stdin: false}").unwrap());
+    let config = BrokerConfig::new().with_adapter_state_dir().extra_yaml(
+        serde_yaml::from_str("service_adapter: {use_stdin: false, allow_secrets_on_argv: true}")
+            .unwrap(),
+    );
     let state_dir = config.adapter_state_dir();
     let (_broker, client) = start(&config);
     let id = unique_id("instance");

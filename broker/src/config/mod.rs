@@ -4,6 +4,7 @@
 //! existing file loads. Keys this broker does not know are reported as warnings, never as
 //! errors. Every problem found names the key and says how to fix it.
 
+mod literal;
 mod model;
 mod validate;
 
@@ -142,6 +143,8 @@ pub fn load_str(
     if value.is_null() {
         value = serde_yaml::Value::Mapping(Default::default());
     }
+    // Before anything else looks at the values: `version: 621.10` must stay `621.10`.
+    let mut warnings = literal::keep_literal_text(text, &mut value);
     let mut problems = Vec::new();
     validate::substitute_env(&mut value, "", lookup_env, &mut problems);
     validate::apply_overrides(&mut value, env, &mut problems);
@@ -152,7 +155,6 @@ pub fn load_str(
         });
     }
 
-    let mut warnings = Vec::new();
     let raw: RawConfig = {
         let mut ignored = Vec::new();
         let mut record = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());

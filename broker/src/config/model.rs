@@ -51,6 +51,8 @@ pub struct RawBroker {
     pub shutdown_timeout_in_seconds: Option<u64>,
     pub support_backup_agent_binding: bool,
     pub worker_interval_millis: Option<u64>,
+    /// Signed so that a negative value is reported by validation, naming the key.
+    pub max_connections: Option<i64>,
     // Keys of the Go broker that are recognised and have no effect here.
     pub disable_ssl_cert_verification: Option<bool>,
     pub startup_banner: Option<bool>,
@@ -80,6 +82,9 @@ pub struct RawServiceAdapter {
     pub timeout_seconds: Option<f64>,
     pub max_output_bytes: Option<usize>,
     pub use_stdin: Option<bool>,
+    /// Must be `true` for `use_stdin: false`: legacy argv mode puts manifests and binding
+    /// documents, credentials included, on the adapter's command line.
+    pub allow_secrets_on_argv: Option<bool>,
     pub mount_paths: Option<serde_yaml::Value>,
 }
 
@@ -376,6 +381,8 @@ pub struct BrokerSettings {
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,
+    /// The most client connections served at once (`broker.max_connections`, default 1024).
+    pub max_connections: usize,
     /// Serve HTTPS with this certificate and key, when set.
     pub tls: Option<TlsFiles>,
 }
@@ -405,7 +412,8 @@ pub struct AdapterSettings {
     pub command: AdapterCommand,
     pub timeout: Duration,
     pub max_output_bytes: usize,
-    /// Send input on stdin (true) or as legacy positional arguments (false).
+    /// Send input on stdin (true) or as legacy positional arguments (false). False only
+    /// when the operator also set `service_adapter.allow_secrets_on_argv: true`.
     pub use_stdin: bool,
 }
 

@@ -200,9 +200,101 @@ fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
 
 #[test]
 fn legacy_use_stdin_flag_is_honoured() {
-    let text = VALID.replace("broker: {", "broker: {use_stdin: false, ");
+    let text = VALID
+        .replace("broker: {", "broker: {use_stdin: false, ")
+        .replace(
+            "service_adapter: {",
+            "service_adapter: {allow_secrets_on_argv: true, ",
+        );
     let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
     assert!(!loaded.config.adapter.use_stdin);
+}
+
+#[test]
+fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
+    for (section, key) in [
+        ("broker: {", "broker.use_stdin"),
+        ("service_adapter: {", "service_adapter.use_stdin"),
+    ] {
+        let text = VALID.replace(section, &format!("{section}use_stdin: false, "));
+        let p = problems(
+            load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err(),
+        );
+        let found = p
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("no problem at {key}: {p:?}"));
+        // Why, and both ways out.
+        for part in [
+            "credentials",
+            "command line",
+            "`ps`",
+            "use_stdin: true",
+            "service_adapter.allow_secrets_on_argv: true",
+        ] {
+            assert!(found.message.contains(part), "{part}: {}", found.message);
+        }
+    }
+    // An explicit false is not an opt-in.
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {use_stdin: false, allow_secrets_on_argv: false, ",
+    );
+    let p =
+        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(
+        p.iter().any(|p| p.key == "service_adapter.use_stdin"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {use_stdin: false, allow_secrets_on_argv: true, ",
+    );
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!loaded.config.adapter.use_stdin);
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.contains("legacy argv mode"))
+        .unwrap_or_else(|| panic!("no argv warning in {:?}", loaded.warnings));
+    assert!(
+        warning.starts_with("service_adapter.use_stdin is false"),
+        "{warning}"
+    );
+    assert!(warning.contains("`ps`"), "{warning}");
+    assert!(warning.contains("credentials"), "{warning}");
+}
+
+#[test]
+fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
+    let text = VALID.replace(
+        "service_adapter: {",
+        "service_adapter: {allow_secrets_on_argv: true, ",
+    );
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.config.adapter.use_stdin);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("service_adapter.allow_secrets_on_argv has no effect")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("legacy argv mode")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 /// `VALID` with the simulated director replaced by this `bosh:` section.
@@ -339,4 +431,245 @@ fn the_example_bosh_config_loads() {
     };
     assert_eq!(bosh.auth.mode(), "uaa");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+/// A config in the Go broker's shape: unquoted versions, `cf:` and `service_instances_api:`.
+const GO_SHAPED: &str = r#"
+---
+broker:
+  port: 8080
+  username: username
+  password: 123456
+  shutdown_timeout_in_seconds: 10
+  use_stdin: true
+cf:
+  url: https://api.sys.example.com
+  root_ca_cert: some-cf-cert
+  uaa:
+    url: https://uaa.sys.example.com
+    authentication:
+      client_credentials: {client_id: cf-client, client_secret: cf-secret}
+service_instances_api:
+  url: https://si-api.example.com/service_instances
+  authentication:
+    basic: {username: si-api-username, password: 2024}
+service_adapter:
+  path: /bin/sh
+database: {path: /tmp/x.db}
+simulated_director: {task_seconds: 0}
+service_deployment:
+  releases:
+    - name: redis
+      version: 621.10
+      jobs: [redis-server]
+    - name: routing
+      version: 0.200
+      jobs: [route_registrar]
+    - name: bpm
+      version: 1.2.3
+      jobs: [bpm]
+  stemcells:
+    - os: ubuntu-jammy
+      version: 1.40
+service_catalog:
+  id: 0x1F
+  service_name: redis
+  service_description: Redis
+  bindable: true
+  tags: [redis, 2024]
+  plans:
+    - name: small
+      plan_id: 1
+      description: I'm a dedicated plan
+      update:
+        canaries: 1
+        max_in_flight: 2
+        canary_watch_time: 30000
+        update_watch_time: 1000-30000
+      properties:
+        max_clients: 10
+        ratio: 0.50
+      maintenance_info:
+        public: {edition: 7.0}
+        version: 1.2.3
+      instance_groups:
+        - name: redis-server
+          vm_type: small
+          instances: 1
+          networks: [default]
+          azs: [1, z2]
+"#;
+
+fn load_go_shaped(text: &str) -> Result<LoadedConfig, ConfigError> {
+    load_text(text, &EnvOverrides::default(), &[])
+}
+
+#[test]
+fn unquoted_decimal_versions_keep_their_trailing_zeros() {
+    let loaded = load_go_shaped(GO_SHAPED).unwrap_or_else(|e| panic!("{e}"));
+    let sd = &loaded.config.service_deployment;
+    let versions: Vec<&str> = sd.releases.iter().map(|r| r.version.as_str()).collect();
+    // 621.10 and 621.1 are different BOSH versions: the text is kept as written.
+    assert_eq!(versions, ["621.10", "0.200", "1.2.3"]);
+    assert_eq!(sd.stemcells[0].version, "1.40");
+}
+
+#[test]
+fn go_shaped_config_with_stemcells_list_loads_and_reports_exact_versions() {
+    let loaded = load_go_shaped(GO_SHAPED).unwrap_or_else(|e| panic!("{e}"));
+    let config = &loaded.config;
+    assert_eq!(config.service_deployment.stemcells.len(), 1);
+    assert_eq!(config.service_deployment.stemcells[0].os, "ubuntu-jammy");
+    assert_eq!(config.service_deployment.stemcells[0].version, "1.40");
+    // The other keys the Go broker reads as strings keep their text too.
+    assert_eq!(config.broker.password, "123456");
+    assert_eq!(config.catalog.id, "0x1F");
+    assert_eq!(config.catalog.tags, ["redis", "2024"]);
+    let plan = &config.catalog.plans[0];
+    assert_eq!(plan.plan_id, "1");
+    assert_eq!(plan.instance_groups[0].azs, ["1", "z2"]);
+    assert_eq!(plan.update.as_ref().unwrap().canary_watch_time, "30000");
+    let mi = plan.maintenance_info.as_ref().unwrap();
+    assert_eq!(mi.public.get("edition").map(String::as_str), Some("7.0"));
+    // Free-form plan properties keep their YAML types, as in the Go broker.
+    assert_eq!(
+        plan.properties.get("max_clients"),
+        Some(&serde_json::json!(10))
+    );
+    assert_eq!(plan.properties.get("ratio"), Some(&serde_json::json!(0.5)));
+    // cf: and service_instances_api: load; they are reported as having no effect.
+    for key in ["config key cf ", "config key service_instances_api "] {
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains(key)),
+            "{key}: {:?}",
+            loaded.warnings
+        );
+    }
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("unquoted")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn go_shaped_config_with_legacy_stemcell_and_integer_version_loads() {
+    let text = GO_SHAPED.replace(
+        "  stemcells:\n    - os: ubuntu-jammy\n      version: 1.40\n",
+        "  stemcell:\n    os: ubuntu-trusty\n    version: 1234\n",
+    );
+    assert!(text.contains("stemcell:\n"), "the replacement applied");
+    let loaded = load_go_shaped(&text).unwrap_or_else(|e| panic!("{e}"));
+    let stemcells = &loaded.config.service_deployment.stemcells;
+    assert_eq!(stemcells.len(), 1);
+    assert_eq!(stemcells[0].os, "ubuntu-trusty");
+    assert_eq!(stemcells[0].version, "1234");
+}
+
+#[test]
+fn unquoted_versions_keep_hex_exponent_and_signed_literals() {
+    for literal in ["0x1F", "1e3", "+12", "012", "3.0", "true"] {
+        let text = VALID.replace("version: 1.0.0", &format!("version: {literal}"));
+        let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+            .unwrap_or_else(|e| panic!("{literal}: {e}"));
+        assert_eq!(
+            loaded.config.service_deployment.releases[0].version,
+            literal
+        );
+    }
+}
+
+#[test]
+fn unquoted_versions_through_anchors_and_aliases_keep_their_text() {
+    let text = VALID.replace(
+        "  stemcells: [{os: ubuntu-jammy, version: \"1.404\"}]",
+        "  stemcells: [{os: ubuntu-jammy, version: &v 1.10}, {os: ubuntu-noble, version: *v}]",
+    );
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let versions: Vec<&str> = loaded
+        .config
+        .service_deployment
+        .stemcells
+        .iter()
+        .map(|s| s.version.as_str())
+        .collect();
+    assert_eq!(versions, ["1.10", "1.10"]);
+}
+
+#[test]
+fn unknown_keys_still_warn_in_a_go_shaped_config() {
+    let text = GO_SHAPED.replace(
+        "      version: 621.10\n",
+        "      version: 621.10\n      sha1: abc\n",
+    );
+    let loaded = load_go_shaped(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("unknown config key service_deployment.releases.0.sha1 ")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert_eq!(
+        loaded.config.service_deployment.releases[0].version,
+        "621.10"
+    );
+}
+
+#[test]
+fn a_wrong_type_next_to_unquoted_versions_is_reported_at_its_own_key() {
+    // The release version is a number (fine); the stemcell version is a mapping (wrong).
+    let text = GO_SHAPED.replace("      version: 1.40\n", "      version: {major: 1}\n");
+    match load_go_shaped(&text).unwrap_err() {
+        ConfigError::Parse { message, .. } => {
+            assert!(
+                message.contains("service_deployment.stemcells[0].version"),
+                "{message}"
+            );
+            assert!(!message.contains("releases"), "{message}");
+        }
+        other => panic!("expected a parse error, got {other}"),
+    }
+}
+
+#[test]
+fn a_null_version_is_still_an_error_naming_the_key() {
+    let text = GO_SHAPED.replace("      version: 621.10\n", "      version: ~\n");
+    match load_go_shaped(&text).unwrap_err() {
+        ConfigError::Parse { message, .. } => assert!(
+            message.contains("service_deployment.releases[0].version"),
+            "{message}"
+        ),
+        other => panic!("expected a parse error, got {other}"),
+    }
+}
+
+#[test]
+fn max_connections_defaults_to_1024_and_must_be_positive() {
+    let env = EnvOverrides::default();
+    let vars = [("BROKER_PW", "x")];
+    let loaded = load_text(VALID, &env, &vars).unwrap();
+    assert_eq!(loaded.config.broker.max_connections, 1024);
+    let text = VALID.replace("broker: {", "broker: {max_connections: 50, ");
+    let loaded = load_text(&text, &env, &vars).unwrap();
+    assert_eq!(loaded.config.broker.max_connections, 50);
+    for bad in ["0", "-1", "-9223372036854775808"] {
+        let text = VALID.replace("broker: {", &format!("broker: {{max_connections: {bad}, "));
+        let p = problems(load_text(&text, &env, &vars).unwrap_err());
+        let found = p
+            .iter()
+            .find(|p| p.key == "broker.max_connections")
+            .unwrap_or_else(|| panic!("{bad}: {p:?}"));
+        assert!(found.message.contains("positive"), "{}", found.message);
+        assert!(found.message.contains(bad), "{}", found.message);
+    }
+    let text = VALID.replace("broker: {", "broker: {max_connections: many, ");
+    match load_text(&text, &env, &vars).unwrap_err() {
+        ConfigError::Parse { message, .. } => {
+            assert!(message.contains("broker.max_connections"), "{message}")
+        }
+        other => panic!("expected a parse error, got {other}"),
+    }
 }

@@ -11,6 +11,7 @@ const DEFAULT_USERNAME: &str = "admin";
 const DEFAULT_PASSWORD: &str = "password";
 const DEFAULT_ADAPTER_TIMEOUT_SECONDS: f64 = 120.0;
 const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: impl Into<String>) {
     problems.push(ConfigProblem {
@@ -131,6 +132,7 @@ pub(super) fn validate(
         raw.broker.use_stdin,
         base_dir,
         problems,
+        warnings,
     );
     validate_service_deployment(&raw.service_deployment, problems);
     let catalog = match &raw.service_catalog {
@@ -259,6 +261,21 @@ fn validate_broker(
         );
     }
     let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
+    let max_connections = match raw.max_connections {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(n) => match usize::try_from(n) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                problem(
+                    problems,
+                    "broker.max_connections",
+                    format!("is {n}: set a positive number of concurrent client connections (default {DEFAULT_MAX_CONNECTIONS}), or leave the key out"),
+                );
+                ok = false;
+                0
+            }
+        },
+    };
     let tls = match &raw.tls {
         None => None,
         Some(t) if t.cert_file.is_empty() && t.key_file.is_empty() => None,
@@ -306,6 +323,7 @@ fn validate_broker(
         support_backup_agent_binding: raw.support_backup_agent_binding,
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
+        max_connections,
         tls,
     })
 }
@@ -315,6 +333,7 @@ fn validate_adapter(
     broker_use_stdin: Option<bool>,
     base_dir: &Path,
     problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<String>,
 ) -> Option<AdapterSettings> {
     let command = match (
         raw.path.as_deref().filter(|p| !p.is_empty()),
@@ -386,12 +405,56 @@ fn validate_adapter(
             return None;
         }
     }
+    let use_stdin = raw.use_stdin.or(broker_use_stdin).unwrap_or(true);
+    if !check_argv_exposure(raw, broker_use_stdin, use_stdin, problems, warnings) {
+        return None;
+    }
     Some(AdapterSettings {
         command: command?,
         timeout: Duration::from_secs_f64(timeout_seconds),
         max_output_bytes,
-        use_stdin: raw.use_stdin.or(broker_use_stdin).unwrap_or(true),
+        use_stdin,
     })
+}
+
+/// Legacy argv mode (`use_stdin: false`) hands the adapter the deployed manifest, binding
+/// documents and request parameters as command-line arguments, which every local user can
+/// read with `ps`. The Go broker does so silently; this broker refuses unless the operator
+/// accepts the exposure with `service_adapter.allow_secrets_on_argv: true`, and then warns.
+/// Returns false when the config is refused.
+fn check_argv_exposure(
+    raw: &RawServiceAdapter,
+    broker_use_stdin: Option<bool>,
+    use_stdin: bool,
+    problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<String>,
+) -> bool {
+    let allowed = raw.allow_secrets_on_argv == Some(true);
+    if use_stdin {
+        if allowed {
+            warnings.push(
+                "config key service_adapter.allow_secrets_on_argv has no effect: the adapter gets its input on stdin (use_stdin is true)".to_string(),
+            );
+        }
+        return true;
+    }
+    let key = if raw.use_stdin == Some(false) || broker_use_stdin != Some(false) {
+        "service_adapter.use_stdin"
+    } else {
+        "broker.use_stdin"
+    };
+    if allowed {
+        warnings.push(format!(
+            "{key} is false: the service adapter runs in legacy argv mode and gets deployed manifests and binding documents, which hold credentials, as command-line arguments that every local user can read with `ps` (accepted with service_adapter.allow_secrets_on_argv: true; set {key}: true to keep them off the command line)"
+        ));
+        return true;
+    }
+    problem(
+        problems,
+        key,
+        "is false, which selects the legacy argv adapter protocol: deployed manifests and binding documents hold credentials and would be passed on the adapter's command line, readable by every local user with `ps`. Set use_stdin: true (adapters built with the Go service-adapter SDK support it), or accept the exposure with service_adapter.allow_secrets_on_argv: true",
+    );
+    false
 }
 
 fn check_executable(path: &Path) -> Result<(), String> {
