@@ -178,12 +178,17 @@ impl Application {
             username: config.broker.username.clone(),
             password: config.broker.password.clone(),
         });
+        // actix counts connections per worker: share the broker-wide cap among them.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_worker = config.broker.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(credentials.clone())
                 .configure(api::routes)
         })
+        .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(config.broker.shutdown_timeout.as_secs())
         // Longer than the usual load-balancer and client idle timeouts, so a platform never
         // sends a request on a connection the broker is just closing.

@@ -482,3 +482,42 @@ fn bind_and_unbind_while_a_deprovision_runs_are_concurrency_errors() {
     assert_eq!(r.status, 422, "update: {}", r.text);
     assert_eq!(r.str_field("error"), Some("ConcurrencyError"), "{}", r.text);
 }
+
+#[test]
+fn connections_beyond_max_connections_wait_until_one_closes() {
+    // One connection per worker: the broker runs one worker per core and shares the cap
+    // among them, rounding up, so `max_connections: 1` admits one connection per worker.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let config = BrokerConfig::new()
+        .extra_yaml(serde_yaml::from_str("broker: {max_connections: 1}").unwrap());
+    let (broker, client) = start(&config);
+    assert_eq!(client.catalog().status, 200);
+    let addr = broker.base_url().trim_start_matches("http://").to_string();
+    let idle: Vec<TcpStream> = (0..workers)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let request = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut waiting = TcpStream::connect(&addr).expect("connect");
+    waiting.write_all(request.as_bytes()).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(
+        waiting.read(&mut buf).is_err(),
+        "a connection beyond the cap was served while {workers} were open"
+    );
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = waiting
+        .read(&mut buf)
+        .expect("served once the others closed");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
