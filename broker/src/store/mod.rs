@@ -4,7 +4,11 @@
 //! The store enforces at most one in-flight operation per instance with a unique partial
 //! index, so no broker-wide lock is needed. Calls are blocking: run them off the async
 //! executor (see [`Store::run`]).
+//!
+//! The database holds binding credentials and deployment secrets in clear, so its files are
+//! readable by the broker's user only (see `files`).
 
+mod files;
 mod migrations;
 mod records;
 
@@ -24,6 +28,14 @@ pub enum StoreError {
     #[error("cannot create database directory {path}: {source}")]
     CreateDir {
         /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database file could not be created with its mode (0600).
+    #[error("cannot create database file {path}: {source}")]
+    CreateFile {
+        /// The file.
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
@@ -106,19 +118,24 @@ pub fn format_rfc3339(millis: i64) -> String {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    ///
+    /// A directory created here is 0700, and the database file and its `-wal`, `-shm` and
+    /// `-journal` are 0600 whatever the umask. Existing files that group or others can read
+    /// are set to 0600 with a warning; an existing directory that they can enter is only
+    /// warned about (see `files::prepare_dir` for why).
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            files::prepare_dir(dir)?;
         }
+        files::prepare_files(path)?;
         let store = Self {
             path: path.to_path_buf(),
             pool: Arc::new(Mutex::new(Vec::new())),
         };
         let mut conn = store.connect()?;
         migrate(&mut conn)?;
+        // SQLite has now created the -wal and -shm files: check their mode.
+        files::tighten_companions(path);
         store.pool.lock().expect("pool lock").push(conn);
         Ok(store)
     }

@@ -213,3 +213,154 @@ fn timestamps_are_rfc3339() {
     );
     assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
 }
+
+// ----- the database's files -----
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Log output written while `f` runs on this thread.
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    (out, text)
+}
+
+#[test]
+fn a_new_database_directory_is_0700_and_the_files_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state/broker/broker.db");
+    let store = Store::open(&db).unwrap();
+    // A write, so the log and its index certainly exist.
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    assert_eq!(
+        mode(&dir.path().join("state")),
+        0o700,
+        "missing ancestors too"
+    );
+    assert_eq!(mode(&dir.path().join("state/broker")), 0o700);
+    let [wal, shm, journal] = files::companions(&db);
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert!(!journal.exists(), "WAL mode keeps no rollback journal");
+}
+
+#[test]
+fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("broker.db");
+    // An open store keeps the -wal and -shm files in place.
+    let first = Store::open(&db).unwrap();
+    first
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let [wal, shm, _] = files::companions(&db);
+    for file in [&db, &wal, &shm] {
+        set_mode(file, 0o644);
+    }
+    let (store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        let shown = file.display().to_string();
+        assert!(
+            logs.lines().any(|l| l.contains("WARN")
+                && l.contains(&shown)
+                && l.contains("0644")
+                && l.contains(&format!("chmod 600 {shown}"))),
+            "a warning names {shown}, its mode and the fix:\n{logs}"
+        );
+    }
+    assert!(
+        store.instance("i1").unwrap().is_some(),
+        "the data is intact"
+    );
+    assert!(first.instance("i1").unwrap().is_some());
+}
+
+#[test]
+fn a_database_file_created_in_a_private_directory_is_0600_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o700);
+    let db = dir.path().join("broker.db");
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(mode(&db), 0o600);
+    assert!(!logs.contains("WARN"), "nothing to warn about:\n{logs}");
+}
+
+#[test]
+fn an_existing_directory_open_to_others_is_warned_about_but_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    set_mode(&shared, 0o755);
+    let db = shared.join("broker.db");
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(
+        mode(&shared),
+        0o755,
+        "the operator's directory is not changed"
+    );
+    assert_eq!(mode(&db), 0o600);
+    let shown = shared.display().to_string();
+    assert!(
+        logs.lines().any(|l| l.contains("WARN")
+            && l.contains(&shown)
+            && l.contains("0755")
+            && l.contains(&format!("chmod 700 {shown}"))),
+        "a warning names the directory, its mode and the fix:\n{logs}"
+    );
+}
+
+#[test]
+fn paths_in_suggested_commands_are_quoted_for_the_shell_when_needed() {
+    assert_eq!(
+        files::shell_quote(Path::new("/var/db/broker.db")),
+        "/var/db/broker.db"
+    );
+    assert_eq!(
+        files::shell_quote(Path::new("/my dir/b.db")),
+        "'/my dir/b.db'"
+    );
+    assert_eq!(
+        files::shell_quote(Path::new("/it's/b.db")),
+        r"'/it'\''s/b.db'"
+    );
+}
