@@ -1,10 +1,10 @@
 //! Black-box tests of the broker's database files: a directory the broker creates is 0700, the
 //! database and its `-wal` and `-shm` are 0600 (and an existing 0644 file is tightened with a
-//! warning).
+//! warning), and an unbound binding's credentials leave no copy in any of the files.
 
 mod common;
 
-use broker_tests::{unique_id, BrokerConfig, PLAN_SMALL};
+use broker_tests::{bind_body, unique_id, BrokerConfig, PLAN_SMALL, SERVICE_ID};
 use common::{provision_ready, start};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +27,17 @@ fn database_files(db: &Path) -> [PathBuf; 3] {
         PathBuf::from(name)
     };
     [db.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// The database files whose raw bytes contain `needle`.
+fn files_containing(db: &Path, needle: &str) -> Vec<PathBuf> {
+    database_files(db)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
 }
 
 #[test]
@@ -72,4 +83,34 @@ fn an_existing_database_readable_by_others_is_set_to_0600_with_a_warning() {
         warning.contains("WARN") && warning.contains("0644"),
         "{warning}"
     );
+}
+
+#[test]
+fn an_unbound_bindings_password_leaves_no_copy_in_the_database_files() {
+    let config = BrokerConfig::new();
+    let db = config.database_path();
+    let (_broker, client) = start(&config);
+    let id = unique_id("instance");
+    provision_ready(&client, &id, PLAN_SMALL, json!({}));
+    let password = format!("pw-7f3c-{}", unique_id("secret"));
+    let binding_id = unique_id("binding");
+    // The test adapter echoes the bind parameters into the credentials.
+    let created = client.bind(
+        &id,
+        &binding_id,
+        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"password": password})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        created.body["credentials"]["parameters"]["password"],
+        password.as_str()
+    );
+    assert!(
+        !files_containing(&db, &password).is_empty(),
+        "the check must see the password while the binding exists"
+    );
+    let unbound = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
+    assert_eq!(unbound.status, 200, "{}", unbound.text);
+    let found = files_containing(&db, &password);
+    assert!(found.is_empty(), "the password is still in {found:?}");
 }

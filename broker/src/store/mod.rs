@@ -6,7 +6,10 @@
 //! executor (see [`Store::run`]).
 //!
 //! The database holds binding credentials and deployment secrets in clear, so its files are
-//! readable by the broker's user only (see `files`).
+//! readable by the broker's user only (see `files`), and deleted rows do not linger on disk:
+//! every connection runs with `secure_delete`, which zeroes deleted content in the main file,
+//! and a deletion of credentials is followed by a checkpoint that empties the write-ahead log
+//! holding the old pages (see `Store::scrub`).
 
 mod files;
 mod migrations;
@@ -16,7 +19,16 @@ pub use records::*;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a connection waits for another writer before SQLite answers "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the checkpoint right after a deletion waits for readers to finish before it gives
+/// up and leaves the work to the next database call. Reads here are single short queries.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +87,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     path: PathBuf,
     pool: Arc<Mutex<Vec<Connection>>>,
+    /// Set when a checkpoint after a deletion could not finish, so the next call retries it.
+    needs_checkpoint: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,11 +145,14 @@ impl Store {
         let store = Self {
             path: path.to_path_buf(),
             pool: Arc::new(Mutex::new(Vec::new())),
+            needs_checkpoint: Arc::new(AtomicBool::new(false)),
         };
         let mut conn = store.connect()?;
         migrate(&mut conn)?;
         // SQLite has now created the -wal and -shm files: check their mode.
         files::tighten_companions(path);
+        // A broker that stopped abruptly leaves its log behind, deleted rows and all.
+        store.scrub(&conn, CHECKPOINT_WAIT);
         store.pool.lock().expect("pool lock").push(conn);
         Ok(store)
     }
@@ -147,7 +164,10 @@ impl Store {
 
     fn connect(&self) -> StoreResult<Connection> {
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Deleted rows are overwritten with zeros, not just marked free: a removed binding's
+        // credentials must not stay readable in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed state change survives an OS crash or power loss, not just a
         // process crash; the broker writes little, so the extra fsync costs nothing noticeable.
@@ -167,6 +187,10 @@ impl Store {
             None => self.connect()?,
         };
         let result = f(&mut conn);
+        if self.needs_checkpoint.load(Ordering::SeqCst) {
+            // A checkpoint after a deletion was busy: try again, without waiting this time.
+            self.scrub(&conn, Duration::ZERO);
+        }
         let mut pool = self.pool.lock().expect("pool lock");
         if pool.len() < 8 {
             pool.push(conn);
@@ -184,6 +208,32 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Moves every committed page from the write-ahead log into the database file and
+    /// empties the log (`wal_checkpoint(TRUNCATE)`), so content deleted with `secure_delete`
+    /// no longer survives in older copies of its pages in the `-wal` file. Run after each
+    /// deletion of credentials or secrets, on a connection outside any transaction.
+    ///
+    /// Readers still using the log keep a checkpoint from finishing; it then waits at most
+    /// `wait` and gives up without an error: the deletion itself is committed, and the next
+    /// database call tries again (a busy checkpoint never fails the caller).
+    fn scrub(&self, conn: &Connection, wait: Duration) {
+        // Cleared before trying, so a deletion committed meanwhile is never left unscrubbed.
+        self.needs_checkpoint.store(false, Ordering::SeqCst);
+        match checkpoint(conn, wait) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.needs_checkpoint.store(true, Ordering::SeqCst);
+                tracing::debug!(
+                    "WAL checkpoint busy (readers active); retrying with the next database call"
+                );
+            }
+            Err(e) => {
+                self.needs_checkpoint.store(true, Ordering::SeqCst);
+                tracing::debug!(error = %e, "WAL checkpoint failed; retrying with the next database call");
+            }
+        }
     }
 
     // ----- instances -----
@@ -222,20 +272,24 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            match existing.as_deref() {
+            let replaced = match existing.as_deref() {
                 Some("deleted") => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
                         [&instance.id],
                     )?;
+                    true
                 }
                 Some(_) => return Err(StoreError::AlreadyExists),
-                None => {}
-            }
+                None => false,
+            };
             insert_instance(&tx, instance)?;
             insert_operation(&tx, op)?;
             tx.commit()?;
+            if replaced {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
@@ -272,12 +326,14 @@ impl Store {
             )?;
             tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
             tx.commit()?;
+            self.scrub(c, CHECKPOINT_WAIT);
             Ok(())
         })
     }
 
     /// Removes one operation (one that failed before any side effect) and restores the
-    /// instance's state.
+    /// instance's state. Its request may hold secrets among its parameters, so the removal
+    /// is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
         &self,
         op_id: &str,
@@ -292,6 +348,7 @@ impl Store {
                 params![instance_id, restore.as_str(), now_rfc3339()],
             )?;
             tx.commit()?;
+            self.scrub(c, CHECKPOINT_WAIT);
             Ok(())
         })
     }
@@ -335,7 +392,8 @@ impl Store {
         })
     }
 
-    /// Saves an operation and its instance together, in one transaction.
+    /// Saves an operation and its instance together, in one transaction. A deleted instance's
+    /// bindings and secrets are removed with it.
     pub fn save_operation_and_instance(
         &self,
         op: &OperationRecord,
@@ -356,6 +414,9 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            if instance.state == InstanceState::Deleted {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
@@ -424,20 +485,25 @@ impl Store {
         })
     }
 
-    /// Deletes a binding. Returns false when it did not exist.
+    /// Deletes a binding, and scrubs its credentials from the files. Returns false when it
+    /// did not exist.
     pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
         self.with_conn(|c| {
             let n = c.execute(
                 "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
                 [instance_id, binding_id],
             )?;
+            if n > 0 {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(n > 0)
         })
     }
 }
 
 impl Store {
-    /// Stores ODB-managed secrets of a deployment (name → value), replacing older values.
+    /// Stores ODB-managed secrets of a deployment (name → value), replacing older values;
+    /// replaced values are scrubbed from the files.
     pub fn put_secrets(
         &self,
         deployment: &str,
@@ -445,7 +511,14 @@ impl Store {
     ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
+            let mut replaced = false;
             for (name, value) in secrets {
+                let changes: i64 = tx.query_row(
+                    "SELECT count(*) FROM secrets WHERE deployment = ?1 AND name = ?2 AND value != ?3",
+                    params![deployment, name, value],
+                    |r| r.get(0),
+                )?;
+                replaced |= changes > 0;
                 tx.execute(
                     "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT(deployment, name) DO UPDATE SET value = excluded.value",
@@ -453,6 +526,9 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            if replaced {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
@@ -534,6 +610,27 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Runs `wal_checkpoint(TRUNCATE)`, waiting at most `wait` for readers and writers. True when
+/// it finished (the log is empty), false when it was busy.
+fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
+    conn.busy_timeout(wait)?;
+    // The first column is 1 when readers or a writer kept the checkpoint from finishing.
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match result {
+        Ok(busy) => Ok(busy == 0),
+        Err(e) if is_busy(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {

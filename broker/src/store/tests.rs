@@ -364,3 +364,181 @@ fn paths_in_suggested_commands_are_quoted_for_the_shell_when_needed() {
         r"'/it'\''s/b.db'"
     );
 }
+
+// ----- deleted credentials do not linger -----
+
+/// Whether `needle` occurs in the raw bytes of the database file, its -wal or its -shm.
+fn files_containing(db: &Path, needle: &str) -> Vec<String> {
+    let [wal, shm, _] = files::companions(db);
+    [db.to_path_buf(), wal, shm]
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+fn unique_secret() -> String {
+    format!("pw-7f3c-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn ready_instance(store: &Store, id: &str) {
+    let mut inst = instance(id);
+    store
+        .begin_provision(
+            &inst,
+            &op(&format!("{id}-create"), id, OperationKind::Create),
+        )
+        .unwrap();
+    let mut create = store.operation(&format!("{id}-create")).unwrap().unwrap();
+    create.state = OperationState::Succeeded;
+    create.stage = Stage::Done;
+    inst.state = InstanceState::Ready;
+    store.save_operation_and_instance(&create, &inst).unwrap();
+}
+
+fn pending_binding(instance_id: &str, id: &str, created_at: String) -> BindingRecord {
+    BindingRecord {
+        instance_id: instance_id.into(),
+        id: id.into(),
+        service_id: "svc".into(),
+        plan_id: "p1".into(),
+        request: json!({"parameters": {}}),
+        response: Value::Null,
+        created_at,
+    }
+}
+
+#[test]
+fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let password = unique_secret();
+    store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap();
+    store
+        .set_binding_response(
+            "i1",
+            "b1",
+            &json!({"credentials": {"username": "u", "password": password}}),
+        )
+        .unwrap();
+    assert!(
+        !files_containing(&db, &password).is_empty(),
+        "the check must see the password while the binding exists"
+    );
+    assert!(store.delete_binding("i1", "b1").unwrap());
+    let found = files_containing(&db, &password);
+    assert!(found.is_empty(), "the password is still in {found:?}");
+}
+
+#[test]
+fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let (secret, password) = (unique_secret(), unique_secret());
+    store
+        .put_secrets(
+            "service-instance_i1",
+            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
+        )
+        .unwrap();
+    store
+        .insert_binding(&BindingRecord {
+            response: json!({"credentials": {"password": password}}),
+            ..pending_binding("i1", "b1", now_rfc3339())
+        })
+        .unwrap();
+    for needle in [&secret, &password] {
+        assert!(!files_containing(&db, needle).is_empty());
+    }
+    let mut inst = store.instance("i1").unwrap().unwrap();
+    let delete = op("o-delete", "i1", OperationKind::Delete);
+    store
+        .begin_operation(&delete, InstanceState::Deprovisioning)
+        .unwrap();
+    let mut delete = store.operation("o-delete").unwrap().unwrap();
+    delete.state = OperationState::Succeeded;
+    inst.state = InstanceState::Deleted;
+    store.save_operation_and_instance(&delete, &inst).unwrap();
+    for needle in [&secret, &password] {
+        let found = files_containing(&db, needle);
+        assert!(found.is_empty(), "still in {found:?}");
+    }
+}
+
+#[test]
+fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let secret = unique_secret();
+    store
+        .put_secrets(
+            "service-instance_i1",
+            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
+        )
+        .unwrap();
+    assert!(!files_containing(&db, &secret).is_empty());
+    store.forget_instance("i1").unwrap();
+    let found = files_containing(&db, &secret);
+    assert!(found.is_empty(), "still in {found:?}");
+}
+
+#[test]
+fn a_replaced_secret_leaves_no_copy_of_its_old_value_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    let (old, new) = (unique_secret(), unique_secret());
+    for value in [&old, &new] {
+        store
+            .put_secrets(
+                "service-instance_i1",
+                &[("/odb/svc/admin".to_string(), value.clone())].into(),
+            )
+            .unwrap();
+    }
+    assert!(files_containing(&db, &old).is_empty());
+    assert!(!files_containing(&db, &new).is_empty());
+}
+
+#[test]
+fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let password = unique_secret();
+    store
+        .insert_binding(&BindingRecord {
+            response: json!({"credentials": {"password": password}}),
+            ..pending_binding("i1", "b1", now_rfc3339())
+        })
+        .unwrap();
+    // A reader in the middle of a read transaction holds on to the log.
+    let mut reader = Connection::open(&db).unwrap();
+    let read = reader.transaction().unwrap();
+    let n: i64 = read
+        .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let (deleted, logs) = capture_logs(|| store.delete_binding("i1", "b1"));
+    assert!(deleted.unwrap(), "the deletion succeeds all the same");
+    assert!(logs.contains("checkpoint busy"), "{logs}");
+    assert!(
+        !files_containing(&db, &password).is_empty(),
+        "the reader kept the old pages in the log"
+    );
+    drop(read);
+    drop(reader);
+    // The next call of any kind finishes the job.
+    store.instance("i1").unwrap();
+    let found = files_containing(&db, &password);
+    assert!(found.is_empty(), "still in {found:?}");
+}
