@@ -2,7 +2,9 @@
 //!
 //! Every state change is one transaction, written before the side effect it describes.
 //! The store enforces at most one in-flight operation per instance with a unique partial
-//! index, so no broker-wide lock is needed. Calls are blocking: run them off the async
+//! index, so no broker-wide lock is needed; in the same way it keeps binds and deprovisions
+//! of one instance apart (see [`Store::insert_binding`] and
+//! [`Store::begin_operation_with_grace`]). Calls are blocking: run them off the async
 //! executor (see [`Store::run`]).
 //!
 //! The database holds binding credentials and deployment secrets in clear, so its files are
@@ -30,6 +32,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// up and leaves the work to the next database call. Reads here are single short queries.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
 
+/// The default for [`Store::begin_operation_with_grace`]: the adapter's default timeout
+/// (120 s) and 30 s for the broker to stop the adapter and remove the binding's record. A
+/// broker configured with a longer adapter timeout should pass its own.
+pub const DEFAULT_PENDING_BINDING_GRACE: Duration = Duration::from_secs(150);
+
+/// Why the store refuses to record a binding on an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindRefusal {
+    /// A delete operation is in flight on the instance.
+    DeleteInFlight {
+        /// The delete operation.
+        operation: String,
+    },
+    /// The instance is being deleted.
+    Deprovisioning,
+    /// The instance is deleted, or not recorded at all.
+    Deleted,
+}
+
+impl std::fmt::Display for BindRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DeleteInFlight { operation } => {
+                write!(f, "its delete operation {operation} is in progress")
+            }
+            Self::Deprovisioning => f.write_str("it is being deleted"),
+            Self::Deleted => f.write_str("it is deleted"),
+        }
+    }
+}
+
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +84,24 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A binding cannot be recorded: the instance is being or has been deleted. Nothing was
+    /// written, so the adapter must not be asked to create the binding.
+    #[error("service instance {instance} cannot be bound: {reason}")]
+    InstanceBusy {
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: BindRefusal,
+    },
+    /// A delete cannot start: a binding of the instance is being created (its create-binding
+    /// has not answered yet). Deleting now would drop credentials the service still holds.
+    #[error("binding {binding} of service instance {instance} is being created: delete the instance when the bind has finished")]
+    BindingInProgress {
+        /// The instance.
+        instance: String,
+        /// The binding being created.
+        binding: String,
     },
     /// A stored JSON column could not be decoded.
     #[error("corrupt JSON in column {column}: {source}")]
@@ -99,10 +150,14 @@ impl std::fmt::Debug for Store {
 
 /// Current UTC time as RFC 3339 with milliseconds, for the created/updated columns.
 pub fn now_rfc3339() -> String {
+    format_rfc3339(now_millis())
+}
+
+fn now_millis() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format_rfc3339(now.as_millis() as i64)
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -294,15 +349,49 @@ impl Store {
         })
     }
 
-    /// Starts a new operation on an existing instance, setting the instance's state in the
-    /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
+    /// [`Store::begin_operation_with_grace`] with [`DEFAULT_PENDING_BINDING_GRACE`]: starts a
+    /// new operation on an existing instance, setting the instance's state in the same
+    /// transaction.
     pub fn begin_operation(
         &self,
         op: &OperationRecord,
         instance_state: InstanceState,
     ) -> StoreResult<()> {
+        self.begin_operation_with_grace(op, instance_state, DEFAULT_PENDING_BINDING_GRACE)
+    }
+
+    /// Starts a new operation on an existing instance, setting the instance's state in the
+    /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
+    ///
+    /// A delete also fails, with [`StoreError::BindingInProgress`], while a binding of the
+    /// instance is being created: its record is pending (create-binding has not answered)
+    /// and was written less than `pending_binding_grace` ago. Pass the adapter's timeout
+    /// plus a margin: a bind cannot run longer than that, so an older pending record is a
+    /// leftover of a broker that stopped mid-bind, not a bind in progress, and must not block
+    /// a deprovision forever. (Retrying such a bind takes the record over and renews its
+    /// time; see [`Store::insert_binding`].) `Duration::ZERO` disables the check.
+    ///
+    /// Together with the check in [`Store::insert_binding`], and because both run in one
+    /// `BEGIN IMMEDIATE` transaction, a bind and a deprovision of the same instance cannot
+    /// both go ahead: whichever is recorded first makes the other fail.
+    pub fn begin_operation_with_grace(
+        &self,
+        op: &OperationRecord,
+        instance_state: InstanceState,
+        pending_binding_grace: Duration,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
+            if op.kind == OperationKind::Delete {
+                if let Some(binding) =
+                    recent_pending_binding(&tx, &op.instance_id, pending_binding_grace)?
+                {
+                    return Err(StoreError::BindingInProgress {
+                        instance: op.instance_id.clone(),
+                        binding,
+                    });
+                }
+            }
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
@@ -445,12 +534,34 @@ impl Store {
         )
     }
 
-    /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken.
+    /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken. This is how a
+    /// bind records its intent (a pending record, `response` null) before the adapter runs.
+    ///
+    /// Fails with [`StoreError::InstanceBusy`], writing nothing, when the instance is being
+    /// deleted (state `deprovisioning`, or a delete operation in flight), is deleted, or is not
+    /// recorded: the adapter must not create credentials that the delete would drop untracked.
+    ///
+    /// A pending record with the same id and the same request (left by a broker that stopped
+    /// while create-binding ran) is taken over: it gets this record's `created_at`, so a
+    /// deprovision sees the retried bind as in progress again. A pending record with another
+    /// request, or a finished binding, is [`StoreError::AlreadyExists`].
     pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
         self.with_conn(|c| {
-            let res = c.execute(
+            let tx = write_transaction(c)?;
+            if let Some(reason) = bind_refusal(&tx, &b.instance_id)? {
+                return Err(StoreError::InstanceBusy {
+                    instance: b.instance_id.clone(),
+                    reason,
+                });
+            }
+            let written = tx.execute(
                 "INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (instance_id, id) DO UPDATE
+                 SET response = excluded.response, created_at = excluded.created_at
+                 WHERE bindings.response = 'null' AND bindings.request = excluded.request
+                   AND bindings.service_id = excluded.service_id
+                   AND bindings.plan_id = excluded.plan_id",
                 params![
                     b.instance_id,
                     b.id,
@@ -460,28 +571,30 @@ impl Store {
                     b.response.to_string(),
                     b.created_at,
                 ],
-            );
-            match res {
-                Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists),
-                Err(e) => Err(e.into()),
+            )?;
+            if written == 0 {
+                return Err(StoreError::AlreadyExists);
             }
+            tx.commit()?;
+            Ok(())
         })
     }
 
-    /// Stores the adapter's answer for a recorded binding.
+    /// Stores the adapter's answer for a recorded binding. Returns false when the record is
+    /// gone (its instance was deleted meanwhile): the credentials the adapter created are
+    /// then tracked nowhere, and the caller should ask the adapter to delete them.
     pub fn set_binding_response(
         &self,
         instance_id: &str,
         binding_id: &str,
         response: &serde_json::Value,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.with_conn(|c| {
-            c.execute(
+            let n = c.execute(
                 "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
                 params![instance_id, binding_id, response.to_string()],
             )?;
-            Ok(())
+            Ok(n > 0)
         })
     }
 
@@ -631,6 +744,54 @@ fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
         Err(e) if is_busy(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Why a binding may not be recorded on `instance_id` now, if it may not.
+fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRefusal>> {
+    let delete: Option<String> = c
+        .query_row(
+            "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
+            params![instance_id, OperationKind::Delete.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(operation) = delete {
+        return Ok(Some(BindRefusal::DeleteInFlight { operation }));
+    }
+    let state: Option<String> = c
+        .query_row(
+            "SELECT state FROM instances WHERE id = ?1",
+            [instance_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match state.as_deref().map(InstanceState::parse) {
+        None | Some(Some(InstanceState::Deleted)) => Some(BindRefusal::Deleted),
+        Some(Some(InstanceState::Deprovisioning)) => Some(BindRefusal::Deprovisioning),
+        _ => None,
+    })
+}
+
+/// A pending binding of `instance_id` (create-binding has not answered) recorded within the
+/// last `grace`, oldest first. Timestamps are [`now_rfc3339`]'s fixed-width UTC text, which
+/// sorts as time does, so they are compared as text.
+fn recent_pending_binding(
+    c: &Connection,
+    instance_id: &str,
+    grace: Duration,
+) -> StoreResult<Option<String>> {
+    if grace.is_zero() {
+        return Ok(None);
+    }
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = format_rfc3339(now_millis().saturating_sub(grace_ms));
+    Ok(c.query_row(
+        "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
+         ORDER BY created_at, id LIMIT 1",
+        params![instance_id, cutoff],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {

@@ -149,6 +149,9 @@ fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
 #[test]
 fn bindings_are_unique_per_instance() {
     let (_d, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
     let b = BindingRecord {
         instance_id: "i1".into(),
         id: "b1".into(),
@@ -218,6 +221,7 @@ fn timestamps_are_rfc3339() {
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -420,13 +424,13 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
     store
         .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
         .unwrap();
-    store
+    assert!(store
         .set_binding_response(
             "i1",
             "b1",
-            &json!({"credentials": {"username": "u", "password": password}}),
+            &json!({"credentials": {"username": "u", "password": password}})
         )
-        .unwrap();
+        .unwrap());
     assert!(
         !files_containing(&db, &password).is_empty(),
         "the check must see the password while the binding exists"
@@ -541,4 +545,191 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     store.instance("i1").unwrap();
     let found = files_containing(&db, &password);
     assert!(found.is_empty(), "still in {found:?}");
+}
+
+// ----- binds and deprovisions exclude each other -----
+
+fn start_delete(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
+    store.begin_operation(
+        &op(op_id, instance_id, OperationKind::Delete),
+        InstanceState::Deprovisioning,
+    )
+}
+
+#[test]
+fn a_binding_is_refused_while_its_instance_is_being_deleted() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    start_delete(&store, "i1", "o-delete").unwrap();
+    match store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap_err()
+    {
+        StoreError::InstanceBusy { instance, reason } => {
+            assert_eq!(instance, "i1");
+            assert_eq!(
+                reason,
+                BindRefusal::DeleteInFlight {
+                    operation: "o-delete".into()
+                }
+            );
+        }
+        other => panic!("expected InstanceBusy, got {other}"),
+    }
+    assert!(
+        store.binding("i1", "b1").unwrap().is_none(),
+        "nothing was written"
+    );
+}
+
+#[test]
+fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let mut inst = store.instance("i1").unwrap().unwrap();
+    let done = store.latest_operation("i1").unwrap().unwrap();
+    inst.state = InstanceState::Deprovisioning;
+    store.save_operation_and_instance(&done, &inst).unwrap();
+    let refusal = |instance_id: &str| match store
+        .insert_binding(&pending_binding(instance_id, "b1", now_rfc3339()))
+        .unwrap_err()
+    {
+        StoreError::InstanceBusy { reason, .. } => reason,
+        other => panic!("expected InstanceBusy, got {other}"),
+    };
+    assert_eq!(refusal("i1"), BindRefusal::Deprovisioning);
+    inst.state = InstanceState::Deleted;
+    store.save_operation_and_instance(&done, &inst).unwrap();
+    assert_eq!(refusal("i1"), BindRefusal::Deleted);
+    assert_eq!(refusal("nobody"), BindRefusal::Deleted);
+    let err = store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be bound"), "{err}");
+}
+
+#[test]
+fn a_delete_is_refused_while_a_binding_is_being_created() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap();
+    match start_delete(&store, "i1", "o-delete").unwrap_err() {
+        StoreError::BindingInProgress { instance, binding } => {
+            assert_eq!((instance.as_str(), binding.as_str()), ("i1", "b1"));
+        }
+        other => panic!("expected BindingInProgress, got {other}"),
+    }
+    assert!(
+        store.operation("o-delete").unwrap().is_none(),
+        "nothing was written"
+    );
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Ready
+    );
+    // Other operations are not affected by a bind.
+    store
+        .begin_operation(
+            &op("o-update", "i1", OperationKind::Update),
+            InstanceState::Updating,
+        )
+        .unwrap();
+    let mut update = store.operation("o-update").unwrap().unwrap();
+    update.state = OperationState::Succeeded;
+    store.save_operation(&update).unwrap();
+    // Once create-binding has answered, the delete may go ahead.
+    assert!(store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap());
+    start_delete(&store, "i1", "o-delete").unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Deprovisioning
+    );
+}
+
+#[test]
+fn a_stale_pending_binding_does_not_block_a_delete() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let long_ago = format_rfc3339(now_millis() - 200_000);
+    store
+        .insert_binding(&pending_binding("i1", "b1", long_ago))
+        .unwrap();
+    let delete = op("o-delete", "i1", OperationKind::Delete);
+    // Within a grace longer than its age, the record still counts as a bind in progress.
+    assert!(matches!(
+        store
+            .begin_operation_with_grace(
+                &delete,
+                InstanceState::Deprovisioning,
+                Duration::from_secs(300)
+            )
+            .unwrap_err(),
+        StoreError::BindingInProgress { .. }
+    ));
+    // Older than the grace (the default is 150 s), it is a crash leftover.
+    store
+        .begin_operation(&delete, InstanceState::Deprovisioning)
+        .unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Deprovisioning
+    );
+}
+
+#[test]
+fn retrying_a_leftover_pending_binding_takes_its_record_over() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let long_ago = format_rfc3339(now_millis() - 200_000);
+    store
+        .insert_binding(&pending_binding("i1", "b1", long_ago))
+        .unwrap();
+    let retry = pending_binding("i1", "b1", now_rfc3339());
+    store.insert_binding(&retry).unwrap();
+    assert_eq!(
+        store.binding("i1", "b1").unwrap().unwrap().created_at,
+        retry.created_at
+    );
+    assert!(
+        matches!(
+            start_delete(&store, "i1", "o-delete").unwrap_err(),
+            StoreError::BindingInProgress { .. }
+        ),
+        "the retried bind is in progress again"
+    );
+    let different = BindingRecord {
+        request: json!({"parameters": {"other": true}}),
+        ..retry.clone()
+    };
+    assert!(matches!(
+        store.insert_binding(&different).unwrap_err(),
+        StoreError::AlreadyExists
+    ));
+    store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap();
+    assert!(
+        matches!(
+            store.insert_binding(&retry).unwrap_err(),
+            StoreError::AlreadyExists
+        ),
+        "a finished binding is never taken over"
+    );
+    assert_eq!(
+        store.binding("i1", "b1").unwrap().unwrap().response,
+        json!({"credentials": {}})
+    );
+}
+
+#[test]
+fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    assert!(!store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap());
 }
