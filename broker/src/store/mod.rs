@@ -14,9 +14,11 @@
 //! holding the old pages (see `Store::scrub`).
 
 mod files;
+mod json;
 mod migrations;
 mod records;
 
+pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -84,6 +86,18 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A value to store is nested deeper than the store can read back.
+    #[error(
+        "JSON for column {column} is nested {depth} levels deep; at most {limit} can be stored"
+    )]
+    TooDeep {
+        /// The column.
+        column: &'static str,
+        /// How deep the value nests.
+        depth: usize,
+        /// The deepest nesting the store writes ([`MAX_JSON_DEPTH`]).
+        limit: usize,
     },
     /// A binding cannot be recorded: the instance is being or has been deleted. Nothing was
     /// written, so the adapter must not be asked to create the binding.
@@ -546,6 +560,8 @@ impl Store {
     /// deprovision sees the retried bind as in progress again. A pending record with another
     /// request, or a finished binding, is [`StoreError::AlreadyExists`].
     pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
+        let request = json::encode("bindings.request", &b.request)?;
+        let response = json::encode("bindings.response", &b.response)?;
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
             if let Some(reason) = bind_refusal(&tx, &b.instance_id)? {
@@ -567,8 +583,8 @@ impl Store {
                     b.id,
                     b.service_id,
                     b.plan_id,
-                    b.request.to_string(),
-                    b.response.to_string(),
+                    request,
+                    response,
                     b.created_at,
                 ],
             )?;
@@ -589,10 +605,11 @@ impl Store {
         binding_id: &str,
         response: &serde_json::Value,
     ) -> StoreResult<bool> {
+        let response = json::encode("bindings.response", response)?;
         self.with_conn(|c| {
             let n = c.execute(
                 "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
-                params![instance_id, binding_id, response.to_string()],
+                params![instance_id, binding_id, response],
             )?;
             Ok(n > 0)
         })
@@ -795,6 +812,7 @@ fn recent_pending_binding(
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(i)?;
     c.execute(
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
          parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs)
@@ -805,15 +823,15 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
             i.plan_id,
             i.organization_guid,
             i.space_guid,
-            i.context.to_string(),
-            i.parameters.to_string(),
-            i.maintenance_info.to_string(),
+            json.context,
+            json.parameters,
+            json.maintenance_info,
             i.dashboard_url,
-            i.labels.to_string(),
+            json.labels,
             i.state.as_str(),
             i.deployment_name,
             i.created_at,
-            i.configs.to_string(),
+            json.configs,
         ],
     )
     .map_err(|e| if is_constraint(&e) { StoreError::AlreadyExists } else { e.into() })?;
@@ -821,6 +839,7 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
 }
 
 fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    let request = json::encode("operations.request", &op.request)?;
     let res = c.execute(
         "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
          description, error, created_at, updated_at)
@@ -833,7 +852,7 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
             op.stage.as_str(),
             op.task_id,
             op.errand_index,
-            op.request.to_string(),
+            request,
             op.description,
             op.error,
             op.created_at,
@@ -858,7 +877,29 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     }
 }
 
+/// The JSON columns of an instance, encoded (and checked for depth) once.
+struct InstanceJson {
+    context: String,
+    parameters: String,
+    maintenance_info: String,
+    labels: String,
+    configs: String,
+}
+
+impl InstanceJson {
+    fn of(i: &InstanceRecord) -> StoreResult<Self> {
+        Ok(Self {
+            context: json::encode("instances.context", &i.context)?,
+            parameters: json::encode("instances.parameters", &i.parameters)?,
+            maintenance_info: json::encode("instances.maintenance_info", &i.maintenance_info)?,
+            labels: json::encode("instances.labels", &i.labels)?,
+            configs: json::encode("instances.configs", &i.configs)?,
+        })
+    }
+}
+
 fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(instance)?;
     c.execute(
         "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
          context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
@@ -869,20 +910,21 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
             instance.plan_id,
             instance.organization_guid,
             instance.space_guid,
-            instance.context.to_string(),
-            instance.parameters.to_string(),
-            instance.maintenance_info.to_string(),
+            json.context,
+            json.parameters,
+            json.maintenance_info,
             instance.dashboard_url,
-            instance.labels.to_string(),
+            json.labels,
             instance.state.as_str(),
             now_rfc3339(),
-            instance.configs.to_string(),
+            json.configs,
         ],
     )?;
     Ok(())
 }
 
 fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    let request = json::encode("operations.request", &op.request)?;
     c.execute(
         "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
          description=?7, error=?8, updated_at=?9 WHERE id=?1",
@@ -892,7 +934,7 @@ fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
             op.stage.as_str(),
             op.task_id,
             op.errand_index,
-            op.request.to_string(),
+            request,
             op.description,
             op.error,
             now_rfc3339(),

@@ -733,3 +733,95 @@ fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
         .set_binding_response("i1", "b1", &json!({"credentials": {}}))
         .unwrap());
 }
+
+// ----- nesting of JSON columns -----
+
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!("leaf"), |inner, i| json!({ format!("k{i}"): inner }))
+}
+
+#[test]
+fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
+    let (dir, store) = open();
+    let context = nested(64);
+    let mut inst = instance("i1");
+    inst.context = context.clone();
+    let mut create = op("o1", "i1", OperationKind::Create);
+    // As the engine stores it: the context twice, once inside the adapter's request params.
+    create.request = json!({
+        "plan_id": "p1",
+        "context": context,
+        "request_params": {"context": context, "parameters": {}},
+    });
+    store.begin_provision(&inst, &create).unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    assert_eq!(
+        store.operation("o1").unwrap().unwrap().request,
+        create.request
+    );
+    assert_eq!(store.instance("i1").unwrap().unwrap().context, context);
+    assert_eq!(store.in_flight_operations().unwrap().len(), 1);
+}
+
+#[test]
+fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written() {
+    let (_d, store) = open();
+    let mut create = op("o1", "i1", OperationKind::Create);
+    create.request = nested(MAX_JSON_DEPTH);
+    store.begin_provision(&instance("i1"), &create).unwrap();
+    assert_eq!(
+        store.operation("o1").unwrap().unwrap().request,
+        create.request
+    );
+
+    // The probe's case: a context 125 deep, wrapped by the operation request.
+    let mut create = op("o2", "i2", OperationKind::Create);
+    create.request = json!({"request_params": {"context": nested(125)}});
+    match store.begin_provision(&instance("i2"), &create).unwrap_err() {
+        StoreError::TooDeep {
+            column,
+            depth,
+            limit,
+        } => {
+            assert_eq!(column, "operations.request");
+            assert_eq!(depth, 127);
+            assert_eq!(limit, MAX_JSON_DEPTH);
+        }
+        other => panic!("expected TooDeep, got {other}"),
+    }
+    assert!(
+        store.instance("i2").unwrap().is_none(),
+        "nothing was written"
+    );
+    let mut inst = instance("i3");
+    inst.context = nested(MAX_JSON_DEPTH + 1);
+    assert!(matches!(
+        store
+            .begin_provision(&inst, &op("o3", "i3", OperationKind::Create))
+            .unwrap_err(),
+        StoreError::TooDeep {
+            column: "instances.context",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_store_writes_nothing_that_serde_json_cannot_read_back() {
+    // Headroom: a value well past the write limit still reads back...
+    let text = nested(MAX_JSON_DEPTH + 20).to_string();
+    assert!(json::decode("t", &text).is_ok());
+    // ...and this is the reader's limit the headroom is measured against.
+    let err = json::decode("t", &nested(128).to_string()).unwrap_err();
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+}
+
+#[test]
+fn json_depth_counts_containers_but_not_brackets_in_strings() {
+    assert_eq!(json::depth("1"), 0);
+    assert_eq!(json::depth(r#""[{""#), 0);
+    assert_eq!(json::depth("[]"), 1);
+    assert_eq!(json::depth(r#"{"a":[1,{"b":[]}],"c":{}}"#), 4);
+    assert_eq!(json::depth(r#"["\"[[[", "\\", [2]]"#), 2);
+}
