@@ -2,17 +2,68 @@
 //!
 //! Every state change is one transaction, written before the side effect it describes.
 //! The store enforces at most one in-flight operation per instance with a unique partial
-//! index, so no broker-wide lock is needed. Calls are blocking: run them off the async
+//! index, so no broker-wide lock is needed; in the same way it keeps binds and deprovisions
+//! of one instance apart (see [`Store::insert_binding`] and
+//! [`Store::begin_operation_with_grace`]). Calls are blocking: run them off the async
 //! executor (see [`Store::run`]).
+//!
+//! The database holds binding credentials and deployment secrets in clear, so its files are
+//! readable by the broker's user only (see `files`), and deleted rows do not linger on disk:
+//! every connection runs with `secure_delete`, which zeroes deleted content in the main file,
+//! and a deletion of credentials is followed by a checkpoint that empties the write-ahead log
+//! holding the old pages (see `Store::scrub`).
 
+mod files;
+mod json;
 mod migrations;
 mod records;
 
+pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a connection waits for another writer before SQLite answers "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the checkpoint right after a deletion waits for readers to finish before it gives
+/// up and leaves the work to the next database call. Reads here are single short queries.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
+
+/// The default for [`Store::begin_operation_with_grace`]: the adapter's default timeout
+/// (120 s) and 30 s for the broker to stop the adapter and remove the binding's record. A
+/// broker configured with a longer adapter timeout should pass its own.
+pub const DEFAULT_PENDING_BINDING_GRACE: Duration = Duration::from_secs(150);
+
+/// Why the store refuses to record a binding on an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindRefusal {
+    /// A delete operation is in flight on the instance.
+    DeleteInFlight {
+        /// The delete operation.
+        operation: String,
+    },
+    /// The instance is being deleted.
+    Deprovisioning,
+    /// The instance is deleted, or not recorded at all.
+    Deleted,
+}
+
+impl std::fmt::Display for BindRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DeleteInFlight { operation } => {
+                write!(f, "its delete operation {operation} is in progress")
+            }
+            Self::Deprovisioning => f.write_str("it is being deleted"),
+            Self::Deleted => f.write_str("it is deleted"),
+        }
+    }
+}
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +78,44 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The database file could not be created with its mode (0600).
+    #[error("cannot create database file {path}: {source}")]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A value to store is nested deeper than the store can read back.
+    #[error(
+        "JSON for column {column} is nested {depth} levels deep; at most {limit} can be stored"
+    )]
+    TooDeep {
+        /// The column.
+        column: &'static str,
+        /// How deep the value nests.
+        depth: usize,
+        /// The deepest nesting the store writes ([`MAX_JSON_DEPTH`]).
+        limit: usize,
+    },
+    /// A binding cannot be recorded: the instance is being or has been deleted. Nothing was
+    /// written, so the adapter must not be asked to create the binding.
+    #[error("service instance {instance} cannot be bound: {reason}")]
+    InstanceBusy {
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: BindRefusal,
+    },
+    /// A delete cannot start: a binding of the instance is being created (its create-binding
+    /// has not answered yet). Deleting now would drop credentials the service still holds.
+    #[error("binding {binding} of service instance {instance} is being created: delete the instance when the bind has finished")]
+    BindingInProgress {
+        /// The instance.
+        instance: String,
+        /// The binding being created.
+        binding: String,
     },
     /// A stored JSON column could not be decoded.
     #[error("corrupt JSON in column {column}: {source}")]
@@ -63,6 +152,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     path: PathBuf,
     pool: Arc<Mutex<Vec<Connection>>>,
+    /// Set when a checkpoint after a deletion could not finish, so the next call retries it.
+    needs_checkpoint: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -73,10 +164,14 @@ impl std::fmt::Debug for Store {
 
 /// Current UTC time as RFC 3339 with milliseconds, for the created/updated columns.
 pub fn now_rfc3339() -> String {
+    format_rfc3339(now_millis())
+}
+
+fn now_millis() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format_rfc3339(now.as_millis() as i64)
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -106,19 +201,27 @@ pub fn format_rfc3339(millis: i64) -> String {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    ///
+    /// A directory created here is 0700, and the database file and its `-wal`, `-shm` and
+    /// `-journal` are 0600 whatever the umask. Existing files that group or others can read
+    /// are set to 0600 with a warning; an existing directory that they can enter is only
+    /// warned about (see `files::prepare_dir` for why).
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            files::prepare_dir(dir)?;
         }
+        files::prepare_files(path)?;
         let store = Self {
             path: path.to_path_buf(),
             pool: Arc::new(Mutex::new(Vec::new())),
+            needs_checkpoint: Arc::new(AtomicBool::new(false)),
         };
         let mut conn = store.connect()?;
         migrate(&mut conn)?;
+        // SQLite has now created the -wal and -shm files: check their mode.
+        files::tighten_companions(path);
+        // A broker that stopped abruptly leaves its log behind, deleted rows and all.
+        store.scrub(&conn, CHECKPOINT_WAIT);
         store.pool.lock().expect("pool lock").push(conn);
         Ok(store)
     }
@@ -130,7 +233,10 @@ impl Store {
 
     fn connect(&self) -> StoreResult<Connection> {
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Deleted rows are overwritten with zeros, not just marked free: a removed binding's
+        // credentials must not stay readable in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed state change survives an OS crash or power loss, not just a
         // process crash; the broker writes little, so the extra fsync costs nothing noticeable.
@@ -150,6 +256,10 @@ impl Store {
             None => self.connect()?,
         };
         let result = f(&mut conn);
+        if self.needs_checkpoint.load(Ordering::SeqCst) {
+            // A checkpoint after a deletion was busy: try again, without waiting this time.
+            self.scrub(&conn, Duration::ZERO);
+        }
         let mut pool = self.pool.lock().expect("pool lock");
         if pool.len() < 8 {
             pool.push(conn);
@@ -167,6 +277,32 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Moves every committed page from the write-ahead log into the database file and
+    /// empties the log (`wal_checkpoint(TRUNCATE)`), so content deleted with `secure_delete`
+    /// no longer survives in older copies of its pages in the `-wal` file. Run after each
+    /// deletion of credentials or secrets, on a connection outside any transaction.
+    ///
+    /// Readers still using the log keep a checkpoint from finishing; it then waits at most
+    /// `wait` and gives up without an error: the deletion itself is committed, and the next
+    /// database call tries again (a busy checkpoint never fails the caller).
+    fn scrub(&self, conn: &Connection, wait: Duration) {
+        // Cleared before trying, so a deletion committed meanwhile is never left unscrubbed.
+        self.needs_checkpoint.store(false, Ordering::SeqCst);
+        match checkpoint(conn, wait) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.needs_checkpoint.store(true, Ordering::SeqCst);
+                tracing::debug!(
+                    "WAL checkpoint busy (readers active); retrying with the next database call"
+                );
+            }
+            Err(e) => {
+                self.needs_checkpoint.store(true, Ordering::SeqCst);
+                tracing::debug!(error = %e, "WAL checkpoint failed; retrying with the next database call");
+            }
+        }
     }
 
     // ----- instances -----
@@ -205,33 +341,71 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            match existing.as_deref() {
+            let replaced = match existing.as_deref() {
                 Some("deleted") => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
                         [&instance.id],
                     )?;
+                    true
                 }
                 Some(_) => return Err(StoreError::AlreadyExists),
-                None => {}
-            }
+                None => false,
+            };
             insert_instance(&tx, instance)?;
             insert_operation(&tx, op)?;
             tx.commit()?;
+            if replaced {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
 
-    /// Starts a new operation on an existing instance, setting the instance's state in the
-    /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
+    /// [`Store::begin_operation_with_grace`] with [`DEFAULT_PENDING_BINDING_GRACE`]: starts a
+    /// new operation on an existing instance, setting the instance's state in the same
+    /// transaction.
     pub fn begin_operation(
         &self,
         op: &OperationRecord,
         instance_state: InstanceState,
     ) -> StoreResult<()> {
+        self.begin_operation_with_grace(op, instance_state, DEFAULT_PENDING_BINDING_GRACE)
+    }
+
+    /// Starts a new operation on an existing instance, setting the instance's state in the
+    /// same transaction. Fails with [`StoreError::InFlight`] if one is already running.
+    ///
+    /// A delete also fails, with [`StoreError::BindingInProgress`], while a binding of the
+    /// instance is being created: its record is pending (create-binding has not answered)
+    /// and was written less than `pending_binding_grace` ago. Pass the adapter's timeout
+    /// plus a margin: a bind cannot run longer than that, so an older pending record is a
+    /// leftover of a broker that stopped mid-bind, not a bind in progress, and must not block
+    /// a deprovision forever. (Retrying such a bind takes the record over and renews its
+    /// time; see [`Store::insert_binding`].) `Duration::ZERO` disables the check.
+    ///
+    /// Together with the check in [`Store::insert_binding`], and because both run in one
+    /// `BEGIN IMMEDIATE` transaction, a bind and a deprovision of the same instance cannot
+    /// both go ahead: whichever is recorded first makes the other fail.
+    pub fn begin_operation_with_grace(
+        &self,
+        op: &OperationRecord,
+        instance_state: InstanceState,
+        pending_binding_grace: Duration,
+    ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
+            if op.kind == OperationKind::Delete {
+                if let Some(binding) =
+                    recent_pending_binding(&tx, &op.instance_id, pending_binding_grace)?
+                {
+                    return Err(StoreError::BindingInProgress {
+                        instance: op.instance_id.clone(),
+                        binding,
+                    });
+                }
+            }
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
@@ -255,12 +429,14 @@ impl Store {
             )?;
             tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
             tx.commit()?;
+            self.scrub(c, CHECKPOINT_WAIT);
             Ok(())
         })
     }
 
     /// Removes one operation (one that failed before any side effect) and restores the
-    /// instance's state.
+    /// instance's state. Its request may hold secrets among its parameters, so the removal
+    /// is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
         &self,
         op_id: &str,
@@ -275,6 +451,7 @@ impl Store {
                 params![instance_id, restore.as_str(), now_rfc3339()],
             )?;
             tx.commit()?;
+            self.scrub(c, CHECKPOINT_WAIT);
             Ok(())
         })
     }
@@ -318,7 +495,8 @@ impl Store {
         })
     }
 
-    /// Saves an operation and its instance together, in one transaction.
+    /// Saves an operation and its instance together, in one transaction. A deleted instance's
+    /// bindings and secrets are removed with it.
     pub fn save_operation_and_instance(
         &self,
         op: &OperationRecord,
@@ -339,6 +517,9 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            if instance.state == InstanceState::Deleted {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
@@ -367,60 +548,92 @@ impl Store {
         )
     }
 
-    /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken.
+    /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken. This is how a
+    /// bind records its intent (a pending record, `response` null) before the adapter runs.
+    ///
+    /// Fails with [`StoreError::InstanceBusy`], writing nothing, when the instance is being
+    /// deleted (state `deprovisioning`, or a delete operation in flight), is deleted, or is not
+    /// recorded: the adapter must not create credentials that the delete would drop untracked.
+    ///
+    /// A pending record with the same id and the same request (left by a broker that stopped
+    /// while create-binding ran) is taken over: it gets this record's `created_at`, so a
+    /// deprovision sees the retried bind as in progress again. A pending record with another
+    /// request, or a finished binding, is [`StoreError::AlreadyExists`].
     pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
+        let request = json::encode("bindings.request", &b.request)?;
+        let response = json::encode("bindings.response", &b.response)?;
         self.with_conn(|c| {
-            let res = c.execute(
+            let tx = write_transaction(c)?;
+            if let Some(reason) = bind_refusal(&tx, &b.instance_id)? {
+                return Err(StoreError::InstanceBusy {
+                    instance: b.instance_id.clone(),
+                    reason,
+                });
+            }
+            let written = tx.execute(
                 "INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (instance_id, id) DO UPDATE
+                 SET response = excluded.response, created_at = excluded.created_at
+                 WHERE bindings.response = 'null' AND bindings.request = excluded.request
+                   AND bindings.service_id = excluded.service_id
+                   AND bindings.plan_id = excluded.plan_id",
                 params![
                     b.instance_id,
                     b.id,
                     b.service_id,
                     b.plan_id,
-                    b.request.to_string(),
-                    b.response.to_string(),
+                    request,
+                    response,
                     b.created_at,
                 ],
-            );
-            match res {
-                Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists),
-                Err(e) => Err(e.into()),
+            )?;
+            if written == 0 {
+                return Err(StoreError::AlreadyExists);
             }
+            tx.commit()?;
+            Ok(())
         })
     }
 
-    /// Stores the adapter's answer for a recorded binding.
+    /// Stores the adapter's answer for a recorded binding. Returns false when the record is
+    /// gone (its instance was deleted meanwhile): the credentials the adapter created are
+    /// then tracked nowhere, and the caller should ask the adapter to delete them.
     pub fn set_binding_response(
         &self,
         instance_id: &str,
         binding_id: &str,
         response: &serde_json::Value,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
+        let response = json::encode("bindings.response", response)?;
         self.with_conn(|c| {
-            c.execute(
+            let n = c.execute(
                 "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
-                params![instance_id, binding_id, response.to_string()],
+                params![instance_id, binding_id, response],
             )?;
-            Ok(())
+            Ok(n > 0)
         })
     }
 
-    /// Deletes a binding. Returns false when it did not exist.
+    /// Deletes a binding, and scrubs its credentials from the files. Returns false when it
+    /// did not exist.
     pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
         self.with_conn(|c| {
             let n = c.execute(
                 "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
                 [instance_id, binding_id],
             )?;
+            if n > 0 {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(n > 0)
         })
     }
 }
 
 impl Store {
-    /// Stores ODB-managed secrets of a deployment (name → value), replacing older values.
+    /// Stores ODB-managed secrets of a deployment (name → value), replacing older values;
+    /// replaced values are scrubbed from the files.
     pub fn put_secrets(
         &self,
         deployment: &str,
@@ -428,7 +641,14 @@ impl Store {
     ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
+            let mut replaced = false;
             for (name, value) in secrets {
+                let changes: i64 = tx.query_row(
+                    "SELECT count(*) FROM secrets WHERE deployment = ?1 AND name = ?2 AND value != ?3",
+                    params![deployment, name, value],
+                    |r| r.get(0),
+                )?;
+                replaced |= changes > 0;
                 tx.execute(
                     "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT(deployment, name) DO UPDATE SET value = excluded.value",
@@ -436,6 +656,9 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            if replaced {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
             Ok(())
         })
     }
@@ -519,7 +742,77 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Runs `wal_checkpoint(TRUNCATE)`, waiting at most `wait` for readers and writers. True when
+/// it finished (the log is empty), false when it was busy.
+fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
+    conn.busy_timeout(wait)?;
+    // The first column is 1 when readers or a writer kept the checkpoint from finishing.
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match result {
+        Ok(busy) => Ok(busy == 0),
+        Err(e) if is_busy(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a binding may not be recorded on `instance_id` now, if it may not.
+fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRefusal>> {
+    let delete: Option<String> = c
+        .query_row(
+            "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
+            params![instance_id, OperationKind::Delete.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(operation) = delete {
+        return Ok(Some(BindRefusal::DeleteInFlight { operation }));
+    }
+    let state: Option<String> = c
+        .query_row(
+            "SELECT state FROM instances WHERE id = ?1",
+            [instance_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match state.as_deref().map(InstanceState::parse) {
+        None | Some(Some(InstanceState::Deleted)) => Some(BindRefusal::Deleted),
+        Some(Some(InstanceState::Deprovisioning)) => Some(BindRefusal::Deprovisioning),
+        _ => None,
+    })
+}
+
+/// A pending binding of `instance_id` (create-binding has not answered) recorded within the
+/// last `grace`, oldest first. Timestamps are [`now_rfc3339`]'s fixed-width UTC text, which
+/// sorts as time does, so they are compared as text.
+fn recent_pending_binding(
+    c: &Connection,
+    instance_id: &str,
+    grace: Duration,
+) -> StoreResult<Option<String>> {
+    if grace.is_zero() {
+        return Ok(None);
+    }
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = format_rfc3339(now_millis().saturating_sub(grace_ms));
+    Ok(c.query_row(
+        "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
+         ORDER BY created_at, id LIMIT 1",
+        params![instance_id, cutoff],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(i)?;
     c.execute(
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
          parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs)
@@ -530,15 +823,15 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
             i.plan_id,
             i.organization_guid,
             i.space_guid,
-            i.context.to_string(),
-            i.parameters.to_string(),
-            i.maintenance_info.to_string(),
+            json.context,
+            json.parameters,
+            json.maintenance_info,
             i.dashboard_url,
-            i.labels.to_string(),
+            json.labels,
             i.state.as_str(),
             i.deployment_name,
             i.created_at,
-            i.configs.to_string(),
+            json.configs,
         ],
     )
     .map_err(|e| if is_constraint(&e) { StoreError::AlreadyExists } else { e.into() })?;
@@ -546,6 +839,7 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
 }
 
 fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    let request = json::encode("operations.request", &op.request)?;
     let res = c.execute(
         "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
          description, error, created_at, updated_at)
@@ -558,7 +852,7 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
             op.stage.as_str(),
             op.task_id,
             op.errand_index,
-            op.request.to_string(),
+            request,
             op.description,
             op.error,
             op.created_at,
@@ -583,7 +877,29 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     }
 }
 
+/// The JSON columns of an instance, encoded (and checked for depth) once.
+struct InstanceJson {
+    context: String,
+    parameters: String,
+    maintenance_info: String,
+    labels: String,
+    configs: String,
+}
+
+impl InstanceJson {
+    fn of(i: &InstanceRecord) -> StoreResult<Self> {
+        Ok(Self {
+            context: json::encode("instances.context", &i.context)?,
+            parameters: json::encode("instances.parameters", &i.parameters)?,
+            maintenance_info: json::encode("instances.maintenance_info", &i.maintenance_info)?,
+            labels: json::encode("instances.labels", &i.labels)?,
+            configs: json::encode("instances.configs", &i.configs)?,
+        })
+    }
+}
+
 fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(instance)?;
     c.execute(
         "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
          context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
@@ -594,20 +910,21 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
             instance.plan_id,
             instance.organization_guid,
             instance.space_guid,
-            instance.context.to_string(),
-            instance.parameters.to_string(),
-            instance.maintenance_info.to_string(),
+            json.context,
+            json.parameters,
+            json.maintenance_info,
             instance.dashboard_url,
-            instance.labels.to_string(),
+            json.labels,
             instance.state.as_str(),
             now_rfc3339(),
-            instance.configs.to_string(),
+            json.configs,
         ],
     )?;
     Ok(())
 }
 
 fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
+    let request = json::encode("operations.request", &op.request)?;
     c.execute(
         "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
          description=?7, error=?8, updated_at=?9 WHERE id=?1",
@@ -617,7 +934,7 @@ fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
             op.stage.as_str(),
             op.task_id,
             op.errand_index,
-            op.request.to_string(),
+            request,
             op.description,
             op.error,
             now_rfc3339(),

@@ -9,7 +9,7 @@ fn json_column(
     column: &'static str,
 ) -> rusqlite::Result<StoreResult<Value>> {
     let text: String = row.get(idx)?;
-    Ok(serde_json::from_str(&text).map_err(|source| StoreError::Json { column, source }))
+    Ok(super::json::decode(column, &text))
 }
 
 macro_rules! string_enum {

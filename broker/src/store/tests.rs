@@ -149,6 +149,9 @@ fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
 #[test]
 fn bindings_are_unique_per_instance() {
     let (_d, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
     let b = BindingRecord {
         instance_id: "i1".into(),
         id: "b1".into(),
@@ -212,4 +215,613 @@ fn timestamps_are_rfc3339() {
         "2023-11-14T22:13:20.123Z"
     );
     assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+}
+
+// ----- the database's files -----
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Log output written while `f` runs on this thread.
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    (out, text)
+}
+
+#[test]
+fn a_new_database_directory_is_0700_and_the_files_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state/broker/broker.db");
+    let store = Store::open(&db).unwrap();
+    // A write, so the log and its index certainly exist.
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    assert_eq!(
+        mode(&dir.path().join("state")),
+        0o700,
+        "missing ancestors too"
+    );
+    assert_eq!(mode(&dir.path().join("state/broker")), 0o700);
+    let [wal, shm, journal] = files::companions(&db);
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert!(!journal.exists(), "WAL mode keeps no rollback journal");
+}
+
+#[test]
+fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("broker.db");
+    // An open store keeps the -wal and -shm files in place.
+    let first = Store::open(&db).unwrap();
+    first
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let [wal, shm, _] = files::companions(&db);
+    for file in [&db, &wal, &shm] {
+        set_mode(file, 0o644);
+    }
+    let (store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        let shown = file.display().to_string();
+        assert!(
+            logs.lines().any(|l| l.contains("WARN")
+                && l.contains(&shown)
+                && l.contains("0644")
+                && l.contains(&format!("chmod 600 {shown}"))),
+            "a warning names {shown}, its mode and the fix:\n{logs}"
+        );
+    }
+    assert!(
+        store.instance("i1").unwrap().is_some(),
+        "the data is intact"
+    );
+    assert!(first.instance("i1").unwrap().is_some());
+}
+
+#[test]
+fn a_database_file_created_in_a_private_directory_is_0600_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o700);
+    let db = dir.path().join("broker.db");
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(mode(&db), 0o600);
+    assert!(!logs.contains("WARN"), "nothing to warn about:\n{logs}");
+}
+
+#[test]
+fn an_existing_directory_open_to_others_is_warned_about_but_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    set_mode(&shared, 0o755);
+    let db = shared.join("broker.db");
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(
+        mode(&shared),
+        0o755,
+        "the operator's directory is not changed"
+    );
+    assert_eq!(mode(&db), 0o600);
+    let shown = shared.display().to_string();
+    assert!(
+        logs.lines().any(|l| l.contains("WARN")
+            && l.contains(&shown)
+            && l.contains("0755")
+            && l.contains(&format!("chmod 700 {shown}"))),
+        "a warning names the directory, its mode and the fix:\n{logs}"
+    );
+}
+
+#[test]
+fn paths_in_suggested_commands_are_quoted_for_the_shell_when_needed() {
+    assert_eq!(
+        files::shell_quote(Path::new("/var/db/broker.db")),
+        "/var/db/broker.db"
+    );
+    assert_eq!(
+        files::shell_quote(Path::new("/my dir/b.db")),
+        "'/my dir/b.db'"
+    );
+    assert_eq!(
+        files::shell_quote(Path::new("/it's/b.db")),
+        r"'/it'\''s/b.db'"
+    );
+}
+
+// ----- deleted credentials do not linger -----
+
+/// Whether `needle` occurs in the raw bytes of the database file, its -wal or its -shm.
+fn files_containing(db: &Path, needle: &str) -> Vec<String> {
+    let [wal, shm, _] = files::companions(db);
+    [db.to_path_buf(), wal, shm]
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+fn unique_secret() -> String {
+    format!("pw-7f3c-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn ready_instance(store: &Store, id: &str) {
+    let mut inst = instance(id);
+    store
+        .begin_provision(
+            &inst,
+            &op(&format!("{id}-create"), id, OperationKind::Create),
+        )
+        .unwrap();
+    let mut create = store.operation(&format!("{id}-create")).unwrap().unwrap();
+    create.state = OperationState::Succeeded;
+    create.stage = Stage::Done;
+    inst.state = InstanceState::Ready;
+    store.save_operation_and_instance(&create, &inst).unwrap();
+}
+
+fn pending_binding(instance_id: &str, id: &str, created_at: String) -> BindingRecord {
+    BindingRecord {
+        instance_id: instance_id.into(),
+        id: id.into(),
+        service_id: "svc".into(),
+        plan_id: "p1".into(),
+        request: json!({"parameters": {}}),
+        response: Value::Null,
+        created_at,
+    }
+}
+
+#[test]
+fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let password = unique_secret();
+    store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap();
+    assert!(store
+        .set_binding_response(
+            "i1",
+            "b1",
+            &json!({"credentials": {"username": "u", "password": password}})
+        )
+        .unwrap());
+    assert!(
+        !files_containing(&db, &password).is_empty(),
+        "the check must see the password while the binding exists"
+    );
+    assert!(store.delete_binding("i1", "b1").unwrap());
+    let found = files_containing(&db, &password);
+    assert!(found.is_empty(), "the password is still in {found:?}");
+}
+
+#[test]
+fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let (secret, password) = (unique_secret(), unique_secret());
+    store
+        .put_secrets(
+            "service-instance_i1",
+            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
+        )
+        .unwrap();
+    store
+        .insert_binding(&BindingRecord {
+            response: json!({"credentials": {"password": password}}),
+            ..pending_binding("i1", "b1", now_rfc3339())
+        })
+        .unwrap();
+    for needle in [&secret, &password] {
+        assert!(!files_containing(&db, needle).is_empty());
+    }
+    let mut inst = store.instance("i1").unwrap().unwrap();
+    let delete = op("o-delete", "i1", OperationKind::Delete);
+    store
+        .begin_operation(&delete, InstanceState::Deprovisioning)
+        .unwrap();
+    let mut delete = store.operation("o-delete").unwrap().unwrap();
+    delete.state = OperationState::Succeeded;
+    inst.state = InstanceState::Deleted;
+    store.save_operation_and_instance(&delete, &inst).unwrap();
+    for needle in [&secret, &password] {
+        let found = files_containing(&db, needle);
+        assert!(found.is_empty(), "still in {found:?}");
+    }
+}
+
+#[test]
+fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    let secret = unique_secret();
+    store
+        .put_secrets(
+            "service-instance_i1",
+            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
+        )
+        .unwrap();
+    assert!(!files_containing(&db, &secret).is_empty());
+    store.forget_instance("i1").unwrap();
+    let found = files_containing(&db, &secret);
+    assert!(found.is_empty(), "still in {found:?}");
+}
+
+#[test]
+fn a_replaced_secret_leaves_no_copy_of_its_old_value_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    let (old, new) = (unique_secret(), unique_secret());
+    for value in [&old, &new] {
+        store
+            .put_secrets(
+                "service-instance_i1",
+                &[("/odb/svc/admin".to_string(), value.clone())].into(),
+            )
+            .unwrap();
+    }
+    assert!(files_containing(&db, &old).is_empty());
+    assert!(!files_containing(&db, &new).is_empty());
+}
+
+#[test]
+fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    ready_instance(&store, "i1");
+    let password = unique_secret();
+    store
+        .insert_binding(&BindingRecord {
+            response: json!({"credentials": {"password": password}}),
+            ..pending_binding("i1", "b1", now_rfc3339())
+        })
+        .unwrap();
+    // A reader in the middle of a read transaction holds on to the log.
+    let mut reader = Connection::open(&db).unwrap();
+    let read = reader.transaction().unwrap();
+    let n: i64 = read
+        .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let (deleted, logs) = capture_logs(|| store.delete_binding("i1", "b1"));
+    assert!(deleted.unwrap(), "the deletion succeeds all the same");
+    assert!(logs.contains("checkpoint busy"), "{logs}");
+    assert!(
+        !files_containing(&db, &password).is_empty(),
+        "the reader kept the old pages in the log"
+    );
+    drop(read);
+    drop(reader);
+    // The next call of any kind finishes the job.
+    store.instance("i1").unwrap();
+    let found = files_containing(&db, &password);
+    assert!(found.is_empty(), "still in {found:?}");
+}
+
+// ----- binds and deprovisions exclude each other -----
+
+fn start_delete(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
+    store.begin_operation(
+        &op(op_id, instance_id, OperationKind::Delete),
+        InstanceState::Deprovisioning,
+    )
+}
+
+#[test]
+fn a_binding_is_refused_while_its_instance_is_being_deleted() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    start_delete(&store, "i1", "o-delete").unwrap();
+    match store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap_err()
+    {
+        StoreError::InstanceBusy { instance, reason } => {
+            assert_eq!(instance, "i1");
+            assert_eq!(
+                reason,
+                BindRefusal::DeleteInFlight {
+                    operation: "o-delete".into()
+                }
+            );
+        }
+        other => panic!("expected InstanceBusy, got {other}"),
+    }
+    assert!(
+        store.binding("i1", "b1").unwrap().is_none(),
+        "nothing was written"
+    );
+}
+
+#[test]
+fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let mut inst = store.instance("i1").unwrap().unwrap();
+    let done = store.latest_operation("i1").unwrap().unwrap();
+    inst.state = InstanceState::Deprovisioning;
+    store.save_operation_and_instance(&done, &inst).unwrap();
+    let refusal = |instance_id: &str| match store
+        .insert_binding(&pending_binding(instance_id, "b1", now_rfc3339()))
+        .unwrap_err()
+    {
+        StoreError::InstanceBusy { reason, .. } => reason,
+        other => panic!("expected InstanceBusy, got {other}"),
+    };
+    assert_eq!(refusal("i1"), BindRefusal::Deprovisioning);
+    inst.state = InstanceState::Deleted;
+    store.save_operation_and_instance(&done, &inst).unwrap();
+    assert_eq!(refusal("i1"), BindRefusal::Deleted);
+    assert_eq!(refusal("nobody"), BindRefusal::Deleted);
+    let err = store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be bound"), "{err}");
+}
+
+#[test]
+fn a_delete_is_refused_while_a_binding_is_being_created() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    store
+        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .unwrap();
+    match start_delete(&store, "i1", "o-delete").unwrap_err() {
+        StoreError::BindingInProgress { instance, binding } => {
+            assert_eq!((instance.as_str(), binding.as_str()), ("i1", "b1"));
+        }
+        other => panic!("expected BindingInProgress, got {other}"),
+    }
+    assert!(
+        store.operation("o-delete").unwrap().is_none(),
+        "nothing was written"
+    );
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Ready
+    );
+    // Other operations are not affected by a bind.
+    store
+        .begin_operation(
+            &op("o-update", "i1", OperationKind::Update),
+            InstanceState::Updating,
+        )
+        .unwrap();
+    let mut update = store.operation("o-update").unwrap().unwrap();
+    update.state = OperationState::Succeeded;
+    store.save_operation(&update).unwrap();
+    // Once create-binding has answered, the delete may go ahead.
+    assert!(store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap());
+    start_delete(&store, "i1", "o-delete").unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Deprovisioning
+    );
+}
+
+#[test]
+fn a_stale_pending_binding_does_not_block_a_delete() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let long_ago = format_rfc3339(now_millis() - 200_000);
+    store
+        .insert_binding(&pending_binding("i1", "b1", long_ago))
+        .unwrap();
+    let delete = op("o-delete", "i1", OperationKind::Delete);
+    // Within a grace longer than its age, the record still counts as a bind in progress.
+    assert!(matches!(
+        store
+            .begin_operation_with_grace(
+                &delete,
+                InstanceState::Deprovisioning,
+                Duration::from_secs(300)
+            )
+            .unwrap_err(),
+        StoreError::BindingInProgress { .. }
+    ));
+    // Older than the grace (the default is 150 s), it is a crash leftover.
+    store
+        .begin_operation(&delete, InstanceState::Deprovisioning)
+        .unwrap();
+    assert_eq!(
+        store.instance("i1").unwrap().unwrap().state,
+        InstanceState::Deprovisioning
+    );
+}
+
+#[test]
+fn retrying_a_leftover_pending_binding_takes_its_record_over() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    let long_ago = format_rfc3339(now_millis() - 200_000);
+    store
+        .insert_binding(&pending_binding("i1", "b1", long_ago))
+        .unwrap();
+    let retry = pending_binding("i1", "b1", now_rfc3339());
+    store.insert_binding(&retry).unwrap();
+    assert_eq!(
+        store.binding("i1", "b1").unwrap().unwrap().created_at,
+        retry.created_at
+    );
+    assert!(
+        matches!(
+            start_delete(&store, "i1", "o-delete").unwrap_err(),
+            StoreError::BindingInProgress { .. }
+        ),
+        "the retried bind is in progress again"
+    );
+    let different = BindingRecord {
+        request: json!({"parameters": {"other": true}}),
+        ..retry.clone()
+    };
+    assert!(matches!(
+        store.insert_binding(&different).unwrap_err(),
+        StoreError::AlreadyExists
+    ));
+    store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap();
+    assert!(
+        matches!(
+            store.insert_binding(&retry).unwrap_err(),
+            StoreError::AlreadyExists
+        ),
+        "a finished binding is never taken over"
+    );
+    assert_eq!(
+        store.binding("i1", "b1").unwrap().unwrap().response,
+        json!({"credentials": {}})
+    );
+}
+
+#[test]
+fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
+    let (_d, store) = open();
+    ready_instance(&store, "i1");
+    assert!(!store
+        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .unwrap());
+}
+
+// ----- nesting of JSON columns -----
+
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!("leaf"), |inner, i| json!({ format!("k{i}"): inner }))
+}
+
+#[test]
+fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
+    let (dir, store) = open();
+    let context = nested(64);
+    let mut inst = instance("i1");
+    inst.context = context.clone();
+    let mut create = op("o1", "i1", OperationKind::Create);
+    // As the engine stores it: the context twice, once inside the adapter's request params.
+    create.request = json!({
+        "plan_id": "p1",
+        "context": context,
+        "request_params": {"context": context, "parameters": {}},
+    });
+    store.begin_provision(&inst, &create).unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    assert_eq!(
+        store.operation("o1").unwrap().unwrap().request,
+        create.request
+    );
+    assert_eq!(store.instance("i1").unwrap().unwrap().context, context);
+    assert_eq!(store.in_flight_operations().unwrap().len(), 1);
+}
+
+#[test]
+fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written() {
+    let (_d, store) = open();
+    let mut create = op("o1", "i1", OperationKind::Create);
+    create.request = nested(MAX_JSON_DEPTH);
+    store.begin_provision(&instance("i1"), &create).unwrap();
+    assert_eq!(
+        store.operation("o1").unwrap().unwrap().request,
+        create.request
+    );
+
+    // The probe's case: a context 125 deep, wrapped by the operation request.
+    let mut create = op("o2", "i2", OperationKind::Create);
+    create.request = json!({"request_params": {"context": nested(125)}});
+    match store.begin_provision(&instance("i2"), &create).unwrap_err() {
+        StoreError::TooDeep {
+            column,
+            depth,
+            limit,
+        } => {
+            assert_eq!(column, "operations.request");
+            assert_eq!(depth, 127);
+            assert_eq!(limit, MAX_JSON_DEPTH);
+        }
+        other => panic!("expected TooDeep, got {other}"),
+    }
+    assert!(
+        store.instance("i2").unwrap().is_none(),
+        "nothing was written"
+    );
+    let mut inst = instance("i3");
+    inst.context = nested(MAX_JSON_DEPTH + 1);
+    assert!(matches!(
+        store
+            .begin_provision(&inst, &op("o3", "i3", OperationKind::Create))
+            .unwrap_err(),
+        StoreError::TooDeep {
+            column: "instances.context",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_store_writes_nothing_that_serde_json_cannot_read_back() {
+    // Headroom: a value well past the write limit still reads back...
+    let text = nested(MAX_JSON_DEPTH + 20).to_string();
+    assert!(json::decode("t", &text).is_ok());
+    // ...and this is the reader's limit the headroom is measured against.
+    let err = json::decode("t", &nested(128).to_string()).unwrap_err();
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+}
+
+#[test]
+fn json_depth_counts_containers_but_not_brackets_in_strings() {
+    assert_eq!(json::depth("1"), 0);
+    assert_eq!(json::depth(r#""[{""#), 0);
+    assert_eq!(json::depth("[]"), 1);
+    assert_eq!(json::depth(r#"{"a":[1,{"b":[]}],"c":{}}"#), 4);
+    assert_eq!(json::depth(r#"["\"[[[", "\\", [2]]"#), 2);
 }
