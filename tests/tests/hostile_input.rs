@@ -521,3 +521,31 @@ fn connections_beyond_max_connections_wait_until_one_closes() {
         String::from_utf8_lossy(&buf[..n])
     );
 }
+
+#[test]
+fn a_deprovision_while_a_bind_runs_is_a_concurrency_error_and_the_binding_is_kept() {
+    let (_broker, client) = start(&BrokerConfig::new());
+    let id = unique_id("slowbind");
+    provision_ready(&client, &id, PLAN_SMALL, json!({}));
+    let binder = {
+        let (client, id) = (client.clone(), id.clone());
+        std::thread::spawn(move || {
+            let params = json!({"adapter_script": {"create-binding": {
+                "sleep_seconds": 2,
+                "stdout": "{\"credentials\": {\"password\": \"slow-secret\"}}"
+            }}});
+            client.bind(&id, "slow", &bind_body(SERVICE_ID, PLAN_SMALL, params))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let r = client.deprovision(&id, SERVICE_ID, PLAN_SMALL, true);
+    assert_eq!(r.status, 422, "deprovision during a bind: {}", r.text);
+    assert_eq!(r.str_field("error"), Some("ConcurrencyError"), "{}", r.text);
+    let bound = binder.join().unwrap();
+    assert_eq!(bound.status, 201, "{}", bound.text);
+    // The binding is tracked, so the platform's unbind reaches the adapter before the delete.
+    let r = client.unbind(&id, "slow", SERVICE_ID, PLAN_SMALL);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = client.deprovision(&id, SERVICE_ID, PLAN_SMALL, true);
+    assert_eq!(r.status, 202, "{}", r.text);
+}

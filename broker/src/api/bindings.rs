@@ -10,7 +10,9 @@ use super::support::*;
 use super::AppState;
 use crate::adapter::BindingRequest;
 use crate::engine::EngineError;
-use crate::store::{now_rfc3339, BindingRecord, InstanceRecord, InstanceState, StoreError};
+use crate::store::{
+    now_rfc3339, BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError,
+};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -183,7 +185,7 @@ pub async fn bind(
         .engine
         .lock(&format!("binding:{instance_id}/{binding_id}"))
         .await;
-    let leftover = match binding(&state, &meta, &instance_id, &binding_id, "bind").await? {
+    match binding(&state, &meta, &instance_id, &binding_id, "bind").await? {
         Some(existing) if existing.request != identity => {
             return Err(ApiError::conflict(format!(
                 "binding {binding_id} already exists with different parameters: unbind it first or use a new binding id"
@@ -191,10 +193,10 @@ pub async fn bind(
         }
         // A binding whose create-binding never answered (the broker stopped mid-call):
         // ask the adapter again.
-        Some(existing) if existing.is_pending() => true,
+        Some(existing) if existing.is_pending() => {}
         Some(existing) => return Ok(HttpResponse::Ok().json(&existing.response)),
-        None => false,
-    };
+        None => {}
+    }
 
     let facts = deployment_facts(&state, &instance)
         .await
@@ -229,8 +231,10 @@ pub async fn bind(
         dns_addresses,
     };
     // Intent first: if the broker stops while the adapter runs, the record tells a later
-    // unbind to ask the adapter to delete whatever it may have created.
-    if !leftover {
+    // unbind to ask the adapter to delete whatever it may have created. The store refuses it
+    // while the instance is being deleted (a leftover record is taken over, with the same
+    // check), so a bind can never race a deprovision.
+    {
         let record = BindingRecord {
             instance_id: instance_id.to_string(),
             id: binding_id.to_string(),
@@ -252,6 +256,19 @@ pub async fn bind(
                     "binding {binding_id} was created by another request"
                 )))
             }
+            Err(StoreError::InstanceBusy {
+                reason: BindRefusal::Deleted,
+                ..
+            }) => {
+                return Err(ApiError::not_found(format!(
+                    "service instance {instance_id} does not exist: it was deleted"
+                )))
+            }
+            Err(StoreError::InstanceBusy { .. }) => {
+                return Err(ApiError::concurrency(format!(
+                    "service instance {instance_id} is being deleted"
+                )))
+            }
             Err(e) => return Err(store_error(&state, &meta, &instance_id, "bind", &e)),
         }
     }
@@ -264,13 +281,27 @@ pub async fn bind(
         }
     };
     let response = serde_json::to_value(&created).unwrap_or(Value::Null);
-    let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
-    state
+    let (i, b, r) = (
+        instance_id.to_string(),
+        binding_id.to_string(),
+        response.clone(),
+    );
+    let kept = state
         .engine
         .store
         .run(move |s| s.set_binding_response(&i, &b, &r))
         .await
         .map_err(|e| store_error(&state, &meta, &instance_id, "bind", &e))?;
+    if !kept {
+        // The record went while the adapter ran: nobody would track these credentials.
+        tracing::warn!(request_id = %meta.request_id, instance = %instance_id, binding = %binding_id, "binding record gone during create-binding; asking the adapter to delete it");
+        if let Err(e) = state.engine.adapter.delete_binding(&req).await {
+            tracing::warn!(request_id = %meta.request_id, binding = %binding_id, error = %e, "delete-binding of the orphaned binding failed");
+        }
+        return Err(ApiError::concurrency(format!(
+            "service instance {instance_id} changed while binding {binding_id} was created: try again"
+        )));
+    }
     tracing::info!(request_id = %meta.request_id, instance = %instance_id, binding = %binding_id, "binding created");
     Ok(HttpResponse::Created().json(response))
 }

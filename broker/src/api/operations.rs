@@ -104,11 +104,24 @@ pub async fn begin_operation(
         InstanceState::Updating
     };
     let o = op.clone();
-    match engine.store.run(move |s| s.begin_operation(&o, new_state)).await {
+    // A binding younger than the adapter's timeout may still be in create-binding; older
+    // pending rows are what a stopped broker left behind and do not block a delete.
+    let grace = state.config.adapter.timeout + std::time::Duration::from_secs(30);
+    match engine
+        .store
+        .run(move |s| s.begin_operation_with_grace(&o, new_state, grace))
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::InFlight(_)) => {
             return Err(ApiError::concurrency(format!(
                 "another operation is in progress for service instance {}: try again when it has finished",
+                instance.id
+            )))
+        }
+        Err(StoreError::BindingInProgress { binding, .. }) => {
+            return Err(ApiError::concurrency(format!(
+                "binding {binding} of service instance {} is being created: delete the instance when it has finished",
                 instance.id
             )))
         }
