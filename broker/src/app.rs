@@ -169,10 +169,8 @@ impl Application {
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
         let state = web::Data::new(AppState {
-            config: config.clone(),
-            engine: engine.clone(),
+            broker: crate::service::Broker::new(config.clone(), engine.clone(), schemas),
             catalog,
-            schemas,
         });
         let credentials = web::Data::new(Credentials {
             username: config.broker.username.clone(),

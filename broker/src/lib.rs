@@ -14,6 +14,7 @@ pub mod ids;
 pub mod metrics;
 pub mod quotas;
 pub mod schemas;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -6,47 +6,17 @@ pub mod extract;
 pub mod instances;
 pub mod mgmt;
 pub mod middleware;
-pub mod operations;
 mod support;
 
-use crate::config::Config;
-use crate::engine::Engine;
 use actix_web::{middleware::from_fn, web, HttpResponse};
 use sha2::Digest as _;
-use std::sync::Arc;
 
 /// Shared state of every handler.
 pub struct AppState {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The operation engine (store, director, adapter).
-    pub engine: Arc<Engine>,
+    /// The use cases.
+    pub broker: crate::service::Broker,
     /// The catalog, serialised once at start-up.
     pub catalog: CatalogBody,
-    /// Compiled parameter schemas by plan id (empty unless `broker.enable_plan_schemas`).
-    pub schemas: std::collections::BTreeMap<String, crate::schemas::PlanSchemas>,
-}
-
-impl AppState {
-    /// Validates request parameters against the plan's schema of `kind`: 400 listing every
-    /// violation.
-    pub fn validate_parameters(
-        &self,
-        plan_id: &str,
-        kind: crate::schemas::SchemaKind,
-        parameters: &serde_json::Value,
-    ) -> Result<(), error::ApiError> {
-        match self
-            .schemas
-            .get(plan_id)
-            .map(|s| s.validate(kind, parameters))
-        {
-            Some(Err(errors)) => Err(error::ApiError::bad_request(
-                crate::schemas::violation_message(&errors),
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The catalog as served: its body bytes and `ETag`, computed once.

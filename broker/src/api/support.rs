@@ -1,13 +1,7 @@
-//! Helpers shared by the handlers: body and query parsing, and mapping engine failures to
-//! OSB errors with a message the user can act on.
+//! Helpers shared by the handlers: body fields and query parameters, each read with a
+//! message that says what to fix.
 
 use super::error::ApiError;
-use super::middleware::RequestMeta;
-use super::AppState;
-use crate::adapter::AdapterError;
-use crate::director::DirectorError;
-use crate::engine::EngineError;
-use actix_web::http::StatusCode;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -78,117 +72,10 @@ pub fn query_flag(query: &HashMap<String, String>, key: &str) -> bool {
     )
 }
 
-/// The version of a `maintenance_info` object; `None` for absent, `{}` or no version.
-pub fn maintenance_version(mi: &Value) -> Option<String> {
-    mi.get("version")
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
-
-/// Maps an engine failure to an OSB error, logging the operator detail with the request id.
-pub fn engine_error(
-    state: &AppState,
-    meta: &RequestMeta,
-    instance_id: &str,
-    action: &str,
-    operation: &str,
-    err: &EngineError,
-) -> ApiError {
-    tracing::warn!(request_id = %meta.request_id, instance = instance_id, operation, error = %err, "request failed");
-    let expose = |mut api: ApiError| {
-        if state.config.broker.expose_operational_errors {
-            let d = api.description.take().unwrap_or_default();
-            api.description = Some(format!("{d} - error-message: {err}"));
-        }
-        api
-    };
-    match err {
-        EngineError::Adapter(a) => adapter_error(state, meta, instance_id, operation, a),
-        EngineError::PendingChanges => ApiError::unprocessable(
-            "The service broker has been updated, and this service instance is out of date. Please contact your operator.",
-        ),
-        EngineError::TaskInProgress(_) => ApiError::concurrency(
-            "An operation is in progress for your service instance. Please try again later.",
-        ),
-        EngineError::Director(DirectorError::Request(_)) => expose(ApiError::internal(format!(
-            "Currently unable to {action} service instance, please try again later"
-        ))),
-        EngineError::DeploymentNotFound(d) => expose(ApiError::internal(format!(
-            "bosh deployment '{d}' not found"
-        ))),
-        EngineError::PlanNotFound(p) => {
-            ApiError::internal(format!("plan {p} not found in the catalog"))
-        }
-        _ => expose(ApiError::internal(state.engine.generic_message(
-            instance_id,
-            &meta.request_id,
-            None,
-            Some(operation),
-        ))),
-    }
-}
-
-/// Maps an adapter failure: typed exit codes to their OSB answers, the adapter's own message
-/// (non-empty stdout) verbatim, anything else to the generic message.
-pub fn adapter_error(
-    state: &AppState,
-    meta: &RequestMeta,
-    instance_id: &str,
-    operation: &str,
-    err: &AdapterError,
-) -> ApiError {
-    tracing::warn!(request_id = %meta.request_id, instance = instance_id, operation, error = %err, "service adapter failed");
-    match err {
-        AdapterError::BindingAlreadyExists(_) => ApiError::conflict("binding already exists"),
-        AdapterError::BindingNotFound(_) => ApiError::gone(),
-        AdapterError::AppGuidNotProvided(_) => {
-            ApiError::unprocessable("app_guid is a required field but was not provided")
-                .with_code("RequiresApp")
-        }
-        AdapterError::NotImplemented(subcommand) => ApiError::internal(format!(
-            "The service adapter does not implement {subcommand}, which this request needs. Please contact your operations team providing the following information: service: {}, service-instance-guid: {instance_id}, broker-request-id: {}",
-            state.config.catalog.service_name, meta.request_id
-        )),
-        other => {
-            if let Some(msg) = other.user_message() {
-                return ApiError::internal(msg.to_string());
-            }
-            let mut api = ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                state
-                    .engine
-                    .generic_message(instance_id, &meta.request_id, None, Some(operation)),
-            );
-            if state.config.broker.expose_operational_errors {
-                let d = api.description.take().unwrap_or_default();
-                api.description = Some(format!("{d} - error-message: {other}"));
-            }
-            api
-        }
-    }
-}
-
-/// Maps a store failure to the generic 500.
-pub fn store_error(
-    state: &AppState,
-    meta: &RequestMeta,
-    instance_id: &str,
-    operation: &str,
-    err: &dyn std::fmt::Display,
-) -> ApiError {
-    tracing::error!(request_id = %meta.request_id, instance = instance_id, operation, error = %err, "state store failed");
-    ApiError::internal(state.engine.generic_message(
-        instance_id,
-        &meta.request_id,
-        None,
-        Some(operation),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::http::StatusCode;
 
     #[test]
     fn boolean_query_flags_accept_the_spellings_of_true() {

@@ -1,0 +1,652 @@
+//! Instance use cases: provision, update or upgrade, deprovision, fetch, and last operation.
+
+use super::operations::{new_operation, Accepted, QUOTA_LOCK};
+use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
+use crate::engine::{in_progress_text, OperationRequest};
+use crate::ids::{InstanceId, OperationId};
+use crate::schemas::SchemaKind;
+use crate::store::{
+    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
+    StoreError,
+};
+use serde_json::{json, Map, Value};
+
+/// A provision request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionRequest {
+    /// The catalog service id.
+    pub service_id: String,
+    /// The plan id.
+    pub plan_id: String,
+    /// The platform's organization.
+    pub organization_guid: String,
+    /// The platform's space.
+    pub space_guid: String,
+    /// The platform context (`null` when none).
+    pub context: Value,
+    /// Arbitrary parameters (an object, `{}` when none).
+    pub parameters: Value,
+    /// The maintenance info the platform asked for (`null` when none).
+    pub maintenance_info: Value,
+    /// Whether the platform accepts an asynchronous answer.
+    pub accepts_incomplete: bool,
+}
+
+/// What a provision did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provisioned {
+    /// The provision was accepted (or an identical one is still running): poll its operation.
+    Accepted(Accepted),
+    /// An identical instance exists already.
+    AlreadyExists {
+        /// Its dashboard URL.
+        dashboard_url: Option<String>,
+    },
+}
+
+/// An update request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRequest {
+    /// The catalog service id.
+    pub service_id: String,
+    /// The new plan id, when the plan changes.
+    pub plan_id: Option<String>,
+    /// Arbitrary parameters, when sent.
+    pub parameters: Option<Value>,
+    /// The platform context (`null` when none).
+    pub context: Value,
+    /// `previous_values` (`null` when none).
+    pub previous_values: Value,
+    /// The maintenance info the platform asked for (`null` when none).
+    pub maintenance_info: Value,
+    /// Whether the platform accepts an asynchronous answer.
+    pub accepts_incomplete: bool,
+}
+
+/// A deprovision request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct DeprovisionRequest {
+    /// The catalog service id.
+    pub service_id: String,
+    /// The plan id the platform believes the instance has.
+    pub plan_id: String,
+    /// Whether the platform accepts an asynchronous answer.
+    pub accepts_incomplete: bool,
+    /// Whether failing pre-delete errands may be skipped.
+    pub force: bool,
+}
+
+/// An instance as `GET` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceView {
+    /// The catalog service id.
+    pub service_id: String,
+    /// The plan id.
+    pub plan_id: String,
+    /// The dashboard URL.
+    pub dashboard_url: Option<String>,
+    /// Parameters in effect.
+    pub parameters: Value,
+    /// The maintenance info (`null` when none).
+    pub maintenance_info: Value,
+    /// Labels (an object, `{}` when none).
+    pub labels: Value,
+}
+
+/// An operation as `last_operation` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationView {
+    /// What it does.
+    pub kind: OperationKind,
+    /// Where it is.
+    pub state: OperationState,
+    /// What it says.
+    pub description: String,
+}
+
+/// What makes two provision requests the same request.
+struct ProvisionIdentity<'a>(&'a ProvisionRequest);
+
+impl ProvisionIdentity<'_> {
+    fn matches(&self, existing: &InstanceRecord) -> bool {
+        let r = self.0;
+        existing.service_id == r.service_id
+            && existing.plan_id == r.plan_id
+            && existing.organization_guid == r.organization_guid
+            && existing.space_guid == r.space_guid
+            && existing.parameters == r.parameters
+    }
+}
+
+/// The request-parameters map a provision hands the adapter.
+fn provision_request_params(r: &ProvisionRequest) -> Value {
+    let mut params = Map::new();
+    params.insert("service_id".into(), json!(r.service_id));
+    params.insert("plan_id".into(), json!(r.plan_id));
+    params.insert("organization_guid".into(), json!(r.organization_guid));
+    params.insert("space_guid".into(), json!(r.space_guid));
+    if !r.context.is_null() {
+        params.insert("context".into(), r.context.clone());
+    }
+    if !r.maintenance_info.is_null() {
+        params.insert("maintenance_info".into(), r.maintenance_info.clone());
+    }
+    params.insert("parameters".into(), r.parameters.clone());
+    Value::Object(params)
+}
+
+/// The request-parameters map an update hands the adapter (an upgrade hands only
+/// `{"context": ...}`).
+fn update_request_params(
+    r: &UpdateRequest,
+    instance: &InstanceRecord,
+    new_plan: &str,
+    parameters: &Value,
+) -> Value {
+    let mut params = Map::new();
+    params.insert("service_id".into(), json!(r.service_id));
+    params.insert("plan_id".into(), json!(new_plan));
+    params.insert("parameters".into(), parameters.clone());
+    let mut previous = Map::new();
+    previous.insert("plan_id".into(), json!(instance.plan_id));
+    previous.insert("service_id".into(), json!(instance.service_id));
+    previous.insert("organization_id".into(), json!(instance.organization_guid));
+    previous.insert("space_id".into(), json!(instance.space_guid));
+    if let Some(mi) = r
+        .previous_values
+        .get("maintenance_info")
+        .filter(|m| !m.is_null())
+    {
+        previous.insert("maintenance_info".into(), mi.clone());
+    }
+    params.insert("previous_values".into(), Value::Object(previous));
+    if !r.context.is_null() {
+        params.insert("context".into(), r.context.clone());
+    }
+    if !r.maintenance_info.is_null() {
+        params.insert("maintenance_info".into(), r.maintenance_info.clone());
+    }
+    Value::Object(params)
+}
+
+/// Whether an update is an upgrade, decided once from what the instance is at and what the
+/// request asks for.
+struct UpgradeDecision {
+    /// The instance's maintenance version differs from the plan's.
+    outdated: bool,
+    /// The request named a maintenance version.
+    asked_for_upgrade: bool,
+    /// The instance's version, for messages.
+    instance_version: Option<String>,
+    /// The plan's version, for messages.
+    target_version: Option<String>,
+}
+
+impl UpgradeDecision {
+    fn new(r: &UpdateRequest, instance: &InstanceRecord, target: &Value) -> Self {
+        let instance_version = maintenance_version(&instance.maintenance_info).or_else(|| {
+            r.previous_values
+                .get("maintenance_info")
+                .and_then(maintenance_version)
+        });
+        let target_version = maintenance_version(target);
+        Self {
+            outdated: instance_version.is_some()
+                && target_version.is_some()
+                && instance_version != target_version,
+            asked_for_upgrade: maintenance_version(&r.maintenance_info).is_some(),
+            instance_version,
+            target_version,
+        }
+    }
+
+    /// An upgrade changes nothing but the maintenance version.
+    fn is_upgrade(&self, same_plan: bool, parameters: &Value) -> bool {
+        same_plan
+            && parameters.as_object().is_none_or(|p| p.is_empty())
+            && self.asked_for_upgrade
+            && self.outdated
+    }
+
+    /// An outdated instance must be upgraded before anything else changes.
+    fn refuse_update_of_outdated(&self) -> ServiceResult<()> {
+        if self.outdated && !self.asked_for_upgrade {
+            return Err(ServiceError::Unprocessable(format!(
+                "service instance needs to be upgraded before updating: it is at maintenance_info version '{}', the plan is at '{}'; upgrade it first (send the catalog's maintenance_info with no other changes)",
+                self.instance_version.clone().unwrap_or_default(),
+                self.target_version.clone().unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Broker {
+    /// The maintenance info an operation moves the instance to: the plan's current version
+    /// (`null` when the plan has none). `MaintenanceInfoConflict` when the request names a
+    /// version the plan is not at.
+    fn target_maintenance_info(&self, plan_id: &str, requested: &Value) -> ServiceResult<Value> {
+        let plan = self.check_plan(plan_id)?;
+        let current = crate::catalog::effective_maintenance_info(&self.config, plan)
+            .map(|mi| mi.version)
+            .filter(|v| !v.is_empty());
+        match (maintenance_version(requested), current) {
+            (None, None) => Ok(Value::Null),
+            (None, Some(v)) => Ok(json!({ "version": v })),
+            (Some(_), None) => Err(ServiceError::MaintenanceInfoConflict(
+                "maintenance_info was passed, but the broker catalog contains no maintenance_info".into(),
+            )),
+            (Some(asked), Some(v)) if asked != v => Err(ServiceError::MaintenanceInfoConflict(format!(
+                "passed maintenance_info does not match the catalog maintenance_info: the plan is at version '{v}', the request asked for '{asked}'; fetch the catalog again"
+            ))),
+            (Some(_), Some(v)) => Ok(json!({ "version": v })),
+        }
+    }
+
+    /// The answer to a provision of an instance that already exists (`None` when it does
+    /// not, or only its deleted tombstone does): the same operation for an identical
+    /// provision still in flight, "exists" for an identical one that completed, a conflict
+    /// for a different one.
+    async fn existing_answer(
+        &self,
+        instance_id: &InstanceId,
+        request: &ProvisionRequest,
+    ) -> ServiceResult<Option<Provisioned>> {
+        let Some(existing) = self.load_instance(instance_id, "create").await? else {
+            return Ok(None);
+        };
+        if existing.state == InstanceState::Deleted {
+            return Ok(None);
+        }
+        let identical = ProvisionIdentity(request).matches(&existing);
+        let latest = self.latest_operation(instance_id).await?;
+        match (identical, existing.state, latest) {
+            (true, InstanceState::Provisioning, Some(op)) if op.kind == OperationKind::Create => {
+                Ok(Some(Provisioned::Accepted(Accepted::of(&op, Some(&existing)))))
+            }
+            (true, InstanceState::Ready | InstanceState::Updating, _) => {
+                Ok(Some(Provisioned::AlreadyExists {
+                    dashboard_url: existing.dashboard_url,
+                }))
+            }
+            (_, InstanceState::Deprovisioning, _) => Err(ServiceError::Concurrency(format!(
+                "service instance {instance_id} is being deleted: provision it again when the delete has finished"
+            ))),
+            (true, InstanceState::Failed, _) => Err(ServiceError::Conflict(format!(
+                "service instance {instance_id} exists but its provisioning failed: delete it, then provision again"
+            ))),
+            _ => Err(ServiceError::Conflict(format!(
+                "service instance {instance_id} already exists with a different service, plan, organization, space or parameters"
+            ))),
+        }
+    }
+
+    /// Provision: records the instance and its create operation, then generates the manifest
+    /// and deploys it. A failure before the deploy leaves nothing behind.
+    pub async fn provision(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        request: ProvisionRequest,
+    ) -> ServiceResult<Provisioned> {
+        self.check_service(&request.service_id)?;
+        self.check_plan(&request.plan_id)?;
+        if let Some(answer) = self.existing_answer(instance_id, &request).await? {
+            return Ok(answer);
+        }
+        if !request.accepts_incomplete {
+            return Err(ServiceError::AsyncRequired);
+        }
+        let maintenance_info =
+            self.target_maintenance_info(&request.plan_id, &request.maintenance_info)?;
+        self.validate_parameters(
+            &request.plan_id,
+            SchemaKind::InstanceCreate,
+            &request.parameters,
+        )?;
+        // Checking the quotas and recording the instance happen under one short lock, so two
+        // provisions at the same moment cannot both take the last place.
+        let quota_guard = self.engine.lock(QUOTA_LOCK).await;
+        // An identical provision may have been recorded while this one waited for the lock:
+        // it gets the same answer as if it had come a moment later.
+        if let Some(answer) = self.existing_answer(instance_id, &request).await? {
+            return Ok(answer);
+        }
+        self.check_quotas(caller, instance_id, &request.plan_id, None)
+            .await?;
+
+        let operation_request = OperationRequest {
+            plan_id: request.plan_id.clone(),
+            previous_plan_id: None,
+            parameters: request.parameters.clone(),
+            context: request.context.clone(),
+            maintenance_info: maintenance_info.clone(),
+            request_params: provision_request_params(&request),
+            force: false,
+            fingerprint: json!({
+                "service_id": request.service_id,
+                "plan_id": request.plan_id,
+                "parameters": request.parameters,
+            }),
+        };
+        let op = new_operation(instance_id, OperationKind::Create, &operation_request);
+        let now = now_rfc3339();
+        let instance = InstanceRecord {
+            id: instance_id.to_string(),
+            service_id: request.service_id,
+            plan_id: request.plan_id,
+            organization_guid: request.organization_guid,
+            space_guid: request.space_guid,
+            context: request.context,
+            parameters: request.parameters,
+            maintenance_info,
+            dashboard_url: None,
+            labels: Value::Null,
+            configs: Value::Null,
+            state: InstanceState::Provisioning,
+            deployment_name: instance_id.deployment_name(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.record_and_start_provision(caller, instance_id, instance, op, quota_guard)
+            .await
+    }
+
+    async fn record_and_start_provision(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        instance: InstanceRecord,
+        op: OperationRecord,
+        quota_guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> ServiceResult<Provisioned> {
+        let engine = self.engine.clone();
+        let _guard = engine.lock(&op.id).await;
+        let (inst, o) = (instance.clone(), op.clone());
+        match engine
+            .store
+            .run(move |s| s.begin_provision(&inst, &o))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                return Err(ServiceError::Conflict(format!(
+                    "service instance {instance_id} is being provisioned by another request"
+                )))
+            }
+            Err(e) => return Err(ServiceError::store(instance_id, "create", e)),
+        }
+        drop(quota_guard);
+        tracing::info!(request_id = %caller.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
+        match engine.advance_locked(&op.id).await {
+            Ok(_) => {
+                let stored = self
+                    .load_instance(instance_id, "create")
+                    .await?
+                    .unwrap_or(instance);
+                Ok(Provisioned::Accepted(Accepted::of(&op, Some(&stored))))
+            }
+            Err(err) => {
+                let id = instance_id.to_string();
+                if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
+                    tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
+                }
+                Err(ServiceError::engine(instance_id, "create", "create", err))
+            }
+        }
+    }
+
+    /// Update or upgrade: a plan change, new parameters or context, or a move to the
+    /// catalog's maintenance info; an identical update still running gets its operation.
+    pub async fn update(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        request: UpdateRequest,
+    ) -> ServiceResult<Accepted> {
+        self.check_service(&request.service_id)?;
+        if let Some(p) = &request.plan_id {
+            self.check_plan(p)?;
+        }
+        let parameters = request.parameters.clone().unwrap_or_else(|| json!({}));
+        let Some(instance) = self.load_instance(instance_id, "update").await? else {
+            return Err(ServiceError::NotFound(format!(
+                "service instance {instance_id} does not exist"
+            )));
+        };
+        if instance.state == InstanceState::Deleted {
+            return Err(ServiceError::NotFound(format!(
+                "service instance {instance_id} does not exist: it was deleted"
+            )));
+        }
+        if !request.accepts_incomplete {
+            return Err(ServiceError::AsyncRequired);
+        }
+        let new_plan = request
+            .plan_id
+            .clone()
+            .unwrap_or_else(|| instance.plan_id.clone());
+        let fingerprint = json!({"service_id": request.service_id, "plan_id": new_plan, "parameters": parameters});
+        if let Some(op) = self.latest_operation(instance_id).await? {
+            if op.state == OperationState::InProgress {
+                if matches!(op.kind, OperationKind::Update | OperationKind::Upgrade)
+                    && OperationRequest::of(&op).fingerprint == fingerprint
+                {
+                    return Ok(Accepted::of(&op, Some(&instance)));
+                }
+                return Err(ServiceError::Concurrency(format!(
+                    "{} for service instance {instance_id}: try again when it has finished",
+                    in_progress_text(op.kind)
+                )));
+            }
+        }
+        let plan_changes = new_plan != instance.plan_id;
+        if plan_changes {
+            self.check_plan_updatable(&new_plan)?;
+        }
+        let maintenance_info =
+            self.target_maintenance_info(&new_plan, &request.maintenance_info)?;
+        if request.parameters.is_some() {
+            self.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
+        }
+        let quota_guard = if plan_changes {
+            let guard = self.engine.lock(QUOTA_LOCK).await;
+            self.check_quotas(caller, instance_id, &new_plan, Some(&instance.plan_id))
+                .await?;
+            Some(guard)
+        } else {
+            None
+        };
+        let decision = UpgradeDecision::new(&request, &instance, &maintenance_info);
+        decision.refuse_update_of_outdated()?;
+        let is_upgrade = decision.is_upgrade(!plan_changes, &parameters);
+        let (kind, request_params) = if is_upgrade {
+            (
+                OperationKind::Upgrade,
+                json!({ "context": request.context }),
+            )
+        } else {
+            (
+                OperationKind::Update,
+                update_request_params(&request, &instance, &new_plan, &parameters),
+            )
+        };
+        let operation_request = OperationRequest {
+            plan_id: new_plan,
+            previous_plan_id: Some(instance.plan_id.clone()),
+            parameters,
+            context: request.context,
+            maintenance_info,
+            request_params,
+            force: false,
+            fingerprint,
+        };
+        self.start_operation(
+            caller,
+            instance,
+            kind,
+            operation_request,
+            "update",
+            quota_guard,
+        )
+        .await
+    }
+
+    /// A plan change to `plan_id` must be allowed by the plan (or the catalog).
+    fn check_plan_updatable(&self, plan_id: &str) -> ServiceResult<()> {
+        let plan = self.check_plan(plan_id)?;
+        if !plan
+            .plan_updatable
+            .unwrap_or(self.config.catalog.plan_updatable)
+        {
+            return Err(ServiceError::Unprocessable(format!(
+                "plan changes are not supported: the plan '{}' cannot be changed to from another plan; create a new instance instead",
+                plan.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deprovision: runs the pre-delete errands and deletes the deployment; a delete still
+    /// running gets its operation.
+    pub async fn deprovision(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        request: DeprovisionRequest,
+    ) -> ServiceResult<Accepted> {
+        self.check_service(&request.service_id)?;
+        let Some(instance) = self.load_instance(instance_id, "delete").await? else {
+            return Err(ServiceError::Gone(None));
+        };
+        if instance.state == InstanceState::Deleted {
+            return Err(ServiceError::Gone(None));
+        }
+        if !request.accepts_incomplete {
+            return Err(ServiceError::AsyncRequired);
+        }
+        if let Some(op) = self.latest_operation(instance_id).await? {
+            if op.state == OperationState::InProgress {
+                if op.kind == OperationKind::Delete {
+                    return Ok(Accepted::of(&op, None));
+                }
+                return Err(ServiceError::Concurrency(format!(
+                    "{} for service instance {instance_id}: delete it when that has finished",
+                    in_progress_text(op.kind)
+                )));
+            }
+        }
+        let operation_request = OperationRequest {
+            plan_id: instance.plan_id.clone(),
+            force: request.force,
+            ..Default::default()
+        };
+        self.start_operation(
+            caller,
+            instance,
+            OperationKind::Delete,
+            operation_request,
+            "delete",
+            None,
+        )
+        .await
+    }
+
+    /// The instance as the platform may see it: not while it is being provisioned or updated.
+    pub async fn fetch_instance(&self, instance_id: &InstanceId) -> ServiceResult<InstanceView> {
+        let Some(instance) = self.load_instance(instance_id, "fetch").await? else {
+            return Err(ServiceError::NotFound(format!(
+                "service instance {instance_id} does not exist"
+            )));
+        };
+        match instance.state {
+            InstanceState::Deleted => {
+                return Err(ServiceError::NotFound(format!(
+                    "service instance {instance_id} does not exist: it was deleted"
+                )))
+            }
+            InstanceState::Provisioning => {
+                return Err(ServiceError::NotFound(format!(
+                    "service instance {instance_id} is still being provisioned: poll last_operation"
+                )))
+            }
+            InstanceState::Updating => {
+                return Err(ServiceError::Concurrency(format!(
+                    "service instance {instance_id} is being updated: fetch it when the update has finished"
+                )))
+            }
+            _ => {}
+        }
+        Ok(InstanceView {
+            service_id: instance.service_id,
+            plan_id: instance.plan_id,
+            dashboard_url: instance.dashboard_url,
+            parameters: instance.parameters,
+            maintenance_info: instance.maintenance_info,
+            labels: if instance.labels.is_null() {
+                json!({})
+            } else {
+                instance.labels
+            },
+        })
+    }
+
+    /// The named operation of the instance (its newest when `operation` is `None` or not the
+    /// instance's), refreshed from the director first while it runs.
+    pub async fn last_operation(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        operation: Option<&OperationId>,
+    ) -> ServiceResult<OperationView> {
+        if self
+            .load_instance(instance_id, "last_operation")
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::NotFound(format!(
+                "service instance {instance_id} does not exist"
+            )));
+        }
+        let engine = &self.engine;
+        let named = match operation {
+            Some(op_id) => {
+                let id = op_id.to_string();
+                engine
+                    .store
+                    .run(move |s| s.operation(&id))
+                    .await
+                    .map_err(|e| ServiceError::store(instance_id, "last_operation", e))?
+                    .filter(|op| op.instance_id == instance_id.as_str())
+            }
+            None => None,
+        };
+        let op = match named {
+            Some(op) => op,
+            None => self.latest_operation(instance_id).await?.ok_or_else(|| {
+                ServiceError::NotFound(format!("service instance {instance_id} has no operations"))
+            })?,
+        };
+        let op = if op.state == OperationState::InProgress {
+            match engine.refresh_shared(&op.id).await {
+                Ok(Some(updated)) => updated,
+                Ok(None) => op,
+                Err(err) => {
+                    tracing::warn!(request_id = %caller.request_id, operation = %op.id, error = %err, "could not refresh the operation");
+                    op
+                }
+            }
+        } else {
+            op
+        };
+        let description = match op.state {
+            OperationState::InProgress => in_progress_text(op.kind).to_string(),
+            _ => op.description.clone(),
+        };
+        Ok(OperationView {
+            kind: op.kind,
+            state: op.state,
+            description,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Starting instance operations, shared by the OSB use cases and the management ones: record
+//! the operation in the store, run its first stage, and undo the record when that stage
+//! fails, so a failed request leaves no state behind. Also the quota check that guards them.
+
+use super::{Broker, Caller, ServiceError, ServiceResult};
+use crate::engine::OperationRequest;
+use crate::store::{
+    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
+    Stage, StoreError,
+};
+use serde_json::Value;
+use tokio::sync::OwnedMutexGuard;
+
+/// The engine lock key that serialises quota checks with the records they count.
+pub(super) const QUOTA_LOCK: &str = "quotas";
+
+/// An asynchronous operation the broker accepted: its id, and the instance's dashboard URL
+/// and labels when there are any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The operation id platforms poll with.
+    pub operation: String,
+    /// The instance's dashboard URL.
+    pub dashboard_url: Option<String>,
+    /// The instance's labels (a JSON object, or `null`).
+    pub labels: Value,
+}
+
+impl Accepted {
+    /// The answer for `op` on `instance`.
+    pub(super) fn of(op: &OperationRecord, instance: Option<&InstanceRecord>) -> Self {
+        Self {
+            operation: op.id.clone(),
+            dashboard_url: instance.and_then(|i| i.dashboard_url.clone()),
+            labels: instance.map_or(Value::Null, |i| i.labels.clone()),
+        }
+    }
+}
+
+/// A new operation record in its first stage, with a fresh id.
+pub(super) fn new_operation(
+    instance_id: &str,
+    kind: OperationKind,
+    request: &OperationRequest,
+) -> OperationRecord {
+    let now = now_rfc3339();
+    OperationRecord {
+        id: crate::ids::OperationId::new_random().to_string(),
+        instance_id: instance_id.to_string(),
+        kind,
+        state: OperationState::InProgress,
+        stage: Stage::Pending,
+        task_id: None,
+        errand_index: 0,
+        request: serde_json::to_value(request).unwrap_or(Value::Null),
+        description: String::new(),
+        error: String::new(),
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+impl Broker {
+    /// Records an operation on an existing instance and runs its first stage; on failure the
+    /// record is removed again, so a failed request leaves no state behind. Returns the
+    /// operation as it stands after its first stage and the instance as stored then.
+    ///
+    /// Another operation in flight on the instance, or a binding being created for a delete,
+    /// is a [`ServiceError::Concurrency`].
+    pub(super) async fn begin_operation(
+        &self,
+        caller: Caller<'_>,
+        instance: InstanceRecord,
+        kind: OperationKind,
+        request: OperationRequest,
+        action: &'static str,
+        quota_guard: Option<OwnedMutexGuard<()>>,
+    ) -> ServiceResult<(OperationRecord, InstanceRecord)> {
+        let op = new_operation(&instance.id, kind, &request);
+        let engine = self.engine.clone();
+        let _guard = engine.lock(&op.id).await;
+        let new_state = if kind == OperationKind::Delete {
+            InstanceState::Deprovisioning
+        } else {
+            InstanceState::Updating
+        };
+        let o = op.clone();
+        // A binding younger than the adapter's timeout may still be in create-binding; older
+        // pending rows are what a stopped broker left behind and do not block a delete.
+        let grace = self.config.adapter.timeout + std::time::Duration::from_secs(30);
+        match engine
+            .store
+            .run(move |s| s.begin_operation_with_grace(&o, new_state, grace))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::InFlight(_)) => {
+                return Err(ServiceError::Concurrency(format!(
+                    "another operation is in progress for service instance {}: try again when it has finished",
+                    instance.id
+                )))
+            }
+            Err(StoreError::BindingInProgress { binding, .. }) => {
+                return Err(ServiceError::Concurrency(format!(
+                    "binding {binding} of service instance {} is being created: delete the instance when it has finished",
+                    instance.id
+                )))
+            }
+            Err(e) => return Err(ServiceError::store(&instance.id, kind.as_str(), e)),
+        }
+        // Recorded: the quotas now count this operation, so other requests may check theirs.
+        drop(quota_guard);
+        tracing::info!(request_id = %caller.request_id, instance = %instance.id, operation = %op.id, kind = %kind, "operation recorded");
+        match engine.advance_locked(&op.id).await {
+            Ok(current) => {
+                let id = instance.id.clone();
+                let stored = engine
+                    .store
+                    .run(move |s| s.instance(&id))
+                    .await
+                    .map_err(|e| ServiceError::store(&instance.id, kind.as_str(), e))?
+                    .unwrap_or(instance);
+                Ok((current.unwrap_or(op), stored))
+            }
+            Err(err) => {
+                let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
+                if let Err(e) = engine
+                    .store
+                    .run(move |s| s.abandon_operation(&op_id, &iid, restore))
+                    .await
+                {
+                    tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record");
+                }
+                Err(ServiceError::engine(
+                    &instance.id,
+                    action,
+                    kind.as_str(),
+                    err,
+                ))
+            }
+        }
+    }
+
+    /// [`Broker::begin_operation`], answered as OSB does: the operation id and, except for a
+    /// delete, the dashboard URL and labels.
+    pub(super) async fn start_operation(
+        &self,
+        caller: Caller<'_>,
+        instance: InstanceRecord,
+        kind: OperationKind,
+        request: OperationRequest,
+        action: &'static str,
+        quota_guard: Option<OwnedMutexGuard<()>>,
+    ) -> ServiceResult<Accepted> {
+        let (op, stored) = self
+            .begin_operation(caller, instance, kind, request, action, quota_guard)
+            .await?;
+        if kind == OperationKind::Delete {
+            return Ok(Accepted::of(&op, None));
+        }
+        Ok(Accepted::of(&op, Some(&stored)))
+    }
+
+    /// Refuses (422) one more instance of `plan_id` that would exceed a quota, counting the
+    /// live instances in the store; `moving_from` is the plan an updated instance leaves (it
+    /// does not count twice). Callers hold the engine's quota lock until the operation is
+    /// recorded.
+    pub(super) async fn check_quotas(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &str,
+        plan_id: &str,
+        moving_from: Option<&str>,
+    ) -> ServiceResult<()> {
+        let store = &self.engine.store;
+        let instances = store
+            .run(|s| s.live_instances())
+            .await
+            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
+        let in_flight = store
+            .run(|s| s.in_flight_operations())
+            .await
+            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
+        let mut counts = crate::quotas::PlanCounts::of(&instances);
+        // An instance in the middle of a plan change counts against both plans until it is
+        // done: it may end on either.
+        for op in &in_flight {
+            let target = OperationRequest::of(op).plan_id;
+            let moving = instances
+                .iter()
+                .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != target);
+            if moving {
+                counts.add_one(&target);
+            }
+        }
+        if let Some(old) = moving_from {
+            counts.remove_one(old);
+        }
+        crate::quotas::check(&self.config, &counts, plan_id).map_err(|e| {
+            tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = plan_id, "quota exceeded: {e}");
+            ServiceError::Unprocessable(format!(
+                "{e}: delete instances or ask the operator to raise the quota"
+            ))
+        })
+    }
+}
