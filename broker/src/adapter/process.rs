@@ -2,6 +2,7 @@
 //! stdout and stderr read concurrently with a size cap, and a timeout that kills the whole
 //! process group.
 
+use rustix::process::{kill_process_group, Pid, Signal};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -83,9 +84,10 @@ fn read_capped(mut reader: impl Read, cap: usize) -> (Vec<u8>, bool) {
 }
 
 fn kill_group(pgid: u32) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created for the child.
-    unsafe {
-        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    // The child leads its own group (`process_group(0)`), so its pid is the group id. Failure
+    // only means nothing is left in the group.
+    if let Some(pgid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(pgid, Signal::KILL);
     }
 }
 
