@@ -38,6 +38,9 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{timeout_at, Instant};
 
+#[cfg(test)]
+mod tests;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Invocation {
