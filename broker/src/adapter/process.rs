@@ -223,11 +223,12 @@ pub async fn run(inv: &Invocation) -> Result<Outcome, RunError> {
     let stderr = child.stderr.take().expect("stderr piped");
 
     let cap = inv.max_output_bytes;
-    let deadline = Instant::now() + inv.timeout;
+    // A timeout too large to add to the clock is as good as none (rather than a panic).
+    let deadline = Instant::now().checked_add(inv.timeout);
     let mut out = Capped::default();
     let mut err = Capped::default();
     let mut status = None;
-    let finished = timeout_at(deadline, async {
+    let work = async {
         tokio::join!(
             write_stdin(stdin, inv.stdin.as_deref().unwrap_or_default()),
             read_capped(stdout, cap, &mut out),
@@ -238,9 +239,14 @@ pub async fn run(inv: &Invocation) -> Result<Outcome, RunError> {
                 status = group.kill_and_reap(&mut child).await;
             },
         )
-    })
-    .await
-    .is_ok();
+    };
+    let finished = match deadline {
+        Some(deadline) => timeout_at(deadline, work).await.is_ok(),
+        None => {
+            work.await;
+            true
+        }
+    };
     if !finished {
         if group.reaped {
             tracing::warn!(

@@ -186,6 +186,13 @@ async fn the_child_sees_only_path() {
 }
 
 #[tokio::test]
+async fn a_timeout_too_large_for_the_clock_means_no_timeout() {
+    let mut inv = sh("exit 6");
+    inv.timeout = Duration::MAX;
+    assert_eq!(ok(&inv).await.exit_code, Some(6));
+}
+
+#[tokio::test]
 async fn a_missing_program_is_a_spawn_error() {
     let inv = Invocation {
         program: "/nonexistent/service-adapter".into(),
