@@ -218,9 +218,7 @@ impl AdapterClient {
             max_output_bytes: self.settings.max_output_bytes,
         };
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || process::run(&inv))
-            .await
-            .map_err(|e| AdapterError::Spawn(e.to_string()))?;
+        let result = process::run(&inv).await;
         let outcome_label = match &result {
             Ok(o) => match (o.exit_code, o.signal) {
                 (Some(code), _) => format!("exit_{code}"),
