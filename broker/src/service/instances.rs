@@ -650,3 +650,43 @@ impl Broker {
         })
     }
 }
+
+/// What the decision tests need: the upgrade rule on its own.
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// Whether an update of an instance at `instance` asking for `requested` on a plan at
+    /// `target` is an upgrade.
+    pub fn decide(
+        instance: Option<&str>,
+        requested: Option<&str>,
+        target: Option<&str>,
+        same_plan: bool,
+        parameters: Value,
+    ) -> bool {
+        let version = |v: Option<&str>| v.map_or(Value::Null, |v| json!({ "version": v }));
+        let request = UpdateRequest {
+            maintenance_info: version(requested),
+            ..Default::default()
+        };
+        let record = InstanceRecord {
+            id: "i".into(),
+            service_id: String::new(),
+            plan_id: String::new(),
+            organization_guid: String::new(),
+            space_guid: String::new(),
+            context: Value::Null,
+            parameters: json!({}),
+            maintenance_info: version(instance),
+            dashboard_url: None,
+            labels: Value::Null,
+            configs: Value::Null,
+            state: InstanceState::Ready,
+            deployment_name: String::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        UpgradeDecision::new(&request, &record, &version(target)).is_upgrade(same_plan, &parameters)
+    }
+}

@@ -12,6 +12,8 @@ mod error;
 mod instances;
 mod mgmt;
 mod operations;
+#[cfg(test)]
+mod tests;
 
 pub use bindings::{BindRequest, Bound, UnbindRequest};
 pub use error::{Failure, ServiceError, ServiceResult};
