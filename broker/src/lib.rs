@@ -16,3 +16,4 @@ pub mod schemas;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod url_path;
