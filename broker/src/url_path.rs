@@ -262,6 +262,24 @@ pub(crate) mod wire {
                 body: body.to_string(),
             }
         }
+
+        /// 302 to `/tasks/<id>`.
+        pub fn task(id: i64) -> Self {
+            Self {
+                status: 302,
+                location: Some(format!("/tasks/{id}")),
+                body: String::new(),
+            }
+        }
+
+        /// A status with a text body.
+        pub fn status(status: u16, body: &str) -> Self {
+            Self {
+                status,
+                location: None,
+                body: body.to_string(),
+            }
+        }
     }
 
     type Responder = dyn Fn(&Recorded) -> Answer + Send + Sync;

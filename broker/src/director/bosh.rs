@@ -8,8 +8,9 @@
 
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
 use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
+use crate::url_path::UrlPath;
 use async_trait::async_trait;
-use reqwest::{header, Method, StatusCode};
+use reqwest::{header, Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -22,7 +23,10 @@ const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
 
 /// A BOSH director reached over HTTPS.
 pub struct BoshDirector {
+    /// The configured URL, for messages.
     url: String,
+    /// The same, parsed: every request path is joined to it with [`UrlPath::to_url`].
+    base: Url,
     http: reqwest::Client,
     auth: Authenticator,
 }
@@ -43,7 +47,7 @@ enum Authenticator {
 /// The UAA token URL (learnt from `/info`) and the cached token.
 #[derive(Default)]
 struct UaaState {
-    token_url: Option<String>,
+    token_url: Option<Url>,
     token: Option<CachedToken>,
 }
 
@@ -127,30 +131,34 @@ enum Body {
 /// One director request, rebuilt for a retry after a token refresh.
 struct Call<'a> {
     method: Method,
-    path: String,
-    query: Vec<(&'a str, String)>,
+    /// Path and query, every name in it percent-encoded.
+    path: UrlPath,
     body: Body,
     context_id: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
-    fn new(method: Method, path: impl Into<String>) -> Self {
+    fn new(method: Method, path: UrlPath) -> Self {
         Call {
             method,
-            path: path.into(),
-            query: Vec::new(),
+            path,
             body: Body::None,
             context_id: None,
         }
     }
 
-    fn get(path: impl Into<String>) -> Self {
+    fn get(path: UrlPath) -> Self {
         Self::new(Method::GET, path)
     }
 
-    fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
-        self.query.push((key, value.into()));
+    fn query(mut self, key: &str, value: impl AsRef<str>) -> Self {
+        self.path = self.path.query(key, value);
         self
+    }
+
+    /// `METHOD /path` (without the query), for messages.
+    fn what(&self) -> String {
+        format!("{} {}", self.method, self.path.path())
     }
 
     fn body(mut self, body: Body) -> Self {
@@ -164,6 +172,21 @@ impl<'a> Call<'a> {
         }
         self
     }
+}
+
+/// `/<name>`: one of the director's top-level collections (`tasks`, `configs`, `links`).
+fn top(name: &'static str) -> UrlPath {
+    UrlPath::root().segment(name)
+}
+
+/// `/deployments/<deployment>`, the deployment name one encoded segment.
+fn deployment_path(deployment: &str) -> UrlPath {
+    top("deployments").segment(deployment)
+}
+
+/// `/tasks/<id>`.
+fn task_path(id: TaskId) -> UrlPath {
+    top("tasks").segment(id.to_string())
 }
 
 /// A task id from a `Location: .../tasks/<id>` header.
@@ -223,6 +246,17 @@ fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorEr
 impl BoshDirector {
     /// A client for the director described by `settings`. Makes no request.
     pub fn new(settings: &BoshSettings) -> Result<Self, DirectorError> {
+        let url = settings.url.trim_end_matches('/').to_string();
+        let base = Url::parse(&url).map_err(|e| {
+            DirectorError::Config(format!(
+                "bosh.url '{url}' is not a URL ({e}): write the director's address as https://<host>:25555"
+            ))
+        })?;
+        if base.cannot_be_a_base() {
+            return Err(DirectorError::Config(format!(
+                "bosh.url '{url}' is not a URL with a path: write the director's address as https://<host>:25555"
+            )));
+        }
         let http = http_client(settings.root_ca_cert.as_deref())?;
         let auth = match &settings.auth {
             BoshAuth::Basic { username, password } => Authenticator::Basic {
@@ -239,7 +273,8 @@ impl BoshDirector {
             },
         };
         Ok(Self {
-            url: settings.url.trim_end_matches('/').to_string(),
+            url,
+            base,
             http,
             auth,
         })
@@ -267,7 +302,7 @@ impl BoshDirector {
     pub async fn info_details(&self) -> Result<InfoDetails, DirectorError> {
         let resp = self
             .http
-            .get(format!("{}/info", self.url))
+            .get(top("info").to_url(&self.base)?)
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -287,7 +322,7 @@ impl BoshDirector {
                 "uaa"
             }
         };
-        let resp = self.send(Call::get("/info")).await?;
+        let resp = self.send(Call::get(top("info"))).await?;
         let authed: InfoDetails = json_body(check(resp).await?, "GET /info").await?;
         let user = authed.user.unwrap_or_default();
         if user.is_empty() {
@@ -345,14 +380,19 @@ impl BoshDirector {
                         "Cannot retrieve UAA URL from info endpoint".to_string(),
                     ));
                 };
-                let url = format!("{}/oauth/token", url.trim_end_matches('/'));
+                let uaa = Url::parse(url).map_err(|e| {
+                    DirectorError::Authentication(format!(
+                        "the director advertises a UAA URL that is not a URL ('{url}': {e})"
+                    ))
+                })?;
+                let url = top("oauth").segment("token").to_url(&uaa)?;
                 state.token_url = Some(url.clone());
                 url
             }
         };
         let resp = self
             .http
-            .post(&token_url)
+            .post(token_url.clone())
             .basic_auth(client_id, Some(client_secret))
             .header(header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")])
@@ -411,10 +451,7 @@ impl BoshDirector {
         loop {
             let mut req = self
                 .http
-                .request(call.method.clone(), format!("{}{}", self.url, call.path));
-            if !call.query.is_empty() {
-                req = req.query(&call.query);
-            }
+                .request(call.method.clone(), call.path.to_url(&self.base)?);
             if let Some(ctx) = call.context_id {
                 req = req.header(CONTEXT_HEADER, ctx);
             }
@@ -451,7 +488,7 @@ impl BoshDirector {
 
     /// Sends a call that the director answers with `302 Location: /tasks/<id>`.
     async fn start_task(&self, call: Call<'_>) -> Result<TaskId, DirectorError> {
-        let what = format!("{} {}", call.method, call.path);
+        let what = call.what();
         let resp = check(self.send(call).await?).await?;
         let location = resp
             .headers()
@@ -471,7 +508,7 @@ impl BoshDirector {
         &self,
         call: Call<'_>,
     ) -> Result<T, DirectorError> {
-        let what = format!("GET {}", call.path);
+        let what = call.what();
         let resp = check(self.send(call).await?).await?;
         json_body(resp, &what).await
     }
@@ -504,7 +541,7 @@ impl BoshDirector {
             })?;
         let provider_id = id_text(&provider["id"]);
         let resp = check(
-            self.send(Call::new(Method::POST, "/links").body(Body::Json(json!({
+            self.send(Call::new(Method::POST, top("links")).body(Body::Json(json!({
                 "link_provider_id": provider_id,
                 "link_consumer": {"owner_object": {"name": "external_consumer_id", "type": "external"}},
             }))))
@@ -513,7 +550,7 @@ impl BoshDirector {
         .await?;
         let link: Value = json_body(resp, "POST /links").await?;
         let link_id = id_text(&link["id"]);
-        let mut call = Call::get("/link_address").query("link_id", link_id.clone());
+        let mut call = Call::get(top("link_address")).query("link_id", link_id.clone());
         let props = dns.properties.as_ref();
         if let Some(azs) = props
             .and_then(|p| p.get("azs"))
@@ -533,7 +570,7 @@ impl BoshDirector {
         let address: Result<Value, _> = self.get_json(call).await;
         // Always remove the link, even when the address could not be read.
         let deleted = self
-            .send(Call::new(Method::DELETE, format!("/links/{link_id}")))
+            .send(Call::new(Method::DELETE, top("links").segment(&link_id)))
             .await;
         match deleted {
             Ok(resp) => {
@@ -613,7 +650,7 @@ impl Director for BoshDirector {
 
     async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
         self.start_task(
-            Call::new(Method::POST, "/deployments")
+            Call::new(Method::POST, top("deployments"))
                 .body(Body::Yaml(manifest.to_string()))
                 .context(context_id),
         )
@@ -621,12 +658,12 @@ impl Director for BoshDirector {
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
-        let task: TaskJson = self.get_json(Call::get(format!("/tasks/{id}"))).await?;
+        let task: TaskJson = self.get_json(Call::get(task_path(id))).await?;
         let mut task = Task::from(task);
         // An errand that ran but exited non-zero is a `done` task: its result says so.
         if task.state == TaskState::Done && task.description.starts_with("run errand") {
             let resp = check(
-                self.send(Call::get(format!("/tasks/{id}/output")).query("type", "result"))
+                self.send(Call::get(task_path(id).segment("output")).query("type", "result"))
                     .await?,
             )
             .await?;
@@ -643,7 +680,7 @@ impl Director for BoshDirector {
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
         let mut tasks = self
-            .tasks(Call::get("/tasks").query("context_id", context_id))
+            .tasks(Call::get(top("tasks")).query("context_id", context_id))
             .await?;
         tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
         Ok(tasks)
@@ -651,7 +688,7 @@ impl Director for BoshDirector {
 
     async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
         self.tasks(
-            Call::get("/tasks")
+            Call::get(top("tasks"))
                 .query("state", "processing,cancelling,queued")
                 .query("verbose", "1")
                 .query("deployment", deployment),
@@ -661,9 +698,7 @@ impl Director for BoshDirector {
 
     async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError> {
         // By name: one small request, never a listing of every deployment.
-        let resp = self
-            .send(Call::get(format!("/deployments/{deployment}")))
-            .await?;
+        let resp = self.send(Call::get(deployment_path(deployment))).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -681,7 +716,7 @@ impl Director for BoshDirector {
         // process and vitals details that bindings never use. Instances that have no VM
         // (errand groups) are skipped, as the VM listing would not show them.
         let resp = self
-            .send(Call::get(format!("/deployments/{deployment}/instances")))
+            .send(Call::get(deployment_path(deployment).segment("instances")))
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
@@ -719,8 +754,7 @@ impl Director for BoshDirector {
         force: bool,
         context_id: &str,
     ) -> Result<TaskId, DirectorError> {
-        let mut call =
-            Call::new(Method::DELETE, format!("/deployments/{deployment}")).context(context_id);
+        let mut call = Call::new(Method::DELETE, deployment_path(deployment)).context(context_id);
         if force {
             call = call.query("force", "true");
         }
@@ -742,7 +776,10 @@ impl Director for BoshDirector {
         self.start_task(
             Call::new(
                 Method::POST,
-                format!("/deployments/{deployment}/errands/{errand}/runs"),
+                deployment_path(deployment)
+                    .segment("errands")
+                    .segment(errand)
+                    .segment("runs"),
             )
             .body(Body::Json(body))
             .context(context_id),
@@ -753,7 +790,7 @@ impl Director for BoshDirector {
     async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
         let list: Vec<Value> = self
             .get_json(
-                Call::get("/deployments")
+                Call::get(top("deployments"))
                     .query("exclude_configs", "true")
                     .query("exclude_releases", "true")
                     .query("exclude_stemcells", "true"),
@@ -772,11 +809,13 @@ impl Director for BoshDirector {
     ) -> Result<(), DirectorError> {
         for (kind, content) in configs {
             check(
-                self.send(Call::new(Method::POST, "/configs").body(Body::Json(json!({
-                    "type": kind,
-                    "name": deployment,
-                    "content": content,
-                }))))
+                self.send(
+                    Call::new(Method::POST, top("configs")).body(Body::Json(json!({
+                        "type": kind,
+                        "name": deployment,
+                        "content": content,
+                    }))),
+                )
                 .await?,
             )
             .await?;
@@ -787,7 +826,7 @@ impl Director for BoshDirector {
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
         let configs: Vec<Value> = self
             .get_json(
-                Call::get("/configs")
+                Call::get(top("configs"))
                     .query("name", deployment)
                     .query("latest", "true"),
             )
@@ -798,7 +837,7 @@ impl Director for BoshDirector {
         for kind in kinds {
             let resp = self
                 .send(
-                    Call::new(Method::DELETE, "/configs")
+                    Call::new(Method::DELETE, top("configs"))
                         .query("type", kind)
                         .query("name", deployment),
                 )
@@ -820,7 +859,7 @@ impl Director for BoshDirector {
             return Ok(addresses);
         }
         let providers: Vec<Value> = self
-            .get_json(Call::get("/link_providers").query("deployment", deployment))
+            .get_json(Call::get(top("link_providers")).query("deployment", deployment))
             .await?;
         for entry in dns {
             let address = self.link_address(deployment, &providers, entry).await?;
@@ -831,7 +870,8 @@ impl Director for BoshDirector {
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
         self.start_task(
-            Call::new(Method::PUT, format!("/deployments/{deployment}/jobs/*"))
+            // `*` is BOSH's "every instance group": literal, never a name.
+            Call::new(Method::PUT, deployment_path(deployment).literal("jobs/*"))
                 .query("state", "recreate")
                 .query("fix", "true")
                 .body(Body::Yaml(String::new()))
@@ -870,5 +910,286 @@ mod tests {
         );
         assert_eq!(errand_exit_code("{\"exit_code\":0}"), None);
         assert_eq!(errand_exit_code(""), None);
+    }
+}
+
+/// What the director receives for names that would reach another deployment if they were put
+/// in a URL as they are.
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::url_path::wire::{Answer, Recorded, Recorder};
+    use percent_encoding::percent_decode_str;
+
+    /// Deployment names as hostile as an instance id could make them.
+    fn hostile_deployments() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "x/../../deployments/cf",
+            "x%2F..%2F..%2Fdeployments%2Fcf",
+            "a#b",
+            "a?x=1",
+            "a?x=1#/../cf",
+            "%2e%2e",
+            "/",
+            "a;b=c",
+            "a\r\nX-Injected: 1",
+            "..\\..\\cf",
+            "a b+c%",
+            "\0",
+            "雪/..",
+            "*",
+        ]
+        .iter()
+        .map(|s| format!("service-instance_{s}"))
+        .collect();
+        names.push(format!("service-instance_{}", "a/".repeat(5 * 1024)));
+        names
+    }
+
+    /// A link id the director could send back.
+    const HOSTILE_LINK: &str = "5/../../deployments/cf";
+    /// An errand name from the catalog.
+    const HOSTILE_ERRAND: &str = "smoke/../../../deployments/cf#";
+
+    fn director(base: &str) -> BoshDirector {
+        BoshDirector::new(&BoshSettings {
+            url: base.to_string(),
+            root_ca_cert: None,
+            auth: BoshAuth::Basic {
+                username: "admin".into(),
+                password: "secret".into(),
+            },
+        })
+        .unwrap()
+    }
+
+    /// Minimal director answers, so that every call succeeds.
+    fn answer(req: &Recorded) -> Answer {
+        let path = req.path();
+        match (req.method.as_str(), path) {
+            ("GET", "/info") => {
+                Answer::json(json!({"name": "d", "version": "280.0.14", "user": "admin"}))
+            }
+            ("GET", "/tasks") => Answer::json(json!([])),
+            ("GET", "/tasks/1") => {
+                Answer::json(json!({"id": 1, "state": "done", "description": "run errand smoke"}))
+            }
+            ("GET", "/tasks/1/output") => Answer::status(200, "{\"exit_code\":0}\n"),
+            ("GET", "/configs") => Answer::json(json!([{"type": "cloud"}, {"type": "runtime"}])),
+            ("GET", "/link_providers") => Answer::json(json!([{
+                "id": "7",
+                "name": "p",
+                "shared": true,
+                "owner_object": {"info": {"instance_group": "g"}},
+            }])),
+            ("POST", "/links") => Answer::json(json!({"id": HOSTILE_LINK})),
+            ("GET", "/link_address") => Answer::json(json!({"address": "q-s0.g.net.d.bosh"})),
+            ("DELETE", "/configs") => Answer::json(json!({})),
+            ("DELETE", p) if p.starts_with("/links/") => Answer::status(204, ""),
+            ("GET", p) if p.ends_with("/instances") => {
+                Answer::json(json!([{"job": "g", "index": 0, "ips": ["10.0.0.1"]}]))
+            }
+            ("GET", _) => Answer::json(json!({"manifest": "name: x\n"})),
+            _ => Answer::task(1),
+        }
+    }
+
+    /// A request as decoded segments and query pairs, after checking that its target holds no
+    /// fragment and only encoded names.
+    fn decoded(req: &Recorded) -> (String, Vec<String>, Vec<(String, String)>) {
+        assert!(!req.target.contains('#'), "{}", req.target);
+        assert!(
+            req.target.bytes().all(|b| b.is_ascii_graphic()),
+            "{}",
+            req.target
+        );
+        let url = Url::parse(&format!("http://d{}", req.target)).unwrap();
+        let raw = req.path();
+        assert_eq!(url.path(), raw, "the target is not in normal form");
+        let segments = raw
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| percent_decode_str(s).decode_utf8().unwrap().into_owned())
+            .collect();
+        let query = url.query_pairs().into_owned().collect();
+        (req.method.clone(), segments, query)
+    }
+
+    fn expected(
+        method: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> (String, Vec<String>, Vec<(String, String)>) {
+        (
+            method.to_string(),
+            segments.iter().map(|s| s.to_string()).collect(),
+            query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn hostile_deployment_names_stay_one_segment_on_the_wire() {
+        let dns = BindingDnsConfig {
+            name: "addr".into(),
+            link_provider: "p".into(),
+            instance_group: "g".into(),
+            properties: Some(serde_yaml::from_str("{azs: [z1], status: healthy}").unwrap()),
+        };
+        for d in hostile_deployments() {
+            let recorder = Recorder::start(answer);
+            let director = director(&recorder.base);
+            let d = d.as_str();
+            assert_eq!(
+                director.manifest(d).await.unwrap().as_deref(),
+                Some("name: x\n")
+            );
+            assert_eq!(director.vms(d).await.unwrap()["g"], vec!["10.0.0.1"]);
+            assert_eq!(director.delete_deployment(d, true, "ctx").await.unwrap(), 1);
+            assert_eq!(director.recreate(d, "ctx").await.unwrap(), 1);
+            assert_eq!(
+                director
+                    .run_errand(d, HOSTILE_ERRAND, &["g/0".to_string()], "ctx")
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert!(director.tasks_in_progress(d).await.unwrap().is_empty());
+            director.delete_configs(d).await.unwrap();
+            let addresses = director
+                .dns_addresses(d, std::slice::from_ref(&dns))
+                .await
+                .unwrap();
+            assert_eq!(addresses["addr"], "q-s0.g.net.d.bosh");
+            assert_eq!(director.task(1).await.unwrap().state, TaskState::Done);
+
+            let requests = recorder.requests();
+            let seen: Vec<_> = requests.iter().map(decoded).collect();
+            let want = vec![
+                expected("GET", &["deployments", d], &[]),
+                expected("GET", &["deployments", d, "instances"], &[]),
+                expected("DELETE", &["deployments", d], &[("force", "true")]),
+                expected(
+                    "PUT",
+                    &["deployments", d, "jobs", "*"],
+                    &[("state", "recreate"), ("fix", "true")],
+                ),
+                expected(
+                    "POST",
+                    &["deployments", d, "errands", HOSTILE_ERRAND, "runs"],
+                    &[],
+                ),
+                expected(
+                    "GET",
+                    &["tasks"],
+                    &[
+                        ("state", "processing,cancelling,queued"),
+                        ("verbose", "1"),
+                        ("deployment", d),
+                    ],
+                ),
+                expected("GET", &["configs"], &[("name", d), ("latest", "true")]),
+                expected("DELETE", &["configs"], &[("type", "cloud"), ("name", d)]),
+                expected("DELETE", &["configs"], &[("type", "runtime"), ("name", d)]),
+                expected("GET", &["link_providers"], &[("deployment", d)]),
+                expected("POST", &["links"], &[]),
+                expected(
+                    "GET",
+                    &["link_address"],
+                    &[
+                        ("link_id", HOSTILE_LINK),
+                        ("azs[]", "z1"),
+                        ("status", "healthy"),
+                    ],
+                ),
+                expected("DELETE", &["links", HOSTILE_LINK], &[]),
+                expected("GET", &["tasks", "1"], &[]),
+                expected("GET", &["tasks", "1", "output"], &[("type", "result")]),
+            ];
+            assert_eq!(seen, want, "{d:?}");
+            for req in &requests {
+                let path = req.path();
+                if let Some(rest) = path.strip_prefix("/deployments/") {
+                    let rest = rest
+                        .strip_prefix("service-instance_")
+                        .unwrap_or_else(|| panic!("{d:?} → {path}"));
+                    let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                    assert!(!segment.contains(['/', '?', '#']), "{d:?} → {path}");
+                    assert!(
+                        ["", "instances", "jobs/*"].contains(&tail)
+                            || (tail.starts_with("errands/") && tail.ends_with("/runs")),
+                        "{d:?} → {path}"
+                    );
+                }
+            }
+            // `*` reaches the director as a literal star, the errand's `*` does not.
+            assert!(
+                requests[3].path().ends_with("/jobs/*"),
+                "{}",
+                requests[3].target
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn dot_and_empty_names_are_refused_before_any_request() {
+        let recorder = Recorder::start(answer);
+        let director = director(&recorder.base);
+        for d in ["", ".", ".."] {
+            assert!(matches!(
+                director.manifest(d).await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.delete_deployment(d, false, "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.recreate(d, "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.run_errand("service-instance_a", d, &[], "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+        }
+        assert!(recorder.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_director_base_path_is_kept() {
+        let recorder = Recorder::start(|req| match req.path() {
+            "/bosh/info" => Answer::json(json!({"name": "d", "version": "1", "user": "admin"})),
+            _ => Answer::json(json!({"manifest": ""})),
+        });
+        let director = director(&format!("{}/bosh/", recorder.base));
+        director.check_access().await.unwrap();
+        director.manifest("service-instance_a/..").await.unwrap();
+        let targets: Vec<String> = recorder.requests().into_iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/bosh/info",
+                "/bosh/info",
+                "/bosh/deployments/service-instance_a%2F.."
+            ]
+        );
+    }
+
+    #[test]
+    fn a_director_url_that_is_not_a_url_is_a_config_error() {
+        assert!(matches!(
+            BoshDirector::new(&BoshSettings {
+                url: "not a url".into(),
+                root_ca_cert: None,
+                auth: BoshAuth::Basic {
+                    username: "u".into(),
+                    password: "p".into(),
+                },
+            }),
+            Err(DirectorError::Config(_))
+        ));
     }
 }

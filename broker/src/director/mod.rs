@@ -38,6 +38,10 @@ pub enum DirectorError {
     /// The named deployment does not exist.
     #[error("deployment '{0}' not found")]
     DeploymentNotFound(String),
+    /// A name cannot be put in a director URL without changing which resource is called (an
+    /// empty, `.` or `..` deployment, errand or link name).
+    #[error("refusing to call the director: {0}")]
+    UnusablePath(#[from] crate::url_path::UrlPathError),
     /// The broker's own state (for the simulated director) failed.
     #[error("simulated director state: {0}")]
     Store(#[from] crate::store::StoreError),
