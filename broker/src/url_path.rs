@@ -223,6 +223,7 @@ fn quote(text: &str) -> String {
 /// exactly as they arrived, for tests that prove what a client puts on the wire.
 #[cfg(test)]
 pub(crate) mod wire {
+    use percent_encoding::percent_decode_str;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::{Arc, Mutex};
@@ -240,6 +241,33 @@ pub(crate) mod wire {
         /// The target without its query.
         pub fn path(&self) -> &str {
             self.target.split('?').next().unwrap_or_default()
+        }
+
+        /// The path's segments, each percent-decoded after splitting, as a server routes them.
+        /// Panics unless the target is plain printable ASCII that a URL parser leaves as it is,
+        /// with no fragment.
+        pub fn segments(&self) -> Vec<String> {
+            assert!(
+                self.target.bytes().all(|b| b.is_ascii_graphic()) && !self.target.contains('#'),
+                "{}",
+                self.target
+            );
+            let url = reqwest::Url::parse(&format!("http://server{}", self.target)).unwrap();
+            assert_eq!(url.path(), self.path(), "the target is not in normal form");
+            self.path()
+                .trim_start_matches('/')
+                .split('/')
+                .map(|s| percent_decode_str(s).decode_utf8().unwrap().into_owned())
+                .collect()
+        }
+
+        /// The query, form-decoded.
+        pub fn query_pairs(&self) -> Vec<(String, String)> {
+            reqwest::Url::parse(&format!("http://server{}", self.target))
+                .unwrap()
+                .query_pairs()
+                .into_owned()
+                .collect()
         }
     }
 
