@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// How much of a director's error body a [`DirectorError::UnexpectedStatus`] keeps.
+const BODY_LIMIT: usize = 2048;
+/// How much of a request path an error message quotes.
+const WHAT_LIMIT: usize = 256;
 /// How long before its expiry a UAA token is replaced.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// The header that tags a director task with the broker's operation id.
@@ -23,7 +27,7 @@ const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
 
 /// A BOSH director reached over HTTPS.
 pub struct BoshDirector {
-    /// The configured URL, for messages.
+    /// The configured URL without any user name or password, for messages.
     url: String,
     /// The same, parsed: every request path is joined to it with [`UrlPath::to_url`].
     base: Url,
@@ -156,9 +160,9 @@ impl<'a> Call<'a> {
         self
     }
 
-    /// `METHOD /path` (without the query), for messages.
+    /// `METHOD /path` (without the query, and cut short if a name made it long), for messages.
     fn what(&self) -> String {
-        format!("{} {}", self.method, self.path.path())
+        format!("{} {}", self.method, truncate(self.path.path(), WHAT_LIMIT))
     }
 
     fn body(mut self, body: Body) -> Self {
@@ -172,6 +176,53 @@ impl<'a> Call<'a> {
         }
         self
     }
+}
+
+/// A director's answer, with the request it answers (`GET /tasks/1`) for messages.
+struct Answer {
+    resp: reqwest::Response,
+    what: String,
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        self.resp.status()
+    }
+
+    /// Passes 2xx and 302 answers; anything else becomes
+    /// [`DirectorError::UnexpectedStatus`], with the start of the body.
+    async fn check(self) -> Result<reqwest::Response, DirectorError> {
+        let status = self.resp.status();
+        if status.is_success() || status == StatusCode::FOUND {
+            return Ok(self.resp);
+        }
+        let body = self.resp.text().await.unwrap_or_default();
+        Err(DirectorError::UnexpectedStatus {
+            what: self.what,
+            status: status.as_u16(),
+            body: truncate(body.trim(), BODY_LIMIT),
+        })
+    }
+}
+
+/// At most `limit` bytes of `text` (cut at a character boundary), saying how long it was.
+fn truncate(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &text[..end], text.len())
+}
+
+/// `url` without user name or password (and without a trailing `/`), for messages.
+fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.as_str().trim_end_matches('/').to_string()
 }
 
 /// `/<name>`: one of the director's top-level collections (`tasks`, `configs`, `links`).
@@ -273,20 +324,22 @@ impl BoshDirector {
             },
         };
         Ok(Self {
-            url,
+            url: redacted(&base),
             base,
             http,
             auth,
         })
     }
 
-    /// The director's URL.
+    /// The director's URL, without any user name or password in it.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> DirectorError {
-        let mut reason = error_chain(&e);
+    /// A request that got no answer; the reason names the request but not its full URL,
+    /// which could hold credentials.
+    fn unreachable(&self, what: &str, e: reqwest::Error) -> DirectorError {
+        let mut reason = format!("{what}: {}", error_chain(&e.without_url()));
         if reason.contains("certificate") {
             reason.push_str(
                 " (the director's TLS certificate is not trusted: set bosh.root_ca_cert to the CA certificate that signed it)",
@@ -305,9 +358,9 @@ impl BoshDirector {
             .get(top("info").to_url(&self.base)?)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
-        let resp = check(resp).await?;
-        json_body(resp, "GET /info").await
+            .map_err(|e| self.unreachable("GET /info", e))?;
+        let what = "GET /info".to_string();
+        json_body(Answer { resp, what }.check().await?, "GET /info").await
     }
 
     /// Start-up check: the director answers `/info`, and the configured credentials work
@@ -322,8 +375,7 @@ impl BoshDirector {
                 "uaa"
             }
         };
-        let resp = self.send(Call::get(top("info"))).await?;
-        let authed: InfoDetails = json_body(check(resp).await?, "GET /info").await?;
+        let authed: InfoDetails = self.fetch_json(Call::get(top("info"))).await?;
         let user = authed.user.unwrap_or_default();
         if user.is_empty() {
             let who = match &self.auth {
@@ -390,9 +442,10 @@ impl BoshDirector {
                 url
             }
         };
+        let shown = redacted(&token_url);
         let resp = self
             .http
-            .post(token_url.clone())
+            .post(token_url)
             .basic_auth(client_id, Some(client_secret))
             .header(header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")])
@@ -400,17 +453,17 @@ impl BoshDirector {
             .await
             .map_err(|e| {
                 DirectorError::Authentication(format!(
-                    "cannot reach UAA at {token_url}: {}",
-                    error_chain(&e)
+                    "cannot reach UAA at {shown}: {}",
+                    error_chain(&e.without_url())
                 ))
             })?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
             return Err(DirectorError::Authentication(format!(
-                "UAA at {token_url} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
+                "UAA at {shown} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
                 status.as_u16(),
-                body.trim()
+                truncate(body.trim(), BODY_LIMIT)
             )));
         }
         #[derive(Deserialize)]
@@ -420,7 +473,7 @@ impl BoshDirector {
             expires_in: Option<u64>,
         }
         let token: TokenJson = resp.json().await.map_err(|e| {
-            DirectorError::Authentication(format!("UAA at {token_url} sent no usable token: {e}"))
+            DirectorError::Authentication(format!("UAA at {shown} sent no usable token: {e}"))
         })?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(0));
         let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 2);
@@ -446,7 +499,8 @@ impl BoshDirector {
     }
 
     /// Sends an authenticated request; with UAA, a 401 refreshes the token and retries once.
-    async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, DirectorError> {
+    async fn send(&self, call: Call<'_>) -> Result<Answer, DirectorError> {
+        let what = call.what();
         let mut retried = false;
         loop {
             let mut req = self
@@ -473,7 +527,7 @@ impl BoshDirector {
                     Some(token)
                 }
             };
-            let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+            let resp = req.send().await.map_err(|e| self.unreachable(&what, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !retried {
                 if let Some(token) = token {
                     tracing::info!("the director rejected the UAA token; getting a new one");
@@ -482,14 +536,15 @@ impl BoshDirector {
                     continue;
                 }
             }
-            return Ok(resp);
+            return Ok(Answer { resp, what });
         }
     }
 
     /// Sends a call that the director answers with `302 Location: /tasks/<id>`.
     async fn start_task(&self, call: Call<'_>) -> Result<TaskId, DirectorError> {
-        let what = call.what();
-        let resp = check(self.send(call).await?).await?;
+        let answer = self.send(call).await?;
+        let what = answer.what.clone();
+        let resp = answer.check().await?;
         let location = resp
             .headers()
             .get(header::LOCATION)
@@ -504,17 +559,18 @@ impl BoshDirector {
         })
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// Sends a call and reads its 2xx answer as JSON.
+    async fn fetch_json<T: serde::de::DeserializeOwned>(
         &self,
         call: Call<'_>,
     ) -> Result<T, DirectorError> {
-        let what = call.what();
-        let resp = check(self.send(call).await?).await?;
-        json_body(resp, &what).await
+        let answer = self.send(call).await?;
+        let what = answer.what.clone();
+        json_body(answer.check().await?, &what).await
     }
 
     async fn tasks(&self, call: Call<'_>) -> Result<Vec<Task>, DirectorError> {
-        let tasks: Vec<TaskJson> = self.get_json(call).await?;
+        let tasks: Vec<TaskJson> = self.fetch_json(call).await?;
         Ok(tasks.into_iter().map(Task::from).collect())
     }
 
@@ -540,15 +596,12 @@ impl BoshDirector {
                 ))
             })?;
         let provider_id = id_text(&provider["id"]);
-        let resp = check(
-            self.send(Call::new(Method::POST, top("links")).body(Body::Json(json!({
+        let link: Value = self
+            .fetch_json(Call::new(Method::POST, top("links")).body(Body::Json(json!({
                 "link_provider_id": provider_id,
                 "link_consumer": {"owner_object": {"name": "external_consumer_id", "type": "external"}},
             }))))
-            .await?,
-        )
-        .await?;
-        let link: Value = json_body(resp, "POST /links").await?;
+            .await?;
         let link_id = id_text(&link["id"]);
         let mut call = Call::get(top("link_address")).query("link_id", link_id.clone());
         let props = dns.properties.as_ref();
@@ -567,14 +620,14 @@ impl BoshDirector {
         {
             call = call.query("status", status);
         }
-        let address: Result<Value, _> = self.get_json(call).await;
+        let address: Result<Value, _> = self.fetch_json(call).await;
         // Always remove the link, even when the address could not be read.
         let deleted = self
             .send(Call::new(Method::DELETE, top("links").segment(&link_id)))
             .await;
         match deleted {
-            Ok(resp) => {
-                if let Err(e) = check(resp).await {
+            Ok(answer) => {
+                if let Err(e) = answer.check().await {
                     tracing::warn!(link = %link_id, error = %e, "could not delete the external link");
                 }
             }
@@ -607,20 +660,6 @@ fn id_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Passes 2xx and 302 answers; anything else becomes the Go broker's error text.
-async fn check(resp: reqwest::Response) -> Result<reqwest::Response, DirectorError> {
-    let status = resp.status();
-    if status.is_success() || status == StatusCode::FOUND {
-        return Ok(resp);
-    }
-    let body = resp.text().await.unwrap_or_default();
-    Err(DirectorError::Request(format!(
-        "Director responded with non-successful status code '{}' response '{}'",
-        status.as_u16(),
-        body
-    )))
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(
@@ -658,15 +697,20 @@ impl Director for BoshDirector {
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
-        let task: TaskJson = self.get_json(Call::get(task_path(id))).await?;
+        let answer = self.send(Call::get(task_path(id))).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Err(DirectorError::TaskNotFound(id));
+        }
+        let what = answer.what.clone();
+        let task: TaskJson = json_body(answer.check().await?, &what).await?;
         let mut task = Task::from(task);
         // An errand that ran but exited non-zero is a `done` task: its result says so.
         if task.state == TaskState::Done && task.description.starts_with("run errand") {
-            let resp = check(
-                self.send(Call::get(task_path(id).segment("output")).query("type", "result"))
-                    .await?,
-            )
-            .await?;
+            let resp = self
+                .send(Call::get(task_path(id).segment("output")).query("type", "result"))
+                .await?
+                .check()
+                .await?;
             let result = resp.text().await.map_err(|e| {
                 DirectorError::Request(format!("reading the result of task {id}: {e}"))
             })?;
@@ -698,11 +742,11 @@ impl Director for BoshDirector {
 
     async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError> {
         // By name: one small request, never a listing of every deployment.
-        let resp = self.send(Call::get(deployment_path(deployment))).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let answer = self.send(Call::get(deployment_path(deployment))).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let body: Value = json_body(check(resp).await?, "GET /deployments/<name>").await?;
+        let body: Value = json_body(answer.check().await?, "GET /deployments/<name>").await?;
         Ok(Some(
             body["manifest"].as_str().unwrap_or_default().to_string(),
         ))
@@ -715,14 +759,14 @@ impl Director for BoshDirector {
         // has to be polled and its NDJSON result fetched, taking seconds, only to add
         // process and vitals details that bindings never use. Instances that have no VM
         // (errand groups) are skipped, as the VM listing would not show them.
-        let resp = self
+        let answer = self
             .send(Call::get(deployment_path(deployment).segment("instances")))
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        if answer.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
         let instances: Vec<Value> =
-            json_body(check(resp).await?, "GET /deployments/<name>/instances").await?;
+            json_body(answer.check().await?, "GET /deployments/<name>/instances").await?;
         let mut sorted: Vec<&Value> = instances
             .iter()
             .filter(|i| {
@@ -789,7 +833,7 @@ impl Director for BoshDirector {
 
     async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
         let list: Vec<Value> = self
-            .get_json(
+            .fetch_json(
                 Call::get(top("deployments"))
                     .query("exclude_configs", "true")
                     .query("exclude_releases", "true")
@@ -808,16 +852,15 @@ impl Director for BoshDirector {
         configs: &BTreeMap<String, String>,
     ) -> Result<(), DirectorError> {
         for (kind, content) in configs {
-            check(
-                self.send(
-                    Call::new(Method::POST, top("configs")).body(Body::Json(json!({
-                        "type": kind,
-                        "name": deployment,
-                        "content": content,
-                    }))),
-                )
-                .await?,
+            self.send(
+                Call::new(Method::POST, top("configs")).body(Body::Json(json!({
+                    "type": kind,
+                    "name": deployment,
+                    "content": content,
+                }))),
             )
+            .await?
+            .check()
             .await?;
         }
         Ok(())
@@ -825,7 +868,7 @@ impl Director for BoshDirector {
 
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
         let configs: Vec<Value> = self
-            .get_json(
+            .fetch_json(
                 Call::get(top("configs"))
                     .query("name", deployment)
                     .query("latest", "true"),
@@ -835,15 +878,15 @@ impl Director for BoshDirector {
         kinds.sort_unstable();
         kinds.dedup();
         for kind in kinds {
-            let resp = self
+            let answer = self
                 .send(
                     Call::new(Method::DELETE, top("configs"))
                         .query("type", kind)
                         .query("name", deployment),
                 )
                 .await?;
-            if resp.status() != StatusCode::NOT_FOUND {
-                check(resp).await?;
+            if answer.status() != StatusCode::NOT_FOUND {
+                answer.check().await?;
             }
         }
         Ok(())
@@ -859,7 +902,7 @@ impl Director for BoshDirector {
             return Ok(addresses);
         }
         let providers: Vec<Value> = self
-            .get_json(Call::get(top("link_providers")).query("deployment", deployment))
+            .fetch_json(Call::get(top("link_providers")).query("deployment", deployment))
             .await?;
         for entry in dns {
             let address = self.link_address(deployment, &providers, entry).await?;
@@ -1159,6 +1202,89 @@ mod wire_tests {
                 "/bosh/deployments/service-instance_a%2F.."
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn an_error_status_names_the_request_and_keeps_the_start_of_the_body() {
+        let recorder = Recorder::start(|req| match req.path() {
+            "/tasks/7" => Answer::status(404, "Task 7 not found"),
+            _ => Answer::status(500, &"x".repeat(10 * 1024)),
+        });
+        let director = director(&recorder.base);
+        let err = director
+            .delete_deployment("service-instance_a", false, "")
+            .await
+            .unwrap_err();
+        let DirectorError::UnexpectedStatus { what, status, body } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(what, "DELETE /deployments/service-instance_a");
+        assert_eq!(*status, 500);
+        assert!(body.starts_with(&"x".repeat(BODY_LIMIT)));
+        assert!(body.ends_with("... (10240 bytes in all)"), "{body}");
+        assert!(err.is_unavailable());
+        let text = err.to_string();
+        assert!(
+            text.starts_with("director request failed: DELETE /deployments/service-instance_a: Director responded with non-successful status code '500' response 'xxx"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+
+        let err = director.task(7).await.unwrap_err();
+        assert!(matches!(err, DirectorError::TaskNotFound(7)), "{err:?}");
+        assert_eq!(err.to_string(), "director task 7 not found");
+        assert!(err.is_unavailable());
+
+        let long = format!("service-instance_{}", "a".repeat(10 * 1024));
+        let err = director.manifest(&long).await.unwrap_err();
+        let DirectorError::UnexpectedStatus { what, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(what.len() < WHAT_LIMIT + 40, "{what}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_director_is_named_without_credentials() {
+        // Nothing listens on port 1.
+        let director = director("http://ops:url-secret@127.0.0.1:1");
+        assert_eq!(director.url(), "http://127.0.0.1:1");
+        let err = director
+            .recreate("service-instance_a", "")
+            .await
+            .unwrap_err();
+        let DirectorError::Unreachable { url, reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(url, "http://127.0.0.1:1");
+        assert!(
+            reason.starts_with("PUT /deployments/service-instance_a/jobs/*: error sending request"),
+            "{reason}"
+        );
+        assert!(err.is_unavailable());
+        let text = err.to_string();
+        assert!(
+            !text.contains("url-secret") && !text.contains("ops:"),
+            "{text}"
+        );
+        let err = director.info().await.unwrap_err();
+        assert!(matches!(err, DirectorError::Unreachable { .. }), "{err:?}");
+        assert!(!err.to_string().contains("url-secret"), "{err}");
+    }
+
+    #[test]
+    fn only_director_trouble_counts_as_unavailable() {
+        assert!(DirectorError::Request("x".into()).is_unavailable());
+        assert!(!DirectorError::Config("x".into()).is_unavailable());
+        assert!(!DirectorError::Authentication("x".into()).is_unavailable());
+        assert!(!DirectorError::DeploymentNotFound("d".into()).is_unavailable());
+        let unusable = UrlPath::root().segment("..").to_relative().unwrap_err();
+        assert!(!DirectorError::UnusablePath(unusable).is_unavailable());
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("ééé", 3), "é... (6 bytes in all)");
     }
 
     #[test]
