@@ -18,3 +18,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod url_path;

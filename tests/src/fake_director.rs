@@ -46,8 +46,10 @@ pub enum AuthKind {
 pub struct RecordedRequest {
     /// `GET`, `POST`, ...
     pub method: String,
-    /// The path, without the query.
+    /// The path, without the query, percent-decoded.
     pub path: String,
+    /// The path as it was sent, still percent-encoded.
+    pub raw_path: String,
     /// The query, percent-decoded, as (key, value) pairs in order.
     pub query: Vec<(String, String)>,
     /// The `Content-Type` header.
@@ -570,6 +572,7 @@ fn take_failure(state: &mut State, kind: &str) -> Option<String> {
 struct Request {
     method: String,
     path: String,
+    raw_path: String,
     query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -696,6 +699,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     Some(Request {
         method,
         path: percent_decode(path),
+        raw_path: path.to_string(),
         query: parse_query(query),
         headers,
         body,
@@ -803,6 +807,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
     state.requests.push(RecordedRequest {
         method: req.method.clone(),
         path: req.path.clone(),
+        raw_path: req.raw_path.clone(),
         query: req.query.clone(),
         content_type: req.header("content-type").map(str::to_string),
         body: String::from_utf8_lossy(&req.body).into_owned(),
@@ -813,7 +818,15 @@ fn handle(shared: &Shared, req: Request) -> Response {
     let url = shared.url.lock().unwrap().clone();
     let method = req.method.as_str();
     let path = req.path.clone();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Routed as the director routes: split first, then decode each segment, so an encoded `/`
+    // stays inside its name.
+    let decoded: Vec<String> = req
+        .raw_path
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
 
     // Unauthenticated endpoints.
     match (method, segments.as_slice()) {

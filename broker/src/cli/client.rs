@@ -1,8 +1,13 @@
 //! A blocking client for a running broker: the management API and the few OSB calls the
 //! operator commands need (last operation, unbind, deprovision).
+//!
+//! Instance and binding ids come from the broker's own listing, but are still never put into a
+//! URL as they are: every path is a [`UrlPath`] of encoded segments, so an id such as
+//! `zz/../plain1` addresses that instance and not `plain1`.
 
+use crate::url_path::{UrlPath, UrlPathError};
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -49,12 +54,23 @@ pub enum ClientError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Build(reqwest::Error),
+    /// `--broker-url` is not a URL the client can call.
+    #[error("--broker-url '{url}' is not usable: {reason}; write it as http(s)://<host>:<port>")]
+    BrokerUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// An id cannot be put into a URL without changing which resource is called.
+    #[error("refusing to call the broker: {0}")]
+    Path(#[from] UrlPathError),
 }
 
 /// How to reach the broker.
 #[derive(Debug, Clone)]
 pub struct BrokerClient {
-    base_url: String,
+    base_url: Url,
     username: String,
     password: String,
     http: Client,
@@ -118,38 +134,91 @@ fn description(text: &str) -> String {
         .unwrap_or_else(|| text.trim().to_string())
 }
 
+/// The OSB `error` code of an error body (`ConcurrencyError`), if it has one.
+fn error_code(text: &str) -> Option<String> {
+    serde_json::from_str::<Value>(text)
+        .ok()?
+        .get("error")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// `/mgmt/service_instances`.
+fn mgmt_instances() -> UrlPath {
+    UrlPath::root().segment("mgmt").segment("service_instances")
+}
+
+/// `/v2/service_instances/<id>`.
+fn osb_instance(instance_id: &str) -> UrlPath {
+    UrlPath::root()
+        .segment("v2")
+        .segment("service_instances")
+        .segment(instance_id)
+}
+
+/// `base` without user name and password, for messages.
+fn without_credentials(base: &Url) -> String {
+    let mut shown = base.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 impl BrokerClient {
     /// A client for the broker at `base_url` with basic-auth credentials.
     pub fn new(base_url: &str, username: &str, password: &str) -> Result<Self, ClientError> {
+        let unusable = |reason: String| ClientError::BrokerUrl {
+            url: base_url.to_string(),
+            reason,
+        };
+        let parsed =
+            Url::parse(base_url.trim_end_matches('/')).map_err(|e| unusable(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(unusable(format!(
+                "'{}' is not http or https",
+                parsed.scheme()
+            )));
+        }
         let http = Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(ClientError::Build)?;
         Ok(Self {
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: parsed,
             username: username.to_string(),
             password: password.to_string(),
             http,
         })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base_url))
-            .basic_auth(&self.username, Some(&self.password))
+    /// `path` under the broker's base URL.
+    fn url(&self, path: &UrlPath) -> Result<Url, ClientError> {
+        Ok(path.to_url(&self.base_url)?)
     }
 
-    fn osb(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.request(method, path)
-            .header("X-Broker-API-Version", API_VERSION)
+    fn request(&self, method: Method, path: &UrlPath) -> Result<RequestBuilder, ClientError> {
+        Ok(self
+            .http
+            .request(method, self.url(path)?)
+            .basic_auth(&self.username, Some(&self.password)))
+    }
+
+    fn osb(&self, method: Method, path: &UrlPath) -> Result<RequestBuilder, ClientError> {
+        Ok(self
+            .request(method, path)?
+            .header("X-Broker-API-Version", API_VERSION))
     }
 
     fn send(
         &self,
         builder: RequestBuilder,
-        path: &str,
+        path: &UrlPath,
     ) -> Result<(StatusCode, String), ClientError> {
-        let url = format!("{}{path}", self.base_url);
+        let url = format!(
+            "{}{}",
+            without_credentials(&self.base_url).trim_end_matches('/'),
+            path.path()
+        );
         let response = builder.send().map_err(|source| ClientError::Unreachable {
             url: url.clone(),
             source,
@@ -164,8 +233,8 @@ impl BrokerClient {
         Ok((status, text))
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let (status, text) = self.send(self.request(reqwest::Method::GET, path), path)?;
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: UrlPath) -> Result<T, ClientError> {
+        let (status, text) = self.send(self.request(Method::GET, &path)?, &path)?;
         if status != StatusCode::OK {
             return Err(ClientError::Status {
                 method: "GET",
@@ -182,23 +251,29 @@ impl BrokerClient {
 
     /// `GET /mgmt/service_instances`.
     pub fn instances(&self) -> Result<Vec<ListedInstance>, ClientError> {
-        self.get_json("/mgmt/service_instances")
+        self.get_json(mgmt_instances())
     }
 
     /// `GET /mgmt/orphan_deployments`, as the broker sent it.
     pub fn orphan_deployments(&self) -> Result<Vec<Value>, ClientError> {
-        self.get_json("/mgmt/orphan_deployments")
+        self.get_json(
+            UrlPath::root()
+                .segment("mgmt")
+                .segment("orphan_deployments"),
+        )
     }
 
     /// `GET /mgmt/service_instances/{id}/bindings`.
     pub fn bindings(&self, instance_id: &str) -> Result<Vec<ListedBinding>, ClientError> {
-        self.get_json(&format!("/mgmt/service_instances/{instance_id}/bindings"))
+        self.get_json(mgmt_instances().segment(instance_id).segment("bindings"))
     }
 
     /// `PATCH /mgmt/service_instances/{id}?operation_type=...`.
     pub fn start(&self, instance_id: &str, operation_type: &str) -> Result<Started, ClientError> {
-        let path = format!("/mgmt/service_instances/{instance_id}?operation_type={operation_type}");
-        let (status, text) = self.send(self.request(reqwest::Method::PATCH, &path), &path)?;
+        let path = mgmt_instances()
+            .segment(instance_id)
+            .query("operation_type", operation_type);
+        let (status, text) = self.send(self.request(Method::PATCH, &path)?, &path)?;
         Ok(started(status, &text))
     }
 
@@ -209,15 +284,12 @@ impl BrokerClient {
         instance: &ListedInstance,
         binding_id: &str,
     ) -> Result<Result<(), String>, ClientError> {
-        let path = format!(
-            "/v2/service_instances/{}/service_bindings/{binding_id}",
-            instance.service_instance_id
-        );
-        let builder = self.osb(reqwest::Method::DELETE, &path).query(&[
-            ("service_id", instance.service_id.as_str()),
-            ("plan_id", instance.plan_id.as_str()),
-        ]);
-        let (status, text) = self.send(builder, &path)?;
+        let path = osb_instance(&instance.service_instance_id)
+            .segment("service_bindings")
+            .segment(binding_id)
+            .query("service_id", &instance.service_id)
+            .query("plan_id", &instance.plan_id);
+        let (status, text) = self.send(self.osb(Method::DELETE, &path)?, &path)?;
         Ok(match status.as_u16() {
             200 | 410 => Ok(()),
             s => Err(format!("unbind answered {s}: {}", description(&text))),
@@ -226,28 +298,25 @@ impl BrokerClient {
 
     /// `DELETE /v2/service_instances/{id}?accepts_incomplete=true`.
     pub fn deprovision(&self, instance: &ListedInstance) -> Result<Started, ClientError> {
-        let path = format!("/v2/service_instances/{}", instance.service_instance_id);
-        let builder = self.osb(reqwest::Method::DELETE, &path).query(&[
-            ("accepts_incomplete", "true"),
-            ("service_id", instance.service_id.as_str()),
-            ("plan_id", instance.plan_id.as_str()),
-        ]);
-        let (status, text) = self.send(builder, &path)?;
+        let path = osb_instance(&instance.service_instance_id)
+            .query("accepts_incomplete", "true")
+            .query("service_id", &instance.service_id)
+            .query("plan_id", &instance.plan_id);
+        let (status, text) = self.send(self.osb(Method::DELETE, &path)?, &path)?;
         Ok(started(status, &text))
     }
 
     /// `GET /v2/service_instances/{id}/last_operation?operation=...`.
     pub fn progress(&self, instance_id: &str, operation: &str) -> Result<Progress, ClientError> {
-        let path = format!("/v2/service_instances/{instance_id}/last_operation");
-        let builder = self
-            .osb(reqwest::Method::GET, &path)
-            .query(&[("operation", operation)]);
-        let (status, text) = self.send(builder, &path)?;
+        let path = osb_instance(instance_id)
+            .segment("last_operation")
+            .query("operation", operation);
+        let (status, text) = self.send(self.osb(Method::GET, &path)?, &path)?;
         match status.as_u16() {
             404 | 410 => Ok(Progress::Gone),
             200 => {
                 let body: Value = serde_json::from_str(&text).map_err(|e| ClientError::Body {
-                    path: path.clone(),
+                    path: path.to_string(),
                     detail: e.to_string(),
                 })?;
                 let desc = body["description"].as_str().unwrap_or("").to_string();
@@ -256,14 +325,14 @@ impl BrokerClient {
                     Some("succeeded") => Ok(Progress::Succeeded),
                     Some("failed") => Ok(Progress::Failed(desc)),
                     other => Err(ClientError::Body {
-                        path,
+                        path: path.to_string(),
                         detail: format!("unknown state {other:?}"),
                     }),
                 }
             }
             s => Err(ClientError::Status {
                 method: "GET",
-                path,
+                path: path.to_string(),
                 status: s,
                 description: description(&text),
             }),
@@ -286,8 +355,208 @@ fn started(status: StatusCode, text: &str) -> Started {
             }),
         200 => Started::Done,
         409 => Started::Busy(description(text)),
-        422 if text.contains("ConcurrencyError") => Started::Busy(description(text)),
+        422 if error_code(text).as_deref() == Some("ConcurrencyError") => {
+            Started::Busy(description(text))
+        }
         404 | 410 => Started::Gone,
         s => Started::Rejected(s, description(text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url_path::wire::{Answer, Recorded, Recorder};
+    use serde_json::json;
+
+    /// Ids that would address another instance or binding if put into a URL as they are.
+    const HOSTILE: &[&str] = &[
+        "zz/../plain1",
+        "zz%2F..%2Fplain1",
+        "plain1#",
+        "plain1?operation_type=recreate",
+        "plain1/",
+        "plain1/..",
+        "%2e%2e",
+        "a;b=c",
+        "a b+c&d=e",
+        "a\r\nX-Injected: 1",
+        "a\0b",
+        "a\\..\\plain1",
+        "雪/../plain1",
+    ];
+
+    fn answer(req: &Recorded) -> Answer {
+        match (
+            req.method.as_str(),
+            req.segments().last().map(String::as_str),
+        ) {
+            ("GET", Some("bindings")) => Answer::json(json!([{"binding_id": "b"}])),
+            ("GET", Some("last_operation")) => Answer::json(json!({"state": "succeeded"})),
+            ("GET", _) => Answer::json(json!([])),
+            ("DELETE", _) if req.segments().len() == 5 => Answer::json(json!({})),
+            _ => Answer {
+                status: 202,
+                location: None,
+                body: json!({"operation": "op"}).to_string(),
+            },
+        }
+    }
+
+    fn seen(req: &Recorded) -> (String, Vec<String>, Vec<(String, String)>) {
+        (req.method.clone(), req.segments(), req.query_pairs())
+    }
+
+    fn want(
+        method: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> (String, Vec<String>, Vec<(String, String)>) {
+        (
+            method.to_string(),
+            segments.iter().map(|s| s.to_string()).collect(),
+            query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_hostile_id_stays_one_encoded_segment() {
+        for id in HOSTILE {
+            let recorder = Recorder::start(answer);
+            let client = BrokerClient::new(&recorder.base, "admin", "secret").unwrap();
+            let instance = ListedInstance {
+                service_instance_id: id.to_string(),
+                service_id: "svc&plan_id=x".to_string(),
+                plan_id: "plan#1".to_string(),
+            };
+            let binding = format!("{id}/../../{id}");
+            assert_eq!(client.bindings(id).unwrap().len(), 1);
+            assert_eq!(
+                client.start(id, "upgrade").unwrap(),
+                Started::Operation("op".into())
+            );
+            assert_eq!(client.unbind(&instance, &binding).unwrap(), Ok(()));
+            assert_eq!(
+                client.deprovision(&instance).unwrap(),
+                Started::Operation("op".into())
+            );
+            assert_eq!(
+                client.progress(id, "op&operation=other#").unwrap(),
+                Progress::Succeeded
+            );
+            let requests = recorder.requests();
+            let seen: Vec<_> = requests.iter().map(seen).collect();
+            assert_eq!(
+                seen,
+                vec![
+                    want("GET", &["mgmt", "service_instances", id, "bindings"], &[]),
+                    want(
+                        "PATCH",
+                        &["mgmt", "service_instances", id],
+                        &[("operation_type", "upgrade")]
+                    ),
+                    want(
+                        "DELETE",
+                        &["v2", "service_instances", id, "service_bindings", &binding],
+                        &[("service_id", "svc&plan_id=x"), ("plan_id", "plan#1")]
+                    ),
+                    want(
+                        "DELETE",
+                        &["v2", "service_instances", id],
+                        &[
+                            ("accepts_incomplete", "true"),
+                            ("service_id", "svc&plan_id=x"),
+                            ("plan_id", "plan#1")
+                        ]
+                    ),
+                    want(
+                        "GET",
+                        &["v2", "service_instances", id, "last_operation"],
+                        &[("operation", "op&operation=other#")]
+                    ),
+                ],
+                "{id:?}"
+            );
+            // The upgrade of `zz/../plain1` is not an upgrade of `plain1`.
+            assert!(requests
+                .iter()
+                .all(|r| !r.path().ends_with("/plain1") && !r.path().contains("/plain1/")));
+        }
+    }
+
+    #[test]
+    fn dot_and_empty_ids_are_refused_before_any_request() {
+        let recorder = Recorder::start(answer);
+        let client = BrokerClient::new(&recorder.base, "admin", "secret").unwrap();
+        for id in ["", ".", ".."] {
+            assert!(matches!(
+                client.start(id, "recreate"),
+                Err(ClientError::Path(_))
+            ));
+            assert!(matches!(client.bindings(id), Err(ClientError::Path(_))));
+            assert!(matches!(
+                client.progress(id, "op"),
+                Err(ClientError::Path(_))
+            ));
+        }
+        assert!(recorder.requests().is_empty());
+    }
+
+    #[test]
+    fn the_broker_url_path_is_kept() {
+        let recorder = Recorder::start(answer);
+        let client =
+            BrokerClient::new(&format!("{}/broker/", recorder.base), "admin", "secret").unwrap();
+        client.start("zz/../plain1", "recreate").unwrap();
+        let targets: Vec<String> = recorder.requests().into_iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            ["/broker/mgmt/service_instances/zz%2F..%2Fplain1?operation_type=recreate"]
+        );
+    }
+
+    #[test]
+    fn a_broker_url_that_cannot_be_called_is_refused() {
+        for url in ["not a url", "ftp://broker", "mailto:ops@example.com"] {
+            assert!(
+                matches!(
+                    BrokerClient::new(url, "u", "p"),
+                    Err(ClientError::BrokerUrl { .. })
+                ),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_named_without_credentials() {
+        let client = BrokerClient::new("http://ops:s3cret@127.0.0.1:1", "u", "p").unwrap();
+        let e = client.instances().unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, ClientError::Unreachable { .. }), "{text}");
+        assert!(
+            text.contains("http://127.0.0.1:1/mgmt/service_instances"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn only_the_concurrency_error_code_makes_a_422_busy() {
+        let busy = json!({"error": "ConcurrencyError", "description": "in progress"}).to_string();
+        assert_eq!(
+            started(StatusCode::UNPROCESSABLE_ENTITY, &busy),
+            Started::Busy("in progress".into())
+        );
+        let other =
+            json!({"error": "MaintenanceInfoConflict", "description": "not a ConcurrencyError"})
+                .to_string();
+        assert_eq!(
+            started(StatusCode::UNPROCESSABLE_ENTITY, &other),
+            Started::Rejected(422, "not a ConcurrencyError".into())
+        );
     }
 }

@@ -8,13 +8,18 @@
 
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
 use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
+use crate::url_path::UrlPath;
 use async_trait::async_trait;
-use reqwest::{header, Method, StatusCode};
+use reqwest::{header, Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// How much of a director's error body a [`DirectorError::UnexpectedStatus`] keeps.
+const BODY_LIMIT: usize = 2048;
+/// How much of a request path an error message quotes.
+const WHAT_LIMIT: usize = 256;
 /// How long before its expiry a UAA token is replaced.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// The header that tags a director task with the broker's operation id.
@@ -22,7 +27,10 @@ const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
 
 /// A BOSH director reached over HTTPS.
 pub struct BoshDirector {
+    /// The configured URL without any user name or password, for messages.
     url: String,
+    /// The same, parsed: every request path is joined to it with [`UrlPath::to_url`].
+    base: Url,
     http: reqwest::Client,
     auth: Authenticator,
 }
@@ -43,7 +51,7 @@ enum Authenticator {
 /// The UAA token URL (learnt from `/info`) and the cached token.
 #[derive(Default)]
 struct UaaState {
-    token_url: Option<String>,
+    token_url: Option<Url>,
     token: Option<CachedToken>,
 }
 
@@ -127,30 +135,34 @@ enum Body {
 /// One director request, rebuilt for a retry after a token refresh.
 struct Call<'a> {
     method: Method,
-    path: String,
-    query: Vec<(&'a str, String)>,
+    /// Path and query, every name in it percent-encoded.
+    path: UrlPath,
     body: Body,
     context_id: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
-    fn new(method: Method, path: impl Into<String>) -> Self {
+    fn new(method: Method, path: UrlPath) -> Self {
         Call {
             method,
-            path: path.into(),
-            query: Vec::new(),
+            path,
             body: Body::None,
             context_id: None,
         }
     }
 
-    fn get(path: impl Into<String>) -> Self {
+    fn get(path: UrlPath) -> Self {
         Self::new(Method::GET, path)
     }
 
-    fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
-        self.query.push((key, value.into()));
+    fn query(mut self, key: &str, value: impl AsRef<str>) -> Self {
+        self.path = self.path.query(key, value);
         self
+    }
+
+    /// `METHOD /path` (without the query, and cut short if a name made it long), for messages.
+    fn what(&self) -> String {
+        format!("{} {}", self.method, truncate(self.path.path(), WHAT_LIMIT))
     }
 
     fn body(mut self, body: Body) -> Self {
@@ -164,6 +176,68 @@ impl<'a> Call<'a> {
         }
         self
     }
+}
+
+/// A director's answer, with the request it answers (`GET /tasks/1`) for messages.
+struct Answer {
+    resp: reqwest::Response,
+    what: String,
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        self.resp.status()
+    }
+
+    /// Passes 2xx and 302 answers; anything else becomes
+    /// [`DirectorError::UnexpectedStatus`], with the start of the body.
+    async fn check(self) -> Result<reqwest::Response, DirectorError> {
+        let status = self.resp.status();
+        if status.is_success() || status == StatusCode::FOUND {
+            return Ok(self.resp);
+        }
+        let body = self.resp.text().await.unwrap_or_default();
+        Err(DirectorError::UnexpectedStatus {
+            what: self.what,
+            status: status.as_u16(),
+            body: truncate(body.trim(), BODY_LIMIT),
+        })
+    }
+}
+
+/// At most `limit` bytes of `text` (cut at a character boundary), saying how long it was.
+fn truncate(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &text[..end], text.len())
+}
+
+/// `url` without user name or password (and without a trailing `/`), for messages.
+fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.as_str().trim_end_matches('/').to_string()
+}
+
+/// `/<name>`: one of the director's top-level collections (`tasks`, `configs`, `links`).
+fn top(name: &'static str) -> UrlPath {
+    UrlPath::root().segment(name)
+}
+
+/// `/deployments/<deployment>`, the deployment name one encoded segment.
+fn deployment_path(deployment: &str) -> UrlPath {
+    top("deployments").segment(deployment)
+}
+
+/// `/tasks/<id>`.
+fn task_path(id: TaskId) -> UrlPath {
+    top("tasks").segment(id.to_string())
 }
 
 /// A task id from a `Location: .../tasks/<id>` header.
@@ -223,6 +297,17 @@ fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorEr
 impl BoshDirector {
     /// A client for the director described by `settings`. Makes no request.
     pub fn new(settings: &BoshSettings) -> Result<Self, DirectorError> {
+        let url = settings.url.trim_end_matches('/').to_string();
+        let base = Url::parse(&url).map_err(|e| {
+            DirectorError::Config(format!(
+                "bosh.url '{url}' is not a URL ({e}): write the director's address as https://<host>:25555"
+            ))
+        })?;
+        if base.cannot_be_a_base() {
+            return Err(DirectorError::Config(format!(
+                "bosh.url '{url}' is not a URL with a path: write the director's address as https://<host>:25555"
+            )));
+        }
         let http = http_client(settings.root_ca_cert.as_deref())?;
         let auth = match &settings.auth {
             BoshAuth::Basic { username, password } => Authenticator::Basic {
@@ -239,19 +324,22 @@ impl BoshDirector {
             },
         };
         Ok(Self {
-            url: settings.url.trim_end_matches('/').to_string(),
+            url: redacted(&base),
+            base,
             http,
             auth,
         })
     }
 
-    /// The director's URL.
+    /// The director's URL, without any user name or password in it.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> DirectorError {
-        let mut reason = error_chain(&e);
+    /// A request that got no answer; the reason names the request but not its full URL,
+    /// which could hold credentials.
+    fn unreachable(&self, what: &str, e: reqwest::Error) -> DirectorError {
+        let mut reason = format!("{what}: {}", error_chain(&e.without_url()));
         if reason.contains("certificate") {
             reason.push_str(
                 " (the director's TLS certificate is not trusted: set bosh.root_ca_cert to the CA certificate that signed it)",
@@ -267,12 +355,12 @@ impl BoshDirector {
     pub async fn info_details(&self) -> Result<InfoDetails, DirectorError> {
         let resp = self
             .http
-            .get(format!("{}/info", self.url))
+            .get(top("info").to_url(&self.base)?)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
-        let resp = check(resp).await?;
-        json_body(resp, "GET /info").await
+            .map_err(|e| self.unreachable("GET /info", e))?;
+        let what = "GET /info".to_string();
+        json_body(Answer { resp, what }.check().await?, "GET /info").await
     }
 
     /// Start-up check: the director answers `/info`, and the configured credentials work
@@ -287,8 +375,7 @@ impl BoshDirector {
                 "uaa"
             }
         };
-        let resp = self.send(Call::get("/info")).await?;
-        let authed: InfoDetails = json_body(check(resp).await?, "GET /info").await?;
+        let authed: InfoDetails = self.fetch_json(Call::get(top("info"))).await?;
         let user = authed.user.unwrap_or_default();
         if user.is_empty() {
             let who = match &self.auth {
@@ -345,14 +432,20 @@ impl BoshDirector {
                         "Cannot retrieve UAA URL from info endpoint".to_string(),
                     ));
                 };
-                let url = format!("{}/oauth/token", url.trim_end_matches('/'));
+                let uaa = Url::parse(url).map_err(|e| {
+                    DirectorError::Authentication(format!(
+                        "the director advertises a UAA URL that is not a URL ('{url}': {e})"
+                    ))
+                })?;
+                let url = top("oauth").segment("token").to_url(&uaa)?;
                 state.token_url = Some(url.clone());
                 url
             }
         };
+        let shown = redacted(&token_url);
         let resp = self
             .http
-            .post(&token_url)
+            .post(token_url)
             .basic_auth(client_id, Some(client_secret))
             .header(header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")])
@@ -360,17 +453,17 @@ impl BoshDirector {
             .await
             .map_err(|e| {
                 DirectorError::Authentication(format!(
-                    "cannot reach UAA at {token_url}: {}",
-                    error_chain(&e)
+                    "cannot reach UAA at {shown}: {}",
+                    error_chain(&e.without_url())
                 ))
             })?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
             return Err(DirectorError::Authentication(format!(
-                "UAA at {token_url} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
+                "UAA at {shown} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
                 status.as_u16(),
-                body.trim()
+                truncate(body.trim(), BODY_LIMIT)
             )));
         }
         #[derive(Deserialize)]
@@ -380,7 +473,7 @@ impl BoshDirector {
             expires_in: Option<u64>,
         }
         let token: TokenJson = resp.json().await.map_err(|e| {
-            DirectorError::Authentication(format!("UAA at {token_url} sent no usable token: {e}"))
+            DirectorError::Authentication(format!("UAA at {shown} sent no usable token: {e}"))
         })?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(0));
         let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 2);
@@ -406,15 +499,13 @@ impl BoshDirector {
     }
 
     /// Sends an authenticated request; with UAA, a 401 refreshes the token and retries once.
-    async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, DirectorError> {
+    async fn send(&self, call: Call<'_>) -> Result<Answer, DirectorError> {
+        let what = call.what();
         let mut retried = false;
         loop {
             let mut req = self
                 .http
-                .request(call.method.clone(), format!("{}{}", self.url, call.path));
-            if !call.query.is_empty() {
-                req = req.query(&call.query);
-            }
+                .request(call.method.clone(), call.path.to_url(&self.base)?);
             if let Some(ctx) = call.context_id {
                 req = req.header(CONTEXT_HEADER, ctx);
             }
@@ -436,7 +527,7 @@ impl BoshDirector {
                     Some(token)
                 }
             };
-            let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+            let resp = req.send().await.map_err(|e| self.unreachable(&what, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !retried {
                 if let Some(token) = token {
                     tracing::info!("the director rejected the UAA token; getting a new one");
@@ -445,14 +536,15 @@ impl BoshDirector {
                     continue;
                 }
             }
-            return Ok(resp);
+            return Ok(Answer { resp, what });
         }
     }
 
     /// Sends a call that the director answers with `302 Location: /tasks/<id>`.
     async fn start_task(&self, call: Call<'_>) -> Result<TaskId, DirectorError> {
-        let what = format!("{} {}", call.method, call.path);
-        let resp = check(self.send(call).await?).await?;
+        let answer = self.send(call).await?;
+        let what = answer.what.clone();
+        let resp = answer.check().await?;
         let location = resp
             .headers()
             .get(header::LOCATION)
@@ -467,17 +559,18 @@ impl BoshDirector {
         })
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// Sends a call and reads its 2xx answer as JSON.
+    async fn fetch_json<T: serde::de::DeserializeOwned>(
         &self,
         call: Call<'_>,
     ) -> Result<T, DirectorError> {
-        let what = format!("GET {}", call.path);
-        let resp = check(self.send(call).await?).await?;
-        json_body(resp, &what).await
+        let answer = self.send(call).await?;
+        let what = answer.what.clone();
+        json_body(answer.check().await?, &what).await
     }
 
     async fn tasks(&self, call: Call<'_>) -> Result<Vec<Task>, DirectorError> {
-        let tasks: Vec<TaskJson> = self.get_json(call).await?;
+        let tasks: Vec<TaskJson> = self.fetch_json(call).await?;
         Ok(tasks.into_iter().map(Task::from).collect())
     }
 
@@ -503,17 +596,14 @@ impl BoshDirector {
                 ))
             })?;
         let provider_id = id_text(&provider["id"]);
-        let resp = check(
-            self.send(Call::new(Method::POST, "/links").body(Body::Json(json!({
+        let link: Value = self
+            .fetch_json(Call::new(Method::POST, top("links")).body(Body::Json(json!({
                 "link_provider_id": provider_id,
                 "link_consumer": {"owner_object": {"name": "external_consumer_id", "type": "external"}},
             }))))
-            .await?,
-        )
-        .await?;
-        let link: Value = json_body(resp, "POST /links").await?;
+            .await?;
         let link_id = id_text(&link["id"]);
-        let mut call = Call::get("/link_address").query("link_id", link_id.clone());
+        let mut call = Call::get(top("link_address")).query("link_id", link_id.clone());
         let props = dns.properties.as_ref();
         if let Some(azs) = props
             .and_then(|p| p.get("azs"))
@@ -530,14 +620,14 @@ impl BoshDirector {
         {
             call = call.query("status", status);
         }
-        let address: Result<Value, _> = self.get_json(call).await;
+        let address: Result<Value, _> = self.fetch_json(call).await;
         // Always remove the link, even when the address could not be read.
         let deleted = self
-            .send(Call::new(Method::DELETE, format!("/links/{link_id}")))
+            .send(Call::new(Method::DELETE, top("links").segment(&link_id)))
             .await;
         match deleted {
-            Ok(resp) => {
-                if let Err(e) = check(resp).await {
+            Ok(answer) => {
+                if let Err(e) = answer.check().await {
                     tracing::warn!(link = %link_id, error = %e, "could not delete the external link");
                 }
             }
@@ -572,20 +662,6 @@ fn id_text(v: &Value) -> String {
     }
 }
 
-/// Passes 2xx and 302 answers; anything else becomes the Go broker's error text.
-async fn check(resp: reqwest::Response) -> Result<reqwest::Response, DirectorError> {
-    let status = resp.status();
-    if status.is_success() || status == StatusCode::FOUND {
-        return Ok(resp);
-    }
-    let body = resp.text().await.unwrap_or_default();
-    Err(DirectorError::Request(format!(
-        "Director responded with non-successful status code '{}' response '{}'",
-        status.as_u16(),
-        body
-    )))
-}
-
 async fn json_body<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
     what: &str,
@@ -613,7 +689,7 @@ impl Director for BoshDirector {
 
     async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
         self.start_task(
-            Call::new(Method::POST, "/deployments")
+            Call::new(Method::POST, top("deployments"))
                 .body(Body::Yaml(manifest.to_string()))
                 .context(context_id),
         )
@@ -621,15 +697,20 @@ impl Director for BoshDirector {
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
-        let task: TaskJson = self.get_json(Call::get(format!("/tasks/{id}"))).await?;
+        let answer = self.send(Call::get(task_path(id))).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Err(DirectorError::TaskNotFound(id));
+        }
+        let what = answer.what.clone();
+        let task: TaskJson = json_body(answer.check().await?, &what).await?;
         let mut task = Task::from(task);
         // An errand that ran but exited non-zero is a `done` task: its result says so.
         if task.state == TaskState::Done && task.description.starts_with("run errand") {
-            let resp = check(
-                self.send(Call::get(format!("/tasks/{id}/output")).query("type", "result"))
-                    .await?,
-            )
-            .await?;
+            let resp = self
+                .send(Call::get(task_path(id).segment("output")).query("type", "result"))
+                .await?
+                .check()
+                .await?;
             let result = resp.text().await.map_err(|e| {
                 DirectorError::Request(format!("reading the result of task {id}: {e}"))
             })?;
@@ -643,7 +724,7 @@ impl Director for BoshDirector {
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
         let mut tasks = self
-            .tasks(Call::get("/tasks").query("context_id", context_id))
+            .tasks(Call::get(top("tasks")).query("context_id", context_id))
             .await?;
         tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
         Ok(tasks)
@@ -651,7 +732,7 @@ impl Director for BoshDirector {
 
     async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
         self.tasks(
-            Call::get("/tasks")
+            Call::get(top("tasks"))
                 .query("state", "processing,cancelling,queued")
                 .query("verbose", "1")
                 .query("deployment", deployment),
@@ -661,13 +742,11 @@ impl Director for BoshDirector {
 
     async fn manifest(&self, deployment: &str) -> Result<Option<String>, DirectorError> {
         // By name: one small request, never a listing of every deployment.
-        let resp = self
-            .send(Call::get(format!("/deployments/{deployment}")))
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let answer = self.send(Call::get(deployment_path(deployment))).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let body: Value = json_body(check(resp).await?, "GET /deployments/<name>").await?;
+        let body: Value = json_body(answer.check().await?, "GET /deployments/<name>").await?;
         Ok(Some(
             body["manifest"].as_str().unwrap_or_default().to_string(),
         ))
@@ -680,14 +759,14 @@ impl Director for BoshDirector {
         // has to be polled and its NDJSON result fetched, taking seconds, only to add
         // process and vitals details that bindings never use. Instances that have no VM
         // (errand groups) are skipped, as the VM listing would not show them.
-        let resp = self
-            .send(Call::get(format!("/deployments/{deployment}/instances")))
+        let answer = self
+            .send(Call::get(deployment_path(deployment).segment("instances")))
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        if answer.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
         let instances: Vec<Value> =
-            json_body(check(resp).await?, "GET /deployments/<name>/instances").await?;
+            json_body(answer.check().await?, "GET /deployments/<name>/instances").await?;
         let mut sorted: Vec<&Value> = instances
             .iter()
             .filter(|i| {
@@ -719,8 +798,7 @@ impl Director for BoshDirector {
         force: bool,
         context_id: &str,
     ) -> Result<TaskId, DirectorError> {
-        let mut call =
-            Call::new(Method::DELETE, format!("/deployments/{deployment}")).context(context_id);
+        let mut call = Call::new(Method::DELETE, deployment_path(deployment)).context(context_id);
         if force {
             call = call.query("force", "true");
         }
@@ -742,7 +820,10 @@ impl Director for BoshDirector {
         self.start_task(
             Call::new(
                 Method::POST,
-                format!("/deployments/{deployment}/errands/{errand}/runs"),
+                deployment_path(deployment)
+                    .segment("errands")
+                    .segment(errand)
+                    .segment("runs"),
             )
             .body(Body::Json(body))
             .context(context_id),
@@ -752,8 +833,8 @@ impl Director for BoshDirector {
 
     async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
         let list: Vec<Value> = self
-            .get_json(
-                Call::get("/deployments")
+            .fetch_json(
+                Call::get(top("deployments"))
                     .query("exclude_configs", "true")
                     .query("exclude_releases", "true")
                     .query("exclude_stemcells", "true"),
@@ -771,14 +852,15 @@ impl Director for BoshDirector {
         configs: &BTreeMap<String, String>,
     ) -> Result<(), DirectorError> {
         for (kind, content) in configs {
-            check(
-                self.send(Call::new(Method::POST, "/configs").body(Body::Json(json!({
+            self.send(
+                Call::new(Method::POST, top("configs")).body(Body::Json(json!({
                     "type": kind,
                     "name": deployment,
                     "content": content,
-                }))))
-                .await?,
+                }))),
             )
+            .await?
+            .check()
             .await?;
         }
         Ok(())
@@ -786,8 +868,8 @@ impl Director for BoshDirector {
 
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
         let configs: Vec<Value> = self
-            .get_json(
-                Call::get("/configs")
+            .fetch_json(
+                Call::get(top("configs"))
                     .query("name", deployment)
                     .query("latest", "true"),
             )
@@ -796,15 +878,15 @@ impl Director for BoshDirector {
         kinds.sort_unstable();
         kinds.dedup();
         for kind in kinds {
-            let resp = self
+            let answer = self
                 .send(
-                    Call::new(Method::DELETE, "/configs")
+                    Call::new(Method::DELETE, top("configs"))
                         .query("type", kind)
                         .query("name", deployment),
                 )
                 .await?;
-            if resp.status() != StatusCode::NOT_FOUND {
-                check(resp).await?;
+            if answer.status() != StatusCode::NOT_FOUND {
+                answer.check().await?;
             }
         }
         Ok(())
@@ -820,7 +902,7 @@ impl Director for BoshDirector {
             return Ok(addresses);
         }
         let providers: Vec<Value> = self
-            .get_json(Call::get("/link_providers").query("deployment", deployment))
+            .fetch_json(Call::get(top("link_providers")).query("deployment", deployment))
             .await?;
         for entry in dns {
             let address = self.link_address(deployment, &providers, entry).await?;
@@ -831,7 +913,8 @@ impl Director for BoshDirector {
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
         self.start_task(
-            Call::new(Method::PUT, format!("/deployments/{deployment}/jobs/*"))
+            // `*` is BOSH's "every instance group": literal, never a name.
+            Call::new(Method::PUT, deployment_path(deployment).literal("jobs/*"))
                 .query("state", "recreate")
                 .query("fix", "true")
                 .body(Body::Yaml(String::new()))
@@ -870,5 +953,352 @@ mod tests {
         );
         assert_eq!(errand_exit_code("{\"exit_code\":0}"), None);
         assert_eq!(errand_exit_code(""), None);
+    }
+}
+
+/// What the director receives for names that would reach another deployment if they were put
+/// in a URL as they are.
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::url_path::wire::{Answer, Recorded, Recorder};
+
+    /// Deployment names as hostile as an instance id could make them.
+    fn hostile_deployments() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "x/../../deployments/cf",
+            "x%2F..%2F..%2Fdeployments%2Fcf",
+            "a#b",
+            "a?x=1",
+            "a?x=1#/../cf",
+            "%2e%2e",
+            "/",
+            "a;b=c",
+            "a\r\nX-Injected: 1",
+            "..\\..\\cf",
+            "a b+c%",
+            "\0",
+            "雪/..",
+            "*",
+        ]
+        .iter()
+        .map(|s| format!("service-instance_{s}"))
+        .collect();
+        names.push(format!("service-instance_{}", "a/".repeat(5 * 1024)));
+        names
+    }
+
+    /// A link id the director could send back.
+    const HOSTILE_LINK: &str = "5/../../deployments/cf";
+    /// An errand name from the catalog.
+    const HOSTILE_ERRAND: &str = "smoke/../../../deployments/cf#";
+
+    fn director(base: &str) -> BoshDirector {
+        BoshDirector::new(&BoshSettings {
+            url: base.to_string(),
+            root_ca_cert: None,
+            auth: BoshAuth::Basic {
+                username: "admin".into(),
+                password: "secret".into(),
+            },
+        })
+        .unwrap()
+    }
+
+    /// Minimal director answers, so that every call succeeds.
+    fn answer(req: &Recorded) -> Answer {
+        let path = req.path();
+        match (req.method.as_str(), path) {
+            ("GET", "/info") => {
+                Answer::json(json!({"name": "d", "version": "280.0.14", "user": "admin"}))
+            }
+            ("GET", "/tasks") => Answer::json(json!([])),
+            ("GET", "/tasks/1") => {
+                Answer::json(json!({"id": 1, "state": "done", "description": "run errand smoke"}))
+            }
+            ("GET", "/tasks/1/output") => Answer::status(200, "{\"exit_code\":0}\n"),
+            ("GET", "/configs") => Answer::json(json!([{"type": "cloud"}, {"type": "runtime"}])),
+            ("GET", "/link_providers") => Answer::json(json!([{
+                "id": "7",
+                "name": "p",
+                "shared": true,
+                "owner_object": {"info": {"instance_group": "g"}},
+            }])),
+            ("POST", "/links") => Answer::json(json!({"id": HOSTILE_LINK})),
+            ("GET", "/link_address") => Answer::json(json!({"address": "q-s0.g.net.d.bosh"})),
+            ("DELETE", "/configs") => Answer::json(json!({})),
+            ("DELETE", p) if p.starts_with("/links/") => Answer::status(204, ""),
+            ("GET", p) if p.ends_with("/instances") => {
+                Answer::json(json!([{"job": "g", "index": 0, "ips": ["10.0.0.1"]}]))
+            }
+            ("GET", _) => Answer::json(json!({"manifest": "name: x\n"})),
+            _ => Answer::task(1),
+        }
+    }
+
+    /// A request as method, decoded segments and query pairs.
+    fn decoded(req: &Recorded) -> (String, Vec<String>, Vec<(String, String)>) {
+        (req.method.clone(), req.segments(), req.query_pairs())
+    }
+
+    fn expected(
+        method: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> (String, Vec<String>, Vec<(String, String)>) {
+        (
+            method.to_string(),
+            segments.iter().map(|s| s.to_string()).collect(),
+            query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn hostile_deployment_names_stay_one_segment_on_the_wire() {
+        let dns = BindingDnsConfig {
+            name: "addr".into(),
+            link_provider: "p".into(),
+            instance_group: "g".into(),
+            properties: Some(serde_yaml::from_str("{azs: [z1], status: healthy}").unwrap()),
+        };
+        for d in hostile_deployments() {
+            let recorder = Recorder::start(answer);
+            let director = director(&recorder.base);
+            let d = d.as_str();
+            assert_eq!(
+                director.manifest(d).await.unwrap().as_deref(),
+                Some("name: x\n")
+            );
+            assert_eq!(director.vms(d).await.unwrap()["g"], vec!["10.0.0.1"]);
+            assert_eq!(director.delete_deployment(d, true, "ctx").await.unwrap(), 1);
+            assert_eq!(director.recreate(d, "ctx").await.unwrap(), 1);
+            assert_eq!(
+                director
+                    .run_errand(d, HOSTILE_ERRAND, &["g/0".to_string()], "ctx")
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert!(director.tasks_in_progress(d).await.unwrap().is_empty());
+            director.delete_configs(d).await.unwrap();
+            let addresses = director
+                .dns_addresses(d, std::slice::from_ref(&dns))
+                .await
+                .unwrap();
+            assert_eq!(addresses["addr"], "q-s0.g.net.d.bosh");
+            assert_eq!(director.task(1).await.unwrap().state, TaskState::Done);
+
+            let requests = recorder.requests();
+            let seen: Vec<_> = requests.iter().map(decoded).collect();
+            let want = vec![
+                expected("GET", &["deployments", d], &[]),
+                expected("GET", &["deployments", d, "instances"], &[]),
+                expected("DELETE", &["deployments", d], &[("force", "true")]),
+                expected(
+                    "PUT",
+                    &["deployments", d, "jobs", "*"],
+                    &[("state", "recreate"), ("fix", "true")],
+                ),
+                expected(
+                    "POST",
+                    &["deployments", d, "errands", HOSTILE_ERRAND, "runs"],
+                    &[],
+                ),
+                expected(
+                    "GET",
+                    &["tasks"],
+                    &[
+                        ("state", "processing,cancelling,queued"),
+                        ("verbose", "1"),
+                        ("deployment", d),
+                    ],
+                ),
+                expected("GET", &["configs"], &[("name", d), ("latest", "true")]),
+                expected("DELETE", &["configs"], &[("type", "cloud"), ("name", d)]),
+                expected("DELETE", &["configs"], &[("type", "runtime"), ("name", d)]),
+                expected("GET", &["link_providers"], &[("deployment", d)]),
+                expected("POST", &["links"], &[]),
+                expected(
+                    "GET",
+                    &["link_address"],
+                    &[
+                        ("link_id", HOSTILE_LINK),
+                        ("azs[]", "z1"),
+                        ("status", "healthy"),
+                    ],
+                ),
+                expected("DELETE", &["links", HOSTILE_LINK], &[]),
+                expected("GET", &["tasks", "1"], &[]),
+                expected("GET", &["tasks", "1", "output"], &[("type", "result")]),
+            ];
+            assert_eq!(seen, want, "{d:?}");
+            for req in &requests {
+                let path = req.path();
+                if let Some(rest) = path.strip_prefix("/deployments/") {
+                    let rest = rest
+                        .strip_prefix("service-instance_")
+                        .unwrap_or_else(|| panic!("{d:?} → {path}"));
+                    let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                    assert!(!segment.contains(['/', '?', '#']), "{d:?} → {path}");
+                    assert!(
+                        ["", "instances", "jobs/*"].contains(&tail)
+                            || (tail.starts_with("errands/") && tail.ends_with("/runs")),
+                        "{d:?} → {path}"
+                    );
+                }
+            }
+            // `*` reaches the director as a literal star, the errand's `*` does not.
+            assert!(
+                requests[3].path().ends_with("/jobs/*"),
+                "{}",
+                requests[3].target
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn dot_and_empty_names_are_refused_before_any_request() {
+        let recorder = Recorder::start(answer);
+        let director = director(&recorder.base);
+        for d in ["", ".", ".."] {
+            assert!(matches!(
+                director.manifest(d).await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.delete_deployment(d, false, "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.recreate(d, "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+            assert!(matches!(
+                director.run_errand("service-instance_a", d, &[], "").await,
+                Err(DirectorError::UnusablePath(_))
+            ));
+        }
+        assert!(recorder.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_director_base_path_is_kept() {
+        let recorder = Recorder::start(|req| match req.path() {
+            "/bosh/info" => Answer::json(json!({"name": "d", "version": "1", "user": "admin"})),
+            _ => Answer::json(json!({"manifest": ""})),
+        });
+        let director = director(&format!("{}/bosh/", recorder.base));
+        director.check_access().await.unwrap();
+        director.manifest("service-instance_a/..").await.unwrap();
+        let targets: Vec<String> = recorder.requests().into_iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/bosh/info",
+                "/bosh/info",
+                "/bosh/deployments/service-instance_a%2F.."
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_status_names_the_request_and_keeps_the_start_of_the_body() {
+        let recorder = Recorder::start(|req| match req.path() {
+            "/tasks/7" => Answer::status(404, "Task 7 not found"),
+            _ => Answer::status(500, &"x".repeat(10 * 1024)),
+        });
+        let director = director(&recorder.base);
+        let err = director
+            .delete_deployment("service-instance_a", false, "")
+            .await
+            .unwrap_err();
+        let DirectorError::UnexpectedStatus { what, status, body } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(what, "DELETE /deployments/service-instance_a");
+        assert_eq!(*status, 500);
+        assert!(body.starts_with(&"x".repeat(BODY_LIMIT)));
+        assert!(body.ends_with("... (10240 bytes in all)"), "{body}");
+        assert!(err.is_unavailable());
+        let text = err.to_string();
+        assert!(
+            text.starts_with("director request failed: DELETE /deployments/service-instance_a: Director responded with non-successful status code '500' response 'xxx"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+
+        let err = director.task(7).await.unwrap_err();
+        assert!(matches!(err, DirectorError::TaskNotFound(7)), "{err:?}");
+        assert_eq!(err.to_string(), "director task 7 not found");
+        assert!(err.is_unavailable());
+
+        let long = format!("service-instance_{}", "a".repeat(10 * 1024));
+        let err = director.manifest(&long).await.unwrap_err();
+        let DirectorError::UnexpectedStatus { what, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(what.len() < WHAT_LIMIT + 40, "{what}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_director_is_named_without_credentials() {
+        // Nothing listens on port 1.
+        let director = director("http://ops:url-secret@127.0.0.1:1");
+        assert_eq!(director.url(), "http://127.0.0.1:1");
+        let err = director
+            .recreate("service-instance_a", "")
+            .await
+            .unwrap_err();
+        let DirectorError::Unreachable { url, reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(url, "http://127.0.0.1:1");
+        assert!(
+            reason.starts_with("PUT /deployments/service-instance_a/jobs/*: error sending request"),
+            "{reason}"
+        );
+        assert!(err.is_unavailable());
+        let text = err.to_string();
+        assert!(
+            !text.contains("url-secret") && !text.contains("ops:"),
+            "{text}"
+        );
+        let err = director.info().await.unwrap_err();
+        assert!(matches!(err, DirectorError::Unreachable { .. }), "{err:?}");
+        assert!(!err.to_string().contains("url-secret"), "{err}");
+    }
+
+    #[test]
+    fn only_director_trouble_counts_as_unavailable() {
+        assert!(DirectorError::Request("x".into()).is_unavailable());
+        assert!(!DirectorError::Config("x".into()).is_unavailable());
+        assert!(!DirectorError::Authentication("x".into()).is_unavailable());
+        assert!(!DirectorError::DeploymentNotFound("d".into()).is_unavailable());
+        let unusable = UrlPath::root().segment("..").to_relative().unwrap_err();
+        assert!(!DirectorError::UnusablePath(unusable).is_unavailable());
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("ééé", 3), "é... (6 bytes in all)");
+    }
+
+    #[test]
+    fn a_director_url_that_is_not_a_url_is_a_config_error() {
+        assert!(matches!(
+            BoshDirector::new(&BoshSettings {
+                url: "not a url".into(),
+                root_ca_cert: None,
+                auth: BoshAuth::Basic {
+                    username: "u".into(),
+                    password: "p".into(),
+                },
+            }),
+            Err(DirectorError::Config(_))
+        ));
     }
 }

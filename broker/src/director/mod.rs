@@ -18,17 +18,32 @@ pub type Vms = BTreeMap<String, Vec<String>>;
 /// Errors talking to a director.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectorError {
-    /// The director could not be reached or answered with an error.
+    /// A director request failed in a way no other variant describes (an answer the broker
+    /// cannot read, a task start without a task location, an invalid manifest for the
+    /// simulated director).
     #[error("director request failed: {0}")]
     Request(String),
     /// The director could not be reached (connection refused, TLS failure, timeout).
     #[error("cannot reach the BOSH director at {url}: {reason}")]
     Unreachable {
-        /// The director's URL.
+        /// The director's URL, without credentials.
         url: String,
-        /// Why.
+        /// Which request, and why it got no answer.
         reason: String,
     },
+    /// The director answered with a status other than 2xx or 302 (the Go broker's text).
+    #[error("director request failed: {what}: Director responded with non-successful status code '{status}' response '{body}'")]
+    UnexpectedStatus {
+        /// The request (`DELETE /deployments/service-instance_x`).
+        what: String,
+        /// The status code.
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+    /// The director does not know this task.
+    #[error("director task {0} not found")]
+    TaskNotFound(TaskId),
     /// The director or its UAA did not accept the broker's credentials.
     #[error("{0}")]
     Authentication(String),
@@ -38,9 +53,29 @@ pub enum DirectorError {
     /// The named deployment does not exist.
     #[error("deployment '{0}' not found")]
     DeploymentNotFound(String),
+    /// A name cannot be put in a director URL without changing which resource is called (an
+    /// empty, `.` or `..` deployment, errand or link name).
+    #[error("refusing to call the director: {0}")]
+    UnusablePath(#[from] crate::url_path::UrlPathError),
     /// The broker's own state (for the simulated director) failed.
     #[error("simulated director state: {0}")]
     Store(#[from] crate::store::StoreError),
+}
+
+impl DirectorError {
+    /// True when the director could not do what was asked right now (not reachable, an
+    /// error status, an unreadable answer, an unknown task), as the Go broker's
+    /// `RequestError`: an API caller is told to try again later. False for the broker's own
+    /// configuration, credentials, names and state, and for a missing deployment.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Request(_)
+                | Self::Unreachable { .. }
+                | Self::UnexpectedStatus { .. }
+                | Self::TaskNotFound(_)
+        )
+    }
 }
 
 /// A task's state as BOSH reports it.

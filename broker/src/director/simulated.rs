@@ -232,7 +232,7 @@ impl Director for SimulatedDirector {
         self.query_tasks("id = ?1", id.to_string())
             .await?
             .pop()
-            .ok_or_else(|| DirectorError::Request(format!("task {id} not found")))
+            .ok_or(DirectorError::TaskNotFound(id))
     }
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
