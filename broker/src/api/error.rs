@@ -175,7 +175,6 @@ fn engine_answer(
     request_id: &str,
     f: crate::service::Failure<crate::engine::EngineError>,
 ) -> ApiError {
-    use crate::director::DirectorError;
     use crate::engine::EngineError;
     tracing::warn!(request_id, instance = %f.instance, operation = f.operation, error = %f.source, "request failed");
     let err = &f.source;
@@ -196,7 +195,7 @@ fn engine_answer(
         EngineError::TaskInProgress(_) => ApiError::concurrency(
             "An operation is in progress for your service instance. Please try again later.",
         ),
-        EngineError::Director(DirectorError::Request(_)) => exposed(
+        EngineError::Director(ref d) if d.is_unavailable() => exposed(
             broker,
             ApiError::internal(format!(
                 "Currently unable to {} service instance, please try again later",
