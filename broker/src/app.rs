@@ -184,6 +184,12 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(credentials.clone())
                 .configure(api::routes)
+                .wrap(actix_web::middleware::from_fn(
+                    api::middleware::echo_request_identity,
+                ))
+                .wrap(tracing_actix_web::TracingLogger::<
+                    api::middleware::RequestSpan,
+                >::new())
         })
         .workers(workers)
         .max_connections(per_worker)

@@ -1,15 +1,30 @@
-//! Request checks every `/v2` call goes through: request identity, basic auth, and the
-//! `X-Broker-API-Version` header. `/mgmt` calls go through the identity and auth checks.
+//! What every request goes through before its handler runs.
+//!
+//! * The request span ([`RequestSpan`], a `tracing-actix-web` root span builder): one span
+//!   per request holding the request id, the method and the route template — never the raw
+//!   path, whose ids are the caller's — entered for the whole request, so every log line a
+//!   handler writes carries the request id. When the request ends, one access line (status,
+//!   elapsed time, the path escaped and cut short) and the HTTP metric.
+//! * Basic auth (`actix-web-httpauth`) with a constant-time compare; a failure is a `401` with
+//!   an OSB error body, and the connection is closed after it.
+//! * For `/v2`: the `X-Broker-API-Version` header; for `/v2` and `/mgmt`: the originating
+//!   identity, decoded. Both end up in [`RequestMeta`] for the handlers.
+//! * `X-Broker-API-Request-Identity` is echoed on every answer.
 
 use super::error::ApiError;
+use crate::ids::log_safe;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
+use actix_web_httpauth::extractors::basic::BasicAuth;
 use base64::Engine as _;
+use std::time::Instant;
 use subtle::ConstantTimeEq;
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 /// The credentials platforms must present.
 #[derive(Clone)]
@@ -28,13 +43,30 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// Whether `presented` are these credentials, compared in constant time.
+    pub fn accept(&self, presented: Option<&BasicAuth>) -> bool {
+        let Some(presented) = presented else {
+            return false;
+        };
+        let user_ok = presented
+            .user_id()
+            .as_bytes()
+            .ct_eq(self.username.as_bytes());
+        let pass_ok = presented
+            .password()
+            .unwrap_or_default()
+            .as_bytes()
+            .ct_eq(self.password.as_bytes());
+        (user_ok & pass_ok).into()
+    }
+}
+
 /// Facts about the current request, available to handlers as `web::ReqData<RequestMeta>`.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMeta {
     /// The broker's id for this request, in every log line and generic error message.
     pub request_id: String,
-    /// `X-Broker-API-Request-Identity`, echoed in the response.
-    pub platform_request_identity: Option<String>,
     /// The minor version of `X-Broker-API-Version` (2.x).
     pub api_minor: u32,
     /// The platform of `X-Broker-API-Originating-Identity`.
@@ -48,33 +80,104 @@ pub const MIN_MINOR: u32 = 13;
 
 const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
 
-fn header(req: &ServiceRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+fn header<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn check_auth(req: &ServiceRequest, expected: &Credentials) -> bool {
-    let Some(value) = header(req, "authorization") else {
-        return false;
-    };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
-        return false;
-    };
-    let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
-    let user_ok = user.ct_eq(expected.username.as_bytes());
-    let pass_ok = pass.ct_eq(expected.password.as_bytes());
-    (user_ok & pass_ok).into()
+/// When the request started, kept in its extensions for the access line.
+#[derive(Clone, Copy)]
+struct Started(Instant);
+
+/// The request span of every request.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        request.extensions_mut().insert(Started(Instant::now()));
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        // The method is the caller's: escaped and cut short. The route is ours.
+        tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %log_safe(request.method().as_str(), 16),
+            route = %request.match_pattern().unwrap_or_else(|| "unmatched".into()),
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let _entered = span.enter();
+        let Ok(response) = outcome else {
+            return;
+        };
+        let request = response.request();
+        let status = response.status().as_u16();
+        crate::metrics::global().http_answered(request.method().as_str(), status);
+        let elapsed_ms = request
+            .extensions()
+            .get::<Started>()
+            .map_or(0, |s| s.0.elapsed().as_millis() as u64);
+        let identity = request
+            .extensions()
+            .get::<RequestMeta>()
+            .and_then(|m| m.originating_identity.clone());
+        tracing::info!(
+            status,
+            elapsed_ms,
+            path = %log_safe(request.path(), 256),
+            originating_identity = ?identity,
+            "request completed"
+        );
+    }
+}
+
+/// The `401` of a request without the broker's credentials: an OSB error body, a challenge,
+/// and no idle connection to keep.
+#[derive(Debug)]
+pub struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("missing or wrong basic-auth credentials")
+    }
+}
+
+impl ResponseError for Unauthorized {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Not Authorized: send the broker's basic-auth credentials",
+        )
+        .body();
+        HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Basic realm=\"on-demand-broker\""))
+            .force_close()
+            .json(body)
+    }
+}
+
+/// The basic-auth check of `/v2`, `/mgmt` and `/metrics` (for
+/// `actix_web_httpauth::middleware::HttpAuthentication::with_fn`).
+pub async fn authenticate(
+    req: ServiceRequest,
+    presented: Option<BasicAuth>,
+) -> Result<ServiceRequest, (Error, ServiceRequest)> {
+    let accepted = req
+        .app_data::<web::Data<Credentials>>()
+        .is_some_and(|expected| expected.accept(presented.as_ref()));
+    if accepted {
+        Ok(req)
+    } else {
+        tracing::debug!("rejected: missing or wrong basic-auth credentials");
+        Err((Unauthorized.into(), req))
+    }
 }
 
 /// Parses `X-Broker-API-Version`: `Ok(minor)` for an accepted 2.x, else the error to send.
@@ -88,7 +191,10 @@ pub fn parse_api_version(value: Option<&str>) -> Result<u32, ApiError> {
     let unsupported = || {
         ApiError::new(
             StatusCode::PRECONDITION_FAILED,
-            format!("X-Broker-API-Version '{value}' is not supported: send 2.x with x >= {MIN_MINOR}, e.g. 2.17"),
+            format!(
+                "X-Broker-API-Version '{}' is not supported: send 2.x with x >= {MIN_MINOR}, e.g. 2.17",
+                log_safe(value, 32)
+            ),
         )
     };
     let (major, minor) = value.split_once('.').ok_or_else(unsupported)?;
@@ -116,66 +222,18 @@ fn parse_originating_identity(value: &str) -> (Option<String>, Option<serde_json
     (platform, identity)
 }
 
-fn respond(req: ServiceRequest, err: ApiError, identity: Option<&str>) -> ServiceResponse<BoxBody> {
-    crate::metrics::global().http_answered(req.method().as_str(), err.status.as_u16());
-    let mut resp = HttpResponse::build(err.status).json(err.body());
-    if err.status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            HeaderName::from_static("www-authenticate"),
-            HeaderValue::from_static("Basic realm=\"on-demand-broker\""),
-        );
-    }
-    echo_identity(&mut resp, identity);
-    req.into_response(resp)
-}
-
-fn echo_identity<B>(resp: &mut actix_web::HttpResponse<B>, identity: Option<&str>) {
-    if let Some(id) = identity.and_then(|i| HeaderValue::from_str(i).ok()) {
-        resp.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_IDENTITY), id);
-    }
-}
-
-async fn guard(
+/// Reads the version (when `check_version`) and identity headers into [`RequestMeta`].
+async fn request_meta(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
     check_version: bool,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let identity = header(&req, REQUEST_IDENTITY).filter(|s| !s.is_empty());
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let credentials = req.app_data::<web::Data<Credentials>>().cloned();
-    let authorized = credentials
-        .as_ref()
-        .map(|c| check_auth(&req, c))
-        .unwrap_or(false);
-    // The method and path are the caller's: escaped and cut short, so that no request can
-    // forge or flood the log.
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %crate::ids::log_safe(req.method().as_str(), 16),
-        path = %crate::ids::log_safe(req.path(), 256),
-    );
-    let _enter = span.enter();
-    if !authorized {
-        tracing::info!(platform_request_identity = ?identity, "rejected: missing or wrong basic-auth credentials");
-        let err = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Not Authorized: send the broker's basic-auth credentials",
-        );
-        // A caller without the credentials gets no idle connection to keep.
-        let mut res = respond(req, err, identity.as_deref());
-        res.response_mut()
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
-        return Ok(res);
-    }
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let api_minor = if check_version {
-        match parse_api_version(header(&req, "x-broker-api-version").as_deref()) {
+        match parse_api_version(header(&req, "x-broker-api-version")) {
             Ok(minor) => minor,
             Err(err) => {
-                tracing::info!(platform_request_identity = ?identity, "rejected: {}", err);
-                return Ok(respond(req, err, identity.as_deref()));
+                tracing::debug!("rejected: {err}");
+                return Ok(req.error_response(err).map_into_boxed_body());
             }
         }
     } else {
@@ -183,51 +241,65 @@ async fn guard(
     };
     let (originating_platform, originating_identity) =
         header(&req, "x-broker-api-originating-identity")
-            .map(|v| parse_originating_identity(&v))
+            .map(parse_originating_identity)
             .unwrap_or((None, None));
-    tracing::info!(
-        platform_request_identity = ?identity,
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::debug!(
+        platform_request_identity = ?header(&req, REQUEST_IDENTITY),
         originating_platform = ?originating_platform,
         originating_identity = ?originating_identity,
         api_minor,
         "request received"
     );
     req.extensions_mut().insert(RequestMeta {
-        request_id: request_id.clone(),
-        platform_request_identity: identity.clone(),
+        request_id,
         api_minor,
         originating_platform,
         originating_identity,
     });
-    drop(_enter);
-    let started = std::time::Instant::now();
-    let mut res = next.call(req).await?.map_into_boxed_body();
-    echo_identity(res.response_mut(), identity.as_deref());
-    let status = res.status().as_u16();
-    crate::metrics::global().http_answered(res.request().method().as_str(), status);
-    tracing::info!(request_id = %request_id, status, elapsed_ms = started.elapsed().as_millis() as u64, "request completed");
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Middleware for `/v2`: API version and identities.
+pub async fn osb_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    request_meta(req, next, true).await
+}
+
+/// Middleware for `/mgmt` and `/metrics`: identities (no version header).
+pub async fn mgmt_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    request_meta(req, next, false).await
+}
+
+/// Middleware for every request: echoes `X-Broker-API-Request-Identity`, also on errors.
+pub async fn echo_request_identity(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let identity = header(&req, REQUEST_IDENTITY)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| HeaderValue::from_str(s).ok());
+    let mut res = next.call(req).await?;
+    if let Some(id) = identity {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_IDENTITY), id);
+    }
     Ok(res)
-}
-
-/// Middleware for `/v2`: identity, basic auth, API version.
-pub async fn osb_guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    guard(req, next, true).await
-}
-
-/// Middleware for `/mgmt`: identity and basic auth (no version header).
-pub async fn mgmt_guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    guard(req, next, false).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
 
     #[test]
     fn version_header_rules() {
@@ -255,5 +327,57 @@ mod tests {
         let (p, id) = parse_originating_identity("ROCS v0.2");
         assert_eq!(p.as_deref(), Some("ROCS"));
         assert!(id.is_none());
+    }
+
+    async fn presented(authorization: Option<&str>) -> Option<BasicAuth> {
+        use actix_web::FromRequest;
+        let mut req = TestRequest::default();
+        if let Some(a) = authorization {
+            req = req.insert_header(("Authorization", a));
+        }
+        let (req, mut payload) = req.to_http_parts();
+        Option::<BasicAuth>::from_request(&req, &mut payload)
+            .await
+            .unwrap()
+    }
+
+    #[actix_web::test]
+    async fn only_the_exact_credentials_are_accepted() {
+        let expected = Credentials {
+            username: "admin".into(),
+            password: "secret".into(),
+        };
+        let basic = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        assert!(expected.accept(presented(Some(&basic("admin", "secret"))).await.as_ref()));
+        for wrong in [
+            basic("admin", "secre"),
+            basic("admin", "secrets"),
+            basic("Admin", "secret"),
+            basic("admin", ""),
+            "Bearer abc".to_string(),
+            "Basic !!!".to_string(),
+        ] {
+            assert!(
+                !expected.accept(presented(Some(&wrong)).await.as_ref()),
+                "{wrong}"
+            );
+        }
+        assert!(!expected.accept(presented(None).await.as_ref()));
+    }
+
+    #[test]
+    fn the_401_closes_the_connection_and_challenges() {
+        let response = Unauthorized.error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert_eq!(
+            response.head().connection_type(),
+            actix_web::http::ConnectionType::Close
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod middleware;
 mod support;
 
 use actix_web::{middleware::from_fn, web, HttpResponse};
+use actix_web_httpauth::middleware::HttpAuthentication;
 use sha2::Digest as _;
 
 /// Shared state of every handler.
@@ -92,73 +93,69 @@ async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, e
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).service(
-        web::scope("/v2")
-            .wrap(from_fn(middleware::osb_guard))
-            .route("/catalog", web::get().to(catalog))
-            .route(
-                "/service_instances/{instance_id}",
-                web::put().to(instances::provision),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::patch().to(instances::update),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::delete().to(instances::deprovision),
-            )
-            .route(
-                "/service_instances/{instance_id}",
-                web::get().to(instances::fetch),
-            )
-            .route(
-                "/service_instances/{instance_id}/last_operation",
-                web::get().to(instances::last_operation),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::put().to(bindings::bind),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::delete().to(bindings::unbind),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}",
-                web::get().to(bindings::fetch),
-            )
-            .route(
-                "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
-                web::get().to(bindings::last_operation),
-            )
-            .default_service(web::to(unknown_endpoint)),
-    );
-    cfg.service(
-        web::scope("/mgmt")
-            .wrap(from_fn(middleware::mgmt_guard))
-            .route("/service_instances", web::get().to(mgmt::list_instances))
-            .route(
-                "/service_instances/{instance_id}",
-                web::patch().to(mgmt::patch_instance),
-            )
-            .route(
-                "/service_instances/{instance_id}/bindings",
-                web::get().to(mgmt::list_bindings),
-            )
-            .route(
-                "/orphan_deployments",
-                web::get().to(mgmt::orphan_deployments),
-            )
-            .route("/metrics", web::get().to(mgmt::metrics))
-            .default_service(web::to(unknown_endpoint)),
-    );
-    cfg.service(
-        web::scope("/metrics")
-            .wrap(from_fn(middleware::mgmt_guard))
-            .route("", web::get().to(mgmt::prometheus)),
-    );
-    cfg.default_service(web::to(unknown_endpoint));
+    let auth = || HttpAuthentication::with_fn(middleware::authenticate);
+    cfg.route("/health", web::get().to(health))
+        .service(
+            web::scope("/v2")
+                .configure(osb_routes)
+                .default_service(web::to(unknown_endpoint))
+                .wrap(from_fn(middleware::osb_headers))
+                .wrap(auth()),
+        )
+        .service(
+            web::scope("/mgmt")
+                .configure(mgmt_routes)
+                .default_service(web::to(unknown_endpoint))
+                .wrap(from_fn(middleware::mgmt_headers))
+                .wrap(auth()),
+        )
+        .service(
+            web::scope("/metrics")
+                .route("", web::get().to(mgmt::prometheus))
+                .wrap(from_fn(middleware::mgmt_headers))
+                .wrap(auth()),
+        )
+        .default_service(web::to(unknown_endpoint));
+}
+
+/// The OSB routes, under `/v2`.
+fn osb_routes(cfg: &mut web::ServiceConfig) {
+    const INSTANCE: &str = "/service_instances/{instance_id}";
+    const BINDING: &str = "/service_instances/{instance_id}/service_bindings/{binding_id}";
+    cfg.route("/catalog", web::get().to(catalog))
+        .route(INSTANCE, web::put().to(instances::provision))
+        .route(INSTANCE, web::patch().to(instances::update))
+        .route(INSTANCE, web::delete().to(instances::deprovision))
+        .route(INSTANCE, web::get().to(instances::fetch))
+        .route(
+            "/service_instances/{instance_id}/last_operation",
+            web::get().to(instances::last_operation),
+        )
+        .route(BINDING, web::put().to(bindings::bind))
+        .route(BINDING, web::delete().to(bindings::unbind))
+        .route(BINDING, web::get().to(bindings::fetch))
+        .route(
+            "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+            web::get().to(bindings::last_operation),
+        );
+}
+
+/// The management routes, under `/mgmt`.
+fn mgmt_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/service_instances", web::get().to(mgmt::list_instances))
+        .route(
+            "/service_instances/{instance_id}",
+            web::patch().to(mgmt::patch_instance),
+        )
+        .route(
+            "/service_instances/{instance_id}/bindings",
+            web::get().to(mgmt::list_bindings),
+        )
+        .route(
+            "/orphan_deployments",
+            web::get().to(mgmt::orphan_deployments),
+        )
+        .route("/metrics", web::get().to(mgmt::metrics));
 }
 
 #[cfg(test)]
