@@ -130,6 +130,7 @@ class TemplatesTest < Minitest::Test
     props = fixture('full')
     post_start = render('bin/post-start', props)
     assert_includes post_start, 'url=http://127.0.0.1:9443/v2/catalog'
+    assert_includes post_start, 'ready_url=http://127.0.0.1:9443/health/ready'
     assert_includes post_start, 'timeout=30'
     assert_includes render('bin/drain', props), 'wait_seconds=46'
     assert_includes broker_job.render_monit(props), '/var/vcap/sys/run/bpm/broker/broker.pid'

@@ -85,7 +85,7 @@ class WithBrokerTest < Minitest::Test
       post_start = script('bin/post-start', b[:props], b[:dir], '/var/vcap/jobs/broker/config/broker.yml' => b[:config])
       out, status = Open3.capture2e(post_start)
       assert status.success?, "post-start failed:\n#{out}\n--- broker log ---\n#{File.read(b[:log])}"
-      assert_includes out, 'answers GET /v2/catalog with 200'
+      assert_includes out, 'is ready and answers GET /v2/catalog with 200'
     end
   end
 
@@ -96,8 +96,8 @@ class WithBrokerTest < Minitest::Test
       post_start = script('bin/post-start', b[:props], b[:dir], '/var/vcap/jobs/broker/config/broker.yml' => wrong)
       out, status = Open3.capture2e(post_start)
       refute status.success?
-      assert_includes out, 'did not answer'
-      assert_includes out, 'last status: 401'
+      assert_includes out, 'was not ready and answering'
+      assert_includes out, 'last readiness status: 200, last catalog status: 401'
       refute_includes out, b[:props]['password']
     end
   end

@@ -126,6 +126,7 @@ pub struct Application {
     scheme: &'static str,
     server: actix_web::dev::Server,
     engine: Arc<Engine>,
+    readiness: Arc<crate::health::Readiness>,
 }
 
 impl Application {
@@ -151,6 +152,11 @@ impl Application {
         }
         let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
         tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
+        let readiness = Arc::new(crate::health::Readiness::new(
+            config.clone(),
+            store.clone(),
+            director.clone(),
+        ));
         let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));
         let schemas = fetch_plan_schemas(&config, &engine).await?;
         let published = schemas
@@ -172,6 +178,8 @@ impl Application {
             broker: crate::service::Broker::new(config.clone(), engine.clone(), schemas),
             catalog,
         });
+        readiness.check().await;
+        let readiness_data = web::Data::from(readiness.clone());
         let credentials = web::Data::new(Credentials {
             username: config.broker.username.clone(),
             password: config.broker.password.clone(),
@@ -183,6 +191,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(credentials.clone())
+                .app_data(readiness_data.clone())
                 .configure(api::routes)
                 .wrap(actix_web::middleware::from_fn(
                     api::middleware::echo_request_identity,
@@ -219,6 +228,7 @@ impl Application {
             },
             server,
             engine,
+            readiness,
         })
     }
 
@@ -231,8 +241,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!("listening on {}://{}:{}", self.scheme, self.host, self.port);
         let worker = actix_web::rt::spawn(self.engine.clone().run_worker());
+        let checker = actix_web::rt::spawn(self.readiness.clone().run());
         let result = self.server.await;
         worker.abort();
+        checker.abort();
         result
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod director;
 pub mod engine;
+pub mod health;
 pub mod ids;
 pub mod metrics;
 pub mod quotas;

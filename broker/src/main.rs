@@ -90,15 +90,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(path: Option<PathBuf>) -> ExitCode {
-    telemetry::init();
     let loaded = match config::load(path.as_deref(), &config::EnvOverrides::from_env()) {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    telemetry::init(loaded.config.logging.format);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -1,25 +1,38 @@
-//! Logging set-up: human-readable lines on stderr, level from `RUST_LOG` (default `info`).
+//! Logging set-up: human-readable lines (or JSON lines, `logging.format: json`) on stderr,
+//! level from `RUST_LOG` (default `info`).
 //!
 //! Every event is one line, whatever its fields hold: the writer escapes line breaks and
 //! other control characters inside an event, so neither a caller's string nor an adapter's
 //! output can forge a log line.
 
+use crate::config::LogFormat;
 use std::io::{self, Write};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Safe to call more than once (later calls do nothing).
-pub fn init() {
+/// Installs the global subscriber writing `format` lines. Safe to call more than once (later
+/// calls do nothing).
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let ansi = std::env::var_os("NO_COLOR").is_none()
+    let ansi = format == LogFormat::Text
+        && std::env::var_os("NO_COLOR").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(OneLinePerEvent { keep_ansi: ansi })
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
+        .with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        // JSON lines carry the target, so that audit lines (target `audit`) can be routed,
+        // and the fields of the request span (request id, ...) next to the event's own.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Escapes an event's text so that it stays one line: CR, LF (except the event's final

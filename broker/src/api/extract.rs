@@ -23,7 +23,7 @@ pub const MAX_BODY_DEPTH: usize = 64;
 
 /// The raw (still percent-encoded) segment that follows the segment `after` in the request
 /// path, found by decoded comparison so that an encoded route name still lines up.
-fn raw_segment_after<'a>(req: &'a HttpRequest, after: &str) -> Option<&'a str> {
+pub(crate) fn raw_segment_after<'a>(req: &'a HttpRequest, after: &str) -> Option<&'a str> {
     let mut segments = req.uri().path().split('/');
     segments.find(|s| decode_segment(s).is_ok_and(|d| d == after))?;
     segments.next()

@@ -131,7 +131,76 @@ impl RootSpanBuilder for RequestSpan {
             originating_identity = ?identity,
             "request completed"
         );
+        audit(request, status, identity.as_ref());
     }
+}
+
+/// What a state-changing request asks for, from its method and route; `None` for reads.
+fn audited_action(request: &actix_web::HttpRequest) -> Option<String> {
+    let route = request.match_pattern()?;
+    let method = request.method().as_str();
+    let action = match (method, route.as_str()) {
+        ("PUT", "/v2/service_instances/{instance_id}") => "provision",
+        ("PATCH", "/v2/service_instances/{instance_id}") => "update",
+        ("DELETE", "/v2/service_instances/{instance_id}") => "deprovision",
+        ("PUT", "/v2/service_instances/{instance_id}/service_bindings/{binding_id}") => "bind",
+        ("DELETE", "/v2/service_instances/{instance_id}/service_bindings/{binding_id}") => "unbind",
+        ("PATCH", "/mgmt/service_instances/{instance_id}") => {
+            let query = request.query_string();
+            return Some(
+                match query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("operation_type="))
+                {
+                    Some("upgrade") => "mgmt upgrade".to_string(),
+                    Some("recreate") => "mgmt recreate".to_string(),
+                    _ => "mgmt operation".to_string(),
+                },
+            );
+        }
+        _ => return None,
+    };
+    Some(action.to_string())
+}
+
+/// Who asked, from the decoded originating identity: Cloud Foundry's `user_id`, Kubernetes'
+/// `username`, else `unknown`.
+pub fn who(identity: Option<&serde_json::Value>) -> String {
+    identity
+        .and_then(|i| i.get("user_id").or_else(|| i.get("username")))
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| "unknown".to_string(), |w| log_safe(w, 128))
+}
+
+/// One line on the `audit` target per state-changing OSB or `/mgmt` call: who, what, which
+/// instance and binding, the outcome and the request id (the request span's).
+fn audit(request: &actix_web::HttpRequest, status: u16, identity: Option<&serde_json::Value>) {
+    let Some(action) = audited_action(request) else {
+        return;
+    };
+    let id_after = |segment: &str| {
+        super::extract::raw_segment_after(request, segment)
+            .map(|raw| match crate::ids::InstanceId::from_path_segment(raw) {
+                Ok(id) => id.to_string(),
+                Err(_) => "(invalid)".to_string(),
+            })
+            .unwrap_or_default()
+    };
+    let outcome = match status {
+        200..=299 => "done",
+        400..=499 => "refused",
+        _ => "failed",
+    };
+    tracing::info!(
+        target: "audit",
+        who = %who(identity),
+        action = %action,
+        instance = %id_after("service_instances"),
+        binding = %id_after("service_bindings"),
+        status,
+        outcome = %outcome,
+        "audit"
+    );
 }
 
 /// The `401` of a request without the broker's credentials: an OSB error body, a challenge,
@@ -368,6 +437,16 @@ mod tests {
             );
         }
         assert!(!expected.accept(presented(None).await.as_ref()));
+    }
+
+    #[test]
+    fn who_is_the_platform_user() {
+        use serde_json::json;
+        assert_eq!(who(Some(&json!({"user_id": "cf-user"}))), "cf-user");
+        assert_eq!(who(Some(&json!({"username": "k8s-user"}))), "k8s-user");
+        assert_eq!(who(Some(&json!({"other": 1}))), "unknown");
+        assert_eq!(who(None), "unknown");
+        assert_eq!(who(Some(&json!({"user_id": "a\nb"}))), "a\\nb");
     }
 
     #[test]

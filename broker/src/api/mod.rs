@@ -77,9 +77,19 @@ async fn catalog(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
         .body(catalog.body.clone())
 }
 
-/// `GET /health`: unauthenticated liveness check.
+/// `GET /health` and `GET /health/live`: unauthenticated liveness check (the process serves).
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /health/ready`: unauthenticated readiness, from the background checks
+/// ([`crate::health`]): `200 {"status": "ready"}` or `503 {"status": "unready"}`, no detail.
+async fn ready(readiness: web::Data<crate::health::Readiness>) -> HttpResponse {
+    if readiness.report().ready() {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unready"}))
+    }
 }
 
 /// Any other path or method: an OSB error body instead of an empty page.
@@ -95,6 +105,8 @@ async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, e
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let auth = || HttpAuthentication::with_fn(middleware::authenticate);
     cfg.route("/health", web::get().to(health))
+        .route("/health/live", web::get().to(health))
+        .route("/health/ready", web::get().to(ready))
         .service(
             web::scope("/v2")
                 .configure(osb_routes)

@@ -86,6 +86,8 @@ pub struct EnvOverrides {
     pub username: Option<String>,
     /// `BROKER_PASSWORD`.
     pub password: Option<String>,
+    /// `BROKER_LOG_FORMAT` (`text` or `json`).
+    pub log_format: Option<String>,
 }
 
 impl EnvOverrides {
@@ -97,6 +99,7 @@ impl EnvOverrides {
             port: get("BROKER_PORT"),
             username: get("BROKER_USERNAME"),
             password: get("BROKER_PASSWORD"),
+            log_format: get("BROKER_LOG_FORMAT"),
         }
     }
 }

@@ -33,6 +33,33 @@ pub struct RawConfig {
     pub bosh_credhub: Option<serde_yaml::Value>,
     /// `service_instances_api:` — accepted for compatibility; not used.
     pub service_instances_api: Option<serde_yaml::Value>,
+    /// `logging:` — how the broker writes its log.
+    pub logging: RawLogging,
+}
+
+/// `logging:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawLogging {
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated `logging:` settings.
+#[derive(Debug, Clone, Default)]
+pub struct LoggingSettings {
+    /// The line format.
+    pub format: LogFormat,
 }
 
 /// `broker:` as written.
@@ -51,6 +78,7 @@ pub struct RawBroker {
     pub shutdown_timeout_in_seconds: Option<u64>,
     pub support_backup_agent_binding: bool,
     pub worker_interval_millis: Option<u64>,
+    pub readiness_interval_millis: Option<u64>,
     /// Signed so that a negative value is reported by validation, naming the key.
     pub max_connections: Option<i64>,
     // Keys of the Go broker that are recognised and have no effect here.
@@ -360,6 +388,8 @@ pub struct Config {
     pub catalog: ServiceCatalog,
     /// The SQLite database file.
     pub database_path: PathBuf,
+    /// How the broker logs.
+    pub logging: LoggingSettings,
     /// Which director to deploy to.
     pub director: DirectorSettings,
 }
@@ -381,6 +411,8 @@ pub struct BrokerSettings {
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,
+    /// How often the readiness checks run; the director must have answered within three.
+    pub readiness_interval: Duration,
     /// The most client connections served at once (`broker.max_connections`, default 1024).
     pub max_connections: usize,
     /// Serve HTTPS with this certificate and key, when set.

@@ -79,8 +79,10 @@ fn overrides_replace_host_port_and_credentials() {
         port: Some("0".into()),
         username: Some("u".into()),
         password: Some("p".into()),
+        log_format: Some("json".into()),
     };
     let loaded = load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap();
+    assert_eq!(loaded.config.logging.format, LogFormat::Json);
     assert_eq!(loaded.config.broker.host, "127.0.0.1");
     assert_eq!(loaded.config.broker.port, 0);
     assert_eq!(loaded.config.broker.username, "u");
@@ -672,4 +674,22 @@ fn max_connections_defaults_to_1024_and_must_be_positive() {
         }
         other => panic!("expected a parse error, got {other}"),
     }
+}
+
+#[test]
+fn the_log_format_is_text_or_json() {
+    let env = EnvOverrides::default();
+    let text = load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap();
+    assert_eq!(text.config.logging.format, LogFormat::Text);
+    let json = format!("{VALID}\nlogging: {{format: json}}\n");
+    let loaded = load_text(&json, &env, &[("BROKER_PW", "x")]).unwrap();
+    assert_eq!(loaded.config.logging.format, LogFormat::Json);
+    let bad = format!("{VALID}\nlogging: {{format: xml}}\n");
+    let err = load_text(&bad, &env, &[("BROKER_PW", "x")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("logging.format") && err.contains("text or json"),
+        "{err}"
+    );
 }

@@ -60,7 +60,8 @@ pub(super) fn substitute_env(
     }
 }
 
-/// Applies `BROKER_HOST`, `BROKER_PORT`, `BROKER_USERNAME` and `BROKER_PASSWORD`.
+/// Applies `BROKER_HOST`, `BROKER_PORT`, `BROKER_USERNAME`, `BROKER_PASSWORD` and
+/// `BROKER_LOG_FORMAT`.
 pub(super) fn apply_overrides(
     value: &mut Value,
     env: &EnvOverrides,
@@ -74,6 +75,20 @@ pub(super) fn apply_overrides(
         );
         return;
     };
+    if let Some(format) = &env.log_format {
+        let logging = root
+            .entry(Value::String("logging".into()))
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        if !logging.is_mapping() {
+            *logging = Value::Mapping(Default::default());
+        }
+        if let Value::Mapping(logging) = logging {
+            logging.insert(
+                Value::String("format".into()),
+                Value::String(format.clone()),
+            );
+        }
+    }
     let broker = root
         .entry(Value::String("broker".into()))
         .or_insert_with(|| Value::Mapping(Default::default()));
@@ -188,7 +203,9 @@ pub(super) fn validate(
             service_deployment.stemcells.push(legacy);
         }
     }
+    let logging = validate_logging(&raw.logging, problems);
     Some(Config {
+        logging: logging?,
         broker: broker?,
         adapter: adapter?,
         service_deployment,
@@ -261,6 +278,8 @@ fn validate_broker(
         );
     }
     let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
+    let readiness_interval =
+        Duration::from_millis(raw.readiness_interval_millis.unwrap_or(5000).max(100));
     let max_connections = match raw.max_connections {
         None => DEFAULT_MAX_CONNECTIONS,
         Some(n) => match usize::try_from(n) {
@@ -323,9 +342,29 @@ fn validate_broker(
         support_backup_agent_binding: raw.support_backup_agent_binding,
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
+        readiness_interval,
         max_connections,
         tls,
     })
+}
+
+fn validate_logging(
+    raw: &RawLogging,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<LoggingSettings> {
+    let format = match raw.format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            problem(
+                problems,
+                "logging.format",
+                format!("'{other}' is not a log format: use text or json"),
+            );
+            return None;
+        }
+    };
+    Some(LoggingSettings { format })
 }
 
 fn validate_adapter(
