@@ -97,7 +97,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(loaded.config.logging.format);
+    let _log_guard = telemetry::init(loaded.config.logging.format);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

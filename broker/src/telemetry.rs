@@ -7,22 +7,27 @@
 
 use crate::config::LogFormat;
 use std::io::{self, Write};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber writing `format` lines. Safe to call more than once (later
-/// calls do nothing).
-pub fn init(format: LogFormat) {
+/// Keeps the log writer's thread alive; drop it last, when the process ends, so that the
+/// lines still queued are written.
+pub type LogGuard = Option<tracing_appender::non_blocking::WorkerGuard>;
+
+/// Installs the global subscriber writing `format` lines, through a writer thread so that a
+/// slow stderr never stalls a request. Safe to call more than once (later calls do nothing
+/// and return `None`).
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     let ansi = format == LogFormat::Text
         && std::env::var_os("NO_COLOR").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(OneLinePerEvent { keep_ansi: ansi });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(OneLinePerEvent { keep_ansi: ansi })
+        .with_writer(writer)
         .with_ansi(ansi);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         // JSON lines carry the target, so that audit lines (target `audit`) can be routed,
         // and the fields of the request span (request id, ...) next to the event's own.
@@ -33,6 +38,7 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+    installed.ok().map(|()| guard)
 }
 
 /// Escapes an event's text so that it stays one line: CR, LF (except the event's final
@@ -60,17 +66,13 @@ pub fn escape_event(event: &[u8], keep_ansi: bool) -> Vec<u8> {
     out
 }
 
-/// The stderr writer of [`init`]: the formatter hands it one whole event per write.
+/// The stderr writer behind [`init`]'s writer thread: it receives one whole event per
+/// write and escapes it into one line.
 struct OneLinePerEvent {
     keep_ansi: bool,
 }
 
-/// One event's writer.
-struct EventWriter {
-    keep_ansi: bool,
-}
-
-impl Write for EventWriter {
+impl Write for OneLinePerEvent {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         io::stderr()
             .lock()
@@ -80,16 +82,6 @@ impl Write for EventWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         io::stderr().flush()
-    }
-}
-
-impl<'a> MakeWriter<'a> for OneLinePerEvent {
-    type Writer = EventWriter;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        EventWriter {
-            keep_ansi: self.keep_ansi,
-        }
     }
 }
 
