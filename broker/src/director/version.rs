@@ -9,8 +9,8 @@
 //! last three parts are read as the semantic version. Both are read with the `semver` crate
 //! after the same normalisation the Go broker's tolerant semver parser applies: a leading
 //! `v` is dropped, leading zeros are dropped from major, minor and patch, and a missing patch
-//! is 0. What remains must be a strict semantic version, so signs (`+270.2.0`), letters and
-//! empty parts are refused.
+//! is 0. What remains must be a strict semantic version, so a sign or a letter in major or
+//! minor (`+270.2.0`, `270.x.0`) and empty parts (`270..0`) are refused.
 
 use crate::config::Config;
 
