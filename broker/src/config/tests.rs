@@ -305,8 +305,13 @@ fn with_bosh(bosh: &str) -> Result<LoadedConfig, ConfigError> {
     load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
 }
 
-const TEST_CA: &str =
-    "-----BEGIN CERTIFICATE-----\nMIIBdjCCARygAwIBAgIUQ6pY\n-----END CERTIFICATE-----";
+/// A self-signed CA certificate, as PEM.
+fn test_ca() -> String {
+    rcgen::generate_simple_self_signed(vec!["bosh-ca".to_string()])
+        .unwrap()
+        .cert
+        .pem()
+}
 
 #[test]
 fn bosh_uaa_and_basic_authentication_are_typed() {
@@ -328,7 +333,7 @@ fn bosh_uaa_and_basic_authentication_are_typed() {
     assert!(!format!("{:?}", bosh.auth).contains("s3cret"));
     let loaded = with_bosh(&format!(
         "bosh:\n  url: https://d:25555\n  root_ca_cert: |\n    {}\n  authentication: {{basic: {{username: admin, password: pw}}}}",
-        TEST_CA.replace('\n', "\n    ")
+        test_ca().replace('\n', "\n    ")
     ))
     .unwrap();
     let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
@@ -396,6 +401,9 @@ fn bosh_root_ca_cert_must_be_pem() {
         "not a certificate",
         "-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----",
         "-----BEGIN CERTIFICATE-----\nMIIB",
+        // The start of a certificate, cut short: it begins like one (a DER SEQUENCE) but is
+        // not one.
+        "-----BEGIN CERTIFICATE-----\nMIIBdjCCARygAwIBAgIUQ6pY\n-----END CERTIFICATE-----",
     ] {
         let p = problems(
             with_bosh(&format!(
@@ -414,7 +422,7 @@ fn bosh_root_ca_cert_must_be_pem() {
 #[test]
 fn the_example_bosh_config_loads() {
     let text = include_str!("../../../config/bosh.yml");
-    let pem = TEST_CA.to_string();
+    let pem = test_ca();
     let loaded = load_str(
         text,
         "config/bosh.yml",

@@ -767,7 +767,7 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
         .filter(|pem| !pem.is_empty())
         .map(str::to_string);
     if let Some(pem) = &root_ca_cert {
-        if let Err(why) = check_pem(pem) {
+        if let Err(why) = crate::tls::ca_certificates(pem) {
             bosh_problem(
                 "root_ca_cert",
                 &format!("is not a PEM certificate ({why}): paste the director's CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----"),
@@ -833,39 +833,4 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
         root_ca_cert,
         auth: auth?,
     })
-}
-
-/// Checks that `pem` holds at least one well-formed PEM `CERTIFICATE` block.
-pub(crate) fn check_pem(pem: &str) -> Result<(), String> {
-    use base64::Engine as _;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut rest = pem;
-    let mut found = 0;
-    while let Some(start) = rest.find(BEGIN) {
-        let body_start = start + BEGIN.len();
-        let Some(len) = rest[body_start..].find(END) else {
-            return Err(format!("a {BEGIN} line has no matching {END} line"));
-        };
-        let body: String = rest[body_start..body_start + len]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .map_err(|e| format!("certificate {} is not valid base64: {e}", found + 1))?;
-        // A DER certificate is a SEQUENCE (tag 0x30).
-        if der.first() != Some(&0x30) {
-            return Err(format!(
-                "certificate {} is not a DER certificate",
-                found + 1
-            ));
-        }
-        found += 1;
-        rest = &rest[body_start + len + END.len()..];
-    }
-    if found == 0 {
-        return Err(format!("no {BEGIN} block found"));
-    }
-    Ok(())
 }

@@ -276,14 +276,13 @@ fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorEr
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_keepalive(Duration::from_secs(30));
     if let Some(pem) = root_ca_cert {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|e| DirectorError::Config(format!("bosh.root_ca_cert is not PEM: {e}")))?;
-        if certs.is_empty() {
-            return Err(DirectorError::Config(
-                "bosh.root_ca_cert holds no PEM certificate".to_string(),
-            ));
-        }
+        let certs = crate::tls::ca_certificates(pem).map_err(|e| {
+            DirectorError::Config(format!("bosh.root_ca_cert is not a PEM certificate: {e}"))
+        })?;
         for cert in certs {
+            let cert = reqwest::Certificate::from_der(&cert).map_err(|e| {
+                DirectorError::Config(format!("bosh.root_ca_cert cannot be used: {e}"))
+            })?;
             builder = builder.add_root_certificate(cert);
         }
     }
