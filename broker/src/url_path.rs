@@ -269,6 +269,27 @@ pub(crate) mod wire {
                 .into_owned()
                 .collect()
         }
+
+        /// The request as method, decoded segments and query pairs, to compare with
+        /// [`expected`].
+        pub fn decoded(&self) -> Request {
+            (self.method.clone(), self.segments(), self.query_pairs())
+        }
+    }
+
+    /// A request as method, decoded path segments and query pairs.
+    pub type Request = (String, Vec<String>, Vec<(String, String)>);
+
+    /// The request a test expects, in the form of [`Recorded::decoded`].
+    pub fn expected(method: &str, segments: &[&str], query: &[(&str, &str)]) -> Request {
+        (
+            method.to_string(),
+            segments.iter().map(|s| s.to_string()).collect(),
+            query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     /// What the server answers.

@@ -366,7 +366,7 @@ fn started(status: StatusCode, text: &str) -> Started {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::url_path::wire::{Answer, Recorded, Recorder};
+    use crate::url_path::wire::{self, Answer, Recorded, Recorder};
     use serde_json::json;
 
     /// Ids that would address another instance or binding if put into a URL as they are.
@@ -403,25 +403,6 @@ mod tests {
         }
     }
 
-    fn seen(req: &Recorded) -> (String, Vec<String>, Vec<(String, String)>) {
-        (req.method.clone(), req.segments(), req.query_pairs())
-    }
-
-    fn want(
-        method: &str,
-        segments: &[&str],
-        query: &[(&str, &str)],
-    ) -> (String, Vec<String>, Vec<(String, String)>) {
-        (
-            method.to_string(),
-            segments.iter().map(|s| s.to_string()).collect(),
-            query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     #[test]
     fn a_hostile_id_stays_one_encoded_segment() {
         for id in HOSTILE {
@@ -448,22 +429,22 @@ mod tests {
                 Progress::Succeeded
             );
             let requests = recorder.requests();
-            let seen: Vec<_> = requests.iter().map(seen).collect();
+            let seen: Vec<_> = requests.iter().map(Recorded::decoded).collect();
             assert_eq!(
                 seen,
                 vec![
-                    want("GET", &["mgmt", "service_instances", id, "bindings"], &[]),
-                    want(
+                    wire::expected("GET", &["mgmt", "service_instances", id, "bindings"], &[]),
+                    wire::expected(
                         "PATCH",
                         &["mgmt", "service_instances", id],
                         &[("operation_type", "upgrade")]
                     ),
-                    want(
+                    wire::expected(
                         "DELETE",
                         &["v2", "service_instances", id, "service_bindings", &binding],
                         &[("service_id", "svc&plan_id=x"), ("plan_id", "plan#1")]
                     ),
-                    want(
+                    wire::expected(
                         "DELETE",
                         &["v2", "service_instances", id],
                         &[
@@ -472,7 +453,7 @@ mod tests {
                             ("plan_id", "plan#1")
                         ]
                     ),
-                    want(
+                    wire::expected(
                         "GET",
                         &["v2", "service_instances", id, "last_operation"],
                         &[("operation", "op&operation=other#")]

@@ -960,7 +960,7 @@ mod tests {
 #[cfg(test)]
 mod wire_tests {
     use super::*;
-    use crate::url_path::wire::{Answer, Recorded, Recorder};
+    use crate::url_path::wire::{self, Answer, Recorded, Recorder};
 
     /// Deployment names as hostile as an instance id could make them.
     fn hostile_deployments() -> Vec<String> {
@@ -1035,26 +1035,6 @@ mod wire_tests {
         }
     }
 
-    /// A request as method, decoded segments and query pairs.
-    fn decoded(req: &Recorded) -> (String, Vec<String>, Vec<(String, String)>) {
-        (req.method.clone(), req.segments(), req.query_pairs())
-    }
-
-    fn expected(
-        method: &str,
-        segments: &[&str],
-        query: &[(&str, &str)],
-    ) -> (String, Vec<String>, Vec<(String, String)>) {
-        (
-            method.to_string(),
-            segments.iter().map(|s| s.to_string()).collect(),
-            query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     #[tokio::test]
     async fn hostile_deployment_names_stay_one_segment_on_the_wire() {
         let dns = BindingDnsConfig {
@@ -1091,22 +1071,22 @@ mod wire_tests {
             assert_eq!(director.task(1).await.unwrap().state, TaskState::Done);
 
             let requests = recorder.requests();
-            let seen: Vec<_> = requests.iter().map(decoded).collect();
+            let seen: Vec<_> = requests.iter().map(Recorded::decoded).collect();
             let want = vec![
-                expected("GET", &["deployments", d], &[]),
-                expected("GET", &["deployments", d, "instances"], &[]),
-                expected("DELETE", &["deployments", d], &[("force", "true")]),
-                expected(
+                wire::expected("GET", &["deployments", d], &[]),
+                wire::expected("GET", &["deployments", d, "instances"], &[]),
+                wire::expected("DELETE", &["deployments", d], &[("force", "true")]),
+                wire::expected(
                     "PUT",
                     &["deployments", d, "jobs", "*"],
                     &[("state", "recreate"), ("fix", "true")],
                 ),
-                expected(
+                wire::expected(
                     "POST",
                     &["deployments", d, "errands", HOSTILE_ERRAND, "runs"],
                     &[],
                 ),
-                expected(
+                wire::expected(
                     "GET",
                     &["tasks"],
                     &[
@@ -1115,12 +1095,12 @@ mod wire_tests {
                         ("deployment", d),
                     ],
                 ),
-                expected("GET", &["configs"], &[("name", d), ("latest", "true")]),
-                expected("DELETE", &["configs"], &[("type", "cloud"), ("name", d)]),
-                expected("DELETE", &["configs"], &[("type", "runtime"), ("name", d)]),
-                expected("GET", &["link_providers"], &[("deployment", d)]),
-                expected("POST", &["links"], &[]),
-                expected(
+                wire::expected("GET", &["configs"], &[("name", d), ("latest", "true")]),
+                wire::expected("DELETE", &["configs"], &[("type", "cloud"), ("name", d)]),
+                wire::expected("DELETE", &["configs"], &[("type", "runtime"), ("name", d)]),
+                wire::expected("GET", &["link_providers"], &[("deployment", d)]),
+                wire::expected("POST", &["links"], &[]),
+                wire::expected(
                     "GET",
                     &["link_address"],
                     &[
@@ -1129,9 +1109,9 @@ mod wire_tests {
                         ("status", "healthy"),
                     ],
                 ),
-                expected("DELETE", &["links", HOSTILE_LINK], &[]),
-                expected("GET", &["tasks", "1"], &[]),
-                expected("GET", &["tasks", "1", "output"], &[("type", "result")]),
+                wire::expected("DELETE", &["links", HOSTILE_LINK], &[]),
+                wire::expected("GET", &["tasks", "1"], &[]),
+                wire::expected("GET", &["tasks", "1", "output"], &[("type", "result")]),
             ];
             assert_eq!(seen, want, "{d:?}");
             for req in &requests {
