@@ -150,14 +150,19 @@ impl Application {
                 .map_err(|e| StartError::Director(e.to_string()))?;
             tracing::info!(director = %info.name, version = %info.version, "director reachable");
         }
-        let adapter = AdapterClient::new(config.adapter.clone()).map_err(StartError::Adapter)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let adapter = AdapterClient::new(config.adapter.clone())
+            .map_err(StartError::Adapter)?
+            .with_metrics(metrics.clone());
         tracing::info!(adapter = %adapter.describe(), use_stdin = config.adapter.use_stdin, "service adapter");
         let readiness = Arc::new(crate::health::Readiness::new(
             config.clone(),
             store.clone(),
             director.clone(),
         ));
-        let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));
+        let engine = Arc::new(
+            Engine::new(config.clone(), store, director, adapter).with_metrics(metrics.clone()),
+        );
         let schemas = fetch_plan_schemas(&config, &engine).await?;
         let published = schemas
             .iter()
@@ -180,6 +185,7 @@ impl Application {
         });
         readiness.check().await;
         let readiness_data = web::Data::from(readiness.clone());
+        let metrics_data = web::Data::from(metrics);
         let credentials = web::Data::new(Credentials {
             username: config.broker.username.clone(),
             password: config.broker.password.clone(),
@@ -192,6 +198,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(credentials.clone())
                 .app_data(readiness_data.clone())
+                .app_data(metrics_data.clone())
                 .configure(api::routes)
                 .wrap(actix_web::middleware::from_fn(
                     api::middleware::echo_request_identity,

@@ -1,27 +1,110 @@
-//! Process-wide counters for the Prometheus endpoint (`GET /metrics`): HTTP answers, adapter
-//! calls (count, outcome, time spent) and finished operations. Gauges (instances per plan and
-//! state, operations in flight) are read from the store when scraped.
+//! The broker's Prometheus metrics (`GET /metrics`), kept with `prometheus-client` in one
+//! [`Metrics`] value that the HTTP layer, the adapter client and the engine share (no
+//! process-wide singleton).
+//!
+//! Every label comes from a closed set: HTTP methods outside the standard ones count as
+//! `OTHER`, routes are the route templates (never a raw path with ids), adapter subcommands
+//! and outcomes, operation kinds and states, plan names from the catalog. Gauges of
+//! instances and quotas are read from the store when scraped.
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
-/// Adapter runs by (subcommand, outcome): (count, seconds).
-type AdapterRuns = BTreeMap<(&'static str, String), (u64, f64)>;
-
-/// The counters.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    http: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    adapter: Mutex<AdapterRuns>,
-    operations: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+/// `method`, `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: &'static str,
+    status: u16,
 }
 
-/// The process's counters.
-pub fn global() -> &'static Metrics {
-    static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::default)
+/// `method`, `route`, `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+/// `subcommand`, `outcome`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdapterLabels {
+    subcommand: &'static str,
+    outcome: String,
+}
+
+/// `kind`, `state`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    kind: &'static str,
+    state: &'static str,
+}
+
+/// `plan`, `state`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    plan: String,
+    state: String,
+}
+
+/// `plan` (`_all` for the whole service), `quota`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    plan: String,
+    quota: String,
+}
+
+/// `version`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Request, adapter and operation durations: 1 ms to about 33 s.
+fn short_durations() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// Operation durations: 100 ms to about 55 minutes.
+fn long_durations() -> Histogram {
+    Histogram::new(exponential_buckets(0.1, 2.0, 16))
+}
+
+/// The metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    http_responses: Family<HttpLabels, Counter>,
+    http_duration: Histograms<RouteLabels>,
+    adapter_calls: Family<AdapterLabels, Counter>,
+    adapter_seconds: Family<AdapterLabels, Counter<f64, AtomicU64>>,
+    adapter_duration: Histograms<AdapterLabels>,
+    operations_finished: Family<OperationLabels, Counter>,
+    operation_duration: Histograms<OperationLabels>,
+    operations_in_flight: Gauge<i64, AtomicI64>,
+    instances: Family<InstanceLabels, Gauge>,
+    quota_used: Family<QuotaLabels, Gauge>,
+    quota_limit: Family<QuotaLabels, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The metrics label of an HTTP method: one of the standard methods, else `OTHER`.
@@ -36,144 +119,265 @@ pub fn method_label(method: &str) -> &'static str {
         .unwrap_or("OTHER")
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 impl Metrics {
-    /// One HTTP answer. The method label comes from a closed set (any method the broker
-    /// does not know counts as `OTHER`), so callers cannot add series.
-    pub fn http_answered(&self, method: &str, status: u16) {
-        *self
-            .http
-            .lock()
-            .expect("metrics")
-            .entry((method_label(method), status))
-            .or_default() += 1;
+    /// Fresh metrics, registered under the `on_demand_broker` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("on_demand_broker");
+        let http_responses = Family::default();
+        registry.register(
+            "http_responses",
+            "HTTP responses, by method and status",
+            http_responses.clone(),
+        );
+        let http_duration: Histograms<RouteLabels> =
+            Family::new_with_constructor(short_durations as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status",
+            http_duration.clone(),
+        );
+        let adapter_calls = Family::default();
+        registry.register(
+            "adapter_calls",
+            "Service adapter runs, by subcommand and outcome",
+            adapter_calls.clone(),
+        );
+        let adapter_seconds = Family::default();
+        registry.register(
+            "adapter_call_seconds",
+            "Time spent in service adapter runs, by subcommand and outcome",
+            adapter_seconds.clone(),
+        );
+        let adapter_duration: Histograms<AdapterLabels> =
+            Family::new_with_constructor(short_durations as fn() -> Histogram);
+        registry.register(
+            "adapter_call_duration_seconds",
+            "Duration of one service adapter run, by subcommand and outcome",
+            adapter_duration.clone(),
+        );
+        let operations_finished = Family::default();
+        registry.register(
+            "operations_finished",
+            "Instance operations that reached a terminal state, by kind and state",
+            operations_finished.clone(),
+        );
+        let operation_duration: Histograms<OperationLabels> =
+            Family::new_with_constructor(long_durations as fn() -> Histogram);
+        registry.register(
+            "operation_duration_seconds",
+            "Time from an operation's request to its terminal state, by kind and state",
+            operation_duration.clone(),
+        );
+        let operations_in_flight = Gauge::default();
+        registry.register(
+            "operations_in_flight",
+            "Instance operations in progress",
+            operations_in_flight.clone(),
+        );
+        let instances = Family::default();
+        registry.register(
+            "instances",
+            "Service instances that are not deleted, by plan and state",
+            instances.clone(),
+        );
+        let quota_used = Family::default();
+        registry.register(
+            "quota_used",
+            "Quota use, by plan (_all for the service) and quota (instances or a resource)",
+            quota_used.clone(),
+        );
+        let quota_limit = Family::default();
+        registry.register(
+            "quota_limit",
+            "Quota limits, by plan (_all for the service) and quota",
+            quota_limit.clone(),
+        );
+        registry.register(
+            "build",
+            "The broker's version",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Self {
+            registry,
+            http_responses,
+            http_duration,
+            adapter_calls,
+            adapter_seconds,
+            adapter_duration,
+            operations_finished,
+            operation_duration,
+            operations_in_flight,
+            instances,
+            quota_used,
+            quota_limit,
+        }
     }
 
-    /// One adapter call: its subcommand, outcome (`exit_0`, `exit_10`, `timeout`, ...) and duration.
+    /// One HTTP answer; `route` is the route template (`unmatched` when none matched).
+    pub fn http_answered(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let method = method_label(method);
+        self.http_responses
+            .get_or_create(&HttpLabels { method, status })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.to_string(),
+                status,
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One adapter call: its subcommand, outcome (`exit_0`, `exit_10`, `timeout`, ...) and
+    /// duration.
     pub fn adapter_called(&self, subcommand: &'static str, outcome: String, took: Duration) {
-        let mut adapter = self.adapter.lock().expect("metrics");
-        let entry = adapter.entry((subcommand, outcome)).or_default();
-        entry.0 += 1;
-        entry.1 += took.as_secs_f64();
+        let labels = AdapterLabels {
+            subcommand,
+            outcome,
+        };
+        self.adapter_calls.get_or_create(&labels).inc();
+        self.adapter_seconds
+            .get_or_create(&labels)
+            .inc_by(took.as_secs_f64());
+        self.adapter_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
-    /// One operation reached a terminal state.
-    pub fn operation_finished(&self, kind: &'static str, state: &'static str) {
-        *self
-            .operations
-            .lock()
-            .expect("metrics")
-            .entry((kind, state))
-            .or_default() += 1;
+    /// One operation reached a terminal state, `took` after it was requested.
+    pub fn operation_finished(&self, kind: &'static str, state: &'static str, took: Duration) {
+        let labels = OperationLabels { kind, state };
+        self.operations_finished.get_or_create(&labels).inc();
+        self.operation_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
-    /// The Prometheus text exposition of the counters, plus the given gauges
-    /// (`instances`: (plan name, state) → count; `in_flight`: operations in progress).
-    pub fn render(&self, instances: &BTreeMap<(String, String), u64>, in_flight: u64) -> String {
+    /// The Prometheus text exposition, with the gauges read from the store now:
+    /// `instances` by (plan name, state), operations in flight, and quota use and limits
+    /// by (plan name or `_all`, quota name).
+    pub fn render(&self, gauges: &Gauges) -> String {
+        self.instances.clear();
+        for ((plan, state), n) in &gauges.instances {
+            self.instances
+                .get_or_create(&InstanceLabels {
+                    plan: plan.clone(),
+                    state: state.clone(),
+                })
+                .set(*n as i64);
+        }
+        self.operations_in_flight.set(gauges.in_flight as i64);
+        for (family, values) in [
+            (&self.quota_used, &gauges.quota_used),
+            (&self.quota_limit, &gauges.quota_limit),
+        ] {
+            family.clear();
+            for ((plan, quota), n) in values {
+                family
+                    .get_or_create(&QuotaLabels {
+                        plan: plan.clone(),
+                        quota: quota.clone(),
+                    })
+                    .set(*n as i64);
+            }
+        }
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP on_demand_broker_http_responses_total HTTP responses, by method and status."
-        );
-        let _ = writeln!(out, "# TYPE on_demand_broker_http_responses_total counter");
-        for ((method, status), n) in self.http.lock().expect("metrics").iter() {
-            let _ = writeln!(
-                out,
-                "on_demand_broker_http_responses_total{{method=\"{}\",status=\"{status}\"}} {n}",
-                escape(method)
-            );
-        }
-        let adapter = self.adapter.lock().expect("metrics");
-        let _ = writeln!(out, "# HELP on_demand_broker_adapter_calls_total Service adapter runs, by subcommand and outcome.");
-        let _ = writeln!(out, "# TYPE on_demand_broker_adapter_calls_total counter");
-        for ((sub, outcome), (n, _)) in adapter.iter() {
-            let _ = writeln!(
-                out,
-                "on_demand_broker_adapter_calls_total{{subcommand=\"{sub}\",outcome=\"{}\"}} {n}",
-                escape(outcome)
-            );
-        }
-        let _ = writeln!(out, "# HELP on_demand_broker_adapter_call_seconds_total Time spent in service adapter runs, by subcommand and outcome.");
-        let _ = writeln!(
-            out,
-            "# TYPE on_demand_broker_adapter_call_seconds_total counter"
-        );
-        for ((sub, outcome), (_, secs)) in adapter.iter() {
-            let _ = writeln!(
-                out,
-                "on_demand_broker_adapter_call_seconds_total{{subcommand=\"{sub}\",outcome=\"{}\"}} {secs:.6}",
-                escape(outcome)
-            );
-        }
-        drop(adapter);
-        let _ = writeln!(out, "# HELP on_demand_broker_operations_finished_total Instance operations that reached a terminal state, by kind and state.");
-        let _ = writeln!(
-            out,
-            "# TYPE on_demand_broker_operations_finished_total counter"
-        );
-        for ((kind, state), n) in self.operations.lock().expect("metrics").iter() {
-            let _ = writeln!(out, "on_demand_broker_operations_finished_total{{kind=\"{kind}\",state=\"{state}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP on_demand_broker_operations_in_flight Instance operations in progress."
-        );
-        let _ = writeln!(out, "# TYPE on_demand_broker_operations_in_flight gauge");
-        let _ = writeln!(out, "on_demand_broker_operations_in_flight {in_flight}");
-        let _ = writeln!(out, "# HELP on_demand_broker_instances Service instances that are not deleted, by plan and state.");
-        let _ = writeln!(out, "# TYPE on_demand_broker_instances gauge");
-        for ((plan, state), n) in instances {
-            let _ = writeln!(
-                out,
-                "on_demand_broker_instances{{plan=\"{}\",state=\"{}\"}} {n}",
-                escape(plan),
-                escape(state)
-            );
-        }
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// What the store says when `/metrics` is scraped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    /// Live instances by (plan name, state).
+    pub instances: BTreeMap<(String, String), u64>,
+    /// Operations in progress.
+    pub in_flight: u64,
+    /// Quota use by (plan name or `_all`, quota name).
+    pub quota_used: BTreeMap<(String, String), u64>,
+    /// Quota limits by (plan name or `_all`, quota name).
+    pub quota_limit: BTreeMap<(String, String), u64>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_counters_and_gauges_in_prometheus_text_format() {
-        let m = Metrics::default();
-        m.http_answered("PUT", 202);
-        m.http_answered("PUT", 202);
+    fn sample() -> (Metrics, String) {
+        let m = Metrics::new();
+        m.http_answered(
+            "PUT",
+            "/v2/service_instances/{instance_id}",
+            202,
+            Duration::from_millis(3),
+        );
+        m.http_answered(
+            "PUT",
+            "/v2/service_instances/{instance_id}",
+            202,
+            Duration::from_millis(5),
+        );
+        m.http_answered("MADEUP", "/v2/catalog", 401, Duration::ZERO);
+        m.http_answered(&"X".repeat(16_000), "/v2/catalog", 401, Duration::ZERO);
         m.adapter_called(
             "generate-manifest",
             "exit_0".into(),
             Duration::from_millis(1500),
         );
-        m.operation_finished("create", "succeeded");
-        let gauges = BTreeMap::from([(("small".to_string(), "ready".to_string()), 3)]);
-        let text = m.render(&gauges, 1);
+        m.operation_finished("create", "succeeded", Duration::from_secs(2));
+        let gauges = Gauges {
+            instances: BTreeMap::from([(("small".to_string(), "ready".to_string()), 3)]),
+            in_flight: 1,
+            quota_used: BTreeMap::from([(("small".to_string(), "instances".to_string()), 3)]),
+            quota_limit: BTreeMap::from([(("small".to_string(), "instances".to_string()), 5)]),
+        };
+        let text = m.render(&gauges);
+        (m, text)
+    }
+
+    #[test]
+    fn renders_counters_gauges_and_histograms() {
+        let (_, text) = sample();
         for line in [
             "on_demand_broker_http_responses_total{method=\"PUT\",status=\"202\"} 2",
+            "on_demand_broker_http_responses_total{method=\"OTHER\",status=\"401\"} 2",
             "on_demand_broker_adapter_calls_total{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1",
-            "on_demand_broker_adapter_call_seconds_total{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1.500000",
+            "on_demand_broker_adapter_call_seconds_total{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1.5",
             "on_demand_broker_operations_finished_total{kind=\"create\",state=\"succeeded\"} 1",
             "on_demand_broker_operations_in_flight 1",
             "on_demand_broker_instances{plan=\"small\",state=\"ready\"} 3",
+            "on_demand_broker_quota_used{plan=\"small\",quota=\"instances\"} 3",
+            "on_demand_broker_quota_limit{plan=\"small\",quota=\"instances\"} 5",
+            "on_demand_broker_http_request_duration_seconds_count{method=\"PUT\",route=\"/v2/service_instances/{instance_id}\",status=\"202\"} 2",
+            "on_demand_broker_adapter_call_duration_seconds_count{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1",
+            "on_demand_broker_operation_duration_seconds_count{kind=\"create\",state=\"succeeded\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in:\n{text}");
         }
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
-        m.http_answered("MADEUP", 401);
-        m.http_answered(&"X".repeat(16_000), 401);
-        let text = m.render(&gauges, 1);
-        assert!(text.lines().any(
-            |l| l == "on_demand_broker_http_responses_total{method=\"OTHER\",status=\"401\"} 2"
-        ));
+        assert!(text.contains("on_demand_broker_build_info{version=\""));
+        assert!(text.contains("_bucket{"), "{text}");
         assert!(!text.contains("MADEUP"));
+        assert!(!text.contains("XXXX"));
+    }
+
+    #[test]
+    fn gauges_show_the_latest_scrape_only() {
+        let (m, _) = sample();
+        let text = m.render(&Gauges::default());
+        assert!(!text.contains("on_demand_broker_instances{"), "{text}");
+        assert!(text
+            .lines()
+            .any(|l| l == "on_demand_broker_operations_in_flight 0"));
+    }
+
+    #[test]
+    fn unknown_methods_are_other() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("get"), "OTHER");
+        assert_eq!(method_label("BREW"), "OTHER");
     }
 }

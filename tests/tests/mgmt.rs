@@ -565,7 +565,7 @@ fn prometheus_metrics_count_requests_adapter_calls_operations_and_instances() {
     assert!(
         scrape
             .header("content-type")
-            .is_some_and(|c| c.starts_with("text/plain")),
+            .is_some_and(|c| c.starts_with("application/openmetrics-text; version=1.0.0")),
         "{:?}",
         scrape.header("content-type")
     );
@@ -580,7 +580,70 @@ fn prometheus_metrics_count_requests_adapter_calls_operations_and_instances() {
         assert!(text.lines().any(|l| l == line), "missing {line} in:\n{text}");
     }
     assert!(!id.is_empty());
+    check_exposition(&text, &id);
     // The endpoint needs the broker's credentials.
     let anonymous = client.request("GET", "/metrics", &[], None);
     assert_eq!(anonymous.status, 401);
+}
+
+/// Checks `text` against the OpenMetrics text rules the broker relies on: every sample's
+/// family is declared with `# TYPE` first, label values are quoted, values are numbers,
+/// histograms have `_bucket` (ending with `le="+Inf"`), `_sum` and `_count`, the exposition
+/// ends with `# EOF`, and no label holds the instance id `id`.
+fn check_exposition(text: &str, id: &str) {
+    let mut families: std::collections::BTreeMap<String, String> = Default::default();
+    let mut histogram_parts: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> =
+        Default::default();
+    assert_eq!(text.lines().last(), Some("# EOF"), "{text}");
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            families.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
+        assert!(value.parse::<f64>().is_ok(), "not a number in {line}");
+        let name = series.split('{').next().unwrap();
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(!labels.contains(id), "an instance id in a label: {line}");
+            if !labels.is_empty() {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+                for pair in labels[1..labels.len() - 1].split("\",") {
+                    let (_, v) = pair.split_once('=').expect("label=value");
+                    assert!(v.starts_with('"'), "unquoted label value in {line}");
+                }
+            }
+        }
+        let family = families
+            .keys()
+            .filter(|f| name.starts_with(f.as_str()))
+            .max_by_key(|f| f.len())
+            .unwrap_or_else(|| panic!("no # TYPE for {name}"));
+        if families[family] == "histogram" {
+            let part = &name[family.len()..];
+            assert!(["_bucket", "_sum", "_count"].contains(&part), "{line}");
+            histogram_parts
+                .entry(family.clone())
+                .or_default()
+                .insert(part);
+            if part == "_bucket" {
+                assert!(series.contains("le=\""), "{line}");
+            }
+        }
+    }
+    let seen_histograms: Vec<_> = histogram_parts.keys().cloned().collect();
+    for expected in [
+        "on_demand_broker_http_request_duration_seconds",
+        "on_demand_broker_adapter_call_duration_seconds",
+        "on_demand_broker_operation_duration_seconds",
+    ] {
+        let parts = histogram_parts
+            .get(expected)
+            .unwrap_or_else(|| panic!("no samples of {expected}: {seen_histograms:?}"));
+        assert_eq!(parts.len(), 3, "{expected}: {parts:?}");
+    }
+    assert!(text.contains("le=\"+Inf\""), "{text}");
 }

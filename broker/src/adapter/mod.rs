@@ -152,6 +152,7 @@ pub struct AdapterClient {
     program: PathBuf,
     prefix_args: Vec<OsString>,
     settings: AdapterSettings,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, AdapterError> {
@@ -180,7 +181,14 @@ impl AdapterClient {
             program,
             prefix_args,
             settings,
+            metrics: Default::default(),
         })
+    }
+
+    /// The same client, counting its runs in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A description of the command, for logs.
@@ -228,7 +236,8 @@ impl AdapterClient {
             Err(RunError::Spawn { .. }) => "spawn_error".to_string(),
             Err(RunError::TimedOut(..)) => "timeout".to_string(),
         };
-        crate::metrics::global().adapter_called(subcommand, outcome_label, started.elapsed());
+        self.metrics
+            .adapter_called(subcommand, outcome_label, started.elapsed());
         let outcome = match result {
             Ok(o) => o,
             Err(RunError::Spawn { program, source }) => {

@@ -86,16 +86,17 @@ pub async fn metrics(
 /// finished operations, operations in flight, and instances by plan and state.
 pub async fn prometheus(
     state: web::Data<AppState>,
+    metrics: web::Data<crate::metrics::Metrics>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let (gauges, in_flight) = state
+    let gauges = state
         .broker
-        .instance_gauges()
+        .metric_gauges()
         .await
         .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
     Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::global().render(&gauges, in_flight)))
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(metrics.render(&gauges)))
 }
 
 /// The optional body of a management PATCH: `None`, or the `context` object it carries.

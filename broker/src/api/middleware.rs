@@ -21,7 +21,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
 use actix_web_httpauth::extractors::basic::BasicAuth;
 use base64::Engine as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
@@ -115,11 +115,20 @@ impl RootSpanBuilder for RequestSpan {
         };
         let request = response.request();
         let status = response.status().as_u16();
-        crate::metrics::global().http_answered(request.method().as_str(), status);
-        let elapsed_ms = request
+        let elapsed = request
             .extensions()
             .get::<Started>()
-            .map_or(0, |s| s.0.elapsed().as_millis() as u64);
+            .map_or(Duration::ZERO, |s| s.0.elapsed());
+        if let Some(metrics) = request.app_data::<web::Data<crate::metrics::Metrics>>() {
+            let route = request.match_pattern();
+            metrics.http_answered(
+                request.method().as_str(),
+                route.as_deref().unwrap_or("unmatched"),
+                status,
+                elapsed,
+            );
+        }
+        let elapsed_ms = elapsed.as_millis() as u64;
         let identity = request
             .extensions()
             .get::<RequestMeta>()

@@ -64,6 +64,7 @@ pub struct Engine {
     /// The service adapter.
     pub adapter: AdapterClient,
     locks: locks::KeyedLocks,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -80,7 +81,14 @@ impl Engine {
             director,
             adapter,
             locks: Default::default(),
+            metrics: Default::default(),
         }
+    }
+
+    /// The same engine, counting finished operations in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Waits for the lock of `key` (an operation id, or any other key such as a binding).
@@ -207,4 +215,17 @@ impl Engine {
             .run(move |s| s.save_operation_and_instance(&op, &instance))
             .await
     }
+}
+
+/// How long ago an operation was requested (zero when its timestamp cannot be read).
+fn age(op: &OperationRecord) -> std::time::Duration {
+    time::OffsetDateTime::parse(
+        &op.created_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+    .and_then(|created| {
+        std::time::Duration::try_from(time::OffsetDateTime::now_utc() - created).ok()
+    })
+    .unwrap_or_default()
 }

@@ -410,7 +410,8 @@ impl Engine {
         }
         self.save_op_and_instance(&op, &instance).await?;
         tracing::info!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, "operation succeeded");
-        crate::metrics::global().operation_finished(op.kind.as_str(), "succeeded");
+        self.metrics
+            .operation_finished(op.kind.as_str(), "succeeded", super::age(&op));
         Ok(op)
     }
 
@@ -430,7 +431,8 @@ impl Engine {
             description.push_str(&format!(", error-message: {detail}"));
         }
         tracing::warn!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, task = ?task_id, "operation failed: {detail}");
-        crate::metrics::global().operation_finished(op.kind.as_str(), "failed");
+        self.metrics
+            .operation_finished(op.kind.as_str(), "failed", super::age(&op));
         op.state = OperationState::Failed;
         op.stage = Stage::Done;
         op.description = description;

@@ -8,7 +8,7 @@ use crate::quotas::{self, PlanCounts};
 use crate::store::{InstanceRecord, InstanceState, OperationKind, OperationState};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The prefix of every deployment this broker creates.
 const DEPLOYMENT_PREFIX: &str = "service-instance_";
@@ -190,9 +190,9 @@ impl Broker {
         Ok(compute_metrics(&self.config, &PlanCounts::of(&instances)))
     }
 
-    /// For the Prometheus endpoint: live instances by (plan name, state), and the number of
-    /// operations in flight.
-    pub async fn instance_gauges(&self) -> ServiceResult<(BTreeMap<(String, String), u64>, u64)> {
+    /// For the Prometheus endpoint: live instances by (plan name, state), operations in
+    /// flight, and quota use and limits by (plan name or `_all`, quota).
+    pub async fn metric_gauges(&self) -> ServiceResult<crate::metrics::Gauges> {
         let instances = self.live_instances().await?;
         let in_flight = self
             .engine
@@ -201,7 +201,10 @@ impl Broker {
             .await
             .map_err(|e| ServiceError::store("-", "metrics", e))?
             .len() as u64;
-        let mut gauges = BTreeMap::new();
+        let mut gauges = crate::metrics::Gauges {
+            in_flight,
+            ..Default::default()
+        };
         for i in &instances {
             let plan = self
                 .config
@@ -209,10 +212,36 @@ impl Broker {
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| i.plan_id.clone());
             *gauges
+                .instances
                 .entry((plan, i.state.as_str().to_string()))
-                .or_insert(0u64) += 1;
+                .or_insert(0) += 1;
         }
-        Ok((gauges, in_flight))
+        let counts = PlanCounts::of(&instances);
+        let mut quota = |plan: &str, name: &str, used: u64, limit: u64| {
+            let key = (plan.to_string(), name.to_string());
+            gauges.quota_used.insert(key.clone(), used);
+            gauges.quota_limit.insert(key, limit);
+        };
+        for plan in &self.config.catalog.plans {
+            let Some(q) = &plan.quotas else { continue };
+            if let Some(limit) = q.service_instance_limit {
+                quota(&plan.name, "instances", counts.plan(&plan.plan_id), limit);
+            }
+            for (name, resource) in &q.resources {
+                let used = quotas::plan_resource_used(plan, &counts, name);
+                quota(&plan.name, name, used, resource.limit);
+            }
+        }
+        if let Some(q) = &self.config.catalog.global_quotas {
+            if let Some(limit) = q.service_instance_limit {
+                quota("_all", "instances", counts.total(), limit);
+            }
+            for (name, resource) in &q.resources {
+                let used = quotas::global_resource_used(&self.config, &counts, name);
+                quota("_all", name, used, resource.limit);
+            }
+        }
+        Ok(gauges)
     }
 
     /// Upgrade (a new manifest from the instance's current plan) or recreate (every VM) one

@@ -703,9 +703,16 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
     assert!(metrics
         .iter()
         .any(|m| m.key == "/on-demand-broker/svc/small/total_instances" && m.value == 1));
-    let (gauges, in_flight) = f.broker.instance_gauges().await.unwrap();
-    assert_eq!(gauges.get(&("small".into(), "ready".into())), Some(&1));
-    assert_eq!(in_flight, 0);
+    let gauges = f.broker.metric_gauges().await.unwrap();
+    assert_eq!(
+        gauges.instances.get(&("small".into(), "ready".into())),
+        Some(&1)
+    );
+    assert_eq!(gauges.in_flight, 0);
+    // The solo plan allows one instance; none is used yet.
+    let solo = ("solo".to_string(), "instances".to_string());
+    assert_eq!(gauges.quota_used.get(&solo), Some(&0));
+    assert_eq!(gauges.quota_limit.get(&solo), Some(&1));
 }
 
 #[tokio::test]
