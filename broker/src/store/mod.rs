@@ -1,4 +1,5 @@
-//! The broker's state in SQLite: instances, operations and bindings.
+//! The broker's state in SQLite: instances, operations and bindings, and the simulated
+//! director's deployments and tasks (see `simulated`).
 //!
 //! Every state change is one transaction, written before the side effect it describes.
 //! The store enforces at most one in-flight operation per instance with a unique partial
@@ -17,9 +18,11 @@ mod files;
 mod json;
 mod migrations;
 mod records;
+mod simulated;
 
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
+pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -245,11 +248,9 @@ impl Store {
         Ok(conn)
     }
 
-    /// Runs `f` with a pooled connection on the current thread (blocking).
-    pub fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    /// Runs `f` with a pooled connection on the current thread (blocking). Private: the store
+    /// is the only module that writes SQL, so nothing above it depends on SQLite.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let pooled = self.pool.lock().expect("pool lock").pop();
         let mut conn = match pooled {
             Some(c) => c,

@@ -825,3 +825,74 @@ fn json_depth_counts_containers_but_not_brackets_in_strings() {
     assert_eq!(json::depth(r#"{"a":[1,{"b":[]}],"c":{}}"#), 4);
     assert_eq!(json::depth(r#"["\"[[[", "\\", [2]]"#), 2);
 }
+
+// ----- the simulated director's state -----
+
+#[test]
+fn simulated_deployments_and_tasks_round_trip() {
+    let (_d, store) = open();
+    store.sim_put_deployment("d1", "name: d1").unwrap();
+    store.sim_put_deployment("d1", "name: d1\nv: 2").unwrap();
+    store.sim_put_deployment("d0", "name: d0").unwrap();
+    assert_eq!(
+        store.sim_manifest("d1").unwrap().as_deref(),
+        Some("name: d1\nv: 2")
+    );
+    assert_eq!(store.sim_deployment_names().unwrap(), ["d0", "d1"]);
+    let task = |context: &str, outcome| NewSimTask {
+        deployment: "d1".into(),
+        description: "create deployment".into(),
+        context_id: context.into(),
+        started_ms: 1_700_000_000_000,
+        duration_ms: 500,
+        outcome,
+        result: "why".into(),
+    };
+    let first = store
+        .sim_record_task(&task("op-1", SimTaskOutcome::Done))
+        .unwrap();
+    let second = store
+        .sim_record_task(&task("op-2", SimTaskOutcome::Error))
+        .unwrap();
+    let got = store.sim_task(second).unwrap().unwrap();
+    assert_eq!(got.id, second);
+    assert_eq!(got.outcome, SimTaskOutcome::Error);
+    assert_eq!(
+        (got.context_id.as_str(), got.result.as_str()),
+        ("op-2", "why")
+    );
+    assert!(store.sim_task(second + 100).unwrap().is_none());
+    let of_deployment = store
+        .sim_tasks_where(&SimTaskFilter::Deployment("d1".into()))
+        .unwrap();
+    assert_eq!(
+        of_deployment.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [second, first],
+        "newest first"
+    );
+    let by_context = store
+        .sim_tasks_where(&SimTaskFilter::Context("op-1".into()))
+        .unwrap();
+    assert_eq!(by_context.len(), 1);
+    assert_eq!(by_context[0].outcome, SimTaskOutcome::Done);
+    assert!(store.sim_delete_deployment("d1").unwrap());
+    assert!(!store.sim_delete_deployment("d1").unwrap());
+    assert!(store.sim_manifest("d1").unwrap().is_none());
+}
+
+#[test]
+fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() {
+    let (dir, store) = open();
+    let db = dir.path().join("nested/broker.db");
+    let secret = unique_secret();
+    store
+        .sim_put_deployment(
+            "service-instance_i1",
+            &format!("name: service-instance_i1\nproperties: {{password: {secret}}}"),
+        )
+        .unwrap();
+    assert!(!files_containing(&db, &secret).is_empty());
+    assert!(store.sim_delete_deployment("service-instance_i1").unwrap());
+    let found = files_containing(&db, &secret);
+    assert!(found.is_empty(), "still in {found:?}");
+}
