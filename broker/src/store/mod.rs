@@ -14,12 +14,14 @@
 //! and a deletion of credentials is followed by a checkpoint that empties the write-ahead log
 //! holding the old pages (see `Store::scrub`).
 
+mod columns;
 mod files;
 mod json;
 mod migrations;
 mod records;
 mod simulated;
 
+pub use columns::ColumnError;
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
@@ -120,12 +122,21 @@ pub enum StoreError {
         /// The binding being created.
         binding: String,
     },
-    /// A stored JSON column could not be decoded.
-    #[error("corrupt JSON in column {column}: {source}")]
-    Json {
-        /// The column.
+    /// A stored value could not be read: the row is damaged (or written by something other
+    /// than this broker). Nothing is assumed in its place.
+    #[error("cannot read column {column}: {source}")]
+    Column {
+        /// The column, as `table.column`.
         column: &'static str,
-        /// The decode error.
+        /// What is wrong with the value.
+        source: ColumnError,
+    },
+    /// A value could not be written as JSON (a map whose keys are not strings).
+    #[error("cannot write column {column} as JSON: {source}")]
+    Unencodable {
+        /// The column, as `table.column`.
+        column: &'static str,
+        /// The encoding error.
         source: serde_json::Error,
     },
     /// The database was written by a newer broker.
@@ -335,15 +346,16 @@ impl Store {
     ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
-            let existing: Option<String> = tx
+            let existing: Option<InstanceState> = tx
                 .query_row(
                     "SELECT state FROM instances WHERE id = ?1",
                     [&instance.id],
                     |r| r.get(0),
                 )
-                .optional()?;
-            let replaced = match existing.as_deref() {
-                Some("deleted") => {
+                .optional()
+                .map_err(|e| columns::column_error("instances.state", e))?;
+            let replaced = match existing {
+                Some(InstanceState::Deleted) => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
@@ -410,7 +422,7 @@ impl Store {
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![op.instance_id, instance_state.as_str(), now_rfc3339()],
+                params![op.instance_id, instance_state, now_rfc3339()],
             )?;
             tx.commit()?;
             Ok(())
@@ -449,7 +461,7 @@ impl Store {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![instance_id, restore.as_str(), now_rfc3339()],
+                params![instance_id, restore, now_rfc3339()],
             )?;
             tx.commit()?;
             self.scrub(c, CHECKPOINT_WAIT);
@@ -677,7 +689,7 @@ impl Store {
     }
 }
 
-type FromRow<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<T>>;
+type FromRow<T> = fn(&rusqlite::Row<'_>) -> StoreResult<T>;
 
 impl Store {
     /// Runs a query expected to return at most one row.
@@ -687,7 +699,11 @@ impl Store {
         params: impl rusqlite::Params,
         from_row: FromRow<T>,
     ) -> StoreResult<Option<T>> {
-        self.with_conn(|c| c.query_row(sql, params, from_row).optional()?.transpose())
+        self.with_conn(|c| {
+            c.query_row(sql, params, |r| Ok(from_row(r)))
+                .optional()?
+                .transpose()
+        })
     }
 
     /// Runs a query returning any number of rows.
@@ -699,7 +715,7 @@ impl Store {
     ) -> StoreResult<Vec<T>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map(params, from_row)?;
+            let rows = stmt.query_map(params, |r| Ok(from_row(r)))?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(r??);
@@ -769,23 +785,24 @@ fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRef
     let delete: Option<String> = c
         .query_row(
             "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
-            params![instance_id, OperationKind::Delete.as_str()],
+            params![instance_id, OperationKind::Delete],
             |r| r.get(0),
         )
         .optional()?;
     if let Some(operation) = delete {
         return Ok(Some(BindRefusal::DeleteInFlight { operation }));
     }
-    let state: Option<String> = c
+    let state: Option<InstanceState> = c
         .query_row(
             "SELECT state FROM instances WHERE id = ?1",
             [instance_id],
             |r| r.get(0),
         )
-        .optional()?;
-    Ok(match state.as_deref().map(InstanceState::parse) {
-        None | Some(Some(InstanceState::Deleted)) => Some(BindRefusal::Deleted),
-        Some(Some(InstanceState::Deprovisioning)) => Some(BindRefusal::Deprovisioning),
+        .optional()
+        .map_err(|e| columns::column_error("instances.state", e))?;
+    Ok(match state {
+        None | Some(InstanceState::Deleted) => Some(BindRefusal::Deleted),
+        Some(InstanceState::Deprovisioning) => Some(BindRefusal::Deprovisioning),
         _ => None,
     })
 }
@@ -829,7 +846,7 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
             json.maintenance_info,
             i.dashboard_url,
             json.labels,
-            i.state.as_str(),
+            i.state,
             i.deployment_name,
             i.created_at,
             json.configs,
@@ -848,9 +865,9 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
         params![
             op.id,
             op.instance_id,
-            op.kind.as_str(),
-            op.state.as_str(),
-            op.stage.as_str(),
+            op.kind,
+            op.state,
+            op.stage,
             op.task_id,
             op.errand_index,
             request,
@@ -916,7 +933,7 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
             json.maintenance_info,
             instance.dashboard_url,
             json.labels,
-            instance.state.as_str(),
+            instance.state,
             now_rfc3339(),
             json.configs,
         ],
@@ -931,8 +948,8 @@ fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
          description=?7, error=?8, updated_at=?9 WHERE id=?1",
         params![
             op.id,
-            op.state.as_str(),
-            op.stage.as_str(),
+            op.state,
+            op.stage,
             op.task_id,
             op.errand_index,
             request,

@@ -1,43 +1,12 @@
-//! Row types of the store and their mapping to and from SQLite columns.
+//! Row types of the store, decoded from their columns once (see `columns`).
 
-use super::{StoreError, StoreResult};
+use super::columns::{get, string_enum, Json};
+use super::StoreResult;
 use serde_json::Value;
-
-fn json_column(
-    row: &rusqlite::Row<'_>,
-    idx: usize,
-    column: &'static str,
-) -> rusqlite::Result<StoreResult<Value>> {
-    let text: String = row.get(idx)?;
-    Ok(super::json::decode(column, &text))
-}
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-        impl $name {
-            /// The text stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-            /// Parses the stored text.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 string_enum!(
     /// Where an instance is in its life.
-    InstanceState {
+    InstanceState, "instance state" {
         /// Its create operation is running.
         Provisioning = "provisioning",
         /// Deployed; no operation running.
@@ -55,7 +24,7 @@ string_enum!(
 
 string_enum!(
     /// What an operation does.
-    OperationKind {
+    OperationKind, "operation kind" {
         /// Provision.
         Create = "create",
         /// Update (plan change or parameters).
@@ -71,7 +40,7 @@ string_enum!(
 
 string_enum!(
     /// The OSB state of an operation.
-    OperationState {
+    OperationState, "operation state" {
         /// Still running.
         InProgress = "in progress",
         /// Finished successfully.
@@ -83,7 +52,7 @@ string_enum!(
 
 string_enum!(
     /// How far an operation has got; each stage is re-entrant, so recovery re-runs it.
-    Stage {
+    Stage, "operation stage" {
         /// Recorded, nothing submitted to the director yet.
         Pending = "pending",
         /// A deploy task has been submitted.
@@ -135,38 +104,24 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let state: String = row.get(10)?;
-        let Some(state) = InstanceState::parse(&state) else {
-            return Ok(Err(StoreError::Task(format!(
-                "unknown instance state '{state}'"
-            ))));
-        };
-        let context = json_column(row, 5, "instances.context")?;
-        let parameters = json_column(row, 6, "instances.parameters")?;
-        let mi = json_column(row, 7, "instances.maintenance_info")?;
-        let labels = json_column(row, 9, "instances.labels")?;
-        let configs = json_column(row, 14, "instances.configs")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                id: row.get(0)?,
-                service_id: row.get(1)?,
-                plan_id: row.get(2)?,
-                organization_guid: row.get(3)?,
-                space_guid: row.get(4)?,
-                context: context?,
-                parameters: parameters?,
-                maintenance_info: mi?,
-                dashboard_url: row.get(8)?,
-                labels: labels?,
-                configs: configs?,
-                state,
-                deployment_name: row.get(11)?,
-                created_at: row.get(12)?,
-                updated_at: row.get(13)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            id: get(row, "instances.id")?,
+            service_id: get(row, "instances.service_id")?,
+            plan_id: get(row, "instances.plan_id")?,
+            organization_guid: get(row, "instances.organization_guid")?,
+            space_guid: get(row, "instances.space_guid")?,
+            context: get::<Json<_>>(row, "instances.context")?.0,
+            parameters: get::<Json<_>>(row, "instances.parameters")?.0,
+            maintenance_info: get::<Json<_>>(row, "instances.maintenance_info")?.0,
+            dashboard_url: get(row, "instances.dashboard_url")?,
+            labels: get::<Json<_>>(row, "instances.labels")?.0,
+            configs: get::<Json<_>>(row, "instances.configs")?.0,
+            state: get(row, "instances.state")?,
+            deployment_name: get(row, "instances.deployment_name")?,
+            created_at: get(row, "instances.created_at")?,
+            updated_at: get(row, "instances.updated_at")?,
+        })
     }
 }
 
@@ -203,37 +158,21 @@ pub struct OperationRecord {
 }
 
 impl OperationRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let kind: String = row.get(2)?;
-        let state: String = row.get(3)?;
-        let stage: String = row.get(4)?;
-        let (Some(kind), Some(state), Some(stage)) = (
-            OperationKind::parse(&kind),
-            OperationState::parse(&state),
-            Stage::parse(&stage),
-        ) else {
-            return Ok(Err(StoreError::Task(format!(
-                "unknown operation kind/state/stage '{kind}'/'{state}'/'{stage}'"
-            ))));
-        };
-        let request = json_column(row, 7, "operations.request")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                id: row.get(0)?,
-                instance_id: row.get(1)?,
-                kind,
-                state,
-                stage,
-                task_id: row.get(5)?,
-                errand_index: row.get(6)?,
-                request: request?,
-                description: row.get(8)?,
-                error: row.get(9)?,
-                created_at: row.get(10)?,
-                updated_at: row.get(11)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            id: get(row, "operations.id")?,
+            instance_id: get(row, "operations.instance_id")?,
+            kind: get(row, "operations.kind")?,
+            state: get(row, "operations.state")?,
+            stage: get(row, "operations.stage")?,
+            task_id: get(row, "operations.task_id")?,
+            errand_index: get(row, "operations.errand_index")?,
+            request: get::<Json<_>>(row, "operations.request")?.0,
+            description: get(row, "operations.description")?,
+            error: get(row, "operations.error")?,
+            created_at: get(row, "operations.created_at")?,
+            updated_at: get(row, "operations.updated_at")?,
+        })
     }
 }
 
@@ -266,20 +205,15 @@ impl BindingRecord {
         self.response.is_null()
     }
 
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let request = json_column(row, 4, "bindings.request")?;
-        let response = json_column(row, 5, "bindings.response")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                instance_id: row.get(0)?,
-                id: row.get(1)?,
-                service_id: row.get(2)?,
-                plan_id: row.get(3)?,
-                request: request?,
-                response: response?,
-                created_at: row.get(6)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            instance_id: get(row, "bindings.instance_id")?,
+            id: get(row, "bindings.id")?,
+            service_id: get(row, "bindings.service_id")?,
+            plan_id: get(row, "bindings.plan_id")?,
+            request: get::<Json<_>>(row, "bindings.request")?.0,
+            response: get::<Json<_>>(row, "bindings.response")?.0,
+            created_at: get(row, "bindings.created_at")?,
+        })
     }
 }

@@ -6,35 +6,19 @@
 //! A stored manifest can hold the deployment's secrets in clear, so deleting a deployment is
 //! scrubbed from the files like a deleted binding (see `Store::scrub`).
 
+use super::columns::{get, string_enum};
 use super::{Store, StoreResult, CHECKPOINT_WAIT};
 use rusqlite::{params, OptionalExtension};
 
-/// How a simulated task ends once its time is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimTaskOutcome {
-    /// It succeeds.
-    Done,
-    /// It fails.
-    Error,
-}
-
-impl SimTaskOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::Error => "error",
-        }
+string_enum!(
+    /// How a simulated task ends once its time is up.
+    SimTaskOutcome, "simulated task outcome" {
+        /// It succeeds.
+        Done = "done",
+        /// It fails.
+        Error = "error",
     }
-
-    fn parse(text: &str) -> Self {
-        // Written only by `as_str`; anything else is an error, as the director reads it.
-        if text == "done" {
-            Self::Done
-        } else {
-            Self::Error
-        }
-    }
-}
+);
 
 /// A simulated task to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,17 +72,16 @@ pub enum SimTaskFilter {
 const SIM_TASK_COLUMNS: &str =
     "id, deployment, description, context_id, started_ms, duration_ms, outcome, result";
 
-fn sim_task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SimTaskRecord> {
-    let outcome: String = r.get(6)?;
+fn sim_task_from_row(r: &rusqlite::Row<'_>) -> StoreResult<SimTaskRecord> {
     Ok(SimTaskRecord {
-        id: r.get(0)?,
-        deployment: r.get(1)?,
-        description: r.get(2)?,
-        context_id: r.get(3)?,
-        started_ms: r.get(4)?,
-        duration_ms: r.get(5)?,
-        outcome: SimTaskOutcome::parse(&outcome),
-        result: r.get(7)?,
+        id: get(r, "sim_tasks.id")?,
+        deployment: get(r, "sim_tasks.deployment")?,
+        description: get(r, "sim_tasks.description")?,
+        context_id: get(r, "sim_tasks.context_id")?,
+        started_ms: get(r, "sim_tasks.started_ms")?,
+        duration_ms: get(r, "sim_tasks.duration_ms")?,
+        outcome: get(r, "sim_tasks.outcome")?,
+        result: get(r, "sim_tasks.result")?,
     })
 }
 
@@ -162,7 +145,7 @@ impl Store {
                     task.context_id,
                     task.started_ms,
                     task.duration_ms,
-                    task.outcome.as_str(),
+                    task.outcome,
                     task.result,
                 ],
             )?;
@@ -172,14 +155,11 @@ impl Store {
 
     /// The simulated task with this id.
     pub fn sim_task(&self, id: i64) -> StoreResult<Option<SimTaskRecord>> {
-        self.with_conn(|c| {
-            Ok(c.query_row(
-                &format!("SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE id = ?1"),
-                [id],
-                sim_task_from_row,
-            )
-            .optional()?)
-        })
+        self.query_one(
+            &format!("SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE id = ?1"),
+            [id],
+            sim_task_from_row,
+        )
     }
 
     /// The simulated tasks that `filter` selects, newest first.
@@ -188,14 +168,12 @@ impl Store {
             SimTaskFilter::Context(id) => ("context_id", id),
             SimTaskFilter::Deployment(name) => ("deployment", name),
         };
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(&format!(
+        self.query_all(
+            &format!(
                 "SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE {column} = ?1 ORDER BY id DESC"
-            ))?;
-            let tasks = stmt
-                .query_map([value], sim_task_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(tasks)
-        })
+            ),
+            [value],
+            sim_task_from_row,
+        )
     }
 }

@@ -811,9 +811,9 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
 fn the_store_writes_nothing_that_serde_json_cannot_read_back() {
     // Headroom: a value well past the write limit still reads back...
     let text = nested(MAX_JSON_DEPTH + 20).to_string();
-    assert!(json::decode("t", &text).is_ok());
+    assert!(json::decode::<Value>(&text).is_ok());
     // ...and this is the reader's limit the headroom is measured against.
-    let err = json::decode("t", &nested(128).to_string()).unwrap_err();
+    let err = json::decode::<Value>(&nested(128).to_string()).unwrap_err();
     assert!(err.to_string().contains("recursion limit"), "{err}");
 }
 
@@ -895,4 +895,128 @@ fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() 
     assert!(store.sim_delete_deployment("service-instance_i1").unwrap());
     let found = files_containing(&db, &secret);
     assert!(found.is_empty(), "still in {found:?}");
+}
+
+// ----- typed columns: a bad row is an error naming the column -----
+
+/// Runs `sql` on the database behind the store, as something other than the store would.
+fn tamper(dir: &tempfile::TempDir, sql: &str) {
+    let conn = Connection::open(dir.path().join("nested/broker.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// The column a read failed on, and what was wrong with it.
+fn bad_column<T: std::fmt::Debug>(result: StoreResult<T>) -> (&'static str, ColumnError) {
+    match result {
+        Err(StoreError::Column { column, source }) => (column, source),
+        other => panic!("expected a column error, got {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_json_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    tamper(
+        &dir,
+        "UPDATE instances SET context = '{\"platform\":' WHERE id = 'i1'",
+    );
+    let (column, source) = bad_column(store.instance("i1"));
+    assert_eq!(column, "instances.context");
+    assert!(matches!(source, ColumnError::Json(_)), "{source}");
+    let err = store.live_instances().unwrap_err().to_string();
+    assert!(
+        err.contains("instances.context") && err.contains("corrupt JSON"),
+        "{err}"
+    );
+    tamper(
+        &dir,
+        "UPDATE operations SET request = 'not json' WHERE id = 'o1'",
+    );
+    assert_eq!(bad_column(store.operation("o1")).0, "operations.request");
+    assert_eq!(
+        bad_column(store.in_flight_operations()).0,
+        "operations.request"
+    );
+}
+
+#[test]
+fn unknown_enum_text_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    ready_instance(&store, "i1");
+    store
+        .begin_operation(
+            &op("o2", "i1", OperationKind::Update),
+            InstanceState::Updating,
+        )
+        .unwrap();
+    for (sql, column, text) in [
+        (
+            "UPDATE operations SET kind = 'explode' WHERE id = 'o2'",
+            "operations.kind",
+            "explode",
+        ),
+        (
+            "UPDATE operations SET kind = 'update', state = 'paused' WHERE id = 'o2'",
+            "operations.state",
+            "paused",
+        ),
+        (
+            "UPDATE operations SET state = 'in progress', stage = 'Deploying' WHERE id = 'o2'",
+            "operations.stage",
+            "Deploying",
+        ),
+    ] {
+        tamper(&dir, sql);
+        let (got, source) = bad_column(store.operation("o2"));
+        assert_eq!(got, column);
+        match source {
+            ColumnError::UnknownText { text: found, .. } => assert_eq!(found, text),
+            other => panic!("expected UnknownText, got {other}"),
+        }
+    }
+    tamper(&dir, "UPDATE instances SET state = 'gone' WHERE id = 'i1'");
+    let (column, source) = bad_column(store.instance("i1"));
+    assert_eq!(column, "instances.state");
+    assert_eq!(source.to_string(), "unknown instance state 'gone'");
+    // The checks inside transactions read the state the same way.
+    assert_eq!(
+        bad_column(store.insert_binding(&pending_binding("i1", "b1", now_rfc3339()))).0,
+        "instances.state"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    tamper(
+        &dir,
+        "UPDATE operations SET task_id = 'twelve' WHERE id = 'o1'",
+    );
+    let (column, source) = bad_column(store.operation("o1"));
+    assert_eq!(column, "operations.task_id");
+    assert!(matches!(source, ColumnError::Type(_)), "{source}");
+}
+
+#[test]
+fn an_unknown_simulated_task_outcome_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    let id = store
+        .sim_record_task(&NewSimTask {
+            deployment: "d".into(),
+            description: "create deployment".into(),
+            context_id: "c".into(),
+            started_ms: 0,
+            duration_ms: 0,
+            outcome: SimTaskOutcome::Done,
+            result: String::new(),
+        })
+        .unwrap();
+    tamper(&dir, "UPDATE sim_tasks SET outcome = 'maybe'");
+    assert_eq!(bad_column(store.sim_task(id)).0, "sim_tasks.outcome");
 }
