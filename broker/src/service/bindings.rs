@@ -8,7 +8,7 @@ use crate::engine::EngineError;
 use crate::ids::{BindingId, InstanceId};
 use crate::schemas::SchemaKind;
 use crate::store::{
-    now_rfc3339, BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError,
+    BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -348,7 +348,7 @@ impl Broker {
             plan_id: request.plan_id.clone(),
             request: identity,
             response: Value::Null,
-            created_at: now_rfc3339(),
+            created_at: Timestamp::now(),
         };
         match self
             .engine

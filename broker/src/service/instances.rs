@@ -6,8 +6,8 @@ use crate::engine::{in_progress_text, OperationRequest};
 use crate::ids::{InstanceId, OperationId};
 use crate::schemas::SchemaKind;
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
-    StoreError,
+    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, StoreError,
+    Timestamp,
 };
 use serde_json::{json, Map, Value};
 
@@ -330,7 +330,7 @@ impl Broker {
             }),
         };
         let op = new_operation(instance_id, OperationKind::Create, &operation_request);
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let instance = InstanceRecord {
             id: instance_id.to_string(),
             service_id: request.service_id,
@@ -345,7 +345,7 @@ impl Broker {
             configs: Value::Null,
             state: InstanceState::Provisioning,
             deployment_name: instance_id.deployment_name(),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.record_and_start_provision(caller, instance_id, instance, op, quota_guard)
@@ -684,8 +684,8 @@ pub(super) mod tests_support {
             configs: Value::Null,
             state: InstanceState::Ready,
             deployment_name: String::new(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
         };
         UpgradeDecision::new(&request, &record, &version(target)).is_upgrade(same_plan, &parameters)
     }

@@ -359,6 +359,7 @@ fn compute_metrics(config: &crate::config::Config, counts: &PlanCounts) -> Vec<M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Timestamp;
 
     #[test]
     fn metrics_count_per_plan_and_globally() {
@@ -380,8 +381,8 @@ mod tests {
             configs: Value::Null,
             state: InstanceState::Ready,
             deployment_name: "service-instance_x".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
         }]);
         let metrics = compute_metrics(&config, &counts);
         let service = &config.catalog.service_name;

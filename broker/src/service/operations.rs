@@ -5,8 +5,8 @@
 use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::OperationRequest;
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
-    Stage, StoreError,
+    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
+    StoreError, Timestamp,
 };
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
@@ -43,7 +43,7 @@ pub(super) fn new_operation(
     kind: OperationKind,
     request: &OperationRequest,
 ) -> OperationRecord {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     OperationRecord {
         id: crate::ids::OperationId::new_random().to_string(),
         instance_id: instance_id.to_string(),
@@ -55,7 +55,7 @@ pub(super) fn new_operation(
         request: serde_json::to_value(request).unwrap_or(Value::Null),
         description: String::new(),
         error: String::new(),
-        created_at: now.clone(),
+        created_at: now,
         updated_at: now,
     }
 }

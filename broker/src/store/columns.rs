@@ -1,6 +1,7 @@
 //! How typed values are read from the store's columns: enums from their text
-//! ([`string_enum!`]) and JSON documents through [`Json`], each with `FromSql`, so that a
-//! record is decoded once, where it leaves the database.
+//! ([`string_enum!`]), JSON documents through [`Json`] and timestamps as
+//! [`super::Timestamp`], each with `FromSql`, so that a record is decoded once, where it
+//! leaves the database.
 //!
 //! Every column is read with [`get`], which turns a value that does not decode into a
 //! [`StoreError::Column`] naming the table and column (`operations.request`): a bad row is an
@@ -23,6 +24,14 @@ pub enum ColumnError {
     /// The JSON document does not decode into what the column holds.
     #[error("corrupt JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// The text is not an RFC 3339 timestamp.
+    #[error("'{text}' is not an RFC 3339 timestamp: {source}")]
+    Timestamp {
+        /// The text found.
+        text: String,
+        /// Why it does not parse.
+        source: time::error::Parse,
+    },
     /// The value has the wrong SQL type (a `NULL`, a number for text, ...).
     #[error("{0}")]
     Type(String),

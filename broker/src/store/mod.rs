@@ -20,11 +20,13 @@ mod json;
 mod migrations;
 mod records;
 mod simulated;
+mod timestamp;
 
 pub use columns::ColumnError;
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
+pub use timestamp::Timestamp;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -176,19 +178,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Current UTC time as RFC 3339 with milliseconds, for the created/updated columns.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(now_millis())
-}
-
-fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the text [`Timestamp`] stores,
+/// for any millisecond count (also outside the years a [`Timestamp`] can hold).
 pub fn format_rfc3339(millis: i64) -> String {
     let secs = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
@@ -422,7 +413,7 @@ impl Store {
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![op.instance_id, instance_state, now_rfc3339()],
+                params![op.instance_id, instance_state, Timestamp::now()],
             )?;
             tx.commit()?;
             Ok(())
@@ -461,7 +452,7 @@ impl Store {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![instance_id, restore, now_rfc3339()],
+                params![instance_id, restore, Timestamp::now()],
             )?;
             tx.commit()?;
             self.scrub(c, CHECKPOINT_WAIT);
@@ -808,8 +799,8 @@ fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRef
 }
 
 /// A pending binding of `instance_id` (create-binding has not answered) recorded within the
-/// last `grace`, oldest first. Timestamps are [`now_rfc3339`]'s fixed-width UTC text, which
-/// sorts as time does, so they are compared as text.
+/// last `grace`, oldest first. Timestamps are stored as fixed-width UTC text, which sorts as
+/// time does, so they are compared as text (see [`Timestamp`]).
 fn recent_pending_binding(
     c: &Connection,
     instance_id: &str,
@@ -818,8 +809,7 @@ fn recent_pending_binding(
     if grace.is_zero() {
         return Ok(None);
     }
-    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = format_rfc3339(now_millis().saturating_sub(grace_ms));
+    let cutoff = Timestamp::now().saturating_sub(grace);
     Ok(c.query_row(
         "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
          ORDER BY created_at, id LIMIT 1",
@@ -934,7 +924,7 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
             instance.dashboard_url,
             json.labels,
             instance.state,
-            now_rfc3339(),
+            Timestamp::now(),
             json.configs,
         ],
     )?;
@@ -955,7 +945,7 @@ fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
             request,
             op.description,
             op.error,
-            now_rfc3339(),
+            Timestamp::now(),
         ],
     )?;
     Ok(())

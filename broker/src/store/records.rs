@@ -1,7 +1,7 @@
 //! Row types of the store, decoded from their columns once (see `columns`).
 
 use super::columns::{get, string_enum, Json};
-use super::StoreResult;
+use super::{StoreResult, Timestamp};
 use serde_json::Value;
 
 string_enum!(
@@ -98,9 +98,9 @@ pub struct InstanceRecord {
     /// The BOSH deployment name.
     pub deployment_name: String,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When it was last changed.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl InstanceRecord {
@@ -152,9 +152,9 @@ pub struct OperationRecord {
     /// Operator-facing detail of a failure.
     pub error: String,
     /// When it started.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When it last changed.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl OperationRecord {
@@ -195,7 +195,7 @@ pub struct BindingRecord {
     /// The bind response body: credentials and URLs (JSON); `null` while create-binding runs.
     pub response: Value,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 impl BindingRecord {

@@ -18,8 +18,8 @@ fn instance(id: &str) -> InstanceRecord {
         configs: Value::Null,
         state: InstanceState::Provisioning,
         deployment_name: format!("service-instance_{id}"),
-        created_at: now_rfc3339(),
-        updated_at: now_rfc3339(),
+        created_at: Timestamp::now(),
+        updated_at: Timestamp::now(),
     }
 }
 
@@ -37,8 +37,8 @@ fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
         request: json!({"plan_id": "p1"}),
         description: String::new(),
         error: String::new(),
-        created_at: now_rfc3339(),
-        updated_at: now_rfc3339(),
+        created_at: Timestamp::now(),
+        updated_at: Timestamp::now(),
     }
 }
 
@@ -159,7 +159,7 @@ fn bindings_are_unique_per_instance() {
         plan_id: "p1".into(),
         request: json!({"parameters": {}}),
         response: json!({"credentials": {"password": "x"}}),
-        created_at: now_rfc3339(),
+        created_at: Timestamp::now(),
     };
     store.insert_binding(&b).unwrap();
     assert!(matches!(
@@ -215,6 +215,80 @@ fn timestamps_are_rfc3339() {
         "2023-11-14T22:13:20.123Z"
     );
     assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+}
+
+#[test]
+fn stored_timestamps_keep_the_text_the_store_has_always_written() {
+    for millis in [
+        0,
+        1,
+        999,
+        951_782_400_000,
+        1_700_000_000_123,
+        4_102_444_799_999,
+        -1,
+        -62_167_219_200_000,
+        253_402_300_799_999,
+    ] {
+        let at = Timestamp::from_unix_millis(millis).unwrap();
+        let text = at.to_string();
+        assert_eq!(text, format_rfc3339(millis), "{millis}");
+        assert_eq!(Timestamp::parse(&text).unwrap(), at, "{text}");
+        assert_eq!(at.unix_millis(), millis);
+    }
+    assert!(
+        Timestamp::from_unix_millis(253_402_300_800_000).is_none(),
+        "year 10000"
+    );
+    assert!(
+        Timestamp::from_unix_millis(-62_167_219_200_001).is_none(),
+        "year -1"
+    );
+    // Other RFC 3339 spellings read, in UTC and to the millisecond.
+    assert_eq!(
+        Timestamp::parse("2023-11-14T23:13:20.123456+01:00")
+            .unwrap()
+            .to_string(),
+        "2023-11-14T22:13:20.123Z"
+    );
+    assert_eq!(
+        Timestamp::parse("2023-11-14T22:13:20Z")
+            .unwrap()
+            .to_string(),
+        "2023-11-14T22:13:20.000Z"
+    );
+    assert!(Timestamp::parse("2023-11-14 22:13:20").is_err());
+    let now = Timestamp::now();
+    assert_eq!(now.date_time().nanosecond() % 1_000_000, 0, "milliseconds");
+    assert_eq!(Timestamp::parse(&now.to_string()).unwrap(), now);
+    assert!(now.saturating_sub(Duration::from_secs(1)) < now);
+    assert_eq!(
+        now.saturating_sub(Duration::MAX),
+        Timestamp::from_unix_millis(-62_167_219_200_000).unwrap()
+    );
+}
+
+#[test]
+fn a_bad_timestamp_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    store
+        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
+        .unwrap();
+    tamper(
+        &dir,
+        "UPDATE instances SET created_at = 'yesterday' WHERE id = 'i1'",
+    );
+    let (column, source) = bad_column(store.instance("i1"));
+    assert_eq!(column, "instances.created_at");
+    assert!(
+        matches!(&source, ColumnError::Timestamp { text, .. } if text == "yesterday"),
+        "{source}"
+    );
+    tamper(
+        &dir,
+        "UPDATE operations SET updated_at = '' WHERE id = 'o1'",
+    );
+    assert_eq!(bad_column(store.operation("o1")).0, "operations.updated_at");
 }
 
 // ----- the database's files -----
@@ -403,7 +477,7 @@ fn ready_instance(store: &Store, id: &str) {
     store.save_operation_and_instance(&create, &inst).unwrap();
 }
 
-fn pending_binding(instance_id: &str, id: &str, created_at: String) -> BindingRecord {
+fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> BindingRecord {
     BindingRecord {
         instance_id: instance_id.into(),
         id: id.into(),
@@ -422,7 +496,7 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
     ready_instance(&store, "i1");
     let password = unique_secret();
     store
-        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
         .unwrap();
     assert!(store
         .set_binding_response(
@@ -455,7 +529,7 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     store
         .insert_binding(&BindingRecord {
             response: json!({"credentials": {"password": password}}),
-            ..pending_binding("i1", "b1", now_rfc3339())
+            ..pending_binding("i1", "b1", Timestamp::now())
         })
         .unwrap();
     for needle in [&secret, &password] {
@@ -522,7 +596,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     store
         .insert_binding(&BindingRecord {
             response: json!({"credentials": {"password": password}}),
-            ..pending_binding("i1", "b1", now_rfc3339())
+            ..pending_binding("i1", "b1", Timestamp::now())
         })
         .unwrap();
     // A reader in the middle of a read transaction holds on to the log.
@@ -562,7 +636,7 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
     ready_instance(&store, "i1");
     start_delete(&store, "i1", "o-delete").unwrap();
     match store
-        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
         .unwrap_err()
     {
         StoreError::InstanceBusy { instance, reason } => {
@@ -591,7 +665,7 @@ fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
     inst.state = InstanceState::Deprovisioning;
     store.save_operation_and_instance(&done, &inst).unwrap();
     let refusal = |instance_id: &str| match store
-        .insert_binding(&pending_binding(instance_id, "b1", now_rfc3339()))
+        .insert_binding(&pending_binding(instance_id, "b1", Timestamp::now()))
         .unwrap_err()
     {
         StoreError::InstanceBusy { reason, .. } => reason,
@@ -603,7 +677,7 @@ fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
     assert_eq!(refusal("i1"), BindRefusal::Deleted);
     assert_eq!(refusal("nobody"), BindRefusal::Deleted);
     let err = store
-        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
         .unwrap_err();
     assert!(err.to_string().contains("cannot be bound"), "{err}");
 }
@@ -613,7 +687,7 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
     let (_d, store) = open();
     ready_instance(&store, "i1");
     store
-        .insert_binding(&pending_binding("i1", "b1", now_rfc3339()))
+        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
         .unwrap();
     match start_delete(&store, "i1", "o-delete").unwrap_err() {
         StoreError::BindingInProgress { instance, binding } => {
@@ -654,7 +728,7 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
 fn a_stale_pending_binding_does_not_block_a_delete() {
     let (_d, store) = open();
     ready_instance(&store, "i1");
-    let long_ago = format_rfc3339(now_millis() - 200_000);
+    let long_ago = Timestamp::now().saturating_sub(Duration::from_secs(200));
     store
         .insert_binding(&pending_binding("i1", "b1", long_ago))
         .unwrap();
@@ -684,11 +758,11 @@ fn a_stale_pending_binding_does_not_block_a_delete() {
 fn retrying_a_leftover_pending_binding_takes_its_record_over() {
     let (_d, store) = open();
     ready_instance(&store, "i1");
-    let long_ago = format_rfc3339(now_millis() - 200_000);
+    let long_ago = Timestamp::now().saturating_sub(Duration::from_secs(200));
     store
         .insert_binding(&pending_binding("i1", "b1", long_ago))
         .unwrap();
-    let retry = pending_binding("i1", "b1", now_rfc3339());
+    let retry = pending_binding("i1", "b1", Timestamp::now());
     store.insert_binding(&retry).unwrap();
     assert_eq!(
         store.binding("i1", "b1").unwrap().unwrap().created_at,
@@ -983,7 +1057,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
     assert_eq!(source.to_string(), "unknown instance state 'gone'");
     // The checks inside transactions read the state the same way.
     assert_eq!(
-        bad_column(store.insert_binding(&pending_binding("i1", "b1", now_rfc3339()))).0,
+        bad_column(store.insert_binding(&pending_binding("i1", "b1", Timestamp::now()))).0,
         "instances.state"
     );
 }
