@@ -20,6 +20,7 @@ pub use texts::in_progress_text;
 use crate::adapter::{AdapterClient, AdapterError};
 use crate::config::Config;
 use crate::director::{Director, DirectorError};
+use crate::ids::{InstanceId, OperationId};
 use crate::store::{InstanceRecord, OperationRecord, OperationState, Stage, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::OwnedMutexGuard;
@@ -119,7 +120,7 @@ impl Engine {
     /// however many polls arrive, one director call is in flight per operation.
     pub async fn refresh_shared(
         &self,
-        op_id: &str,
+        op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         if let Some(_guard) = self.try_lock(op_id) {
             return self.advance_locked(op_id).await;
@@ -130,14 +131,14 @@ impl Engine {
 
     /// Drives an operation for the background worker: skips an operation that someone
     /// else is driving, and fails an operation whose first stage cannot be re-run.
-    pub async fn drive(&self, op_id: &str) {
+    pub async fn drive(&self, op_id: &OperationId) {
         let Some(_guard) = self.try_lock(op_id) else {
             return;
         };
         match self.advance_locked(op_id).await {
             Ok(_) => {}
             Err(err) => {
-                tracing::warn!(operation = op_id, error = %err, "operation step failed");
+                tracing::warn!(operation = %op_id, error = %err, "operation step failed");
                 if let Ok(Some(op)) = self.load_op(op_id).await {
                     if op.stage == Stage::Pending {
                         let _ = self.fail(op, None, &err.to_string()).await;
@@ -152,7 +153,7 @@ impl Engine {
     /// director errors (the next poll retries).
     pub async fn advance_locked(
         &self,
-        op_id: &str,
+        op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         let Some(op) = self.load_op(op_id).await? else {
             return Ok(None);
@@ -168,27 +169,27 @@ impl Engine {
         match result {
             Ok(op) => Ok(Some(op)),
             Err(err) => {
-                tracing::warn!(operation = op_id, error = %err, "could not check the director task; will retry");
+                tracing::warn!(operation = %op_id, error = %err, "could not check the director task; will retry");
                 Ok(Some(op))
             }
         }
     }
 
-    async fn instance(&self, id: &str) -> Result<InstanceRecord, EngineError> {
+    async fn instance(&self, id: &InstanceId) -> Result<InstanceRecord, EngineError> {
         self.load_instance(id)
             .await?
-            .ok_or_else(|| EngineError::DeploymentNotFound(plans::deployment_name(id)))
+            .ok_or_else(|| EngineError::DeploymentNotFound(id.deployment_name()))
     }
 
     // Store access, always on the blocking pool so the executor never waits on SQLite.
 
-    async fn load_instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        let id = id.to_string();
+    async fn load_instance(&self, id: &InstanceId) -> Result<Option<InstanceRecord>, StoreError> {
+        let id = id.clone();
         self.store.run(move |s| s.instance(&id)).await
     }
 
-    async fn load_op(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
-        let id = id.to_string();
+    async fn load_op(&self, id: &OperationId) -> Result<Option<OperationRecord>, StoreError> {
+        let id = id.clone();
         self.store.run(move |s| s.operation(&id)).await
     }
 

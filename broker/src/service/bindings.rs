@@ -69,7 +69,7 @@ impl Broker {
         binding_id: &BindingId,
         operation: &'static str,
     ) -> ServiceResult<Option<BindingRecord>> {
-        let (i, b) = (instance_id.to_string(), binding_id.to_string());
+        let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
             .store
             .run(move |s| s.binding(&i, &b))
@@ -82,7 +82,7 @@ impl Broker {
         instance_id: &InstanceId,
         binding_id: &BindingId,
     ) -> ServiceResult<()> {
-        let (i, b) = (instance_id.to_string(), binding_id.to_string());
+        let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
             .store
             .run(move |s| s.delete_binding(&i, &b))
@@ -342,8 +342,8 @@ impl Broker {
         identity: Value,
     ) -> ServiceResult<()> {
         let record = BindingRecord {
-            instance_id: instance_id.to_string(),
-            id: binding_id.to_string(),
+            instance_id: instance_id.clone(),
+            id: binding_id.clone(),
             service_id: request.service_id.clone(),
             plan_id: request.plan_id.clone(),
             request: identity,
@@ -383,11 +383,7 @@ impl Broker {
         response: &Value,
         adapter_request: &BindingRequest,
     ) -> ServiceResult<()> {
-        let (i, b, r) = (
-            instance_id.to_string(),
-            binding_id.to_string(),
-            response.clone(),
-        );
+        let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
         let kept = self
             .engine
             .store

@@ -332,7 +332,7 @@ impl Broker {
         let op = new_operation(instance_id, OperationKind::Create, &operation_request);
         let now = Timestamp::now();
         let instance = InstanceRecord {
-            id: instance_id.to_string(),
+            id: instance_id.clone(),
             service_id: request.service_id,
             plan_id: request.plan_id,
             organization_guid: request.organization_guid,
@@ -387,7 +387,7 @@ impl Broker {
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&stored))))
             }
             Err(err) => {
-                let id = instance_id.to_string();
+                let id = instance_id.clone();
                 if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
                     tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
                 }
@@ -611,13 +611,13 @@ impl Broker {
         let engine = &self.engine;
         let named = match operation {
             Some(op_id) => {
-                let id = op_id.to_string();
+                let id = op_id.clone();
                 engine
                     .store
                     .run(move |s| s.operation(&id))
                     .await
                     .map_err(|e| ServiceError::store(instance_id, "last_operation", e))?
-                    .filter(|op| op.instance_id == instance_id.as_str())
+                    .filter(|op| op.instance_id == *instance_id)
             }
             None => None,
         };
@@ -671,7 +671,7 @@ pub(super) mod tests_support {
             ..Default::default()
         };
         let record = InstanceRecord {
-            id: "i".into(),
+            id: InstanceId::parse("i").unwrap(),
             service_id: String::new(),
             plan_id: String::new(),
             organization_guid: String::new(),

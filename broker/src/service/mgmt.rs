@@ -3,7 +3,7 @@
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::{in_progress_text, OperationRequest};
-use crate::ids::InstanceId;
+use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::quotas::{self, PlanCounts};
 use crate::store::{InstanceRecord, InstanceState, OperationKind, OperationState};
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub struct LastOperationSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceSummary {
     /// Its id.
-    pub service_instance_id: String,
+    pub service_instance_id: InstanceId,
     /// The catalog service id.
     pub service_id: String,
     /// Its plan id.
@@ -50,7 +50,7 @@ pub struct InstanceSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ListedBinding {
     /// Its id.
-    pub binding_id: String,
+    pub binding_id: BindingId,
     /// The catalog service id.
     pub service_id: String,
     /// The plan id.
@@ -82,7 +82,7 @@ impl Metric {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManagementOperation {
     /// Its id.
-    pub operation: String,
+    pub operation: OperationId,
     /// `upgrade` or `recreate`.
     pub kind: OperationKind,
 }
@@ -144,7 +144,7 @@ impl Broker {
                 )))
             }
         }
-        let iid = id.to_string();
+        let iid = id.clone();
         let bindings = self
             .engine
             .store
@@ -167,7 +167,7 @@ impl Broker {
             .live_instances()
             .await?
             .into_iter()
-            .map(|i| i.id)
+            .map(|i| i.id.to_string())
             .collect();
         let deployments = self.engine.director.deployments().await.map_err(|e| {
             tracing::warn!(request_id = %caller.request_id, error = %e, "cannot list director deployments");
@@ -368,7 +368,7 @@ mod tests {
             .config;
         let first = config.catalog.plans[0].clone();
         let counts = PlanCounts::of(&[InstanceRecord {
-            id: "x".into(),
+            id: InstanceId::parse("x").unwrap(),
             service_id: config.catalog.id.clone(),
             plan_id: first.plan_id.clone(),
             organization_guid: String::new(),

@@ -125,7 +125,7 @@ impl Broker {
         id: &InstanceId,
         operation: &'static str,
     ) -> ServiceResult<Option<InstanceRecord>> {
-        let owned = id.to_string();
+        let owned = id.clone();
         self.engine
             .store
             .run(move |s| s.instance(&owned))
@@ -135,7 +135,7 @@ impl Broker {
 
     /// The newest operation of an instance.
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
-        let owned = id.to_string();
+        let owned = id.clone();
         self.engine
             .store
             .run(move |s| s.latest_operation(&owned))

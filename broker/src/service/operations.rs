@@ -4,6 +4,7 @@
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::OperationRequest;
+use crate::ids::{InstanceId, OperationId};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
     StoreError, Timestamp,
@@ -19,7 +20,7 @@ pub(super) const QUOTA_LOCK: &str = "quotas";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
     /// The operation id platforms poll with.
-    pub operation: String,
+    pub operation: OperationId,
     /// The instance's dashboard URL.
     pub dashboard_url: Option<String>,
     /// The instance's labels (a JSON object, or `null`).
@@ -39,14 +40,14 @@ impl Accepted {
 
 /// A new operation record in its first stage, with a fresh id.
 pub(super) fn new_operation(
-    instance_id: &str,
+    instance_id: &InstanceId,
     kind: OperationKind,
     request: &OperationRequest,
 ) -> OperationRecord {
     let now = Timestamp::now();
     OperationRecord {
-        id: crate::ids::OperationId::new_random().to_string(),
-        instance_id: instance_id.to_string(),
+        id: OperationId::new_random(),
+        instance_id: instance_id.clone(),
         kind,
         state: OperationState::InProgress,
         stage: Stage::Pending,

@@ -174,7 +174,7 @@ impl Fixture {
             .await
             .unwrap()
             .into_iter()
-            .map(|b| b.binding_id)
+            .map(|b| b.binding_id.to_string())
             .collect()
     }
 }
@@ -693,7 +693,7 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
     let listed = f.broker.list_instances().await.unwrap();
     let entry = listed
         .iter()
-        .find(|i| i.service_instance_id == "listed")
+        .find(|i| i.service_instance_id == id("listed"))
         .expect("listed");
     assert_eq!(entry.deployment_name, "service-instance_listed");
     assert_eq!(entry.state, "ready");
@@ -724,7 +724,7 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ServiceError::Conflict(m) if m.contains(&started.operation)),
+        matches!(&err, ServiceError::Conflict(m) if m.contains(started.operation.as_str())),
         "{err:?}"
     );
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);

@@ -1,14 +1,18 @@
 //! How typed values are read from the store's columns: enums from their text
-//! ([`string_enum!`]), JSON documents through [`Json`] and timestamps as
-//! [`super::Timestamp`], each with `FromSql`, so that a record is decoded once, where it
-//! leaves the database.
+//! ([`string_enum!`]), JSON documents through [`Json`], timestamps as [`super::Timestamp`]
+//! and ids as the id newtypes of `crate::ids` (checked against the id rule again), each with
+//! `FromSql`, so that a record is decoded once, where it leaves the database.
+//!
+//! The ids' `FromSql` and `ToSql` live here rather than in `crate::ids`: what SQLite needs is
+//! the store's business, and the rest of the broker stays free of it.
 //!
 //! Every column is read with [`get`], which turns a value that does not decode into a
 //! [`StoreError::Column`] naming the table and column (`operations.request`): a bad row is an
 //! error the operator can find, never a default the broker acts on.
 
 use super::{StoreError, StoreResult};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use crate::ids::{BindingId, IdError, InstanceId, OperationId};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 /// Why a stored value could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,16 @@ pub enum ColumnError {
         text: String,
         /// Why it does not parse.
         source: time::error::Parse,
+    },
+    /// The text breaks the id rule (`crate::ids`).
+    #[error("'{text}' is not a valid {what}: it {source}")]
+    Id {
+        /// What the id names ("the service instance id", ...).
+        what: &'static str,
+        /// The text found.
+        text: String,
+        /// Which part of the rule it breaks.
+        source: IdError,
     },
     /// The value has the wrong SQL type (a `NULL`, a number for text, ...).
     #[error("{0}")]
@@ -80,6 +94,30 @@ impl<T: serde::de::DeserializeOwned> FromSql for Json<T> {
             .map_err(|e| ColumnError::Json(e).into_from_sql())
     }
 }
+
+macro_rules! id_column {
+    ($($id:ty),+) => {$(
+        impl ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+        impl FromSql for $id {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                <$id>::parse(text).map_err(|source| {
+                    ColumnError::Id {
+                        what: <$id>::WHAT,
+                        text: text.to_string(),
+                        source,
+                    }
+                    .into_from_sql()
+                })
+            }
+        }
+    )+};
+}
+id_column!(InstanceId, BindingId, OperationId);
 
 /// An enum stored as text: `as_str` gives the stored text, `FromSql` and `ToSql` read and
 /// write it, and unknown text is a [`ColumnError::UnknownText`].

@@ -28,6 +28,7 @@ pub use records::*;
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 pub use timestamp::Timestamp;
 
+use crate::ids::{BindingId, InstanceId, OperationId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,7 +53,7 @@ pub enum BindRefusal {
     /// A delete operation is in flight on the instance.
     DeleteInFlight {
         /// The delete operation.
-        operation: String,
+        operation: OperationId,
     },
     /// The instance is being deleted.
     Deprovisioning,
@@ -111,7 +112,7 @@ pub enum StoreError {
     #[error("service instance {instance} cannot be bound: {reason}")]
     InstanceBusy {
         /// The instance.
-        instance: String,
+        instance: InstanceId,
         /// Why.
         reason: BindRefusal,
     },
@@ -120,9 +121,9 @@ pub enum StoreError {
     #[error("binding {binding} of service instance {instance} is being created: delete the instance when the bind has finished")]
     BindingInProgress {
         /// The instance.
-        instance: String,
+        instance: InstanceId,
         /// The binding being created.
-        binding: String,
+        binding: BindingId,
     },
     /// A stored value could not be read: the row is damaged (or written by something other
     /// than this broker). Nothing is assumed in its place.
@@ -151,7 +152,7 @@ pub enum StoreError {
     },
     /// Another operation is in flight on the instance.
     #[error("operation {0} is in progress for this instance")]
-    InFlight(String),
+    InFlight(OperationId),
     /// The record already exists.
     #[error("already exists")]
     AlreadyExists,
@@ -311,7 +312,7 @@ impl Store {
     // ----- instances -----
 
     /// The instance with this id, including deleted tombstones.
-    pub fn instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
+    pub fn instance(&self, id: &InstanceId) -> StoreResult<Option<InstanceRecord>> {
         self.query_one(
             &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
             [id],
@@ -422,7 +423,7 @@ impl Store {
 
     /// Removes an instance and its operations entirely: used when a provision fails before
     /// anything was deployed, so the platform's request leaves no state behind.
-    pub fn forget_instance(&self, id: &str) -> StoreResult<()> {
+    pub fn forget_instance(&self, id: &InstanceId) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
             tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
@@ -443,8 +444,8 @@ impl Store {
     /// is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
         &self,
-        op_id: &str,
-        instance_id: &str,
+        op_id: &OperationId,
+        instance_id: &InstanceId,
         restore: InstanceState,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
@@ -463,7 +464,7 @@ impl Store {
     // ----- operations -----
 
     /// The operation with this id.
-    pub fn operation(&self, id: &str) -> StoreResult<Option<OperationRecord>> {
+    pub fn operation(&self, id: &OperationId) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
             [id],
@@ -472,7 +473,10 @@ impl Store {
     }
 
     /// The newest operation of an instance.
-    pub fn latest_operation(&self, instance_id: &str) -> StoreResult<Option<OperationRecord>> {
+    pub fn latest_operation(
+        &self,
+        instance_id: &InstanceId,
+    ) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -533,18 +537,18 @@ impl Store {
     /// The binding with this id on this instance.
     pub fn binding(
         &self,
-        instance_id: &str,
-        binding_id: &str,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
     ) -> StoreResult<Option<BindingRecord>> {
         self.query_one(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
-            [instance_id, binding_id],
+            params![instance_id, binding_id],
             BindingRecord::from_row,
         )
     }
 
     /// The bindings of an instance.
-    pub fn bindings_of(&self, instance_id: &str) -> StoreResult<Vec<BindingRecord>> {
+    pub fn bindings_of(&self, instance_id: &InstanceId) -> StoreResult<Vec<BindingRecord>> {
         self.query_all(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"),
             [instance_id],
@@ -605,8 +609,8 @@ impl Store {
     /// then tracked nowhere, and the caller should ask the adapter to delete them.
     pub fn set_binding_response(
         &self,
-        instance_id: &str,
-        binding_id: &str,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
         response: &serde_json::Value,
     ) -> StoreResult<bool> {
         let response = json::encode("bindings.response", response)?;
@@ -621,11 +625,15 @@ impl Store {
 
     /// Deletes a binding, and scrubs its credentials from the files. Returns false when it
     /// did not exist.
-    pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
+    pub fn delete_binding(
+        &self,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
+    ) -> StoreResult<bool> {
         self.with_conn(|c| {
             let n = c.execute(
                 "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
-                [instance_id, binding_id],
+                params![instance_id, binding_id],
             )?;
             if n > 0 {
                 self.scrub(c, CHECKPOINT_WAIT);
@@ -772,14 +780,15 @@ fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
 }
 
 /// Why a binding may not be recorded on `instance_id` now, if it may not.
-fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRefusal>> {
-    let delete: Option<String> = c
+fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
+    let delete: Option<OperationId> = c
         .query_row(
             "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
             params![instance_id, OperationKind::Delete],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .map_err(|e| columns::column_error("operations.id", e))?;
     if let Some(operation) = delete {
         return Ok(Some(BindRefusal::DeleteInFlight { operation }));
     }
@@ -803,20 +812,21 @@ fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRef
 /// time does, so they are compared as text (see [`Timestamp`]).
 fn recent_pending_binding(
     c: &Connection,
-    instance_id: &str,
+    instance_id: &InstanceId,
     grace: Duration,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<BindingId>> {
     if grace.is_zero() {
         return Ok(None);
     }
     let cutoff = Timestamp::now().saturating_sub(grace);
-    Ok(c.query_row(
+    c.query_row(
         "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
          ORDER BY created_at, id LIMIT 1",
         params![instance_id, cutoff],
         |r| r.get(0),
     )
-    .optional()?)
+    .optional()
+    .map_err(|e| columns::column_error("bindings.id", e))
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
@@ -869,13 +879,14 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     match res {
         Ok(_) => Ok(()),
         Err(e) if is_constraint(&e) => {
-            let running: Option<String> = c
+            let running: Option<OperationId> = c
                 .query_row(
                     "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
                     [&op.instance_id],
                     |r| r.get(0),
                 )
-                .optional()?;
+                .optional()
+                .map_err(|e| columns::column_error("operations.id", e))?;
             match running {
                 Some(id) => Err(StoreError::InFlight(id)),
                 None => Err(StoreError::AlreadyExists),

@@ -2,6 +2,7 @@
 
 use super::columns::{get, string_enum, Json};
 use super::{StoreResult, Timestamp};
+use crate::ids::{BindingId, InstanceId, OperationId};
 use serde_json::Value;
 
 string_enum!(
@@ -72,7 +73,7 @@ pub(super) const INSTANCE_COLUMNS: &str = "id, service_id, plan_id, organization
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
     /// The OSB instance id.
-    pub id: String,
+    pub id: InstanceId,
     /// The catalog service id.
     pub service_id: String,
     /// The current plan id.
@@ -132,9 +133,9 @@ pub(super) const OPERATION_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperationRecord {
     /// The operation id, returned to the platform as `operation`.
-    pub id: String,
+    pub id: OperationId,
     /// The instance it acts on.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// What it does.
     pub kind: OperationKind,
     /// Its OSB state.
@@ -183,9 +184,9 @@ pub(super) const BINDING_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindingRecord {
     /// The instance it belongs to.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The OSB binding id.
-    pub id: String,
+    pub id: BindingId,
     /// The service id of the bind request.
     pub service_id: String,
     /// The plan id of the bind request.

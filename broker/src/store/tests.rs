@@ -3,9 +3,21 @@
 use super::*;
 use serde_json::json;
 
+fn iid(s: &str) -> InstanceId {
+    InstanceId::parse(s).unwrap()
+}
+
+fn oid(s: &str) -> OperationId {
+    OperationId::parse(s).unwrap()
+}
+
+fn bid(s: &str) -> BindingId {
+    BindingId::parse(s).unwrap()
+}
+
 fn instance(id: &str) -> InstanceRecord {
     InstanceRecord {
-        id: id.to_string(),
+        id: iid(id),
         service_id: "svc".into(),
         plan_id: "p1".into(),
         organization_guid: "org".into(),
@@ -27,8 +39,8 @@ use serde_json::Value;
 
 fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
     OperationRecord {
-        id: id.to_string(),
-        instance_id: instance_id.to_string(),
+        id: oid(id),
+        instance_id: iid(instance_id),
         kind,
         state: OperationState::InProgress,
         stage: Stage::Pending,
@@ -56,12 +68,12 @@ fn provision_round_trips_and_survives_reopen() {
         .unwrap();
     drop(store);
     let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
-    let got = store.instance("i1").unwrap().unwrap();
+    let got = store.instance(&iid("i1")).unwrap().unwrap();
     assert_eq!(got.parameters, json!({"a": 1}));
     assert_eq!(got.state, InstanceState::Provisioning);
     let ops = store.in_flight_operations().unwrap();
     assert_eq!(ops.len(), 1);
-    assert_eq!(ops[0].id, "o1");
+    assert_eq!(ops[0].id.as_str(), "o1");
 }
 
 #[test]
@@ -75,7 +87,7 @@ fn second_provision_of_the_same_id_is_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists), "{err}");
     assert!(
-        store.operation("o2").unwrap().is_none(),
+        store.operation(&oid("o2")).unwrap().is_none(),
         "the failed transaction left nothing behind"
     );
 }
@@ -93,14 +105,14 @@ fn one_in_flight_operation_per_instance() {
         )
         .unwrap_err();
     match err {
-        StoreError::InFlight(id) => assert_eq!(id, "o1"),
+        StoreError::InFlight(id) => assert_eq!(id.as_str(), "o1"),
         other => panic!("expected InFlight, got {other}"),
     }
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Provisioning
     );
-    let mut done = store.operation("o1").unwrap().unwrap();
+    let mut done = store.operation(&oid("o1")).unwrap().unwrap();
     done.state = OperationState::Succeeded;
     store.save_operation(&done).unwrap();
     store
@@ -109,7 +121,10 @@ fn one_in_flight_operation_per_instance() {
             InstanceState::Updating,
         )
         .unwrap();
-    assert_eq!(store.latest_operation("i1").unwrap().unwrap().id, "o2");
+    assert_eq!(
+        store.latest_operation(&iid("i1")).unwrap().unwrap().id,
+        oid("o2")
+    );
 }
 
 #[test]
@@ -125,12 +140,12 @@ fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
             &[("/odb/x".to_string(), "s".to_string())].into(),
         )
         .unwrap();
-    let mut o = store.operation("o1").unwrap().unwrap();
+    let mut o = store.operation(&oid("o1")).unwrap().unwrap();
     o.state = OperationState::Succeeded;
     inst.state = InstanceState::Deleted;
     store.save_operation_and_instance(&o, &inst).unwrap();
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Deleted
     );
     assert!(
@@ -141,7 +156,7 @@ fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
         .begin_provision(&instance("i1"), &op("o3", "i1", OperationKind::Create))
         .unwrap();
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Provisioning
     );
 }
@@ -153,8 +168,8 @@ fn bindings_are_unique_per_instance() {
         .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
         .unwrap();
     let b = BindingRecord {
-        instance_id: "i1".into(),
-        id: "b1".into(),
+        instance_id: iid("i1"),
+        id: bid("b1"),
         service_id: "svc".into(),
         plan_id: "p1".into(),
         request: json!({"parameters": {}}),
@@ -167,12 +182,16 @@ fn bindings_are_unique_per_instance() {
         StoreError::AlreadyExists
     ));
     assert_eq!(
-        store.binding("i1", "b1").unwrap().unwrap().response,
+        store
+            .binding(&iid("i1"), &bid("b1"))
+            .unwrap()
+            .unwrap()
+            .response,
         b.response
     );
-    assert_eq!(store.bindings_of("i1").unwrap().len(), 1);
-    assert!(store.delete_binding("i1", "b1").unwrap());
-    assert!(!store.delete_binding("i1", "b1").unwrap());
+    assert_eq!(store.bindings_of(&iid("i1")).unwrap().len(), 1);
+    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
+    assert!(!store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
 }
 
 #[test]
@@ -187,10 +206,10 @@ fn forget_instance_removes_every_trace() {
             &[("/odb/svc/x".to_string(), "s".to_string())].into(),
         )
         .unwrap();
-    store.forget_instance("i1").unwrap();
+    store.forget_instance(&iid("i1")).unwrap();
     assert!(store.secrets("service-instance_i1").unwrap().is_empty());
-    assert!(store.instance("i1").unwrap().is_none());
-    assert!(store.operation("o1").unwrap().is_none());
+    assert!(store.instance(&iid("i1")).unwrap().is_none());
+    assert!(store.operation(&oid("o1")).unwrap().is_none());
 }
 
 #[test]
@@ -278,7 +297,7 @@ fn a_bad_timestamp_is_an_error_naming_its_column() {
         &dir,
         "UPDATE instances SET created_at = 'yesterday' WHERE id = 'i1'",
     );
-    let (column, source) = bad_column(store.instance("i1"));
+    let (column, source) = bad_column(store.instance(&iid("i1")));
     assert_eq!(column, "instances.created_at");
     assert!(
         matches!(&source, ColumnError::Timestamp { text, .. } if text == "yesterday"),
@@ -288,7 +307,10 @@ fn a_bad_timestamp_is_an_error_naming_its_column() {
         &dir,
         "UPDATE operations SET updated_at = '' WHERE id = 'o1'",
     );
-    assert_eq!(bad_column(store.operation("o1")).0, "operations.updated_at");
+    assert_eq!(
+        bad_column(store.operation(&oid("o1"))).0,
+        "operations.updated_at"
+    );
 }
 
 // ----- the database's files -----
@@ -387,10 +409,10 @@ fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
         );
     }
     assert!(
-        store.instance("i1").unwrap().is_some(),
+        store.instance(&iid("i1")).unwrap().is_some(),
         "the data is intact"
     );
-    assert!(first.instance("i1").unwrap().is_some());
+    assert!(first.instance(&iid("i1")).unwrap().is_some());
 }
 
 #[test]
@@ -470,7 +492,10 @@ fn ready_instance(store: &Store, id: &str) {
             &op(&format!("{id}-create"), id, OperationKind::Create),
         )
         .unwrap();
-    let mut create = store.operation(&format!("{id}-create")).unwrap().unwrap();
+    let mut create = store
+        .operation(&oid(&format!("{id}-create")))
+        .unwrap()
+        .unwrap();
     create.state = OperationState::Succeeded;
     create.stage = Stage::Done;
     inst.state = InstanceState::Ready;
@@ -479,8 +504,8 @@ fn ready_instance(store: &Store, id: &str) {
 
 fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> BindingRecord {
     BindingRecord {
-        instance_id: instance_id.into(),
-        id: id.into(),
+        instance_id: iid(instance_id),
+        id: bid(id),
         service_id: "svc".into(),
         plan_id: "p1".into(),
         request: json!({"parameters": {}}),
@@ -500,8 +525,8 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
         .unwrap();
     assert!(store
         .set_binding_response(
-            "i1",
-            "b1",
+            &iid("i1"),
+            &bid("b1"),
             &json!({"credentials": {"username": "u", "password": password}})
         )
         .unwrap());
@@ -509,7 +534,7 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
         !files_containing(&db, &password).is_empty(),
         "the check must see the password while the binding exists"
     );
-    assert!(store.delete_binding("i1", "b1").unwrap());
+    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
     let found = files_containing(&db, &password);
     assert!(found.is_empty(), "the password is still in {found:?}");
 }
@@ -535,12 +560,12 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     for needle in [&secret, &password] {
         assert!(!files_containing(&db, needle).is_empty());
     }
-    let mut inst = store.instance("i1").unwrap().unwrap();
+    let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
     let delete = op("o-delete", "i1", OperationKind::Delete);
     store
         .begin_operation(&delete, InstanceState::Deprovisioning)
         .unwrap();
-    let mut delete = store.operation("o-delete").unwrap().unwrap();
+    let mut delete = store.operation(&oid("o-delete")).unwrap().unwrap();
     delete.state = OperationState::Succeeded;
     inst.state = InstanceState::Deleted;
     store.save_operation_and_instance(&delete, &inst).unwrap();
@@ -565,7 +590,7 @@ fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
         )
         .unwrap();
     assert!(!files_containing(&db, &secret).is_empty());
-    store.forget_instance("i1").unwrap();
+    store.forget_instance(&iid("i1")).unwrap();
     let found = files_containing(&db, &secret);
     assert!(found.is_empty(), "still in {found:?}");
 }
@@ -606,7 +631,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
         .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 1);
-    let (deleted, logs) = capture_logs(|| store.delete_binding("i1", "b1"));
+    let (deleted, logs) = capture_logs(|| store.delete_binding(&iid("i1"), &bid("b1")));
     assert!(deleted.unwrap(), "the deletion succeeds all the same");
     assert!(logs.contains("checkpoint busy"), "{logs}");
     assert!(
@@ -616,7 +641,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     drop(read);
     drop(reader);
     // The next call of any kind finishes the job.
-    store.instance("i1").unwrap();
+    store.instance(&iid("i1")).unwrap();
     let found = files_containing(&db, &password);
     assert!(found.is_empty(), "still in {found:?}");
 }
@@ -640,18 +665,18 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
         .unwrap_err()
     {
         StoreError::InstanceBusy { instance, reason } => {
-            assert_eq!(instance, "i1");
+            assert_eq!(instance, iid("i1"));
             assert_eq!(
                 reason,
                 BindRefusal::DeleteInFlight {
-                    operation: "o-delete".into()
+                    operation: oid("o-delete")
                 }
             );
         }
         other => panic!("expected InstanceBusy, got {other}"),
     }
     assert!(
-        store.binding("i1", "b1").unwrap().is_none(),
+        store.binding(&iid("i1"), &bid("b1")).unwrap().is_none(),
         "nothing was written"
     );
 }
@@ -660,8 +685,8 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
 fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
     let (_d, store) = open();
     ready_instance(&store, "i1");
-    let mut inst = store.instance("i1").unwrap().unwrap();
-    let done = store.latest_operation("i1").unwrap().unwrap();
+    let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
+    let done = store.latest_operation(&iid("i1")).unwrap().unwrap();
     inst.state = InstanceState::Deprovisioning;
     store.save_operation_and_instance(&done, &inst).unwrap();
     let refusal = |instance_id: &str| match store
@@ -696,11 +721,11 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
         other => panic!("expected BindingInProgress, got {other}"),
     }
     assert!(
-        store.operation("o-delete").unwrap().is_none(),
+        store.operation(&oid("o-delete")).unwrap().is_none(),
         "nothing was written"
     );
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Ready
     );
     // Other operations are not affected by a bind.
@@ -710,16 +735,16 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
             InstanceState::Updating,
         )
         .unwrap();
-    let mut update = store.operation("o-update").unwrap().unwrap();
+    let mut update = store.operation(&oid("o-update")).unwrap().unwrap();
     update.state = OperationState::Succeeded;
     store.save_operation(&update).unwrap();
     // Once create-binding has answered, the delete may go ahead.
     assert!(store
-        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
         .unwrap());
     start_delete(&store, "i1", "o-delete").unwrap();
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Deprovisioning
     );
 }
@@ -749,7 +774,7 @@ fn a_stale_pending_binding_does_not_block_a_delete() {
         .begin_operation(&delete, InstanceState::Deprovisioning)
         .unwrap();
     assert_eq!(
-        store.instance("i1").unwrap().unwrap().state,
+        store.instance(&iid("i1")).unwrap().unwrap().state,
         InstanceState::Deprovisioning
     );
 }
@@ -765,7 +790,11 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
     let retry = pending_binding("i1", "b1", Timestamp::now());
     store.insert_binding(&retry).unwrap();
     assert_eq!(
-        store.binding("i1", "b1").unwrap().unwrap().created_at,
+        store
+            .binding(&iid("i1"), &bid("b1"))
+            .unwrap()
+            .unwrap()
+            .created_at,
         retry.created_at
     );
     assert!(
@@ -784,7 +813,7 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
         StoreError::AlreadyExists
     ));
     store
-        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
         .unwrap();
     assert!(
         matches!(
@@ -794,7 +823,11 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
         "a finished binding is never taken over"
     );
     assert_eq!(
-        store.binding("i1", "b1").unwrap().unwrap().response,
+        store
+            .binding(&iid("i1"), &bid("b1"))
+            .unwrap()
+            .unwrap()
+            .response,
         json!({"credentials": {}})
     );
 }
@@ -804,7 +837,7 @@ fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
     let (_d, store) = open();
     ready_instance(&store, "i1");
     assert!(!store
-        .set_binding_response("i1", "b1", &json!({"credentials": {}}))
+        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
         .unwrap());
 }
 
@@ -831,10 +864,13 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     drop(store);
     let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
     assert_eq!(
-        store.operation("o1").unwrap().unwrap().request,
+        store.operation(&oid("o1")).unwrap().unwrap().request,
         create.request
     );
-    assert_eq!(store.instance("i1").unwrap().unwrap().context, context);
+    assert_eq!(
+        store.instance(&iid("i1")).unwrap().unwrap().context,
+        context
+    );
     assert_eq!(store.in_flight_operations().unwrap().len(), 1);
 }
 
@@ -845,7 +881,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
     create.request = nested(MAX_JSON_DEPTH);
     store.begin_provision(&instance("i1"), &create).unwrap();
     assert_eq!(
-        store.operation("o1").unwrap().unwrap().request,
+        store.operation(&oid("o1")).unwrap().unwrap().request,
         create.request
     );
 
@@ -865,7 +901,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
         other => panic!("expected TooDeep, got {other}"),
     }
     assert!(
-        store.instance("i2").unwrap().is_none(),
+        store.instance(&iid("i2")).unwrap().is_none(),
         "nothing was written"
     );
     let mut inst = instance("i3");
@@ -997,7 +1033,7 @@ fn corrupt_json_is_an_error_naming_its_column() {
         &dir,
         "UPDATE instances SET context = '{\"platform\":' WHERE id = 'i1'",
     );
-    let (column, source) = bad_column(store.instance("i1"));
+    let (column, source) = bad_column(store.instance(&iid("i1")));
     assert_eq!(column, "instances.context");
     assert!(matches!(source, ColumnError::Json(_)), "{source}");
     let err = store.live_instances().unwrap_err().to_string();
@@ -1009,7 +1045,10 @@ fn corrupt_json_is_an_error_naming_its_column() {
         &dir,
         "UPDATE operations SET request = 'not json' WHERE id = 'o1'",
     );
-    assert_eq!(bad_column(store.operation("o1")).0, "operations.request");
+    assert_eq!(
+        bad_column(store.operation(&oid("o1"))).0,
+        "operations.request"
+    );
     assert_eq!(
         bad_column(store.in_flight_operations()).0,
         "operations.request"
@@ -1044,7 +1083,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
         ),
     ] {
         tamper(&dir, sql);
-        let (got, source) = bad_column(store.operation("o2"));
+        let (got, source) = bad_column(store.operation(&oid("o2")));
         assert_eq!(got, column);
         match source {
             ColumnError::UnknownText { text: found, .. } => assert_eq!(found, text),
@@ -1052,7 +1091,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
         }
     }
     tamper(&dir, "UPDATE instances SET state = 'gone' WHERE id = 'i1'");
-    let (column, source) = bad_column(store.instance("i1"));
+    let (column, source) = bad_column(store.instance(&iid("i1")));
     assert_eq!(column, "instances.state");
     assert_eq!(source.to_string(), "unknown instance state 'gone'");
     // The checks inside transactions read the state the same way.
@@ -1072,7 +1111,7 @@ fn a_value_of_the_wrong_type_is_an_error_naming_its_column() {
         &dir,
         "UPDATE operations SET task_id = 'twelve' WHERE id = 'o1'",
     );
-    let (column, source) = bad_column(store.operation("o1"));
+    let (column, source) = bad_column(store.operation(&oid("o1")));
     assert_eq!(column, "operations.task_id");
     assert!(matches!(source, ColumnError::Type(_)), "{source}");
 }
@@ -1093,4 +1132,29 @@ fn an_unknown_simulated_task_outcome_is_an_error_naming_its_column() {
         .unwrap();
     tamper(&dir, "UPDATE sim_tasks SET outcome = 'maybe'");
     assert_eq!(bad_column(store.sim_task(id)).0, "sim_tasks.outcome");
+}
+
+#[test]
+fn a_stored_id_that_breaks_the_id_rule_is_an_error_naming_its_column() {
+    let (dir, store) = open();
+    ready_instance(&store, "i1");
+    store
+        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
+        .unwrap();
+    tamper(&dir, "UPDATE bindings SET id = '../b1' WHERE id = 'b1'");
+    let (column, source) = bad_column(store.bindings_of(&iid("i1")));
+    assert_eq!(column, "bindings.id");
+    assert!(
+        matches!(&source, ColumnError::Id { text, .. } if text == "../b1"),
+        "{source}"
+    );
+    assert!(source.to_string().contains("the binding id"), "{source}");
+    tamper(
+        &dir,
+        "UPDATE operations SET id = 'x/y' WHERE instance_id = 'i1'",
+    );
+    assert_eq!(
+        bad_column(store.latest_operation(&iid("i1"))).0,
+        "operations.id"
+    );
 }
