@@ -8,13 +8,11 @@
 
 pub mod locks;
 pub mod plans;
-mod request;
 mod secrets;
 mod stages;
 mod texts;
 mod worker;
 
-pub use request::OperationRequest;
 pub use texts::in_progress_text;
 
 use crate::adapter::{AdapterClient, AdapterError};

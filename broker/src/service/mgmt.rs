@@ -2,10 +2,12 @@
 //! deployments, count instances against quotas, and upgrade or recreate one instance.
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
-use crate::engine::{in_progress_text, OperationRequest};
+use crate::engine::in_progress_text;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::quotas::{self, PlanCounts};
-use crate::store::{InstanceRecord, InstanceState, OperationKind, OperationState};
+use crate::store::{
+    InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRequest, OperationState,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -253,7 +255,7 @@ impl Broker {
                 )));
             }
         }
-        let context = context.unwrap_or_else(|| instance.context.clone());
+        let context = context.or_else(|| instance.context.clone());
         let request = self.management_request(&instance, kind, context);
         let (op, _) = self
             .begin_operation(caller, instance, kind, request, kind.as_str(), None)
@@ -276,7 +278,7 @@ impl Broker {
         &self,
         instance: &InstanceRecord,
         kind: OperationKind,
-        context: Value,
+        context: Option<Value>,
     ) -> OperationRequest {
         let maintenance_info = match kind {
             OperationKind::Upgrade => self
@@ -284,24 +286,25 @@ impl Broker {
                 .plan(&instance.plan_id)
                 .and_then(|p| crate::catalog::effective_maintenance_info(&self.config, p))
                 .filter(|mi| !mi.version.is_empty())
-                .map(|mi| json!({ "version": mi.version }))
-                .unwrap_or(Value::Null),
-            _ => Value::Null,
+                .map(|mi| MaintenanceInfo {
+                    version: mi.version,
+                }),
+            _ => None,
         };
         OperationRequest {
             plan_id: instance.plan_id.clone(),
             previous_plan_id: Some(instance.plan_id.clone()),
-            parameters: json!({}),
-            context: context.clone(),
+            parameters: Some(json!({})),
+            request_params: Some(json!({ "context": context })),
+            context,
             maintenance_info,
-            request_params: json!({ "context": context }),
             force: false,
-            fingerprint: json!({
+            fingerprint: Some(json!({
                 "service_id": instance.service_id,
                 "plan_id": instance.plan_id,
                 "parameters": {},
                 "management": kind.as_str(),
-            }),
+            })),
         }
     }
 }
@@ -373,12 +376,12 @@ mod tests {
             plan_id: first.plan_id.clone(),
             organization_guid: String::new(),
             space_guid: String::new(),
-            context: Value::Null,
+            context: None,
             parameters: json!({}),
-            maintenance_info: Value::Null,
+            maintenance_info: None,
             dashboard_url: None,
-            labels: Value::Null,
-            configs: Value::Null,
+            labels: None,
+            configs: None,
             state: InstanceState::Ready,
             deployment_name: "service-instance_x".into(),
             created_at: Timestamp::now(),

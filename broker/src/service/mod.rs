@@ -150,9 +150,10 @@ impl Broker {
     }
 }
 
-/// The version of a `maintenance_info` object; `None` for absent, `{}` or no version.
-pub fn maintenance_version(mi: &Value) -> Option<String> {
-    mi.get("version")
+/// The version of a `maintenance_info` object a platform sent; `None` for absent, `{}` or no
+/// version.
+pub fn maintenance_version(mi: Option<&Value>) -> Option<String> {
+    mi?.get("version")
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
         .map(str::to_string)

@@ -117,9 +117,9 @@ fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
         plan_id: plan.into(),
         organization_guid: "org".into(),
         space_guid: "space".into(),
-        context: json!({"platform": "cloudfoundry"}),
+        context: Some(json!({"platform": "cloudfoundry"})),
         parameters,
-        maintenance_info: Value::Null,
+        maintenance_info: None,
         accepts_incomplete: true,
     }
 }
@@ -208,7 +208,7 @@ async fn a_provision_is_accepted_then_succeeds_and_can_be_fetched() {
     let fetched = f.broker.fetch_instance(&id("inst-1")).await.unwrap();
     assert_eq!(fetched.plan_id, SMALL);
     assert_eq!(fetched.parameters, json!({}));
-    assert_eq!(fetched.labels, json!({}));
+    assert!(fetched.labels.is_empty(), "{:?}", fetched.labels);
 }
 
 #[tokio::test]

@@ -19,12 +19,14 @@ mod files;
 mod json;
 mod migrations;
 mod records;
+mod request;
 mod simulated;
 mod timestamp;
 
 pub use columns::ColumnError;
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
+pub use request::OperationRequest;
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 pub use timestamp::Timestamp;
 
@@ -557,7 +559,8 @@ impl Store {
     }
 
     /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken. This is how a
-    /// bind records its intent (a pending record, `response` null) before the adapter runs.
+    /// bind records its intent (a pending record: `response` is `None`, stored as `null`)
+    /// before the adapter runs.
     ///
     /// Fails with [`StoreError::InstanceBusy`], writing nothing, when the instance is being
     /// deleted (state `deprovisioning`, or a delete operation in flight), is deleted, or is not

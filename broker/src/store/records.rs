@@ -1,9 +1,11 @@
 //! Row types of the store, decoded from their columns once (see `columns`).
 
 use super::columns::{get, string_enum, Json};
-use super::{StoreResult, Timestamp};
+use super::{OperationRequest, StoreResult, Timestamp};
 use crate::ids::{BindingId, InstanceId, OperationId};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 string_enum!(
     /// Where an instance is in its life.
@@ -67,6 +69,14 @@ string_enum!(
     }
 );
 
+/// The maintenance info an instance is at, or that an operation moves it to: the version of
+/// its plan's `maintenance_info` (stored as `{"version": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceInfo {
+    /// The version; never empty.
+    pub version: String,
+}
+
 pub(super) const INSTANCE_COLUMNS: &str = "id, service_id, plan_id, organization_guid, space_guid, context, parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs";
 
 /// One service instance.
@@ -82,18 +92,19 @@ pub struct InstanceRecord {
     pub organization_guid: String,
     /// The space the platform provisioned it in.
     pub space_guid: String,
-    /// The platform context object (JSON `null` when none).
-    pub context: Value,
+    /// The platform context object, when the platform sent one.
+    pub context: Option<Value>,
     /// The arbitrary parameters in effect (JSON object).
     pub parameters: Value,
-    /// The maintenance info the instance is at (JSON `null` when none).
-    pub maintenance_info: Value,
+    /// The maintenance info the instance is at, when its plan has one.
+    pub maintenance_info: Option<MaintenanceInfo>,
     /// The dashboard URL, if the adapter gave one.
     pub dashboard_url: Option<String>,
-    /// Labels from generate-manifest (JSON object or `null`).
-    pub labels: Value,
-    /// BOSH configs from the last generate-manifest (JSON object or `null`).
-    pub configs: Value,
+    /// Labels from generate-manifest, when it gave any.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// BOSH configs (type → content) from the last generate-manifest; `None` before the
+    /// first deploy.
+    pub configs: Option<BTreeMap<String, String>>,
     /// Life-cycle state.
     pub state: InstanceState,
     /// The BOSH deployment name.
@@ -146,8 +157,8 @@ pub struct OperationRecord {
     pub task_id: Option<i64>,
     /// Index of the lifecycle errand being run, in [`Stage::Errand`].
     pub errand_index: i64,
-    /// Everything needed to (re-)run the operation: plan, parameters, context (JSON).
-    pub request: Value,
+    /// Everything needed to (re-)run the operation: plan, parameters, context.
+    pub request: OperationRequest,
     /// User-facing description of the outcome.
     pub description: String,
     /// Operator-facing detail of a failure.
@@ -193,8 +204,9 @@ pub struct BindingRecord {
     pub plan_id: String,
     /// The parts of the bind request that decide whether a re-bind is identical (JSON).
     pub request: Value,
-    /// The bind response body: credentials and URLs (JSON); `null` while create-binding runs.
-    pub response: Value,
+    /// The bind response body: credentials and URLs (JSON); `None` while create-binding
+    /// runs.
+    pub response: Option<Value>,
     /// When it was created.
     pub created_at: Timestamp,
 }
@@ -203,7 +215,7 @@ impl BindingRecord {
     /// True while create-binding has not answered: the binding was recorded before the
     /// adapter ran, and the broker stopped before it could store the answer.
     pub fn is_pending(&self) -> bool {
-        self.response.is_null()
+        self.response.is_none()
     }
 
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {

@@ -22,12 +22,12 @@ fn instance(id: &str) -> InstanceRecord {
         plan_id: "p1".into(),
         organization_guid: "org".into(),
         space_guid: "space".into(),
-        context: json!({"platform": "cloudfoundry"}),
+        context: Some(json!({"platform": "cloudfoundry"})),
         parameters: json!({"a": 1}),
-        maintenance_info: Value::Null,
+        maintenance_info: None,
         dashboard_url: None,
-        labels: Value::Null,
-        configs: Value::Null,
+        labels: None,
+        configs: None,
         state: InstanceState::Provisioning,
         deployment_name: format!("service-instance_{id}"),
         created_at: Timestamp::now(),
@@ -46,7 +46,7 @@ fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
         stage: Stage::Pending,
         task_id: None,
         errand_index: 0,
-        request: json!({"plan_id": "p1"}),
+        request: OperationRequest::new("p1"),
         description: String::new(),
         error: String::new(),
         created_at: Timestamp::now(),
@@ -173,7 +173,7 @@ fn bindings_are_unique_per_instance() {
         service_id: "svc".into(),
         plan_id: "p1".into(),
         request: json!({"parameters": {}}),
-        response: json!({"credentials": {"password": "x"}}),
+        response: Some(json!({"credentials": {"password": "x"}})),
         created_at: Timestamp::now(),
     };
     store.insert_binding(&b).unwrap();
@@ -509,7 +509,7 @@ fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> Bindin
         service_id: "svc".into(),
         plan_id: "p1".into(),
         request: json!({"parameters": {}}),
-        response: Value::Null,
+        response: None,
         created_at,
     }
 }
@@ -553,7 +553,7 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
         .unwrap();
     store
         .insert_binding(&BindingRecord {
-            response: json!({"credentials": {"password": password}}),
+            response: Some(json!({"credentials": {"password": password}})),
             ..pending_binding("i1", "b1", Timestamp::now())
         })
         .unwrap();
@@ -620,7 +620,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     let password = unique_secret();
     store
         .insert_binding(&BindingRecord {
-            response: json!({"credentials": {"password": password}}),
+            response: Some(json!({"credentials": {"password": password}})),
             ..pending_binding("i1", "b1", Timestamp::now())
         })
         .unwrap();
@@ -828,7 +828,7 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
             .unwrap()
             .unwrap()
             .response,
-        json!({"credentials": {}})
+        Some(json!({"credentials": {}}))
     );
 }
 
@@ -852,14 +852,11 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     let (dir, store) = open();
     let context = nested(64);
     let mut inst = instance("i1");
-    inst.context = context.clone();
+    inst.context = Some(context.clone());
     let mut create = op("o1", "i1", OperationKind::Create);
     // As the engine stores it: the context twice, once inside the adapter's request params.
-    create.request = json!({
-        "plan_id": "p1",
-        "context": context,
-        "request_params": {"context": context, "parameters": {}},
-    });
+    create.request.context = Some(context.clone());
+    create.request.request_params = Some(json!({"context": context, "parameters": {}}));
     store.begin_provision(&inst, &create).unwrap();
     drop(store);
     let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
@@ -869,7 +866,7 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     );
     assert_eq!(
         store.instance(&iid("i1")).unwrap().unwrap().context,
-        context
+        Some(context)
     );
     assert_eq!(store.in_flight_operations().unwrap().len(), 1);
 }
@@ -878,7 +875,8 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
 fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written() {
     let (_d, store) = open();
     let mut create = op("o1", "i1", OperationKind::Create);
-    create.request = nested(MAX_JSON_DEPTH);
+    // The request object itself is one level.
+    create.request.parameters = Some(nested(MAX_JSON_DEPTH - 1));
     store.begin_provision(&instance("i1"), &create).unwrap();
     assert_eq!(
         store.operation(&oid("o1")).unwrap().unwrap().request,
@@ -887,7 +885,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
 
     // The probe's case: a context 125 deep, wrapped by the operation request.
     let mut create = op("o2", "i2", OperationKind::Create);
-    create.request = json!({"request_params": {"context": nested(125)}});
+    create.request.request_params = Some(json!({"context": nested(125)}));
     match store.begin_provision(&instance("i2"), &create).unwrap_err() {
         StoreError::TooDeep {
             column,
@@ -905,7 +903,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
         "nothing was written"
     );
     let mut inst = instance("i3");
-    inst.context = nested(MAX_JSON_DEPTH + 1);
+    inst.context = Some(nested(MAX_JSON_DEPTH + 1));
     assert!(matches!(
         store
             .begin_provision(&inst, &op("o3", "i3", OperationKind::Create))
