@@ -68,14 +68,7 @@ impl Readiness {
     pub async fn check(&self) -> Report {
         let mut problems = Vec::new();
         let store = self.store.clone();
-        let writable = store
-            .run(|s| {
-                s.with_conn(|c| {
-                    c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-                    Ok(())
-                })
-            })
-            .await;
+        let writable = store.run(|s| s.check_writable()).await;
         if let Err(e) = writable {
             problems.push(format!("the store cannot be written: {e}"));
         }

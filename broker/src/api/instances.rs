@@ -26,8 +26,8 @@ pub fn render_accepted(accepted: &Accepted) -> HttpResponse {
     if let Some(url) = &accepted.dashboard_url {
         body.insert("dashboard_url".into(), json!(url));
     }
-    if accepted.labels.as_object().is_some_and(|l| !l.is_empty()) {
-        body.insert("metadata".into(), json!({ "labels": accepted.labels }));
+    if let Some(labels) = accepted.labels.as_ref().filter(|l| !l.is_empty()) {
+        body.insert("metadata".into(), json!({ "labels": labels }));
     }
     HttpResponse::Accepted().json(Value::Object(body))
 }
@@ -158,8 +158,8 @@ pub async fn fetch(
         body.insert("dashboard_url".into(), json!(url));
     }
     body.insert("parameters".into(), view.parameters);
-    if !view.maintenance_info.is_null() {
-        body.insert("maintenance_info".into(), view.maintenance_info);
+    if let Some(mi) = &view.maintenance_info {
+        body.insert("maintenance_info".into(), json!(mi));
     }
     body.insert(
         "metadata".into(),

@@ -26,11 +26,11 @@ pub fn optional_str(body: &Map<String, Value>, key: &str) -> Result<Option<Strin
     }
 }
 
-/// An optional object field (`null` when absent).
-pub fn optional_object(body: &Map<String, Value>, key: &str) -> Result<Value, ApiError> {
+/// An optional object field (`None` when absent or `null`).
+pub fn optional_object(body: &Map<String, Value>, key: &str) -> Result<Option<Value>, ApiError> {
     match body.get(key) {
-        None | Some(Value::Null) => Ok(Value::Null),
-        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
         Some(_) => Err(ApiError::bad_request(format!(
             "{key} must be a JSON object"
         ))),
@@ -39,10 +39,7 @@ pub fn optional_object(body: &Map<String, Value>, key: &str) -> Result<Value, Ap
 
 /// `parameters`: an object, `{}` when absent.
 pub fn parameters(body: &Map<String, Value>) -> Result<Value, ApiError> {
-    match optional_object(body, "parameters")? {
-        Value::Null => Ok(Value::Object(Map::new())),
-        v => Ok(v),
-    }
+    Ok(optional_object(body, "parameters")?.unwrap_or_else(|| Value::Object(Map::new())))
 }
 
 /// A required, non-empty query parameter.

@@ -1,8 +1,9 @@
 //! The simulated director: the embedded default for running the broker without BOSH.
 //!
-//! It keeps deployments and tasks in the broker's SQLite file, so it survives a restart just
-//! as a real director would. Each task is `queued` for the first quarter of the configured
-//! duration, `processing` for the rest, then finishes. VMs are derived from the manifest's instance groups with deterministic addresses.
+//! It keeps deployments and tasks in the broker's store (`store::simulated`), so it survives
+//! a restart just as a real director would. Each task is `queued` for the first quarter of
+//! the configured duration, `processing` for the rest, then finishes. VMs are derived from
+//! the manifest's instance groups with deterministic addresses.
 //!
 //! Tests can make tasks fail through the deployed manifest's top-level `properties`:
 //! `simulate_task_failure: deploy | delete | errand | all` fails those tasks (a recreate
@@ -11,9 +12,8 @@
 
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
 use crate::config::BindingDnsConfig;
-use crate::store::{Store, StoreError};
+use crate::store::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord, Store, StoreError};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,83 +109,59 @@ impl SimulatedDirector {
         fails: bool,
         result: &str,
     ) -> Result<TaskId, DirectorError> {
-        let (deployment, description, context_id, result) = (
-            deployment.to_string(),
-            description.to_string(),
-            context_id.to_string(),
-            result.to_string(),
-        );
-        let duration_ms = self.task_duration.as_millis() as i64;
-        Ok(self
-            .store
-            .run(move |s| {
-                s.with_conn(|c| {
-                    c.execute(
-                        "INSERT INTO sim_tasks (deployment, description, context_id, started_ms, duration_ms, outcome, result)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![deployment, description, context_id, now_ms(), duration_ms, if fails { "error" } else { "done" }, result],
-                    )?;
-                    Ok(c.last_insert_rowid())
-                })
-            })
-            .await?)
+        let task = NewSimTask {
+            deployment: deployment.to_string(),
+            description: description.to_string(),
+            context_id: context_id.to_string(),
+            started_ms: now_ms(),
+            duration_ms: i64::try_from(self.task_duration.as_millis()).unwrap_or(i64::MAX),
+            outcome: if fails {
+                SimTaskOutcome::Error
+            } else {
+                SimTaskOutcome::Done
+            },
+            result: result.to_string(),
+        };
+        Ok(self.store.run(move |s| s.sim_record_task(&task)).await?)
     }
 
     async fn stored_manifest(&self, deployment: &str) -> Result<Option<String>, StoreError> {
         let deployment = deployment.to_string();
-        self.store
-            .run(move |s| {
-                s.with_conn(|c| {
-                    Ok(c.query_row(
-                        "SELECT manifest FROM sim_deployments WHERE name = ?1",
-                        [&deployment],
-                        |r| r.get(0),
-                    )
-                    .optional()?)
-                })
-            })
-            .await
+        self.store.run(move |s| s.sim_manifest(&deployment)).await
     }
 
-    async fn query_tasks(
-        &self,
-        filter: &'static str,
-        arg: String,
-    ) -> Result<Vec<Task>, DirectorError> {
-        Ok(self
-            .store
-            .run(move |s| {
-                s.with_conn(|c| {
-                    let mut stmt = c.prepare(&format!(
-                        "SELECT id, deployment, description, context_id, started_ms, duration_ms, outcome, result
-                         FROM sim_tasks WHERE {filter} ORDER BY id DESC"
-                    ))?;
-                    let now = now_ms();
-                    let rows = stmt.query_map([arg], |r| {
-                        let started: i64 = r.get(4)?;
-                        let duration: i64 = r.get(5)?;
-                        let outcome: String = r.get(6)?;
-                        let elapsed = now - started;
-                        let state = if elapsed < duration / 4 {
-                            TaskState::Queued
-                        } else if elapsed < duration {
-                            TaskState::Processing
-                        } else {
-                            TaskState::parse(&outcome)
-                        };
-                        Ok(Task {
-                            id: r.get(0)?,
-                            deployment: r.get(1)?,
-                            description: r.get(2)?,
-                            context_id: r.get(3)?,
-                            state,
-                            result: if state == TaskState::Error { r.get(7)? } else { String::new() },
-                        })
-                    })?;
-                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-                })
-            })
-            .await?)
+    async fn query_tasks(&self, filter: SimTaskFilter) -> Result<Vec<Task>, DirectorError> {
+        let records = self.store.run(move |s| s.sim_tasks_where(&filter)).await?;
+        let now = now_ms();
+        Ok(records.into_iter().map(|r| task_at(r, now)).collect())
+    }
+}
+
+/// A recorded task as the director reports it at `now` (Unix milliseconds): `queued` for
+/// the first quarter of its duration, `processing` for the rest, then its outcome.
+fn task_at(record: SimTaskRecord, now: i64) -> Task {
+    let elapsed = now - record.started_ms;
+    let state = if elapsed < record.duration_ms / 4 {
+        TaskState::Queued
+    } else if elapsed < record.duration_ms {
+        TaskState::Processing
+    } else {
+        match record.outcome {
+            SimTaskOutcome::Done => TaskState::Done,
+            SimTaskOutcome::Error => TaskState::Error,
+        }
+    };
+    Task {
+        id: record.id,
+        deployment: record.deployment,
+        description: record.description,
+        context_id: record.context_id,
+        state,
+        result: if state == TaskState::Error {
+            record.result
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -207,16 +183,7 @@ impl Director for SimulatedDirector {
         let fails = failure_for(manifest, "deploy", None);
         let (n, m) = (name.clone(), manifest.to_string());
         self.store
-            .run(move |s| {
-                s.with_conn(|c| {
-                    c.execute(
-                        "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)
-                         ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest",
-                        params![n, m],
-                    )?;
-                    Ok(())
-                })
-            })
+            .run(move |s| s.sim_put_deployment(&n, &m))
             .await?;
         self.create_task(
             &name,
@@ -229,20 +196,20 @@ impl Director for SimulatedDirector {
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
-        self.query_tasks("id = ?1", id.to_string())
-            .await?
-            .pop()
+        let record = self.store.run(move |s| s.sim_task(id)).await?;
+        record
+            .map(|r| task_at(r, now_ms()))
             .ok_or(DirectorError::TaskNotFound(id))
     }
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
-        self.query_tasks("context_id = ?1", context_id.to_string())
+        self.query_tasks(SimTaskFilter::Context(context_id.to_string()))
             .await
     }
 
     async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
         let tasks = self
-            .query_tasks("deployment = ?1", deployment.to_string())
+            .query_tasks(SimTaskFilter::Deployment(deployment.to_string()))
             .await?;
         Ok(tasks.into_iter().filter(|t| t.state.is_running()).collect())
     }
@@ -269,14 +236,7 @@ impl Director for SimulatedDirector {
         let fails = failure_for(&manifest, "delete", None);
         if !fails {
             let d = deployment.to_string();
-            self.store
-                .run(move |s| {
-                    s.with_conn(|c| {
-                        c.execute("DELETE FROM sim_deployments WHERE name = ?1", [d])?;
-                        Ok(())
-                    })
-                })
-                .await?;
+            self.store.run(move |s| s.sim_delete_deployment(&d)).await?;
         }
         self.create_task(
             deployment,
@@ -311,18 +271,7 @@ impl Director for SimulatedDirector {
     }
 
     async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
-        Ok(self
-            .store
-            .run(|s| {
-                s.with_conn(|c| {
-                    let mut stmt = c.prepare("SELECT name FROM sim_deployments ORDER BY name")?;
-                    let names = stmt
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<Vec<String>, _>>()?;
-                    Ok(names)
-                })
-            })
-            .await?)
+        Ok(self.store.run(|s| s.sim_deployment_names()).await?)
     }
 
     async fn update_configs(

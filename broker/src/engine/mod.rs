@@ -8,18 +8,17 @@
 
 pub mod locks;
 pub mod plans;
-mod request;
 mod secrets;
 mod stages;
 mod texts;
 mod worker;
 
-pub use request::OperationRequest;
 pub use texts::in_progress_text;
 
 use crate::adapter::{AdapterClient, AdapterError};
 use crate::config::Config;
 use crate::director::{Director, DirectorError};
+use crate::ids::{InstanceId, OperationId};
 use crate::store::{InstanceRecord, OperationRecord, OperationState, Stage, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::OwnedMutexGuard;
@@ -127,7 +126,7 @@ impl Engine {
     /// however many polls arrive, one director call is in flight per operation.
     pub async fn refresh_shared(
         &self,
-        op_id: &str,
+        op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         if let Some(_guard) = self.try_lock(op_id) {
             return self.advance_locked(op_id).await;
@@ -138,14 +137,14 @@ impl Engine {
 
     /// Drives an operation for the background worker: skips an operation that someone
     /// else is driving, and fails an operation whose first stage cannot be re-run.
-    pub async fn drive(&self, op_id: &str) {
+    pub async fn drive(&self, op_id: &OperationId) {
         let Some(_guard) = self.try_lock(op_id) else {
             return;
         };
         match self.advance_locked(op_id).await {
             Ok(_) => {}
             Err(err) => {
-                tracing::warn!(operation = op_id, error = %err, "operation step failed");
+                tracing::warn!(operation = %op_id, error = %err, "operation step failed");
                 if let Ok(Some(op)) = self.load_op(op_id).await {
                     if op.stage == Stage::Pending {
                         let _ = self.fail(op, None, &err.to_string()).await;
@@ -160,7 +159,7 @@ impl Engine {
     /// director errors (the next poll retries).
     pub async fn advance_locked(
         &self,
-        op_id: &str,
+        op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         let Some(op) = self.load_op(op_id).await? else {
             return Ok(None);
@@ -176,27 +175,27 @@ impl Engine {
         match result {
             Ok(op) => Ok(Some(op)),
             Err(err) => {
-                tracing::warn!(operation = op_id, error = %err, "could not check the director task; will retry");
+                tracing::warn!(operation = %op_id, error = %err, "could not check the director task; will retry");
                 Ok(Some(op))
             }
         }
     }
 
-    async fn instance(&self, id: &str) -> Result<InstanceRecord, EngineError> {
+    async fn instance(&self, id: &InstanceId) -> Result<InstanceRecord, EngineError> {
         self.load_instance(id)
             .await?
-            .ok_or_else(|| EngineError::DeploymentNotFound(plans::deployment_name(id)))
+            .ok_or_else(|| EngineError::DeploymentNotFound(id.deployment_name()))
     }
 
     // Store access, always on the blocking pool so the executor never waits on SQLite.
 
-    async fn load_instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        let id = id.to_string();
+    async fn load_instance(&self, id: &InstanceId) -> Result<Option<InstanceRecord>, StoreError> {
+        let id = id.clone();
         self.store.run(move |s| s.instance(&id)).await
     }
 
-    async fn load_op(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
-        let id = id.to_string();
+    async fn load_op(&self, id: &OperationId) -> Result<Option<OperationRecord>, StoreError> {
+        let id = id.clone();
         self.store.run(move |s| s.operation(&id)).await
     }
 
@@ -217,15 +216,8 @@ impl Engine {
     }
 }
 
-/// How long ago an operation was requested (zero when its timestamp cannot be read).
+/// How long ago an operation was requested.
 fn age(op: &OperationRecord) -> std::time::Duration {
-    time::OffsetDateTime::parse(
-        &op.created_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()
-    .and_then(|created| {
-        std::time::Duration::try_from(time::OffsetDateTime::now_utc() - created).ok()
-    })
-    .unwrap_or_default()
+    let millis = crate::store::Timestamp::now().unix_millis() - op.created_at.unix_millis();
+    std::time::Duration::from_millis(millis.max(0) as u64)
 }

@@ -3,11 +3,6 @@
 use crate::config::{Config, PlanConfig};
 use service_adapter::{Plan, ServiceDeployment, ServiceRelease, Stemcell};
 
-/// The deployment name of an instance.
-pub fn deployment_name(instance_id: &str) -> String {
-    format!("service-instance_{instance_id}")
-}
-
 /// The plan as the adapter sees it: global properties merged under the plan's own.
 pub fn adapter_plan(config: &Config, plan: &PlanConfig) -> Plan {
     let mut properties = config.catalog.global_properties.clone();

@@ -3,7 +3,7 @@
 //! states. Each stage is recorded before and after its side effect, so recovery re-runs it.
 
 use super::texts::texts;
-use super::{plans, secrets, Engine, EngineError, OperationRequest};
+use super::{plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
 use crate::store::{
@@ -51,7 +51,7 @@ impl Engine {
         mut op: OperationRecord,
         mut instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
-        let req = OperationRequest::of(&op);
+        let req = op.request.clone();
         let deployment = instance.deployment_name.clone();
         let plan_cfg = self
             .config
@@ -77,9 +77,8 @@ impl Engine {
                 .plan(&prev_id)
                 .map(|p| plans::adapter_plan(&self.config, p));
             let secrets = secrets::previous_secrets(&self.store, &deployment).await?;
-            let configs = serde_json::from_value(instance.configs.clone())
-                .ok()
-                .or(Some(Default::default()));
+            // An instance deployed before configs were recorded had none.
+            let configs = Some(instance.configs.clone().unwrap_or_default());
             (
                 Some(manifest),
                 prev_plan.or(Some(plan.clone())),
@@ -103,7 +102,8 @@ impl Engine {
             plan: plan.clone(),
             previous_plan,
             previous_manifest,
-            request_params: req.request_params.clone(),
+            // Every deploy records its adapter parameters; only a delete has none.
+            request_params: req.request_params.clone().unwrap_or(Value::Null),
             previous_secrets,
             previous_configs,
         };
@@ -142,13 +142,8 @@ impl Engine {
         if dashboard_url.is_some() {
             instance.dashboard_url = dashboard_url;
         }
-        instance.labels = generated
-            .labels
-            .as_ref()
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
-            .unwrap_or(Value::Null);
-        instance.configs = serde_json::to_value(&configs).unwrap_or(Value::Null);
+        instance.labels = generated.labels.clone().filter(|l| !l.is_empty());
+        instance.configs = Some(configs);
         self.save_op_and_instance(&op, &instance).await?;
         Ok(op)
     }
@@ -240,10 +235,9 @@ impl Engine {
         }
         let errands = self.errands(&op, &instance);
         if errands.is_empty() {
-            let req = OperationRequest::of(&op);
             let task = self
                 .director
-                .delete_deployment(&deployment, req.force, &op.id)
+                .delete_deployment(&deployment, op.request.force, &op.id)
                 .await?;
             op.task_id = Some(task);
             op.stage = Stage::Deleting;
@@ -267,13 +261,12 @@ impl Engine {
         op: &OperationRecord,
         instance: &InstanceRecord,
     ) -> Vec<(String, Vec<String>)> {
-        let req = OperationRequest::of(op);
-        let plan_id = if req.plan_id.is_empty() {
-            instance.plan_id.clone()
+        let plan_id = if op.request.plan_id.is_empty() {
+            &instance.plan_id
         } else {
-            req.plan_id
+            &op.request.plan_id
         };
-        let Some(plan) = self.config.plan(&plan_id) else {
+        let Some(plan) = self.config.plan(plan_id) else {
             return vec![];
         };
         let Some(errands) = &plan.lifecycle_errands else {
@@ -303,7 +296,7 @@ impl Engine {
         let instance = self.instance(&op.instance_id).await?;
         let deployment = instance.deployment_name.clone();
         let errands = self.errands(&op, &instance);
-        let req = OperationRequest::of(&op);
+        let force = op.request.force;
         if task.state != TaskState::Done {
             let what = match op.stage {
                 Stage::Errand => format!(
@@ -322,7 +315,7 @@ impl Engine {
                 ),
             };
             // A forced delete carries on past a failed pre-delete errand.
-            if !(op.kind == OperationKind::Delete && req.force && op.stage == Stage::Errand) {
+            if !(op.kind == OperationKind::Delete && force && op.stage == Stage::Errand) {
                 return self.fail(op, Some(task_id), &what).await;
             }
             tracing::warn!(operation = %op.id, "{what}; continuing the forced delete");
@@ -355,7 +348,7 @@ impl Engine {
                 } else if op.kind == OperationKind::Delete {
                     op.task_id = Some(
                         self.director
-                            .delete_deployment(&deployment, req.force, &op.id)
+                            .delete_deployment(&deployment, force, &op.id)
                             .await?,
                     );
                     op.stage = Stage::Deleting;
@@ -378,7 +371,7 @@ impl Engine {
                 .delete_configs(&instance.deployment_name)
                 .await?;
         }
-        let req = OperationRequest::of(&op);
+        let req = op.request.clone();
         op.state = OperationState::Succeeded;
         op.stage = Stage::Done;
         op.description = texts(op.kind).1.to_string();
@@ -390,20 +383,22 @@ impl Engine {
                 if op.kind == OperationKind::Update {
                     if let (Some(current), Some(new)) = (
                         instance.parameters.as_object_mut(),
-                        req.parameters.as_object(),
+                        req.parameters.as_ref().and_then(Value::as_object),
                     ) {
                         for (k, v) in new {
                             current.insert(k.clone(), v.clone());
                         }
                     }
                 } else if op.kind == OperationKind::Create {
-                    instance.parameters = req.parameters.clone();
+                    if let Some(parameters) = req.parameters {
+                        instance.parameters = parameters;
+                    }
                 }
-                if !req.context.is_null() {
-                    instance.context = req.context.clone();
+                if req.context.is_some() {
+                    instance.context = req.context;
                 }
-                if !req.maintenance_info.is_null() {
-                    instance.maintenance_info = req.maintenance_info.clone();
+                if req.maintenance_info.is_some() {
+                    instance.maintenance_info = req.maintenance_info;
                 }
             }
             OperationKind::Recreate => instance.state = InstanceState::Ready,

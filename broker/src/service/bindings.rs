@@ -8,7 +8,7 @@ use crate::engine::EngineError;
 use crate::ids::{BindingId, InstanceId};
 use crate::schemas::SchemaKind;
 use crate::store::{
-    now_rfc3339, BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError,
+    BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -22,10 +22,10 @@ pub struct BindRequest {
     pub plan_id: String,
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
-    /// `bind_resource` (`null` when none).
-    pub bind_resource: Value,
-    /// The platform context (`null` when none).
-    pub context: Value,
+    /// `bind_resource`, when sent.
+    pub bind_resource: Option<Value>,
+    /// The platform context, when sent.
+    pub context: Option<Value>,
     /// The app the binding is for.
     pub app_guid: Option<String>,
     /// The binding this one rotates.
@@ -69,7 +69,7 @@ impl Broker {
         binding_id: &BindingId,
         operation: &'static str,
     ) -> ServiceResult<Option<BindingRecord>> {
-        let (i, b) = (instance_id.to_string(), binding_id.to_string());
+        let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
             .store
             .run(move |s| s.binding(&i, &b))
@@ -82,7 +82,7 @@ impl Broker {
         instance_id: &InstanceId,
         binding_id: &BindingId,
     ) -> ServiceResult<()> {
-        let (i, b) = (instance_id.to_string(), binding_id.to_string());
+        let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
             .store
             .run(move |s| s.delete_binding(&i, &b))
@@ -166,7 +166,8 @@ impl Broker {
         }
         if request
             .bind_resource
-            .get("backup_agent")
+            .as_ref()
+            .and_then(|r| r.get("backup_agent"))
             .and_then(Value::as_bool)
             == Some(true)
             && !self.config.broker.support_backup_agent_binding
@@ -252,16 +253,18 @@ impl Broker {
                     "binding {binding_id} already exists with different parameters: unbind it first or use a new binding id"
                 )))
             }
-            // A binding whose create-binding never answered (the broker stopped mid-call):
-            // ask the adapter again.
-            Some(existing) if existing.is_pending() => {}
-            Some(existing) => {
+            Some(BindingRecord {
+                response: Some(response),
+                ..
+            }) => {
                 return Ok(Bound {
                     created: false,
-                    response: existing.response,
+                    response,
                 })
             }
-            None => {}
+            // A binding whose create-binding never answered (the broker stopped mid-call):
+            // ask the adapter again.
+            Some(_) | None => {}
         }
         let adapter_request = self
             .binding_request(instance_id, binding_id, &instance, &request)
@@ -313,11 +316,11 @@ impl Broker {
         }
         params.insert("plan_id".into(), json!(request.plan_id));
         params.insert("service_id".into(), json!(request.service_id));
-        if !request.bind_resource.is_null() {
-            params.insert("bind_resource".into(), request.bind_resource.clone());
+        if let Some(bind_resource) = &request.bind_resource {
+            params.insert("bind_resource".into(), bind_resource.clone());
         }
-        if !request.context.is_null() {
-            params.insert("context".into(), request.context.clone());
+        if let Some(context) = &request.context {
+            params.insert("context".into(), context.clone());
         }
         params.insert("parameters".into(), request.parameters.clone());
         Ok(BindingRequest {
@@ -342,13 +345,13 @@ impl Broker {
         identity: Value,
     ) -> ServiceResult<()> {
         let record = BindingRecord {
-            instance_id: instance_id.to_string(),
-            id: binding_id.to_string(),
+            instance_id: instance_id.clone(),
+            id: binding_id.clone(),
             service_id: request.service_id.clone(),
             plan_id: request.plan_id.clone(),
             request: identity,
-            response: Value::Null,
-            created_at: now_rfc3339(),
+            response: None,
+            created_at: Timestamp::now(),
         };
         match self
             .engine
@@ -383,11 +386,7 @@ impl Broker {
         response: &Value,
         adapter_request: &BindingRequest,
     ) -> ServiceResult<()> {
-        let (i, b, r) = (
-            instance_id.to_string(),
-            binding_id.to_string(),
-            response.clone(),
-        );
+        let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
         let kept = self
             .engine
             .store
@@ -480,7 +479,12 @@ impl Broker {
                 "binding {binding_id} does not exist"
             )));
         };
-        let mut body = record.response.as_object().cloned().unwrap_or_default();
+        let mut body = record
+            .response
+            .as_ref()
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         body.insert("parameters".into(), record.request["parameters"].clone());
         Ok(Value::Object(body))
     }

@@ -2,14 +2,15 @@
 
 use super::operations::{new_operation, Accepted, QUOTA_LOCK};
 use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
-use crate::engine::{in_progress_text, OperationRequest};
+use crate::engine::in_progress_text;
 use crate::ids::{InstanceId, OperationId};
 use crate::schemas::SchemaKind;
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
-    StoreError,
+    InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRecord,
+    OperationRequest, OperationState, StoreError, Timestamp,
 };
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// A provision request, parsed.
 #[derive(Debug, Clone, Default)]
@@ -22,12 +23,12 @@ pub struct ProvisionRequest {
     pub organization_guid: String,
     /// The platform's space.
     pub space_guid: String,
-    /// The platform context (`null` when none).
-    pub context: Value,
+    /// The platform context, when sent.
+    pub context: Option<Value>,
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
-    /// The maintenance info the platform asked for (`null` when none).
-    pub maintenance_info: Value,
+    /// The maintenance info the platform asked for, when sent.
+    pub maintenance_info: Option<Value>,
     /// Whether the platform accepts an asynchronous answer.
     pub accepts_incomplete: bool,
 }
@@ -53,12 +54,12 @@ pub struct UpdateRequest {
     pub plan_id: Option<String>,
     /// Arbitrary parameters, when sent.
     pub parameters: Option<Value>,
-    /// The platform context (`null` when none).
-    pub context: Value,
-    /// `previous_values` (`null` when none).
-    pub previous_values: Value,
-    /// The maintenance info the platform asked for (`null` when none).
-    pub maintenance_info: Value,
+    /// The platform context, when sent.
+    pub context: Option<Value>,
+    /// `previous_values`, when sent.
+    pub previous_values: Option<Value>,
+    /// The maintenance info the platform asked for, when sent.
+    pub maintenance_info: Option<Value>,
     /// Whether the platform accepts an asynchronous answer.
     pub accepts_incomplete: bool,
 }
@@ -87,10 +88,10 @@ pub struct InstanceView {
     pub dashboard_url: Option<String>,
     /// Parameters in effect.
     pub parameters: Value,
-    /// The maintenance info (`null` when none).
-    pub maintenance_info: Value,
-    /// Labels (an object, `{}` when none).
-    pub labels: Value,
+    /// The maintenance info, when the instance has one.
+    pub maintenance_info: Option<MaintenanceInfo>,
+    /// Labels (empty when none).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An operation as `last_operation` shows it.
@@ -125,11 +126,11 @@ fn provision_request_params(r: &ProvisionRequest) -> Value {
     params.insert("plan_id".into(), json!(r.plan_id));
     params.insert("organization_guid".into(), json!(r.organization_guid));
     params.insert("space_guid".into(), json!(r.space_guid));
-    if !r.context.is_null() {
-        params.insert("context".into(), r.context.clone());
+    if let Some(context) = &r.context {
+        params.insert("context".into(), context.clone());
     }
-    if !r.maintenance_info.is_null() {
-        params.insert("maintenance_info".into(), r.maintenance_info.clone());
+    if let Some(mi) = &r.maintenance_info {
+        params.insert("maintenance_info".into(), mi.clone());
     }
     params.insert("parameters".into(), r.parameters.clone());
     Value::Object(params)
@@ -152,21 +153,26 @@ fn update_request_params(
     previous.insert("service_id".into(), json!(instance.service_id));
     previous.insert("organization_id".into(), json!(instance.organization_guid));
     previous.insert("space_id".into(), json!(instance.space_guid));
-    if let Some(mi) = r
-        .previous_values
-        .get("maintenance_info")
-        .filter(|m| !m.is_null())
-    {
+    // A `null` inside the platform's document counts as not sent.
+    if let Some(mi) = previous_maintenance_info(r) {
         previous.insert("maintenance_info".into(), mi.clone());
     }
     params.insert("previous_values".into(), Value::Object(previous));
-    if !r.context.is_null() {
-        params.insert("context".into(), r.context.clone());
+    if let Some(context) = &r.context {
+        params.insert("context".into(), context.clone());
     }
-    if !r.maintenance_info.is_null() {
-        params.insert("maintenance_info".into(), r.maintenance_info.clone());
+    if let Some(mi) = &r.maintenance_info {
+        params.insert("maintenance_info".into(), mi.clone());
     }
     Value::Object(params)
+}
+
+/// `previous_values.maintenance_info` of an update, unless absent or `null`.
+fn previous_maintenance_info(r: &UpdateRequest) -> Option<&Value> {
+    r.previous_values
+        .as_ref()
+        .and_then(|p| p.get("maintenance_info"))
+        .filter(|m| !m.is_null())
 }
 
 /// Whether an update is an upgrade, decided once from what the instance is at and what the
@@ -183,18 +189,21 @@ struct UpgradeDecision {
 }
 
 impl UpgradeDecision {
-    fn new(r: &UpdateRequest, instance: &InstanceRecord, target: &Value) -> Self {
-        let instance_version = maintenance_version(&instance.maintenance_info).or_else(|| {
-            r.previous_values
-                .get("maintenance_info")
-                .and_then(maintenance_version)
-        });
-        let target_version = maintenance_version(target);
+    fn new(r: &UpdateRequest, instance: &InstanceRecord, target: Option<&MaintenanceInfo>) -> Self {
+        let instance_version = instance
+            .maintenance_info
+            .as_ref()
+            .map(|mi| mi.version.clone())
+            .filter(|v| !v.is_empty())
+            .or_else(|| maintenance_version(previous_maintenance_info(r)));
+        let target_version = target
+            .map(|mi| mi.version.clone())
+            .filter(|v| !v.is_empty());
         Self {
             outdated: instance_version.is_some()
                 && target_version.is_some()
                 && instance_version != target_version,
-            asked_for_upgrade: maintenance_version(&r.maintenance_info).is_some(),
+            asked_for_upgrade: maintenance_version(r.maintenance_info.as_ref()).is_some(),
             instance_version,
             target_version,
         }
@@ -223,23 +232,27 @@ impl UpgradeDecision {
 
 impl Broker {
     /// The maintenance info an operation moves the instance to: the plan's current version
-    /// (`null` when the plan has none). `MaintenanceInfoConflict` when the request names a
+    /// (`None` when the plan has none). `MaintenanceInfoConflict` when the request names a
     /// version the plan is not at.
-    fn target_maintenance_info(&self, plan_id: &str, requested: &Value) -> ServiceResult<Value> {
+    fn target_maintenance_info(
+        &self,
+        plan_id: &str,
+        requested: Option<&Value>,
+    ) -> ServiceResult<Option<MaintenanceInfo>> {
         let plan = self.check_plan(plan_id)?;
         let current = crate::catalog::effective_maintenance_info(&self.config, plan)
             .map(|mi| mi.version)
             .filter(|v| !v.is_empty());
         match (maintenance_version(requested), current) {
-            (None, None) => Ok(Value::Null),
-            (None, Some(v)) => Ok(json!({ "version": v })),
+            (None, None) => Ok(None),
+            (None, Some(version)) => Ok(Some(MaintenanceInfo { version })),
             (Some(_), None) => Err(ServiceError::MaintenanceInfoConflict(
                 "maintenance_info was passed, but the broker catalog contains no maintenance_info".into(),
             )),
             (Some(asked), Some(v)) if asked != v => Err(ServiceError::MaintenanceInfoConflict(format!(
                 "passed maintenance_info does not match the catalog maintenance_info: the plan is at version '{v}', the request asked for '{asked}'; fetch the catalog again"
             ))),
-            (Some(_), Some(v)) => Ok(json!({ "version": v })),
+            (Some(_), Some(version)) => Ok(Some(MaintenanceInfo { version })),
         }
     }
 
@@ -298,7 +311,7 @@ impl Broker {
             return Err(ServiceError::AsyncRequired);
         }
         let maintenance_info =
-            self.target_maintenance_info(&request.plan_id, &request.maintenance_info)?;
+            self.target_maintenance_info(&request.plan_id, request.maintenance_info.as_ref())?;
         self.validate_parameters(
             &request.plan_id,
             SchemaKind::InstanceCreate,
@@ -318,21 +331,21 @@ impl Broker {
         let operation_request = OperationRequest {
             plan_id: request.plan_id.clone(),
             previous_plan_id: None,
-            parameters: request.parameters.clone(),
+            parameters: Some(request.parameters.clone()),
             context: request.context.clone(),
             maintenance_info: maintenance_info.clone(),
-            request_params: provision_request_params(&request),
+            request_params: Some(provision_request_params(&request)),
             force: false,
-            fingerprint: json!({
+            fingerprint: Some(json!({
                 "service_id": request.service_id,
                 "plan_id": request.plan_id,
                 "parameters": request.parameters,
-            }),
+            })),
         };
-        let op = new_operation(instance_id, OperationKind::Create, &operation_request);
-        let now = now_rfc3339();
+        let op = new_operation(instance_id, OperationKind::Create, operation_request);
+        let now = Timestamp::now();
         let instance = InstanceRecord {
-            id: instance_id.to_string(),
+            id: instance_id.clone(),
             service_id: request.service_id,
             plan_id: request.plan_id,
             organization_guid: request.organization_guid,
@@ -341,11 +354,11 @@ impl Broker {
             parameters: request.parameters,
             maintenance_info,
             dashboard_url: None,
-            labels: Value::Null,
-            configs: Value::Null,
+            labels: None,
+            configs: None,
             state: InstanceState::Provisioning,
             deployment_name: instance_id.deployment_name(),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.record_and_start_provision(caller, instance_id, instance, op, quota_guard)
@@ -387,7 +400,7 @@ impl Broker {
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&stored))))
             }
             Err(err) => {
-                let id = instance_id.to_string();
+                let id = instance_id.clone();
                 if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
                     tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
                 }
@@ -430,7 +443,7 @@ impl Broker {
         if let Some(op) = self.latest_operation(instance_id).await? {
             if op.state == OperationState::InProgress {
                 if matches!(op.kind, OperationKind::Update | OperationKind::Upgrade)
-                    && OperationRequest::of(&op).fingerprint == fingerprint
+                    && op.request.fingerprint.as_ref() == Some(&fingerprint)
                 {
                     return Ok(Accepted::of(&op, Some(&instance)));
                 }
@@ -445,7 +458,7 @@ impl Broker {
             self.check_plan_updatable(&new_plan)?;
         }
         let maintenance_info =
-            self.target_maintenance_info(&new_plan, &request.maintenance_info)?;
+            self.target_maintenance_info(&new_plan, request.maintenance_info.as_ref())?;
         if request.parameters.is_some() {
             self.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
         }
@@ -457,7 +470,7 @@ impl Broker {
         } else {
             None
         };
-        let decision = UpgradeDecision::new(&request, &instance, &maintenance_info);
+        let decision = UpgradeDecision::new(&request, &instance, maintenance_info.as_ref());
         decision.refuse_update_of_outdated()?;
         let is_upgrade = decision.is_upgrade(!plan_changes, &parameters);
         let (kind, request_params) = if is_upgrade {
@@ -474,12 +487,12 @@ impl Broker {
         let operation_request = OperationRequest {
             plan_id: new_plan,
             previous_plan_id: Some(instance.plan_id.clone()),
-            parameters,
+            parameters: Some(parameters),
             context: request.context,
             maintenance_info,
-            request_params,
+            request_params: Some(request_params),
             force: false,
-            fingerprint,
+            fingerprint: Some(fingerprint),
         };
         self.start_operation(
             caller,
@@ -537,9 +550,8 @@ impl Broker {
             }
         }
         let operation_request = OperationRequest {
-            plan_id: instance.plan_id.clone(),
             force: request.force,
-            ..Default::default()
+            ..OperationRequest::new(instance.plan_id.clone())
         };
         self.start_operation(
             caller,
@@ -583,11 +595,7 @@ impl Broker {
             dashboard_url: instance.dashboard_url,
             parameters: instance.parameters,
             maintenance_info: instance.maintenance_info,
-            labels: if instance.labels.is_null() {
-                json!({})
-            } else {
-                instance.labels
-            },
+            labels: instance.labels.unwrap_or_default(),
         })
     }
 
@@ -611,13 +619,13 @@ impl Broker {
         let engine = &self.engine;
         let named = match operation {
             Some(op_id) => {
-                let id = op_id.to_string();
+                let id = op_id.clone();
                 engine
                     .store
                     .run(move |s| s.operation(&id))
                     .await
                     .map_err(|e| ServiceError::store(instance_id, "last_operation", e))?
-                    .filter(|op| op.instance_id == instance_id.as_str())
+                    .filter(|op| op.instance_id == *instance_id)
             }
             None => None,
         };
@@ -665,28 +673,33 @@ pub(super) mod tests_support {
         same_plan: bool,
         parameters: Value,
     ) -> bool {
-        let version = |v: Option<&str>| v.map_or(Value::Null, |v| json!({ "version": v }));
+        let version = |v: Option<&str>| {
+            v.map(|v| MaintenanceInfo {
+                version: v.to_string(),
+            })
+        };
         let request = UpdateRequest {
-            maintenance_info: version(requested),
+            maintenance_info: requested.map(|v| json!({ "version": v })),
             ..Default::default()
         };
         let record = InstanceRecord {
-            id: "i".into(),
+            id: InstanceId::parse("i").unwrap(),
             service_id: String::new(),
             plan_id: String::new(),
             organization_guid: String::new(),
             space_guid: String::new(),
-            context: Value::Null,
+            context: None,
             parameters: json!({}),
             maintenance_info: version(instance),
             dashboard_url: None,
-            labels: Value::Null,
-            configs: Value::Null,
+            labels: None,
+            configs: None,
             state: InstanceState::Ready,
             deployment_name: String::new(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
         };
-        UpgradeDecision::new(&request, &record, &version(target)).is_upgrade(same_plan, &parameters)
+        UpgradeDecision::new(&request, &record, version(target).as_ref())
+            .is_upgrade(same_plan, &parameters)
     }
 }

@@ -2,10 +2,12 @@
 //! deployments, count instances against quotas, and upgrade or recreate one instance.
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
-use crate::engine::{in_progress_text, OperationRequest};
-use crate::ids::InstanceId;
+use crate::engine::in_progress_text;
+use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::quotas::{self, PlanCounts};
-use crate::store::{InstanceRecord, InstanceState, OperationKind, OperationState};
+use crate::store::{
+    InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRequest, OperationState,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -29,7 +31,7 @@ pub struct LastOperationSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceSummary {
     /// Its id.
-    pub service_instance_id: String,
+    pub service_instance_id: InstanceId,
     /// The catalog service id.
     pub service_id: String,
     /// Its plan id.
@@ -50,7 +52,7 @@ pub struct InstanceSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ListedBinding {
     /// Its id.
-    pub binding_id: String,
+    pub binding_id: BindingId,
     /// The catalog service id.
     pub service_id: String,
     /// The plan id.
@@ -82,7 +84,7 @@ impl Metric {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManagementOperation {
     /// Its id.
-    pub operation: String,
+    pub operation: OperationId,
     /// `upgrade` or `recreate`.
     pub kind: OperationKind,
 }
@@ -144,7 +146,7 @@ impl Broker {
                 )))
             }
         }
-        let iid = id.to_string();
+        let iid = id.clone();
         let bindings = self
             .engine
             .store
@@ -167,7 +169,7 @@ impl Broker {
             .live_instances()
             .await?
             .into_iter()
-            .map(|i| i.id)
+            .map(|i| i.id.to_string())
             .collect();
         let deployments = self.engine.director.deployments().await.map_err(|e| {
             tracing::warn!(request_id = %caller.request_id, error = %e, "cannot list director deployments");
@@ -282,7 +284,7 @@ impl Broker {
                 )));
             }
         }
-        let context = context.unwrap_or_else(|| instance.context.clone());
+        let context = context.or_else(|| instance.context.clone());
         let request = self.management_request(&instance, kind, context);
         let (op, _) = self
             .begin_operation(caller, instance, kind, request, kind.as_str(), None)
@@ -305,7 +307,7 @@ impl Broker {
         &self,
         instance: &InstanceRecord,
         kind: OperationKind,
-        context: Value,
+        context: Option<Value>,
     ) -> OperationRequest {
         let maintenance_info = match kind {
             OperationKind::Upgrade => self
@@ -313,24 +315,25 @@ impl Broker {
                 .plan(&instance.plan_id)
                 .and_then(|p| crate::catalog::effective_maintenance_info(&self.config, p))
                 .filter(|mi| !mi.version.is_empty())
-                .map(|mi| json!({ "version": mi.version }))
-                .unwrap_or(Value::Null),
-            _ => Value::Null,
+                .map(|mi| MaintenanceInfo {
+                    version: mi.version,
+                }),
+            _ => None,
         };
         OperationRequest {
             plan_id: instance.plan_id.clone(),
             previous_plan_id: Some(instance.plan_id.clone()),
-            parameters: json!({}),
-            context: context.clone(),
+            parameters: Some(json!({})),
+            request_params: Some(json!({ "context": context })),
+            context,
             maintenance_info,
-            request_params: json!({ "context": context }),
             force: false,
-            fingerprint: json!({
+            fingerprint: Some(json!({
                 "service_id": instance.service_id,
                 "plan_id": instance.plan_id,
                 "parameters": {},
                 "management": kind.as_str(),
-            }),
+            })),
         }
     }
 }
@@ -388,6 +391,7 @@ fn compute_metrics(config: &crate::config::Config, counts: &PlanCounts) -> Vec<M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Timestamp;
 
     #[test]
     fn metrics_count_per_plan_and_globally() {
@@ -396,21 +400,21 @@ mod tests {
             .config;
         let first = config.catalog.plans[0].clone();
         let counts = PlanCounts::of(&[InstanceRecord {
-            id: "x".into(),
+            id: InstanceId::parse("x").unwrap(),
             service_id: config.catalog.id.clone(),
             plan_id: first.plan_id.clone(),
             organization_guid: String::new(),
             space_guid: String::new(),
-            context: Value::Null,
+            context: None,
             parameters: json!({}),
-            maintenance_info: Value::Null,
+            maintenance_info: None,
             dashboard_url: None,
-            labels: Value::Null,
-            configs: Value::Null,
+            labels: None,
+            configs: None,
             state: InstanceState::Ready,
             deployment_name: "service-instance_x".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
         }]);
         let metrics = compute_metrics(&config, &counts);
         let service = &config.catalog.service_name;

@@ -125,7 +125,7 @@ impl Broker {
         id: &InstanceId,
         operation: &'static str,
     ) -> ServiceResult<Option<InstanceRecord>> {
-        let owned = id.to_string();
+        let owned = id.clone();
         self.engine
             .store
             .run(move |s| s.instance(&owned))
@@ -135,7 +135,7 @@ impl Broker {
 
     /// The newest operation of an instance.
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
-        let owned = id.to_string();
+        let owned = id.clone();
         self.engine
             .store
             .run(move |s| s.latest_operation(&owned))
@@ -150,9 +150,10 @@ impl Broker {
     }
 }
 
-/// The version of a `maintenance_info` object; `None` for absent, `{}` or no version.
-pub fn maintenance_version(mi: &Value) -> Option<String> {
-    mi.get("version")
+/// The version of a `maintenance_info` object a platform sent; `None` for absent, `{}` or no
+/// version.
+pub fn maintenance_version(mi: Option<&Value>) -> Option<String> {
+    mi?.get("version")
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
         .map(str::to_string)

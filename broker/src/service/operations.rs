@@ -3,12 +3,12 @@
 //! fails, so a failed request leaves no state behind. Also the quota check that guards them.
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
-use crate::engine::OperationRequest;
+use crate::ids::{InstanceId, OperationId};
 use crate::store::{
-    now_rfc3339, InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState,
-    Stage, StoreError,
+    InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationRequest,
+    OperationState, Stage, StoreError, Timestamp,
 };
-use serde_json::Value;
+use std::collections::BTreeMap;
 use tokio::sync::OwnedMutexGuard;
 
 /// The engine lock key that serialises quota checks with the records they count.
@@ -19,11 +19,11 @@ pub(super) const QUOTA_LOCK: &str = "quotas";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
     /// The operation id platforms poll with.
-    pub operation: String,
+    pub operation: OperationId,
     /// The instance's dashboard URL.
     pub dashboard_url: Option<String>,
-    /// The instance's labels (a JSON object, or `null`).
-    pub labels: Value,
+    /// The instance's labels, when it has any.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 impl Accepted {
@@ -32,30 +32,30 @@ impl Accepted {
         Self {
             operation: op.id.clone(),
             dashboard_url: instance.and_then(|i| i.dashboard_url.clone()),
-            labels: instance.map_or(Value::Null, |i| i.labels.clone()),
+            labels: instance.and_then(|i| i.labels.clone()),
         }
     }
 }
 
 /// A new operation record in its first stage, with a fresh id.
 pub(super) fn new_operation(
-    instance_id: &str,
+    instance_id: &InstanceId,
     kind: OperationKind,
-    request: &OperationRequest,
+    request: OperationRequest,
 ) -> OperationRecord {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     OperationRecord {
-        id: crate::ids::OperationId::new_random().to_string(),
-        instance_id: instance_id.to_string(),
+        id: OperationId::new_random(),
+        instance_id: instance_id.clone(),
         kind,
         state: OperationState::InProgress,
         stage: Stage::Pending,
         task_id: None,
         errand_index: 0,
-        request: serde_json::to_value(request).unwrap_or(Value::Null),
+        request,
         description: String::new(),
         error: String::new(),
-        created_at: now.clone(),
+        created_at: now,
         updated_at: now,
     }
 }
@@ -76,7 +76,7 @@ impl Broker {
         action: &'static str,
         quota_guard: Option<OwnedMutexGuard<()>>,
     ) -> ServiceResult<(OperationRecord, InstanceRecord)> {
-        let op = new_operation(&instance.id, kind, &request);
+        let op = new_operation(&instance.id, kind, request);
         let engine = self.engine.clone();
         let _guard = engine.lock(&op.id).await;
         let new_state = if kind == OperationKind::Delete {
@@ -185,12 +185,12 @@ impl Broker {
         // An instance in the middle of a plan change counts against both plans until it is
         // done: it may end on either.
         for op in &in_flight {
-            let target = OperationRequest::of(op).plan_id;
+            let target = &op.request.plan_id;
             let moving = instances
                 .iter()
-                .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != target);
+                .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != *target);
             if moving {
-                counts.add_one(&target);
+                counts.add_one(target);
             }
         }
         if let Some(old) = moving_from {

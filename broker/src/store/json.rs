@@ -10,7 +10,6 @@
 //! at most three, so real requests stay far below the limit.
 
 use super::{StoreError, StoreResult};
-use serde_json::Value;
 
 /// The deepest nesting (arrays and objects) the store writes. serde_json reads up to 127
 /// levels; this leaves room for the wrapping above the API's limit of 64 while staying
@@ -19,8 +18,12 @@ pub const MAX_DEPTH: usize = 100;
 
 /// The JSON text stored for `value` in `column`; [`StoreError::TooDeep`] when it is nested
 /// deeper than [`MAX_DEPTH`].
-pub fn encode(column: &'static str, value: &Value) -> StoreResult<String> {
-    let text = value.to_string();
+pub fn encode<T: serde::Serialize + ?Sized>(
+    column: &'static str,
+    value: &T,
+) -> StoreResult<String> {
+    let text = serde_json::to_string(value)
+        .map_err(|source| StoreError::Unencodable { column, source })?;
     let depth = depth(&text);
     if depth > MAX_DEPTH {
         return Err(StoreError::TooDeep {
@@ -32,9 +35,9 @@ pub fn encode(column: &'static str, value: &Value) -> StoreResult<String> {
     Ok(text)
 }
 
-/// Decodes the JSON text of `column`; a bad value is [`StoreError::Json`] naming the column.
-pub fn decode(column: &'static str, text: &str) -> StoreResult<Value> {
-    serde_json::from_str(text).map_err(|source| StoreError::Json { column, source })
+/// Decodes a stored JSON text (`columns::Json` names the column when this fails).
+pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    serde_json::from_str(text)
 }
 
 /// How deeply arrays and objects nest in a JSON text (`0` for a scalar). Brackets inside

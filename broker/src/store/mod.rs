@@ -1,4 +1,5 @@
-//! The broker's state in SQLite: instances, operations and bindings.
+//! The broker's state in SQLite: instances, operations and bindings, and the simulated
+//! director's deployments and tasks (see `simulated`).
 //!
 //! Every state change is one transaction, written before the side effect it describes.
 //! The store enforces at most one in-flight operation per instance with a unique partial
@@ -13,14 +14,23 @@
 //! and a deletion of credentials is followed by a checkpoint that empties the write-ahead log
 //! holding the old pages (see `Store::scrub`).
 
+mod columns;
 mod files;
 mod json;
 mod migrations;
 mod records;
+mod request;
+mod simulated;
+mod timestamp;
 
+pub use columns::ColumnError;
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
+pub use request::OperationRequest;
+pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
+pub use timestamp::Timestamp;
 
+use crate::ids::{BindingId, InstanceId, OperationId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +55,7 @@ pub enum BindRefusal {
     /// A delete operation is in flight on the instance.
     DeleteInFlight {
         /// The delete operation.
-        operation: String,
+        operation: OperationId,
     },
     /// The instance is being deleted.
     Deprovisioning,
@@ -104,7 +114,7 @@ pub enum StoreError {
     #[error("service instance {instance} cannot be bound: {reason}")]
     InstanceBusy {
         /// The instance.
-        instance: String,
+        instance: InstanceId,
         /// Why.
         reason: BindRefusal,
     },
@@ -113,16 +123,25 @@ pub enum StoreError {
     #[error("binding {binding} of service instance {instance} is being created: delete the instance when the bind has finished")]
     BindingInProgress {
         /// The instance.
-        instance: String,
+        instance: InstanceId,
         /// The binding being created.
-        binding: String,
+        binding: BindingId,
     },
-    /// A stored JSON column could not be decoded.
-    #[error("corrupt JSON in column {column}: {source}")]
-    Json {
-        /// The column.
+    /// A stored value could not be read: the row is damaged (or written by something other
+    /// than this broker). Nothing is assumed in its place.
+    #[error("cannot read column {column}: {source}")]
+    Column {
+        /// The column, as `table.column`.
         column: &'static str,
-        /// The decode error.
+        /// What is wrong with the value.
+        source: ColumnError,
+    },
+    /// A value could not be written as JSON (a map whose keys are not strings).
+    #[error("cannot write column {column} as JSON: {source}")]
+    Unencodable {
+        /// The column, as `table.column`.
+        column: &'static str,
+        /// The encoding error.
         source: serde_json::Error,
     },
     /// The database was written by a newer broker.
@@ -135,7 +154,7 @@ pub enum StoreError {
     },
     /// Another operation is in flight on the instance.
     #[error("operation {0} is in progress for this instance")]
-    InFlight(String),
+    InFlight(OperationId),
     /// The record already exists.
     #[error("already exists")]
     AlreadyExists,
@@ -162,19 +181,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Current UTC time as RFC 3339 with milliseconds, for the created/updated columns.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(now_millis())
-}
-
-fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the text [`Timestamp`] stores,
+/// for any millisecond count (also outside the years a [`Timestamp`] can hold).
 pub fn format_rfc3339(millis: i64) -> String {
     let secs = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
@@ -245,11 +253,18 @@ impl Store {
         Ok(conn)
     }
 
-    /// Runs `f` with a pooled connection on the current thread (blocking).
-    pub fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    /// Runs `f` with a pooled connection on the current thread (blocking). Private: the store
+    /// is the only module that writes SQL, so nothing above it depends on SQLite.
+    /// Whether the database takes a write transaction now (for readiness checks): begins an
+    /// immediate transaction and rolls it back.
+    pub fn check_writable(&self) -> StoreResult<()> {
+        self.with_conn(|c| {
+            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let pooled = self.pool.lock().expect("pool lock").pop();
         let mut conn = match pooled {
             Some(c) => c,
@@ -308,7 +323,7 @@ impl Store {
     // ----- instances -----
 
     /// The instance with this id, including deleted tombstones.
-    pub fn instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
+    pub fn instance(&self, id: &InstanceId) -> StoreResult<Option<InstanceRecord>> {
         self.query_one(
             &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
             [id],
@@ -334,15 +349,16 @@ impl Store {
     ) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
-            let existing: Option<String> = tx
+            let existing: Option<InstanceState> = tx
                 .query_row(
                     "SELECT state FROM instances WHERE id = ?1",
                     [&instance.id],
                     |r| r.get(0),
                 )
-                .optional()?;
-            let replaced = match existing.as_deref() {
-                Some("deleted") => {
+                .optional()
+                .map_err(|e| columns::column_error("instances.state", e))?;
+            let replaced = match existing {
+                Some(InstanceState::Deleted) => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
@@ -409,7 +425,7 @@ impl Store {
             insert_operation(&tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![op.instance_id, instance_state.as_str(), now_rfc3339()],
+                params![op.instance_id, instance_state, Timestamp::now()],
             )?;
             tx.commit()?;
             Ok(())
@@ -418,7 +434,7 @@ impl Store {
 
     /// Removes an instance and its operations entirely: used when a provision fails before
     /// anything was deployed, so the platform's request leaves no state behind.
-    pub fn forget_instance(&self, id: &str) -> StoreResult<()> {
+    pub fn forget_instance(&self, id: &InstanceId) -> StoreResult<()> {
         self.with_conn(|c| {
             let tx = write_transaction(c)?;
             tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
@@ -439,8 +455,8 @@ impl Store {
     /// is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
         &self,
-        op_id: &str,
-        instance_id: &str,
+        op_id: &OperationId,
+        instance_id: &InstanceId,
         restore: InstanceState,
     ) -> StoreResult<()> {
         self.with_conn(|c| {
@@ -448,7 +464,7 @@ impl Store {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![instance_id, restore.as_str(), now_rfc3339()],
+                params![instance_id, restore, Timestamp::now()],
             )?;
             tx.commit()?;
             self.scrub(c, CHECKPOINT_WAIT);
@@ -459,7 +475,7 @@ impl Store {
     // ----- operations -----
 
     /// The operation with this id.
-    pub fn operation(&self, id: &str) -> StoreResult<Option<OperationRecord>> {
+    pub fn operation(&self, id: &OperationId) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
             [id],
@@ -468,7 +484,10 @@ impl Store {
     }
 
     /// The newest operation of an instance.
-    pub fn latest_operation(&self, instance_id: &str) -> StoreResult<Option<OperationRecord>> {
+    pub fn latest_operation(
+        &self,
+        instance_id: &InstanceId,
+    ) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -529,18 +548,18 @@ impl Store {
     /// The binding with this id on this instance.
     pub fn binding(
         &self,
-        instance_id: &str,
-        binding_id: &str,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
     ) -> StoreResult<Option<BindingRecord>> {
         self.query_one(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
-            [instance_id, binding_id],
+            params![instance_id, binding_id],
             BindingRecord::from_row,
         )
     }
 
     /// The bindings of an instance.
-    pub fn bindings_of(&self, instance_id: &str) -> StoreResult<Vec<BindingRecord>> {
+    pub fn bindings_of(&self, instance_id: &InstanceId) -> StoreResult<Vec<BindingRecord>> {
         self.query_all(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"),
             [instance_id],
@@ -549,7 +568,8 @@ impl Store {
     }
 
     /// Stores a new binding; [`StoreError::AlreadyExists`] if the id is taken. This is how a
-    /// bind records its intent (a pending record, `response` null) before the adapter runs.
+    /// bind records its intent (a pending record: `response` is `None`, stored as `null`)
+    /// before the adapter runs.
     ///
     /// Fails with [`StoreError::InstanceBusy`], writing nothing, when the instance is being
     /// deleted (state `deprovisioning`, or a delete operation in flight), is deleted, or is not
@@ -601,8 +621,8 @@ impl Store {
     /// then tracked nowhere, and the caller should ask the adapter to delete them.
     pub fn set_binding_response(
         &self,
-        instance_id: &str,
-        binding_id: &str,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
         response: &serde_json::Value,
     ) -> StoreResult<bool> {
         let response = json::encode("bindings.response", response)?;
@@ -617,11 +637,15 @@ impl Store {
 
     /// Deletes a binding, and scrubs its credentials from the files. Returns false when it
     /// did not exist.
-    pub fn delete_binding(&self, instance_id: &str, binding_id: &str) -> StoreResult<bool> {
+    pub fn delete_binding(
+        &self,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
+    ) -> StoreResult<bool> {
         self.with_conn(|c| {
             let n = c.execute(
                 "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
-                [instance_id, binding_id],
+                params![instance_id, binding_id],
             )?;
             if n > 0 {
                 self.scrub(c, CHECKPOINT_WAIT);
@@ -676,7 +700,7 @@ impl Store {
     }
 }
 
-type FromRow<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<T>>;
+type FromRow<T> = fn(&rusqlite::Row<'_>) -> StoreResult<T>;
 
 impl Store {
     /// Runs a query expected to return at most one row.
@@ -686,7 +710,11 @@ impl Store {
         params: impl rusqlite::Params,
         from_row: FromRow<T>,
     ) -> StoreResult<Option<T>> {
-        self.with_conn(|c| c.query_row(sql, params, from_row).optional()?.transpose())
+        self.with_conn(|c| {
+            c.query_row(sql, params, |r| Ok(from_row(r)))
+                .optional()?
+                .transpose()
+        })
     }
 
     /// Runs a query returning any number of rows.
@@ -698,7 +726,7 @@ impl Store {
     ) -> StoreResult<Vec<T>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map(params, from_row)?;
+            let rows = stmt.query_map(params, |r| Ok(from_row(r)))?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(r??);
@@ -764,51 +792,53 @@ fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
 }
 
 /// Why a binding may not be recorded on `instance_id` now, if it may not.
-fn bind_refusal(c: &Connection, instance_id: &str) -> StoreResult<Option<BindRefusal>> {
-    let delete: Option<String> = c
+fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
+    let delete: Option<OperationId> = c
         .query_row(
             "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
-            params![instance_id, OperationKind::Delete.as_str()],
+            params![instance_id, OperationKind::Delete],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .map_err(|e| columns::column_error("operations.id", e))?;
     if let Some(operation) = delete {
         return Ok(Some(BindRefusal::DeleteInFlight { operation }));
     }
-    let state: Option<String> = c
+    let state: Option<InstanceState> = c
         .query_row(
             "SELECT state FROM instances WHERE id = ?1",
             [instance_id],
             |r| r.get(0),
         )
-        .optional()?;
-    Ok(match state.as_deref().map(InstanceState::parse) {
-        None | Some(Some(InstanceState::Deleted)) => Some(BindRefusal::Deleted),
-        Some(Some(InstanceState::Deprovisioning)) => Some(BindRefusal::Deprovisioning),
+        .optional()
+        .map_err(|e| columns::column_error("instances.state", e))?;
+    Ok(match state {
+        None | Some(InstanceState::Deleted) => Some(BindRefusal::Deleted),
+        Some(InstanceState::Deprovisioning) => Some(BindRefusal::Deprovisioning),
         _ => None,
     })
 }
 
 /// A pending binding of `instance_id` (create-binding has not answered) recorded within the
-/// last `grace`, oldest first. Timestamps are [`now_rfc3339`]'s fixed-width UTC text, which
-/// sorts as time does, so they are compared as text.
+/// last `grace`, oldest first. Timestamps are stored as fixed-width UTC text, which sorts as
+/// time does, so they are compared as text (see [`Timestamp`]).
 fn recent_pending_binding(
     c: &Connection,
-    instance_id: &str,
+    instance_id: &InstanceId,
     grace: Duration,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<BindingId>> {
     if grace.is_zero() {
         return Ok(None);
     }
-    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = format_rfc3339(now_millis().saturating_sub(grace_ms));
-    Ok(c.query_row(
+    let cutoff = Timestamp::now().saturating_sub(grace);
+    c.query_row(
         "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
          ORDER BY created_at, id LIMIT 1",
         params![instance_id, cutoff],
         |r| r.get(0),
     )
-    .optional()?)
+    .optional()
+    .map_err(|e| columns::column_error("bindings.id", e))
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
@@ -828,7 +858,7 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
             json.maintenance_info,
             i.dashboard_url,
             json.labels,
-            i.state.as_str(),
+            i.state,
             i.deployment_name,
             i.created_at,
             json.configs,
@@ -847,9 +877,9 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
         params![
             op.id,
             op.instance_id,
-            op.kind.as_str(),
-            op.state.as_str(),
-            op.stage.as_str(),
+            op.kind,
+            op.state,
+            op.stage,
             op.task_id,
             op.errand_index,
             request,
@@ -861,13 +891,14 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     match res {
         Ok(_) => Ok(()),
         Err(e) if is_constraint(&e) => {
-            let running: Option<String> = c
+            let running: Option<OperationId> = c
                 .query_row(
                     "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
                     [&op.instance_id],
                     |r| r.get(0),
                 )
-                .optional()?;
+                .optional()
+                .map_err(|e| columns::column_error("operations.id", e))?;
             match running {
                 Some(id) => Err(StoreError::InFlight(id)),
                 None => Err(StoreError::AlreadyExists),
@@ -915,8 +946,8 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
             json.maintenance_info,
             instance.dashboard_url,
             json.labels,
-            instance.state.as_str(),
-            now_rfc3339(),
+            instance.state,
+            Timestamp::now(),
             json.configs,
         ],
     )?;
@@ -930,14 +961,14 @@ fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
          description=?7, error=?8, updated_at=?9 WHERE id=?1",
         params![
             op.id,
-            op.state.as_str(),
-            op.stage.as_str(),
+            op.state,
+            op.stage,
             op.task_id,
             op.errand_index,
             request,
             op.description,
             op.error,
-            now_rfc3339(),
+            Timestamp::now(),
         ],
     )?;
     Ok(())

@@ -1,43 +1,15 @@
-//! Row types of the store and their mapping to and from SQLite columns.
+//! Row types of the store, decoded from their columns once (see `columns`).
 
-use super::{StoreError, StoreResult};
+use super::columns::{get, string_enum, Json};
+use super::{OperationRequest, StoreResult, Timestamp};
+use crate::ids::{BindingId, InstanceId, OperationId};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-fn json_column(
-    row: &rusqlite::Row<'_>,
-    idx: usize,
-    column: &'static str,
-) -> rusqlite::Result<StoreResult<Value>> {
-    let text: String = row.get(idx)?;
-    Ok(super::json::decode(column, &text))
-}
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-        impl $name {
-            /// The text stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-            /// Parses the stored text.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
+use std::collections::BTreeMap;
 
 string_enum!(
     /// Where an instance is in its life.
-    InstanceState {
+    InstanceState, "instance state" {
         /// Its create operation is running.
         Provisioning = "provisioning",
         /// Deployed; no operation running.
@@ -55,7 +27,7 @@ string_enum!(
 
 string_enum!(
     /// What an operation does.
-    OperationKind {
+    OperationKind, "operation kind" {
         /// Provision.
         Create = "create",
         /// Update (plan change or parameters).
@@ -71,7 +43,7 @@ string_enum!(
 
 string_enum!(
     /// The OSB state of an operation.
-    OperationState {
+    OperationState, "operation state" {
         /// Still running.
         InProgress = "in progress",
         /// Finished successfully.
@@ -83,7 +55,7 @@ string_enum!(
 
 string_enum!(
     /// How far an operation has got; each stage is re-entrant, so recovery re-runs it.
-    Stage {
+    Stage, "operation stage" {
         /// Recorded, nothing submitted to the director yet.
         Pending = "pending",
         /// A deploy task has been submitted.
@@ -97,13 +69,21 @@ string_enum!(
     }
 );
 
+/// The maintenance info an instance is at, or that an operation moves it to: the version of
+/// its plan's `maintenance_info` (stored as `{"version": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceInfo {
+    /// The version; never empty.
+    pub version: String,
+}
+
 pub(super) const INSTANCE_COLUMNS: &str = "id, service_id, plan_id, organization_guid, space_guid, context, parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs";
 
 /// One service instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
     /// The OSB instance id.
-    pub id: String,
+    pub id: InstanceId,
     /// The catalog service id.
     pub service_id: String,
     /// The current plan id.
@@ -112,61 +92,48 @@ pub struct InstanceRecord {
     pub organization_guid: String,
     /// The space the platform provisioned it in.
     pub space_guid: String,
-    /// The platform context object (JSON `null` when none).
-    pub context: Value,
+    /// The platform context object, when the platform sent one.
+    pub context: Option<Value>,
     /// The arbitrary parameters in effect (JSON object).
     pub parameters: Value,
-    /// The maintenance info the instance is at (JSON `null` when none).
-    pub maintenance_info: Value,
+    /// The maintenance info the instance is at, when its plan has one.
+    pub maintenance_info: Option<MaintenanceInfo>,
     /// The dashboard URL, if the adapter gave one.
     pub dashboard_url: Option<String>,
-    /// Labels from generate-manifest (JSON object or `null`).
-    pub labels: Value,
-    /// BOSH configs from the last generate-manifest (JSON object or `null`).
-    pub configs: Value,
+    /// Labels from generate-manifest, when it gave any.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// BOSH configs (type → content) from the last generate-manifest; `None` before the
+    /// first deploy.
+    pub configs: Option<BTreeMap<String, String>>,
     /// Life-cycle state.
     pub state: InstanceState,
     /// The BOSH deployment name.
     pub deployment_name: String,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When it was last changed.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl InstanceRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let state: String = row.get(10)?;
-        let Some(state) = InstanceState::parse(&state) else {
-            return Ok(Err(StoreError::Task(format!(
-                "unknown instance state '{state}'"
-            ))));
-        };
-        let context = json_column(row, 5, "instances.context")?;
-        let parameters = json_column(row, 6, "instances.parameters")?;
-        let mi = json_column(row, 7, "instances.maintenance_info")?;
-        let labels = json_column(row, 9, "instances.labels")?;
-        let configs = json_column(row, 14, "instances.configs")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                id: row.get(0)?,
-                service_id: row.get(1)?,
-                plan_id: row.get(2)?,
-                organization_guid: row.get(3)?,
-                space_guid: row.get(4)?,
-                context: context?,
-                parameters: parameters?,
-                maintenance_info: mi?,
-                dashboard_url: row.get(8)?,
-                labels: labels?,
-                configs: configs?,
-                state,
-                deployment_name: row.get(11)?,
-                created_at: row.get(12)?,
-                updated_at: row.get(13)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            id: get(row, "instances.id")?,
+            service_id: get(row, "instances.service_id")?,
+            plan_id: get(row, "instances.plan_id")?,
+            organization_guid: get(row, "instances.organization_guid")?,
+            space_guid: get(row, "instances.space_guid")?,
+            context: get::<Json<_>>(row, "instances.context")?.0,
+            parameters: get::<Json<_>>(row, "instances.parameters")?.0,
+            maintenance_info: get::<Json<_>>(row, "instances.maintenance_info")?.0,
+            dashboard_url: get(row, "instances.dashboard_url")?,
+            labels: get::<Json<_>>(row, "instances.labels")?.0,
+            configs: get::<Json<_>>(row, "instances.configs")?.0,
+            state: get(row, "instances.state")?,
+            deployment_name: get(row, "instances.deployment_name")?,
+            created_at: get(row, "instances.created_at")?,
+            updated_at: get(row, "instances.updated_at")?,
+        })
     }
 }
 
@@ -177,9 +144,9 @@ pub(super) const OPERATION_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperationRecord {
     /// The operation id, returned to the platform as `operation`.
-    pub id: String,
+    pub id: OperationId,
     /// The instance it acts on.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// What it does.
     pub kind: OperationKind,
     /// Its OSB state.
@@ -190,50 +157,34 @@ pub struct OperationRecord {
     pub task_id: Option<i64>,
     /// Index of the lifecycle errand being run, in [`Stage::Errand`].
     pub errand_index: i64,
-    /// Everything needed to (re-)run the operation: plan, parameters, context (JSON).
-    pub request: Value,
+    /// Everything needed to (re-)run the operation: plan, parameters, context.
+    pub request: OperationRequest,
     /// User-facing description of the outcome.
     pub description: String,
     /// Operator-facing detail of a failure.
     pub error: String,
     /// When it started.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When it last changed.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl OperationRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let kind: String = row.get(2)?;
-        let state: String = row.get(3)?;
-        let stage: String = row.get(4)?;
-        let (Some(kind), Some(state), Some(stage)) = (
-            OperationKind::parse(&kind),
-            OperationState::parse(&state),
-            Stage::parse(&stage),
-        ) else {
-            return Ok(Err(StoreError::Task(format!(
-                "unknown operation kind/state/stage '{kind}'/'{state}'/'{stage}'"
-            ))));
-        };
-        let request = json_column(row, 7, "operations.request")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                id: row.get(0)?,
-                instance_id: row.get(1)?,
-                kind,
-                state,
-                stage,
-                task_id: row.get(5)?,
-                errand_index: row.get(6)?,
-                request: request?,
-                description: row.get(8)?,
-                error: row.get(9)?,
-                created_at: row.get(10)?,
-                updated_at: row.get(11)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            id: get(row, "operations.id")?,
+            instance_id: get(row, "operations.instance_id")?,
+            kind: get(row, "operations.kind")?,
+            state: get(row, "operations.state")?,
+            stage: get(row, "operations.stage")?,
+            task_id: get(row, "operations.task_id")?,
+            errand_index: get(row, "operations.errand_index")?,
+            request: get::<Json<_>>(row, "operations.request")?.0,
+            description: get(row, "operations.description")?,
+            error: get(row, "operations.error")?,
+            created_at: get(row, "operations.created_at")?,
+            updated_at: get(row, "operations.updated_at")?,
+        })
     }
 }
 
@@ -244,42 +195,38 @@ pub(super) const BINDING_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindingRecord {
     /// The instance it belongs to.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The OSB binding id.
-    pub id: String,
+    pub id: BindingId,
     /// The service id of the bind request.
     pub service_id: String,
     /// The plan id of the bind request.
     pub plan_id: String,
     /// The parts of the bind request that decide whether a re-bind is identical (JSON).
     pub request: Value,
-    /// The bind response body: credentials and URLs (JSON); `null` while create-binding runs.
-    pub response: Value,
+    /// The bind response body: credentials and URLs (JSON); `None` while create-binding
+    /// runs.
+    pub response: Option<Value>,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 impl BindingRecord {
     /// True while create-binding has not answered: the binding was recorded before the
     /// adapter ran, and the broker stopped before it could store the answer.
     pub fn is_pending(&self) -> bool {
-        self.response.is_null()
+        self.response.is_none()
     }
 
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Self>> {
-        let request = json_column(row, 4, "bindings.request")?;
-        let response = json_column(row, 5, "bindings.response")?;
-        let build = || -> StoreResult<Self> {
-            Ok(Self {
-                instance_id: row.get(0)?,
-                id: row.get(1)?,
-                service_id: row.get(2)?,
-                plan_id: row.get(3)?,
-                request: request?,
-                response: response?,
-                created_at: row.get(6)?,
-            })
-        };
-        Ok(build())
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            instance_id: get(row, "bindings.instance_id")?,
+            id: get(row, "bindings.id")?,
+            service_id: get(row, "bindings.service_id")?,
+            plan_id: get(row, "bindings.plan_id")?,
+            request: get::<Json<_>>(row, "bindings.request")?.0,
+            response: get::<Json<_>>(row, "bindings.response")?.0,
+            created_at: get(row, "bindings.created_at")?,
+        })
     }
 }

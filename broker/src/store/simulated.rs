@@ -1,0 +1,179 @@
+//! The simulated director's state: its deployments (name → manifest) and its tasks, kept in
+//! the broker's database (`sim_deployments`, `sim_tasks`) so that they survive a restart as a
+//! real director's would. The director (`director::simulated`) decides what the tasks do and
+//! when they finish; this module only stores and reads them.
+//!
+//! A stored manifest can hold the deployment's secrets in clear, so deleting a deployment is
+//! scrubbed from the files like a deleted binding (see `Store::scrub`).
+
+use super::columns::{get, string_enum};
+use super::{Store, StoreResult, CHECKPOINT_WAIT};
+use rusqlite::{params, OptionalExtension};
+
+string_enum!(
+    /// How a simulated task ends once its time is up.
+    SimTaskOutcome, "simulated task outcome" {
+        /// It succeeds.
+        Done = "done",
+        /// It fails.
+        Error = "error",
+    }
+);
+
+/// A simulated task to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSimTask {
+    /// The deployment it acts on.
+    pub deployment: String,
+    /// What it does (`create deployment`, `run errand x`, ...).
+    pub description: String,
+    /// The context id the broker gave it (its operation id).
+    pub context_id: String,
+    /// When it started, in Unix milliseconds.
+    pub started_ms: i64,
+    /// How long it runs, in milliseconds.
+    pub duration_ms: i64,
+    /// How it ends.
+    pub outcome: SimTaskOutcome,
+    /// The result text of a failed task.
+    pub result: String,
+}
+
+/// A recorded simulated task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimTaskRecord {
+    /// Its task id.
+    pub id: i64,
+    /// The deployment it acts on.
+    pub deployment: String,
+    /// What it does.
+    pub description: String,
+    /// The context id the broker gave it.
+    pub context_id: String,
+    /// When it started, in Unix milliseconds.
+    pub started_ms: i64,
+    /// How long it runs, in milliseconds.
+    pub duration_ms: i64,
+    /// How it ends.
+    pub outcome: SimTaskOutcome,
+    /// The result text of a failed task.
+    pub result: String,
+}
+
+/// Which simulated tasks to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimTaskFilter {
+    /// The tasks started with this context id.
+    Context(String),
+    /// The tasks of this deployment.
+    Deployment(String),
+}
+
+const SIM_TASK_COLUMNS: &str =
+    "id, deployment, description, context_id, started_ms, duration_ms, outcome, result";
+
+fn sim_task_from_row(r: &rusqlite::Row<'_>) -> StoreResult<SimTaskRecord> {
+    Ok(SimTaskRecord {
+        id: get(r, "sim_tasks.id")?,
+        deployment: get(r, "sim_tasks.deployment")?,
+        description: get(r, "sim_tasks.description")?,
+        context_id: get(r, "sim_tasks.context_id")?,
+        started_ms: get(r, "sim_tasks.started_ms")?,
+        duration_ms: get(r, "sim_tasks.duration_ms")?,
+        outcome: get(r, "sim_tasks.outcome")?,
+        result: get(r, "sim_tasks.result")?,
+    })
+}
+
+impl Store {
+    /// Stores the manifest of a simulated deployment, replacing an older one.
+    pub fn sim_put_deployment(&self, name: &str, manifest: &str) -> StoreResult<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest",
+                params![name, manifest],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The manifest of a simulated deployment, if it exists.
+    pub fn sim_manifest(&self, name: &str) -> StoreResult<Option<String>> {
+        self.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT manifest FROM sim_deployments WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// The names of every simulated deployment, sorted.
+    pub fn sim_deployment_names(&self) -> StoreResult<Vec<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT name FROM sim_deployments ORDER BY name")?;
+            let names = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+    }
+
+    /// Deletes a simulated deployment, and scrubs its manifest (which may hold secrets) from
+    /// the files. Returns false when it did not exist.
+    pub fn sim_delete_deployment(&self, name: &str) -> StoreResult<bool> {
+        self.with_conn(|c| {
+            let n = c.execute("DELETE FROM sim_deployments WHERE name = ?1", [name])?;
+            if n > 0 {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Records a simulated task; returns its id.
+    pub fn sim_record_task(&self, task: &NewSimTask) -> StoreResult<i64> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO sim_tasks (deployment, description, context_id, started_ms, duration_ms, outcome, result)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    task.deployment,
+                    task.description,
+                    task.context_id,
+                    task.started_ms,
+                    task.duration_ms,
+                    task.outcome,
+                    task.result,
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// The simulated task with this id.
+    pub fn sim_task(&self, id: i64) -> StoreResult<Option<SimTaskRecord>> {
+        self.query_one(
+            &format!("SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE id = ?1"),
+            [id],
+            sim_task_from_row,
+        )
+    }
+
+    /// The simulated tasks that `filter` selects, newest first.
+    pub fn sim_tasks_where(&self, filter: &SimTaskFilter) -> StoreResult<Vec<SimTaskRecord>> {
+        let (column, value) = match filter {
+            SimTaskFilter::Context(id) => ("context_id", id),
+            SimTaskFilter::Deployment(name) => ("deployment", name),
+        };
+        self.query_all(
+            &format!(
+                "SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE {column} = ?1 ORDER BY id DESC"
+            ),
+            [value],
+            sim_task_from_row,
+        )
+    }
+}
