@@ -93,7 +93,7 @@ async fn fetch_plan_schemas(
     }
     for plan in &config.catalog.plans {
         let adapter_plan = crate::engine::plans::adapter_plan(config, plan);
-        match engine.adapter.generate_plan_schemas(&adapter_plan).await {
+        match engine.adapter().generate_plan_schemas(&adapter_plan).await {
             Ok(Some(schema)) => {
                 let compiled = PlanSchemas::new(&plan.name, &schema).map_err(StartError::Other)?;
                 schemas.insert(plan.plan_id.clone(), compiled);

@@ -18,6 +18,14 @@ pub fn private_hash(private: &std::collections::BTreeMap<String, String>) -> Str
     hex::encode(outer.finalize())
 }
 
+/// The maintenance version a plan is at (the plan's, else the service's); `None` when
+/// neither sets one. The one rule for "which version does an instance of this plan move to".
+pub fn plan_maintenance_version(config: &Config, plan: &PlanConfig) -> Option<String> {
+    effective_maintenance_info(config, plan)
+        .map(|mi| mi.version)
+        .filter(|v| !v.is_empty())
+}
+
 /// The effective maintenance info of a plan: the plan's overlaid on the service's. `None`
 /// when neither sets a version, public or private entries.
 pub fn effective_maintenance_info(

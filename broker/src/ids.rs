@@ -12,6 +12,9 @@
 
 use std::fmt;
 
+/// The prefix of every deployment this broker creates: `service-instance_<instance id>`.
+pub const DEPLOYMENT_PREFIX: &str = "service-instance_";
+
 /// The longest id accepted.
 pub const MAX_ID_LEN: usize = 64;
 
@@ -145,7 +148,7 @@ id_type!(
 impl InstanceId {
     /// The name of the instance's BOSH deployment.
     pub fn deployment_name(&self) -> String {
-        format!("service-instance_{}", self.0)
+        format!("{DEPLOYMENT_PREFIX}{}", self.0)
     }
 }
 

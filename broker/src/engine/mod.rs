@@ -13,6 +13,7 @@ mod stages;
 mod texts;
 mod worker;
 
+pub use secrets::stored_secrets;
 pub use texts::in_progress_text;
 
 use crate::adapter::{AdapterClient, AdapterError};
@@ -55,13 +56,13 @@ pub enum EngineError {
 /// The operation engine.
 pub struct Engine {
     /// The broker configuration.
-    pub config: Arc<Config>,
+    config: Arc<Config>,
     /// The state store.
-    pub store: Store,
+    store: Store,
     /// The director.
-    pub director: Arc<dyn Director>,
+    director: Arc<dyn Director>,
     /// The service adapter.
-    pub adapter: AdapterClient,
+    adapter: AdapterClient,
     locks: locks::KeyedLocks,
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -82,6 +83,26 @@ impl Engine {
             locks: Default::default(),
             metrics: Default::default(),
         }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The director.
+    pub fn director(&self) -> &Arc<dyn Director> {
+        &self.director
+    }
+
+    /// The service adapter.
+    pub fn adapter(&self) -> &AdapterClient {
+        &self.adapter
     }
 
     /// The same engine, counting finished operations in `metrics`.

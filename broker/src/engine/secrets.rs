@@ -74,7 +74,7 @@ pub fn replace_odb_secrets(
 
 /// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
 /// `None` when there are none, which the adapter reads as "no previous secrets".
-pub async fn previous_secrets(
+pub async fn stored_secrets(
     store: &Store,
     deployment: &str,
 ) -> Result<Option<BTreeMap<String, String>>, EngineError> {

@@ -76,7 +76,7 @@ impl Engine {
                 .config
                 .plan(&prev_id)
                 .map(|p| plans::adapter_plan(&self.config, p));
-            let secrets = secrets::previous_secrets(&self.store, &deployment).await?;
+            let secrets = secrets::stored_secrets(&self.store, &deployment).await?;
             // An instance deployed before configs were recorded had none.
             let configs = Some(instance.configs.clone().unwrap_or_default());
             (

@@ -71,7 +71,7 @@ impl Broker {
     ) -> ServiceResult<Option<BindingRecord>> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
-            .store
+            .store()
             .run(move |s| s.binding(&i, &b))
             .await
             .map_err(|e| ServiceError::store(instance_id, operation, e))
@@ -84,7 +84,7 @@ impl Broker {
     ) -> ServiceResult<()> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
         self.engine
-            .store
+            .store()
             .run(move |s| s.delete_binding(&i, &b))
             .await
             .map(|_| ())
@@ -97,24 +97,13 @@ impl Broker {
         &self,
         instance: &InstanceRecord,
     ) -> Result<Option<DeploymentFacts>, EngineError> {
-        let director = &self.engine.director;
+        let director = &self.engine.director();
         let Some(manifest) = director.manifest(&instance.deployment_name).await? else {
             return Ok(None);
         };
         let vms = director.vms(&instance.deployment_name).await?;
-        let deployment = instance.deployment_name.clone();
-        let stored = self
-            .engine
-            .store
-            .run(move |s| s.secrets(&deployment))
-            .await?;
-        let secrets = Some(
-            stored
-                .into_iter()
-                .map(|(path, v)| (format!("(({path}))"), v))
-                .collect::<BTreeMap<_, _>>(),
-        )
-        .filter(|m| !m.is_empty());
+        let secrets =
+            crate::engine::stored_secrets(self.engine.store(), &instance.deployment_name).await?;
         Ok(Some(DeploymentFacts {
             manifest,
             vms,
@@ -138,7 +127,7 @@ impl Broker {
         }
         Ok(self
             .engine
-            .director
+            .director()
             .dns_addresses(&instance.deployment_name, dns)
             .await?)
     }
@@ -271,7 +260,7 @@ impl Broker {
             .await?;
         self.record_binding_intent(instance_id, binding_id, &request, identity)
             .await?;
-        let created = match self.engine.adapter.create_binding(&adapter_request).await {
+        let created = match self.engine.adapter().create_binding(&adapter_request).await {
             Ok(created) => created,
             Err(e) => {
                 // Nothing was created: the request leaves no record behind.
@@ -355,7 +344,7 @@ impl Broker {
         };
         match self
             .engine
-            .store
+            .store()
             .run(move |s| s.insert_binding(&record))
             .await
         {
@@ -389,7 +378,7 @@ impl Broker {
         let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
         let kept = self
             .engine
-            .store
+            .store()
             .run(move |s| s.set_binding_response(&i, &b, &r))
             .await
             .map_err(|e| ServiceError::store(instance_id, "bind", e))?;
@@ -397,7 +386,7 @@ impl Broker {
             return Ok(());
         }
         tracing::warn!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "binding record gone during create-binding; asking the adapter to delete it");
-        if let Err(e) = self.engine.adapter.delete_binding(adapter_request).await {
+        if let Err(e) = self.engine.adapter().delete_binding(adapter_request).await {
             tracing::warn!(request_id = %caller.request_id, binding = %binding_id, error = %e, "delete-binding of the orphaned binding failed");
         }
         Err(ServiceError::Concurrency(format!(
@@ -449,7 +438,7 @@ impl Broker {
                 secrets: facts.secrets,
                 dns_addresses,
             };
-            match self.engine.adapter.delete_binding(&adapter_request).await {
+            match self.engine.adapter().delete_binding(&adapter_request).await {
                 Ok(()) => {}
                 Err(AdapterError::BindingNotFound(_)) => {
                     tracing::info!(request_id = %caller.request_id, binding = %binding_id, "the adapter reports the binding gone; removing it");

@@ -240,9 +240,7 @@ impl Broker {
         requested: Option<&Value>,
     ) -> ServiceResult<Option<MaintenanceInfo>> {
         let plan = self.check_plan(plan_id)?;
-        let current = crate::catalog::effective_maintenance_info(&self.config, plan)
-            .map(|mi| mi.version)
-            .filter(|v| !v.is_empty());
+        let current = crate::catalog::plan_maintenance_version(&self.config, plan);
         match (maintenance_version(requested), current) {
             (None, None) => Ok(None),
             (None, Some(version)) => Ok(Some(MaintenanceInfo { version })),
@@ -377,7 +375,7 @@ impl Broker {
         let _guard = engine.lock(&op.id).await;
         let (inst, o) = (instance.clone(), op.clone());
         match engine
-            .store
+            .store()
             .run(move |s| s.begin_provision(&inst, &o))
             .await
         {
@@ -401,7 +399,7 @@ impl Broker {
             }
             Err(err) => {
                 let id = instance_id.clone();
-                if let Err(e) = engine.store.run(move |s| s.forget_instance(&id)).await {
+                if let Err(e) = engine.store().run(move |s| s.forget_instance(&id)).await {
                     tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
                 }
                 Err(ServiceError::engine(instance_id, "create", "create", err))
@@ -621,7 +619,7 @@ impl Broker {
             Some(op_id) => {
                 let id = op_id.clone();
                 engine
-                    .store
+                    .store()
                     .run(move |s| s.operation(&id))
                     .await
                     .map_err(|e| ServiceError::store(instance_id, "last_operation", e))?

@@ -12,9 +12,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// The prefix of every deployment this broker creates.
-const DEPLOYMENT_PREFIX: &str = "service-instance_";
-
 /// The last operation of an instance, as listed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LastOperationSummary {
@@ -92,7 +89,7 @@ pub struct ManagementOperation {
 impl Broker {
     async fn live_instances(&self) -> ServiceResult<Vec<InstanceRecord>> {
         self.engine
-            .store
+            .store()
             .run(|s| s.live_instances())
             .await
             .map_err(|e| ServiceError::store("-", "mgmt", e))
@@ -102,7 +99,7 @@ impl Broker {
     pub async fn list_instances(&self) -> ServiceResult<Vec<InstanceSummary>> {
         let listed = self
             .engine
-            .store
+            .store()
             .run(|s| {
                 let mut out = Vec::new();
                 for instance in s.live_instances()? {
@@ -149,7 +146,7 @@ impl Broker {
         let iid = id.clone();
         let bindings = self
             .engine
-            .store
+            .store()
             .run(move |s| s.bindings_of(&iid))
             .await
             .map_err(|e| ServiceError::store(id, "mgmt", e))?;
@@ -171,7 +168,7 @@ impl Broker {
             .into_iter()
             .map(|i| i.id.to_string())
             .collect();
-        let deployments = self.engine.director.deployments().await.map_err(|e| {
+        let deployments = self.engine.director().deployments().await.map_err(|e| {
             tracing::warn!(request_id = %caller.request_id, error = %e, "cannot list director deployments");
             ServiceError::Unavailable(format!(
                 "cannot list the director's deployments: {e}; check that the director is reachable"
@@ -180,7 +177,7 @@ impl Broker {
         Ok(deployments
             .into_iter()
             .filter(|d| {
-                d.strip_prefix(DEPLOYMENT_PREFIX)
+                d.strip_prefix(crate::ids::DEPLOYMENT_PREFIX)
                     .is_some_and(|id| !live.contains(id))
             })
             .collect())
@@ -198,7 +195,7 @@ impl Broker {
         let instances = self.live_instances().await?;
         let in_flight = self
             .engine
-            .store
+            .store()
             .run(|s| s.in_flight_operations())
             .await
             .map_err(|e| ServiceError::store("-", "metrics", e))?
@@ -270,7 +267,7 @@ impl Broker {
             }
         }
         let deployment = id.deployment_name();
-        match self.engine.director.manifest(&deployment).await {
+        match self.engine.director().manifest(&deployment).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 return Err(ServiceError::Gone(Some(format!(
@@ -313,11 +310,8 @@ impl Broker {
             OperationKind::Upgrade => self
                 .config
                 .plan(&instance.plan_id)
-                .and_then(|p| crate::catalog::effective_maintenance_info(&self.config, p))
-                .filter(|mi| !mi.version.is_empty())
-                .map(|mi| MaintenanceInfo {
-                    version: mi.version,
-                }),
+                .and_then(|p| crate::catalog::plan_maintenance_version(&self.config, p))
+                .map(|version| MaintenanceInfo { version }),
             _ => None,
         };
         OperationRequest {

@@ -127,7 +127,7 @@ impl Broker {
     ) -> ServiceResult<Option<InstanceRecord>> {
         let owned = id.clone();
         self.engine
-            .store
+            .store()
             .run(move |s| s.instance(&owned))
             .await
             .map_err(|e| ServiceError::store(id, operation, e))
@@ -137,7 +137,7 @@ impl Broker {
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
         let owned = id.clone();
         self.engine
-            .store
+            .store()
             .run(move |s| s.latest_operation(&owned))
             .await
             .map_err(|e| ServiceError::store(id, "last_operation", e))

@@ -89,7 +89,7 @@ impl Broker {
         // pending rows are what a stopped broker left behind and do not block a delete.
         let grace = self.config.adapter.timeout + std::time::Duration::from_secs(30);
         match engine
-            .store
+            .store()
             .run(move |s| s.begin_operation_with_grace(&o, new_state, grace))
             .await
         {
@@ -115,7 +115,7 @@ impl Broker {
             Ok(current) => {
                 let id = instance.id.clone();
                 let stored = engine
-                    .store
+                    .store()
                     .run(move |s| s.instance(&id))
                     .await
                     .map_err(|e| ServiceError::store(&instance.id, kind.as_str(), e))?
@@ -125,7 +125,7 @@ impl Broker {
             Err(err) => {
                 let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
                 if let Err(e) = engine
-                    .store
+                    .store()
                     .run(move |s| s.abandon_operation(&op_id, &iid, restore))
                     .await
                 {
@@ -172,7 +172,7 @@ impl Broker {
         plan_id: &str,
         moving_from: Option<&str>,
     ) -> ServiceResult<()> {
-        let store = &self.engine.store;
+        let store = &self.engine.store();
         let instances = store
             .run(|s| s.live_instances())
             .await
