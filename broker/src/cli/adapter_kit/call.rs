@@ -250,7 +250,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
         ),
         None => None,
     };
-    let program = Program::new(&config.adapter).map_err(|e| KitError::Setup(e.to_string()))?;
+    let program = Program::new(&config.adapter).map_err(KitError::Setup)?;
     let mut caller = Caller {
         config,
         plan_cfg,

@@ -51,7 +51,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, KitError> {
         return Err(KitError::NoPlans);
     }
     let params = parse_params(args.params.as_deref())?;
-    let program = Program::new(&config.adapter).map_err(|e| KitError::Setup(e.to_string()))?;
+    let program = Program::new(&config.adapter).map_err(KitError::Setup)?;
     let rt = runtime()?;
     let plans = selected
         .into_iter()
@@ -892,6 +892,13 @@ impl<'a> PlanCheck<'a> {
             None => {
                 let why = "generate-manifest (create) gave no manifest";
                 for rule in [
+                    Rule::ManifestYaml,
+                    Rule::DeploymentName,
+                    Rule::ExactVersions,
+                    Rule::ReleasesAndStemcells,
+                    Rule::UpdateBlock,
+                    Rule::Yaml11Scalars,
+                    Rule::OdbSecrets,
                     Rule::PendingChanges,
                     Rule::Idempotent,
                     Rule::SecretsKeptOnUpdate,

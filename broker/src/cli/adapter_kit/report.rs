@@ -15,8 +15,7 @@ pub enum Format {
 }
 
 /// The rules `adapter check` applies, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rule {
     /// Every call exits with a code the contract allows for it.
     ExitCodes,
@@ -125,6 +124,12 @@ impl Rule {
             Rule::StderrNoSecrets => "no credential or secret value appears on stderr (it goes to the operator log)",
             Rule::CallTime => "every call finishes within service_adapter.timeout_seconds",
         }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

@@ -71,11 +71,24 @@ impl CallRecord {
 impl Program {
     /// The adapter the settings name. The built-in example adapter is this very binary, run
     /// as `<binary> example-adapter <subcommand>`, as the broker runs it.
-    pub fn new(settings: &AdapterSettings) -> std::io::Result<Self> {
+    ///
+    /// A path of a single component (`adapter.py`, from a config in the current directory)
+    /// is refused: the runner would look it up on the adapter's clean `PATH`, as the broker
+    /// does, and not find it.
+    pub fn new(settings: &AdapterSettings) -> Result<Self, String> {
         let (program, prefix_args) = match &settings.command {
-            AdapterCommand::Executable(p) => (p.clone(), vec![]),
+            AdapterCommand::Executable(p) => {
+                if p.components().count() == 1 && p.is_relative() {
+                    return Err(format!(
+                        "service_adapter.path '{}' has no directory part, so it would be looked up on PATH and not found: write ./{} or an absolute path (or run from another directory)",
+                        p.display(),
+                        p.display()
+                    ));
+                }
+                (p.clone(), vec![])
+            }
             AdapterCommand::BuiltinExample => (
-                std::env::current_exe()?,
+                std::env::current_exe().map_err(|e| e.to_string())?,
                 vec![OsString::from("example-adapter")],
             ),
         };
