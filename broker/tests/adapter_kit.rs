@@ -567,3 +567,23 @@ fn a_logged_credential_is_found_even_when_it_is_not_an_odb_secret() {
     );
     assert_eq!(failed_rules(&report), vec!["stderr-no-secrets"]);
 }
+
+#[test]
+fn the_readme_shows_the_python_sample_as_it_is_in_the_repository() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let sample =
+        std::fs::read_to_string(repo().join("examples/adapter-python/adapter.py")).unwrap();
+    let section = readme
+        .split("### A complete adapter in Python")
+        .nth(1)
+        .expect("the README has the section");
+    let block = section
+        .split("```python\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section shows the adapter");
+    assert_eq!(
+        block, sample,
+        "update the README's copy of examples/adapter-python/adapter.py"
+    );
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A complete service adapter in 40 lines of Python (standard library only): see the README,
+"""A complete service adapter in about 50 lines of Python (standard library only): see the README,
 "Writing an adapter in any language". Check it with:
   on-demand-broker adapter check --config examples/adapter-python/broker.yml"""
 import json, secrets, sys
