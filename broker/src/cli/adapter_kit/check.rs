@@ -416,7 +416,7 @@ impl<'a> PlanCheck<'a> {
                 self.fail(
                     Rule::StdoutIsOutput,
                     format!(
-                        "{label}: stdout has {} line(s) besides the result document, such as '{}': write logs to stderr",
+                        "{label}: stdout has {} line(s) besides the result document, such as '{}': the broker cannot decode that; write logs to stderr",
                         others.len(),
                         excerpt(&others[0], 120)
                     ),
