@@ -1,6 +1,7 @@
 //! The `on-demand-broker` command: serve, check a config, print the default config, run
-//! the built-in example adapter, or operate a running broker (upgrade-all, recreate-all,
-//! orphan-deployments, delete-all).
+//! the built-in example adapter, check or call a service adapter (adapter check, adapter
+//! call), or operate a running broker (upgrade-all, recreate-all, orphan-deployments,
+//! delete-all).
 
 use clap::{Parser, Subcommand};
 use on_demand_broker::{app::Application, cli, config, telemetry};
@@ -44,6 +45,9 @@ enum Command {
     OrphanDeployments(cli::ConnectionArgs),
     /// Delete every service instance (and its bindings) of a running broker.
     DeleteAll(cli::DeleteAllArgs),
+    /// Check a service adapter against the contract (`adapter check`), or make one call with
+    /// the envelope the broker would send (`adapter call`).
+    Adapter(cli::adapter_kit::AdapterArgs),
     /// Run the built-in example service adapter (the broker runs it this way as a child process).
     #[command(hide = true)]
     ExampleAdapter {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::RecreateAll(args) => cli::recreate_all(&args),
         Command::OrphanDeployments(args) => cli::orphan_deployments(&args),
         Command::DeleteAll(args) => cli::delete_all(&args),
+        Command::Adapter(args) => cli::adapter_kit::adapter(&args),
     }
 }
 

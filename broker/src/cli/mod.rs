@@ -1,10 +1,12 @@
 //! Operator commands that drive a running broker over HTTP, as the Go broker's errands do:
-//! `upgrade-all`, `recreate-all`, `orphan-deployments` and `delete-all`.
+//! `upgrade-all`, `recreate-all`, `orphan-deployments` and `delete-all`; and the adapter kit
+//! for service authors (`adapter check`, `adapter call`, see [`adapter_kit`]).
 //!
 //! They use the management API (`/mgmt`) and, for polling and deletion, the OSB API, with the
 //! broker's basic-auth credentials. Each prints one progress line per instance state change and
 //! a summary, and exits non-zero when anything did not work, naming what.
 
+pub mod adapter_kit;
 pub mod client;
 mod delete_all;
 mod iterate;

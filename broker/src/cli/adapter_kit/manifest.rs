@@ -1,0 +1,246 @@
+//! What the broker does with a generated manifest before it deploys it, repeated here so the
+//! kit can do the same: ODB-managed secret placeholders (`((odb_secret:K))`) become stored
+//! credential paths, and the pending-changes comparison ignores `update` blocks.
+//!
+//! The broker's own versions live in the engine (`engine::secrets`), which keeps them private;
+//! these follow them line for line (same path scheme `/odb/<service id>/<deployment>/K`, same
+//! normalisation), and add what a report needs: where two manifests first differ.
+
+use serde_json::Value as JValue;
+use serde_yaml::Value;
+use service_adapter::OdbManagedSecrets;
+use std::collections::BTreeMap;
+
+/// The credential path of an ODB-managed secret.
+pub fn secret_path(service_id: &str, deployment: &str, key: &str) -> String {
+    format!("/odb/{service_id}/{deployment}/{key}")
+}
+
+/// The keys `K` of every `((odb_secret:K))` in the manifest text, in order, without repeats.
+pub fn odb_references(manifest: &str) -> Vec<String> {
+    let prefix = format!("(({}:", service_adapter::ODB_SECRET_PREFIX);
+    let mut keys = Vec::new();
+    let mut rest = manifest;
+    while let Some(start) = rest.find(&prefix) {
+        rest = &rest[start + prefix.len()..];
+        let Some(end) = rest.find("))") else { break };
+        let key = rest[..end].to_string();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+        rest = &rest[end..];
+    }
+    keys
+}
+
+/// The text the broker stores for a secret value (strings as they are, anything else as JSON).
+pub fn secret_text(value: &JValue) -> String {
+    match value {
+        JValue::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The manifest as the broker deploys it: each `((odb_secret:K))` whose `K` the adapter
+/// returned becomes `((/odb/<service id>/<deployment>/K))`. Also returns the path → value map
+/// the broker would store (and pass back as `((path))` → value).
+pub fn deployed_form(
+    manifest: &str,
+    secrets: Option<&OdbManagedSecrets>,
+    service_id: &str,
+    deployment: &str,
+) -> (String, BTreeMap<String, String>) {
+    let mut out = manifest.to_string();
+    let mut stored = BTreeMap::new();
+    for (key, value) in secrets.into_iter().flatten() {
+        let placeholder = format!("(({}:{key}))", service_adapter::ODB_SECRET_PREFIX);
+        if !out.contains(&placeholder) {
+            continue;
+        }
+        let path = secret_path(service_id, deployment, key);
+        out = out.replace(&placeholder, &format!("(({path}))"));
+        stored.insert(path, secret_text(value));
+    }
+    (out, stored)
+}
+
+/// The stored secrets as the broker passes them back: `((path))` → value, `None` when empty.
+pub fn as_previous_secrets(stored: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    Some(
+        stored
+            .iter()
+            .map(|(path, v)| (format!("(({path}))"), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    )
+    .filter(|m| !m.is_empty())
+}
+
+/// The manifest without its top-level and instance-group `update` blocks.
+fn without_update_blocks(mut doc: Value) -> Value {
+    if let Some(map) = doc.as_mapping_mut() {
+        map.remove("update");
+        if let Some(groups) = map
+            .get_mut("instance_groups")
+            .and_then(|g| g.as_sequence_mut())
+        {
+            for group in groups {
+                if let Some(g) = group.as_mapping_mut() {
+                    g.remove("update");
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// Whether two manifests are the same once `update` blocks are ignored (the broker's
+/// pending-changes test). Unparseable text is never the same.
+pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
+    match (
+        serde_yaml::from_str::<Value>(a),
+        serde_yaml::from_str::<Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => without_update_blocks(x) == without_update_blocks(y),
+        _ => false,
+    }
+}
+
+/// Where two manifests first differ, as a key path with both values described; with
+/// `ignore_updates`, `update` blocks do not count.
+pub fn first_difference(a: &str, b: &str, ignore_updates: bool) -> Option<String> {
+    let (Ok(mut x), Ok(mut y)) = (
+        serde_yaml::from_str::<Value>(a),
+        serde_yaml::from_str::<Value>(b),
+    ) else {
+        return Some("(one of the manifests is not valid YAML)".to_string());
+    };
+    if ignore_updates {
+        x = without_update_blocks(x);
+        y = without_update_blocks(y);
+    }
+    diff(&x, &y, "")
+}
+
+fn child(path: &str, key: &Value) -> String {
+    let key = match key {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// A value described for a report without giving away a secret: numbers, booleans, null and
+/// short strings as they are; anything else by its kind and size only.
+pub fn describe(value: Option<&Value>) -> String {
+    match value {
+        None => "absent".to_string(),
+        Some(Value::Null) => "null".to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) if s.chars().count() < 6 => format!("{s:?}"),
+        Some(Value::String(s)) => format!("a {}-character string", s.chars().count()),
+        Some(Value::Sequence(s)) => format!("a list of {}", s.len()),
+        Some(Value::Mapping(m)) => format!("a mapping of {} key(s)", m.len()),
+        Some(Value::Tagged(_)) => "a tagged value".to_string(),
+    }
+}
+
+fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
+    let at = |p: &str| {
+        if p.is_empty() {
+            "(top)".to_string()
+        } else {
+            p.to_string()
+        }
+    };
+    match (a, b) {
+        (Value::Mapping(x), Value::Mapping(y)) => {
+            for (k, va) in x {
+                let p = child(path, k);
+                match y.get(k) {
+                    Some(vb) => {
+                        if let Some(d) = diff(va, vb, &p) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{p}: {} vs absent", describe(Some(va)))),
+                }
+            }
+            y.iter()
+                .find(|(k, _)| !x.contains_key(*k))
+                .map(|(k, v)| format!("{}: absent vs {}", child(path, k), describe(Some(v))))
+        }
+        (Value::Sequence(x), Value::Sequence(y)) => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = diff(va, vb, &format!("{path}[{i}]")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len())
+                .then(|| format!("{}: {} item(s) vs {}", at(path), x.len(), y.len()))
+        }
+        (x, y) if x == y => None,
+        (x, y) => Some(format!(
+            "{}: {} vs {}",
+            at(path),
+            describe(Some(x)),
+            describe(Some(y))
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odb_placeholders_become_paths_and_references_are_found() {
+        let manifest =
+            "a: ((odb_secret:admin))\nb: ((odb_secret:other))\nc: ((odb_secret:admin))\n";
+        assert_eq!(odb_references(manifest), vec!["admin", "other"]);
+        let secrets: OdbManagedSecrets =
+            serde_json::from_str(r#"{"admin":"pw","unused":1}"#).unwrap();
+        let (deployed, stored) =
+            deployed_form(manifest, Some(&secrets), "svc", "service-instance_1");
+        assert_eq!(
+            deployed,
+            "a: ((/odb/svc/service-instance_1/admin))\nb: ((odb_secret:other))\nc: ((/odb/svc/service-instance_1/admin))\n"
+        );
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            as_previous_secrets(&stored).unwrap()["((/odb/svc/service-instance_1/admin))"],
+            "pw"
+        );
+        assert!(as_previous_secrets(&BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn differences_name_the_path_but_not_long_strings() {
+        let a = "name: d\nupdate: {canaries: 1}\ninstance_groups:\n- name: g\n  instances: 1\n  password: abcdefgh\n";
+        let b = "name: d\nupdate: {canaries: 4}\ninstance_groups:\n- name: g\n  instances: 1\n  password: zyxwvuts\n";
+        assert!(!same_ignoring_update_blocks(a, b));
+        let d = first_difference(a, b, true).unwrap();
+        assert_eq!(
+            d,
+            "instance_groups[0].password: a 8-character string vs a 8-character string"
+        );
+        assert_eq!(first_difference(a, a, true), None);
+        let c = "name: d\nupdate: {canaries: 4}\ninstance_groups:\n- name: g\n  instances: 1\n  password: abcdefgh\n";
+        assert!(same_ignoring_update_blocks(a, c));
+        assert_eq!(
+            first_difference(a, c, false).unwrap(),
+            "update.canaries: 1 vs 4"
+        );
+        assert_eq!(
+            first_difference("a: 1\n", "a: 1\nb: 2\n", false).unwrap(),
+            "b: absent vs 2"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Runs one adapter call the way the broker does (through [`crate::adapter::process`]: clean
+//! environment, own process group, output cap, timeout), and keeps everything the kit reports
+//! on: exit code or signal, both streams, and the time taken.
+
+use super::envelope::Envelope;
+use crate::adapter::process::{self, Invocation, RunError};
+use crate::config::{AdapterCommand, AdapterSettings};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The configured adapter, ready to run.
+#[derive(Debug, Clone)]
+pub struct Program {
+    program: PathBuf,
+    prefix_args: Vec<OsString>,
+    /// The adapter settings from the config.
+    pub settings: AdapterSettings,
+}
+
+/// How one call ended.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// The adapter subcommand.
+    pub subcommand: &'static str,
+    /// The exit code (`None` when a signal ended it, or it never ran).
+    pub exit_code: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// Its stdout.
+    pub stdout: Vec<u8>,
+    /// Its stderr.
+    pub stderr: Vec<u8>,
+    /// True when stdout passed `service_adapter.max_output_bytes`.
+    pub stdout_truncated: bool,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// True when it was killed at the timeout.
+    pub timed_out: bool,
+    /// Why it could not be started, if it could not.
+    pub spawn_error: Option<String>,
+}
+
+impl CallRecord {
+    /// Its stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Its stderr as text.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// "exit 0", "signal 9", "killed at the timeout", "not started".
+    pub fn status(&self) -> String {
+        if self.spawn_error.is_some() {
+            "not started".to_string()
+        } else if self.timed_out {
+            "killed at the timeout".to_string()
+        } else if let Some(code) = self.exit_code {
+            format!("exit {code}")
+        } else if let Some(signal) = self.signal {
+            format!("signal {signal}")
+        } else {
+            "unknown status".to_string()
+        }
+    }
+}
+
+impl Program {
+    /// The adapter the settings name. The built-in example adapter is this very binary, run
+    /// as `<binary> example-adapter <subcommand>`, as the broker runs it.
+    ///
+    /// A path of a single component (`adapter.py`, from a config in the current directory)
+    /// is refused: the runner would look it up on the adapter's clean `PATH`, as the broker
+    /// does, and not find it.
+    pub fn new(settings: &AdapterSettings) -> Result<Self, String> {
+        let (program, prefix_args) = match &settings.command {
+            AdapterCommand::Executable(p) => {
+                if p.components().count() == 1 && p.is_relative() {
+                    return Err(format!(
+                        "service_adapter.path '{}' has no directory part, so it would be looked up on PATH and not found: write ./{} or an absolute path (or run from another directory)",
+                        p.display(),
+                        p.display()
+                    ));
+                }
+                (p.clone(), vec![])
+            }
+            AdapterCommand::BuiltinExample => (
+                std::env::current_exe().map_err(|e| e.to_string())?,
+                vec![OsString::from("example-adapter")],
+            ),
+        };
+        Ok(Self {
+            program,
+            prefix_args,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The command line without the subcommand, for the report.
+    pub fn describe(&self) -> String {
+        let mut s = self.program.display().to_string();
+        for a in &self.prefix_args {
+            s.push(' ');
+            s.push_str(&a.to_string_lossy());
+        }
+        s
+    }
+
+    /// Whether calls carry their input on stdin (`true`) or as legacy positional arguments.
+    pub fn use_stdin(&self) -> bool {
+        self.settings.use_stdin
+    }
+
+    /// Runs one call with this envelope.
+    pub async fn run(&self, envelope: &Envelope) -> CallRecord {
+        let mut args = self.prefix_args.clone();
+        args.push(envelope.subcommand.into());
+        let stdin = if self.settings.use_stdin {
+            Some(envelope.stdin.clone().into_bytes())
+        } else {
+            args.extend(envelope.legacy_args.iter().map(OsString::from));
+            None
+        };
+        let inv = Invocation {
+            program: self.program.clone(),
+            args,
+            stdin,
+            timeout: self.settings.timeout,
+            max_output_bytes: self.settings.max_output_bytes,
+        };
+        let started = Instant::now();
+        let result = process::run(&inv).await;
+        let elapsed = started.elapsed();
+        let mut record = CallRecord {
+            subcommand: envelope.subcommand,
+            exit_code: None,
+            signal: None,
+            stdout: vec![],
+            stderr: vec![],
+            stdout_truncated: false,
+            elapsed,
+            timed_out: false,
+            spawn_error: None,
+        };
+        match result {
+            Ok(o) => {
+                record.exit_code = o.exit_code;
+                record.signal = o.signal;
+                record.stdout = o.stdout;
+                record.stderr = o.stderr;
+                record.stdout_truncated = o.stdout_truncated;
+            }
+            Err(RunError::TimedOut(_, o)) => {
+                record.timed_out = true;
+                record.stdout = o.stdout;
+                record.stderr = o.stderr;
+            }
+            Err(e @ RunError::Spawn { .. }) => record.spawn_error = Some(e.to_string()),
+        }
+        record
+    }
+}
