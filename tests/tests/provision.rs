@@ -223,7 +223,8 @@ fn get_instance_is_404_for_unknown_and_for_provisioning_instances() {
 
 #[test]
 fn last_operation_reports_in_progress_then_succeeded() {
-    let (_broker, client) = start(&BrokerConfig::new().task_seconds(1));
+    // Long enough that a loaded machine still polls before the task ends.
+    let (_broker, client) = start(&BrokerConfig::new().task_seconds(3));
     let id = unique_id("instance");
     let operation = provision_started(&client, &id, PLAN_SMALL, json!({}));
     let response = client.last_operation(&id, Some(&operation));

@@ -701,3 +701,23 @@ fn the_log_format_is_text_or_json() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bare_relative_path_stays_next_to_the_config() {
+    assert_eq!(
+        super::validate::resolve_for_tests(Path::new(""), "adapter.py"),
+        Path::new("./adapter.py")
+    );
+    assert_eq!(
+        super::validate::resolve_for_tests(Path::new("conf"), "adapter.py"),
+        Path::new("conf/adapter.py")
+    );
+    assert_eq!(
+        super::validate::resolve_for_tests(Path::new(""), "bin/adapter"),
+        Path::new("bin/adapter")
+    );
+    assert_eq!(
+        super::validate::resolve_for_tests(Path::new("conf"), "/abs/adapter"),
+        Path::new("/abs/adapter")
+    );
+}

@@ -215,12 +215,26 @@ pub(super) fn validate(
     })
 }
 
+/// [`resolve`], for the config tests.
+#[cfg(test)]
+pub(super) fn resolve_for_tests(base_dir: &Path, p: &str) -> std::path::PathBuf {
+    resolve(base_dir, p)
+}
+
+/// A path from the config, relative to the config file's directory. A bare name
+/// (`adapter.py`) stays a file next to the config: it becomes `./adapter.py`, never a name
+/// looked up on `PATH` when the broker runs it.
 fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
     let path = Path::new(p);
-    if path.is_absolute() || base_dir.as_os_str().is_empty() {
+    let joined = if path.is_absolute() || base_dir.as_os_str().is_empty() {
         path.to_path_buf()
     } else {
         base_dir.join(path)
+    };
+    if joined.is_relative() && joined.components().count() == 1 {
+        Path::new(".").join(joined)
+    } else {
+        joined
     }
 }
 

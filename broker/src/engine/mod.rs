@@ -8,7 +8,7 @@
 
 pub mod locks;
 pub mod plans;
-mod secrets;
+pub mod secrets;
 mod stages;
 mod texts;
 mod worker;

@@ -63,13 +63,31 @@ pub fn replace_odb_secrets(
         }
         let path = secret_path(service_id, deployment, key);
         out = out.replace(&placeholder, &format!("(({path}))"));
-        let text = match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        stored.insert(path, text);
+        stored.insert(path, secret_text(value));
     }
     (out, stored)
+}
+
+/// The stored text of a secret value: a string as it is, anything else as JSON.
+pub fn secret_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Stored secrets (path → value) as the adapter gets them: `((path))` → value; `None` when
+/// there are none, which the adapter reads as "no previous secrets".
+pub fn as_adapter_secrets<'a>(
+    stored: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Option<BTreeMap<String, String>> {
+    Some(
+        stored
+            .into_iter()
+            .map(|(path, v)| (format!("(({path}))"), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    )
+    .filter(|m| !m.is_empty())
 }
 
 /// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
@@ -80,41 +98,39 @@ pub async fn stored_secrets(
 ) -> Result<Option<BTreeMap<String, String>>, EngineError> {
     let d = deployment.to_string();
     let stored = store.run(move |s| s.secrets(&d)).await?;
-    if stored.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        stored
-            .into_iter()
-            .map(|(path, v)| (format!("(({path}))"), v))
-            .collect(),
-    ))
+    Ok(as_adapter_secrets(&stored))
 }
 
 /// Compares two manifests structurally, ignoring the top-level and instance-group `update`
 /// blocks (which an adapter may legitimately change between deploys).
 pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
-    fn normalise(text: &str) -> Option<serde_yaml::Value> {
-        let mut doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
-        if let Some(map) = doc.as_mapping_mut() {
-            map.remove("update");
-            if let Some(groups) = map
-                .get_mut("instance_groups")
-                .and_then(|g| g.as_sequence_mut())
-            {
-                for group in groups {
-                    if let Some(g) = group.as_mapping_mut() {
-                        g.remove("update");
-                    }
-                }
-            }
-        }
-        Some(doc)
-    }
+    let normalise = |text: &str| {
+        serde_yaml::from_str::<serde_yaml::Value>(text)
+            .ok()
+            .map(without_update_blocks)
+    };
     match (normalise(a), normalise(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
+}
+
+/// A manifest without its top-level and instance-group `update` blocks.
+pub fn without_update_blocks(mut doc: serde_yaml::Value) -> serde_yaml::Value {
+    if let Some(map) = doc.as_mapping_mut() {
+        map.remove("update");
+        if let Some(groups) = map
+            .get_mut("instance_groups")
+            .and_then(|g| g.as_sequence_mut())
+        {
+            for group in groups {
+                if let Some(g) = group.as_mapping_mut() {
+                    g.remove("update");
+                }
+            }
+        }
+    }
+    doc
 }
 
 #[cfg(test)]

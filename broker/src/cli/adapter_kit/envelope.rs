@@ -282,7 +282,7 @@ impl FakeInstance {
         let random = uuid::Uuid::new_v4().simple().to_string();
         let instance_id = format!("adapter-check-{}", &random[..12]);
         Self {
-            deployment_name: crate::engine::plans::deployment_name(&instance_id),
+            deployment_name: format!("{}{instance_id}", crate::ids::DEPLOYMENT_PREFIX),
             instance_id,
             service_id: service_id.to_string(),
             organization_guid: "adapter-check-org-guid".to_string(),

@@ -1,20 +1,15 @@
-//! What the broker does with a generated manifest before it deploys it, repeated here so the
-//! kit can do the same: ODB-managed secret placeholders (`((odb_secret:K))`) become stored
-//! credential paths, and the pending-changes comparison ignores `update` blocks.
-//!
-//! The broker's own versions live in the engine (`engine::secrets`), which keeps them private;
-//! these follow them line for line (same path scheme `/odb/<service id>/<deployment>/K`, same
-//! normalisation), and add what a report needs: where two manifests first differ.
+//! What the kit needs to read manifests as the broker does. The broker's own steps
+//! (`engine::secrets`: ODB-managed secret placeholders become stored credential paths, the
+//! pending-changes comparison ignores `update` blocks) are re-exported from there, so the
+//! kit and the broker cannot drift; this module adds what a report needs: the secrets a
+//! manifest references, and where two manifests first differ.
 
-use serde_json::Value as JValue;
 use serde_yaml::Value;
-use service_adapter::OdbManagedSecrets;
-use std::collections::BTreeMap;
 
-/// The credential path of an ODB-managed secret.
-pub fn secret_path(service_id: &str, deployment: &str, key: &str) -> String {
-    format!("/odb/{service_id}/{deployment}/{key}")
-}
+pub use crate::engine::secrets::{
+    as_adapter_secrets as as_previous_secrets, replace_odb_secrets as deployed_form,
+    same_ignoring_update_blocks, secret_text, without_update_blocks,
+};
 
 /// The keys `K` of every `((odb_secret:K))` in the manifest text, in order, without repeats.
 pub fn odb_references(manifest: &str) -> Vec<String> {
@@ -31,78 +26,6 @@ pub fn odb_references(manifest: &str) -> Vec<String> {
         rest = &rest[end..];
     }
     keys
-}
-
-/// The text the broker stores for a secret value (strings as they are, anything else as JSON).
-pub fn secret_text(value: &JValue) -> String {
-    match value {
-        JValue::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The manifest as the broker deploys it: each `((odb_secret:K))` whose `K` the adapter
-/// returned becomes `((/odb/<service id>/<deployment>/K))`. Also returns the path → value map
-/// the broker would store (and pass back as `((path))` → value).
-pub fn deployed_form(
-    manifest: &str,
-    secrets: Option<&OdbManagedSecrets>,
-    service_id: &str,
-    deployment: &str,
-) -> (String, BTreeMap<String, String>) {
-    let mut out = manifest.to_string();
-    let mut stored = BTreeMap::new();
-    for (key, value) in secrets.into_iter().flatten() {
-        let placeholder = format!("(({}:{key}))", service_adapter::ODB_SECRET_PREFIX);
-        if !out.contains(&placeholder) {
-            continue;
-        }
-        let path = secret_path(service_id, deployment, key);
-        out = out.replace(&placeholder, &format!("(({path}))"));
-        stored.insert(path, secret_text(value));
-    }
-    (out, stored)
-}
-
-/// The stored secrets as the broker passes them back: `((path))` → value, `None` when empty.
-pub fn as_previous_secrets(stored: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
-    Some(
-        stored
-            .iter()
-            .map(|(path, v)| (format!("(({path}))"), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
-    )
-    .filter(|m| !m.is_empty())
-}
-
-/// The manifest without its top-level and instance-group `update` blocks.
-fn without_update_blocks(mut doc: Value) -> Value {
-    if let Some(map) = doc.as_mapping_mut() {
-        map.remove("update");
-        if let Some(groups) = map
-            .get_mut("instance_groups")
-            .and_then(|g| g.as_sequence_mut())
-        {
-            for group in groups {
-                if let Some(g) = group.as_mapping_mut() {
-                    g.remove("update");
-                }
-            }
-        }
-    }
-    doc
-}
-
-/// Whether two manifests are the same once `update` blocks are ignored (the broker's
-/// pending-changes test). Unparseable text is never the same.
-pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
-    match (
-        serde_yaml::from_str::<Value>(a),
-        serde_yaml::from_str::<Value>(b),
-    ) {
-        (Ok(x), Ok(y)) => without_update_blocks(x) == without_update_blocks(y),
-        _ => false,
-    }
 }
 
 /// Where two manifests first differ, as a key path with both values described; with
@@ -199,6 +122,8 @@ fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use service_adapter::OdbManagedSecrets;
+    use std::collections::BTreeMap;
 
     #[test]
     fn odb_placeholders_become_paths_and_references_are_found() {
