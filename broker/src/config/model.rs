@@ -408,6 +408,9 @@ pub struct BrokerSettings {
     pub enable_plan_schemas: bool,
     pub skip_check_for_pending_changes: bool,
     pub support_backup_agent_binding: bool,
+    /// `broker.enable_secure_manifests`: store ODB-managed secrets and resolve manifest
+    /// variables for the adapter (default false, as in the Go broker).
+    pub enable_secure_manifests: bool,
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,

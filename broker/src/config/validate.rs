@@ -161,6 +161,7 @@ pub(super) fn validate(
         }
     };
     let director = validate_director(&raw, problems);
+    check_secure_manifests(&raw, adapter.as_ref(), problems);
     for (key, set) in [
         ("cf", raw.cf.is_some()),
         ("credhub", raw.credhub.is_some()),
@@ -169,10 +170,6 @@ pub(super) fn validate(
         (
             "service_adapter.mount_paths",
             raw.service_adapter.mount_paths.is_some(),
-        ),
-        (
-            "broker.enable_secure_manifests",
-            raw.broker.enable_secure_manifests == Some(true),
         ),
         (
             "broker.enable_telemetry",
@@ -354,12 +351,40 @@ fn validate_broker(
         enable_plan_schemas: raw.enable_plan_schemas,
         skip_check_for_pending_changes: raw.skip_check_for_pending_changes,
         support_backup_agent_binding: raw.support_backup_agent_binding,
+        enable_secure_manifests: raw.enable_secure_manifests.unwrap_or(false),
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
         readiness_interval,
         max_connections,
         tls,
     })
+}
+
+/// `broker.enable_secure_manifests` needs the stdin protocol (secrets never go on argv) and a
+/// place to keep the secrets: the simulated director's store. With a BOSH director that is
+/// the director's CredHub, which this broker does not talk to yet.
+fn check_secure_manifests(
+    raw: &RawConfig,
+    adapter: Option<&AdapterSettings>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    if raw.broker.enable_secure_manifests != Some(true) {
+        return;
+    }
+    if adapter.is_some_and(|a| !a.use_stdin) {
+        problem(
+            problems,
+            "broker.enable_secure_manifests",
+            "needs the stdin protocol: set service_adapter.use_stdin: true",
+        );
+    }
+    if raw.bosh.is_some() {
+        problem(
+            problems,
+            "broker.enable_secure_manifests",
+            "with a BOSH director needs the director's CredHub (bosh_credhub), which this broker does not support yet: set it to false (ODB-managed secrets are then deployed as ((odb_secret:...)) placeholders and the adapter gets no secrets, as from the Go broker without secure manifests), or use simulated_director",
+        );
+    }
 }
 
 fn validate_logging(

@@ -68,6 +68,24 @@ pub fn replace_odb_secrets(
     (out, stored)
 }
 
+/// The manifest the broker deploys. With secure manifests (`broker.enable_secure_manifests`)
+/// ODB-managed secrets are stored and their placeholders rewritten to stored paths
+/// ([`replace_odb_secrets`]); without, as in the Go broker, the manifest is deployed as the
+/// adapter wrote it, `((odb_secret:K))` placeholders untouched, and nothing is stored.
+pub fn deployable(
+    manifest: &str,
+    secrets: Option<&OdbManagedSecrets>,
+    service_id: &str,
+    deployment: &str,
+    secure: bool,
+) -> (String, BTreeMap<String, String>) {
+    if secure {
+        replace_odb_secrets(manifest, secrets, service_id, deployment)
+    } else {
+        (manifest.to_string(), BTreeMap::new())
+    }
+}
+
 /// The stored text of a secret value: a string as it is, anything else as JSON.
 pub fn secret_text(value: &serde_json::Value) -> String {
     match value {

@@ -76,7 +76,13 @@ impl Engine {
                 .config
                 .plan(&prev_id)
                 .map(|p| plans::adapter_plan(&self.config, p));
-            let secrets = secrets::stored_secrets(&self.store, &deployment).await?;
+            // Without secure manifests the adapter gets no secrets ("null"), as from the
+            // Go broker.
+            let secrets = if self.config.broker.enable_secure_manifests {
+                secrets::stored_secrets(&self.store, &deployment).await?
+            } else {
+                None
+            };
             // An instance deployed before configs were recorded had none.
             let configs = Some(instance.configs.clone().unwrap_or_default());
             (
@@ -109,11 +115,12 @@ impl Engine {
         };
         let generated = self.adapter.generate_manifest(&request).await?;
         let manifest = secrets::check_manifest(&generated.manifest, &deployment)?;
-        let (manifest, odb_secrets) = secrets::replace_odb_secrets(
+        let (manifest, odb_secrets) = secrets::deployable(
             &manifest,
             generated.secrets.as_ref(),
             &self.config.catalog.id,
             &deployment,
+            self.config.broker.enable_secure_manifests,
         );
         let configs = generated.configs.clone().unwrap_or_default();
         if self.config.broker.disable_bosh_configs && !configs.is_empty() {
@@ -127,7 +134,7 @@ impl Engine {
             .dashboard_url(&instance.id, &plan, &manifest)
             .await?;
 
-        {
+        if self.config.broker.enable_secure_manifests {
             let (d, stored) = (deployment.clone(), odb_secrets.clone());
             self.store.run(move |s| s.put_secrets(&d, &stored)).await?;
         }
@@ -208,11 +215,12 @@ impl Engine {
             previous_configs,
         };
         let regenerated = self.adapter.generate_manifest(&request).await?;
-        let (regenerated, _) = secrets::replace_odb_secrets(
+        let (regenerated, _) = secrets::deployable(
             &regenerated.manifest,
             regenerated.secrets.as_ref(),
             &self.config.catalog.id,
             &instance.deployment_name,
+            self.config.broker.enable_secure_manifests,
         );
         if secrets::same_ignoring_update_blocks(deployed, &regenerated) {
             Ok(())

@@ -102,8 +102,13 @@ impl Broker {
             return Ok(None);
         };
         let vms = director.vms(&instance.deployment_name).await?;
-        let secrets =
-            crate::engine::stored_secrets(self.engine.store(), &instance.deployment_name).await?;
+        // Without secure manifests create-binding and delete-binding get no secrets
+        // ("null"), as from the Go broker.
+        let secrets = if self.config.broker.enable_secure_manifests {
+            crate::engine::stored_secrets(self.engine.store(), &instance.deployment_name).await?
+        } else {
+            None
+        };
         Ok(Some(DeploymentFacts {
             manifest,
             vms,
