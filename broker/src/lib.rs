@@ -12,6 +12,7 @@ pub mod director;
 pub mod engine;
 pub mod health;
 pub mod ids;
+pub mod journal;
 pub mod metrics;
 pub mod quotas;
 pub mod schemas;

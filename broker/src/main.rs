@@ -45,6 +45,9 @@ enum Command {
     OrphanDeployments(cli::ConnectionArgs),
     /// Delete every service instance (and its bindings) of a running broker.
     DeleteAll(cli::DeleteAllArgs),
+    /// Show what happened to one service instance: its operations, binds and unbinds, newest
+    /// first, with every adapter run, director call and task change.
+    History(cli::HistoryArgs),
     /// Check a service adapter against the contract (`adapter check`), or make one call with
     /// the envelope the broker would send (`adapter call`).
     Adapter(cli::adapter_kit::AdapterArgs),
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::RecreateAll(args) => cli::recreate_all(&args),
         Command::OrphanDeployments(args) => cli::orphan_deployments(&args),
         Command::DeleteAll(args) => cli::delete_all(&args),
+        Command::History(args) => cli::history(&args),
         Command::Adapter(args) => cli::adapter_kit::adapter(&args),
     }
 }

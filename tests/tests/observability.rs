@@ -187,3 +187,157 @@ fn state_changing_calls_leave_one_audit_line_each_naming_who() {
         .count();
     assert_eq!(after, before);
 }
+
+#[test]
+fn the_history_of_a_failed_deploy_shows_the_adapter_and_director_steps_in_order() {
+    let config = BrokerConfig::new().plan_property(
+        PLAN_SMALL,
+        "adapter_secrets",
+        json!({"admin_password": "never-in-the-history"}),
+    );
+    let (_broker, client) = start(&config);
+    let id = unique_id("failing");
+    let r = client.provision(
+        &id,
+        &provision_body(
+            SERVICE_ID,
+            PLAN_SMALL,
+            json!({"simulate_task_failure": "deploy"}),
+        ),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
+        "failed"
+    );
+    let r = client.send(
+        reqwest::Method::GET,
+        &format!("/mgmt/service_instances/{id}/operations"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("never-in-the-history"), "{}", r.text);
+    let entries = r.body.as_array().expect("a list").clone();
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let create = &entries[0];
+    assert_eq!(create["activity"], "create");
+    assert_eq!(create["state"], "failed");
+    assert!(create["error"]
+        .as_str()
+        .unwrap()
+        .contains("ended in state error"));
+    let kinds: Vec<String> = create["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| match s["kind"].as_str().unwrap() {
+            "adapter" => format!("adapter {}", s["subcommand"].as_str().unwrap()),
+            "task" => format!(
+                "task {} {}",
+                s["what"].as_str().unwrap(),
+                s["state"].as_str().unwrap()
+            ),
+            other => other.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "adapter generate-manifest",
+            "adapter dashboard-url",
+            "task deploy submitted",
+            "task deploying error",
+            "finished"
+        ],
+        "{create:#?}"
+    );
+    // The operator CLI prints the same story.
+    let out = broker_tests::run_broker(&[
+        "history",
+        &id,
+        "--broker-url",
+        client.base_url(),
+        "--username",
+        "admin",
+        "--password",
+        "password",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("create (operation "), "{text}");
+    assert!(text.contains("adapter generate-manifest exit_0"), "{text}");
+    assert!(text.contains("task "), "{text}");
+    assert!(!text.contains("never-in-the-history"), "{text}");
+    // An unknown instance has no history.
+    let r = client.send(
+        reqwest::Method::GET,
+        "/mgmt/service_instances/nobody/operations",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
+}
+
+#[test]
+fn the_history_shows_director_calls_and_binds() {
+    let director = FakeDirector::start_basic("admin", "director-secret");
+    let (_broker, client) = start(&BrokerConfig::new().bosh(director.bosh_config()));
+    let id = unique_id("history");
+    let r = client.provision(
+        &id,
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
+        "succeeded"
+    );
+    let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = client.send(
+        reqwest::Method::GET,
+        &format!("/mgmt/service_instances/{id}/operations"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("director-secret"), "{}", r.text);
+    let entries = r.body.as_array().unwrap();
+    assert_eq!(
+        entries[0]["activity"], "bind b1",
+        "newest first: {entries:#?}"
+    );
+    let create = entries.iter().find(|e| e["activity"] == "create").unwrap();
+    let director_calls: Vec<String> = create["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "director")
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["method"].as_str().unwrap(),
+                s["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        director_calls.iter().any(|c| c == "POST /deployments"),
+        "{director_calls:#?}"
+    );
+    let bind_steps = entries[0]["steps"].as_array().unwrap();
+    assert!(bind_steps
+        .iter()
+        .any(|s| s["kind"] == "adapter" && s["subcommand"] == "create-binding"));
+    assert!(bind_steps
+        .iter()
+        .any(|s| s["kind"] == "director" && s["path"].as_str().unwrap().ends_with("/instances")));
+    assert_eq!(bind_steps.last().unwrap()["state"], "succeeded");
+}

@@ -236,18 +236,29 @@ impl AdapterClient {
             Err(RunError::Spawn { .. }) => "spawn_error".to_string(),
             Err(RunError::TimedOut(..)) => "timeout".to_string(),
         };
+        let took = started.elapsed();
         self.metrics
-            .adapter_called(subcommand, outcome_label, started.elapsed());
+            .adapter_called(subcommand, outcome_label.clone(), took);
+        let journal_step = |stdout: String, stderr: &str| crate::journal::Step::Adapter {
+            subcommand: subcommand.to_string(),
+            outcome: outcome_label.clone(),
+            duration_ms: took.as_millis() as u64,
+            stdout: crate::journal::excerpt(&stdout),
+            stderr: crate::journal::excerpt(stderr),
+        };
         let outcome = match result {
             Ok(o) => o,
             Err(RunError::Spawn { program, source }) => {
+                crate::journal::record(journal_step(String::new(), "")).await;
                 return Err(AdapterError::Spawn(format!("{program}: {source}")));
             }
             Err(RunError::TimedOut(after, outcome)) => {
+                let stderr = redactor.redact(&lossy(&outcome.stderr));
+                crate::journal::record(journal_step(String::new(), &stderr)).await;
                 return Err(AdapterError::TimedOut {
                     subcommand,
                     after,
-                    stderr: redactor.redact(&lossy(&outcome.stderr)),
+                    stderr,
                 });
             }
         };
@@ -277,6 +288,16 @@ impl AdapterClient {
             });
         }
         let stdout = lossy(&outcome.stdout);
+        if crate::journal::active() {
+            // On success stdout is the adapter's answer (a manifest, credentials): it may hold
+            // secrets nobody told the redactor about, so only a failure's message is kept.
+            let kept = if outcome.exit_code == Some(exit::SUCCESS) {
+                String::new()
+            } else {
+                redactor.redact(&stdout)
+            };
+            crate::journal::record(journal_step(kept, &stderr)).await;
+        }
         match outcome.exit_code {
             Some(exit::SUCCESS) => Ok(outcome),
             Some(exit::NOT_IMPLEMENTED) => Err(AdapterError::NotImplemented(subcommand)),

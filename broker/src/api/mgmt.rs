@@ -48,6 +48,22 @@ pub async fn list_bindings(
     Ok(HttpResponse::Ok().json(listed))
 }
 
+/// `GET /mgmt/service_instances/{id}/operations`: the instance's operations, binds and
+/// unbinds, newest first, each with the steps the journal recorded; 404 when the broker
+/// knows nothing of the instance.
+pub async fn history(
+    state: web::Data<AppState>,
+    InstancePath(id): InstancePath,
+    meta: web::ReqData<RequestMeta>,
+) -> Result<HttpResponse, ApiError> {
+    let entries = state
+        .broker
+        .history(&id)
+        .await
+        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+    Ok(HttpResponse::Ok().json(entries))
+}
+
 /// `GET /mgmt/orphan_deployments`: deployments named `service-instance_<id>` whose instance is
 /// not live in the store.
 pub async fn orphan_deployments(

@@ -164,6 +164,10 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
             web::get().to(mgmt::list_bindings),
         )
         .route(
+            "/service_instances/{instance_id}/operations",
+            web::get().to(mgmt::history),
+        )
+        .route(
             "/orphan_deployments",
             web::get().to(mgmt::orphan_deployments),
         )

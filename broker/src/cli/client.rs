@@ -268,6 +268,11 @@ impl BrokerClient {
         self.get_json(mgmt_instances().segment(instance_id).segment("bindings"))
     }
 
+    /// `GET /mgmt/service_instances/{id}/operations`: the instance's history.
+    pub fn history(&self, instance_id: &str) -> Result<Vec<Value>, ClientError> {
+        self.get_json(mgmt_instances().segment(instance_id).segment("operations"))
+    }
+
     /// `PATCH /mgmt/service_instances/{id}?operation_type=...`.
     pub fn start(&self, instance_id: &str, operation_type: &str) -> Result<Started, ClientError> {
         let path = mgmt_instances()

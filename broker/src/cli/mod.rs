@@ -1,5 +1,5 @@
 //! Operator commands that drive a running broker over HTTP, as the Go broker's errands do:
-//! `upgrade-all`, `recreate-all`, `orphan-deployments` and `delete-all`; and the adapter kit
+//! `upgrade-all`, `recreate-all`, `orphan-deployments`, `delete-all` and `history`; and the adapter kit
 //! for service authors (`adapter check`, `adapter call`, see [`adapter_kit`]).
 //!
 //! They use the management API (`/mgmt`) and, for polling and deletion, the OSB API, with the
@@ -9,6 +9,7 @@
 pub mod adapter_kit;
 pub mod client;
 mod delete_all;
+mod history;
 mod iterate;
 
 use clap::Args;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub use delete_all::delete_all;
+pub use history::{history, HistoryArgs};
 pub use iterate::{recreate_all, upgrade_all};
 
 /// Exit code of `orphan-deployments` when there are orphans (as the Go errand).

@@ -526,7 +526,16 @@ impl BoshDirector {
                     Some(token)
                 }
             };
-            let resp = req.send().await.map_err(|e| self.unreachable(&what, e))?;
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            crate::journal::record(crate::journal::Step::Director {
+                method: call.method.to_string(),
+                path: call.path.path().to_string(),
+                status: sent.as_ref().ok().map(|r| r.status().as_u16()),
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+            .await;
+            let resp = sent.map_err(|e| self.unreachable(&what, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !retried {
                 if let Some(token) = token {
                     tracing::info!("the director rejected the UAA token; getting a new one");

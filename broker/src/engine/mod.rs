@@ -188,8 +188,35 @@ impl Engine {
         if op.state != OperationState::InProgress {
             return Ok(Some(op));
         }
+        let scope = crate::journal::Scope::operation(
+            self.store.clone(),
+            op.instance_id.clone(),
+            op.id.clone(),
+            op.kind.as_str(),
+        );
+        crate::journal::within(scope, self.advance_loaded(op)).await
+    }
+
+    /// [`Engine::advance_locked`] of a loaded operation in progress, inside its journal scope.
+    async fn advance_loaded(
+        &self,
+        op: OperationRecord,
+    ) -> Result<Option<OperationRecord>, EngineError> {
+        let op_id = op.id.clone();
         let result = match op.stage {
-            Stage::Pending => return self.start(op).await.map(Some),
+            Stage::Pending => {
+                let started = self.start(op).await;
+                if let Err(err) = &started {
+                    // The request that started it answers with this error, and its record
+                    // goes; the journal keeps what happened.
+                    crate::journal::record(crate::journal::Step::Finished {
+                        state: "refused".to_string(),
+                        detail: err.to_string(),
+                    })
+                    .await;
+                }
+                return started.map(Some);
+            }
             Stage::Deploying | Stage::Errand | Stage::Deleting => self.poll(op.clone()).await,
             Stage::Done => Ok(op.clone()),
         };

@@ -6,12 +6,29 @@ use super::texts::texts;
 use super::{plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
+use crate::journal::{self, Step};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
 };
 use serde_json::Value;
 
 impl Engine {
+    /// A director task the operation started: recorded in the journal, then returned.
+    async fn submitted(
+        &self,
+        task: Result<crate::director::TaskId, crate::director::DirectorError>,
+        what: String,
+    ) -> Result<crate::director::TaskId, EngineError> {
+        let task = task?;
+        journal::record(Step::Task {
+            task,
+            what,
+            state: "submitted".to_string(),
+        })
+        .await;
+        Ok(task)
+    }
+
     /// Runs the first stage: generate the manifest and deploy it, or start the delete.
     pub(super) async fn start(
         &self,
@@ -142,7 +159,12 @@ impl Engine {
         if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
             self.director.update_configs(&deployment, &configs).await?;
         }
-        let task_id = self.director.deploy(&manifest, &op.id).await?;
+        let task_id = self
+            .submitted(
+                self.director.deploy(&manifest, &op.id).await,
+                "deploy".to_string(),
+            )
+            .await?;
         tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "deploy submitted to the director");
         op.task_id = Some(task_id);
         op.stage = Stage::Deploying;
@@ -182,7 +204,12 @@ impl Engine {
         if self.director.manifest(&deployment).await?.is_none() {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
-        let task_id = self.director.recreate(&deployment, &op.id).await?;
+        let task_id = self
+            .submitted(
+                self.director.recreate(&deployment, &op.id).await,
+                "recreate".to_string(),
+            )
+            .await?;
         tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "recreate submitted to the director");
         op.task_id = Some(task_id);
         op.stage = Stage::Deploying;
@@ -244,16 +271,24 @@ impl Engine {
         let errands = self.errands(&op, &instance);
         if errands.is_empty() {
             let task = self
-                .director
-                .delete_deployment(&deployment, op.request.force, &op.id)
+                .submitted(
+                    self.director
+                        .delete_deployment(&deployment, op.request.force, &op.id)
+                        .await,
+                    "delete".to_string(),
+                )
                 .await?;
             op.task_id = Some(task);
             op.stage = Stage::Deleting;
         } else {
             let (name, instances) = &errands[0];
             let task = self
-                .director
-                .run_errand(&deployment, name, instances, &op.id)
+                .submitted(
+                    self.director
+                        .run_errand(&deployment, name, instances, &op.id)
+                        .await,
+                    format!("errand {name}"),
+                )
                 .await?;
             op.task_id = Some(task);
             op.stage = Stage::Errand;
@@ -301,6 +336,12 @@ impl Engine {
         if task.state.is_running() {
             return Ok(op);
         }
+        journal::record(Step::Task {
+            task: task_id,
+            what: op.stage.as_str().to_string(),
+            state: task.state.as_str().to_string(),
+        })
+        .await;
         let instance = self.instance(&op.instance_id).await?;
         let deployment = instance.deployment_name.clone();
         let errands = self.errands(&op, &instance);
@@ -333,9 +374,13 @@ impl Engine {
             Stage::Deploying => {
                 let (name, instances) = &errands[0];
                 op.task_id = Some(
-                    self.director
-                        .run_errand(&deployment, name, instances, &op.id)
-                        .await?,
+                    self.submitted(
+                        self.director
+                            .run_errand(&deployment, name, instances, &op.id)
+                            .await,
+                        format!("errand {name}"),
+                    )
+                    .await?,
                 );
                 op.stage = Stage::Errand;
                 op.errand_index = 0;
@@ -346,18 +391,26 @@ impl Engine {
                 let next = op.errand_index as usize + 1;
                 if let Some((name, instances)) = errands.get(next) {
                     op.task_id = Some(
-                        self.director
-                            .run_errand(&deployment, name, instances, &op.id)
-                            .await?,
+                        self.submitted(
+                            self.director
+                                .run_errand(&deployment, name, instances, &op.id)
+                                .await,
+                            format!("errand {name}"),
+                        )
+                        .await?,
                     );
                     op.errand_index = next as i64;
                     self.save_op(&op).await?;
                     Ok(op)
                 } else if op.kind == OperationKind::Delete {
                     op.task_id = Some(
-                        self.director
-                            .delete_deployment(&deployment, force, &op.id)
-                            .await?,
+                        self.submitted(
+                            self.director
+                                .delete_deployment(&deployment, force, &op.id)
+                                .await,
+                            "delete".to_string(),
+                        )
+                        .await?,
                     );
                     op.stage = Stage::Deleting;
                     self.save_op(&op).await?;
@@ -415,6 +468,11 @@ impl Engine {
         tracing::info!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, "operation succeeded");
         self.metrics
             .operation_finished(op.kind.as_str(), "succeeded", super::age(&op));
+        journal::record(Step::Finished {
+            state: "succeeded".to_string(),
+            detail: String::new(),
+        })
+        .await;
         Ok(op)
     }
 
@@ -436,6 +494,11 @@ impl Engine {
         tracing::warn!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, task = ?task_id, "operation failed: {detail}");
         self.metrics
             .operation_finished(op.kind.as_str(), "failed", super::age(&op));
+        journal::record(Step::Finished {
+            state: "failed".to_string(),
+            detail: detail.to_string(),
+        })
+        .await;
         op.state = OperationState::Failed;
         op.stage = Stage::Done;
         op.description = description;

@@ -1,5 +1,5 @@
 //! The background worker: drives every in-flight operation, a bounded number at a time, so
-//! one slow adapter call does not hold up the others.
+//! one slow adapter call does not hold up the others; and prunes the journal by age.
 
 use super::Engine;
 use futures_util::StreamExt as _;
@@ -9,6 +9,12 @@ use std::sync::Arc;
 /// or director answer holds up nobody else, few enough to bound the adapter processes and
 /// director calls one tick can start.
 pub const MAX_DRIVEN_AT_ONCE: usize = 8;
+
+/// How long the journal keeps a step.
+pub const JOURNAL_KEEP: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// How often old journal steps are pruned.
+const JOURNAL_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Engine {
     /// Drives every in-flight operation once, at most [`MAX_DRIVEN_AT_ONCE`] at the same time.
@@ -36,9 +42,24 @@ impl Engine {
         }
         let mut ticker = tokio::time::interval(self.config.broker.worker_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned: Option<std::time::Instant> = None;
         loop {
             ticker.tick().await;
+            if pruned.is_none_or(|at| at.elapsed() >= JOURNAL_PRUNE_EVERY) {
+                self.prune_journal().await;
+                pruned = Some(std::time::Instant::now());
+            }
             self.drive_all().await;
+        }
+    }
+
+    /// Drops journal steps older than [`JOURNAL_KEEP`].
+    async fn prune_journal(&self) {
+        let before = crate::store::Timestamp::now().saturating_sub(JOURNAL_KEEP);
+        match self.store.run(move |s| s.journal_prune(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(steps = n, "pruned old journal steps"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the journal"),
         }
     }
 }

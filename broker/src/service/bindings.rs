@@ -6,6 +6,7 @@ use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::adapter::{AdapterError, BindingRequest};
 use crate::engine::EngineError;
 use crate::ids::{BindingId, InstanceId};
+use crate::journal;
 use crate::schemas::SchemaKind;
 use crate::store::{
     BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
@@ -209,8 +210,74 @@ impl Broker {
     }
 
     /// Bind: runs create-binding and stores the answer; an identical existing binding is
-    /// answered again, a different one is a conflict.
+    /// answered again, a different one is a conflict. Its steps go to the journal.
     pub async fn bind(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
+        request: BindRequest,
+    ) -> ServiceResult<Bound> {
+        let activity = format!("bind {binding_id}");
+        self.journalled(instance_id, activity, async {
+            self.bind_now(caller, instance_id, binding_id, request)
+                .await
+        })
+        .await
+    }
+
+    /// Unbind: runs delete-binding (unless the deployment is gone) and forgets the binding.
+    /// Its steps go to the journal.
+    pub async fn unbind(
+        &self,
+        caller: Caller<'_>,
+        instance_id: &InstanceId,
+        binding_id: &BindingId,
+        request: UnbindRequest,
+    ) -> ServiceResult<()> {
+        let activity = format!("unbind {binding_id}");
+        self.journalled(instance_id, activity, async {
+            self.unbind_now(caller, instance_id, binding_id, request)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `work` with its steps in the journal of `instance_id`, and records how it ended
+    /// when it got as far as the adapter, the director or the store (a refusal before that
+    /// leaves no trace, so unknown ids cannot fill the journal).
+    async fn journalled<T>(
+        &self,
+        instance_id: &InstanceId,
+        activity: String,
+        work: impl std::future::Future<Output = ServiceResult<T>>,
+    ) -> ServiceResult<T> {
+        let scope =
+            journal::Scope::activity(self.engine.store().clone(), instance_id.clone(), activity);
+        journal::within(scope, async {
+            let result = work.await;
+            let finished = match &result {
+                Ok(_) => Some(("succeeded", String::new())),
+                Err(
+                    e @ (ServiceError::Adapter(_)
+                    | ServiceError::Engine(_)
+                    | ServiceError::Store(_)),
+                ) => Some(("failed", e.to_string())),
+                Err(_) => None,
+            };
+            if let Some((state, detail)) = finished {
+                journal::record(journal::Step::Finished {
+                    state: state.to_string(),
+                    detail,
+                })
+                .await;
+            }
+            result
+        })
+        .await
+    }
+
+    async fn bind_now(
         &self,
         caller: Caller<'_>,
         instance_id: &InstanceId,
@@ -399,8 +466,7 @@ impl Broker {
         )))
     }
 
-    /// Unbind: runs delete-binding (unless the deployment is gone) and forgets the binding.
-    pub async fn unbind(
+    async fn unbind_now(
         &self,
         caller: Caller<'_>,
         instance_id: &InstanceId,

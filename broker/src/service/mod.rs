@@ -9,6 +9,7 @@
 
 mod bindings;
 mod error;
+mod history;
 mod instances;
 mod mgmt;
 mod operations;
@@ -17,6 +18,7 @@ mod tests;
 
 pub use bindings::{BindRequest, Bound, UnbindRequest};
 pub use error::{Failure, ServiceError, ServiceResult};
+pub use history::HistoryEntry;
 pub use instances::{
     DeprovisionRequest, InstanceView, OperationView, ProvisionRequest, Provisioned, UpdateRequest,
 };

@@ -71,4 +71,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sim_tasks_by_context ON sim_tasks(context_id);
     "#,
+    // 2: the operations journal: what each operation (or bind, unbind) did, step by step.
+    r#"
+    CREATE TABLE journal (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_id  TEXT NOT NULL,
+        operation_id TEXT,
+        activity     TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        step         TEXT NOT NULL
+    );
+    CREATE INDEX journal_by_instance ON journal(instance_id, seq);
+    "#,
 ];

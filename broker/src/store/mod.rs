@@ -16,6 +16,7 @@
 
 mod columns;
 mod files;
+mod journal;
 mod json;
 mod migrations;
 mod records;
@@ -24,6 +25,7 @@ mod simulated;
 mod timestamp;
 
 pub use columns::ColumnError;
+pub use journal::{JournalRecord, MAX_STEPS_PER_INSTANCE};
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 pub use request::OperationRequest;
@@ -740,7 +742,7 @@ impl Store {
 /// A deferred transaction that reads first and writes later cannot wait for another writer:
 /// SQLite answers "database is locked" at once. Taking the lock up front lets the busy
 /// timeout do its job.
-fn write_transaction(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+pub(super) fn write_transaction(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 

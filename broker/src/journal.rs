@@ -1,0 +1,215 @@
+//! The operations journal: for every operation (and every bind and unbind), each step in
+//! order — adapter runs (subcommand, outcome, duration, excerpts of what it printed with every
+//! known secret masked), director calls (method, path, status, duration) and task changes,
+//! and the end — so that an operator can answer "why did my create-service fail?" from
+//! `GET /mgmt/service_instances/:id/operations` or `on-demand-broker history`.
+//!
+//! The engine and the bind use cases run their work inside [`within`] a [`Scope`] (a tokio
+//! task-local); the adapter client and the BOSH client call [`record`] as they go, and do
+//! nothing when no scope is set. A step that cannot be stored is logged and dropped: the
+//! journal never fails the work it describes.
+//!
+//! Nothing secret is written: an adapter's stdout is kept only when it failed (then it is
+//! the message the platform user sees anyway), stderr only after masking, both cut short.
+
+use crate::ids::{InstanceId, OperationId};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+
+/// How much of an adapter's stdout or stderr a step keeps.
+pub const EXCERPT_BYTES: usize = 2048;
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// The service adapter ran.
+    Adapter {
+        /// `generate-manifest`, `create-binding`, ...
+        subcommand: String,
+        /// `exit_0`, `exit_1`, `timeout`, ...
+        outcome: String,
+        /// How long it ran.
+        duration_ms: u64,
+        /// What it printed on stdout, when it failed (masked, cut short).
+        stdout: String,
+        /// What it printed on stderr (masked, cut short).
+        stderr: String,
+    },
+    /// One call to the BOSH director's API.
+    Director {
+        /// `GET`, `POST`, ...
+        method: String,
+        /// The path called.
+        path: String,
+        /// The answer's status, `None` when there was none.
+        status: Option<u16>,
+        /// How long the call took.
+        duration_ms: u64,
+    },
+    /// A director task was started or changed state.
+    Task {
+        /// The task id.
+        task: i64,
+        /// What it does (`deploy`, `delete`, `errand <name>`, `recreate`).
+        what: String,
+        /// `submitted`, or the state it ended in.
+        state: String,
+    },
+    /// The operation ended.
+    Finished {
+        /// `succeeded` or `failed`.
+        state: String,
+        /// The operator's detail of a failure (empty on success).
+        detail: String,
+    },
+}
+
+/// Where the steps of the current work go.
+#[derive(Clone)]
+pub struct Scope {
+    store: Store,
+    instance_id: InstanceId,
+    operation_id: Option<OperationId>,
+    activity: String,
+}
+
+impl Scope {
+    /// The steps of operation `operation_id` (`activity`: its kind) of `instance_id`.
+    pub fn operation(
+        store: Store,
+        instance_id: InstanceId,
+        operation_id: OperationId,
+        activity: &str,
+    ) -> Self {
+        Self {
+            store,
+            instance_id,
+            operation_id: Some(operation_id),
+            activity: activity.to_string(),
+        }
+    }
+
+    /// The steps of a bind or unbind (`activity`: `bind <binding id>`, ...).
+    pub fn activity(store: Store, instance_id: InstanceId, activity: String) -> Self {
+        Self {
+            store,
+            instance_id,
+            operation_id: None,
+            activity,
+        }
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<Scope>;
+}
+
+/// Runs `work` with its steps going to `scope`.
+pub async fn within<F: Future>(scope: Scope, work: F) -> F::Output {
+    CURRENT.scope(Arc::new(scope), work).await
+}
+
+/// Whether steps are being recorded now.
+pub fn active() -> bool {
+    CURRENT.try_with(|_| ()).is_ok()
+}
+
+/// Records `step` in the current scope; does nothing outside one.
+pub async fn record(step: Step) {
+    let Ok(scope) = CURRENT.try_with(Arc::clone) else {
+        return;
+    };
+    let value = match serde_json::to_value(&step) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "journal step not recorded");
+            return;
+        }
+    };
+    let store = scope.store.clone();
+    let written = store
+        .run(move |s| {
+            s.journal_append(
+                &scope.instance_id,
+                scope.operation_id.as_ref(),
+                &scope.activity,
+                &value,
+            )
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "journal step not recorded");
+    }
+}
+
+/// `text` cut to [`EXCERPT_BYTES`] at a character boundary, with a note of what was cut.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= EXCERPT_BYTES {
+        return text.to_string();
+    }
+    let mut end = EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_cut_at_a_character_boundary() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(EXCERPT_BYTES);
+        let cut = excerpt(&long);
+        assert!(cut.len() < EXCERPT_BYTES + 40);
+        assert!(cut.ends_with(&format!("({} more bytes)", long.len() - EXCERPT_BYTES)));
+    }
+
+    #[test]
+    fn steps_serialise_with_their_kind() {
+        let step = Step::Task {
+            task: 7,
+            what: "deploy".into(),
+            state: "submitted".into(),
+        };
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(json["kind"], "task");
+        assert_eq!(serde_json::from_value::<Step>(json).unwrap(), step);
+    }
+
+    #[tokio::test]
+    async fn steps_outside_a_scope_go_nowhere_and_inside_go_to_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let id = InstanceId::parse("i1").unwrap();
+        assert!(!active());
+        record(Step::Finished {
+            state: "succeeded".into(),
+            detail: String::new(),
+        })
+        .await;
+        let op = OperationId::parse("op-1").unwrap();
+        within(
+            Scope::operation(store.clone(), id.clone(), op.clone(), "create"),
+            async {
+                assert!(active());
+                record(Step::Finished {
+                    state: "failed".into(),
+                    detail: "x".into(),
+                })
+                .await;
+            },
+        )
+        .await;
+        let steps = store.journal_of(&id).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].operation_id.as_ref(), Some(&op));
+        assert_eq!(steps[0].activity, "create");
+        assert_eq!(steps[0].step["state"], "failed");
+    }
+}
