@@ -49,13 +49,16 @@ pub enum StartError {
 async fn connect_bosh(
     settings: &BoshSettings,
     config: &Config,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<BoshDirector, StartError> {
-    let director = BoshDirector::new(settings).map_err(|e| {
-        StartError::Director(format!(
-            "error creating bosh client for {}: {e}",
-            settings.url
-        ))
-    })?;
+    let director = BoshDirector::new(settings)
+        .map_err(|e| {
+            StartError::Director(format!(
+                "error creating bosh client for {}: {e}",
+                settings.url
+            ))
+        })?
+        .with_metrics(metrics);
     let report = director.check_access().await.map_err(|e| {
         StartError::Director(format!(
             "BOSH director check failed for {} ({} authentication): {e}",
@@ -137,11 +140,14 @@ impl Application {
             path: config.database_path.display().to_string(),
             source,
         })?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let director: Arc<dyn Director> = match &config.director {
             DirectorSettings::Simulated { task_duration } => {
                 Arc::new(SimulatedDirector::new(store.clone(), *task_duration))
             }
-            DirectorSettings::Bosh(settings) => Arc::new(connect_bosh(settings, &config).await?),
+            DirectorSettings::Bosh(settings) => {
+                Arc::new(connect_bosh(settings, &config, metrics.clone()).await?)
+            }
         };
         if let DirectorSettings::Simulated { .. } = &config.director {
             let info = director
@@ -150,7 +156,6 @@ impl Application {
                 .map_err(|e| StartError::Director(e.to_string()))?;
             tracing::info!(director = %info.name, version = %info.version, "director reachable");
         }
-        let metrics = Arc::new(crate::metrics::Metrics::new());
         let adapter = AdapterClient::new(config.adapter.clone())
             .map_err(StartError::Adapter)?
             .with_metrics(metrics.clone());

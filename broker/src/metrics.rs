@@ -40,6 +40,19 @@ struct AdapterLabels {
     outcome: String,
 }
 
+/// `call`, `outcome`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectorLabels {
+    call: String,
+    outcome: String,
+}
+
+/// `outcome`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
 /// `kind`, `state`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
@@ -89,6 +102,9 @@ pub struct Metrics {
     adapter_duration: Histograms<AdapterLabels>,
     operations_finished: Family<OperationLabels, Counter>,
     operation_duration: Histograms<OperationLabels>,
+    director_calls: Family<DirectorLabels, Counter>,
+    director_duration: Histograms<DirectorLabels>,
+    uaa_tokens: Family<OutcomeLabels, Counter>,
     operations_in_flight: Gauge<i64, AtomicI64>,
     instances: Family<InstanceLabels, Gauge>,
     quota_used: Family<QuotaLabels, Gauge>,
@@ -168,6 +184,25 @@ impl Metrics {
             "Time from an operation's request to its terminal state, by kind and state",
             operation_duration.clone(),
         );
+        let director_calls = Family::default();
+        registry.register(
+            "director_calls",
+            "Calls to the BOSH director's API, by call (method and first path segment) and outcome",
+            director_calls.clone(),
+        );
+        let director_duration: Histograms<DirectorLabels> =
+            Family::new_with_constructor(short_durations as fn() -> Histogram);
+        registry.register(
+            "director_call_duration_seconds",
+            "Duration of one call to the BOSH director's API, by call and outcome",
+            director_duration.clone(),
+        );
+        let uaa_tokens = Family::default();
+        registry.register(
+            "uaa_token_fetches",
+            "UAA token requests for the director, by outcome",
+            uaa_tokens.clone(),
+        );
         let operations_in_flight = Gauge::default();
         registry.register(
             "operations_in_flight",
@@ -208,6 +243,9 @@ impl Metrics {
             adapter_duration,
             operations_finished,
             operation_duration,
+            director_calls,
+            director_duration,
+            uaa_tokens,
             operations_in_flight,
             instances,
             quota_used,
@@ -255,6 +293,28 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// One call to the director: its kind (`GET /deployments`, ...), outcome (`2xx`, `4xx`,
+    /// `unreachable`, ...) and duration.
+    pub fn director_called(&self, call: &str, outcome: &str, took: Duration) {
+        let labels = DirectorLabels {
+            call: call.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.director_calls.get_or_create(&labels).inc();
+        self.director_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// One UAA token request, by outcome.
+    pub fn uaa_token_fetched(&self, outcome: &str) {
+        self.uaa_tokens
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition, with the gauges read from the store now:
     /// `instances` by (plan name, state), operations in flight, and quota use and limits
     /// by (plan name or `_all`, quota name).
@@ -288,6 +348,11 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// The outcome label of an HTTP status: `2xx`, `3xx`, `4xx`, `5xx`.
+pub fn status_class(status: u16) -> String {
+    format!("{}xx", status / 100)
 }
 
 /// What the store says when `/metrics` is scraped.
@@ -329,6 +394,8 @@ mod tests {
             Duration::from_millis(1500),
         );
         m.operation_finished("create", "succeeded", Duration::from_secs(2));
+        m.director_called("POST /deployments", "3xx", Duration::from_millis(20));
+        m.uaa_token_fetched("2xx");
         let gauges = Gauges {
             instances: BTreeMap::from([(("small".to_string(), "ready".to_string()), 3)]),
             in_flight: 1,
@@ -355,6 +422,9 @@ mod tests {
             "on_demand_broker_http_request_duration_seconds_count{method=\"PUT\",route=\"/v2/service_instances/{instance_id}\",status=\"202\"} 2",
             "on_demand_broker_adapter_call_duration_seconds_count{subcommand=\"generate-manifest\",outcome=\"exit_0\"} 1",
             "on_demand_broker_operation_duration_seconds_count{kind=\"create\",state=\"succeeded\"} 1",
+            "on_demand_broker_director_calls_total{call=\"POST /deployments\",outcome=\"3xx\"} 1",
+            "on_demand_broker_director_call_duration_seconds_count{call=\"POST /deployments\",outcome=\"3xx\"} 1",
+            "on_demand_broker_uaa_token_fetches_total{outcome=\"2xx\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in:\n{text}");
         }

@@ -281,6 +281,10 @@ fn a_failed_deploy_task_is_reported_as_failed_with_the_task_id() {
         "{description}"
     );
     assert!(description.contains("task-id: "), "{description}");
+    assert!(
+        description.contains("the BOSH deploy did not succeed (BOSH task "),
+        "the failing step is named: {description}"
+    );
     assert!(description.contains(&id), "{description}");
     assert!(description.contains("operation: create"), "{description}");
     // The operator detail stays out of the user's view.

@@ -33,6 +33,7 @@ pub struct BoshDirector {
     base: Url,
     http: reqwest::Client,
     auth: Authenticator,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// How requests are authenticated.
@@ -241,6 +242,17 @@ fn task_path(id: TaskId) -> UrlPath {
 }
 
 /// A task id from a `Location: .../tasks/<id>` header.
+/// The metrics label of a director call: its method and the first segment of its path
+/// (`GET /deployments`, `POST /deployments`, `GET /tasks`, ...), a closed set with no names.
+fn call_kind(method: &Method, path: &str) -> String {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    format!("{method} /{first}")
+}
+
 fn task_id_from_location(location: &str) -> Option<TaskId> {
     let path = location.split(['?', '#']).next()?;
     let (rest, id) = path.trim_end_matches('/').rsplit_once('/')?;
@@ -327,7 +339,14 @@ impl BoshDirector {
             base,
             http,
             auth,
+            metrics: Default::default(),
         })
+    }
+
+    /// The same client, counting its calls and UAA token fetches in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The director's URL, without any user name or password in it.
@@ -442,20 +461,24 @@ impl BoshDirector {
             }
         };
         let shown = redacted(&token_url);
-        let resp = self
+        let sent = self
             .http
             .post(token_url)
             .basic_auth(client_id, Some(client_secret))
             .header(header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")])
             .send()
-            .await
-            .map_err(|e| {
-                DirectorError::Authentication(format!(
-                    "cannot reach UAA at {shown}: {}",
-                    error_chain(&e.without_url())
-                ))
-            })?;
+            .await;
+        self.metrics.uaa_token_fetched(&match &sent {
+            Ok(r) => crate::metrics::status_class(r.status().as_u16()),
+            Err(_) => "unreachable".to_string(),
+        });
+        let resp = sent.map_err(|e| {
+            DirectorError::Authentication(format!(
+                "cannot reach UAA at {shown}: {}",
+                error_chain(&e.without_url())
+            ))
+        })?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
@@ -528,11 +551,18 @@ impl BoshDirector {
             };
             let started = std::time::Instant::now();
             let sent = req.send().await;
+            let took = started.elapsed();
+            let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+            self.metrics.director_called(
+                &call_kind(&call.method, call.path.path()),
+                &status.map_or_else(|| "unreachable".to_string(), crate::metrics::status_class),
+                took,
+            );
             crate::journal::record(crate::journal::Step::Director {
                 method: call.method.to_string(),
                 path: call.path.path().to_string(),
-                status: sent.as_ref().ok().map(|r| r.status().as_u16()),
-                duration_ms: started.elapsed().as_millis() as u64,
+                status,
+                duration_ms: took.as_millis() as u64,
             })
             .await;
             let resp = sent.map_err(|e| self.unreachable(&what, e))?;

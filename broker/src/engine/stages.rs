@@ -365,7 +365,8 @@ impl Engine {
             };
             // A forced delete carries on past a failed pre-delete errand.
             if !(op.kind == OperationKind::Delete && force && op.stage == Stage::Errand) {
-                return self.fail(op, Some(task_id), &what).await;
+                let step = failed_step(&op, task_id, &errands);
+                return self.fail_at(op, Some(task_id), Some(&step), &what).await;
             }
             tracing::warn!(operation = %op.id, "{what}; continuing the forced delete");
         }
@@ -479,13 +480,27 @@ impl Engine {
     /// Marks an operation failed with a user-facing description and the operator detail.
     pub async fn fail(
         &self,
-        mut op: OperationRecord,
+        op: OperationRecord,
         task_id: Option<i64>,
         detail: &str,
     ) -> Result<OperationRecord, EngineError> {
+        self.fail_at(op, task_id, None, detail).await
+    }
+
+    /// [`Engine::fail`], naming in the user's description the step that failed (`step`, one
+    /// clause a platform user can act on); the operator's `detail` stays in the journal, the
+    /// log and the operation's error.
+    async fn fail_at(
+        &self,
+        mut op: OperationRecord,
+        task_id: Option<i64>,
+        step: Option<&str>,
+        detail: &str,
+    ) -> Result<OperationRecord, EngineError> {
         let mut description = format!(
-            "{}: {}",
+            "{}: {}{}",
             texts(op.kind).2,
+            step.map(|s| format!("{s}. ")).unwrap_or_default(),
             self.generic_message(&op.instance_id, &op.id, task_id, Some(op.kind.as_str()))
         );
         if self.config.broker.expose_operational_errors {
@@ -515,5 +530,24 @@ impl Engine {
             self.save_op(&op).await?;
         }
         Ok(op)
+    }
+}
+
+/// The step of `op` whose director task `task_id` failed, as a clause for the user.
+fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<String>)]) -> String {
+    match (op.stage, op.kind) {
+        (Stage::Errand, _) => format!(
+            "the lifecycle errand {} did not succeed (BOSH task {task_id})",
+            errands
+                .get(op.errand_index as usize)
+                .map_or("?", |e| e.0.as_str())
+        ),
+        (Stage::Deleting, _) => {
+            format!("deleting the BOSH deployment did not succeed (BOSH task {task_id})")
+        }
+        (_, OperationKind::Recreate) => {
+            format!("recreating the service instance's VMs did not succeed (BOSH task {task_id})")
+        }
+        _ => format!("the BOSH deploy did not succeed (BOSH task {task_id})"),
     }
 }
