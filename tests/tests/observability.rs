@@ -344,13 +344,14 @@ fn the_history_shows_director_calls_and_binds() {
     let metrics = client.send(reqwest::Method::GET, "/metrics", &[], None);
     assert_eq!(metrics.status, 200);
     assert!(
-        metrics
-            .text
-            .lines()
-            .any(|l| l.starts_with("on_demand_broker_director_calls_total{call=\"POST /deployments\",outcome=\"3xx\"}")),
+        metrics.text.lines().any(|l| l.starts_with(
+            "on_demand_broker_director_calls_total{call=\"POST /deployments\",outcome=\"3xx\"}"
+        )),
         "{}",
         metrics.text
     );
-    assert!(metrics.text.contains("on_demand_broker_director_call_duration_seconds_bucket{"));
+    assert!(metrics
+        .text
+        .contains("on_demand_broker_director_call_duration_seconds_bucket{"));
     assert!(!metrics.text.contains(&id), "an instance id in the metrics");
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: every route in one place, thin handlers, one error type.
 
 pub mod bindings;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod instances;
@@ -171,7 +172,13 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
             "/orphan_deployments",
             web::get().to(mgmt::orphan_deployments),
         )
-        .route("/metrics", web::get().to(mgmt::metrics));
+        .route("/metrics", web::get().to(mgmt::metrics))
+        .route("/ui", web::get().to(console::fleet))
+        .route("/ui/style.css", web::get().to(console::style))
+        .route(
+            "/ui/service_instances/{instance_id}",
+            web::get().to(console::instance),
+        );
 }
 
 #[cfg(test)]

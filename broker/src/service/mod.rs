@@ -9,6 +9,7 @@
 
 mod bindings;
 mod error;
+mod fleet;
 mod history;
 mod instances;
 mod mgmt;
@@ -18,6 +19,7 @@ mod tests;
 
 pub use bindings::{BindRequest, Bound, UnbindRequest};
 pub use error::{Failure, ServiceError, ServiceResult};
+pub use fleet::{FleetRow, InstanceDetail};
 pub use history::HistoryEntry;
 pub use instances::{
     DeprovisionRequest, InstanceView, OperationView, ProvisionRequest, Provisioned, UpdateRequest,
