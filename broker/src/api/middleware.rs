@@ -75,6 +75,26 @@ pub struct RequestMeta {
     pub originating_identity: Option<serde_json::Value>,
 }
 
+impl RequestMeta {
+    /// Who calls the use cases for this request.
+    pub fn caller(&self) -> crate::service::Caller<'_> {
+        crate::service::Caller {
+            request_id: &self.request_id,
+        }
+    }
+
+    /// Refuses an endpoint that OSB only has from version 2.14 on.
+    pub fn require_2_14(&self, endpoint: &str) -> Result<(), ApiError> {
+        if self.api_minor < 14 {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!("{endpoint} endpoint only supported starting with OSB version 2.14"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The lowest OSB minor version accepted (2.13).
 pub const MIN_MINOR: u32 = 13;
 
