@@ -139,7 +139,7 @@ impl SimulatedDirector {
 
 /// A recorded task as the director reports it at `now` (Unix milliseconds): `queued` for
 /// the first quarter of its duration, `processing` for the rest, then its outcome.
-fn task_at(record: SimTaskRecord, now: i64) -> Task {
+fn task_at(SimTaskRecord { id, task: record }: SimTaskRecord, now: i64) -> Task {
     let elapsed = now - record.started_ms;
     let state = if elapsed < record.duration_ms / 4 {
         TaskState::Queued
@@ -152,7 +152,7 @@ fn task_at(record: SimTaskRecord, now: i64) -> Task {
         }
     };
     Task {
-        id: record.id,
+        id,
         deployment: record.deployment,
         description: record.description,
         context_id: record.context_id,

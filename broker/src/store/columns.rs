@@ -159,3 +159,23 @@ macro_rules! string_enum {
     };
 }
 pub(super) use string_enum;
+
+/// A record read from a row of `table`, each field from the column of its name through
+/// [`get`]; a field followed by `: Json` is decoded from the column's JSON text. Evaluates
+/// to the record, returning early with the error of the first column that does not decode.
+macro_rules! from_row {
+    ($row:expr, $table:literal => $record:ident { $($field:ident $(: $json:ident)?),+ $(,)? }) => {
+        $record {
+            $($field: $crate::store::columns::from_row!(
+                @get $row, concat!($table, ".", stringify!($field)) $(, $json)?
+            ),)+
+        }
+    };
+    (@get $row:expr, $column:expr) => {
+        $crate::store::columns::get($row, $column)?
+    };
+    (@get $row:expr, $column:expr, Json) => {
+        $crate::store::columns::get::<$crate::store::columns::Json<_>>($row, $column)?.0
+    };
+}
+pub(super) use from_row;

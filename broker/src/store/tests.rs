@@ -889,9 +889,9 @@ fn simulated_deployments_and_tasks_round_trip() {
         .unwrap();
     let got = store.sim_task(second).unwrap().unwrap();
     assert_eq!(got.id, second);
-    assert_eq!(got.outcome, SimTaskOutcome::Error);
+    assert_eq!(got.task, sim_task("op-2", SimTaskOutcome::Error));
     assert_eq!(
-        (got.context_id.as_str(), got.result.as_str()),
+        (got.task.context_id.as_str(), got.task.result.as_str()),
         ("op-2", "why")
     );
     assert!(store.sim_task(second + 100).unwrap().is_none());
@@ -907,7 +907,7 @@ fn simulated_deployments_and_tasks_round_trip() {
         .sim_tasks_where(&SimTaskFilter::Context("op-1".into()))
         .unwrap();
     assert_eq!(by_context.len(), 1);
-    assert_eq!(by_context[0].outcome, SimTaskOutcome::Done);
+    assert_eq!(by_context[0].task.outcome, SimTaskOutcome::Done);
     assert!(store.sim_delete_deployment("d1").unwrap());
     assert!(!store.sim_delete_deployment("d1").unwrap());
     assert!(store.sim_manifest("d1").unwrap().is_none());
