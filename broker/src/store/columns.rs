@@ -179,3 +179,24 @@ macro_rules! from_row {
     };
 }
 pub(super) use from_row;
+
+/// A record's columns in one place: `record_columns!(Record in "table" => COLUMNS { .. })`
+/// defines `COLUMNS`, the columns to `SELECT` for it, and its `from_row`, which reads each
+/// field from the column of its name ([`from_row!`]).
+macro_rules! record_columns {
+    ($record:ident in $table:literal => $columns:ident {
+        $first:ident $(: $first_json:ident)? $(, $field:ident $(: $json:ident)?)* $(,)?
+    }) => {
+        pub(super) const $columns: &str =
+            concat!(stringify!($first) $(, ", ", stringify!($field))*);
+
+        impl $record {
+            pub(super) fn from_row(row: &rusqlite::Row<'_>) -> $crate::store::StoreResult<Self> {
+                Ok($crate::store::columns::from_row!(row, $table => Self {
+                    $first $(: $first_json)? $(, $field $(: $json)?)*
+                }))
+            }
+        }
+    };
+}
+pub(super) use record_columns;

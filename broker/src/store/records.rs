@@ -1,7 +1,7 @@
 //! Row types of the store, decoded from their columns once (see `columns`).
 
-use super::columns::{from_row, string_enum};
-use super::{OperationRequest, StoreResult, Timestamp};
+use super::columns::{record_columns, string_enum};
+use super::{OperationRequest, Timestamp};
 use crate::ids::{BindingId, InstanceId, OperationId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,8 +77,6 @@ pub struct MaintenanceInfo {
     pub version: String,
 }
 
-pub(super) const INSTANCE_COLUMNS: &str = "id, service_id, plan_id, organization_guid, space_guid, context, parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs";
-
 /// One service instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
@@ -115,18 +113,11 @@ pub struct InstanceRecord {
     pub updated_at: Timestamp,
 }
 
-impl InstanceRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(from_row!(row, "instances" => Self {
-            id, service_id, plan_id, organization_guid, space_guid, context: Json,
-            parameters: Json, maintenance_info: Json, dashboard_url, labels: Json, configs: Json,
-            state, deployment_name, created_at, updated_at,
-        }))
-    }
-}
-
-pub(super) const OPERATION_COLUMNS: &str =
-    "id, instance_id, kind, state, stage, task_id, errand_index, request, description, error, created_at, updated_at";
+record_columns!(InstanceRecord in "instances" => INSTANCE_COLUMNS {
+    id, service_id, plan_id, organization_guid, space_guid, context: Json, parameters: Json,
+    maintenance_info: Json, dashboard_url, labels: Json, configs: Json, state, deployment_name,
+    created_at, updated_at,
+});
 
 /// One asynchronous instance operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,17 +148,10 @@ pub struct OperationRecord {
     pub updated_at: Timestamp,
 }
 
-impl OperationRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(from_row!(row, "operations" => Self {
-            id, instance_id, kind, state, stage, task_id, errand_index, request: Json,
-            description, error, created_at, updated_at,
-        }))
-    }
-}
-
-pub(super) const BINDING_COLUMNS: &str =
-    "instance_id, id, service_id, plan_id, request, response, created_at";
+record_columns!(OperationRecord in "operations" => OPERATION_COLUMNS {
+    id, instance_id, kind, state, stage, task_id, errand_index, request: Json, description,
+    error, created_at, updated_at,
+});
 
 /// One service binding.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,10 +179,8 @@ impl BindingRecord {
     pub fn is_pending(&self) -> bool {
         self.response.is_none()
     }
-
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(from_row!(row, "bindings" => Self {
-            instance_id, id, service_id, plan_id, request: Json, response: Json, created_at,
-        }))
-    }
 }
+
+record_columns!(BindingRecord in "bindings" => BINDING_COLUMNS {
+    instance_id, id, service_id, plan_id, request: Json, response: Json, created_at,
+});
