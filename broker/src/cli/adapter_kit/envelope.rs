@@ -298,21 +298,12 @@ impl FakeInstance {
     }
 
     /// The DNS addresses of the plan's `binding_with_dns` entries, in the form BOSH DNS gives
-    /// them (`q-s0.<group>.default.<deployment>.bosh`).
+    /// them (`q-s0.<group>.default.<deployment>.bosh`), as the simulated director answers.
     pub fn dns_addresses(&self, plan: &PlanConfig) -> BTreeMap<String, String> {
-        plan.binding_with_dns
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    format!(
-                        "q-s0.{}.default.{}.bosh",
-                        d.instance_group,
-                        self.deployment_name.replace('_', "-")
-                    ),
-                )
-            })
-            .collect()
+        crate::director::simulated::dns_query_addresses(
+            &self.deployment_name,
+            &plan.binding_with_dns,
+        )
     }
 }
 
