@@ -195,12 +195,16 @@ impl Call {
         })
     }
 
-    fn binding_params(
+    /// create-binding or delete-binding: the same parameters in the envelope's `field`.
+    fn binding(
+        subcommand: &'static str,
         req: &BindingRequest,
-    ) -> serde_json::Result<(BindingJsonParams, Vec<String>)> {
+        field: fn(&mut InputParams) -> &mut BindingJsonParams,
+    ) -> serde_json::Result<Self> {
         let vms = serde_json::to_string(&req.vms)?;
         let rp = serde_json::to_string(&req.request_params)?;
-        let params = BindingJsonParams {
+        let mut envelope = InputParams::default();
+        *field(&mut envelope) = BindingJsonParams {
             binding_id: req.binding_id.clone(),
             bosh_vms: vms.clone(),
             manifest: req.manifest.clone(),
@@ -208,36 +212,21 @@ impl Call {
             secrets: opt_json(req.secrets.as_ref())?,
             dns_addresses: serde_json::to_string(&req.dns_addresses)?,
         };
-        Ok((
-            params,
-            vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
-        ))
+        Ok(Self {
+            subcommand,
+            envelope,
+            legacy_args: vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
+        })
     }
 
     /// create-binding.
     pub fn create_binding(req: &BindingRequest) -> serde_json::Result<Self> {
-        let (params, legacy_args) = Self::binding_params(req)?;
-        Ok(Self {
-            subcommand: "create-binding",
-            envelope: InputParams {
-                create_binding: params,
-                ..Default::default()
-            },
-            legacy_args,
-        })
+        Self::binding("create-binding", req, |e| &mut e.create_binding)
     }
 
     /// delete-binding.
     pub fn delete_binding(req: &BindingRequest) -> serde_json::Result<Self> {
-        let (params, legacy_args) = Self::binding_params(req)?;
-        Ok(Self {
-            subcommand: "delete-binding",
-            envelope: InputParams {
-                delete_binding: params,
-                ..Default::default()
-            },
-            legacy_args,
-        })
+        Self::binding("delete-binding", req, |e| &mut e.delete_binding)
     }
 
     /// dashboard-url.
