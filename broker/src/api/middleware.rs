@@ -104,6 +104,14 @@ fn header<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The id tracing-actix-web gave the request (empty if it gave none).
+fn request_id(req: &ServiceRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// When the request started, kept in its extensions for the access line.
 #[derive(Clone, Copy)]
 struct Started(Instant);
@@ -114,11 +122,7 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Started(Instant::now()));
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let request_id = request_id(request);
         // The method is the caller's: escaped and cut short. The route is ours.
         tracing::info_span!(
             "request",
@@ -341,11 +345,7 @@ async fn request_meta(
         header(&req, "x-broker-api-originating-identity")
             .map(parse_originating_identity)
             .unwrap_or((None, None));
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let request_id = request_id(&req);
     tracing::debug!(
         platform_request_identity = ?header(&req, REQUEST_IDENTITY),
         originating_platform = ?originating_platform,
