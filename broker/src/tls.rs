@@ -419,6 +419,21 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
                 Err(e) => e.to_string(),
             }
         }
+
+        /// Checks that the message starts by naming `file` (`cert_file` or `key_file`) and
+        /// `what` is wrong with it, and that it holds each of `parts`.
+        fn assert_message(&self, file: &str, what: &str, parts: &[&str]) {
+            let path = match file {
+                "cert_file" => &self.tls.cert_file,
+                _ => &self.tls.key_file,
+            };
+            let message = self.message();
+            let start = format!("broker.tls.{file} '{}' {what}", path.display());
+            assert!(message.starts_with(&start), "{message}");
+            for part in parts {
+                assert!(message.contains(part), "{message}");
+            }
+        }
     }
 
     #[test]
@@ -569,16 +584,8 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
                 matches!(files.load(), Err(TlsError::NoCertificate { .. })),
                 "{cert:?}"
             );
-            let message = files.message();
-            assert!(
-                message.starts_with(&format!(
-                    "broker.tls.cert_file '{}' holds no PEM certificate",
-                    files.tls.cert_file.display()
-                )),
-                "{message}"
-            );
-            assert!(message.contains("-----BEGIN CERTIFICATE-----"), "{message}");
-            assert!(message.contains(hint), "{message}");
+            let parts = ["-----BEGIN CERTIFICATE-----", hint];
+            files.assert_message("cert_file", "holds no PEM certificate", &parts);
         }
     }
 
@@ -601,16 +608,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
                 matches!(files.load(), Err(TlsError::NoKey { .. })),
                 "{key_pem:?}"
             );
-            let message = files.message();
-            assert!(
-                message.starts_with(&format!(
-                    "broker.tls.key_file '{}' holds no PEM private key",
-                    files.tls.key_file.display()
-                )),
-                "{message}"
-            );
-            assert!(message.contains("(PKCS#1)"), "{message}");
-            assert!(message.contains(hint), "{message}");
+            files.assert_message("key_file", "holds no PEM private key", &["(PKCS#1)", hint]);
         }
     }
 
@@ -619,14 +617,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
         let key = rcgen::KeyPair::generate().unwrap();
         let files = Files::new(&current(&key), &key.serialize_pem());
         std::fs::remove_file(&files.tls.key_file).unwrap();
-        let message = files.message();
-        assert!(
-            message.starts_with(&format!(
-                "broker.tls.key_file '{}' cannot be read: ",
-                files.tls.key_file.display()
-            )),
-            "{message}"
-        );
+        files.assert_message("key_file", "cannot be read: ", &[]);
 
         let cut = current(&key);
         let cut = &cut[..cut.len() / 2];

@@ -146,29 +146,144 @@ pub struct BindingRequest {
     pub dns_addresses: BTreeMap<String, String>,
 }
 
-/// Runs the configured service adapter.
+/// One adapter call as the broker sends it: the subcommand, the stdin envelope, and the
+/// legacy positional arguments. Every inner field is a JSON string, as the Go broker sends
+/// it: `"null"` for an absent previous plan, secrets or configs, `""` for a new instance's
+/// previous manifest.
 #[derive(Debug, Clone)]
-pub struct AdapterClient {
-    program: PathBuf,
-    prefix_args: Vec<OsString>,
-    settings: AdapterSettings,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+pub struct Call {
+    /// The adapter subcommand.
+    pub subcommand: &'static str,
+    /// The stdin envelope (stdin mode).
+    pub envelope: InputParams,
+    /// The arguments after the subcommand (legacy argv mode).
+    pub legacy_args: Vec<String>,
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String, AdapterError> {
-    serde_json::to_string(value).map_err(|e| AdapterError::Encode(e.to_string()))
-}
-
-fn opt_json(value: Option<&impl serde::Serialize>) -> Result<String, AdapterError> {
+fn opt_json(value: Option<&impl serde::Serialize>) -> serde_json::Result<String> {
     match value {
-        Some(v) => json(v),
+        Some(v) => serde_json::to_string(v),
         None => Ok("null".to_string()),
     }
 }
 
-impl AdapterClient {
-    /// A client for the configured adapter. The built-in example adapter is this very
-    /// binary, run as `<binary> example-adapter <subcommand>`.
+impl Call {
+    /// generate-manifest.
+    pub fn generate_manifest(req: &GenerateManifestRequest) -> serde_json::Result<Self> {
+        let sd = serde_json::to_string(&req.service_deployment)?;
+        let plan = serde_json::to_string(&req.plan)?;
+        let previous_plan = opt_json(req.previous_plan.as_ref())?;
+        let request_params = serde_json::to_string(&req.request_params)?;
+        let previous_manifest = req.previous_manifest.clone().unwrap_or_default();
+        let params = GenerateManifestJsonParams {
+            service_deployment: sd.clone(),
+            plan: plan.clone(),
+            previous_plan: previous_plan.clone(),
+            previous_manifest: previous_manifest.clone(),
+            request_parameters: request_params.clone(),
+            previous_secrets: opt_json(req.previous_secrets.as_ref())?,
+            previous_configs: opt_json(req.previous_configs.as_ref())?,
+            uaa_client: "null".to_string(),
+        };
+        Ok(Self {
+            subcommand: "generate-manifest",
+            envelope: InputParams {
+                generate_manifest: params,
+                ..Default::default()
+            },
+            legacy_args: vec![sd, plan, request_params, previous_manifest, previous_plan],
+        })
+    }
+
+    /// create-binding or delete-binding: the same parameters in the envelope's `field`.
+    fn binding(
+        subcommand: &'static str,
+        req: &BindingRequest,
+        field: fn(&mut InputParams) -> &mut BindingJsonParams,
+    ) -> serde_json::Result<Self> {
+        let vms = serde_json::to_string(&req.vms)?;
+        let rp = serde_json::to_string(&req.request_params)?;
+        let mut envelope = InputParams::default();
+        *field(&mut envelope) = BindingJsonParams {
+            binding_id: req.binding_id.clone(),
+            bosh_vms: vms.clone(),
+            manifest: req.manifest.clone(),
+            request_parameters: rp.clone(),
+            secrets: opt_json(req.secrets.as_ref())?,
+            dns_addresses: serde_json::to_string(&req.dns_addresses)?,
+        };
+        Ok(Self {
+            subcommand,
+            envelope,
+            legacy_args: vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
+        })
+    }
+
+    /// create-binding.
+    pub fn create_binding(req: &BindingRequest) -> serde_json::Result<Self> {
+        Self::binding("create-binding", req, |e| &mut e.create_binding)
+    }
+
+    /// delete-binding.
+    pub fn delete_binding(req: &BindingRequest) -> serde_json::Result<Self> {
+        Self::binding("delete-binding", req, |e| &mut e.delete_binding)
+    }
+
+    /// dashboard-url.
+    pub fn dashboard_url(
+        instance_id: &str,
+        plan: &Plan,
+        manifest: &str,
+    ) -> serde_json::Result<Self> {
+        let plan = serde_json::to_string(plan)?;
+        Ok(Self {
+            subcommand: "dashboard-url",
+            envelope: InputParams {
+                dashboard_url: DashboardUrlJsonParams {
+                    instance_id: instance_id.to_string(),
+                    plan: plan.clone(),
+                    manifest: manifest.to_string(),
+                },
+                ..Default::default()
+            },
+            legacy_args: vec![instance_id.to_string(), plan, manifest.to_string()],
+        })
+    }
+
+    /// generate-plan-schemas.
+    pub fn generate_plan_schemas(plan: &Plan) -> serde_json::Result<Self> {
+        let plan = serde_json::to_string(plan)?;
+        Ok(Self {
+            subcommand: "generate-plan-schemas",
+            envelope: InputParams {
+                generate_plan_schemas: GeneratePlanSchemasJsonParams { plan: plan.clone() },
+                ..Default::default()
+            },
+            legacy_args: vec!["-plan-json".to_string(), plan],
+        })
+    }
+
+    /// The stdin document: the envelope and a trailing newline.
+    pub fn stdin(&self) -> serde_json::Result<String> {
+        let mut body = serde_json::to_string(&self.envelope)?;
+        body.push('\n');
+        Ok(body)
+    }
+}
+
+/// The configured adapter's command line: the program and the arguments before the
+/// subcommand. The built-in example adapter is this very binary, run as
+/// `<binary> example-adapter <subcommand>`.
+#[derive(Debug, Clone)]
+pub struct AdapterProgram {
+    program: PathBuf,
+    prefix_args: Vec<OsString>,
+    /// The adapter settings from the config.
+    pub settings: AdapterSettings,
+}
+
+impl AdapterProgram {
+    /// The adapter the settings name.
     pub fn new(settings: AdapterSettings) -> std::io::Result<Self> {
         let (program, prefix_args) = match &settings.command {
             AdapterCommand::Executable(p) => (p.clone(), vec![]),
@@ -181,6 +296,61 @@ impl AdapterClient {
             program,
             prefix_args,
             settings,
+        })
+    }
+
+    /// The command line without the subcommand, for logs and reports.
+    pub fn describe(&self) -> String {
+        let mut s = self.program.display().to_string();
+        for a in &self.prefix_args {
+            s.push(' ');
+            s.push_str(&a.to_string_lossy());
+        }
+        s
+    }
+
+    /// How a call of `subcommand` is run: its input `stdin`, or in legacy mode its
+    /// `legacy_args` as positional arguments (see [`Call`]).
+    pub fn invocation(
+        &self,
+        subcommand: &str,
+        stdin: String,
+        legacy_args: &[String],
+    ) -> Invocation {
+        let mut args = self.prefix_args.clone();
+        args.push(subcommand.into());
+        let stdin = if self.settings.use_stdin {
+            Some(stdin.into_bytes())
+        } else {
+            args.extend(legacy_args.iter().map(OsString::from));
+            None
+        };
+        Invocation {
+            program: self.program.clone(),
+            args,
+            stdin,
+            timeout: self.settings.timeout,
+            max_output_bytes: self.settings.max_output_bytes,
+        }
+    }
+}
+
+/// Runs the configured service adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterClient {
+    program: AdapterProgram,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+fn encode<T>(result: serde_json::Result<T>) -> Result<T, AdapterError> {
+    result.map_err(|e| AdapterError::Encode(e.to_string()))
+}
+
+impl AdapterClient {
+    /// A client for the configured adapter (see [`AdapterProgram`]).
+    pub fn new(settings: AdapterSettings) -> std::io::Result<Self> {
+        Ok(Self {
+            program: AdapterProgram::new(settings)?,
             metrics: Default::default(),
         })
     }
@@ -193,38 +363,20 @@ impl AdapterClient {
 
     /// A description of the command, for logs.
     pub fn describe(&self) -> String {
-        let mut s = self.program.display().to_string();
-        for a in &self.prefix_args {
-            s.push(' ');
-            s.push_str(&a.to_string_lossy());
-        }
-        s
+        self.program.describe()
     }
 
     async fn invoke(
         &self,
-        subcommand: &'static str,
-        envelope: InputParams,
-        legacy_args: Vec<String>,
+        call: serde_json::Result<Call>,
         mut redactor: Redactor,
     ) -> Result<Outcome, AdapterError> {
-        let mut args = self.prefix_args.clone();
-        args.push(subcommand.into());
-        let stdin = if self.settings.use_stdin {
-            let mut body = json(&envelope)?;
-            body.push('\n');
-            Some(body.into_bytes())
-        } else {
-            args.extend(legacy_args.into_iter().map(OsString::from));
-            None
-        };
-        let inv = Invocation {
-            program: self.program.clone(),
-            args,
-            stdin,
-            timeout: self.settings.timeout,
-            max_output_bytes: self.settings.max_output_bytes,
-        };
+        let call = encode(call)?;
+        let subcommand = call.subcommand;
+        let stdin = encode(call.stdin())?;
+        let inv = self
+            .program
+            .invocation(subcommand, stdin, &call.legacy_args);
         let started = std::time::Instant::now();
         let result = process::run(&inv).await;
         let outcome_label = match &result {
@@ -284,7 +436,7 @@ impl AdapterClient {
         if outcome.stdout_truncated {
             return Err(AdapterError::OutputTooLarge {
                 subcommand,
-                limit: self.settings.max_output_bytes,
+                limit: self.program.settings.max_output_bytes,
             });
         }
         let stdout = lossy(&outcome.stdout);
@@ -322,36 +474,14 @@ impl AdapterClient {
         &self,
         req: &GenerateManifestRequest,
     ) -> Result<MarshalledGenerateManifest, AdapterError> {
-        let sd = json(&req.service_deployment)?;
-        let plan = json(&req.plan)?;
-        let previous_plan = opt_json(req.previous_plan.as_ref())?;
-        let request_params = json(&req.request_params)?;
-        let previous_manifest = req.previous_manifest.clone().unwrap_or_default();
-        let params = GenerateManifestJsonParams {
-            service_deployment: sd.clone(),
-            plan: plan.clone(),
-            previous_plan: previous_plan.clone(),
-            previous_manifest: previous_manifest.clone(),
-            request_parameters: request_params.clone(),
-            previous_secrets: opt_json(req.previous_secrets.as_ref())?,
-            previous_configs: opt_json(req.previous_configs.as_ref())?,
-            uaa_client: "null".to_string(),
-        };
-        let envelope = InputParams {
-            generate_manifest: params,
-            ..Default::default()
-        };
-        let legacy = vec![sd, plan, request_params, previous_manifest, previous_plan];
         let redactor = Redactor::new(
             req.previous_secrets
                 .iter()
                 .flat_map(|m| m.values().cloned()),
         );
-        let out = self
-            .invoke("generate-manifest", envelope, legacy, redactor)
-            .await?;
+        let out = self.invoke(Call::generate_manifest(req), redactor).await?;
         let stdout = lossy(&out.stdout);
-        if !self.settings.use_stdin {
+        if !self.program.settings.use_stdin {
             return Ok(MarshalledGenerateManifest {
                 manifest: stdout,
                 secrets: None,
@@ -374,20 +504,8 @@ impl AdapterClient {
         plan: &Plan,
         manifest: &str,
     ) -> Result<Option<String>, AdapterError> {
-        let plan = json(plan)?;
-        let envelope = InputParams {
-            dashboard_url: DashboardUrlJsonParams {
-                instance_id: instance_id.to_string(),
-                plan: plan.clone(),
-                manifest: manifest.to_string(),
-            },
-            ..Default::default()
-        };
-        let legacy = vec![instance_id.to_string(), plan, manifest.to_string()];
-        match self
-            .invoke("dashboard-url", envelope, legacy, Redactor::default())
-            .await
-        {
+        let call = Call::dashboard_url(instance_id, plan, manifest);
+        match self.invoke(call, Redactor::default()).await {
             Ok(out) => {
                 let parsed: DashboardUrl = parse_output("dashboard-url", &out.stdout)?;
                 Ok(Some(parsed.dashboard_url).filter(|u| !u.is_empty()))
@@ -397,48 +515,17 @@ impl AdapterClient {
         }
     }
 
-    fn binding_params(
-        req: &BindingRequest,
-    ) -> Result<(BindingJsonParams, Vec<String>), AdapterError> {
-        let vms = json(&req.vms)?;
-        let rp = json(&req.request_params)?;
-        let params = BindingJsonParams {
-            binding_id: req.binding_id.clone(),
-            bosh_vms: vms.clone(),
-            manifest: req.manifest.clone(),
-            request_parameters: rp.clone(),
-            secrets: opt_json(req.secrets.as_ref())?,
-            dns_addresses: json(&req.dns_addresses)?,
-        };
-        Ok((
-            params,
-            vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
-        ))
-    }
-
     /// create-binding.
     pub async fn create_binding(&self, req: &BindingRequest) -> Result<Binding, AdapterError> {
-        let (params, legacy) = Self::binding_params(req)?;
-        let envelope = InputParams {
-            create_binding: params,
-            ..Default::default()
-        };
         let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
-        let out = self
-            .invoke("create-binding", envelope, legacy, redactor)
-            .await?;
+        let out = self.invoke(Call::create_binding(req), redactor).await?;
         parse_output("create-binding", &out.stdout)
     }
 
     /// delete-binding.
     pub async fn delete_binding(&self, req: &BindingRequest) -> Result<(), AdapterError> {
-        let (params, legacy) = Self::binding_params(req)?;
-        let envelope = InputParams {
-            delete_binding: params,
-            ..Default::default()
-        };
         let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
-        self.invoke("delete-binding", envelope, legacy, redactor)
+        self.invoke(Call::delete_binding(req), redactor)
             .await
             .map(|_| ())
     }
@@ -448,19 +535,8 @@ impl AdapterClient {
         &self,
         plan: &Plan,
     ) -> Result<Option<PlanSchema>, AdapterError> {
-        let plan = json(plan)?;
-        let envelope = InputParams {
-            generate_plan_schemas: GeneratePlanSchemasJsonParams { plan: plan.clone() },
-            ..Default::default()
-        };
-        let legacy = vec!["-plan-json".to_string(), plan];
         match self
-            .invoke(
-                "generate-plan-schemas",
-                envelope,
-                legacy,
-                Redactor::default(),
-            )
+            .invoke(Call::generate_plan_schemas(plan), Redactor::default())
             .await
         {
             Ok(out) => parse_output("generate-plan-schemas", &out.stdout).map(Some),

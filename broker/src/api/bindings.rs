@@ -1,13 +1,13 @@
 //! Service binding endpoints: bind, unbind, fetch and last operation. Each handler parses
 //! the request, calls its use case and renders the outcome.
 
-use super::error::{answer, ApiError};
+use super::error::ApiError;
 use super::extract::{BindingPath, JsonBody};
 use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::ids::{BindingId, ID_RULE};
-use crate::service::{BindRequest, Caller, UnbindRequest};
+use crate::service::{BindRequest, UnbindRequest};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -42,14 +42,11 @@ pub async fn bind(
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let request = bind_request(&body)?;
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     let bound = state
         .broker
-        .bind(caller, &instance_id, &binding_id, request)
+        .bind(meta.caller(), &instance_id, &binding_id, request)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     let status = if bound.created {
         StatusCode::CREATED
     } else {
@@ -69,25 +66,12 @@ pub async fn unbind(
         service_id: required_query(&query, "service_id")?,
         plan_id: required_query(&query, "plan_id")?,
     };
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     state
         .broker
-        .unbind(caller, &instance_id, &binding_id, request)
+        .unbind(meta.caller(), &instance_id, &binding_id, request)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok().json(json!({})))
-}
-
-fn require_2_14(meta: &RequestMeta) -> Result<(), ApiError> {
-    if meta.api_minor < 14 {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "get binding endpoint only supported starting with OSB version 2.14",
-        ));
-    }
-    Ok(())
 }
 
 /// `GET .../service_bindings/{binding_id}`.
@@ -96,13 +80,9 @@ pub async fn fetch(
     BindingPath(instance_id, binding_id): BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    require_2_14(&meta)?;
-    let body = state
-        .broker
-        .fetch_binding(&instance_id, &binding_id)
-        .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
-    Ok(HttpResponse::Ok().json(body))
+    meta.require_2_14("get binding")?;
+    let body = state.broker.fetch_binding(&instance_id, &binding_id).await;
+    state.ok_json(&meta, body)
 }
 
 /// `GET .../service_bindings/{binding_id}/last_operation`: bindings are synchronous, so an
@@ -112,11 +92,11 @@ pub async fn last_operation(
     BindingPath(instance_id, binding_id): BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    require_2_14(&meta)?;
+    meta.require_2_14("get binding")?;
     state
         .broker
         .binding_exists(&instance_id, &binding_id)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok().json(json!({"state": "succeeded", "description": "binding created"})))
 }

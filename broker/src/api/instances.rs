@@ -1,17 +1,14 @@
 //! Service instance endpoints: provision, update, deprovision, fetch and last operation.
 //! Each handler parses the request, calls its use case and renders the outcome.
 
-use super::error::{answer, ApiError};
+use super::error::ApiError;
 use super::extract::{InstancePath, JsonBody};
 use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::ids::OperationId;
-use crate::service::{
-    Accepted, Caller, DeprovisionRequest, ProvisionRequest, Provisioned, UpdateRequest,
-};
+use crate::service::{Accepted, DeprovisionRequest, ProvisionRequest, Provisioned, UpdateRequest};
 use crate::store::{OperationKind, OperationState};
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -57,10 +54,11 @@ pub async fn provision(
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let request = provision_request(&body, &query)?;
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
-    match state.broker.provision(caller, &instance_id, request).await {
+    match state
+        .broker
+        .provision(meta.caller(), &instance_id, request)
+        .await
+    {
         Ok(Provisioned::Accepted(accepted)) => Ok(render_accepted(&accepted)),
         Ok(Provisioned::AlreadyExists { dashboard_url }) => {
             let mut body = Map::new();
@@ -69,7 +67,7 @@ pub async fn provision(
             }
             Ok(HttpResponse::Ok().json(Value::Object(body)))
         }
-        Err(e) => Err(answer(&state.broker, &meta.request_id, e)),
+        Err(e) => Err(state.answer(&meta)(e)),
     }
 }
 
@@ -99,15 +97,12 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let request = update_request(&body, &query)?;
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     state
         .broker
-        .update(caller, &instance_id, request)
+        .update(meta.caller(), &instance_id, request)
         .await
         .map(|accepted| render_accepted(&accepted))
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))
+        .map_err(state.answer(&meta))
 }
 
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
@@ -123,15 +118,12 @@ pub async fn deprovision(
         accepts_incomplete: accepts_incomplete(&query),
         force: query_flag(&query, "force"),
     };
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     state
         .broker
-        .deprovision(caller, &instance_id, request)
+        .deprovision(meta.caller(), &instance_id, request)
         .await
         .map(|accepted| render_accepted(&accepted))
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))
+        .map_err(state.answer(&meta))
 }
 
 /// `GET /v2/service_instances/{id}`.
@@ -140,17 +132,12 @@ pub async fn fetch(
     InstancePath(instance_id): InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    if meta.api_minor < 14 {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "get instance endpoint only supported starting with OSB version 2.14",
-        ));
-    }
+    meta.require_2_14("get instance")?;
     let view = state
         .broker
         .fetch_instance(&instance_id)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     let mut body = Map::new();
     body.insert("service_id".into(), json!(view.service_id));
     body.insert("plan_id".into(), json!(view.plan_id));
@@ -183,14 +170,11 @@ pub async fn last_operation(
         })?),
         None => None,
     };
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     let view = state
         .broker
-        .last_operation(caller, &instance_id, operation.as_ref())
+        .last_operation(meta.caller(), &instance_id, operation.as_ref())
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     let mut body = Map::new();
     body.insert("state".into(), json!(view.state.as_str()));
     body.insert("description".into(), json!(view.description));

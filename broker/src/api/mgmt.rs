@@ -10,11 +10,10 @@
 //!
 //! Errors are OSB-style `{"description": ...}` bodies.
 
-use super::error::{answer, ApiError};
+use super::error::ApiError;
 use super::extract::{depth, InstancePath, MAX_BODY_DEPTH};
 use super::middleware::RequestMeta;
 use super::AppState;
-use crate::service::Caller;
 use crate::store::OperationKind;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -25,12 +24,7 @@ pub async fn list_instances(
     state: web::Data<AppState>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let listed = state
-        .broker
-        .list_instances()
-        .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
-    Ok(HttpResponse::Ok().json(listed))
+    state.ok_json(&meta, state.broker.list_instances().await)
 }
 
 /// `GET /mgmt/service_instances/{id}/bindings`: `[{"binding_id", "service_id", "plan_id"}]`;
@@ -40,12 +34,7 @@ pub async fn list_bindings(
     InstancePath(id): InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let listed = state
-        .broker
-        .list_bindings(&id)
-        .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
-    Ok(HttpResponse::Ok().json(listed))
+    state.ok_json(&meta, state.broker.list_bindings(&id).await)
 }
 
 /// `GET /mgmt/service_instances/{id}/operations`: the instance's operations, binds and
@@ -70,14 +59,11 @@ pub async fn orphan_deployments(
     state: web::Data<AppState>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     let orphans = state
         .broker
-        .orphan_deployments(caller)
+        .orphan_deployments(meta.caller())
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     let body: Vec<Value> = orphans
         .into_iter()
         .map(|d| json!({ "deployment_name": d }))
@@ -90,12 +76,7 @@ pub async fn metrics(
     state: web::Data<AppState>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let metrics = state
-        .broker
-        .quota_metrics()
-        .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
-    Ok(HttpResponse::Ok().json(metrics))
+    state.ok_json(&meta, state.broker.quota_metrics().await)
 }
 
 /// `GET /metrics`: Prometheus text format — HTTP responses, adapter calls and time spent,
@@ -109,7 +90,7 @@ pub async fn prometheus(
         .broker
         .metric_gauges()
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(metrics.render(&gauges)))
@@ -170,14 +151,11 @@ pub async fn patch_instance(
         }
     };
     let context = management_context(&body)?;
-    let caller = Caller {
-        request_id: &meta.request_id,
-    };
     let started = state
         .broker
-        .start_management_operation(caller, &id, kind, context)
+        .start_management_operation(meta.caller(), &id, kind, context)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     Ok(HttpResponse::Accepted().json(json!({
         "operation": started.operation,
         "operation_type": started.kind.as_str(),

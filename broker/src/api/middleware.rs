@@ -75,6 +75,26 @@ pub struct RequestMeta {
     pub originating_identity: Option<serde_json::Value>,
 }
 
+impl RequestMeta {
+    /// Who calls the use cases for this request.
+    pub fn caller(&self) -> crate::service::Caller<'_> {
+        crate::service::Caller {
+            request_id: &self.request_id,
+        }
+    }
+
+    /// Refuses an endpoint that OSB only has from version 2.14 on.
+    pub fn require_2_14(&self, endpoint: &str) -> Result<(), ApiError> {
+        if self.api_minor < 14 {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!("{endpoint} endpoint only supported starting with OSB version 2.14"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The lowest OSB minor version accepted (2.13).
 pub const MIN_MINOR: u32 = 13;
 
@@ -82,6 +102,14 @@ const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
 
 fn header<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The id tracing-actix-web gave the request (empty if it gave none).
+fn request_id(req: &ServiceRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// When the request started, kept in its extensions for the access line.
@@ -94,11 +122,7 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Started(Instant::now()));
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let request_id = request_id(request);
         // The method is the caller's: escaped and cut short. The route is ours.
         tracing::info_span!(
             "request",
@@ -321,11 +345,7 @@ async fn request_meta(
         header(&req, "x-broker-api-originating-identity")
             .map(parse_originating_identity)
             .unwrap_or((None, None));
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let request_id = request_id(&req);
     tracing::debug!(
         platform_request_identity = ?header(&req, REQUEST_IDENTITY),
         originating_platform = ?originating_platform,

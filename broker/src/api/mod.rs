@@ -21,6 +21,27 @@ pub struct AppState {
     pub catalog: CatalogBody,
 }
 
+impl AppState {
+    /// Turns a use-case error into the OSB answer to the request `meta` describes.
+    pub fn answer<'a>(
+        &'a self,
+        meta: &'a middleware::RequestMeta,
+    ) -> impl Fn(crate::service::ServiceError) -> error::ApiError + 'a {
+        move |err| error::answer(&self.broker, &meta.request_id, err)
+    }
+
+    /// `200 OK` with the JSON of what a use case answered, or the OSB answer to its error.
+    pub fn ok_json<T: serde::Serialize>(
+        &self,
+        meta: &middleware::RequestMeta,
+        outcome: crate::service::ServiceResult<T>,
+    ) -> Result<HttpResponse, error::ApiError> {
+        outcome
+            .map(|value| HttpResponse::Ok().json(value))
+            .map_err(self.answer(meta))
+    }
+}
+
 /// The catalog as served: its body bytes and `ETag`, computed once.
 #[derive(Debug, Clone)]
 pub struct CatalogBody {

@@ -14,16 +14,8 @@ pub fn delete_all(args: &DeleteAllArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let listed = args
-        .connection
-        .client()
-        .and_then(|client| client.instances().map(|l| (client, l)));
-    let (client, instances) = match listed {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("delete-all: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some((client, instances)) = args.connection.client_and_instances("delete-all") else {
+        return ExitCode::FAILURE;
     };
     println!("delete-all: {} instance(s)", instances.len());
     let mut deleted = 0;

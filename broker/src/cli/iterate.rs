@@ -47,16 +47,8 @@ pub fn recreate_all(args: &IterateArgs) -> ExitCode {
 }
 
 fn run(args: &IterateArgs, kind: Kind) -> ExitCode {
-    let listed = args
-        .connection
-        .client()
-        .and_then(|client| client.instances().map(|l| (client, l)));
-    let (client, instances) = match listed {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("{}: {e}", kind.command);
-            return ExitCode::FAILURE;
-        }
+    let Some((client, instances)) = args.connection.client_and_instances(kind.command) else {
+        return ExitCode::FAILURE;
     };
     println!(
         "{}: {} instance(s), {} canary(ies), max in flight {}",

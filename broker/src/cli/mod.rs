@@ -45,6 +45,18 @@ impl ConnectionArgs {
     fn client(&self) -> Result<BrokerClient, ClientError> {
         BrokerClient::new(&self.broker_url, &self.username, &self.password)
     }
+
+    /// A client and the broker's live instances; on failure the error is printed after
+    /// `command` and `None` returned.
+    fn client_and_instances(
+        &self,
+        command: &str,
+    ) -> Option<(BrokerClient, Vec<client::ListedInstance>)> {
+        let listed = self
+            .client()
+            .and_then(|client| client.instances().map(|l| (client, l)));
+        listed.map_err(|e| eprintln!("{command}: {e}")).ok()
+    }
 }
 
 /// Options of `upgrade-all` and `recreate-all`.

@@ -137,9 +137,26 @@ impl SimulatedDirector {
     }
 }
 
+/// The BOSH DNS query addresses of the `dns` entries of `deployment`, as the simulated
+/// director gives them: `q-s0` (all instances, any health) on the network `default`.
+pub fn dns_query_addresses(deployment: &str, dns: &[BindingDnsConfig]) -> BTreeMap<String, String> {
+    dns.iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                format!(
+                    "q-s0.{}.default.{}.bosh",
+                    d.instance_group,
+                    deployment.replace('_', "-")
+                ),
+            )
+        })
+        .collect()
+}
+
 /// A recorded task as the director reports it at `now` (Unix milliseconds): `queued` for
 /// the first quarter of its duration, `processing` for the rest, then its outcome.
-fn task_at(record: SimTaskRecord, now: i64) -> Task {
+fn task_at(SimTaskRecord { id, task: record }: SimTaskRecord, now: i64) -> Task {
     let elapsed = now - record.started_ms;
     let state = if elapsed < record.duration_ms / 4 {
         TaskState::Queued
@@ -152,7 +169,7 @@ fn task_at(record: SimTaskRecord, now: i64) -> Task {
         }
     };
     Task {
-        id: record.id,
+        id,
         deployment: record.deployment,
         description: record.description,
         context_id: record.context_id,
@@ -297,26 +314,10 @@ impl Director for SimulatedDirector {
         deployment: &str,
         dns: &[BindingDnsConfig],
     ) -> Result<BTreeMap<String, String>, DirectorError> {
-        if dns.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        if self.stored_manifest(deployment).await?.is_none() {
+        if !dns.is_empty() && self.stored_manifest(deployment).await?.is_none() {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
-        // BOSH DNS query addresses: `q-s0` = all instances, any health; network `default`.
-        Ok(dns
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    format!(
-                        "q-s0.{}.default.{}.bosh",
-                        d.instance_group,
-                        deployment.replace('_', "-")
-                    ),
-                )
-            })
-            .collect())
+        Ok(dns_query_addresses(deployment, dns))
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {

@@ -210,9 +210,16 @@ mod tests {
             .map(|v| (v.scheme, v.version.to_string()))
     }
 
+    fn semver(version: &str) -> Option<(Scheme, String)> {
+        Some((Scheme::Semver, version.to_string()))
+    }
+
+    fn stemcell(version: &str) -> Option<(Scheme, String)> {
+        Some((Scheme::Stemcell, version.to_string()))
+    }
+
     #[test]
     fn reads_the_formats_directors_report() {
-        let semver = |v: &str| Some((Scheme::Semver, v.to_string()));
         assert_eq!(parsed("270.2.0 (00000000)"), semver("270.2.0"));
         assert_eq!(parsed("280.0.14 (abcdef12)"), semver("280.0.14"));
         assert_eq!(parsed("262.3.0"), semver("262.3.0"));
@@ -223,32 +230,17 @@ mod tests {
         assert_eq!(parsed("v270.2.0"), semver("270.2.0"));
         assert_eq!(parsed("271.0.0-rc1 (x)"), semver("271.0.0-rc1"));
         assert_eq!(parsed("271.0.0+dev"), semver("271.0.0+dev"));
-        assert_eq!(
-            parsed("1.3262.0.0 (00000000)"),
-            Some((Scheme::Stemcell, "3262.0.0".to_string()))
-        );
-        assert_eq!(
-            parsed("1.3100.0.0"),
-            Some((Scheme::Stemcell, "3100.0.0".to_string()))
-        );
+        assert_eq!(parsed("1.3262.0.0 (00000000)"), stemcell("3262.0.0"));
+        assert_eq!(parsed("1.3100.0.0"), stemcell("3100.0.0"));
     }
 
     #[test]
     fn leading_zeros_are_dropped_as_the_go_broker_drops_them() {
         // blang/semver's ParseTolerant, which the Go broker uses, strips leading zeros
         // before its strict parse; a director reporting them is not refused.
-        assert_eq!(
-            parsed("0266.012.00"),
-            Some((Scheme::Semver, "266.12.0".to_string()))
-        );
-        assert_eq!(
-            parsed("01.2.3"),
-            Some((Scheme::Semver, "1.2.3".to_string()))
-        );
-        assert_eq!(
-            parsed("1.03262.0.0"),
-            Some((Scheme::Stemcell, "3262.0.0".to_string()))
-        );
+        assert_eq!(parsed("0266.012.00"), semver("266.12.0"));
+        assert_eq!(parsed("01.2.3"), semver("1.2.3"));
+        assert_eq!(parsed("1.03262.0.0"), stemcell("3262.0.0"));
         assert!(check("0266.012.0", &config(true, false)).is_empty());
         // A numeric pre-release keeps the strict rule.
         assert_eq!(parsed("270.2.0-01"), None);

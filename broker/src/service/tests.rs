@@ -134,11 +134,77 @@ fn bind_request(parameters: Value) -> BindRequest {
     }
 }
 
+/// The use cases as the test's caller calls them, the ids given as text.
 impl Fixture {
+    async fn try_provision(
+        &self,
+        instance: &str,
+        request: ProvisionRequest,
+    ) -> ServiceResult<Provisioned> {
+        self.broker.provision(CALLER, &id(instance), request).await
+    }
+
+    async fn update(&self, instance: &str, request: UpdateRequest) -> ServiceResult<Accepted> {
+        self.broker.update(CALLER, &id(instance), request).await
+    }
+
+    async fn deprovision(&self, instance: &str) -> ServiceResult<Accepted> {
+        let request = DeprovisionRequest {
+            service_id: SERVICE.into(),
+            plan_id: SMALL.into(),
+            accepts_incomplete: true,
+            force: false,
+        };
+        self.broker
+            .deprovision(CALLER, &id(instance), request)
+            .await
+    }
+
+    async fn bind(
+        &self,
+        instance: &str,
+        binding: &str,
+        request: BindRequest,
+    ) -> ServiceResult<Bound> {
+        self.broker
+            .bind(CALLER, &id(instance), &bid(binding), request)
+            .await
+    }
+
+    async fn unbind(&self, instance: &str, binding: &str) -> ServiceResult<()> {
+        let request = UnbindRequest {
+            service_id: SERVICE.into(),
+            plan_id: SMALL.into(),
+        };
+        self.broker
+            .unbind(CALLER, &id(instance), &bid(binding), request)
+            .await
+    }
+
+    async fn manage(
+        &self,
+        instance: &str,
+        kind: OperationKind,
+        context: Option<Value>,
+    ) -> ServiceResult<ManagementOperation> {
+        self.broker
+            .start_management_operation(CALLER, &id(instance), kind, context)
+            .await
+    }
+
+    async fn last_operation(
+        &self,
+        instance: &str,
+        operation: Option<&crate::ids::OperationId>,
+    ) -> ServiceResult<OperationView> {
+        self.broker
+            .last_operation(CALLER, &id(instance), operation)
+            .await
+    }
+
     async fn provision(&self, instance: &str, plan: &str) -> Accepted {
         match self
-            .broker
-            .provision(CALLER, &id(instance), provision_request(plan, json!({})))
+            .try_provision(instance, provision_request(plan, json!({})))
             .await
             .unwrap()
         {
@@ -150,11 +216,7 @@ impl Fixture {
     /// Polls last_operation until the operation is no longer in progress.
     async fn finish(&self, instance: &str) -> OperationView {
         for _ in 0..200 {
-            let view = self
-                .broker
-                .last_operation(CALLER, &id(instance), None)
-                .await
-                .unwrap();
+            let view = self.last_operation(instance, None).await.unwrap();
             if view.state != OperationState::InProgress {
                 return view;
             }
@@ -188,15 +250,6 @@ fn update_request(parameters: Option<Value>) -> UpdateRequest {
     }
 }
 
-fn delete_request() -> DeprovisionRequest {
-    DeprovisionRequest {
-        service_id: SERVICE.into(),
-        plan_id: SMALL.into(),
-        accepts_incomplete: true,
-        force: false,
-    }
-}
-
 #[tokio::test]
 async fn a_provision_is_accepted_then_succeeds_and_can_be_fetched() {
     let f = fixture();
@@ -216,11 +269,7 @@ async fn a_provision_without_accepts_incomplete_is_refused() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
     request.accepts_incomplete = false;
-    let err = f
-        .broker
-        .provision(CALLER, &id("sync"), request)
-        .await
-        .unwrap_err();
+    let err = f.try_provision("sync", request).await.unwrap_err();
     assert!(matches!(err, ServiceError::AsyncRequired), "{err:?}");
 }
 
@@ -229,18 +278,13 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
     request.service_id = "other".into();
-    let err = f
-        .broker
-        .provision(CALLER, &id("x"), request)
-        .await
-        .unwrap_err();
+    let err = f.try_provision("x", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.contains("use 'svc-id'")),
         "{err:?}"
     );
     let err = f
-        .broker
-        .provision(CALLER, &id("x"), provision_request("nope", json!({})))
+        .try_provision("x", provision_request("nope", json!({})))
         .await
         .unwrap_err();
     assert!(
@@ -254,8 +298,7 @@ async fn an_identical_provision_in_flight_gets_the_same_operation() {
     let f = fixture();
     let first = f.provision("twice", SMALL).await;
     let again = f
-        .broker
-        .provision(CALLER, &id("twice"), provision_request(SMALL, json!({})))
+        .try_provision("twice", provision_request(SMALL, json!({})))
         .await
         .unwrap();
     assert_eq!(again, Provisioned::Accepted(first));
@@ -266,8 +309,7 @@ async fn an_identical_provision_after_success_is_already_there() {
     let f = fixture();
     f.ready("done").await;
     let again = f
-        .broker
-        .provision(CALLER, &id("done"), provision_request(SMALL, json!({})))
+        .try_provision("done", provision_request(SMALL, json!({})))
         .await
         .unwrap();
     assert_eq!(
@@ -283,22 +325,13 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
     let f = fixture();
     f.ready("taken").await;
     let err = f
-        .broker
-        .provision(
-            CALLER,
-            &id("taken"),
-            provision_request(SMALL, json!({"a": 1})),
-        )
+        .try_provision("taken", provision_request(SMALL, json!({"a": 1})))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
-    let err = f
-        .broker
-        .provision(CALLER, &id("taken"), other_space)
-        .await
-        .unwrap_err();
+    let err = f.try_provision("taken", other_space).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::Conflict(m) if m.contains("space")),
         "{err:?}"
@@ -309,10 +342,8 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
 async fn a_provision_the_adapter_refuses_leaves_nothing_behind() {
     let f = fixture();
     let err = f
-        .broker
-        .provision(
-            CALLER,
-            &id("refused"),
+        .try_provision(
+            "refused",
             provision_request(SMALL, json!({"fail-generate": true})),
         )
         .await
@@ -339,8 +370,7 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
     let f = fixture();
     f.provision("solo-1", SOLO).await;
     let err = f
-        .broker
-        .provision(CALLER, &id("solo-2"), provision_request(SOLO, json!({})))
+        .try_provision("solo-2", provision_request(SOLO, json!({})))
         .await
         .unwrap_err();
     assert!(
@@ -353,8 +383,7 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
 async fn an_update_merges_parameters_once_it_succeeds() {
     let f = fixture();
     f.ready("upd").await;
-    f.broker
-        .update(CALLER, &id("upd"), update_request(Some(json!({"a": 1}))))
+    f.update("upd", update_request(Some(json!({"a": 1}))))
         .await
         .unwrap();
     let view = f.finish("upd").await;
@@ -369,11 +398,7 @@ async fn an_update_merges_parameters_once_it_succeeds() {
 #[tokio::test]
 async fn an_update_of_an_unknown_instance_is_not_found() {
     let f = fixture();
-    let err = f
-        .broker
-        .update(CALLER, &id("ghost"), update_request(None))
-        .await
-        .unwrap_err();
+    let err = f.update("ghost", update_request(None)).await.unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
 }
 
@@ -383,11 +408,7 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     f.ready("move").await;
     let mut request = update_request(None);
     request.plan_id = Some(LOCKED.into());
-    let err = f
-        .broker
-        .update(CALLER, &id("move"), request)
-        .await
-        .unwrap_err();
+    let err = f.update("move", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::Unprocessable(m) if m.contains("plan changes are not supported")),
         "{err:?}"
@@ -399,8 +420,7 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("busy", SMALL).await;
     let err = f
-        .broker
-        .update(CALLER, &id("busy"), update_request(Some(json!({"a": 1}))))
+        .update("busy", update_request(Some(json!({"a": 1}))))
         .await
         .unwrap_err();
     assert!(
@@ -413,11 +433,7 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
 async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
     let f = fixture();
     f.ready("del").await;
-    let accepted = f
-        .broker
-        .deprovision(CALLER, &id("del"), delete_request())
-        .await
-        .unwrap();
+    let accepted = f.deprovision("del").await.unwrap();
     assert_eq!(accepted.dashboard_url, None);
     let view = f.finish("del").await;
     assert_eq!(
@@ -429,22 +445,14 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
         matches!(&err, ServiceError::NotFound(m) if m.contains("deleted")),
         "{err:?}"
     );
-    let err = f
-        .broker
-        .deprovision(CALLER, &id("del"), delete_request())
-        .await
-        .unwrap_err();
+    let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_deprovision_of_an_unknown_instance_is_gone() {
     let f = fixture();
-    let err = f
-        .broker
-        .deprovision(CALLER, &id("never"), delete_request())
-        .await
-        .unwrap_err();
+    let err = f.deprovision("never").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
 
@@ -452,19 +460,10 @@ async fn a_deprovision_of_an_unknown_instance_is_gone() {
 async fn a_deprovision_while_an_update_runs_is_a_concurrency_error() {
     let f = fixture();
     f.ready("upd-del").await;
-    f.broker
-        .update(
-            CALLER,
-            &id("upd-del"),
-            update_request(Some(json!({"a": 2}))),
-        )
+    f.update("upd-del", update_request(Some(json!({"a": 2}))))
         .await
         .unwrap();
-    let err = f
-        .broker
-        .deprovision(CALLER, &id("upd-del"), delete_request())
-        .await
-        .unwrap_err();
+    let err = f.deprovision("upd-del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
 }
 
@@ -473,27 +472,19 @@ async fn a_bind_creates_credentials_and_an_identical_one_gets_them_again() {
     let f = fixture();
     f.ready("b1").await;
     let bound = f
-        .broker
-        .bind(CALLER, &id("b1"), &bid("bind-1"), bind_request(json!({})))
+        .bind("b1", "bind-1", bind_request(json!({})))
         .await
         .unwrap();
     assert!(bound.created);
     assert_eq!(bound.response["credentials"]["password"], "pw-in-process");
     let again = f
-        .broker
-        .bind(CALLER, &id("b1"), &bid("bind-1"), bind_request(json!({})))
+        .bind("b1", "bind-1", bind_request(json!({})))
         .await
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.response, bound.response);
     let err = f
-        .broker
-        .bind(
-            CALLER,
-            &id("b1"),
-            &bid("bind-1"),
-            bind_request(json!({"x": 1})),
-        )
+        .bind("b1", "bind-1", bind_request(json!({"x": 1})))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
@@ -510,8 +501,7 @@ async fn a_bind_creates_credentials_and_an_identical_one_gets_them_again() {
 async fn a_bind_on_an_unknown_instance_is_not_found() {
     let f = fixture();
     let err = f
-        .broker
-        .bind(CALLER, &id("none"), &bid("b"), bind_request(json!({})))
+        .bind("none", "b", bind_request(json!({})))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
@@ -522,8 +512,7 @@ async fn a_bind_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("early", SMALL).await;
     let err = f
-        .broker
-        .bind(CALLER, &id("early"), &bid("b"), bind_request(json!({})))
+        .bind("early", "b", bind_request(json!({})))
         .await
         .unwrap_err();
     assert!(
@@ -538,11 +527,7 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     f.ready("nb").await;
     let mut request = bind_request(json!({}));
     request.plan_id = LOCKED.into();
-    let err = f
-        .broker
-        .bind(CALLER, &id("nb"), &bid("b"), request)
-        .await
-        .unwrap_err();
+    let err = f.bind("nb", "b", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.contains("not bindable")),
         "{err:?}"
@@ -554,13 +539,7 @@ async fn a_bind_the_adapter_refuses_leaves_no_binding() {
     let f = fixture();
     f.ready("app").await;
     let err = f
-        .broker
-        .bind(
-            CALLER,
-            &id("app"),
-            &bid("b"),
-            bind_request(json!({"requires-app": true})),
-        )
+        .bind("app", "b", bind_request(json!({"requires-app": true})))
         .await
         .unwrap_err();
     match err {
@@ -583,11 +562,7 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     f.ready("rot").await;
     let mut request = bind_request(json!({}));
     request.predecessor_binding_id = Some(bid("old"));
-    let err = f
-        .broker
-        .bind(CALLER, &id("rot"), &bid("new"), request)
-        .await
-        .unwrap_err();
+    let err = f.bind("rot", "new", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.contains("binding_rotatable")),
         "{err:?}"
@@ -598,25 +573,11 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
 async fn an_unbind_forgets_the_binding_and_a_second_one_finds_it_gone() {
     let f = fixture();
     f.ready("ub").await;
-    f.broker
-        .bind(CALLER, &id("ub"), &bid("b"), bind_request(json!({})))
-        .await
-        .unwrap();
+    f.bind("ub", "b", bind_request(json!({}))).await.unwrap();
     assert_eq!(f.stored_binding_ids("ub").await, vec!["b".to_string()]);
-    let unbind = || UnbindRequest {
-        service_id: SERVICE.into(),
-        plan_id: SMALL.into(),
-    };
-    f.broker
-        .unbind(CALLER, &id("ub"), &bid("b"), unbind())
-        .await
-        .unwrap();
+    f.unbind("ub", "b").await.unwrap();
     assert!(f.stored_binding_ids("ub").await.is_empty());
-    let err = f
-        .broker
-        .unbind(CALLER, &id("ub"), &bid("b"), unbind())
-        .await
-        .unwrap_err();
+    let err = f.unbind("ub", "b").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
     let err = f
         .broker
@@ -630,44 +591,23 @@ async fn an_unbind_forgets_the_binding_and_a_second_one_finds_it_gone() {
 async fn bind_and_unbind_while_a_deprovision_runs_are_concurrency_errors() {
     let f = fixture();
     f.ready("going").await;
-    f.broker
-        .bind(CALLER, &id("going"), &bid("kept"), bind_request(json!({})))
+    f.bind("going", "kept", bind_request(json!({})))
         .await
         .unwrap();
-    f.broker
-        .deprovision(CALLER, &id("going"), delete_request())
-        .await
-        .unwrap();
+    f.deprovision("going").await.unwrap();
     let err = f
-        .broker
-        .bind(CALLER, &id("going"), &bid("late"), bind_request(json!({})))
+        .bind("going", "late", bind_request(json!({})))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
-    let err = f
-        .broker
-        .unbind(
-            CALLER,
-            &id("going"),
-            &bid("kept"),
-            UnbindRequest {
-                service_id: SERVICE.into(),
-                plan_id: SMALL.into(),
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = f.unbind("going", "kept").await.unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn last_operation_of_an_unknown_instance_is_not_found() {
     let f = fixture();
-    let err = f
-        .broker
-        .last_operation(CALLER, &id("nobody"), None)
-        .await
-        .unwrap_err();
+    let err = f.last_operation("nobody", None).await.unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
 }
 
@@ -677,11 +617,7 @@ async fn last_operation_ignores_an_operation_of_another_instance() {
     let other = f.provision("other", SMALL).await;
     f.ready("mine").await;
     let foreign = crate::ids::OperationId::parse(&other.operation).unwrap();
-    let view = f
-        .broker
-        .last_operation(CALLER, &id("mine"), Some(&foreign))
-        .await
-        .unwrap();
+    let view = f.last_operation("mine", Some(&foreign)).await.unwrap();
     assert_eq!(view.kind, OperationKind::Create);
     assert_eq!(view.state, OperationState::Succeeded);
 }
@@ -720,14 +656,12 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
     let f = fixture();
     f.ready("rec").await;
     let started = f
-        .broker
-        .start_management_operation(CALLER, &id("rec"), OperationKind::Recreate, None)
+        .manage("rec", OperationKind::Recreate, None)
         .await
         .unwrap();
     assert_eq!(started.kind, OperationKind::Recreate);
     let err = f
-        .broker
-        .start_management_operation(CALLER, &id("rec"), OperationKind::Upgrade, None)
+        .manage("rec", OperationKind::Upgrade, None)
         .await
         .unwrap_err();
     assert!(
@@ -736,8 +670,7 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
     );
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
     let err = f
-        .broker
-        .start_management_operation(CALLER, &id("missing"), OperationKind::Recreate, None)
+        .manage("missing", OperationKind::Recreate, None)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Gone(Some(_))), "{err:?}");
@@ -747,15 +680,13 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
 async fn an_upgrade_moves_the_instance_and_gives_the_adapter_the_context() {
     let f = fixture();
     f.ready("upg").await;
-    f.broker
-        .start_management_operation(
-            CALLER,
-            &id("upg"),
-            OperationKind::Upgrade,
-            Some(json!({"platform": "kubernetes"})),
-        )
-        .await
-        .unwrap();
+    f.manage(
+        "upg",
+        OperationKind::Upgrade,
+        Some(json!({"platform": "kubernetes"})),
+    )
+    .await
+    .unwrap();
     let view = f.finish("upg").await;
     assert_eq!(
         (view.kind, view.state),
@@ -768,10 +699,7 @@ async fn orphan_deployments_are_those_without_a_live_instance() {
     let f = fixture();
     f.ready("alive").await;
     f.ready("dead").await;
-    f.broker
-        .deprovision(CALLER, &id("dead"), delete_request())
-        .await
-        .unwrap();
+    f.deprovision("dead").await.unwrap();
     f.finish("dead").await;
     let orphans = f.broker.orphan_deployments(CALLER).await.unwrap();
     assert!(

@@ -159,3 +159,44 @@ macro_rules! string_enum {
     };
 }
 pub(super) use string_enum;
+
+/// A record read from a row of `table`, each field from the column of its name through
+/// [`get`]; a field followed by `: Json` is decoded from the column's JSON text. Evaluates
+/// to the record, returning early with the error of the first column that does not decode.
+macro_rules! from_row {
+    ($row:expr, $table:literal => $record:ident { $($field:ident $(: $json:ident)?),+ $(,)? }) => {
+        $record {
+            $($field: $crate::store::columns::from_row!(
+                @get $row, concat!($table, ".", stringify!($field)) $(, $json)?
+            ),)+
+        }
+    };
+    (@get $row:expr, $column:expr) => {
+        $crate::store::columns::get($row, $column)?
+    };
+    (@get $row:expr, $column:expr, Json) => {
+        $crate::store::columns::get::<$crate::store::columns::Json<_>>($row, $column)?.0
+    };
+}
+pub(super) use from_row;
+
+/// A record's columns in one place: `record_columns!(Record in "table" => COLUMNS { .. })`
+/// defines `COLUMNS`, the columns to `SELECT` for it, and its `from_row`, which reads each
+/// field from the column of its name ([`from_row!`]).
+macro_rules! record_columns {
+    ($record:ident in $table:literal => $columns:ident {
+        $first:ident $(: $first_json:ident)? $(, $field:ident $(: $json:ident)?)* $(,)?
+    }) => {
+        pub(super) const $columns: &str =
+            concat!(stringify!($first) $(, ", ", stringify!($field))*);
+
+        impl $record {
+            pub(super) fn from_row(row: &rusqlite::Row<'_>) -> $crate::store::StoreResult<Self> {
+                Ok($crate::store::columns::from_row!(row, $table => Self {
+                    $first $(: $first_json)? $(, $field $(: $json)?)*
+                }))
+            }
+        }
+    };
+}
+pub(super) use record_columns;

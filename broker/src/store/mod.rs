@@ -284,6 +284,24 @@ impl Store {
         result
     }
 
+    /// Runs `f` in one write transaction and commits it. `f` answers whether it deleted or
+    /// replaced something that must not survive in older pages; the files are then
+    /// scrubbed (see [`Store::scrub`]). An error rolls the transaction back.
+    fn write(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        self.with_conn(|c| {
+            let tx = write_transaction(c)?;
+            let scrub = f(&tx)?;
+            tx.commit()?;
+            if scrub {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
+            Ok(())
+        })
+    }
+
     /// Runs `f` on the blocking thread pool, so the async executor never waits on SQLite.
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -349,16 +367,13 @@ impl Store {
         instance: &InstanceRecord,
         op: &OperationRecord,
     ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
-            let existing: Option<InstanceState> = tx
-                .query_row(
-                    "SELECT state FROM instances WHERE id = ?1",
-                    [&instance.id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| columns::column_error("instances.state", e))?;
+        self.write(|tx| {
+            let existing: Option<InstanceState> = optional_value(
+                tx,
+                "instances.state",
+                "SELECT state FROM instances WHERE id = ?1",
+                [&instance.id],
+            )?;
             let replaced = match existing {
                 Some(InstanceState::Deleted) => {
                     tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
@@ -371,13 +386,9 @@ impl Store {
                 Some(_) => return Err(StoreError::AlreadyExists),
                 None => false,
             };
-            insert_instance(&tx, instance)?;
-            insert_operation(&tx, op)?;
-            tx.commit()?;
-            if replaced {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(())
+            insert_instance(tx, instance)?;
+            insert_operation(tx, op)?;
+            Ok(replaced)
         })
     }
 
@@ -412,11 +423,10 @@ impl Store {
         instance_state: InstanceState,
         pending_binding_grace: Duration,
     ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
+        self.write(|tx| {
             if op.kind == OperationKind::Delete {
                 if let Some(binding) =
-                    recent_pending_binding(&tx, &op.instance_id, pending_binding_grace)?
+                    recent_pending_binding(tx, &op.instance_id, pending_binding_grace)?
                 {
                     return Err(StoreError::BindingInProgress {
                         instance: op.instance_id.clone(),
@@ -424,21 +434,19 @@ impl Store {
                     });
                 }
             }
-            insert_operation(&tx, op)?;
+            insert_operation(tx, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![op.instance_id, instance_state, Timestamp::now()],
             )?;
-            tx.commit()?;
-            Ok(())
+            Ok(false)
         })
     }
 
     /// Removes an instance and its operations entirely: used when a provision fails before
     /// anything was deployed, so the platform's request leaves no state behind.
     pub fn forget_instance(&self, id: &InstanceId) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
+        self.write(|tx| {
             tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
             tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [id])?;
             tx.execute(
@@ -446,9 +454,7 @@ impl Store {
                 [id],
             )?;
             tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
-            tx.commit()?;
-            self.scrub(c, CHECKPOINT_WAIT);
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -461,16 +467,13 @@ impl Store {
         instance_id: &InstanceId,
         restore: InstanceState,
     ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
+        self.write(|tx| {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![instance_id, restore, Timestamp::now()],
             )?;
-            tx.commit()?;
-            self.scrub(c, CHECKPOINT_WAIT);
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -523,11 +526,11 @@ impl Store {
         op: &OperationRecord,
         instance: &InstanceRecord,
     ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
-            update_operation(&tx, op)?;
-            update_instance(&tx, instance)?;
-            if instance.state == InstanceState::Deleted {
+        self.write(|tx| {
+            update_operation(tx, op)?;
+            update_instance(tx, instance)?;
+            let deleted = instance.state == InstanceState::Deleted;
+            if deleted {
                 tx.execute(
                     "DELETE FROM bindings WHERE instance_id = ?1",
                     [&instance.id],
@@ -537,11 +540,7 @@ impl Store {
                     [&instance.deployment_name],
                 )?;
             }
-            tx.commit()?;
-            if instance.state == InstanceState::Deleted {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(())
+            Ok(deleted)
         })
     }
 
@@ -584,9 +583,8 @@ impl Store {
     pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
         let request = json::encode("bindings.request", &b.request)?;
         let response = json::encode("bindings.response", &b.response)?;
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
-            if let Some(reason) = bind_refusal(&tx, &b.instance_id)? {
+        self.write(|tx| {
+            if let Some(reason) = bind_refusal(tx, &b.instance_id)? {
                 return Err(StoreError::InstanceBusy {
                     instance: b.instance_id.clone(),
                     reason,
@@ -613,8 +611,7 @@ impl Store {
             if written == 0 {
                 return Err(StoreError::AlreadyExists);
             }
-            tx.commit()?;
-            Ok(())
+            Ok(false)
         })
     }
 
@@ -665,8 +662,7 @@ impl Store {
         deployment: &str,
         secrets: &std::collections::BTreeMap<String, String>,
     ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
+        self.write(|tx| {
             let mut replaced = false;
             for (name, value) in secrets {
                 let changes: i64 = tx.query_row(
@@ -681,11 +677,7 @@ impl Store {
                     params![deployment, name, value],
                 )?;
             }
-            tx.commit()?;
-            if replaced {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(())
+            Ok(replaced)
         })
     }
 
@@ -795,25 +787,21 @@ fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
 
 /// Why a binding may not be recorded on `instance_id` now, if it may not.
 fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
-    let delete: Option<OperationId> = c
-        .query_row(
-            "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
-            params![instance_id, OperationKind::Delete],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| columns::column_error("operations.id", e))?;
+    let delete: Option<OperationId> = optional_value(
+        c,
+        "operations.id",
+        "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress' AND kind = ?2",
+        params![instance_id, OperationKind::Delete],
+    )?;
     if let Some(operation) = delete {
         return Ok(Some(BindRefusal::DeleteInFlight { operation }));
     }
-    let state: Option<InstanceState> = c
-        .query_row(
-            "SELECT state FROM instances WHERE id = ?1",
-            [instance_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| columns::column_error("instances.state", e))?;
+    let state: Option<InstanceState> = optional_value(
+        c,
+        "instances.state",
+        "SELECT state FROM instances WHERE id = ?1",
+        [instance_id],
+    )?;
     Ok(match state {
         None | Some(InstanceState::Deleted) => Some(BindRefusal::Deleted),
         Some(InstanceState::Deprovisioning) => Some(BindRefusal::Deprovisioning),
@@ -833,14 +821,26 @@ fn recent_pending_binding(
         return Ok(None);
     }
     let cutoff = Timestamp::now().saturating_sub(grace);
-    c.query_row(
+    optional_value(
+        c,
+        "bindings.id",
         "SELECT id FROM bindings WHERE instance_id = ?1 AND response = 'null' AND created_at >= ?2
          ORDER BY created_at, id LIMIT 1",
         params![instance_id, cutoff],
-        |r| r.get(0),
     )
-    .optional()
-    .map_err(|e| columns::column_error("bindings.id", e))
+}
+
+/// The one value `sql` selects, or `None` when it selects no row; a value that does not
+/// decode is an error naming its `column`.
+fn optional_value<T: rusqlite::types::FromSql>(
+    c: &Connection,
+    column: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<T>> {
+    c.query_row(sql, params, |r| r.get(0))
+        .optional()
+        .map_err(|e| columns::column_error(column, e))
 }
 
 fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
@@ -893,14 +893,12 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     match res {
         Ok(_) => Ok(()),
         Err(e) if is_constraint(&e) => {
-            let running: Option<OperationId> = c
-                .query_row(
-                    "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
-                    [&op.instance_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| columns::column_error("operations.id", e))?;
+            let running: Option<OperationId> = optional_value(
+                c,
+                "operations.id",
+                "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
+                [&op.instance_id],
+            )?;
             match running {
                 Some(id) => Err(StoreError::InFlight(id)),
                 None => Err(StoreError::AlreadyExists),

@@ -1,7 +1,7 @@
 //! Row types of the store, decoded from their columns once (see `columns`).
 
-use super::columns::{get, string_enum, Json};
-use super::{OperationRequest, StoreResult, Timestamp};
+use super::columns::{record_columns, string_enum};
+use super::{OperationRequest, Timestamp};
 use crate::ids::{BindingId, InstanceId, OperationId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,8 +77,6 @@ pub struct MaintenanceInfo {
     pub version: String,
 }
 
-pub(super) const INSTANCE_COLUMNS: &str = "id, service_id, plan_id, organization_guid, space_guid, context, parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs";
-
 /// One service instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
@@ -115,30 +113,11 @@ pub struct InstanceRecord {
     pub updated_at: Timestamp,
 }
 
-impl InstanceRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(Self {
-            id: get(row, "instances.id")?,
-            service_id: get(row, "instances.service_id")?,
-            plan_id: get(row, "instances.plan_id")?,
-            organization_guid: get(row, "instances.organization_guid")?,
-            space_guid: get(row, "instances.space_guid")?,
-            context: get::<Json<_>>(row, "instances.context")?.0,
-            parameters: get::<Json<_>>(row, "instances.parameters")?.0,
-            maintenance_info: get::<Json<_>>(row, "instances.maintenance_info")?.0,
-            dashboard_url: get(row, "instances.dashboard_url")?,
-            labels: get::<Json<_>>(row, "instances.labels")?.0,
-            configs: get::<Json<_>>(row, "instances.configs")?.0,
-            state: get(row, "instances.state")?,
-            deployment_name: get(row, "instances.deployment_name")?,
-            created_at: get(row, "instances.created_at")?,
-            updated_at: get(row, "instances.updated_at")?,
-        })
-    }
-}
-
-pub(super) const OPERATION_COLUMNS: &str =
-    "id, instance_id, kind, state, stage, task_id, errand_index, request, description, error, created_at, updated_at";
+record_columns!(InstanceRecord in "instances" => INSTANCE_COLUMNS {
+    id, service_id, plan_id, organization_guid, space_guid, context: Json, parameters: Json,
+    maintenance_info: Json, dashboard_url, labels: Json, configs: Json, state, deployment_name,
+    created_at, updated_at,
+});
 
 /// One asynchronous instance operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,27 +148,10 @@ pub struct OperationRecord {
     pub updated_at: Timestamp,
 }
 
-impl OperationRecord {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(Self {
-            id: get(row, "operations.id")?,
-            instance_id: get(row, "operations.instance_id")?,
-            kind: get(row, "operations.kind")?,
-            state: get(row, "operations.state")?,
-            stage: get(row, "operations.stage")?,
-            task_id: get(row, "operations.task_id")?,
-            errand_index: get(row, "operations.errand_index")?,
-            request: get::<Json<_>>(row, "operations.request")?.0,
-            description: get(row, "operations.description")?,
-            error: get(row, "operations.error")?,
-            created_at: get(row, "operations.created_at")?,
-            updated_at: get(row, "operations.updated_at")?,
-        })
-    }
-}
-
-pub(super) const BINDING_COLUMNS: &str =
-    "instance_id, id, service_id, plan_id, request, response, created_at";
+record_columns!(OperationRecord in "operations" => OPERATION_COLUMNS {
+    id, instance_id, kind, state, stage, task_id, errand_index, request: Json, description,
+    error, created_at, updated_at,
+});
 
 /// One service binding.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,16 +179,8 @@ impl BindingRecord {
     pub fn is_pending(&self) -> bool {
         self.response.is_none()
     }
-
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        Ok(Self {
-            instance_id: get(row, "bindings.instance_id")?,
-            id: get(row, "bindings.id")?,
-            service_id: get(row, "bindings.service_id")?,
-            plan_id: get(row, "bindings.plan_id")?,
-            request: get::<Json<_>>(row, "bindings.request")?.0,
-            response: get::<Json<_>>(row, "bindings.response")?.0,
-            created_at: get(row, "bindings.created_at")?,
-        })
-    }
 }
+
+record_columns!(BindingRecord in "bindings" => BINDING_COLUMNS {
+    instance_id, id, service_id, plan_id, request: Json, response: Json, created_at,
+});

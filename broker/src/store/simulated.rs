@@ -6,7 +6,7 @@
 //! A stored manifest can hold the deployment's secrets in clear, so deleting a deployment is
 //! scrubbed from the files like a deleted binding (see `Store::scrub`).
 
-use super::columns::{get, string_enum};
+use super::columns::{from_row, get, string_enum};
 use super::{Store, StoreResult, CHECKPOINT_WAIT};
 use rusqlite::{params, OptionalExtension};
 
@@ -44,20 +44,8 @@ pub struct NewSimTask {
 pub struct SimTaskRecord {
     /// Its task id.
     pub id: i64,
-    /// The deployment it acts on.
-    pub deployment: String,
-    /// What it does.
-    pub description: String,
-    /// The context id the broker gave it.
-    pub context_id: String,
-    /// When it started, in Unix milliseconds.
-    pub started_ms: i64,
-    /// How long it runs, in milliseconds.
-    pub duration_ms: i64,
-    /// How it ends.
-    pub outcome: SimTaskOutcome,
-    /// The result text of a failed task.
-    pub result: String,
+    /// The task as it was recorded.
+    pub task: NewSimTask,
 }
 
 /// Which simulated tasks to list.
@@ -75,13 +63,9 @@ const SIM_TASK_COLUMNS: &str =
 fn sim_task_from_row(r: &rusqlite::Row<'_>) -> StoreResult<SimTaskRecord> {
     Ok(SimTaskRecord {
         id: get(r, "sim_tasks.id")?,
-        deployment: get(r, "sim_tasks.deployment")?,
-        description: get(r, "sim_tasks.description")?,
-        context_id: get(r, "sim_tasks.context_id")?,
-        started_ms: get(r, "sim_tasks.started_ms")?,
-        duration_ms: get(r, "sim_tasks.duration_ms")?,
-        outcome: get(r, "sim_tasks.outcome")?,
-        result: get(r, "sim_tasks.result")?,
+        task: from_row!(r, "sim_tasks" => NewSimTask {
+            deployment, description, context_id, started_ms, duration_ms, outcome, result,
+        }),
     })
 }
 

@@ -55,20 +55,75 @@ fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
     }
 }
 
+/// Where [`open`] keeps the database inside its temporary directory.
+fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("nested/broker.db")
+}
+
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let store = reopen(&dir);
     (dir, store)
+}
+
+/// A second store on the database [`open`] made.
+fn reopen(dir: &tempfile::TempDir) -> Store {
+    Store::open(&db_path(dir)).unwrap()
+}
+
+/// A store in which the instance "i1" is being provisioned by the operation "o1".
+fn provisioned() -> (tempfile::TempDir, Store) {
+    let (dir, store) = open();
+    provision(&store, "i1", "o1");
+    (dir, store)
+}
+
+/// A store with the ready instance "i1".
+fn with_ready_instance() -> (tempfile::TempDir, Store) {
+    let (dir, store) = open();
+    ready_instance(&store, "i1");
+    (dir, store)
+}
+
+/// A store with the ready instance "i1" and its binding "b1", pending since `created_at`.
+fn with_pending_binding(created_at: Timestamp) -> (tempfile::TempDir, Store) {
+    let (dir, store) = with_ready_instance();
+    store
+        .insert_binding(&pending_binding("i1", "b1", created_at))
+        .unwrap();
+    (dir, store)
+}
+
+fn state_of_i1(store: &Store) -> InstanceState {
+    store.instance(&iid("i1")).unwrap().unwrap().state
+}
+
+/// Provisions the plain [`instance`] `id` with the create operation `op_id`.
+fn provision(store: &Store, id: &str, op_id: &str) {
+    store
+        .begin_provision(&instance(id), &op(op_id, id, OperationKind::Create))
+        .unwrap();
+}
+
+fn start_update(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
+    store.begin_operation(
+        &op(op_id, instance_id, OperationKind::Update),
+        InstanceState::Updating,
+    )
+}
+
+fn start_delete(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
+    store.begin_operation(
+        &op(op_id, instance_id, OperationKind::Delete),
+        InstanceState::Deprovisioning,
+    )
 }
 
 #[test]
 fn provision_round_trips_and_survives_reopen() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let (dir, store) = provisioned();
     drop(store);
-    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let store = reopen(&dir);
     let got = store.instance(&iid("i1")).unwrap().unwrap();
     assert_eq!(got.parameters, json!({"a": 1}));
     assert_eq!(got.state, InstanceState::Provisioning);
@@ -79,10 +134,7 @@ fn provision_round_trips_and_survives_reopen() {
 
 #[test]
 fn second_provision_of_the_same_id_is_refused() {
-    let (_d, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let (_d, store) = provisioned();
     let err = store
         .begin_provision(&instance("i1"), &op("o2", "i1", OperationKind::Create))
         .unwrap_err();
@@ -95,33 +147,15 @@ fn second_provision_of_the_same_id_is_refused() {
 
 #[test]
 fn one_in_flight_operation_per_instance() {
-    let (_d, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    let err = store
-        .begin_operation(
-            &op("o2", "i1", OperationKind::Update),
-            InstanceState::Updating,
-        )
-        .unwrap_err();
+    let (_d, store) = provisioned();
+    let err = start_update(&store, "i1", "o2").unwrap_err();
     match err {
         StoreError::InFlight(id) => assert_eq!(id.as_str(), "o1"),
         other => panic!("expected InFlight, got {other}"),
     }
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Provisioning
-    );
-    let mut done = store.operation(&oid("o1")).unwrap().unwrap();
-    done.state = OperationState::Succeeded;
-    store.save_operation(&done).unwrap();
-    store
-        .begin_operation(
-            &op("o2", "i1", OperationKind::Update),
-            InstanceState::Updating,
-        )
-        .unwrap();
+    assert_eq!(state_of_i1(&store), InstanceState::Provisioning);
+    succeed(&store, "o1", None);
+    start_update(&store, "i1", "o2").unwrap();
     assert_eq!(
         store.latest_operation(&iid("i1")).unwrap().unwrap().id,
         oid("o2")
@@ -132,64 +166,32 @@ fn one_in_flight_operation_per_instance() {
 fn deleted_instances_leave_a_tombstone_that_a_new_provision_replaces() {
     let (_d, store) = open();
     let mut inst = instance("i1");
-    store
-        .begin_provision(&inst, &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    store
-        .put_secrets(
-            &inst.deployment_name,
-            &[("/odb/x".to_string(), "s".to_string())].into(),
-        )
-        .unwrap();
-    let mut o = store.operation(&oid("o1")).unwrap().unwrap();
-    o.state = OperationState::Succeeded;
+    provision(&store, "i1", "o1");
+    put_secret(&store, &inst.deployment_name, "/odb/x", "s");
     inst.state = InstanceState::Deleted;
-    store.save_operation_and_instance(&o, &inst).unwrap();
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Deleted
-    );
+    succeed(&store, "o1", Some(&inst));
+    assert_eq!(state_of_i1(&store), InstanceState::Deleted);
     assert!(
         store.secrets(&inst.deployment_name).unwrap().is_empty(),
         "secrets go with the instance"
     );
-    store
-        .begin_provision(&instance("i1"), &op("o3", "i1", OperationKind::Create))
-        .unwrap();
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Provisioning
-    );
+    provision(&store, "i1", "o3");
+    assert_eq!(state_of_i1(&store), InstanceState::Provisioning);
 }
 
 #[test]
 fn bindings_are_unique_per_instance() {
-    let (_d, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let (_d, store) = provisioned();
     let b = BindingRecord {
-        instance_id: iid("i1"),
-        id: bid("b1"),
-        service_id: "svc".into(),
-        plan_id: "p1".into(),
-        request: json!({"parameters": {}}),
         response: Some(json!({"credentials": {"password": "x"}})),
-        created_at: Timestamp::now(),
+        ..pending_binding("i1", "b1", Timestamp::now())
     };
     store.insert_binding(&b).unwrap();
     assert!(matches!(
         store.insert_binding(&b).unwrap_err(),
         StoreError::AlreadyExists
     ));
-    assert_eq!(
-        store
-            .binding(&iid("i1"), &bid("b1"))
-            .unwrap()
-            .unwrap()
-            .response,
-        b.response
-    );
+    assert_eq!(stored_b1(&store).response, b.response);
     assert_eq!(store.bindings_of(&iid("i1")).unwrap().len(), 1);
     assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
     assert!(!store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
@@ -197,16 +199,8 @@ fn bindings_are_unique_per_instance() {
 
 #[test]
 fn forget_instance_removes_every_trace() {
-    let (_d, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    store
-        .put_secrets(
-            "service-instance_i1",
-            &[("/odb/svc/x".to_string(), "s".to_string())].into(),
-        )
-        .unwrap();
+    let (_d, store) = provisioned();
+    put_secret(&store, "service-instance_i1", "/odb/svc/x", "s");
     store.forget_instance(&iid("i1")).unwrap();
     assert!(store.secrets("service-instance_i1").unwrap().is_empty());
     assert!(store.instance(&iid("i1")).unwrap().is_none());
@@ -290,28 +284,17 @@ fn stored_timestamps_keep_the_text_the_store_has_always_written() {
 
 #[test]
 fn a_bad_timestamp_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    tamper(
-        &dir,
-        "UPDATE instances SET created_at = 'yesterday' WHERE id = 'i1'",
-    );
-    let (column, source) = bad_column(store.instance(&iid("i1")));
-    assert_eq!(column, "instances.created_at");
+    let (dir, store) = provisioned();
+    let source = corrupt(&dir, "instances.created_at", "yesterday", || {
+        store.instance(&iid("i1"))
+    });
     assert!(
         matches!(&source, ColumnError::Timestamp { text, .. } if text == "yesterday"),
         "{source}"
     );
-    tamper(
-        &dir,
-        "UPDATE operations SET updated_at = '' WHERE id = 'o1'",
-    );
-    assert_eq!(
-        bad_column(store.operation(&oid("o1"))).0,
-        "operations.updated_at"
-    );
+    corrupt(&dir, "operations.updated_at", "", || {
+        store.operation(&oid("o1"))
+    });
 }
 
 // ----- the database's files -----
@@ -330,6 +313,19 @@ fn mode(path: &Path) -> u32 {
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether one warning in `logs` names `path`, its `mode` and the command that fixes it.
+fn warns_about(logs: &str, path: &str, mode: &str, fix: &str) -> bool {
+    logs.lines()
+        .any(|l| l.contains("WARN") && l.contains(path) && l.contains(mode) && l.contains(fix))
+}
+
+/// A store at `db` after one write, so that the log and its index certainly exist.
+fn written_store(db: &Path) -> Store {
+    let store = Store::open(db).unwrap();
+    provision(&store, "i1", "o1");
+    store
 }
 
 /// Log output written while `f` runs on this thread.
@@ -366,11 +362,7 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
 fn a_new_database_directory_is_0700_and_the_files_0600() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state/broker/broker.db");
-    let store = Store::open(&db).unwrap();
-    // A write, so the log and its index certainly exist.
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let _store = written_store(&db);
     assert_eq!(
         mode(&dir.path().join("state")),
         0o700,
@@ -389,10 +381,7 @@ fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("broker.db");
     // An open store keeps the -wal and -shm files in place.
-    let first = Store::open(&db).unwrap();
-    first
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let first = written_store(&db);
     let [wal, shm, _] = files::companions(&db);
     for file in [&db, &wal, &shm] {
         set_mode(file, 0o644);
@@ -402,10 +391,7 @@ fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
         assert_eq!(mode(file), 0o600, "{}", file.display());
         let shown = file.display().to_string();
         assert!(
-            logs.lines().any(|l| l.contains("WARN")
-                && l.contains(&shown)
-                && l.contains("0644")
-                && l.contains(&format!("chmod 600 {shown}"))),
+            warns_about(&logs, &shown, "0644", &format!("chmod 600 {shown}")),
             "a warning names {shown}, its mode and the fix:\n{logs}"
         );
     }
@@ -442,10 +428,7 @@ fn an_existing_directory_open_to_others_is_warned_about_but_left_as_it_is() {
     assert_eq!(mode(&db), 0o600);
     let shown = shared.display().to_string();
     assert!(
-        logs.lines().any(|l| l.contains("WARN")
-            && l.contains(&shown)
-            && l.contains("0755")
-            && l.contains(&format!("chmod 700 {shown}"))),
+        warns_about(&logs, &shown, "0755", &format!("chmod 700 {shown}")),
         "a warning names the directory, its mode and the fix:\n{logs}"
     );
 }
@@ -481,26 +464,60 @@ fn files_containing(db: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fails the test if `needle` is still in the database's files.
+fn assert_no_copy(db: &Path, needle: &str) {
+    let found = files_containing(db, needle);
+    assert!(found.is_empty(), "{needle} is still in {found:?}");
+}
+
 fn unique_secret() -> String {
     format!("pw-7f3c-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn ready_instance(store: &Store, id: &str) {
-    let mut inst = instance(id);
+    let create = format!("{id}-create");
+    provision(store, id, &create);
+    let inst = InstanceRecord {
+        state: InstanceState::Ready,
+        ..instance(id)
+    };
+    succeed(store, &create, Some(&inst));
+}
+
+/// Marks the operation `op_id` succeeded, and saves `instance` with it.
+fn succeed(store: &Store, op_id: &str, instance: Option<&InstanceRecord>) {
+    let mut done = store.operation(&oid(op_id)).unwrap().unwrap();
+    done.state = OperationState::Succeeded;
+    done.stage = Stage::Done;
+    match instance {
+        Some(inst) => store.save_operation_and_instance(&done, inst).unwrap(),
+        None => store.save_operation(&done).unwrap(),
+    }
+}
+
+fn put_secret(store: &Store, deployment: &str, path: &str, value: &str) {
     store
-        .begin_provision(
-            &inst,
-            &op(&format!("{id}-create"), id, OperationKind::Create),
-        )
+        .put_secrets(deployment, &[(path.to_string(), value.to_string())].into())
         .unwrap();
-    let mut create = store
-        .operation(&oid(&format!("{id}-create")))
-        .unwrap()
+}
+
+/// Long enough ago that a pending binding of then is a crash leftover.
+fn long_ago() -> Timestamp {
+    Timestamp::now().saturating_sub(Duration::from_secs(200))
+}
+
+/// The binding "b1" of the instance "i1", bound with `password`.
+fn bind_with_password(store: &Store, password: &str) {
+    store
+        .insert_binding(&BindingRecord {
+            response: Some(json!({"credentials": {"password": password}})),
+            ..pending_binding("i1", "b1", Timestamp::now())
+        })
         .unwrap();
-    create.state = OperationState::Succeeded;
-    create.stage = Stage::Done;
-    inst.state = InstanceState::Ready;
-    store.save_operation_and_instance(&create, &inst).unwrap();
+}
+
+fn stored_b1(store: &Store) -> BindingRecord {
+    store.binding(&iid("i1"), &bid("b1")).unwrap().unwrap()
 }
 
 fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> BindingRecord {
@@ -517,13 +534,9 @@ fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> Bindin
 
 #[test]
 fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
-    let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
-    ready_instance(&store, "i1");
+    let (dir, store) = with_pending_binding(Timestamp::now());
+    let db = db_path(&dir);
     let password = unique_secret();
-    store
-        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
-        .unwrap();
     assert!(store
         .set_binding_response(
             &iid("i1"),
@@ -536,78 +549,48 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
         "the check must see the password while the binding exists"
     );
     assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
-    let found = files_containing(&db, &password);
-    assert!(found.is_empty(), "the password is still in {found:?}");
+    assert_no_copy(&db, &password);
 }
 
 #[test]
 fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
+    let db = db_path(&dir);
     ready_instance(&store, "i1");
     let (secret, password) = (unique_secret(), unique_secret());
-    store
-        .put_secrets(
-            "service-instance_i1",
-            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
-        )
-        .unwrap();
-    store
-        .insert_binding(&BindingRecord {
-            response: Some(json!({"credentials": {"password": password}})),
-            ..pending_binding("i1", "b1", Timestamp::now())
-        })
-        .unwrap();
+    put_secret(&store, "service-instance_i1", "/odb/svc/admin", &secret);
+    bind_with_password(&store, &password);
     for needle in [&secret, &password] {
         assert!(!files_containing(&db, needle).is_empty());
     }
     let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
-    let delete = op("o-delete", "i1", OperationKind::Delete);
-    store
-        .begin_operation(&delete, InstanceState::Deprovisioning)
-        .unwrap();
-    let mut delete = store.operation(&oid("o-delete")).unwrap().unwrap();
-    delete.state = OperationState::Succeeded;
+    start_delete(&store, "i1", "o-delete").unwrap();
     inst.state = InstanceState::Deleted;
-    store.save_operation_and_instance(&delete, &inst).unwrap();
+    succeed(&store, "o-delete", Some(&inst));
     for needle in [&secret, &password] {
-        let found = files_containing(&db, needle);
-        assert!(found.is_empty(), "still in {found:?}");
+        assert_no_copy(&db, needle);
     }
 }
 
 #[test]
 fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
     let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let db = db_path(&dir);
+    provision(&store, "i1", "o1");
     let secret = unique_secret();
-    store
-        .put_secrets(
-            "service-instance_i1",
-            &[("/odb/svc/admin".to_string(), secret.clone())].into(),
-        )
-        .unwrap();
+    put_secret(&store, "service-instance_i1", "/odb/svc/admin", &secret);
     assert!(!files_containing(&db, &secret).is_empty());
     store.forget_instance(&iid("i1")).unwrap();
-    let found = files_containing(&db, &secret);
-    assert!(found.is_empty(), "still in {found:?}");
+    assert_no_copy(&db, &secret);
 }
 
 #[test]
 fn a_replaced_secret_leaves_no_copy_of_its_old_value_in_the_files() {
     let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
+    let db = db_path(&dir);
     let (old, new) = (unique_secret(), unique_secret());
     for value in [&old, &new] {
-        store
-            .put_secrets(
-                "service-instance_i1",
-                &[("/odb/svc/admin".to_string(), value.clone())].into(),
-            )
-            .unwrap();
+        put_secret(&store, "service-instance_i1", "/odb/svc/admin", value);
     }
     assert!(files_containing(&db, &old).is_empty());
     assert!(!files_containing(&db, &new).is_empty());
@@ -616,15 +599,10 @@ fn a_replaced_secret_leaves_no_copy_of_its_old_value_in_the_files() {
 #[test]
 fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried() {
     let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
+    let db = db_path(&dir);
     ready_instance(&store, "i1");
     let password = unique_secret();
-    store
-        .insert_binding(&BindingRecord {
-            response: Some(json!({"credentials": {"password": password}})),
-            ..pending_binding("i1", "b1", Timestamp::now())
-        })
-        .unwrap();
+    bind_with_password(&store, &password);
     // A reader in the middle of a read transaction holds on to the log.
     let mut reader = Connection::open(&db).unwrap();
     let read = reader.transaction().unwrap();
@@ -643,23 +621,14 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     drop(reader);
     // The next call of any kind finishes the job.
     store.instance(&iid("i1")).unwrap();
-    let found = files_containing(&db, &password);
-    assert!(found.is_empty(), "still in {found:?}");
+    assert_no_copy(&db, &password);
 }
 
 // ----- binds and deprovisions exclude each other -----
 
-fn start_delete(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
-    store.begin_operation(
-        &op(op_id, instance_id, OperationKind::Delete),
-        InstanceState::Deprovisioning,
-    )
-}
-
 #[test]
 fn a_binding_is_refused_while_its_instance_is_being_deleted() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
+    let (_d, store) = with_ready_instance();
     start_delete(&store, "i1", "o-delete").unwrap();
     match store
         .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
@@ -684,8 +653,7 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
 
 #[test]
 fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
+    let (_d, store) = with_ready_instance();
     let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
     let done = store.latest_operation(&iid("i1")).unwrap().unwrap();
     inst.state = InstanceState::Deprovisioning;
@@ -710,11 +678,7 @@ fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
 
 #[test]
 fn a_delete_is_refused_while_a_binding_is_being_created() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
-    store
-        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
-        .unwrap();
+    let (_d, store) = with_pending_binding(Timestamp::now());
     match start_delete(&store, "i1", "o-delete").unwrap_err() {
         StoreError::BindingInProgress { instance, binding } => {
             assert_eq!((instance.as_str(), binding.as_str()), ("i1", "b1"));
@@ -725,39 +689,21 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
         store.operation(&oid("o-delete")).unwrap().is_none(),
         "nothing was written"
     );
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Ready
-    );
+    assert_eq!(state_of_i1(&store), InstanceState::Ready);
     // Other operations are not affected by a bind.
-    store
-        .begin_operation(
-            &op("o-update", "i1", OperationKind::Update),
-            InstanceState::Updating,
-        )
-        .unwrap();
-    let mut update = store.operation(&oid("o-update")).unwrap().unwrap();
-    update.state = OperationState::Succeeded;
-    store.save_operation(&update).unwrap();
+    start_update(&store, "i1", "o-update").unwrap();
+    succeed(&store, "o-update", None);
     // Once create-binding has answered, the delete may go ahead.
     assert!(store
         .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
         .unwrap());
     start_delete(&store, "i1", "o-delete").unwrap();
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Deprovisioning
-    );
+    assert_eq!(state_of_i1(&store), InstanceState::Deprovisioning);
 }
 
 #[test]
 fn a_stale_pending_binding_does_not_block_a_delete() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
-    let long_ago = Timestamp::now().saturating_sub(Duration::from_secs(200));
-    store
-        .insert_binding(&pending_binding("i1", "b1", long_ago))
-        .unwrap();
+    let (_d, store) = with_pending_binding(long_ago());
     let delete = op("o-delete", "i1", OperationKind::Delete);
     // Within a grace longer than its age, the record still counts as a bind in progress.
     assert!(matches!(
@@ -771,33 +717,16 @@ fn a_stale_pending_binding_does_not_block_a_delete() {
         StoreError::BindingInProgress { .. }
     ));
     // Older than the grace (the default is 150 s), it is a crash leftover.
-    store
-        .begin_operation(&delete, InstanceState::Deprovisioning)
-        .unwrap();
-    assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().state,
-        InstanceState::Deprovisioning
-    );
+    start_delete(&store, "i1", "o-delete").unwrap();
+    assert_eq!(state_of_i1(&store), InstanceState::Deprovisioning);
 }
 
 #[test]
 fn retrying_a_leftover_pending_binding_takes_its_record_over() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
-    let long_ago = Timestamp::now().saturating_sub(Duration::from_secs(200));
-    store
-        .insert_binding(&pending_binding("i1", "b1", long_ago))
-        .unwrap();
+    let (_d, store) = with_pending_binding(long_ago());
     let retry = pending_binding("i1", "b1", Timestamp::now());
     store.insert_binding(&retry).unwrap();
-    assert_eq!(
-        store
-            .binding(&iid("i1"), &bid("b1"))
-            .unwrap()
-            .unwrap()
-            .created_at,
-        retry.created_at
-    );
+    assert_eq!(stored_b1(&store).created_at, retry.created_at);
     assert!(
         matches!(
             start_delete(&store, "i1", "o-delete").unwrap_err(),
@@ -823,20 +752,12 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
         ),
         "a finished binding is never taken over"
     );
-    assert_eq!(
-        store
-            .binding(&iid("i1"), &bid("b1"))
-            .unwrap()
-            .unwrap()
-            .response,
-        Some(json!({"credentials": {}}))
-    );
+    assert_eq!(stored_b1(&store).response, Some(json!({"credentials": {}})));
 }
 
 #[test]
 fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
-    let (_d, store) = open();
-    ready_instance(&store, "i1");
+    let (_d, store) = with_ready_instance();
     assert!(!store
         .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
         .unwrap());
@@ -860,7 +781,7 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     create.request.request_params = Some(json!({"context": context, "parameters": {}}));
     store.begin_provision(&inst, &create).unwrap();
     drop(store);
-    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let store = reopen(&dir);
     assert_eq!(
         store.operation(&oid("o1")).unwrap().unwrap().request,
         create.request
@@ -937,6 +858,18 @@ fn json_depth_counts_containers_but_not_brackets_in_strings() {
 
 // ----- the simulated director's state -----
 
+fn sim_task(context: &str, outcome: SimTaskOutcome) -> NewSimTask {
+    NewSimTask {
+        deployment: "d1".into(),
+        description: "create deployment".into(),
+        context_id: context.into(),
+        started_ms: 1_700_000_000_000,
+        duration_ms: 500,
+        outcome,
+        result: "why".into(),
+    }
+}
+
 #[test]
 fn simulated_deployments_and_tasks_round_trip() {
     let (_d, store) = open();
@@ -948,26 +881,17 @@ fn simulated_deployments_and_tasks_round_trip() {
         Some("name: d1\nv: 2")
     );
     assert_eq!(store.sim_deployment_names().unwrap(), ["d0", "d1"]);
-    let task = |context: &str, outcome| NewSimTask {
-        deployment: "d1".into(),
-        description: "create deployment".into(),
-        context_id: context.into(),
-        started_ms: 1_700_000_000_000,
-        duration_ms: 500,
-        outcome,
-        result: "why".into(),
-    };
     let first = store
-        .sim_record_task(&task("op-1", SimTaskOutcome::Done))
+        .sim_record_task(&sim_task("op-1", SimTaskOutcome::Done))
         .unwrap();
     let second = store
-        .sim_record_task(&task("op-2", SimTaskOutcome::Error))
+        .sim_record_task(&sim_task("op-2", SimTaskOutcome::Error))
         .unwrap();
     let got = store.sim_task(second).unwrap().unwrap();
     assert_eq!(got.id, second);
-    assert_eq!(got.outcome, SimTaskOutcome::Error);
+    assert_eq!(got.task, sim_task("op-2", SimTaskOutcome::Error));
     assert_eq!(
-        (got.context_id.as_str(), got.result.as_str()),
+        (got.task.context_id.as_str(), got.task.result.as_str()),
         ("op-2", "why")
     );
     assert!(store.sim_task(second + 100).unwrap().is_none());
@@ -983,7 +907,7 @@ fn simulated_deployments_and_tasks_round_trip() {
         .sim_tasks_where(&SimTaskFilter::Context("op-1".into()))
         .unwrap();
     assert_eq!(by_context.len(), 1);
-    assert_eq!(by_context[0].outcome, SimTaskOutcome::Done);
+    assert_eq!(by_context[0].task.outcome, SimTaskOutcome::Done);
     assert!(store.sim_delete_deployment("d1").unwrap());
     assert!(!store.sim_delete_deployment("d1").unwrap());
     assert!(store.sim_manifest("d1").unwrap().is_none());
@@ -992,7 +916,7 @@ fn simulated_deployments_and_tasks_round_trip() {
 #[test]
 fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() {
     let (dir, store) = open();
-    let db = dir.path().join("nested/broker.db");
+    let db = db_path(&dir);
     let secret = unique_secret();
     store
         .sim_put_deployment(
@@ -1002,15 +926,14 @@ fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() 
         .unwrap();
     assert!(!files_containing(&db, &secret).is_empty());
     assert!(store.sim_delete_deployment("service-instance_i1").unwrap());
-    let found = files_containing(&db, &secret);
-    assert!(found.is_empty(), "still in {found:?}");
+    assert_no_copy(&db, &secret);
 }
 
 // ----- typed columns: a bad row is an error naming the column -----
 
 /// Runs `sql` on the database behind the store, as something other than the store would.
 fn tamper(dir: &tempfile::TempDir, sql: &str) {
-    let conn = Connection::open(dir.path().join("nested/broker.db")).unwrap();
+    let conn = Connection::open(db_path(dir)).unwrap();
     conn.execute_batch(sql).unwrap();
 }
 
@@ -1022,48 +945,52 @@ fn bad_column<T: std::fmt::Debug>(result: StoreResult<T>) -> (&'static str, Colu
     }
 }
 
+/// Writes the text `value` into `column` ("table.name") of every row of its table behind the
+/// store's back, checks that `read` then fails naming that column, and returns what was wrong.
+fn corrupt<T: std::fmt::Debug>(
+    dir: &tempfile::TempDir,
+    column: &str,
+    value: &str,
+    read: impl FnOnce() -> StoreResult<T>,
+) -> ColumnError {
+    let (table, name) = column.split_once('.').unwrap();
+    tamper(dir, &format!("UPDATE {table} SET {name} = '{value}'"));
+    let (got, source) = bad_column(read());
+    assert_eq!(got, column, "{value}");
+    source
+}
+
 #[test]
-fn corrupt_json_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    tamper(
-        &dir,
-        "UPDATE instances SET context = '{\"platform\":' WHERE id = 'i1'",
-    );
-    let (column, source) = bad_column(store.instance(&iid("i1")));
-    assert_eq!(column, "instances.context");
+fn corrupt_json_or_a_value_of_the_wrong_type_is_an_error_naming_its_column() {
+    let (dir, store) = provisioned();
+    let source = corrupt(&dir, "instances.context", "{\"platform\":", || {
+        store.instance(&iid("i1"))
+    });
     assert!(matches!(source, ColumnError::Json(_)), "{source}");
     let err = store.live_instances().unwrap_err().to_string();
     assert!(
         err.contains("instances.context") && err.contains("corrupt JSON"),
         "{err}"
     );
-    tamper(
-        &dir,
-        "UPDATE operations SET request = 'not json' WHERE id = 'o1'",
-    );
-    assert_eq!(
-        bad_column(store.operation(&oid("o1"))).0,
-        "operations.request"
-    );
+    corrupt(&dir, "operations.request", "not json", || {
+        store.operation(&oid("o1"))
+    });
     assert_eq!(
         bad_column(store.in_flight_operations()).0,
         "operations.request"
     );
+    // A value of the wrong type is no better (in a fresh row: the request is broken).
+    let (dir, store) = provisioned();
+    let source = corrupt(&dir, "operations.task_id", "twelve", || {
+        store.operation(&oid("o1"))
+    });
+    assert!(matches!(source, ColumnError::Type(_)), "{source}");
 }
 
 #[test]
 fn unknown_enum_text_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    ready_instance(&store, "i1");
-    store
-        .begin_operation(
-            &op("o2", "i1", OperationKind::Update),
-            InstanceState::Updating,
-        )
-        .unwrap();
+    let (dir, store) = with_ready_instance();
+    start_update(&store, "i1", "o2").unwrap();
     for (sql, column, text) in [
         (
             "UPDATE operations SET kind = 'explode' WHERE id = 'o2'",
@@ -1089,9 +1016,9 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
             other => panic!("expected UnknownText, got {other}"),
         }
     }
-    tamper(&dir, "UPDATE instances SET state = 'gone' WHERE id = 'i1'");
-    let (column, source) = bad_column(store.instance(&iid("i1")));
-    assert_eq!(column, "instances.state");
+    let source = corrupt(&dir, "instances.state", "gone", || {
+        store.instance(&iid("i1"))
+    });
     assert_eq!(source.to_string(), "unknown instance state 'gone'");
     // The checks inside transactions read the state the same way.
     assert_eq!(
@@ -1101,61 +1028,28 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
 }
 
 #[test]
-fn a_value_of_the_wrong_type_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
-    tamper(
-        &dir,
-        "UPDATE operations SET task_id = 'twelve' WHERE id = 'o1'",
-    );
-    let (column, source) = bad_column(store.operation(&oid("o1")));
-    assert_eq!(column, "operations.task_id");
-    assert!(matches!(source, ColumnError::Type(_)), "{source}");
-}
-
-#[test]
 fn an_unknown_simulated_task_outcome_is_an_error_naming_its_column() {
     let (dir, store) = open();
     let id = store
-        .sim_record_task(&NewSimTask {
-            deployment: "d".into(),
-            description: "create deployment".into(),
-            context_id: "c".into(),
-            started_ms: 0,
-            duration_ms: 0,
-            outcome: SimTaskOutcome::Done,
-            result: String::new(),
-        })
+        .sim_record_task(&sim_task("c", SimTaskOutcome::Done))
         .unwrap();
-    tamper(&dir, "UPDATE sim_tasks SET outcome = 'maybe'");
-    assert_eq!(bad_column(store.sim_task(id)).0, "sim_tasks.outcome");
+    corrupt(&dir, "sim_tasks.outcome", "maybe", || store.sim_task(id));
 }
 
 #[test]
 fn a_stored_id_that_breaks_the_id_rule_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    ready_instance(&store, "i1");
-    store
-        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
-        .unwrap();
-    tamper(&dir, "UPDATE bindings SET id = '../b1' WHERE id = 'b1'");
-    let (column, source) = bad_column(store.bindings_of(&iid("i1")));
-    assert_eq!(column, "bindings.id");
+    let (dir, store) = with_pending_binding(Timestamp::now());
+    let source = corrupt(&dir, "bindings.id", "../b1", || {
+        store.bindings_of(&iid("i1"))
+    });
     assert!(
         matches!(&source, ColumnError::Id { text, .. } if text == "../b1"),
         "{source}"
     );
     assert!(source.to_string().contains("the binding id"), "{source}");
-    tamper(
-        &dir,
-        "UPDATE operations SET id = 'x/y' WHERE instance_id = 'i1'",
-    );
-    assert_eq!(
-        bad_column(store.latest_operation(&iid("i1"))).0,
-        "operations.id"
-    );
+    corrupt(&dir, "operations.id", "x/y", || {
+        store.latest_operation(&iid("i1"))
+    });
 }
 
 // ----- typed records: round trips, and rows written by earlier brokers -----
@@ -1225,23 +1119,17 @@ fn every_record_type_round_trips_field_for_field() {
     let operation = full_operation("o1", "i1");
     store.begin_provision(&inst, &operation).unwrap();
     let binding = BindingRecord {
-        instance_id: iid("i1"),
-        id: bid("b1"),
-        service_id: "svc".into(),
         plan_id: "p2".into(),
         request: json!({"parameters": {"x": 1}, "app_guid": "app"}),
         response: Some(json!({"credentials": {"password": "pw"}})),
-        created_at: at("2024-03-01T10:20:32.789Z"),
+        ..pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z"))
     };
     store.insert_binding(&binding).unwrap();
     drop(store);
-    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let store = reopen(&dir);
     assert_eq!(store.instance(&iid("i1")).unwrap().unwrap(), inst);
     assert_eq!(store.operation(&oid("o1")).unwrap().unwrap(), operation);
-    assert_eq!(
-        store.binding(&iid("i1"), &bid("b1")).unwrap().unwrap(),
-        binding
-    );
+    assert_eq!(stored_b1(&store), binding);
     // The minimal forms too: nothing optional set.
     let bare = instance("i2");
     let delete = OperationRecord {
@@ -1262,14 +1150,11 @@ fn every_record_type_round_trips_field_for_field() {
 
 #[test]
 fn the_columns_keep_the_text_earlier_brokers_wrote() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let (dir, store) = provisioned();
     store
         .insert_binding(&pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z")))
         .unwrap();
-    let conn = Connection::open(dir.path().join("nested/broker.db")).unwrap();
+    let conn = Connection::open(db_path(&dir)).unwrap();
     let (maintenance_info, labels, configs, state): (String, String, String, String) = conn
         .query_row(
             "SELECT maintenance_info, labels, configs, state FROM instances",
@@ -1339,7 +1224,7 @@ fn rows_written_by_an_earlier_broker_read_back() {
            '2024-01-01T00:00:02.000Z');
         "#,
     );
-    let store = Store::open(&dir.path().join("nested/broker.db")).unwrap();
+    let store = reopen(&dir);
 
     let bare = store.instance(&iid("old-1")).unwrap().unwrap();
     assert_eq!(bare.context, None);
@@ -1397,32 +1282,19 @@ fn rows_written_by_an_earlier_broker_read_back() {
     // The legacy pending row still counts as a bind in progress for a recent delete check,
     // and a retried bind still takes it over: the SQL reads the same text.
     let retry = BindingRecord {
-        instance_id: iid("old-2"),
-        id: bid("b-pending"),
-        service_id: "svc".into(),
         plan_id: "p2".into(),
-        request: json!({"parameters": {}}),
-        response: None,
-        created_at: Timestamp::now(),
+        ..pending_binding("old-2", "b-pending", Timestamp::now())
     };
     store.insert_binding(&retry).unwrap();
     assert!(matches!(
-        store
-            .begin_operation(
-                &op("o-del", "old-2", OperationKind::Delete),
-                InstanceState::Deprovisioning
-            )
-            .unwrap_err(),
+        start_delete(&store, "old-2", "o-del").unwrap_err(),
         StoreError::BindingInProgress { .. }
     ));
 }
 
 #[test]
 fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
-    let (dir, store) = open();
-    store
-        .begin_provision(&instance("i1"), &op("o1", "i1", OperationKind::Create))
-        .unwrap();
+    let (dir, store) = provisioned();
     for request in [
         r#"{"force": false}"#,
         r#"{"plan_id": "p1", "force": "yes"}"#,
@@ -1430,20 +1302,15 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
         r#"{"plan_id": "p1", "maintenance_info": {"version": 2}}"#,
         "null",
     ] {
-        tamper(
-            &dir,
-            &format!("UPDATE operations SET request = '{request}' WHERE id = 'o1'"),
-        );
-        let (column, source) = bad_column(store.operation(&oid("o1")));
-        assert_eq!(column, "operations.request", "{request}");
+        let source = corrupt(&dir, "operations.request", request, || {
+            store.operation(&oid("o1"))
+        });
         assert!(
             matches!(source, ColumnError::Json(_)),
             "{request}: {source}"
         );
     }
-    tamper(
-        &dir,
-        r#"UPDATE instances SET labels = '{"team": 1}' WHERE id = 'i1'"#,
-    );
-    assert_eq!(bad_column(store.instance(&iid("i1"))).0, "instances.labels");
+    corrupt(&dir, "instances.labels", r#"{"team": 1}"#, || {
+        store.instance(&iid("i1"))
+    });
 }

@@ -55,6 +55,14 @@ async fn assert_dies(pid: u32, what: &str) {
     panic!("{what} (pid {pid}) is still alive");
 }
 
+/// `sh -c script` with 1 MiB of `x` on its stdin.
+fn with_a_mib_of_stdin(script: &str) -> Invocation {
+    Invocation {
+        stdin: Some(vec![b'x'; 1024 * 1024]),
+        ..sh(script)
+    }
+}
+
 async fn ok(inv: &Invocation) -> Outcome {
     match run(inv).await {
         Ok(outcome) => outcome,
@@ -135,9 +143,7 @@ async fn output_of_exactly_the_cap_is_not_truncated() {
 async fn a_child_that_never_reads_stdin_does_not_block_a_1_mib_write() {
     // It fills its stdout pipe while the broker is still stuck writing stdin: both must go on
     // at once, and the unread stdin must not keep the call waiting after the exit.
-    let mut inv = sh("head -c 300000 /dev/zero; exit 4");
-    inv.stdin = Some(vec![b'x'; 1024 * 1024]);
-    let outcome = ok(&inv).await;
+    let outcome = ok(&with_a_mib_of_stdin("head -c 300000 /dev/zero; exit 4")).await;
     assert_eq!(outcome.exit_code, Some(4));
     assert_eq!(outcome.stdout.len(), 300_000);
     assert!(!outcome.stdout_truncated);
@@ -145,9 +151,7 @@ async fn a_child_that_never_reads_stdin_does_not_block_a_1_mib_write() {
 
 #[tokio::test]
 async fn a_child_that_writes_before_reading_gets_all_of_stdin_and_eof() {
-    let mut inv = sh("head -c 300000 /dev/zero; wc -c");
-    inv.stdin = Some(vec![b'x'; 1024 * 1024]);
-    let outcome = ok(&inv).await;
+    let outcome = ok(&with_a_mib_of_stdin("head -c 300000 /dev/zero; wc -c")).await;
     assert_eq!(outcome.exit_code, Some(0));
     let (zeros, count) = outcome.stdout.split_at(300_000);
     assert!(zeros.iter().all(|b| *b == 0));

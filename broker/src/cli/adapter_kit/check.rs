@@ -891,20 +891,7 @@ impl<'a> PlanCheck<'a> {
             Some(created) => self.after_create(created.clone()).await,
             None => {
                 let why = "generate-manifest (create) gave no manifest";
-                for rule in [
-                    Rule::ManifestYaml,
-                    Rule::DeploymentName,
-                    Rule::ExactVersions,
-                    Rule::ReleasesAndStemcells,
-                    Rule::UpdateBlock,
-                    Rule::Yaml11Scalars,
-                    Rule::OdbSecrets,
-                    Rule::PendingChanges,
-                    Rule::Idempotent,
-                    Rule::SecretsKeptOnUpdate,
-                    Rule::ServiceKey,
-                    Rule::UnbindUnknown,
-                ] {
+                for rule in Rule::ALL.into_iter().filter(|r| r.needs_created_manifest()) {
                     self.skip(rule, why);
                 }
             }

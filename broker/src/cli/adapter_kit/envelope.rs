@@ -3,19 +3,13 @@
 //! unbind), the stdin envelope and the legacy positional arguments, and a fake instance (ids,
 //! deployment name, platform context, VMs, DNS addresses) to fill them with.
 //!
-//! The request maps follow `service::instances` and `service::bindings`, and the encoding
-//! follows [`crate::adapter::AdapterClient`] (every inner field a JSON string, `"null"` for an
-//! absent previous plan, secrets or configs, `""` for a new instance's previous manifest, a
-//! trailing newline after the envelope). The kit's tests compare these bytes with what the
-//! client really sends, so the two cannot drift apart unnoticed.
+//! The request maps follow `service::instances` and `service::bindings`, and the encoding is
+//! the adapter client's own ([`crate::adapter::Call`]). The kit's tests compare these bytes
+//! with what the client really sends, end to end.
 
-use crate::adapter::{BindingRequest, GenerateManifestRequest};
+use crate::adapter::{BindingRequest, Call, GenerateManifestRequest};
 use crate::config::PlanConfig;
 use serde_json::{json, Map, Value};
-use service_adapter::wire::{
-    BindingJsonParams, DashboardUrlJsonParams, GenerateManifestJsonParams,
-    GeneratePlanSchemasJsonParams, InputParams,
-};
 use service_adapter::Plan;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,32 +49,6 @@ pub struct Envelope {
     pub legacy_args: Vec<String>,
 }
 
-fn opt_json(value: Option<&impl serde::Serialize>) -> Result<String, serde_json::Error> {
-    match value {
-        Some(v) => serde_json::to_string(v),
-        None => Ok("null".to_string()),
-    }
-}
-
-fn binding_params(
-    req: &BindingRequest,
-) -> Result<(BindingJsonParams, Vec<String>), serde_json::Error> {
-    let vms = serde_json::to_string(&req.vms)?;
-    let rp = serde_json::to_string(&req.request_params)?;
-    let params = BindingJsonParams {
-        binding_id: req.binding_id.clone(),
-        bosh_vms: vms.clone(),
-        manifest: req.manifest.clone(),
-        request_parameters: rp.clone(),
-        secrets: opt_json(req.secrets.as_ref())?,
-        dns_addresses: serde_json::to_string(&req.dns_addresses)?,
-    };
-    Ok((
-        params,
-        vec![req.binding_id.clone(), vms, req.manifest.clone(), rp],
-    ))
-}
-
 impl Request {
     /// The adapter subcommand.
     pub fn subcommand(&self) -> &'static str {
@@ -93,63 +61,23 @@ impl Request {
         }
     }
 
-    /// Encodes the call as the broker does.
+    /// Encodes the call as the broker does (with the client's own [`Call`]).
     pub fn envelope(&self) -> Result<Envelope, serde_json::Error> {
-        let mut input = InputParams::default();
-        let legacy_args = match self {
-            Self::GenerateManifest(req) => {
-                let sd = serde_json::to_string(&req.service_deployment)?;
-                let plan = serde_json::to_string(&req.plan)?;
-                let previous_plan = opt_json(req.previous_plan.as_ref())?;
-                let request_params = serde_json::to_string(&req.request_params)?;
-                let previous_manifest = req.previous_manifest.clone().unwrap_or_default();
-                input.generate_manifest = GenerateManifestJsonParams {
-                    service_deployment: sd.clone(),
-                    plan: plan.clone(),
-                    previous_plan: previous_plan.clone(),
-                    previous_manifest: previous_manifest.clone(),
-                    request_parameters: request_params.clone(),
-                    previous_secrets: opt_json(req.previous_secrets.as_ref())?,
-                    previous_configs: opt_json(req.previous_configs.as_ref())?,
-                    uaa_client: "null".to_string(),
-                };
-                vec![sd, plan, request_params, previous_manifest, previous_plan]
-            }
-            Self::CreateBinding(req) => {
-                let (params, args) = binding_params(req)?;
-                input.create_binding = params;
-                args
-            }
-            Self::DeleteBinding(req) => {
-                let (params, args) = binding_params(req)?;
-                input.delete_binding = params;
-                args
-            }
+        let call = match self {
+            Self::GenerateManifest(req) => Call::generate_manifest(req),
+            Self::CreateBinding(req) => Call::create_binding(req),
+            Self::DeleteBinding(req) => Call::delete_binding(req),
             Self::DashboardUrl {
                 instance_id,
                 plan,
                 manifest,
-            } => {
-                let plan = serde_json::to_string(plan)?;
-                input.dashboard_url = DashboardUrlJsonParams {
-                    instance_id: instance_id.clone(),
-                    plan: plan.clone(),
-                    manifest: manifest.clone(),
-                };
-                vec![instance_id.clone(), plan, manifest.clone()]
-            }
-            Self::PlanSchemas(plan) => {
-                let plan = serde_json::to_string(plan)?;
-                input.generate_plan_schemas = GeneratePlanSchemasJsonParams { plan: plan.clone() };
-                vec!["-plan-json".to_string(), plan]
-            }
-        };
-        let mut stdin = serde_json::to_string(&input)?;
-        stdin.push('\n');
+            } => Call::dashboard_url(instance_id, plan, manifest),
+            Self::PlanSchemas(plan) => Call::generate_plan_schemas(plan),
+        }?;
         Ok(Envelope {
-            subcommand: self.subcommand(),
-            stdin,
-            legacy_args,
+            subcommand: call.subcommand,
+            stdin: call.stdin()?,
+            legacy_args: call.legacy_args,
         })
     }
 
@@ -370,21 +298,12 @@ impl FakeInstance {
     }
 
     /// The DNS addresses of the plan's `binding_with_dns` entries, in the form BOSH DNS gives
-    /// them (`q-s0.<group>.default.<deployment>.bosh`).
+    /// them (`q-s0.<group>.default.<deployment>.bosh`), as the simulated director answers.
     pub fn dns_addresses(&self, plan: &PlanConfig) -> BTreeMap<String, String> {
-        plan.binding_with_dns
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    format!(
-                        "q-s0.{}.default.{}.bosh",
-                        d.instance_group,
-                        self.deployment_name.replace('_', "-")
-                    ),
-                )
-            })
-            .collect()
+        crate::director::simulated::dns_query_addresses(
+            &self.deployment_name,
+            &plan.binding_with_dns,
+        )
     }
 }
 

@@ -78,6 +78,12 @@ impl Rule {
         Rule::CallTime,
     ];
 
+    /// Whether the rule checks the manifest generate-manifest (create) gives, or calls that
+    /// need it: these are the rules from `manifest-yaml` to `unbind-unknown`.
+    pub fn needs_created_manifest(self) -> bool {
+        (Rule::ManifestYaml..=Rule::UnbindUnknown).contains(&self)
+    }
+
     /// The rule's name in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -3,19 +3,21 @@
 //! on: exit code or signal, both streams, and the time taken.
 
 use super::envelope::Envelope;
-use crate::adapter::process::{self, Invocation, RunError};
+use crate::adapter::process::{self, RunError};
+use crate::adapter::AdapterProgram;
 use crate::config::{AdapterCommand, AdapterSettings};
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The configured adapter, ready to run.
+/// The configured adapter, ready to run: the broker's own command line for it.
 #[derive(Debug, Clone)]
-pub struct Program {
-    program: PathBuf,
-    prefix_args: Vec<OsString>,
-    /// The adapter settings from the config.
-    pub settings: AdapterSettings,
+pub struct Program(AdapterProgram);
+
+impl std::ops::Deref for Program {
+    type Target = AdapterProgram;
+
+    fn deref(&self) -> &AdapterProgram {
+        &self.0
+    }
 }
 
 /// How one call ended.
@@ -76,37 +78,18 @@ impl Program {
     /// is refused: the runner would look it up on the adapter's clean `PATH`, as the broker
     /// does, and not find it.
     pub fn new(settings: &AdapterSettings) -> Result<Self, String> {
-        let (program, prefix_args) = match &settings.command {
-            AdapterCommand::Executable(p) => {
-                if p.components().count() == 1 && p.is_relative() {
-                    return Err(format!(
-                        "service_adapter.path '{}' has no directory part, so it would be looked up on PATH and not found: write ./{} or an absolute path (or run from another directory)",
-                        p.display(),
-                        p.display()
-                    ));
-                }
-                (p.clone(), vec![])
+        if let AdapterCommand::Executable(p) = &settings.command {
+            if p.components().count() == 1 && p.is_relative() {
+                return Err(format!(
+                    "service_adapter.path '{}' has no directory part, so it would be looked up on PATH and not found: write ./{} or an absolute path (or run from another directory)",
+                    p.display(),
+                    p.display()
+                ));
             }
-            AdapterCommand::BuiltinExample => (
-                std::env::current_exe().map_err(|e| e.to_string())?,
-                vec![OsString::from("example-adapter")],
-            ),
-        };
-        Ok(Self {
-            program,
-            prefix_args,
-            settings: settings.clone(),
-        })
-    }
-
-    /// The command line without the subcommand, for the report.
-    pub fn describe(&self) -> String {
-        let mut s = self.program.display().to_string();
-        for a in &self.prefix_args {
-            s.push(' ');
-            s.push_str(&a.to_string_lossy());
         }
-        s
+        AdapterProgram::new(settings.clone())
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
     /// Whether calls carry their input on stdin (`true`) or as legacy positional arguments.
@@ -116,21 +99,11 @@ impl Program {
 
     /// Runs one call with this envelope.
     pub async fn run(&self, envelope: &Envelope) -> CallRecord {
-        let mut args = self.prefix_args.clone();
-        args.push(envelope.subcommand.into());
-        let stdin = if self.settings.use_stdin {
-            Some(envelope.stdin.clone().into_bytes())
-        } else {
-            args.extend(envelope.legacy_args.iter().map(OsString::from));
-            None
-        };
-        let inv = Invocation {
-            program: self.program.clone(),
-            args,
-            stdin,
-            timeout: self.settings.timeout,
-            max_output_bytes: self.settings.max_output_bytes,
-        };
+        let inv = self.invocation(
+            envelope.subcommand,
+            envelope.stdin.clone(),
+            &envelope.legacy_args,
+        );
         let started = Instant::now();
         let result = process::run(&inv).await;
         let elapsed = started.elapsed();
