@@ -49,7 +49,7 @@ pub async fn history(
         .broker
         .history(&id)
         .await
-        .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
+        .map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok().json(entries))
 }
 
