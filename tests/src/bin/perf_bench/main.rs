@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: perf-bench [--runs N] [--seconds S] [--starts N] [--lifecycles N] \
 [--clients N] [--soak N] [--director simulated|fake] [--log-level FILTER] [--broker-log FILE]
+[--set KEY=VALUE ...]
 
   --runs N          repetitions of each timed phase; figures are medians (default 5)
   --seconds S       measured seconds per catalog load run, after 0.5 s of warm-up (default 2)
@@ -53,7 +54,9 @@ const USAGE: &str = "usage: perf-bench [--runs N] [--seconds S] [--starts N] [--
   --director D      simulated (default): the broker's simulated director, instant tasks;
                     fake: this crate's fake BOSH director over HTTPS, instant tasks
   --log-level F     RUST_LOG for the broker (default: unset, the broker's own default)
-  --broker-log FILE append the broker's log to FILE (default: discarded)";
+  --broker-log FILE append the broker's log to FILE (default: discarded)
+  --set KEY=VALUE   set a config key of the measured broker (dotted, YAML value), for
+                    example --set broker.http_workers=1; repeatable";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DirectorKind {
@@ -72,6 +75,8 @@ struct Options {
     director: DirectorKind,
     log_level: Option<String>,
     broker_log: Option<PathBuf>,
+    /// Config keys set on the measured broker, as one YAML document to merge.
+    set: serde_yaml::Value,
 }
 
 fn parse_options() -> Options {
@@ -85,6 +90,7 @@ fn parse_options() -> Options {
         director: DirectorKind::Simulated,
         log_level: None,
         broker_log: None,
+        set: serde_yaml::Value::Mapping(Default::default()),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let fail = |why: &str| -> ! {
@@ -130,6 +136,21 @@ fn parse_options() -> Options {
             }
             "--log-level" => o.log_level = Some(value.clone()),
             "--broker-log" => o.broker_log = Some(PathBuf::from(value)),
+            "--set" => {
+                let Some((key, text)) = value.split_once('=') else {
+                    fail(&format!("--set takes KEY=VALUE, not {value:?}"))
+                };
+                let parsed: serde_yaml::Value = serde_yaml::from_str(text)
+                    .unwrap_or_else(|e| fail(&format!("--set {key}: {e}")));
+                let mut at = &mut o.set;
+                for part in key.split('.') {
+                    let map = at.as_mapping_mut().expect("--set keys are mappings");
+                    at = map
+                        .entry(part.into())
+                        .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                }
+                *at = parsed;
+            }
             _ => fail(&format!("unknown option {flag}")),
         }
         i += 2;
@@ -267,7 +288,9 @@ fn start_bench_broker(
     fake: Option<&FakeDirector>,
     db_dir: Option<&tempfile::TempDir>,
 ) -> (Broker, BrokerConfig, Option<PathBuf>) {
-    let mut config = BrokerConfig::new().task_seconds(0);
+    let mut config = BrokerConfig::new()
+        .task_seconds(0)
+        .extra_yaml(options.set.clone());
     if let Some(fake) = fake {
         config = config.bosh(fake.bosh_config());
     }
@@ -440,12 +463,18 @@ fn main() {
     let began = Instant::now();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let set = serde_yaml::to_string(&options.set).unwrap_or_default();
     println!(
-        "perf-bench: {cores} cores, load average {}, director {:?}, broker log level {}, {} runs per figure",
+        "perf-bench: {cores} cores, load average {}, director {:?}, broker log level {}, {} runs per figure{}",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         options.director,
         options.log_level.as_deref().unwrap_or("(default)"),
-        options.runs
+        options.runs,
+        if options.set.as_mapping().is_some_and(|m| !m.is_empty()) {
+            format!(", config set: {}", set.trim().replace('\n', "; "))
+        } else {
+            String::new()
+        }
     );
     let mut sections = Vec::new();
 
