@@ -196,7 +196,7 @@ impl Application {
             password: config.broker.password.clone(),
         });
         // actix counts connections per worker: share the broker-wide cap among them.
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = config.broker.http_workers;
         let per_worker = config.broker.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
@@ -213,6 +213,11 @@ impl Application {
                 >::new())
         })
         .workers(workers)
+        // Each worker runs its own tokio runtime with its own blocking pool (512 threads
+        // shared among the workers, by default): bound it, since all it runs is SQLite calls,
+        // which take one writer at a time, and every extra thread keeps a stack and a malloc
+        // arena.
+        .worker_max_blocking_threads(config.broker.blocking_threads)
         .max_connections(per_worker)
         .shutdown_timeout(config.broker.shutdown_timeout.as_secs())
         // Longer than the usual load-balancer and client idle timeouts, so a platform never

@@ -113,7 +113,18 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     if loaded.is_embedded_default {
         tracing::info!("no --config given: running on the embedded default (see `on-demand-broker print-default-config`)");
     }
-    let result = actix_web::rt::System::new().block_on(async move {
+    // The system runtime drives operations in the background; like the HTTP workers' (see
+    // `Application::build`), its blocking pool only runs database calls, so it gets the same
+    // small bound instead of tokio's 512 threads.
+    let blocking_threads = loaded.config.broker.blocking_threads;
+    let runtime = actix_web::rt::System::with_tokio_rt(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(blocking_threads)
+            .build()
+            .expect("cannot start the async runtime")
+    });
+    let result = runtime.block_on(async move {
         let app = Application::build(loaded)
             .await
             .map_err(|e| e.to_string())?;

@@ -81,6 +81,10 @@ pub struct RawBroker {
     pub readiness_interval_millis: Option<u64>,
     /// Signed so that a negative value is reported by validation, naming the key.
     pub max_connections: Option<i64>,
+    /// Signed for the same reason.
+    pub http_workers: Option<i64>,
+    /// Signed for the same reason.
+    pub blocking_threads: Option<i64>,
     // Keys of the Go broker that are recognised and have no effect here.
     pub disable_ssl_cert_verification: Option<bool>,
     pub startup_banner: Option<bool>,
@@ -418,6 +422,13 @@ pub struct BrokerSettings {
     pub readiness_interval: Duration,
     /// The most client connections served at once (`broker.max_connections`, default 1024).
     pub max_connections: usize,
+    /// HTTP worker threads, each with its own event loop (`broker.http_workers`, default:
+    /// one per core).
+    pub http_workers: usize,
+    /// The most threads each event loop (every HTTP worker, and the one that drives
+    /// operations) starts for blocking work such as database calls
+    /// (`broker.blocking_threads`, default 2).
+    pub blocking_threads: usize,
     /// Serve HTTPS with this certificate and key, when set.
     pub tls: Option<TlsFiles>,
 }

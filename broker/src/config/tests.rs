@@ -721,3 +721,63 @@ fn a_bare_relative_path_stays_next_to_the_config() {
         Path::new("/abs/adapter")
     );
 }
+
+#[test]
+fn http_workers_default_to_the_cores_and_are_bounded() {
+    let env = EnvOverrides::default();
+    let vars = [("BROKER_PW", "x")];
+    let loaded = load_text(VALID, &env, &vars).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(loaded.config.broker.http_workers, cores);
+    let text = VALID.replace("broker: {", "broker: {http_workers: 3, ");
+    assert_eq!(
+        load_text(&text, &env, &vars)
+            .unwrap()
+            .config
+            .broker
+            .http_workers,
+        3
+    );
+    for bad in ["0", "-2", "513"] {
+        let text = VALID.replace("broker: {", &format!("broker: {{http_workers: {bad}, "));
+        let p = problems(load_text(&text, &env, &vars).unwrap_err());
+        let found = p
+            .iter()
+            .find(|p| p.key == "broker.http_workers")
+            .unwrap_or_else(|| panic!("{bad}: {p:?}"));
+        assert!(found.message.contains(bad), "{}", found.message);
+        assert!(found.message.contains("from 1 to 512"), "{}", found.message);
+    }
+}
+
+#[test]
+fn blocking_threads_default_to_two_and_are_bounded() {
+    let env = EnvOverrides::default();
+    let vars = [("BROKER_PW", "x")];
+    let loaded = load_text(VALID, &env, &vars).unwrap();
+    assert_eq!(loaded.config.broker.blocking_threads, 2);
+    let text = VALID.replace("broker: {", "broker: {blocking_threads: 8, ");
+    assert_eq!(
+        load_text(&text, &env, &vars)
+            .unwrap()
+            .config
+            .broker
+            .blocking_threads,
+        8
+    );
+    let text = VALID.replace(
+        "broker: {",
+        "broker: {blocking_threads: 0, http_workers: 0, ",
+    );
+    let p = problems(load_text(&text, &env, &vars).unwrap_err());
+    for key in ["broker.blocking_threads", "broker.http_workers"] {
+        assert!(p.iter().any(|p| p.key == key), "{key}: {p:?}");
+    }
+    let text = VALID.replace("broker: {", "broker: {blocking_threads: lots, ");
+    match load_text(&text, &env, &vars).unwrap_err() {
+        ConfigError::Parse { message, .. } => {
+            assert!(message.contains("broker.blocking_threads"), "{message}")
+        }
+        other => panic!("expected a parse error, got {other}"),
+    }
+}

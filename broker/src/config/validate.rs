@@ -12,6 +12,44 @@ const DEFAULT_PASSWORD: &str = "password";
 const DEFAULT_ADAPTER_TIMEOUT_SECONDS: f64 = 120.0;
 const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The most HTTP workers actix-web accepts.
+const MAX_HTTP_WORKERS: usize = 512;
+const DEFAULT_BLOCKING_THREADS: usize = 2;
+/// Far more than SQLite can use: it takes one writer at a time.
+const MAX_BLOCKING_THREADS: usize = 512;
+
+/// The default `broker.http_workers`: one per core the process may run on.
+fn default_http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A whole number in `1..=max` for `key`, `default` when the key is left out; otherwise a
+/// problem that names the key, the value and the range.
+fn bounded_count(
+    problems: &mut Vec<ConfigProblem>,
+    key: &str,
+    value: Option<i64>,
+    default: usize,
+    max: usize,
+    what: &str,
+) -> Option<usize> {
+    let Some(n) = value else {
+        return Some(default);
+    };
+    match usize::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) => Some(n),
+        _ => {
+            problem(
+                problems,
+                key,
+                format!(
+                    "is {n}: set {what}, from 1 to {max} (default {default}), or leave the key out"
+                ),
+            );
+            None
+        }
+    }
+}
 
 fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: impl Into<String>) {
     problems.push(ConfigProblem {
@@ -306,6 +344,23 @@ fn validate_broker(
             }
         },
     };
+    let http_workers = bounded_count(
+        problems,
+        "broker.http_workers",
+        raw.http_workers,
+        default_http_workers(),
+        MAX_HTTP_WORKERS,
+        "the number of HTTP worker threads",
+    );
+    let blocking_threads = bounded_count(
+        problems,
+        "broker.blocking_threads",
+        raw.blocking_threads,
+        DEFAULT_BLOCKING_THREADS,
+        MAX_BLOCKING_THREADS,
+        "the most threads per event loop for database calls",
+    );
+    ok &= http_workers.is_some() && blocking_threads.is_some();
     let tls = match &raw.tls {
         None => None,
         Some(t) if t.cert_file.is_empty() && t.key_file.is_empty() => None,
@@ -356,6 +411,8 @@ fn validate_broker(
         worker_interval,
         readiness_interval,
         max_connections,
+        http_workers: http_workers.unwrap_or(1),
+        blocking_threads: blocking_threads.unwrap_or(1),
         tls,
     })
 }
