@@ -8,6 +8,7 @@ pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod config_server;
 pub mod director;
 pub mod engine;
 pub mod health;

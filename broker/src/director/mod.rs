@@ -156,6 +156,16 @@ pub struct DirectorInfo {
     pub version: String,
 }
 
+/// A config-server variable a deployment uses, as `GET /deployments/<name>/variables` lists
+/// it: the variable's absolute name and the id of the version the deployment runs with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct DeploymentVariable {
+    /// The config server's id of the version deployed.
+    pub id: String,
+    /// The absolute name, `/<director name>/<deployment>/<variable>` or an absolute reference.
+    pub name: String,
+}
+
 /// What the broker needs from a BOSH director.
 #[async_trait]
 pub trait Director: Send + Sync {
