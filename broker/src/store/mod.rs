@@ -363,6 +363,19 @@ impl Store {
         )
     }
 
+    /// Every live instance with its newest operation (`None` when it has none).
+    pub fn live_instances_with_latest_operation(
+        &self,
+    ) -> StoreResult<Vec<(InstanceRecord, Option<OperationRecord>)>> {
+        self.live_instances()?
+            .into_iter()
+            .map(|instance| {
+                let op = self.latest_operation(&instance.id)?;
+                Ok((instance, op))
+            })
+            .collect()
+    }
+
     /// Records a new instance and its create operation in one transaction. A tombstone of a
     /// deleted instance with the same id is replaced.
     pub fn begin_provision(
