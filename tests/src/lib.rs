@@ -9,6 +9,7 @@
 
 mod binaries;
 mod bodies;
+mod browser;
 mod client;
 mod config;
 pub mod fake_director;
@@ -18,6 +19,7 @@ pub use binaries::{broker_binary, run_broker, test_adapter_binary};
 pub use bodies::{
     bind_body, context, provision_body, unique_id, update_body, ORGANIZATION_GUID, SPACE_GUID,
 };
+pub use browser::{Browser, DevTools, BROWSER_TIMEOUT};
 pub use client::{OsbClient, Response, API_VERSION};
 pub use config::{
     read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,

@@ -1,162 +1,30 @@
 //! The operator console in a real browser: headless Chromium loads `/mgmt/ui` from a broker
-//! with a ready, an in-flight and a failed instance (whose adapter wrote markup to stderr) and
-//! the assertions look at the DOM the browser built (`--dump-dom`), not at the HTTP body.
+//! with a ready, an in-flight and a failed instance (whose adapter wrote markup to stderr).
+//! The assertions look at what the browser made of the pages, not at the HTTP body: the DOM
+//! it serialized (`--dump-dom`, credentials in the URL), and over the DevTools protocol
+//! (credentials in an `Authorization` header it is told to send) the response it got, the
+//! live DOM, the stylesheet it applied and the dialogs it opened (none).
 //! Screenshots of the list and of the failed instance's page are kept under
 //! `target/console-screenshots/` (or `$CONSOLE_SCREENSHOT_DIR`) and their paths printed.
 //!
 //! The browser is `$CONSOLE_BROWSER`, else `chromium` or `chromium-browser` on the `PATH`.
 //! Without one the test says why and skips, unless `CONSOLE_BROWSER_REQUIRED=1` (CI sets it),
-//! where a missing browser fails it. Every browser run has a deadline after which its whole
-//! process group is killed, and runs in a fresh profile directory that is removed afterwards.
+//! where a missing browser fails it.
 
 mod common;
 
+use base64::Engine as _;
 use broker_tests::{
-    provision_body, unique_id, BrokerConfig, BrokerProcess, PLAN_LARGE, PLAN_SMALL, SERVICE_ID,
+    provision_body, unique_id, BrokerConfig, BrokerProcess, Browser, PLAN_LARGE, PLAN_SMALL,
+    SERVICE_ID,
 };
 use common::{provision_ready, provision_started, OPERATION_TIMEOUT};
-use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long one browser run may take before it is killed.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the failed instance's adapter wrote to stderr.
 const MARKUP: &str = "<img src=x onerror=alert(1)>";
-
-/// Headless Chromium, run once per page.
-struct Browser {
-    executable: PathBuf,
-}
-
-impl Browser {
-    /// The browser to use, or why there is none.
-    fn find() -> Result<Self, String> {
-        if let Some(path) = std::env::var_os("CONSOLE_BROWSER").filter(|p| !p.is_empty()) {
-            let path = PathBuf::from(path);
-            return if path.is_file() {
-                Ok(Self { executable: path })
-            } else {
-                Err(format!("CONSOLE_BROWSER={} is not a file", path.display()))
-            };
-        }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        for dir in std::env::split_paths(&path) {
-            for name in ["chromium", "chromium-browser"] {
-                let candidate = dir.join(name);
-                if candidate.is_file() {
-                    return Ok(Self {
-                        executable: candidate,
-                    });
-                }
-            }
-        }
-        Err("no chromium or chromium-browser on the PATH and CONSOLE_BROWSER is not set".into())
-    }
-
-    /// Runs the browser headless on `url` with `extra` flags and returns what it printed on
-    /// stdout. Panics, with its stderr, if it fails or is still running after
-    /// [`BROWSER_TIMEOUT`] (it is killed then, with every process it started).
-    fn run(&self, url: &str, extra: &[String]) -> String {
-        let scratch = tempfile::Builder::new()
-            .prefix("console-browser-")
-            .tempdir()
-            .expect("cannot create the browser's temporary directory");
-        let profile = scratch.path().join("profile");
-        let (out_path, err_path) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
-        let out = std::fs::File::create(&out_path).expect("cannot create the stdout file");
-        let err = std::fs::File::create(&err_path).expect("cannot create the stderr file");
-        let mut child = Command::new(&self.executable)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-                "--disable-extensions",
-                "--disable-sync",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--hide-scrollbars",
-                "--mute-audio",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(url)
-            // Its own process group, so that a hung browser goes with all its helpers.
-            .process_group(0)
-            .env("HOME", scratch.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.executable.display()));
-        let deadline = Instant::now() + BROWSER_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("cannot wait for the browser") {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // Helpers may outlive the main process; the group goes either way.
-        kill_group(child.id());
-        let _ = child.kill();
-        let _ = child.wait();
-        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-        match status {
-            None => panic!(
-                "the browser did not finish {url} within {}s and was killed; stderr:\n{stderr}",
-                BROWSER_TIMEOUT.as_secs()
-            ),
-            Some(status) if !status.success() => {
-                panic!("the browser exited with {status} on {url}; stderr:\n{stderr}")
-            }
-            Some(_) => {
-                std::fs::read_to_string(&out_path).expect("cannot read the browser's stdout")
-            }
-        }
-    }
-
-    /// The DOM the browser built for `url`, serialized.
-    fn dom(&self, url: &str) -> String {
-        self.run(url, &["--dump-dom".to_string()])
-    }
-
-    /// Saves a 1280×900 screenshot of `url` to `path`.
-    fn screenshot(&self, url: &str, path: &Path) {
-        let _ = std::fs::remove_file(path);
-        self.run(
-            url,
-            &[
-                format!("--screenshot={}", path.display()),
-                "--window-size=1280,900".to_string(),
-            ],
-        );
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            size > 0,
-            "the browser wrote no screenshot to {}",
-            path.display()
-        );
-    }
-}
-
-/// Sends SIGKILL to the process group `pgid`.
-fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
 
 /// Writes a line straight to the process's stdout: the test harness keeps what `println!`
 /// prints in a passing test to itself, and these lines belong in the CI log.
@@ -290,7 +158,6 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
         in_flight,
         failed,
     } = fleet();
-    let client = broker.client();
     let origin = broker.base_url().to_string();
     // Chromium answers the 401 challenge with the credentials of the URL.
     let base = origin.replacen("http://", "http://admin:password@", 1);
@@ -299,11 +166,6 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
     let anonymous = browser.dom(&format!("{origin}/mgmt/ui"));
     assert!(!anonymous.contains("id=\"instances\""), "{anonymous}");
     assert!(!anonymous.contains(&ready), "{anonymous}");
-
-    // The headers the browser was given (the policy forbids every script).
-    let page = client.send(Method::GET, "/mgmt/ui", &[], None);
-    let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("default-src 'none'"), "{csp}");
 
     let dom = browser.dom(&format!("{base}/mgmt/ui"));
     assert!(dom.contains("<h1>Service instances</h1>"), "{dom}");
@@ -366,6 +228,8 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
     assert!(!detail.contains("<img"), "{detail}");
     assert!(!detail.contains("onerror=\""), "{detail}");
 
+    devtools_checks(&browser, &origin, &detail_path, &failed);
+
     let dir = screenshot_dir();
     let list_png = dir.join("console-list.png");
     browser.screenshot(&format!("{base}/mgmt/ui"), &list_png);
@@ -373,4 +237,108 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
     let detail_png = dir.join("console-instance.png");
     browser.screenshot(&format!("{base}{detail_path}"), &detail_png);
     announce(&format!("console screenshot: {}", detail_png.display()));
+}
+
+/// The main document's response among the events of a load.
+fn document_response(events: &[Value]) -> Value {
+    events
+        .iter()
+        .find(|e| e["method"] == "Network.responseReceived" && e["params"]["type"] == "Document")
+        .map(|e| e["params"]["response"].clone())
+        .unwrap_or_else(|| panic!("no document response among {events:?}"))
+}
+
+/// A header of a DevTools response, by name in any case.
+fn header(response: &Value, name: &str) -> String {
+    response["headers"]
+        .as_object()
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
+        })
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Over the DevTools protocol: the browser gets a 401 without credentials; with them in an
+/// `Authorization` header it gets the console with its policy, applies the stylesheet the
+/// policy allows, lists the failed instance first, and shows the adapter's markup on the
+/// failed instance's page as text: no `img` element, no element with `onerror`, no dialog.
+fn devtools_checks(browser: &Browser, origin: &str, detail_path: &str, failed: &str) {
+    let mut devtools = browser.devtools();
+    devtools.call("Page.enable", json!({}));
+    devtools.call("Network.enable", json!({}));
+
+    // Headless, the browser answers the challenge by giving up: the navigation fails after
+    // the 401, and no page of the console is shown.
+    let denied = match devtools.try_load(&format!("{origin}/mgmt/ui")) {
+        Ok(events) | Err((_, events)) => document_response(&events),
+    };
+    assert_eq!(denied["status"], 401, "{denied}");
+    assert_eq!(
+        devtools.evaluate("document.querySelectorAll('#instances').length"),
+        json!(0)
+    );
+
+    let credentials = base64::engine::general_purpose::STANDARD.encode("admin:password");
+    devtools.call(
+        "Network.setExtraHTTPHeaders",
+        json!({"headers": {"Authorization": format!("Basic {credentials}")}}),
+    );
+    let list = devtools.load(&format!("{origin}/mgmt/ui"));
+    let response = document_response(&list);
+    assert_eq!(response["status"], 200, "{response}");
+    let csp = header(&response, "content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script"),
+        "the browser got the console without its policy: {response}"
+    );
+    assert_eq!(
+        devtools.evaluate(
+            "[...document.querySelectorAll('#instances tbody tr')].map(r => r.dataset.state)"
+        ),
+        json!(["failed", "provisioning", "ready"])
+    );
+    // The stylesheet came from this origin, as the policy allows: failed states are red.
+    assert_eq!(
+        devtools.evaluate("getComputedStyle(document.querySelector('#instances td.failed')).color"),
+        json!("rgb(176, 0, 32)")
+    );
+
+    let events = devtools.load(&format!("{origin}{detail_path}"));
+    let response = document_response(&events);
+    assert_eq!(response["status"], 200, "{response}");
+    assert!(
+        header(&response, "content-security-policy").contains("default-src 'none'"),
+        "{response}"
+    );
+    assert_eq!(
+        devtools.evaluate("document.querySelector('h1').textContent"),
+        json!(format!("Service instance {failed}"))
+    );
+    assert_eq!(
+        devtools.evaluate("document.querySelectorAll('img').length"),
+        json!(0)
+    );
+    assert_eq!(
+        devtools.evaluate("document.querySelectorAll('[onerror]').length"),
+        json!(0)
+    );
+    let shown = devtools.evaluate(
+        "[...document.querySelectorAll('ol.steps li')].map(li => li.innerText).join('\\n')",
+    );
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(
+        shown.contains(&format!("stderr: {MARKUP}")),
+        "the timeline does not show the adapter's stderr as text: {shown}"
+    );
+    let later = devtools.events();
+    let dialogs: Vec<&Value> = events
+        .iter()
+        .chain(later.iter())
+        .filter(|e| e["method"] == "Page.javascriptDialogOpening")
+        .collect();
+    assert!(dialogs.is_empty(), "the page opened dialogs: {dialogs:?}");
 }
