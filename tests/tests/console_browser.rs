@@ -334,6 +334,14 @@ fn devtools_checks(browser: &Browser, origin: &str, detail_path: &str, failed: &
         shown.contains(&format!("stderr: {MARKUP}")),
         "the timeline does not show the adapter's stderr as text: {shown}"
     );
+    // The director task that ended in error is marked as failed, like the operation.
+    assert_eq!(
+        devtools.evaluate(
+            "[...document.querySelectorAll('ol.steps li')].filter(li => / error$/.test(li.textContent))\
+             .map(li => getComputedStyle(li.querySelector('span.failed')).color)"
+        ),
+        json!(["rgb(176, 0, 32)"])
+    );
     let later = devtools.events();
     let dialogs: Vec<&Value> = events
         .iter()

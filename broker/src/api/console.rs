@@ -74,10 +74,12 @@ pub async fn style() -> HttpResponse {
         .body(STYLE)
 }
 
+/// The style of a state: instance and operation states, and BOSH task states in the timeline.
 fn state_class(state: &str) -> &'static str {
     match state {
-        "failed" => "failed",
-        "in progress" | "provisioning" | "updating" | "deprovisioning" => "in-progress",
+        "failed" | "error" | "cancelled" | "timeout" => "failed",
+        "in progress" | "provisioning" | "updating" | "deprovisioning" | "queued"
+        | "processing" | "cancelling" => "in-progress",
         _ => "",
     }
 }
@@ -482,6 +484,24 @@ mod tests {
                 "a-ready"
             ]
         );
+    }
+
+    #[test]
+    fn a_failed_director_task_in_the_timeline_is_marked_failed() {
+        let step = |state: &str| {
+            step_item(&serde_json::json!({
+                "at": "t", "kind": "task", "task": 2, "what": "deploying", "state": state
+            }))
+        };
+        for state in ["error", "cancelled", "timeout"] {
+            assert!(
+                step(state).contains(&format!("<span class=\"failed\">{state}</span>")),
+                "{}",
+                step(state)
+            );
+        }
+        assert!(step("processing").contains("<span class=\"in-progress\">processing</span>"));
+        assert!(step("done").contains("<span class=\"\">done</span>"));
     }
 
     #[test]
