@@ -19,19 +19,28 @@ use tempfile::TempDir;
 /// How long one browser run, or one wait for a DevTools answer or event, may take.
 pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Flags of every run: headless, as root in a container, nothing fetched from outside.
-const FLAGS: [&str; 11] = [
+/// Flags of every run: headless, as root in a container, and nothing fetched from outside —
+/// no background services, and every host name but the loopback address left unresolved.
+const FLAGS: [&str; 19] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--disable-breakpad",
     "--disable-dev-shm-usage",
     "--disable-extensions",
     "--disable-sync",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+    "--no-pings",
     "--no-first-run",
     "--no-default-browser-check",
     "--hide-scrollbars",
     "--mute-audio",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ];
 
 /// A Chromium executable.
