@@ -4,6 +4,7 @@
 //! config written into a fresh temporary directory ([`BrokerConfig`], [`BrokerProcess`]), and drive
 //! it over HTTP as a platform would ([`OsbClient`]). The broker runs the `test-adapter` binary of
 //! this crate as its service adapter; see `src/bin/test_adapter.rs` for how tests script it.
+//! [`Browser`] drives headless Chromium for the tests of the operator console.
 //! Everything here is blocking (std threads and `reqwest::blocking`), so tests are plain `#[test]`
 //! functions.
 
