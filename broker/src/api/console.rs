@@ -157,19 +157,9 @@ fn shown<'a>(rows: &'a [FleetRow], filter: &Filter) -> Vec<&'a FleetRow> {
     shown
 }
 
-fn fleet_body(
-    state: &AppState,
-    rows: &[FleetRow],
-    gauges: &crate::metrics::Gauges,
-    filter: &Filter,
-) -> String {
-    let config = state.broker.config();
-    let mut out = format!(
-        "<header><h1>Service instances</h1><p class=\"muted\">service {} ({})</p></header>\n",
-        esc(&config.catalog.service_name),
-        esc(&config.catalog.id)
-    );
-    out.push_str("<section><h2>Quotas</h2>");
+/// The quota table: use and limit per plan and quota.
+fn quota_section(gauges: &crate::metrics::Gauges) -> String {
+    let mut out = String::from("<section><h2>Quotas</h2>");
     if gauges.quota_limit.is_empty() {
         out.push_str("<p class=\"muted\">No quotas are configured.</p>");
     } else {
@@ -189,9 +179,13 @@ fn fleet_body(
         }
         out.push_str("</tbody></table>");
     }
-    out.push_str(
-        "</section>\n<section><h2>Instances</h2><form method=\"get\" action=\"/mgmt/ui\">",
-    );
+    out.push_str("</section>\n");
+    out
+}
+
+/// The filter form: plan, state and id search, showing the current choice.
+fn filter_form(config: &crate::config::Config, filter: &Filter) -> String {
+    let mut out = String::from("<form method=\"get\" action=\"/mgmt/ui\">");
     let plans: Vec<(String, String)> = config
         .catalog
         .plans
@@ -215,33 +209,55 @@ fn fleet_body(
         "<label>Id <input name=\"q\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>",
         esc(&filter.q)
     );
+    out
+}
+
+/// One row of the instance table.
+fn instance_row(row: &FleetRow) -> String {
+    let last = row.last_operation.map_or_else(String::new, |(kind, s)| {
+        format!(
+            "{} <span class=\"{}\">{}</span>",
+            esc(kind),
+            state_class(s.as_str()),
+            esc(s.as_str())
+        )
+    });
+    let attention = row.state.as_str() == "failed"
+        || row
+            .last_operation
+            .is_some_and(|(_, s)| s.as_str() != "succeeded");
+    format!(
+        "<tr class=\"{}\" data-state=\"{}\"><td><a href=\"/mgmt/ui/service_instances/{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{last}</td><td>{}</td></tr>",
+        if attention { "attention" } else { "" },
+        esc(row.state.as_str()),
+        esc(row.id.as_str()),
+        esc(row.id.as_str()),
+        esc(&row.plan_name),
+        state_class(row.state.as_str()),
+        esc(row.state.as_str()),
+        if row.upgrade_pending { "pending" } else { "" }
+    )
+}
+
+fn fleet_body(
+    state: &AppState,
+    rows: &[FleetRow],
+    gauges: &crate::metrics::Gauges,
+    filter: &Filter,
+) -> String {
+    let config = state.broker.config();
+    let mut out = format!(
+        "<header><h1>Service instances</h1><p class=\"muted\">service {} ({})</p></header>\n",
+        esc(&config.catalog.service_name),
+        esc(&config.catalog.id)
+    );
+    out.push_str(&quota_section(gauges));
+    out.push_str("<section><h2>Instances</h2>");
+    out.push_str(&filter_form(config, filter));
     let shown = shown(rows, filter);
     out.push_str("<table id=\"instances\"><thead><tr><th>Instance</th><th>Plan</th><th>State</th><th>Last operation</th><th>Upgrade</th></tr></thead><tbody>");
     for row in &shown {
-        let last = row.last_operation.map_or_else(String::new, |(kind, s)| {
-            format!(
-                "{} <span class=\"{}\">{}</span>",
-                esc(kind),
-                state_class(s.as_str()),
-                esc(s.as_str())
-            )
-        });
-        let attention = row.state.as_str() == "failed"
-            || row
-                .last_operation
-                .is_some_and(|(_, s)| s.as_str() != "succeeded");
-        let _ = write!(
-            out,
-            "<tr class=\"{}\" data-state=\"{}\"><td><a href=\"/mgmt/ui/service_instances/{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{last}</td><td>{}</td></tr>",
-            if attention { "attention" } else { "" },
-            esc(row.state.as_str()),
-            esc(row.id.as_str()),
-            esc(row.id.as_str()),
-            esc(&row.plan_name),
-            state_class(row.state.as_str()),
-            esc(row.state.as_str()),
-            if row.upgrade_pending { "pending" } else { "" }
-        );
+        out.push_str(&instance_row(row));
     }
     let _ = writeln!(
         out,
@@ -265,13 +281,27 @@ pub async fn fleet(
     Ok(page("Service instances", &body))
 }
 
-fn step_item(step: &Value) -> String {
-    let text = |k: &str| match &step[k] {
+/// A field of a journal step as text (`""` when absent).
+fn step_field(step: &Value, key: &str) -> String {
+    match &step[key] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
-    };
-    let mut out = format!("<li><span class=\"muted\">{}</span> ", esc(&text("at")));
+    }
+}
+
+fn step_item(step: &Value) -> String {
+    format!(
+        "<li><span class=\"muted\">{}</span> {}</li>",
+        esc(&step_field(step, "at")),
+        step_detail(step)
+    )
+}
+
+/// What a journal step says, by kind, every value escaped.
+fn step_detail(step: &Value) -> String {
+    let text = |k: &str| step_field(step, k);
+    let mut out = String::new();
     match text("kind").as_str() {
         "adapter" => {
             let _ = write!(
@@ -325,7 +355,6 @@ fn step_item(step: &Value) -> String {
             let _ = write!(out, "{} {}", esc(other), esc(&step.to_string()));
         }
     }
-    out.push_str("</li>");
     out
 }
 
