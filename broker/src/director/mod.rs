@@ -3,6 +3,7 @@
 
 pub mod bosh;
 pub mod simulated;
+pub mod simulated_config_server;
 pub mod version;
 
 use crate::config::BindingDnsConfig;
