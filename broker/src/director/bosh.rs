@@ -44,7 +44,7 @@ enum Authenticator {
         password: String,
     },
     Uaa {
-        token: UaaToken,
+        token: Box<UaaToken>,
         /// The UAA token URL, learnt from `/info` on first use.
         token_url: tokio::sync::Mutex<Option<Url>>,
     },
@@ -298,11 +298,11 @@ impl BoshDirector {
                 client_id,
                 client_secret,
             } => Authenticator::Uaa {
-                token: UaaToken::new(
+                token: Box::new(UaaToken::new(
                     client_id,
                     client_secret,
                     "bosh.authentication.uaa.client_credentials",
-                ),
+                )),
                 token_url: Default::default(),
             },
         };

@@ -231,12 +231,14 @@ mod tests {
         }
     }
 
-    /// A director whose only answer that matters is its variables list.
-    struct Variables(
-        Vec<DeploymentVariable>,
-        tempfile::TempDir,
-        SimulatedDirector,
-    );
+    /// A director whose only answer that matters is its variables list: the list, the
+    /// simulated director that answers everything else, and the directory of its store
+    /// (kept until the test ends).
+    struct Variables {
+        list: Vec<DeploymentVariable>,
+        sim: SimulatedDirector,
+        _dir: tempfile::TempDir,
+    }
 
     impl Variables {
         fn new(list: &[(&str, &str)]) -> Self {
@@ -250,41 +252,45 @@ mod tests {
                     name: name.to_string(),
                 })
                 .collect();
-            Self(list, dir, sim)
+            Self {
+                list,
+                sim,
+                _dir: dir,
+            }
         }
     }
 
     #[async_trait]
     impl Director for Variables {
         async fn info(&self) -> Result<crate::director::DirectorInfo, DirectorError> {
-            self.2.info().await
+            self.sim.info().await
         }
         async fn deploy(&self, m: &str, c: &str) -> Result<i64, DirectorError> {
-            self.2.deploy(m, c).await
+            self.sim.deploy(m, c).await
         }
         async fn task(&self, id: i64) -> Result<crate::director::Task, DirectorError> {
-            self.2.task(id).await
+            self.sim.task(id).await
         }
         async fn tasks_by_context(
             &self,
             c: &str,
         ) -> Result<Vec<crate::director::Task>, DirectorError> {
-            self.2.tasks_by_context(c).await
+            self.sim.tasks_by_context(c).await
         }
         async fn tasks_in_progress(
             &self,
             d: &str,
         ) -> Result<Vec<crate::director::Task>, DirectorError> {
-            self.2.tasks_in_progress(d).await
+            self.sim.tasks_in_progress(d).await
         }
         async fn manifest(&self, d: &str) -> Result<Option<String>, DirectorError> {
-            self.2.manifest(d).await
+            self.sim.manifest(d).await
         }
         async fn vms(&self, d: &str) -> Result<crate::director::Vms, DirectorError> {
-            self.2.vms(d).await
+            self.sim.vms(d).await
         }
         async fn delete_deployment(&self, d: &str, f: bool, c: &str) -> Result<i64, DirectorError> {
-            self.2.delete_deployment(d, f, c).await
+            self.sim.delete_deployment(d, f, c).await
         }
         async fn run_errand(
             &self,
@@ -293,33 +299,33 @@ mod tests {
             i: &[String],
             c: &str,
         ) -> Result<i64, DirectorError> {
-            self.2.run_errand(d, e, i, c).await
+            self.sim.run_errand(d, e, i, c).await
         }
         async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
-            self.2.deployments().await
+            self.sim.deployments().await
         }
         async fn update_configs(
             &self,
             d: &str,
             c: &BTreeMap<String, String>,
         ) -> Result<(), DirectorError> {
-            self.2.update_configs(d, c).await
+            self.sim.update_configs(d, c).await
         }
         async fn delete_configs(&self, d: &str) -> Result<(), DirectorError> {
-            self.2.delete_configs(d).await
+            self.sim.delete_configs(d).await
         }
         async fn dns_addresses(
             &self,
             d: &str,
             dns: &[crate::config::BindingDnsConfig],
         ) -> Result<BTreeMap<String, String>, DirectorError> {
-            self.2.dns_addresses(d, dns).await
+            self.sim.dns_addresses(d, dns).await
         }
         async fn recreate(&self, d: &str, c: &str) -> Result<i64, DirectorError> {
-            self.2.recreate(d, c).await
+            self.sim.recreate(d, c).await
         }
         async fn variables(&self, _d: &str) -> Result<Vec<DeploymentVariable>, DirectorError> {
-            Ok(self.0.clone())
+            Ok(self.list.clone())
         }
     }
 
