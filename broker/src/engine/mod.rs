@@ -14,7 +14,6 @@ mod stages;
 mod texts;
 mod worker;
 
-pub use secrets::stored_secrets;
 pub use texts::in_progress_text;
 
 use crate::adapter::{AdapterClient, AdapterError};
