@@ -152,6 +152,20 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
         .iter()
         .any(|r| r.method == "GET" && r.path == format!("/deployments/{dep}/variables")));
 
+    // An update hands the adapter the deployed secrets as previous_secrets.
+    let r = client.update(
+        &id,
+        &broker_tests::update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(client.wait_for_operation(&id, None, WAIT), "succeeded");
+    let generations = invocations_of(&state_dir, "generate-manifest");
+    let update = envelope_section(generations.last().unwrap(), "generate_manifest");
+    let previous = json_field(&update, "previous_secrets");
+    assert_eq!(previous[format!("(({path}))")], json!(ODB_SECRET), "{previous}");
+    assert_eq!(previous["((db_password))"], json!("deployed-pw"), "{previous}");
+
     // Deprovision deletes every credential whose name holds the instance id.
     deprovision_started(&client, &id);
     assert_eq!(client.wait_for_operation(&id, None, WAIT), "succeeded");
@@ -193,6 +207,18 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
     assert!(credhub.store().latest(&path).is_some());
 
     credhub.stop();
+    // A provision needs CredHub before its deploy: refused now, nothing left behind.
+    let other = unique_id("chdown");
+    let r = client.provision(&other, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(
+        r.str_field("description").unwrap_or_default().contains("try again later"),
+        "{}",
+        r.text
+    );
+    assert_eq!(client.get_instance(&other).status, 404);
+    assert!(director.manifest(&deployment(&other)).is_none());
+
     deprovision_started(&client, &id);
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
