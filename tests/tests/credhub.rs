@@ -163,8 +163,16 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
     let generations = invocations_of(&state_dir, "generate-manifest");
     let update = envelope_section(generations.last().unwrap(), "generate_manifest");
     let previous = json_field(&update, "previous_secrets");
-    assert_eq!(previous[format!("(({path}))")], json!(ODB_SECRET), "{previous}");
-    assert_eq!(previous["((db_password))"], json!("deployed-pw"), "{previous}");
+    assert_eq!(
+        previous[format!("(({path}))")],
+        json!(ODB_SECRET),
+        "{previous}"
+    );
+    assert_eq!(
+        previous["((db_password))"],
+        json!("deployed-pw"),
+        "{previous}"
+    );
 
     // Deprovision deletes every credential whose name holds the instance id.
     deprovision_started(&client, &id);
@@ -209,10 +217,16 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
     credhub.stop();
     // A provision needs CredHub before its deploy: refused now, nothing left behind.
     let other = unique_id("chdown");
-    let r = client.provision(&other, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    let r = client.provision(
+        &other,
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
+        true,
+    );
     assert_eq!(r.status, 500, "{}", r.text);
     assert!(
-        r.str_field("description").unwrap_or_default().contains("try again later"),
+        r.str_field("description")
+            .unwrap_or_default()
+            .contains("try again later"),
         "{}",
         r.text
     );

@@ -232,7 +232,16 @@ impl Transport {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            let resp = req.send().await.map_err(|e| unreachable(&url_text, e))?;
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            crate::journal::record(crate::journal::Step::Credhub {
+                method: method.to_string(),
+                path: path.path().to_string(),
+                status: sent.as_ref().ok().map(|r| r.status().as_u16()),
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+            .await;
+            let resp = sent.map_err(|e| unreachable(&url_text, e))?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !retried {
                 tracing::info!(credhub = %self.shown, "CredHub rejected the UAA token; getting a new one");
