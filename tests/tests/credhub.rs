@@ -248,6 +248,38 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
     credhub.resume();
     assert_eq!(client.wait_for_operation(&id, None, WAIT), "succeeded");
     assert!(credhub.store().latest(&path).is_none());
+
+    // The operation's history shows the calls that got no answer, then the ones that did.
+    let r = client.send(
+        reqwest::Method::GET,
+        &format!("/mgmt/service_instances/{id}/operations"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let delete = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["activity"] == "delete")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", r.text));
+    let credhub_steps: Vec<&Value> = delete["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "credhub")
+        .collect();
+    assert!(
+        credhub_steps.iter().any(|s| s["status"].is_null()),
+        "{delete:#}"
+    );
+    assert!(
+        credhub_steps.iter().any(|s| s["status"] == 204),
+        "{delete:#}"
+    );
+    assert!(!r.text.contains(ODB_SECRET), "{}", r.text);
 }
 
 #[test]

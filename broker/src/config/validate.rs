@@ -210,9 +210,6 @@ pub(super) fn validate(
         .filter(|c| **c != RawRuntimeCredhub::default())
         .and_then(|c| validate_runtime_credhub(c, problems));
     check_secure_manifests(&raw, adapter.as_ref(), problems, warnings);
-    if credhub.is_some() && adapter.as_ref().is_some_and(|a| !a.use_stdin) {
-        warnings.push("credhub is set while the service adapter runs in legacy argv mode: binding credentials are kept in CredHub, but create-binding still gets the deployment's manifest on its command line".to_string());
-    }
     for (key, set) in [
         ("cf", raw.cf.is_some()),
         ("service_instances_api", raw.service_instances_api.is_some()),
