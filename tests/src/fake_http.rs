@@ -72,6 +72,8 @@ impl HttpsServer {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let _ = stream.set_nonblocking(false);
+                            // Real servers answer without Nagle delays.
+                            let _ = stream.set_nodelay(true);
                             if let Ok(clone) = stream.try_clone() {
                                 connections.lock().unwrap().push(clone);
                             }
