@@ -39,6 +39,9 @@ pub enum StartError {
     /// The director is not usable.
     #[error("{0}")]
     Director(String),
+    /// A CredHub is not usable.
+    #[error("{0}")]
+    CredHub(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -82,6 +85,34 @@ async fn connect_bosh(
         )));
     }
     Ok(director)
+}
+
+/// A CredHub client for `settings`, checked before serving: `/info` answers and its UAA grants
+/// the broker a token. Like the director, a CredHub that cannot be reached at start-up stops
+/// the broker (the service manager restarts it): serving without it would fail every request
+/// that needs a secret. The message names the URL and the config section, never the secret.
+async fn connect_credhub(
+    settings: &crate::config::CredhubSettings,
+) -> Result<crate::credhub::CredhubClient, StartError> {
+    let client = crate::credhub::CredhubClient::new(settings).map_err(|e| {
+        StartError::CredHub(format!(
+            "error creating the CredHub client for {} ({}): {e}",
+            settings.url, settings.section
+        ))
+    })?;
+    let facts = client.check().await.map_err(|e| {
+        StartError::CredHub(format!(
+            "CredHub check failed for {} ({}): {e}",
+            settings.url, settings.section
+        ))
+    })?;
+    tracing::info!(
+        url = %client.url(),
+        section = settings.section,
+        version = %crate::ids::log_safe(&facts.version, 64),
+        "CredHub reachable and authenticated"
+    );
+    Ok(client)
 }
 
 /// With `broker.enable_plan_schemas`, asks the adapter for every plan's schemas and checks
@@ -165,9 +196,16 @@ impl Application {
             store.clone(),
             director.clone(),
         ));
-        let engine = Arc::new(
-            Engine::new(config.clone(), store, director, adapter).with_metrics(metrics.clone()),
-        );
+        let mut engine =
+            Engine::new(config.clone(), store, director, adapter).with_metrics(metrics.clone());
+        if let Some(settings) = &config.bosh_credhub {
+            engine = engine.with_config_server(Arc::new(connect_credhub(settings).await?));
+        }
+        let binding_credentials = match &config.credhub {
+            Some(settings) => Some(Arc::new(connect_credhub(settings).await?)),
+            None => None,
+        };
+        let engine = Arc::new(engine);
         let schemas = fetch_plan_schemas(&config, &engine).await?;
         let published = schemas
             .iter()
@@ -185,7 +223,13 @@ impl Application {
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
         let state = web::Data::new(AppState {
-            broker: crate::service::Broker::new(config.clone(), engine.clone(), schemas),
+            broker: {
+                let broker = crate::service::Broker::new(config.clone(), engine.clone(), schemas);
+                match binding_credentials {
+                    Some(credhub) => broker.with_binding_credentials(credhub),
+                    None => broker,
+                }
+            },
             catalog,
         });
         readiness.check().await;

@@ -121,6 +121,10 @@ pub enum ConfigServerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The broker's settings for the config server cannot be used (a URL that is not one, an
+    /// unusable CA certificate, a name that cannot be put in a URL).
+    #[error("{0}")]
+    Config(String),
     /// A secret of a type the config server cannot store.
     #[error("Unknown credential type: {0}")]
     UnknownCredentialType(String),

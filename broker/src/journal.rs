@@ -1,11 +1,11 @@
 //! The operations journal: for every operation (and every bind and unbind), each step in
 //! order — adapter runs (subcommand, outcome, duration, excerpts of what it printed with every
-//! known secret masked), director calls (method, path, status, duration) and task changes,
-//! and the end — so that an operator can answer "why did my create-service fail?" from
+//! known secret masked), director and CredHub calls (method, path, status, duration), task
+//! changes, and the end — so that an operator can answer "why did my create-service fail?" from
 //! `GET /mgmt/service_instances/:id/operations` or `on-demand-broker history`.
 //!
 //! The engine and the bind use cases run their work inside [`within`] a [`Scope`] (a tokio
-//! task-local); the adapter client and the BOSH client call [`record`] as they go, and do
+//! task-local); the adapter client and the BOSH and CredHub clients call [`record`] as they go, and do
 //! nothing when no scope is set. A step that cannot be stored is logged and dropped: the
 //! journal never fails the work it describes.
 //!
@@ -43,6 +43,18 @@ pub enum Step {
         /// `GET`, `POST`, ...
         method: String,
         /// The path called.
+        path: String,
+        /// The answer's status, `None` when there was none.
+        status: Option<u16>,
+        /// How long the call took.
+        duration_ms: u64,
+    },
+    /// One call to a CredHub's API (the director's, or the runtime one).
+    Credhub {
+        /// `GET`, `PUT`, ...
+        method: String,
+        /// The path called (credential names travel in the query and the body, and are
+        /// not kept).
         path: String,
         /// The answer's status, `None` when there was none.
         status: Option<u16>,

@@ -235,6 +235,8 @@ pub(crate) mod wire {
         pub method: String,
         /// The request target: path and query, as sent.
         pub target: String,
+        /// The body, as text.
+        pub body: String,
     }
 
     impl Recorded {
@@ -372,9 +374,10 @@ pub(crate) mod wire {
         }
         let line = String::from_utf8_lossy(&line).into_owned();
         let mut parts = line.trim_end().splitn(3, ' ');
-        let request = Recorded {
+        let mut request = Recorded {
             method: parts.next().unwrap_or_default().to_string(),
             target: parts.next().unwrap_or_default().to_string(),
+            body: String::new(),
         };
         let mut length = 0;
         loop {
@@ -396,6 +399,7 @@ pub(crate) mod wire {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        request.body = String::from_utf8_lossy(&body).into_owned();
         recorded.lock().unwrap().push(request.clone());
         let answer = answer(&request);
         let mut head = format!(

@@ -10,22 +10,20 @@
 //! take a number of polls or seconds, hold tasks running, add a foreign task in progress, expire or
 //! revoke tokens, and stop and start the whole server to simulate a director that is down.
 //!
-//! It is built on std threads, rustls and a minimal HTTP/1.1 reader (one request at a time per
-//! connection, keep-alive), which is all the broker's client needs, so the harness stays
-//! blocking and light.
+//! With a config server attached ([`FakeDirector::use_config_server`], a [`crate::FakeCredhub`]'s
+//! credentials), deploys resolve the manifest's variables as a director does, and
+//! `GET /deployments/<d>/variables` lists the (id, name) of each version used.
+//!
+//! It is built on the harness's HTTPS plumbing ([`crate::fake_http`]: std threads, rustls, a
+//! minimal HTTP/1.1 reader, one request at a time per connection, keep-alive), which is all the
+//! broker's client needs, so the harness stays blocking and light.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
+use crate::fake_http::{
+    decode_basic, json_response, parse_query, percent_decode, text, HttpsServer, Request, Response,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The kind of `Authorization` header a request carried.
@@ -172,73 +170,26 @@ struct State {
     task_polls: u32,
     task_duration: Duration,
     hold_all: bool,
+    /// The config server deploys resolve manifest variables in, when attached.
+    config_server: Option<crate::fake_credhub::CredentialStore>,
+    /// Deployment → the variables (id, name) its last successful deploy used.
+    variables: BTreeMap<String, Vec<(String, String)>>,
 }
 
 struct Shared {
     state: Mutex<State>,
-    tls: Arc<rustls::ServerConfig>,
     url: Mutex<String>,
-}
-
-struct Running {
-    stop: Arc<AtomicBool>,
-    acceptor: JoinHandle<()>,
-    connections: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 /// A fake BOSH director on `https://127.0.0.1:<port>`. Dropping it stops the server.
 pub struct FakeDirector {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    ca_pem: String,
-    running: Mutex<Option<Running>>,
+    server: HttpsServer,
 }
 
 /// A fresh CA certificate (PEM) that signed nothing the fake serves: for "wrong CA" tests.
 pub fn unrelated_ca_pem() -> String {
-    new_ca().0.pem()
-}
-
-fn new_ca() -> (rcgen::Certificate, KeyPair) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "fake-bosh-director test CA");
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().expect("CA key");
-    let cert = params.self_signed(&key).expect("CA certificate");
-    (cert, key)
-}
-
-/// A server TLS config with a certificate for 127.0.0.1 and localhost, and the CA's PEM.
-fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
-    let (ca, ca_key) = new_ca();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("server params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "fake-bosh-director");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().expect("server key");
-    let cert = params
-        .signed_by(&key, &ca, &ca_key)
-        .expect("server certificate");
-    let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone(), ca.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server TLS config");
-    (Arc::new(config), ca.pem())
+    crate::fake_http::new_ca().0.pem()
 }
 
 impl FakeDirector {
@@ -260,9 +211,6 @@ impl FakeDirector {
 
     /// Starts a director with `auth` on a free port.
     pub fn start(auth: FakeAuth) -> Self {
-        let (tls, ca_pem) = tls_config();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake director");
-        let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 auth,
@@ -281,80 +229,28 @@ impl FakeDirector {
                 task_polls: 0,
                 task_duration: Duration::ZERO,
                 hold_all: false,
+                config_server: None,
+                variables: BTreeMap::new(),
             }),
-            tls,
-            url: Mutex::new(format!("https://127.0.0.1:{}", addr.port())),
+            url: Mutex::new(String::new()),
         });
-        let director = FakeDirector {
-            shared,
-            addr,
-            ca_pem,
-            running: Mutex::new(None),
+        let handler = {
+            let shared = shared.clone();
+            Arc::new(move |req| handle(&shared, req))
         };
-        director.serve(listener);
-        director
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let acceptor = {
-            let (stop, connections, shared) =
-                (stop.clone(), connections.clone(), self.shared.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let _ = stream.set_nonblocking(false);
-                            // A real director answers without Nagle delays.
-                            let _ = stream.set_nodelay(true);
-                            if let Ok(clone) = stream.try_clone() {
-                                connections.lock().unwrap().push(clone);
-                            }
-                            let shared = shared.clone();
-                            std::thread::spawn(move || serve_connection(shared, stream));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            })
-        };
-        *self.running.lock().unwrap() = Some(Running {
-            stop,
-            acceptor,
-            connections,
-        });
+        let server = HttpsServer::start(handler);
+        *shared.url.lock().unwrap() = server.url();
+        FakeDirector { shared, server }
     }
 
     /// Stops serving: closes the listener and every open connection ("director down").
     pub fn stop(&self) {
-        if let Some(running) = self.running.lock().unwrap().take() {
-            running.stop.store(true, Ordering::SeqCst);
-            let _ = running.acceptor.join();
-            for conn in running.connections.lock().unwrap().drain(..) {
-                let _ = conn.shutdown(Shutdown::Both);
-            }
-        }
+        self.server.stop();
     }
 
     /// Serves again on the same port, with the same state, after [`FakeDirector::stop`].
     pub fn resume(&self) {
-        if self.running.lock().unwrap().is_some() {
-            return;
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(self.addr) {
-                Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(e) => panic!("cannot re-bind the fake director on {}: {e}", self.addr),
-            }
-        };
-        self.serve(listener);
+        self.server.resume();
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -364,7 +260,7 @@ impl FakeDirector {
 
     /// The PEM of the CA that signed the server certificate.
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        self.server.ca_pem()
     }
 
     /// The broker's `bosh:` section for this director: URL, CA and matching credentials.
@@ -382,7 +278,7 @@ impl FakeDirector {
         };
         serde_yaml::to_value(json!({
             "url": self.url(),
-            "root_ca_cert": self.ca_pem,
+            "root_ca_cert": self.ca_pem(),
             "authentication": auth,
         }))
         .expect("yaml")
@@ -479,6 +375,24 @@ impl FakeDirector {
         }
     }
 
+    /// Resolves the variables of every later deploy in `store` (a [`crate::FakeCredhub`]'s),
+    /// as a director with a config server does: absolute `((/name))` must exist; relative
+    /// `((name))` is `/<director name>/<deployment>/<name>`, generated when the manifest's
+    /// `variables:` declares it and it does not exist yet, else it must exist. A deploy with a
+    /// variable that cannot be found fails.
+    pub fn use_config_server(&self, store: &crate::fake_credhub::CredentialStore) {
+        self.state().config_server = Some(store.clone());
+    }
+
+    /// The variables (id, name) the last successful deploy of `deployment` used.
+    pub fn deployed_variables(&self, deployment: &str) -> Vec<(String, String)> {
+        self.state()
+            .variables
+            .get(deployment)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Every deployment's name.
     pub fn deployments(&self) -> Vec<String> {
         self.state().deployments.keys().cloned().collect()
@@ -526,12 +440,6 @@ impl FakeDirector {
     }
 }
 
-impl Drop for FakeDirector {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 fn new_task(
     state: &mut State,
     deployment: &str,
@@ -570,214 +478,12 @@ fn take_failure(state: &mut State, kind: &str) -> Option<String> {
     Some(state.fail_next.remove(i).1)
 }
 
-/// A parsed request.
-struct Request {
-    method: String,
-    path: String,
-    raw_path: String,
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn query(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A response.
-struct Response {
-    status: u16,
-    content_type: &'static str,
-    location: Option<String>,
-    body: String,
-}
-
-fn json_response(status: u16, body: Value) -> Response {
-    Response {
-        status,
-        content_type: "application/json",
-        location: None,
-        body: body.to_string(),
-    }
-}
-
-fn text(status: u16, body: &str) -> Response {
-    Response {
-        status,
-        content_type: "text/plain",
-        location: None,
-        body: body.to_string(),
-    }
-}
-
 fn redirect_to_task(id: i64) -> Response {
     Response {
         status: 302,
         content_type: "text/plain",
         location: Some(format!("/tasks/{id}")),
         body: String::new(),
-    }
-}
-
-fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
-    let Ok(conn) = rustls::ServerConnection::new(shared.tls.clone()) else {
-        return;
-    };
-    let stream = rustls::StreamOwned::new(conn, tcp);
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader) {
-        let response = handle(&shared, request);
-        let reason = match response.status {
-            200 => "OK",
-            201 => "Created",
-            204 => "No Content",
-            302 => "Found",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            404 => "Not Found",
-            _ => "Status",
-        };
-        let mut head = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-            response.status,
-            response.content_type,
-            response.body.len()
-        );
-        if let Some(location) = &response.location {
-            head.push_str(&format!("Location: {location}\r\n"));
-        }
-        head.push_str("\r\n");
-        let stream = reader.get_mut();
-        if stream.write_all(head.as_bytes()).is_err()
-            || stream.write_all(response.body.as_bytes()).is_err()
-            || stream.flush().is_err()
-        {
-            return;
-        }
-    }
-}
-
-fn read_request(reader: &mut impl BufRead) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some(Request {
-        method,
-        path: percent_decode(path),
-        raw_path: path.to_string(),
-        query: parse_query(query),
-        headers,
-        body,
-    })
-}
-
-/// `a=1&b=x%20y` → pairs, percent- and `+`-decoded.
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn decode_basic(header: &str) -> Option<(String, String)> {
-    use base64_lite::decode;
-    let encoded = header.strip_prefix("Basic ")?;
-    let raw = decode(encoded.trim())?;
-    let text = String::from_utf8(raw).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
-}
-
-/// A tiny standard-alphabet base64 decoder (the harness needs it for one header).
-mod base64_lite {
-    pub fn decode(s: &str) -> Option<Vec<u8>> {
-        let value = |c: u8| -> Option<u32> {
-            Some(match c {
-                b'A'..=b'Z' => (c - b'A') as u32,
-                b'a'..=b'z' => (c - b'a' + 26) as u32,
-                b'0'..=b'9' => (c - b'0' + 52) as u32,
-                b'+' => 62,
-                b'/' => 63,
-                _ => return None,
-            })
-        };
-        let s = s.trim_end_matches('=').as_bytes();
-        let mut out = Vec::new();
-        let mut acc = 0u32;
-        let mut bits = 0;
-        for &c in s {
-            acc = (acc << 6) | value(c)?;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-                acc &= (1 << bits) - 1;
-            }
-        }
-        Some(out)
     }
 }
 
@@ -848,7 +554,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
             return json_response(
                 200,
                 json!({
-                    "name": "fake-director",
+                    "name": DIRECTOR_NAME,
                     "uuid": "00000000-0000-0000-0000-000000000000",
                     "version": "280.0.14 (00000000)",
                     "user": user,
@@ -921,10 +627,19 @@ fn handle(shared: &Shared, req: Request) -> Response {
             let Some(name) = doc["name"].as_str().map(str::to_string) else {
                 return text(400, "manifest has no name");
             };
+            // With a config server, every variable must resolve, as on a real director.
+            let resolved = match &state.config_server {
+                Some(server) => resolve_variables(server, &name, &doc, &body_text),
+                None => Ok(Vec::new()),
+            };
             state.deployments.insert(name.clone(), body_text.clone());
-            let (outcome, result) = match take_failure(&mut state, "deploy") {
-                Some(msg) => ("error", msg),
-                None => ("done", format!("/deployments/{name}")),
+            let (outcome, result) = match (take_failure(&mut state, "deploy"), resolved) {
+                (Some(msg), _) => ("error", msg),
+                (None, Err(msg)) => ("error", msg),
+                (None, Ok(variables)) => {
+                    state.variables.insert(name.clone(), variables);
+                    ("done", format!("/deployments/{name}"))
+                }
             };
             let id = new_task(
                 &mut state,
@@ -950,6 +665,19 @@ fn handle(shared: &Shared, req: Request) -> Response {
             Some(m) => json_response(200, json!({"manifest": m})),
             None => text(404, &format!("Deployment '{name}' doesn't exist")),
         },
+        ("GET", ["deployments", name, "variables"]) => {
+            if !state.deployments.contains_key(*name) {
+                return text(404, &format!("Deployment '{name}' doesn't exist"));
+            }
+            let list: Vec<Value> = state
+                .variables
+                .get(*name)
+                .into_iter()
+                .flatten()
+                .map(|(id, n)| json!({"id": id, "name": n}))
+                .collect();
+            json_response(200, Value::Array(list))
+        }
         ("GET", ["deployments", name, "instances"]) => {
             let Some(manifest) = state.deployments.get(*name) else {
                 return text(404, &format!("Deployment '{name}' doesn't exist"));
@@ -1240,4 +968,73 @@ fn instances(manifest: &str) -> Vec<Value> {
         }
     }
     out
+}
+
+/// The director's name in `/info`, the first segment of its variables' names.
+const DIRECTOR_NAME: &str = "fake-director";
+
+/// The variables of a manifest as a director resolves them on deploy: (id, name) of the
+/// version used, or the task error for a variable that cannot be found.
+fn resolve_variables(
+    server: &crate::fake_credhub::CredentialStore,
+    deployment: &str,
+    doc: &serde_yaml::Value,
+    text: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let declared: Vec<(String, String)> = doc["variables"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v["name"].as_str()?.to_string(),
+                v["type"].as_str().unwrap_or("password").to_string(),
+            ))
+        })
+        .collect();
+    let mut used: Vec<(String, String)> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("((") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find("))") else { break };
+        let reference = rest[..end].trim().to_string();
+        rest = &rest[end + 2..];
+        let last = reference.rfind('/').map_or(0, |i| i + 1);
+        let base = match reference[last..].find('.') {
+            Some(dot) => reference[..last + dot].to_string(),
+            None => reference.clone(),
+        };
+        let name = if base.starts_with('/') {
+            base.clone()
+        } else {
+            format!("/{DIRECTOR_NAME}/{deployment}/{base}")
+        };
+        if used.iter().any(|(_, n)| *n == name) {
+            continue;
+        }
+        let id = match server.latest(&name) {
+            Some(c) => c.id,
+            None => match declared.iter().find(|(n, _)| *n == base) {
+                Some((_, kind)) => {
+                    let value = match kind.as_str() {
+                        "certificate" => {
+                            json!({"ca": "GENERATED-CA", "certificate": "GENERATED-CERT", "private_key": "GENERATED-KEY"})
+                        }
+                        "user" => {
+                            json!({"username": "generated-user", "password": "generated-password"})
+                        }
+                        _ => json!(format!("generated-{}", used.len())),
+                    };
+                    server.set(&name, kind, value)
+                }
+                None => {
+                    return Err(format!(
+                        "Failed to find variable '{name}' from config server: HTTP Code '404'"
+                    ))
+                }
+            },
+        };
+        used.push((id, name));
+    }
+    Ok(used)
 }

@@ -13,7 +13,9 @@ mod bodies;
 mod browser;
 mod client;
 mod config;
+pub mod fake_credhub;
 pub mod fake_director;
+pub mod fake_http;
 mod process;
 
 pub use binaries::{broker_binary, run_broker, test_adapter_binary};
@@ -26,6 +28,7 @@ pub use config::{
     read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,
     PLAN_SMALL, SERVICE_ID, SERVICE_NAME,
 };
+pub use fake_credhub::FakeCredhub;
 pub use fake_director::{FakeDirector, FakeLinkProvider, RecordedRequest};
 pub use process::BrokerProcess;
 pub use reqwest::header::HeaderMap;

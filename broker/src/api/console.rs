@@ -332,6 +332,16 @@ fn step_detail(step: &Value) -> String {
                 esc(&text("duration_ms"))
             );
         }
+        "credhub" => {
+            let _ = write!(
+                out,
+                "credhub {} {} → {} ({} ms)",
+                esc(&text("method")),
+                esc(&text("path")),
+                esc(&text("status")),
+                esc(&text("duration_ms"))
+            );
+        }
         "task" => {
             let _ = write!(
                 out,

@@ -203,6 +203,14 @@ fn engine_answer(
             )),
             err,
         ),
+        ref e if e.is_config_server_unavailable() => exposed(
+            broker,
+            ApiError::internal(format!(
+                "Currently unable to {} service instance: the credential store is not answering, please try again later",
+                f.action
+            )),
+            err,
+        ),
         EngineError::DeploymentNotFound(ref d) => exposed(
             broker,
             ApiError::internal(format!("bosh deployment '{d}' not found")),

@@ -70,8 +70,8 @@ fn step_line(step: &Value) -> String {
             }
             line
         }
-        "director" => format!(
-            "director {} {} -> {} ({} ms)",
+        kind @ ("director" | "credhub") => format!(
+            "{kind} {} {} -> {} ({} ms)",
             text(step, "method"),
             text(step, "path"),
             match text(step, "status").as_str() {
@@ -152,12 +152,17 @@ mod tests {
                 {"at": "t1", "kind": "adapter", "subcommand": "generate-manifest", "outcome": "exit_0", "duration_ms": 12, "stdout": "", "stderr": "log line"},
                 {"at": "t2", "kind": "task", "task": 3, "what": "deploy", "state": "submitted"},
                 {"at": "t3", "kind": "director", "method": "GET", "path": "/tasks/3", "status": 200, "duration_ms": 1},
+                {"at": "t3", "kind": "credhub", "method": "PUT", "path": "/api/v1/data", "status": 503, "duration_ms": 2},
                 {"at": "t4", "kind": "finished", "state": "failed", "detail": "director task 3 ended in state error"}
             ]
         })];
         let text = timeline(&entries);
         assert!(
             text.starts_with("2026-12-02T00:00:00.000Z  create (operation op-1): failed\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    t3  credhub PUT /api/v1/data -> 503 (2 ms)\n"),
             "{text}"
         );
         assert!(

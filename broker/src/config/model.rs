@@ -27,10 +27,10 @@ pub struct RawConfig {
     pub simulated_director: Option<SimulatedDirectorConfig>,
     /// `cf:` — accepted for compatibility with Go broker configs; not used.
     pub cf: Option<serde_yaml::Value>,
-    /// `credhub:` — accepted for compatibility; not used.
-    pub credhub: Option<serde_yaml::Value>,
-    /// `bosh_credhub:` — accepted for compatibility; not used.
-    pub bosh_credhub: Option<serde_yaml::Value>,
+    /// `credhub:` — the runtime CredHub that keeps binding credentials.
+    pub credhub: Option<RawRuntimeCredhub>,
+    /// `bosh_credhub:` — the director's CredHub, for secure manifests.
+    pub bosh_credhub: Option<RawBoshCredhub>,
     /// `service_instances_api:` — accepted for compatibility; not used.
     pub service_instances_api: Option<serde_yaml::Value>,
     /// `logging:` — how the broker writes its log.
@@ -256,6 +256,63 @@ impl std::fmt::Debug for BoshAuth {
     }
 }
 
+/// `bosh_credhub:` as written (the Go broker's keys): the director's CredHub.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawBoshCredhub {
+    pub url: String,
+    pub root_ca_cert: Option<String>,
+    pub authentication: Option<RawCredhubAuthentication>,
+}
+
+/// `bosh_credhub.authentication:` as written: UAA client credentials only.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawCredhubAuthentication {
+    pub uaa: Option<RawUaaAuth>,
+}
+
+/// `credhub:` as written (the Go broker's keys): the runtime CredHub.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawRuntimeCredhub {
+    pub api_url: String,
+    pub ca_cert: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub internal_uaa_ca_cert: Option<String>,
+}
+
+/// A validated CredHub section (`bosh_credhub:` or `credhub:`). `Debug` never shows the
+/// secret.
+#[derive(Clone, PartialEq)]
+pub struct CredhubSettings {
+    /// Which section it comes from (`bosh_credhub` or `credhub`), for messages.
+    pub section: &'static str,
+    /// CredHub's base URL, without a trailing slash.
+    pub url: String,
+    /// PEM certificate(s) trusted in addition to the system roots, for CredHub and its UAA.
+    pub ca_certs: Vec<String>,
+    /// The UAA client id.
+    pub client_id: String,
+    /// The UAA client secret.
+    pub client_secret: String,
+    /// The config key the client credentials are under, for messages.
+    pub credentials_key: &'static str,
+}
+
+impl std::fmt::Debug for CredhubSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredhubSettings")
+            .field("section", &self.section)
+            .field("url", &self.url)
+            .field("ca_certs", &self.ca_certs.len())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
 /// `simulated_director:` — the built-in stand-in for a BOSH director.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
@@ -396,6 +453,11 @@ pub struct Config {
     pub logging: LoggingSettings,
     /// Which director to deploy to.
     pub director: DirectorSettings,
+    /// `bosh_credhub:`: the director's CredHub, where secure manifests keep ODB-managed
+    /// secrets and from where deployed variables are read.
+    pub bosh_credhub: Option<CredhubSettings>,
+    /// `credhub:`: the runtime CredHub that keeps binding credentials (secure bindings).
+    pub credhub: Option<CredhubSettings>,
 }
 
 /// Validated `broker:` settings.

@@ -781,3 +781,124 @@ fn blocking_threads_default_to_two_and_are_bounded() {
         other => panic!("expected a parse error, got {other}"),
     }
 }
+
+const BOSH_BASIC: &str =
+    "bosh: {url: https://d:25555, authentication: {basic: {username: a, password: b}}}";
+
+/// `text` with `broker.enable_secure_manifests: true`.
+fn secure(text: &str) -> String {
+    text.replace(
+        r#"password: "${BROKER_PW}"}"#,
+        r#"password: "${BROKER_PW}", enable_secure_manifests: true}"#,
+    )
+}
+
+/// `VALID` on a BOSH director, with `extra` YAML appended; with secure manifests if `on`.
+fn bosh_with_secure(on: bool, extra: &str) -> Result<LoadedConfig, ConfigError> {
+    let mut text = VALID.replace("simulated_director: {task_seconds: 0}", BOSH_BASIC) + extra;
+    if on {
+        text = secure(&text);
+    }
+    load_text(
+        &text,
+        &EnvOverrides::default(),
+        &[("BROKER_PW", "x"), ("CH_SECRET", "from-env")],
+    )
+}
+
+fn bosh_with(extra: &str) -> Result<LoadedConfig, ConfigError> {
+    bosh_with_secure(false, extra)
+}
+
+#[test]
+fn credhub_sections_become_typed_settings_with_secrets_from_the_environment() {
+    let ca = test_ca().replace('\n', "\n    ");
+    let loaded = bosh_with_secure(true, &format!(
+        "bosh_credhub:\n  url: https://credhub:8844/\n  root_ca_cert: |\n    {ca}\n  authentication: {{uaa: {{client_credentials: {{client_id: odb, client_secret: \"${{CH_SECRET}}\"}}}}}}\ncredhub: {{api_url: https://runtime:8844, client_id: rt, client_secret: rts}}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bosh = loaded.config.bosh_credhub.as_ref().unwrap();
+    assert_eq!(bosh.url, "https://credhub:8844");
+    assert_eq!(
+        (bosh.client_id.as_str(), bosh.client_secret.as_str()),
+        ("odb", "from-env")
+    );
+    assert_eq!(bosh.ca_certs.len(), 1);
+    assert!(!format!("{bosh:?}").contains("from-env"));
+    let runtime = loaded.config.credhub.as_ref().unwrap();
+    assert_eq!(
+        (runtime.section, runtime.url.as_str()),
+        ("credhub", "https://runtime:8844")
+    );
+    assert!(loaded.config.broker.enable_secure_manifests);
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("credhub")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn credhub_problems_name_the_key() {
+    let cases = [
+        ("bosh_credhub: {authentication: {uaa: {client_credentials: {client_id: c, client_secret: s}}}}", "bosh_credhub.url"),
+        ("bosh_credhub: {url: 'not a url', authentication: {uaa: {client_credentials: {client_id: c, client_secret: s}}}}", "bosh_credhub.url"),
+        ("bosh_credhub: {url: https://c}", "bosh_credhub.authentication.uaa.client_credentials"),
+        ("bosh_credhub: {url: https://c, authentication: {uaa: {client_credentials: {client_secret: s}}}}", "bosh_credhub.authentication.uaa.client_credentials.client_id"),
+        ("bosh_credhub: {url: https://c, root_ca_cert: nope, authentication: {uaa: {client_credentials: {client_id: c, client_secret: s}}}}", "bosh_credhub.root_ca_cert"),
+        ("credhub: {client_id: c, client_secret: s}", "credhub.api_url"),
+        ("credhub: {api_url: https://c, client_secret: s}", "credhub.client_id"),
+        ("credhub: {api_url: https://c, client_id: c}", "credhub.client_secret"),
+        ("credhub: {api_url: https://c, client_id: c, client_secret: s, internal_uaa_ca_cert: nope}", "credhub.internal_uaa_ca_cert"),
+    ];
+    for (section, key) in cases {
+        let p = problems(bosh_with(&format!("{section}\n")).unwrap_err());
+        assert!(p.iter().any(|p| p.key == key), "{section}: {p:?}");
+    }
+}
+
+#[test]
+fn each_secure_manifest_combination_that_cannot_work_is_explained() {
+    let p = problems(bosh_with_secure(true, "").unwrap_err());
+    assert!(
+        p.iter().any(|p| p.key == "broker.enable_secure_manifests"
+            && p.message.contains("configure bosh_credhub")),
+        "{p:?}"
+    );
+    let credhub = "bosh_credhub: {url: https://c, authentication: {uaa: {client_credentials: {client_id: c, client_secret: s}}}}\n";
+    let text = secure(&format!("{VALID}{credhub}"));
+    let p =
+        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(
+        p.iter()
+            .any(|p| p.key == "bosh_credhub" && p.message.contains("simulated_director")),
+        "{p:?}"
+    );
+    let argv = secure(&format!("{VALID}{credhub}"))
+        .replace("simulated_director: {task_seconds: 0}", BOSH_BASIC)
+        .replace(
+            "service_adapter: {path: /bin/sh, timeout_seconds: 3}",
+            "service_adapter: {path: /bin/sh, timeout_seconds: 3, use_stdin: false, allow_secrets_on_argv: true}",
+        );
+    let p =
+        problems(load_text(&argv, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    assert!(
+        bosh_with_secure(true, credhub).is_ok(),
+        "the same with stdin loads"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.key == "broker.enable_secure_manifests"
+                && p.message.contains("use_stdin: true")),
+        "{p:?}"
+    );
+    let loaded = bosh_with(credhub).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("bosh_credhub is set but broker.enable_secure_manifests")),
+        "{:?}",
+        loaded.warnings
+    );
+}

@@ -199,11 +199,19 @@ pub(super) fn validate(
         }
     };
     let director = validate_director(&raw, problems);
-    check_secure_manifests(&raw, adapter.as_ref(), problems);
+    let bosh_credhub = raw
+        .bosh_credhub
+        .as_ref()
+        .filter(|c| **c != RawBoshCredhub::default())
+        .and_then(|c| validate_bosh_credhub(c, problems));
+    let credhub = raw
+        .credhub
+        .as_ref()
+        .filter(|c| **c != RawRuntimeCredhub::default())
+        .and_then(|c| validate_runtime_credhub(c, problems));
+    check_secure_manifests(&raw, adapter.as_ref(), problems, warnings);
     for (key, set) in [
         ("cf", raw.cf.is_some()),
-        ("credhub", raw.credhub.is_some()),
-        ("bosh_credhub", raw.bosh_credhub.is_some()),
         ("service_instances_api", raw.service_instances_api.is_some()),
         (
             "service_adapter.mount_paths",
@@ -247,6 +255,8 @@ pub(super) fn validate(
         catalog,
         database_path: database_path?,
         director: director?,
+        bosh_credhub,
+        credhub,
     })
 }
 
@@ -418,30 +428,188 @@ fn validate_broker(
 }
 
 /// `broker.enable_secure_manifests` needs the stdin protocol (secrets never go on argv) and a
-/// place to keep the secrets: the simulated director's store. With a BOSH director that is
-/// the director's CredHub, which this broker does not talk to yet.
+/// config server to keep the secrets in: the director's CredHub (`bosh_credhub`) with a BOSH
+/// director, the simulated director's own store with `simulated_director`. Each combination
+/// that cannot work is explained.
 fn check_secure_manifests(
     raw: &RawConfig,
     adapter: Option<&AdapterSettings>,
     problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<String>,
 ) {
+    let credhub_set = raw
+        .bosh_credhub
+        .as_ref()
+        .is_some_and(|c| *c != RawBoshCredhub::default());
     if raw.broker.enable_secure_manifests != Some(true) {
+        if credhub_set {
+            warnings.push("bosh_credhub is set but broker.enable_secure_manifests is not true: the broker does not use the director's CredHub (set enable_secure_manifests: true to keep ODB-managed secrets there and hand deployed secrets to the adapter)".to_string());
+        }
         return;
     }
     if adapter.is_some_and(|a| !a.use_stdin) {
         problem(
             problems,
             "broker.enable_secure_manifests",
-            "needs the stdin protocol: set service_adapter.use_stdin: true",
+            "needs the stdin protocol: set service_adapter.use_stdin: true (in legacy argv mode the adapter cannot be given secrets)",
         );
     }
-    if raw.bosh.is_some() {
-        problem(
+    match (raw.bosh.is_some(), credhub_set) {
+        (true, false) => problem(
             problems,
             "broker.enable_secure_manifests",
-            "with a BOSH director needs the director's CredHub (bosh_credhub), which this broker does not support yet: set it to false (ODB-managed secrets are then deployed as ((odb_secret:...)) placeholders and the adapter gets no secrets, as from the Go broker without secure manifests), or use simulated_director",
-        );
+            "with a BOSH director needs the director's CredHub: configure bosh_credhub (url, root_ca_cert, authentication.uaa.client_credentials), or set it to false (ODB-managed secrets are then deployed as ((odb_secret:...)) placeholders and the adapter gets no secrets, as from the Go broker without secure manifests)",
+        ),
+        (false, true) => problem(
+            problems,
+            "bosh_credhub",
+            "is the director's CredHub, but the broker deploys to simulated_director, which keeps secure-manifest secrets itself: remove bosh_credhub, or configure bosh: for the director that CredHub belongs to",
+        ),
+        _ => {}
     }
+}
+
+/// `<key>` trimmed, or a problem naming `<section>.<key>` when empty.
+fn required(
+    problems: &mut Vec<ConfigProblem>,
+    key: String,
+    value: &str,
+    what: &str,
+) -> Option<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        problem(problems, key, format!("can't be empty: {what}"));
+        None
+    } else {
+        Some(v.to_string())
+    }
+}
+
+/// A CredHub URL: https (or http), without a trailing slash.
+fn credhub_url(problems: &mut Vec<ConfigProblem>, key: &str, value: &str) -> Option<String> {
+    let url = required(
+        problems,
+        key.to_string(),
+        value,
+        "give CredHub's address, https://<host>:8844",
+    )?
+    .trim_end_matches('/')
+    .to_string();
+    let parsed = reqwest::Url::parse(&url);
+    match parsed {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Some(url),
+        _ => {
+            problem(
+                problems,
+                key,
+                format!("'{url}' is not a URL: write CredHub's address as https://<host>:8844"),
+            );
+            None
+        }
+    }
+}
+
+/// PEM CA certificates at `key`, if set; a problem when they do not parse.
+fn ca_pem(problems: &mut Vec<ConfigProblem>, key: &str, value: Option<&str>) -> Option<String> {
+    let pem = value.map(str::trim).filter(|p| !p.is_empty())?;
+    if let Err(why) = crate::tls::ca_certificates(pem) {
+        problem(
+            problems,
+            key,
+            format!("is not a PEM certificate ({why}): paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----"),
+        );
+        return None;
+    }
+    Some(pem.to_string())
+}
+
+/// Validates `bosh_credhub:` (the Go broker's keys), each problem naming its key.
+fn validate_bosh_credhub(
+    raw: &RawBoshCredhub,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<CredhubSettings> {
+    let before = problems.len();
+    let url = credhub_url(problems, "bosh_credhub.url", &raw.url);
+    let ca = ca_pem(
+        problems,
+        "bosh_credhub.root_ca_cert",
+        raw.root_ca_cert.as_deref(),
+    );
+    let creds = raw
+        .authentication
+        .as_ref()
+        .and_then(|a| a.uaa.as_ref())
+        .map(|u| u.client_credentials.clone());
+    let Some(creds) = creds else {
+        problem(
+            problems,
+            "bosh_credhub.authentication.uaa.client_credentials",
+            "is missing: give the UAA client (client_id, client_secret) the broker reads and writes the director's CredHub with",
+        );
+        return None;
+    };
+    let key = "bosh_credhub.authentication.uaa.client_credentials";
+    let id = required(
+        problems,
+        format!("{key}.client_id"),
+        &creds.client_id,
+        "give the UAA client id",
+    );
+    let secret = required(
+        problems,
+        format!("{key}.client_secret"),
+        &creds.client_secret,
+        "give the UAA client secret (or ${ENV_VAR})",
+    );
+    if problems.len() > before {
+        return None;
+    }
+    Some(CredhubSettings {
+        section: "bosh_credhub",
+        url: url?,
+        ca_certs: ca.into_iter().collect(),
+        client_id: id?,
+        client_secret: secret?,
+        credentials_key: key,
+    })
+}
+
+/// Validates `credhub:` (the Go broker's keys), each problem naming its key.
+fn validate_runtime_credhub(
+    raw: &RawRuntimeCredhub,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<CredhubSettings> {
+    let before = problems.len();
+    let url = credhub_url(problems, "credhub.api_url", &raw.api_url);
+    let ca = ca_pem(problems, "credhub.ca_cert", raw.ca_cert.as_deref());
+    let uaa_ca = ca_pem(
+        problems,
+        "credhub.internal_uaa_ca_cert",
+        raw.internal_uaa_ca_cert.as_deref(),
+    );
+    let id = required(
+        problems,
+        "credhub.client_id".into(),
+        &raw.client_id,
+        "give the UAA client id the broker writes binding credentials with",
+    );
+    let secret = required(
+        problems,
+        "credhub.client_secret".into(),
+        &raw.client_secret,
+        "give the UAA client secret (or ${ENV_VAR})",
+    );
+    if problems.len() > before {
+        return None;
+    }
+    Some(CredhubSettings {
+        section: "credhub",
+        url: url?,
+        ca_certs: ca.into_iter().chain(uaa_ca).collect(),
+        client_id: id?,
+        client_secret: secret?,
+        credentials_key: "credhub.client_id and credhub.client_secret",
+    })
 }
 
 fn validate_logging(

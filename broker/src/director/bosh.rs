@@ -10,22 +10,23 @@ use super::answers::{
     ConfigAnswer, DeploymentAnswer, DeploymentListEntry, ErrandResult, InstanceAnswer,
     LinkAddressAnswer, LinkAnswer, LinkProvider,
 };
-use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
+use super::{
+    DeploymentVariable, Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms,
+};
 use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
+use crate::uaa::{error_chain, redacted, truncate, UaaToken};
 use crate::url_path::UrlPath;
 use async_trait::async_trait;
 use reqwest::{header, Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much of a director's error body a [`DirectorError::UnexpectedStatus`] keeps.
 const BODY_LIMIT: usize = 2048;
 /// How much of a request path an error message quotes.
 const WHAT_LIMIT: usize = 256;
-/// How long before its expiry a UAA token is replaced.
-const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// The header that tags a director task with the broker's operation id.
 const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
 
@@ -47,22 +48,10 @@ enum Authenticator {
         password: String,
     },
     Uaa {
-        client_id: String,
-        client_secret: String,
-        state: tokio::sync::Mutex<UaaState>,
+        token: Box<UaaToken>,
+        /// The UAA token URL, learnt from `/info` on first use.
+        token_url: tokio::sync::Mutex<Option<Url>>,
     },
-}
-
-/// The UAA token URL (learnt from `/info`) and the cached token.
-#[derive(Default)]
-struct UaaState {
-    token_url: Option<Url>,
-    token: Option<CachedToken>,
-}
-
-struct CachedToken {
-    value: String,
-    refresh_at: Instant,
 }
 
 /// What the director's `/info` says.
@@ -210,26 +199,6 @@ impl Answer {
     }
 }
 
-/// At most `limit` bytes of `text` (cut at a character boundary), saying how long it was.
-fn truncate(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_string();
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes in all)", &text[..end], text.len())
-}
-
-/// `url` without user name or password (and without a trailing `/`), for messages.
-fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.as_str().trim_end_matches('/').to_string()
-}
-
 /// `/<name>`: one of the director's top-level collections (`tasks`, `configs`, `links`).
 fn top(name: &'static str) -> UrlPath {
     UrlPath::root().segment(name)
@@ -333,9 +302,12 @@ impl BoshDirector {
                 client_id,
                 client_secret,
             } => Authenticator::Uaa {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                state: Default::default(),
+                token: Box::new(UaaToken::new(
+                    client_id,
+                    client_secret,
+                    "bosh.authentication.uaa.client_credentials",
+                )),
+                token_url: Default::default(),
             },
         };
         Ok(Self {
@@ -404,8 +376,11 @@ impl BoshDirector {
                 Authenticator::Basic { username, .. } => {
                     format!("basic auth user '{username}' (bosh.authentication.basic)")
                 }
-                Authenticator::Uaa { client_id, .. } => {
-                    format!("UAA client '{client_id}' (bosh.authentication.uaa.client_credentials)")
+                Authenticator::Uaa { token, .. } => {
+                    format!(
+                        "UAA client '{}' (bosh.authentication.uaa.client_credentials)",
+                        token.client_id()
+                    )
                 }
             };
             return Err(DirectorError::Authentication(format!(
@@ -423,104 +398,52 @@ impl BoshDirector {
 
     /// A valid UAA access token, from the cache or a new client-credentials grant.
     async fn token(&self) -> Result<String, DirectorError> {
-        let Authenticator::Uaa {
-            client_id,
-            client_secret,
-            state,
-        } = &self.auth
-        else {
+        let Authenticator::Uaa { token, token_url } = &self.auth else {
             return Err(DirectorError::Authentication(
                 "not configured for UAA".to_string(),
             ));
         };
-        let mut state = state.lock().await;
-        if let Some(token) = &state.token {
-            if Instant::now() < token.refresh_at {
-                return Ok(token.value.clone());
-            }
-        }
-        let token_url = match &state.token_url {
-            Some(url) => url.clone(),
-            None => {
-                let info = self.info_details().await?;
-                if info.user_authentication.kind != "uaa" {
-                    return Err(DirectorError::Authentication(format!(
-                        "the director at {} uses '{}' authentication, not UAA: configure bosh.authentication.basic instead",
-                        self.url, info.user_authentication.kind
-                    )));
+        let url = {
+            let mut known = token_url.lock().await;
+            match &*known {
+                Some(url) => url.clone(),
+                None => {
+                    let info = self.info_details().await?;
+                    if info.user_authentication.kind != "uaa" {
+                        return Err(DirectorError::Authentication(format!(
+                            "the director at {} uses '{}' authentication, not UAA: configure bosh.authentication.basic instead",
+                            self.url, info.user_authentication.kind
+                        )));
+                    }
+                    let Some(url) = info.user_authentication.options["url"].as_str() else {
+                        return Err(DirectorError::Authentication(
+                            "Cannot retrieve UAA URL from info endpoint".to_string(),
+                        ));
+                    };
+                    let uaa = Url::parse(url).map_err(|e| {
+                        DirectorError::Authentication(format!(
+                            "the director advertises a UAA URL that is not a URL ('{url}': {e})"
+                        ))
+                    })?;
+                    let url = crate::uaa::token_url(&uaa)?;
+                    *known = Some(url.clone());
+                    url
                 }
-                let Some(url) = info.user_authentication.options["url"].as_str() else {
-                    return Err(DirectorError::Authentication(
-                        "Cannot retrieve UAA URL from info endpoint".to_string(),
-                    ));
-                };
-                let uaa = Url::parse(url).map_err(|e| {
-                    DirectorError::Authentication(format!(
-                        "the director advertises a UAA URL that is not a URL ('{url}': {e})"
-                    ))
-                })?;
-                let url = top("oauth").segment("token").to_url(&uaa)?;
-                state.token_url = Some(url.clone());
-                url
             }
         };
-        let shown = redacted(&token_url);
-        let sent = self
-            .http
-            .post(token_url)
-            .basic_auth(client_id, Some(client_secret))
-            .header(header::ACCEPT, "application/json")
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await;
-        self.metrics.uaa_token_fetched(&match &sent {
-            Ok(r) => crate::metrics::status_class(r.status().as_u16()),
-            Err(_) => "unreachable".to_string(),
-        });
-        let resp = sent.map_err(|e| {
-            DirectorError::Authentication(format!(
-                "cannot reach UAA at {shown}: {}",
-                error_chain(&e.without_url())
-            ))
-        })?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
-            return Err(DirectorError::Authentication(format!(
-                "UAA at {shown} refused a token for client '{client_id}' (status {}): {}; check bosh.authentication.uaa.client_credentials",
-                status.as_u16(),
-                truncate(body.trim(), BODY_LIMIT)
-            )));
-        }
-        #[derive(Deserialize)]
-        struct TokenJson {
-            access_token: String,
-            #[serde(default)]
-            expires_in: Option<u64>,
-        }
-        let token: TokenJson = resp.json().await.map_err(|e| {
-            DirectorError::Authentication(format!("UAA at {shown} sent no usable token: {e}"))
-        })?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(0));
-        let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 2);
-        state.token = Some(CachedToken {
-            value: token.access_token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
-        });
-        tracing::debug!(
-            expires_in = lifetime.as_secs(),
-            "obtained a UAA token for the director"
-        );
-        Ok(token.access_token)
+        let metrics = self.metrics.clone();
+        token
+            .get(&self.http, &url, &move |outcome| {
+                metrics.uaa_token_fetched(outcome)
+            })
+            .await
+            .map_err(|e| DirectorError::Authentication(e.to_string()))
     }
 
     /// Forgets `used` if it is still the cached token (so concurrent 401s cause one grant).
     async fn invalidate(&self, used: &str) {
-        if let Authenticator::Uaa { state, .. } = &self.auth {
-            let mut state = state.lock().await;
-            if state.token.as_ref().is_some_and(|t| t.value == used) {
-                state.token = None;
-            }
+        if let Authenticator::Uaa { token, .. } = &self.auth {
+            token.invalidate(used).await;
         }
     }
 
@@ -681,16 +604,12 @@ impl BoshDirector {
     }
 }
 
-/// An error with its causes: the TLS reason ("invalid peer certificate: UnknownIssuer") is
-/// only in the chain.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut why = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        why.push_str(&format!(": {s}"));
-        source = s.source();
+/// An id the director may send as a string or a number.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
-    why
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(
@@ -928,6 +847,29 @@ impl Director for BoshDirector {
             addresses.insert(entry.name.clone(), address);
         }
         Ok(addresses)
+    }
+
+    async fn variables(&self, deployment: &str) -> Result<Vec<DeploymentVariable>, DirectorError> {
+        let answer = self
+            .send(Call::get(deployment_path(deployment).segment("variables")))
+            .await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
+        }
+        #[derive(Deserialize)]
+        struct VariableJson {
+            id: Value,
+            name: String,
+        }
+        let list: Vec<VariableJson> =
+            json_body(answer.check().await?, "GET /deployments/<name>/variables").await?;
+        Ok(list
+            .into_iter()
+            .map(|v| DeploymentVariable {
+                id: id_text(&v.id),
+                name: v.name,
+            })
+            .collect())
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {

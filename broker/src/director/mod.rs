@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod bosh;
 pub mod simulated;
+pub mod simulated_config_server;
 pub mod version;
 
 use crate::config::BindingDnsConfig;
@@ -236,4 +237,7 @@ pub trait Director: Send + Sync {
     ) -> Result<BTreeMap<String, String>, DirectorError>;
     /// Recreates every VM of a deployment (`bosh recreate --fix`); returns the task id.
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError>;
+    /// The config-server variables the deployment runs with (name and the id of the version
+    /// deployed); empty for a deployment that uses none.
+    async fn variables(&self, deployment: &str) -> Result<Vec<DeploymentVariable>, DirectorError>;
 }

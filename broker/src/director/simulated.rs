@@ -323,6 +323,15 @@ impl Director for SimulatedDirector {
         Ok(dns_query_addresses(deployment, dns))
     }
 
+    /// The simulated director has no config server of its own yet: its deployments list no
+    /// variables, and secure-manifest secrets are read from the broker's store by name.
+    async fn variables(
+        &self,
+        _deployment: &str,
+    ) -> Result<Vec<super::DeploymentVariable>, DirectorError> {
+        Ok(Vec::new())
+    }
+
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
         let manifest = self
             .stored_manifest(deployment)

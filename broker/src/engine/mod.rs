@@ -7,17 +7,18 @@
 //! polls arrive, one director call is in flight per operation.
 
 pub mod locks;
+pub mod manifest_secrets;
 pub mod plans;
 pub mod secrets;
 mod stages;
 mod texts;
 mod worker;
 
-pub use secrets::stored_secrets;
 pub use texts::in_progress_text;
 
 use crate::adapter::{AdapterClient, AdapterError};
 use crate::config::Config;
+use crate::config_server::ConfigServer;
 use crate::director::{Director, DirectorError};
 use crate::ids::{InstanceId, OperationId};
 use crate::store::{InstanceRecord, OperationRecord, OperationState, Stage, Store, StoreError};
@@ -51,6 +52,19 @@ pub enum EngineError {
     /// The adapter's manifest breaks a rule the broker checks.
     #[error("service adapter generated an invalid manifest: {0}")]
     InvalidManifest(String),
+    /// Writing, reading or deleting secrets in the config server failed.
+    #[error("secrets: {0}")]
+    Secrets(#[from] manifest_secrets::SecretsError),
+}
+
+impl EngineError {
+    /// True when the config server could not be reached (trying later may work).
+    pub fn is_config_server_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Secrets(manifest_secrets::SecretsError::ConfigServer(e)) if e.is_transient()
+        )
+    }
 }
 
 /// The operation engine.
@@ -61,6 +75,8 @@ pub struct Engine {
     store: Store,
     /// The director.
     director: Arc<dyn Director>,
+    /// Where secure manifests keep ODB-managed secrets and read deployed variables.
+    config_server: Arc<dyn ConfigServer>,
     /// The service adapter.
     adapter: AdapterClient,
     locks: locks::KeyedLocks,
@@ -77,6 +93,9 @@ impl Engine {
     ) -> Self {
         Self {
             config,
+            config_server: Arc::new(
+                crate::director::simulated_config_server::StoredSecrets::new(store.clone()),
+            ),
             store,
             director,
             adapter,
@@ -98,6 +117,37 @@ impl Engine {
     /// The director.
     pub fn director(&self) -> &Arc<dyn Director> {
         &self.director
+    }
+
+    /// The config server of secure manifests.
+    pub fn config_server(&self) -> &Arc<dyn ConfigServer> {
+        &self.config_server
+    }
+
+    /// The same engine, keeping secure-manifest secrets in `server` (by default the broker's
+    /// store, for the simulated director).
+    pub fn with_config_server(mut self, server: Arc<dyn ConfigServer>) -> Self {
+        self.config_server = server;
+        self
+    }
+
+    /// With `broker.enable_secure_manifests`, the secrets the adapter gets for a deployed
+    /// manifest (every `((…))` resolved); `None` without it, as from the Go broker.
+    pub async fn deployed_secrets(
+        &self,
+        manifest: &str,
+        deployment: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, EngineError> {
+        if !self.config.broker.enable_secure_manifests {
+            return Ok(None);
+        }
+        Ok(manifest_secrets::resolve(
+            manifest,
+            deployment,
+            self.director.as_ref(),
+            self.config_server.as_ref(),
+        )
+        .await?)
     }
 
     /// The service adapter.

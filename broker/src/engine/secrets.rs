@@ -1,13 +1,12 @@
 //! Checks on the adapter's manifest, and the ODB-managed secrets it returns.
 //!
 //! generate-manifest may return `secrets` whose keys appear in the manifest as
-//! `((odb_secret:KEY))`. The broker stores each value under the path
-//! `/odb/<service id>/<deployment>/KEY`, rewrites the placeholder to `((<that path>))`, and
-//! passes the stored values back to the adapter (`previous_secrets`, binding `secrets`) keyed
-//! by the literal `((<path>))` reference.
+//! `((odb_secret:KEY))`. With secure manifests the broker stores each value under the path
+//! `/odb/<service id>/<deployment>/KEY` and rewrites the placeholder to `((<that path>))`;
+//! writing them to the config server and reading deployed values back for the adapter is
+//! [`super::manifest_secrets`].
 
 use super::EngineError;
-use crate::store::Store;
 use service_adapter::OdbManagedSecrets;
 use std::collections::BTreeMap;
 
@@ -106,17 +105,6 @@ pub fn as_adapter_secrets<'a>(
             .collect::<BTreeMap<_, _>>(),
     )
     .filter(|m| !m.is_empty())
-}
-
-/// The stored secrets of a deployment as the adapter expects them: `((path))` → value.
-/// `None` when there are none, which the adapter reads as "no previous secrets".
-pub async fn stored_secrets(
-    store: &Store,
-    deployment: &str,
-) -> Result<Option<BTreeMap<String, String>>, EngineError> {
-    let d = deployment.to_string();
-    let stored = store.run(move |s| s.secrets(&d)).await?;
-    Ok(as_adapter_secrets(&stored))
 }
 
 /// Compares two manifests structurally, ignoring the top-level and instance-group `update`

@@ -3,7 +3,7 @@
 //! states. Each stage is recorded before and after its side effect, so recovery re-runs it.
 
 use super::texts::texts;
-use super::{plans, secrets, Engine, EngineError};
+use super::{manifest_secrets, plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
 use crate::journal::{self, Step};
@@ -95,11 +95,7 @@ impl Engine {
                 .map(|p| plans::adapter_plan(&self.config, p));
             // Without secure manifests the adapter gets no secrets ("null"), as from the
             // Go broker.
-            let secrets = if self.config.broker.enable_secure_manifests {
-                secrets::stored_secrets(&self.store, &deployment).await?
-            } else {
-                None
-            };
+            let secrets = self.deployed_secrets(&manifest, &deployment).await?;
             // An instance deployed before configs were recorded had none.
             let configs = Some(instance.configs.clone().unwrap_or_default());
             (
@@ -152,8 +148,11 @@ impl Engine {
             .await?;
 
         if self.config.broker.enable_secure_manifests {
-            let (d, stored) = (deployment.clone(), odb_secrets.clone());
-            self.store.run(move |s| s.put_secrets(&d, &stored)).await?;
+            // Before the deploy: the director resolves the rewritten placeholders on deploy.
+            let values = odb_secret_values(generated.secrets.as_ref(), &odb_secrets, |key| {
+                secrets::secret_path(&self.config.catalog.id, &deployment, key)
+            });
+            manifest_secrets::write(self.config_server.as_ref(), &values).await?;
         }
         // Configs first: the manifest may refer to what they define (Go broker order).
         if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
@@ -433,6 +432,18 @@ impl Engine {
                 .delete_configs(&instance.deployment_name)
                 .await?;
         }
+        if op.kind == OperationKind::Delete && self.config.broker.enable_secure_manifests {
+            // Likewise: with the config server down, the delete stays in progress and
+            // finishes once it answers again.
+            let deleted = manifest_secrets::delete_for_instance(
+                self.config_server.as_ref(),
+                instance.id.as_str(),
+            )
+            .await?;
+            if deleted > 0 {
+                tracing::info!(operation = %op.id, instance = %instance.id, credentials = deleted, "deleted the instance's secrets from the config server");
+            }
+        }
         let req = op.request.clone();
         op.state = OperationState::Succeeded;
         op.stage = Stage::Done;
@@ -550,4 +561,21 @@ fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<Strin
         }
         _ => format!("the BOSH deploy did not succeed (BOSH task {task_id})"),
     }
+}
+
+/// The adapter's values of the ODB-managed secrets the manifest references, by credential path
+/// (`stored` holds the referenced paths; `path_of` turns a secret's key into its path).
+fn odb_secret_values(
+    generated: Option<&service_adapter::OdbManagedSecrets>,
+    stored: &std::collections::BTreeMap<String, String>,
+    path_of: impl Fn(&str) -> String,
+) -> std::collections::BTreeMap<String, Value> {
+    generated
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| {
+            let path = path_of(key);
+            stored.contains_key(&path).then(|| (path, value.clone()))
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! asks the director for the deployment's VMs and manifest, runs the adapter, and stores the
 //! binding so that it can be fetched later.
 
-use super::{Broker, Caller, ServiceError, ServiceResult};
+use super::{secure_bindings, Broker, Caller, ServiceError, ServiceResult};
 use crate::adapter::{AdapterError, BindingRequest};
 use crate::engine::EngineError;
 use crate::ids::{BindingId, InstanceId};
@@ -105,11 +105,10 @@ impl Broker {
         let vms = director.vms(&instance.deployment_name).await?;
         // Without secure manifests create-binding and delete-binding get no secrets
         // ("null"), as from the Go broker.
-        let secrets = if self.config.broker.enable_secure_manifests {
-            crate::engine::stored_secrets(self.engine.store(), &instance.deployment_name).await?
-        } else {
-            None
-        };
+        let secrets = self
+            .engine
+            .deployed_secrets(&manifest, &instance.deployment_name)
+            .await?;
         Ok(Some(DeploymentFacts {
             manifest,
             vms,
@@ -285,6 +284,19 @@ impl Broker {
         request: BindRequest,
     ) -> ServiceResult<Bound> {
         self.check_bind_request(&request)?;
+        // Secure bindings: who may read the credentials, known before the adapter runs.
+        let secure = match &self.binding_credentials {
+            Some(credhub) => {
+                let Some(actor) = secure_bindings::actor(&request) else {
+                    tracing::info!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "bind refused: no app guid or credential client id for the CredHub permission");
+                    return Err(ServiceError::Unavailable(secure_bindings::NO_ACTOR.into()));
+                };
+                let name =
+                    secure_bindings::credential_name(&request.service_id, instance_id, binding_id)?;
+                Some((credhub.clone(), name, actor))
+            }
+            None => None,
+        };
         let instance = self.bindable_instance(instance_id).await?;
         if let Some(pred) = &request.predecessor_binding_id {
             let exists = self
@@ -340,7 +352,20 @@ impl Broker {
                 return Err(ServiceError::adapter(instance_id, "bind", e));
             }
         };
-        let response = serde_json::to_value(&created).unwrap_or(Value::Null);
+        let mut response = serde_json::to_value(&created).unwrap_or(Value::Null);
+        if let Some((credhub, name, actor)) = &secure {
+            if let Err(e) =
+                secure_bindings::store(credhub, name, actor, instance_id, &mut response).await
+            {
+                // The platform gets no credentials: nothing may be left that nobody tracks.
+                self.forget_binding(instance_id, binding_id).await?;
+                secure_bindings::forget(credhub, name).await;
+                if let Err(undo) = self.engine.adapter().delete_binding(&adapter_request).await {
+                    tracing::warn!(request_id = %caller.request_id, binding = %binding_id, error = %undo, "delete-binding after the CredHub failure failed");
+                }
+                return Err(e);
+            }
+        }
         self.keep_binding_response(caller, instance_id, binding_id, &response, &adapter_request)
             .await?;
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "binding created");
@@ -514,14 +539,34 @@ impl Broker {
                 Err(AdapterError::BindingNotFound(_)) => {
                     tracing::info!(request_id = %caller.request_id, binding = %binding_id, "the adapter reports the binding gone; removing it");
                     self.forget_binding(instance_id, binding_id).await?;
+                    self.forget_secure_credentials(instance_id, binding_id)
+                        .await;
                     return Err(ServiceError::Gone(None));
                 }
                 Err(e) => return Err(ServiceError::adapter(instance_id, "unbind", e)),
             }
         }
         self.forget_binding(instance_id, binding_id).await?;
+        self.forget_secure_credentials(instance_id, binding_id)
+            .await;
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "binding deleted");
         Ok(())
+    }
+
+    /// With secure bindings, deletes a binding's credentials from CredHub (after the adapter's
+    /// delete-binding); a failure is only logged.
+    async fn forget_secure_credentials(&self, instance_id: &InstanceId, binding_id: &BindingId) {
+        let Some(credhub) = &self.binding_credentials else {
+            return;
+        };
+        // The catalog's service id, which every bind was checked against: never the one an
+        // unbind request names.
+        match secure_bindings::credential_name(&self.config.catalog.id, instance_id, binding_id) {
+            Ok(name) => secure_bindings::forget(credhub, &name).await,
+            Err(e) => {
+                tracing::warn!(binding = %binding_id, error = %e, "cannot name the binding's credentials in CredHub")
+            }
+        }
     }
 
     /// A stored binding: the adapter's answer with the request's parameters.

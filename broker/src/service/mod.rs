@@ -14,6 +14,7 @@ mod history;
 mod instances;
 mod mgmt;
 mod operations;
+mod secure_bindings;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,8 @@ pub struct Broker {
     config: Arc<Config>,
     engine: Arc<Engine>,
     schemas: BTreeMap<String, PlanSchemas>,
+    /// The runtime CredHub (`credhub:`) that keeps binding credentials, when configured.
+    binding_credentials: Option<Arc<crate::credhub::CredhubClient>>,
 }
 
 impl Broker {
@@ -62,7 +65,15 @@ impl Broker {
             config,
             engine,
             schemas,
+            binding_credentials: None,
         }
+    }
+
+    /// The same use cases, keeping binding credentials in `credhub` (secure bindings): the
+    /// platform gets a `credhub-ref` in their place.
+    pub fn with_binding_credentials(mut self, credhub: Arc<crate::credhub::CredhubClient>) -> Self {
+        self.binding_credentials = Some(credhub);
+        self
     }
 
     /// The configuration.

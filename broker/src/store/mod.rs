@@ -697,6 +697,28 @@ impl Store {
         })
     }
 
+    /// Names of stored secrets (of any deployment) that contain `part`, case-insensitively.
+    pub fn secret_names_like(&self, part: &str) -> StoreResult<Vec<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT name FROM secrets WHERE instr(lower(name), lower(?1)) > 0 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([part], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Deletes the secret `name` of every deployment; its value is scrubbed from the files.
+    pub fn delete_secret(&self, name: &str) -> StoreResult<bool> {
+        self.with_conn(|c| {
+            let n = c.execute("DELETE FROM secrets WHERE name = ?1", [name])?;
+            if n > 0 {
+                self.scrub(c, CHECKPOINT_WAIT);
+            }
+            Ok(n > 0)
+        })
+    }
+
     /// The ODB-managed secrets of a deployment (name → value).
     pub fn secrets(
         &self,
