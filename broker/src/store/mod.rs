@@ -37,7 +37,10 @@ pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use records::*;
 pub use keys::{key_file_path, KEY_FILE_NAME, LOCAL_LABEL};
 pub use request::OperationRequest;
-pub use sealing::{KeySecret, KeySet, KeySetError, OpenError, RootKey, MIN_SECRET_BYTES};
+pub use sealing::{
+    check_label as check_key_label, KeySecret, KeySet, KeySetError, OpenError, RootKey,
+    MIN_SECRET_BYTES,
+};
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 pub use timestamp::Timestamp;
 
