@@ -44,7 +44,10 @@ pub fn rotate_keys(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("rotate-keys: cannot open the database {}: {e}", db.display());
+            eprintln!(
+                "rotate-keys: cannot open the database {}: {e}",
+                db.display()
+            );
             ExitCode::FAILURE
         }
     }

@@ -287,7 +287,9 @@ fn validate_encryption(
             problem(
                 problems,
                 at("label"),
-                format!("'{label}' is the label of an earlier key too: give every key its own label"),
+                format!(
+                    "'{label}' is the label of an earlier key too: give every key its own label"
+                ),
             );
         }
         let secret = raw.secret.as_deref().unwrap_or_default();

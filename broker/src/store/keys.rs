@@ -24,7 +24,8 @@ pub const LOCAL_LABEL: &str = "local";
 /// The name of the generated key file, beside the database file.
 pub const KEY_FILE_NAME: &str = "encryption.key";
 
-/// What a canary holds once opened.
+/// What a canary holds once opened. The stored canary is the sealed text after
+/// `odb-sealed:1:<label>:`.
 const CANARY: &[u8] = b"on-demand-broker sealing canary";
 
 fn canary_cell<'a>(label: &'a [&'a str]) -> Cell<'a> {
@@ -151,14 +152,18 @@ pub(super) fn load(c: &Connection, keys: &KeySet) -> StoreResult<Keyring> {
     }
     let ring = Keyring::new(keys.primary(), derived);
     for (label, canary) in known {
-        if ring.open(&canary_cell(&[label]), &canary).as_deref() != Ok(CANARY) {
+        let sealed = format!("{}{canary}", sealing::prefix_of(label));
+        if ring.open(&canary_cell(&[label]), &sealed).as_deref() != Ok(CANARY) {
             return Err(StoreError::WrongKey {
                 label: label.to_string(),
             });
         }
     }
     for (label, salt) in new {
-        let canary = ring.seal_with(label, &canary_cell(&[label]), CANARY);
+        let sealed = ring.seal_with(label, &canary_cell(&[label]), CANARY);
+        // Stored without the prefix and label (the row's key holds the label), so that once
+        // no value uses a key, its label in sealed form is nowhere in the files.
+        let canary = &sealed[sealing::prefix_of(label).len()..];
         c.execute(
             "INSERT INTO sealing_keys (label, salt, canary) VALUES (?1, ?2, ?3)",
             params![label, salt, canary],

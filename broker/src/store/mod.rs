@@ -34,8 +34,8 @@ mod timestamp;
 pub use columns::ColumnError;
 pub use journal::{JournalRecord, MAX_STEPS_PER_INSTANCE};
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
-pub use records::*;
 pub use keys::{key_file_path, KEY_FILE_NAME, LOCAL_LABEL};
+pub use records::*;
 pub use request::OperationRequest;
 pub use sealing::{
     check_label as check_key_label, KeySecret, KeySet, KeySetError, OpenError, RootKey,

@@ -126,7 +126,12 @@ impl SealedColumn {
     }
 
     /// Opens the stored value of the row `key`.
-    pub(crate) fn open_text(&self, ring: &Keyring, key: &[&str], stored: &str) -> StoreResult<String> {
+    pub(crate) fn open_text(
+        &self,
+        ring: &Keyring,
+        key: &[&str],
+        stored: &str,
+    ) -> StoreResult<String> {
         if self.clear == Some(stored) {
             return Ok(stored.to_string());
         }

@@ -90,7 +90,9 @@ pub enum KeySetError {
     #[error("label '{0}' is used by more than one key: give every key its own label")]
     DuplicateLabel(String),
     /// A secret is too short.
-    #[error("the secret of key '{label}' has {len} bytes: use at least {MIN_SECRET_BYTES} random bytes")]
+    #[error(
+        "the secret of key '{label}' has {len} bytes: use at least {MIN_SECRET_BYTES} random bytes"
+    )]
     ShortSecret {
         /// The key.
         label: String,
@@ -331,7 +333,12 @@ impl Keyring {
 pub(super) fn test_keyring(labels: &[&str], secret_of: impl Fn(&str) -> Vec<u8>) -> Keyring {
     let keys = labels
         .iter()
-        .map(|l| (l.to_string(), derive(&KeySecret::new(secret_of(l)), b"salt")))
+        .map(|l| {
+            (
+                l.to_string(),
+                derive(&KeySecret::new(secret_of(l)), b"salt"),
+            )
+        })
         .collect();
     Keyring::new(labels[0], keys)
 }
@@ -357,7 +364,10 @@ mod tests {
         assert!(sealed.starts_with("odb-sealed:1:k1:"), "{sealed}");
         assert!(!sealed.contains("pw-1"));
         assert_eq!(label_of(&sealed), Some("k1"));
-        assert_eq!(ring.open(&CELL, &sealed).unwrap(), b"{\"password\":\"pw-1\"}");
+        assert_eq!(
+            ring.open(&CELL, &sealed).unwrap(),
+            b"{\"password\":\"pw-1\"}"
+        );
         assert_eq!(ring.open(&CELL, &ring.seal(&CELL, b"")).unwrap(), b"");
     }
 
