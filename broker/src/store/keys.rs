@@ -237,10 +237,19 @@ fn update(c: &Connection, col: &SealedColumn, key: &[String], stored: &str) -> S
 }
 
 /// Seals every value of every sealed column, all of them clear (an older database, in the
-/// migration that introduces sealing). Returns how many were sealed.
+/// migration that introduces sealing). Returns how many were sealed. A sealed column whose
+/// table a later migration creates is skipped: its values are sealed from the start.
 pub(super) fn seal_clear_rows(c: &Connection, ring: &Keyring) -> StoreResult<usize> {
     let mut count = 0;
     for col in SEALED_COLUMNS {
+        let exists: bool = c.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [col.table],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            continue;
+        }
         for (key, text) in rows_of(c, col, None)? {
             let key_refs: Vec<&str> = key.iter().map(String::as_str).collect();
             update(c, col, &key, &col.seal_text(ring, &key_refs, &text))?;
