@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
@@ -135,97 +135,99 @@ pub fn method_label(method: &str) -> &'static str {
         .unwrap_or("OTHER")
 }
 
+/// Registers `metric` and returns it (metrics are handles: the clone kept is the same series).
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// Fresh metrics, registered under the `on_demand_broker` prefix.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("on_demand_broker");
-        let http_responses = Family::default();
-        registry.register(
+        let http_responses = registered(
+            &mut registry,
             "http_responses",
             "HTTP responses, by method and status",
-            http_responses.clone(),
+            Family::default(),
         );
-        let http_duration: Histograms<RouteLabels> =
-            Family::new_with_constructor(short_durations as fn() -> Histogram);
-        registry.register(
+        let http_duration: Histograms<RouteLabels> = registered(
+            &mut registry,
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route template and status",
-            http_duration.clone(),
+            Family::new_with_constructor(short_durations as fn() -> Histogram),
         );
-        let adapter_calls = Family::default();
-        registry.register(
+        let adapter_calls = registered(
+            &mut registry,
             "adapter_calls",
             "Service adapter runs, by subcommand and outcome",
-            adapter_calls.clone(),
+            Family::default(),
         );
-        let adapter_seconds = Family::default();
-        registry.register(
+        let adapter_seconds = registered(
+            &mut registry,
             "adapter_call_seconds",
             "Time spent in service adapter runs, by subcommand and outcome",
-            adapter_seconds.clone(),
+            Family::default(),
         );
-        let adapter_duration: Histograms<AdapterLabels> =
-            Family::new_with_constructor(short_durations as fn() -> Histogram);
-        registry.register(
+        let adapter_duration: Histograms<AdapterLabels> = registered(
+            &mut registry,
             "adapter_call_duration_seconds",
             "Duration of one service adapter run, by subcommand and outcome",
-            adapter_duration.clone(),
+            Family::new_with_constructor(short_durations as fn() -> Histogram),
         );
-        let operations_finished = Family::default();
-        registry.register(
+        let operations_finished = registered(
+            &mut registry,
             "operations_finished",
             "Instance operations that reached a terminal state, by kind and state",
-            operations_finished.clone(),
+            Family::default(),
         );
-        let operation_duration: Histograms<OperationLabels> =
-            Family::new_with_constructor(long_durations as fn() -> Histogram);
-        registry.register(
+        let operation_duration: Histograms<OperationLabels> = registered(
+            &mut registry,
             "operation_duration_seconds",
             "Time from an operation's request to its terminal state, by kind and state",
-            operation_duration.clone(),
+            Family::new_with_constructor(long_durations as fn() -> Histogram),
         );
-        let director_calls = Family::default();
-        registry.register(
+        let director_calls = registered(
+            &mut registry,
             "director_calls",
             "Calls to the BOSH director's API, by call (method and first path segment) and outcome",
-            director_calls.clone(),
+            Family::default(),
         );
-        let director_duration: Histograms<DirectorLabels> =
-            Family::new_with_constructor(short_durations as fn() -> Histogram);
-        registry.register(
+        let director_duration: Histograms<DirectorLabels> = registered(
+            &mut registry,
             "director_call_duration_seconds",
             "Duration of one call to the BOSH director's API, by call and outcome",
-            director_duration.clone(),
+            Family::new_with_constructor(short_durations as fn() -> Histogram),
         );
-        let uaa_tokens = Family::default();
-        registry.register(
+        let uaa_tokens = registered(
+            &mut registry,
             "uaa_token_fetches",
             "UAA token requests for the director, by outcome",
-            uaa_tokens.clone(),
+            Family::default(),
         );
-        let operations_in_flight = Gauge::default();
-        registry.register(
+        let operations_in_flight = registered(
+            &mut registry,
             "operations_in_flight",
             "Instance operations in progress",
-            operations_in_flight.clone(),
+            Gauge::default(),
         );
-        let instances = Family::default();
-        registry.register(
+        let instances = registered(
+            &mut registry,
             "instances",
             "Service instances that are not deleted, by plan and state",
-            instances.clone(),
+            Family::default(),
         );
-        let quota_used = Family::default();
-        registry.register(
+        let quota_used = registered(
+            &mut registry,
             "quota_used",
             "Quota use, by plan (_all for the service) and quota (instances or a resource)",
-            quota_used.clone(),
+            Family::default(),
         );
-        let quota_limit = Family::default();
-        registry.register(
+        let quota_limit = registered(
+            &mut registry,
             "quota_limit",
             "Quota limits, by plan (_all for the service) and quota",
-            quota_limit.clone(),
+            Family::default(),
         );
         registry.register(
             "build",

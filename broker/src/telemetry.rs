@@ -9,6 +9,9 @@ use crate::config::LogFormat;
 use std::io::{self, Write};
 use tracing_subscriber::EnvFilter;
 
+/// Lines the log writer thread queues before a logging call waits for it.
+const LOG_QUEUE_LINES: usize = 1024;
+
 /// Keeps the log writer's thread alive; drop it last, when the process ends, so that the
 /// lines still queued are written.
 pub type LogGuard = Option<tracing_appender::non_blocking::WorkerGuard>;
@@ -22,7 +25,13 @@ pub fn init(format: LogFormat) -> LogGuard {
     let ansi = format == LogFormat::Text
         && std::env::var_os("NO_COLOR").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking(OneLinePerEvent { keep_ansi: ansi });
+    // A queue of 1,024 lines is enough for bursts; the crate's default (128k lines) reserves
+    // megabytes the broker never uses. When full, the writer blocks rather than drop lines:
+    // audit and error lines must not be lost.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .finish(OneLinePerEvent { keep_ansi: ansi });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

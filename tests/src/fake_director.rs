@@ -307,6 +307,8 @@ impl FakeDirector {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let _ = stream.set_nonblocking(false);
+                            // A real director answers without Nagle delays.
+                            let _ = stream.set_nodelay(true);
                             if let Ok(clone) = stream.try_clone() {
                                 connections.lock().unwrap().push(clone);
                             }

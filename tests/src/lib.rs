@@ -4,11 +4,13 @@
 //! config written into a fresh temporary directory ([`BrokerConfig`], [`BrokerProcess`]), and drive
 //! it over HTTP as a platform would ([`OsbClient`]). The broker runs the `test-adapter` binary of
 //! this crate as its service adapter; see `src/bin/test_adapter.rs` for how tests script it.
+//! [`Browser`] drives headless Chromium for the tests of the operator console.
 //! Everything here is blocking (std threads and `reqwest::blocking`), so tests are plain `#[test]`
 //! functions.
 
 mod binaries;
 mod bodies;
+mod browser;
 mod client;
 mod config;
 pub mod fake_director;
@@ -18,6 +20,7 @@ pub use binaries::{broker_binary, run_broker, test_adapter_binary};
 pub use bodies::{
     bind_body, context, provision_body, unique_id, update_body, ORGANIZATION_GUID, SPACE_GUID,
 };
+pub use browser::{Browser, DevTools, BROWSER_TIMEOUT};
 pub use client::{OsbClient, Response, API_VERSION};
 pub use config::{
     read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,

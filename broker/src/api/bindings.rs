@@ -1,47 +1,28 @@
 //! Service binding endpoints: bind, unbind, fetch and last operation. Each handler parses
 //! the request, calls its use case and renders the outcome.
 
+use super::bodies::{BindBody, OsbBody};
 use super::error::ApiError;
-use super::extract::{BindingPath, JsonBody};
+use super::extract::BindingPath;
 use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
-use crate::ids::{BindingId, ID_RULE};
-use crate::service::{BindRequest, UnbindRequest};
+use crate::service::UnbindRequest;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::collections::HashMap;
 
 type Query = web::Query<HashMap<String, String>>;
-
-fn bind_request(body: &Map<String, Value>) -> Result<BindRequest, ApiError> {
-    let predecessor_binding_id = optional_str(body, "predecessor_binding_id")?
-        .map(|p| {
-            BindingId::parse(&p).map_err(|e| {
-                ApiError::bad_request(format!("predecessor_binding_id {e}: use {ID_RULE}"))
-            })
-        })
-        .transpose()?;
-    Ok(BindRequest {
-        service_id: required_str(body, "service_id")?,
-        plan_id: required_str(body, "plan_id")?,
-        parameters: parameters(body)?,
-        bind_resource: optional_object(body, "bind_resource")?,
-        context: optional_object(body, "context")?,
-        app_guid: optional_str(body, "app_guid")?,
-        predecessor_binding_id,
-    })
-}
 
 /// `PUT .../service_bindings/{binding_id}`: bind (synchronous).
 pub async fn bind(
     state: web::Data<AppState>,
     BindingPath(instance_id, binding_id): BindingPath,
     meta: web::ReqData<RequestMeta>,
-    JsonBody(body): JsonBody,
+    OsbBody(body): OsbBody<BindBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = bind_request(&body)?;
+    let request = body.into_request();
     let bound = state
         .broker
         .bind(meta.caller(), &instance_id, &binding_id, request)

@@ -2,8 +2,9 @@
 //! pages with no script and no external asset (it works on an air-gapped foundation), read
 //! only — it changes nothing, so it needs no CSRF machinery.
 //!
-//! * `GET /mgmt/ui?plan=&state=&q=`: the fleet, failed and in-flight instances first, with a
-//!   filter by plan and state and a search by id (a plain GET form), and quota use per plan.
+//! * `GET /mgmt/ui?plan=&state=&q=`: the fleet, failed instances first, then those in
+//!   flight, with a filter by plan and state and a search by id (a plain GET form), and quota
+//!   use per plan.
 //! * `GET /mgmt/ui/service_instances/{id}`: one instance — its bindings (ids only, never
 //!   credentials) and its history from the operations journal, step by step.
 //! * `GET /mgmt/ui/style.css`: the stylesheet.
@@ -19,6 +20,7 @@ use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::AppState;
 use crate::service::{FleetRow, HistoryEntry, InstanceDetail};
+use crate::store::{InstanceState, OperationState};
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -72,10 +74,12 @@ pub async fn style() -> HttpResponse {
         .body(STYLE)
 }
 
+/// The style of a state: instance and operation states, and BOSH task states in the timeline.
 fn state_class(state: &str) -> &'static str {
     match state {
-        "failed" => "failed",
-        "in progress" | "provisioning" | "updating" | "deprovisioning" => "in-progress",
+        "failed" | "error" | "cancelled" | "timeout" => "failed",
+        "in progress" | "provisioning" | "updating" | "deprovisioning" | "queued"
+        | "processing" | "cancelling" => "in-progress",
         _ => "",
     }
 }
@@ -128,19 +132,34 @@ fn select(name: &str, label: &str, chosen: &str, options: &[(String, String)]) -
     out
 }
 
-fn fleet_body(
-    state: &AppState,
-    rows: &[FleetRow],
-    gauges: &crate::metrics::Gauges,
-    filter: &Filter,
-) -> String {
-    let config = state.broker.config();
-    let mut out = format!(
-        "<header><h1>Service instances</h1><p class=\"muted\">service {} ({})</p></header>\n",
-        esc(&config.catalog.service_name),
-        esc(&config.catalog.id)
-    );
-    out.push_str("<section><h2>Quotas</h2>");
+/// Where a row goes in the list: failed instances (or a failed last operation) first, then
+/// instances with an operation in flight, then the rest.
+fn rank(row: &FleetRow) -> u8 {
+    let last = row.last_operation.map(|(_, s)| s);
+    if row.state == InstanceState::Failed || last == Some(OperationState::Failed) {
+        0
+    } else if last == Some(OperationState::InProgress)
+        || matches!(
+            row.state,
+            InstanceState::Provisioning | InstanceState::Updating | InstanceState::Deprovisioning
+        )
+    {
+        1
+    } else {
+        2
+    }
+}
+
+/// The rows `filter` keeps, ranked; within a rank they keep the fleet's order (by id).
+fn shown<'a>(rows: &'a [FleetRow], filter: &Filter) -> Vec<&'a FleetRow> {
+    let mut shown: Vec<&FleetRow> = rows.iter().filter(|r| filter.keeps(r)).collect();
+    shown.sort_by_key(|r| rank(r));
+    shown
+}
+
+/// The quota table: use and limit per plan and quota.
+fn quota_section(gauges: &crate::metrics::Gauges) -> String {
+    let mut out = String::from("<section><h2>Quotas</h2>");
     if gauges.quota_limit.is_empty() {
         out.push_str("<p class=\"muted\">No quotas are configured.</p>");
     } else {
@@ -160,9 +179,13 @@ fn fleet_body(
         }
         out.push_str("</tbody></table>");
     }
-    out.push_str(
-        "</section>\n<section><h2>Instances</h2><form method=\"get\" action=\"/mgmt/ui\">",
-    );
+    out.push_str("</section>\n");
+    out
+}
+
+/// The filter form: plan, state and id search, showing the current choice.
+fn filter_form(config: &crate::config::Config, filter: &Filter) -> String {
+    let mut out = String::from("<form method=\"get\" action=\"/mgmt/ui\">");
     let plans: Vec<(String, String)> = config
         .catalog
         .plans
@@ -186,33 +209,55 @@ fn fleet_body(
         "<label>Id <input name=\"q\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>",
         esc(&filter.q)
     );
-    let shown: Vec<&FleetRow> = rows.iter().filter(|r| filter.keeps(r)).collect();
+    out
+}
+
+/// One row of the instance table.
+fn instance_row(row: &FleetRow) -> String {
+    let last = row.last_operation.map_or_else(String::new, |(kind, s)| {
+        format!(
+            "{} <span class=\"{}\">{}</span>",
+            esc(kind),
+            state_class(s.as_str()),
+            esc(s.as_str())
+        )
+    });
+    let attention = row.state.as_str() == "failed"
+        || row
+            .last_operation
+            .is_some_and(|(_, s)| s.as_str() != "succeeded");
+    format!(
+        "<tr class=\"{}\" data-state=\"{}\"><td><a href=\"/mgmt/ui/service_instances/{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{last}</td><td>{}</td></tr>",
+        if attention { "attention" } else { "" },
+        esc(row.state.as_str()),
+        esc(row.id.as_str()),
+        esc(row.id.as_str()),
+        esc(&row.plan_name),
+        state_class(row.state.as_str()),
+        esc(row.state.as_str()),
+        if row.upgrade_pending { "pending" } else { "" }
+    )
+}
+
+fn fleet_body(
+    state: &AppState,
+    rows: &[FleetRow],
+    gauges: &crate::metrics::Gauges,
+    filter: &Filter,
+) -> String {
+    let config = state.broker.config();
+    let mut out = format!(
+        "<header><h1>Service instances</h1><p class=\"muted\">service {} ({})</p></header>\n",
+        esc(&config.catalog.service_name),
+        esc(&config.catalog.id)
+    );
+    out.push_str(&quota_section(gauges));
+    out.push_str("<section><h2>Instances</h2>");
+    out.push_str(&filter_form(config, filter));
+    let shown = shown(rows, filter);
     out.push_str("<table id=\"instances\"><thead><tr><th>Instance</th><th>Plan</th><th>State</th><th>Last operation</th><th>Upgrade</th></tr></thead><tbody>");
     for row in &shown {
-        let last = row.last_operation.map_or_else(String::new, |(kind, s)| {
-            format!(
-                "{} <span class=\"{}\">{}</span>",
-                esc(kind),
-                state_class(s.as_str()),
-                esc(s.as_str())
-            )
-        });
-        let attention = row.state.as_str() == "failed"
-            || row
-                .last_operation
-                .is_some_and(|(_, s)| s.as_str() != "succeeded");
-        let _ = write!(
-            out,
-            "<tr class=\"{}\" data-state=\"{}\"><td><a href=\"/mgmt/ui/service_instances/{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{last}</td><td>{}</td></tr>",
-            if attention { "attention" } else { "" },
-            esc(row.state.as_str()),
-            esc(row.id.as_str()),
-            esc(row.id.as_str()),
-            esc(&row.plan_name),
-            state_class(row.state.as_str()),
-            esc(row.state.as_str()),
-            if row.upgrade_pending { "pending" } else { "" }
-        );
+        out.push_str(&instance_row(row));
     }
     let _ = writeln!(
         out,
@@ -236,13 +281,27 @@ pub async fn fleet(
     Ok(page("Service instances", &body))
 }
 
-fn step_item(step: &Value) -> String {
-    let text = |k: &str| match &step[k] {
+/// A field of a journal step as text (`""` when absent).
+fn step_field(step: &Value, key: &str) -> String {
+    match &step[key] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
-    };
-    let mut out = format!("<li><span class=\"muted\">{}</span> ", esc(&text("at")));
+    }
+}
+
+fn step_item(step: &Value) -> String {
+    format!(
+        "<li><span class=\"muted\">{}</span> {}</li>",
+        esc(&step_field(step, "at")),
+        step_detail(step)
+    )
+}
+
+/// What a journal step says, by kind, every value escaped.
+fn step_detail(step: &Value) -> String {
+    let text = |k: &str| step_field(step, k);
+    let mut out = String::new();
     match text("kind").as_str() {
         "adapter" => {
             let _ = write!(
@@ -296,7 +355,6 @@ fn step_item(step: &Value) -> String {
             let _ = write!(out, "{} {}", esc(other), esc(&step.to_string()));
         }
     }
-    out.push_str("</li>");
     out
 }
 
@@ -403,6 +461,76 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<b>bold"), "{html}");
+    }
+
+    fn row(id: &str, state: InstanceState, last: Option<OperationState>) -> FleetRow {
+        FleetRow {
+            id: crate::ids::InstanceId::parse(id).unwrap(),
+            plan_id: "p".into(),
+            plan_name: "small".into(),
+            state,
+            last_operation: last.map(|s| ("create", s)),
+            upgrade_pending: false,
+        }
+    }
+
+    #[test]
+    fn failed_instances_come_before_those_in_flight_whatever_their_ids() {
+        let rows = [
+            row(
+                "a-ready",
+                InstanceState::Ready,
+                Some(OperationState::Succeeded),
+            ),
+            row(
+                "b-updating",
+                InstanceState::Updating,
+                Some(OperationState::InProgress),
+            ),
+            row("c-provisioning", InstanceState::Provisioning, None),
+            row(
+                "d-update-failed",
+                InstanceState::Ready,
+                Some(OperationState::Failed),
+            ),
+            row(
+                "e-failed",
+                InstanceState::Failed,
+                Some(OperationState::Failed),
+            ),
+        ];
+        let ids: Vec<&str> = shown(&rows, &Filter::of(&HashMap::new()))
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "d-update-failed",
+                "e-failed",
+                "b-updating",
+                "c-provisioning",
+                "a-ready"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_director_task_in_the_timeline_is_marked_failed() {
+        let step = |state: &str| {
+            step_item(&serde_json::json!({
+                "at": "t", "kind": "task", "task": 2, "what": "deploying", "state": state
+            }))
+        };
+        for state in ["error", "cancelled", "timeout"] {
+            assert!(
+                step(state).contains(&format!("<span class=\"failed\">{state}</span>")),
+                "{}",
+                step(state)
+            );
+        }
+        assert!(step("processing").contains("<span class=\"in-progress\">processing</span>"));
+        assert!(step("done").contains("<span class=\"\">done</span>"));
     }
 
     #[test]

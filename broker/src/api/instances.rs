@@ -1,13 +1,14 @@
 //! Service instance endpoints: provision, update, deprovision, fetch and last operation.
 //! Each handler parses the request, calls its use case and renders the outcome.
 
+use super::bodies::{OsbBody, ProvisionBody, UpdateBody};
 use super::error::ApiError;
-use super::extract::{InstancePath, JsonBody};
+use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::ids::OperationId;
-use crate::service::{Accepted, DeprovisionRequest, ProvisionRequest, Provisioned, UpdateRequest};
+use crate::service::{Accepted, DeprovisionRequest, Provisioned};
 use crate::store::{OperationKind, OperationState};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -29,31 +30,15 @@ pub fn render_accepted(accepted: &Accepted) -> HttpResponse {
     HttpResponse::Accepted().json(Value::Object(body))
 }
 
-fn provision_request(
-    body: &Map<String, Value>,
-    query: &Query,
-) -> Result<ProvisionRequest, ApiError> {
-    Ok(ProvisionRequest {
-        service_id: required_str(body, "service_id")?,
-        plan_id: required_str(body, "plan_id")?,
-        organization_guid: required_str(body, "organization_guid")?,
-        space_guid: required_str(body, "space_guid")?,
-        context: optional_object(body, "context")?,
-        parameters: parameters(body)?,
-        maintenance_info: optional_object(body, "maintenance_info")?,
-        accepts_incomplete: accepts_incomplete(query),
-    })
-}
-
 /// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
 pub async fn provision(
     state: web::Data<AppState>,
     InstancePath(instance_id): InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
-    JsonBody(body): JsonBody,
+    OsbBody(body): OsbBody<ProvisionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = provision_request(&body, &query)?;
+    let request = body.into_request(accepts_incomplete(&query));
     match state
         .broker
         .provision(meta.caller(), &instance_id, request)
@@ -71,32 +56,15 @@ pub async fn provision(
     }
 }
 
-fn update_request(body: &Map<String, Value>, query: &Query) -> Result<UpdateRequest, ApiError> {
-    let has_parameters = body.get("parameters").is_some_and(|p| !p.is_null());
-    Ok(UpdateRequest {
-        service_id: required_str(body, "service_id")?,
-        plan_id: optional_str(body, "plan_id")?,
-        parameters: if has_parameters {
-            Some(parameters(body)?)
-        } else {
-            None
-        },
-        context: optional_object(body, "context")?,
-        previous_values: optional_object(body, "previous_values")?,
-        maintenance_info: optional_object(body, "maintenance_info")?,
-        accepts_incomplete: accepts_incomplete(query),
-    })
-}
-
 /// `PATCH /v2/service_instances/{id}`: update or upgrade (always asynchronous).
 pub async fn update(
     state: web::Data<AppState>,
     InstancePath(instance_id): InstancePath,
     query: Query,
     meta: web::ReqData<RequestMeta>,
-    JsonBody(body): JsonBody,
+    OsbBody(body): OsbBody<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = update_request(&body, &query)?;
+    let request = body.into_request(accepts_incomplete(&query));
     state
         .broker
         .update(meta.caller(), &instance_id, request)

@@ -10,6 +10,7 @@
 //!
 //! Errors are OSB-style `{"description": ...}` bodies.
 
+use super::bodies::{decode, ManagementBody};
 use super::error::ApiError;
 use super::extract::{depth, InstancePath, MAX_BODY_DEPTH};
 use super::middleware::RequestMeta;
@@ -105,13 +106,14 @@ fn management_context(body: &[u8]) -> Result<Option<Value>, ApiError> {
         Ok(v) if depth(&v) > MAX_BODY_DEPTH => Err(ApiError::unprocessable(format!(
             "Error in request body: it nests objects and arrays more than {MAX_BODY_DEPTH} levels deep"
         ))),
-        Ok(Value::Object(map)) => match map.get("context") {
-            None | Some(Value::Null) => Ok(None),
-            Some(c @ Value::Object(_)) => Ok(Some(c.clone())),
-            Some(_) => Err(ApiError::unprocessable(
-                "Error in request body: context must be a JSON object",
-            )),
-        },
+        Ok(Value::Object(map)) => decode::<ManagementBody>(map)
+            .map(ManagementBody::into_context)
+            .map_err(|e| {
+                ApiError::unprocessable(format!(
+                    "Error in request body: {}",
+                    e.description.unwrap_or_default()
+                ))
+            }),
         Ok(_) => Err(ApiError::unprocessable(
             "Error in request body: send a JSON object (or no body)",
         )),

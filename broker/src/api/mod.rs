@@ -1,6 +1,7 @@
 //! The HTTP surface: every route in one place, thin handlers, one error type.
 
 pub mod bindings;
+pub mod bodies;
 pub mod console;
 pub mod error;
 pub mod extract;

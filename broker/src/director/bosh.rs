@@ -6,6 +6,10 @@
 //! followed: the director answers task-starting calls with `302 Location: /tasks/<id>`, and the
 //! id is all the broker needs; the engine polls the task itself.
 
+use super::answers::{
+    ConfigAnswer, DeploymentAnswer, DeploymentListEntry, ErrandResult, InstanceAnswer,
+    LinkAddressAnswer, LinkAnswer, LinkProvider,
+};
 use super::{Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms};
 use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
 use crate::url_path::UrlPath;
@@ -272,8 +276,8 @@ fn instance_slug(instance: &str) -> Value {
 fn errand_exit_code(result: &str) -> Option<i64> {
     result
         .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter_map(|v| v["exit_code"].as_i64())
+        .filter_map(|l| serde_json::from_str::<ErrandResult>(l.trim()).ok())
+        .filter_map(|r| r.exit_code)
         .find(|code| *code != 0)
 }
 
@@ -589,11 +593,12 @@ impl BoshDirector {
             .and_then(|l| l.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        task_id_from_location(&location).ok_or_else(|| {
-            DirectorError::Request(format!(
-                "the director answered {what} with status {} and no task location (Location: '{location}')",
+        task_id_from_location(&location).ok_or_else(|| DirectorError::InvalidAnswer {
+            what: what.clone(),
+            reason: format!(
+                "status {} and no task location (Location: '{location}')",
                 resp.status().as_u16()
-            ))
+            ),
         })
     }
 
@@ -616,31 +621,30 @@ impl BoshDirector {
     async fn link_address(
         &self,
         deployment: &str,
-        providers: &[Value],
+        providers: &[LinkProvider],
         dns: &BindingDnsConfig,
     ) -> Result<String, DirectorError> {
         let provider = providers
             .iter()
             .find(|p| {
-                p["shared"].as_bool() == Some(true)
-                    && p["name"].as_str() == Some(dns.link_provider.as_str())
-                    && p["owner_object"]["info"]["instance_group"].as_str()
-                        == Some(dns.instance_group.as_str())
+                p.shared
+                    && p.name == dns.link_provider
+                    && p.instance_group() == Some(dns.instance_group.as_str())
             })
-            .ok_or_else(|| {
-                DirectorError::Request(format!(
-                    "no shared link provider '{}' on instance group '{}' in deployment {deployment} (binding_with_dns '{}')",
-                    dns.link_provider, dns.instance_group, dns.name
-                ))
+            .ok_or_else(|| DirectorError::LinkProviderNotFound {
+                deployment: deployment.to_string(),
+                provider: dns.link_provider.clone(),
+                instance_group: dns.instance_group.clone(),
+                entry: dns.name.clone(),
             })?;
-        let provider_id = id_text(&provider["id"]);
-        let link: Value = self
+        let provider_id = &provider.id.0;
+        let link: LinkAnswer = self
             .fetch_json(Call::new(Method::POST, top("links")).body(Body::Json(json!({
                 "link_provider_id": provider_id,
                 "link_consumer": {"owner_object": {"name": "external_consumer_id", "type": "external"}},
             }))))
             .await?;
-        let link_id = id_text(&link["id"]);
+        let link_id = link.id.0;
         let mut call = Call::get(top("link_address")).query("link_id", link_id.clone());
         let props = dns.properties.as_ref();
         if let Some(azs) = props
@@ -658,7 +662,7 @@ impl BoshDirector {
         {
             call = call.query("status", status);
         }
-        let address: Result<Value, _> = self.fetch_json(call).await;
+        let address: Result<LinkAddressAnswer, _> = self.fetch_json(call).await;
         // Always remove the link, even when the address could not be read.
         let deleted = self
             .send(Call::new(Method::DELETE, top("links").segment(&link_id)))
@@ -673,10 +677,7 @@ impl BoshDirector {
                 tracing::warn!(link = %link_id, error = %e, "could not delete the external link")
             }
         }
-        address?["address"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| DirectorError::Request("link_address answer has no address".into()))
+        Ok(address?.address)
     }
 }
 
@@ -692,14 +693,6 @@ fn error_chain(e: &reqwest::Error) -> String {
     why
 }
 
-/// An id the director may send as a string or a number.
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 async fn json_body<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
     what: &str,
@@ -707,11 +700,13 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     let text = resp
         .text()
         .await
-        .map_err(|e| DirectorError::Request(format!("reading the answer to {what}: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| {
-        DirectorError::Request(format!(
-            "unexpected answer from the director to {what}: {e}"
-        ))
+        .map_err(|e| DirectorError::InvalidAnswer {
+            what: what.to_string(),
+            reason: format!("reading it: {e}"),
+        })?;
+    serde_json::from_str(&text).map_err(|e| DirectorError::InvalidAnswer {
+        what: what.to_string(),
+        reason: e.to_string(),
     })
 }
 
@@ -749,9 +744,13 @@ impl Director for BoshDirector {
                 .await?
                 .check()
                 .await?;
-            let result = resp.text().await.map_err(|e| {
-                DirectorError::Request(format!("reading the result of task {id}: {e}"))
-            })?;
+            let result = resp
+                .text()
+                .await
+                .map_err(|e| DirectorError::InvalidAnswer {
+                    what: format!("GET /tasks/{id}/output"),
+                    reason: format!("reading it: {e}"),
+                })?;
             if let Some(code) = errand_exit_code(&result) {
                 task.state = TaskState::Error;
                 task.result = format!("errand exited with code {code}: {}", result.trim());
@@ -784,10 +783,9 @@ impl Director for BoshDirector {
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let body: Value = json_body(answer.check().await?, "GET /deployments/<name>").await?;
-        Ok(Some(
-            body["manifest"].as_str().unwrap_or_default().to_string(),
-        ))
+        let body: DeploymentAnswer =
+            json_body(answer.check().await?, "GET /deployments/<name>").await?;
+        Ok(Some(body.manifest))
     }
 
     async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError> {
@@ -803,29 +801,15 @@ impl Director for BoshDirector {
         if answer.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
-        let instances: Vec<Value> =
+        let mut instances: Vec<InstanceAnswer> =
             json_body(answer.check().await?, "GET /deployments/<name>/instances").await?;
-        let mut sorted: Vec<&Value> = instances
-            .iter()
-            .filter(|i| {
-                i["expects_vm"].as_bool() != Some(false)
-                    || i["ips"].as_array().is_some_and(|a| !a.is_empty())
-            })
-            .collect();
-        sorted.sort_by_key(|i| i["index"].as_i64().unwrap_or(0));
+        instances.retain(InstanceAnswer::has_vm);
+        instances.sort_by_key(|i| i.index.unwrap_or(0));
         let mut vms = Vms::new();
-        for instance in sorted {
-            let Some(job) = instance["job"].as_str() else {
-                continue;
-            };
-            let ips = vms.entry(job.to_string()).or_default();
-            ips.extend(
-                instance["ips"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|ip| ip.as_str().map(str::to_string)),
-            );
+        for instance in instances {
+            if let Some(job) = instance.job {
+                vms.entry(job).or_default().extend(instance.ips);
+            }
         }
         Ok(vms)
     }
@@ -870,7 +854,7 @@ impl Director for BoshDirector {
     }
 
     async fn deployments(&self) -> Result<Vec<String>, DirectorError> {
-        let list: Vec<Value> = self
+        let list: Vec<DeploymentListEntry> = self
             .fetch_json(
                 Call::get(top("deployments"))
                     .query("exclude_configs", "true")
@@ -878,10 +862,7 @@ impl Director for BoshDirector {
                     .query("exclude_stemcells", "true"),
             )
             .await?;
-        Ok(list
-            .iter()
-            .filter_map(|d| d["name"].as_str().map(str::to_string))
-            .collect())
+        Ok(list.into_iter().map(|d| d.name).collect())
     }
 
     async fn update_configs(
@@ -905,14 +886,14 @@ impl Director for BoshDirector {
     }
 
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
-        let configs: Vec<Value> = self
+        let configs: Vec<ConfigAnswer> = self
             .fetch_json(
                 Call::get(top("configs"))
                     .query("name", deployment)
                     .query("latest", "true"),
             )
             .await?;
-        let mut kinds: Vec<&str> = configs.iter().filter_map(|c| c["type"].as_str()).collect();
+        let mut kinds: Vec<&str> = configs.iter().map(|c| c.kind.as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         for kind in kinds {
@@ -939,7 +920,7 @@ impl Director for BoshDirector {
         if dns.is_empty() {
             return Ok(addresses);
         }
-        let providers: Vec<Value> = self
+        let providers: Vec<LinkProvider> = self
             .fetch_json(Call::get(top("link_providers")).query("deployment", deployment))
             .await?;
         for entry in dns {
@@ -1291,7 +1272,11 @@ mod wire_tests {
 
     #[test]
     fn only_director_trouble_counts_as_unavailable() {
-        assert!(DirectorError::Request("x".into()).is_unavailable());
+        assert!(DirectorError::InvalidAnswer {
+            what: "GET /x".into(),
+            reason: "x".into()
+        }
+        .is_unavailable());
         assert!(!DirectorError::Config("x".into()).is_unavailable());
         assert!(!DirectorError::Authentication("x".into()).is_unavailable());
         assert!(!DirectorError::DeploymentNotFound("d".into()).is_unavailable());

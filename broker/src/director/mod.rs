@@ -1,6 +1,7 @@
 //! The director seam: everything the broker asks of BOSH, behind one trait, with the
 //! built-in simulated director as the embedded default.
 
+pub mod answers;
 pub mod bosh;
 pub mod simulated;
 pub mod version;
@@ -18,11 +19,30 @@ pub type Vms = BTreeMap<String, Vec<String>>;
 /// Errors talking to a director.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectorError {
-    /// A director request failed in a way no other variant describes (an answer the broker
-    /// cannot read, a task start without a task location, an invalid manifest for the
-    /// simulated director).
+    /// The director answered in a way the broker cannot read (a body that is not the JSON
+    /// expected, a task start without a task location).
+    #[error("director request failed: unexpected answer to {what}: {reason}")]
+    InvalidAnswer {
+        /// The request (`GET /deployments/<name>`).
+        what: String,
+        /// What is wrong with the answer.
+        reason: String,
+    },
+    /// The simulated director refused a manifest, as a real director's task would fail.
     #[error("director request failed: {0}")]
-    Request(String),
+    InvalidManifest(String),
+    /// A plan's `binding_with_dns` entry names a link provider the deployment does not share.
+    #[error("no shared link provider '{provider}' on instance group '{instance_group}' in deployment {deployment} (binding_with_dns '{entry}')")]
+    LinkProviderNotFound {
+        /// The deployment.
+        deployment: String,
+        /// The link provider's name.
+        provider: String,
+        /// The instance group that should provide it.
+        instance_group: String,
+        /// The `binding_with_dns` entry's name.
+        entry: String,
+    },
     /// The director could not be reached (connection refused, TLS failure, timeout).
     #[error("cannot reach the BOSH director at {url}: {reason}")]
     Unreachable {
@@ -70,7 +90,7 @@ impl DirectorError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Request(_)
+            Self::InvalidAnswer { .. }
                 | Self::Unreachable { .. }
                 | Self::UnexpectedStatus { .. }
                 | Self::TaskNotFound(_)

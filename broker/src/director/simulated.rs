@@ -192,10 +192,13 @@ impl Director for SimulatedDirector {
     }
 
     async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
-        let doc: serde_yaml::Value = serde_yaml::from_str(manifest)
-            .map_err(|e| DirectorError::Request(format!("manifest is not valid YAML: {e}")))?;
+        let doc: serde_yaml::Value = serde_yaml::from_str(manifest).map_err(|e| {
+            DirectorError::InvalidManifest(format!("manifest is not valid YAML: {e}"))
+        })?;
         let Some(name) = doc["name"].as_str().map(str::to_string) else {
-            return Err(DirectorError::Request("manifest has no name".to_string()));
+            return Err(DirectorError::InvalidManifest(
+                "manifest has no name".to_string(),
+            ));
         };
         let fails = failure_for(manifest, "deploy", None);
         let (n, m) = (name.clone(), manifest.to_string());

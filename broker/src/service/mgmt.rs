@@ -100,14 +100,7 @@ impl Broker {
         let listed = self
             .engine
             .store()
-            .run(|s| {
-                let mut out = Vec::new();
-                for instance in s.live_instances()? {
-                    let op = s.latest_operation(&instance.id)?;
-                    out.push((instance, op));
-                }
-                Ok(out)
-            })
+            .run(|s| s.live_instances_with_latest_operation())
             .await
             .map_err(|e| ServiceError::store("-", "mgmt", e))?;
         Ok(listed
