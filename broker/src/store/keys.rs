@@ -53,7 +53,10 @@ pub(super) fn local_key_set(db: &Path) -> StoreResult<KeySet> {
         message,
     };
     let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+        Ok(text) => {
+            tighten_key_file(&path);
+            text
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => generate_key_file(&path)?,
         Err(e) => return Err(key_error(format!("cannot read it: {e}"))),
     };
@@ -71,6 +74,28 @@ pub(super) fn local_key_set(db: &Path) -> StoreResult<KeySet> {
         secret: KeySecret::new(secret),
     };
     KeySet::new(vec![key], LOCAL_LABEL).map_err(|e| key_error(e.to_string()))
+}
+
+/// Sets a key file that group or others can read to 0600, with a warning that says what
+/// was found (the key itself may have been read by them: replacing it means rotating).
+fn tighten_key_file(path: &Path) {
+    let Ok(mode) = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777) else {
+        return;
+    };
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let result = std::fs::set_permissions(path, std::fs::Permissions::from_mode(files::FILE_MODE));
+    tracing::warn!(
+        path = %path.display(),
+        mode = %format!("{mode:04o}"),
+        "the encryption key file {} had mode {mode:04o}: other users could read the key. {}",
+        path.display(),
+        match result {
+            Ok(()) => "The broker set it to 0600; if someone may have read it, configure database.encryption.keys with a new primary key and this one as `local`".to_string(),
+            Err(e) => format!("The broker could not change it ({e}): run `chmod 600 {}` as its owner", files::shell_quote(path)),
+        }
+    );
 }
 
 /// Writes a new random key to `path` (0600); returns its text. Another process that made the
@@ -173,7 +198,7 @@ pub(super) fn load(c: &Connection, keys: &KeySet) -> StoreResult<Keyring> {
 }
 
 /// The rows of `col` (each row's key and stored value) that are not its clear value, and,
-/// with `prefix`, whose value does not start with it.
+/// with `not_prefixed`, whose value does not start with that text.
 fn rows_of(
     c: &Connection,
     col: &SealedColumn,

@@ -9,6 +9,22 @@
 //! [`SealedColumn::read_json`] (or [`SealedColumn::open_text`] for a value already
 //! selected). A value that does not open is [`StoreError::Sealed`] naming the column, never a
 //! default.
+//!
+//! A new secret column, for example `config_values.value` keyed by `(deployment, name)`:
+//!
+//! ```text
+//! pub(crate) const CONFIG_VALUE: SealedColumn = SealedColumn {
+//!     name: "config_values.value", table: "config_values", column: "value",
+//!     key: &["deployment", "name"], clear: None,
+//! };
+//! // added to SEALED_COLUMNS, then, in the store:
+//! let stored = CONFIG_VALUE.seal_text(self.keyring(), &[deployment, name], value);
+//! // ... INSERT stored ...; and reading, with a SELECT of deployment, name, value:
+//! self.query_all(sql, params, |row, ring| CONFIG_VALUE.read_text(row, ring))
+//! ```
+//!
+//! The row key must be the columns that identify the row for its whole life: a value
+//! moved to a row with another key no longer opens.
 
 use super::columns::{column_error, ColumnError};
 use super::sealing::{Cell, Keyring};

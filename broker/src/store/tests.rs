@@ -1714,3 +1714,18 @@ fn an_upgrade_from_a_clear_database_seals_with_the_configured_primary_key() {
         .all(|v| v.starts_with("odb-sealed:1:k1:")));
     assert_eq!(labels_known(&dir), ["k1"]);
 }
+
+#[test]
+fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    Store::open(&db).unwrap();
+    let key_file = key_file_path(&db);
+    set_mode(&key_file, 0o644);
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(
+        warns_about(&logs, &key_file.display().to_string(), "0644", "0600"),
+        "{logs}"
+    );
+}
