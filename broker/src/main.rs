@@ -1,7 +1,7 @@
 //! The `on-demand-broker` command: serve, check a config, print the default config, run
 //! the built-in example adapter, check or call a service adapter (adapter check, adapter
-//! call), or operate a running broker (upgrade-all, recreate-all, orphan-deployments,
-//! delete-all).
+//! call), operate a running broker (upgrade-all, recreate-all, orphan-deployments,
+//! delete-all), or re-encrypt its database with a new primary key (rotate-keys).
 
 use clap::{Parser, Subcommand};
 use on_demand_broker::{app::Application, cli, config, telemetry};
@@ -48,6 +48,13 @@ enum Command {
     /// Show what happened to one service instance: its operations, binds and unbinds, newest
     /// first, with every adapter run, director call and task change.
     History(cli::HistoryArgs),
+    /// Re-encrypt, with the broker stopped, every value in the database sealed with a key
+    /// other than the primary one in `database.encryption.keys`; prints how many.
+    RotateKeys {
+        /// The broker's YAML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Check a service adapter against the contract (`adapter check`), or make one call with
     /// the envelope the broker would send (`adapter call`).
     Adapter(cli::adapter_kit::AdapterArgs),
@@ -95,6 +102,7 @@ fn main() -> ExitCode {
         Command::DeleteAll(args) => cli::delete_all(&args),
         Command::History(args) => cli::history(&args),
         Command::Adapter(args) => cli::adapter_kit::adapter(&args),
+        Command::RotateKeys { config: path } => cli::rotate_keys(&path),
     }
 }
 

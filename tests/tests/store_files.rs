@@ -105,10 +105,12 @@ fn an_unbound_bindings_password_leaves_no_copy_in_the_database_files() {
         created.body["credentials"]["parameters"]["password"],
         password.as_str()
     );
+    // Sealed while the binding exists (see `secrets_at_rest`), and gone once it is deleted.
     assert!(
-        !files_containing(&db, &password).is_empty(),
-        "the check must see the password while the binding exists"
+        !files_containing(&db, "odb-sealed:1:").is_empty(),
+        "the check must see the sealed binding while it exists"
     );
+    assert!(files_containing(&db, &password).is_empty());
     let unbound = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
     assert_eq!(unbound.status, 200, "{}", unbound.text);
     let found = files_containing(&db, &password);

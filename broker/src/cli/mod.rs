@@ -5,12 +5,16 @@
 //! They use the management API (`/mgmt`) and, for polling and deletion, the OSB API, with the
 //! broker's basic-auth credentials. Each prints one progress line per instance state change and
 //! a summary, and exits non-zero when anything did not work, naming what.
+//!
+//! `rotate-keys` is the one command that works on the database directly, offline (see
+//! [`rotate_keys`]).
 
 pub mod adapter_kit;
 pub mod client;
 mod delete_all;
 mod history;
 mod iterate;
+mod rotate_keys;
 
 use clap::Args;
 use client::{BrokerClient, ClientError};
@@ -20,6 +24,7 @@ use std::time::Duration;
 pub use delete_all::delete_all;
 pub use history::{history, HistoryArgs};
 pub use iterate::{recreate_all, upgrade_all};
+pub use rotate_keys::rotate_keys;
 
 /// Exit code of `orphan-deployments` when there are orphans (as the Go errand).
 pub const EXIT_ORPHANS: u8 = 10;

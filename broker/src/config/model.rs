@@ -125,6 +125,35 @@ pub struct RawServiceAdapter {
 #[serde(default)]
 pub struct RawDatabase {
     pub path: Option<String>,
+    /// `database.encryption:` — the keys that seal the secrets in the database.
+    pub encryption: Option<RawEncryption>,
+}
+
+/// `database.encryption:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawEncryption {
+    /// `database.encryption.keys:` — the root keys; exactly one is primary.
+    pub keys: Option<Vec<RawEncryptionKey>>,
+}
+
+/// One entry of `database.encryption.keys` as written. `secret` may be `${ENV_VAR}`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawEncryptionKey {
+    pub label: Option<String>,
+    pub secret: Option<String>,
+    pub primary: Option<bool>,
+}
+
+impl std::fmt::Debug for RawEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawEncryptionKey")
+            .field("label", &self.label)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("primary", &self.primary)
+            .finish()
+    }
 }
 
 /// `service_deployment:` — the releases and stemcells every instance is deployed with.
@@ -449,6 +478,9 @@ pub struct Config {
     pub catalog: ServiceCatalog,
     /// The SQLite database file.
     pub database_path: PathBuf,
+    /// The keys that seal the secrets in the database (`database.encryption.keys`); `None`:
+    /// the key file the broker generates beside the database.
+    pub encryption: Option<crate::store::KeySet>,
     /// How the broker logs.
     pub logging: LoggingSettings,
     /// Which director to deploy to.

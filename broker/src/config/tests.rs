@@ -902,3 +902,115 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
         loaded.warnings
     );
 }
+
+// ----- database.encryption.keys -----
+
+const KEY_A: &str = "a-secret-of-32-bytes-or-more-0001";
+const KEY_B: &str = "b-secret-of-32-bytes-or-more-0002";
+
+/// [`VALID`] with `database.encryption` set to `encryption` (YAML flow text).
+fn with_encryption(encryption: &str) -> String {
+    VALID.replace(
+        "database: {path: /tmp/x.db}",
+        &format!("database: {{path: /tmp/x.db, encryption: {encryption}}}"),
+    )
+}
+
+fn encryption_problems(encryption: &str, vars: &[(&str, &str)]) -> Vec<ConfigProblem> {
+    let mut vars = vars.to_vec();
+    vars.push(("BROKER_PW", "pw"));
+    problems(
+        load_text(
+            &with_encryption(encryption),
+            &EnvOverrides::default(),
+            &vars,
+        )
+        .unwrap_err(),
+    )
+}
+
+#[test]
+fn without_encryption_keys_the_generated_key_file_is_used() {
+    let loaded = load_text(VALID, &EnvOverrides::default(), &[("BROKER_PW", "pw")]).unwrap();
+    assert!(loaded.config.encryption.is_none());
+}
+
+#[test]
+fn encryption_keys_load_with_secrets_from_the_environment() {
+    let text = with_encryption(&format!(
+        "{{keys: [{{label: old, secret: '{KEY_A}'}}, {{label: new, secret: '${{ODB_KEY_NEW}}', primary: true}}]}}"
+    ));
+    let loaded = load_text(
+        &text,
+        &EnvOverrides::default(),
+        &[("BROKER_PW", "pw"), ("ODB_KEY_NEW", KEY_B)],
+    )
+    .unwrap();
+    let keys = loaded.config.encryption.as_ref().expect("keys configured");
+    assert_eq!(keys.primary(), "new");
+    let labels: Vec<&str> = keys.keys().iter().map(|k| k.label.as_str()).collect();
+    assert_eq!(labels, ["old", "new"]);
+    assert_eq!(keys.keys()[1].secret, crate::store::KeySecret::new(KEY_B));
+    // The config's Debug form, as it might be printed, shows no secret.
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains(KEY_A) && !debug.contains(KEY_B), "{debug}");
+}
+
+#[test]
+fn bad_encryption_keys_are_named_by_their_key_path_without_the_secret() {
+    let short = "too-short-secret";
+    let found = encryption_problems(
+        &format!(
+            "{{keys: [{{label: a, secret: '{KEY_A}', primary: true}}, {{label: a, secret: '{KEY_B}'}}, {{label: 'b:c', secret: '{short}'}}, {{secret: '{KEY_A}'}}, {{label: d}}]}}"
+        ),
+        &[],
+    );
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "database.encryption.keys[1].label",
+            "database.encryption.keys[2].label",
+            "database.encryption.keys[2].secret",
+            "database.encryption.keys[3].label",
+            "database.encryption.keys[4].secret",
+        ],
+        "{found:?}"
+    );
+    assert!(found[2].message.contains("at least 32"), "{}", found[2]);
+    for p in &found {
+        let text = p.to_string();
+        assert!(
+            !text.contains(short) && !text.contains(KEY_A) && !text.contains(KEY_B),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn exactly_one_encryption_key_is_primary() {
+    for (keys, needle) in [
+        (format!("[{{label: a, secret: '{KEY_A}'}}]"), "no primary key"),
+        (
+            format!("[{{label: a, secret: '{KEY_A}', primary: true}}, {{label: b, secret: '{KEY_B}', primary: true}}]"),
+            "2 primary keys",
+        ),
+        ("[]".to_string(), "is empty"),
+    ] {
+        let found = encryption_problems(&format!("{{keys: {keys}}}"), &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].key, "database.encryption.keys");
+        assert!(found[0].message.contains(needle), "{}", found[0]);
+    }
+}
+
+#[test]
+fn an_encryption_secret_from_an_unset_variable_names_the_key() {
+    let found = encryption_problems(
+        "{keys: [{label: a, secret: '${ODB_KEY_UNSET}', primary: true}]}",
+        &[],
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "database.encryption.keys[0].secret");
+    assert!(found[0].message.contains("ODB_KEY_UNSET"), "{}", found[0]);
+}

@@ -240,6 +240,7 @@ pub(super) fn validate(
         Some(p) => Some(resolve(base_dir, p)),
         None => Some(Path::new("data").join("broker.db")),
     };
+    let encryption = validate_encryption(raw.database.encryption.as_ref(), problems);
     let mut service_deployment = raw.service_deployment.clone();
     if let Some(legacy) = service_deployment.stemcell.take() {
         if service_deployment.stemcells.is_empty() {
@@ -254,10 +255,86 @@ pub(super) fn validate(
         service_deployment,
         catalog,
         database_path: database_path?,
+        encryption: encryption?,
         director: director?,
         bosh_credhub,
         credhub,
     })
+}
+
+/// `database.encryption.keys`: unique valid labels, secrets of at least
+/// [`crate::store::MIN_SECRET_BYTES`] bytes, exactly one primary. `Some(None)` when no keys
+/// are configured; `None` when a problem was recorded. No message shows a secret.
+fn validate_encryption(
+    encryption: Option<&RawEncryption>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Option<crate::store::KeySet>> {
+    use crate::store::{check_key_label, KeySecret, KeySet, RootKey, MIN_SECRET_BYTES};
+    let Some(raw_keys) = encryption.and_then(|e| e.keys.as_ref()) else {
+        return Some(None);
+    };
+    const KEYS: &str = "database.encryption.keys";
+    let before = problems.len();
+    if raw_keys.is_empty() {
+        problem(
+            problems,
+            KEYS,
+            "is empty: list at least one key ({label, secret, primary: true}), or leave the key out to use the key file the broker generates",
+        );
+        return None;
+    }
+    let mut keys = Vec::new();
+    let mut labels = BTreeSet::new();
+    let mut primaries = Vec::new();
+    for (i, raw) in raw_keys.iter().enumerate() {
+        let at = |field: &str| format!("{KEYS}[{i}].{field}");
+        let label = raw.label.clone().unwrap_or_default();
+        if label.is_empty() {
+            problem(problems, at("label"), "is missing: name the key (letters, digits, '.', '_', '-'); the name is stored with every value it seals");
+        } else if let Err(e) = check_key_label(&label) {
+            problem(problems, at("label"), e.to_string());
+        } else if !labels.insert(label.clone()) {
+            problem(
+                problems,
+                at("label"),
+                format!(
+                    "'{label}' is the label of an earlier key too: give every key its own label"
+                ),
+            );
+        }
+        let secret = raw.secret.as_deref().unwrap_or_default();
+        if secret.is_empty() {
+            problem(problems, at("secret"), format!("is missing: give at least {MIN_SECRET_BYTES} random bytes, e.g. `${{ENV_VAR}}` set to the output of `openssl rand -hex 32`"));
+        } else if secret.len() < MIN_SECRET_BYTES {
+            problem(
+                problems,
+                at("secret"),
+                format!("is {} bytes long: use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)", secret.len()),
+            );
+        }
+        if raw.primary == Some(true) {
+            primaries.push(label.clone());
+        }
+        keys.push(RootKey {
+            label,
+            secret: KeySecret::new(secret.as_bytes()),
+        });
+    }
+    match primaries.len() {
+        1 => {}
+        0 => problem(problems, KEYS, "has no primary key: set `primary: true` on the key new values are sealed with"),
+        n => problem(problems, KEYS, format!("has {n} primary keys: set `primary: true` on exactly one key (the one new values are sealed with)")),
+    }
+    if problems.len() > before {
+        return None;
+    }
+    match KeySet::new(keys, &primaries[0]) {
+        Ok(set) => Some(Some(set)),
+        Err(e) => {
+            problem(problems, KEYS, e.to_string());
+            None
+        }
+    }
 }
 
 /// [`resolve`], for the config tests.

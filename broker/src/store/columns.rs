@@ -161,21 +161,28 @@ macro_rules! string_enum {
 pub(super) use string_enum;
 
 /// A record read from a row of `table`, each field from the column of its name through
-/// [`get`]; a field followed by `: Json` is decoded from the column's JSON text. Evaluates
-/// to the record, returning early with the error of the first column that does not decode.
+/// [`get`]; a field followed by `: Json` is decoded from the column's JSON text, and one
+/// followed by `: Sealed(open_fn)` is opened with the keyring by `super::sealed::open_fn`.
+/// Evaluates to the record, returning early with the error of the first column that does not
+/// decode.
 macro_rules! from_row {
-    ($row:expr, $table:literal => $record:ident { $($field:ident $(: $json:ident)?),+ $(,)? }) => {
+    ($row:expr, $ring:expr, $table:literal => $record:ident {
+        $($field:ident $(: $kind:ident $(($open:ident))?)?),+ $(,)?
+    }) => {
         $record {
             $($field: $crate::store::columns::from_row!(
-                @get $row, concat!($table, ".", stringify!($field)) $(, $json)?
+                @get $row, $ring, concat!($table, ".", stringify!($field)) $(, $kind $(($open))?)?
             ),)+
         }
     };
-    (@get $row:expr, $column:expr) => {
+    (@get $row:expr, $ring:expr, $column:expr) => {
         $crate::store::columns::get($row, $column)?
     };
-    (@get $row:expr, $column:expr, Json) => {
+    (@get $row:expr, $ring:expr, $column:expr, Json) => {
         $crate::store::columns::get::<$crate::store::columns::Json<_>>($row, $column)?.0
+    };
+    (@get $row:expr, $ring:expr, $column:expr, Sealed($open:ident)) => {
+        $crate::store::sealed::$open($row, $ring)?
     };
 }
 pub(super) use from_row;
@@ -185,15 +192,21 @@ pub(super) use from_row;
 /// field from the column of its name ([`from_row!`]).
 macro_rules! record_columns {
     ($record:ident in $table:literal => $columns:ident {
-        $first:ident $(: $first_json:ident)? $(, $field:ident $(: $json:ident)?)* $(,)?
+        $first:ident $(: $first_kind:ident $(($first_open:ident))?)?
+        $(, $field:ident $(: $kind:ident $(($open:ident))?)?)* $(,)?
     }) => {
         pub(super) const $columns: &str =
             concat!(stringify!($first) $(, ", ", stringify!($field))*);
 
         impl $record {
-            pub(super) fn from_row(row: &rusqlite::Row<'_>) -> $crate::store::StoreResult<Self> {
-                Ok($crate::store::columns::from_row!(row, $table => Self {
-                    $first $(: $first_json)? $(, $field $(: $json)?)*
+            pub(super) fn from_row(
+                row: &rusqlite::Row<'_>,
+                ring: &$crate::store::sealing::Keyring,
+            ) -> $crate::store::StoreResult<Self> {
+                let _ = ring;
+                Ok($crate::store::columns::from_row!(row, ring, $table => Self {
+                    $first $(: $first_kind $(($first_open))?)?
+                    $(, $field $(: $kind $(($open))?)?)*
                 }))
             }
         }

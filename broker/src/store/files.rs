@@ -1,6 +1,7 @@
 //! The database's files on disk: a directory only the broker can enter and files only the
-//! broker can read, because the database holds binding credentials and deployment secrets in
-//! clear.
+//! broker can read. The secrets in the database are sealed (see `sealing`), but the rest of
+//! its content (instance ids, plans, history) is the operator's business alone, and the
+//! generated key file beside it (see `keys`) gets the same mode.
 //!
 //! Modes are set explicitly (`chmod` after `create`), so they do not depend on the process
 //! umask, and the global umask is left alone: other files the broker writes keep the

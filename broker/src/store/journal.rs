@@ -57,7 +57,7 @@ impl Store {
         self.query_all(
             "SELECT seq, instance_id, operation_id, activity, at, step FROM journal WHERE instance_id = ?1 ORDER BY seq",
             [instance_id],
-            |r| {
+            |r, _| {
                 Ok(JournalRecord {
                     seq: get(r, "journal.seq")?,
                     instance_id: get(r, "journal.instance_id")?,

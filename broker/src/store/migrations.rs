@@ -1,5 +1,8 @@
 //! Versioned schema migrations. Each entry runs once, in order, inside a transaction; the
 //! applied version is kept in `PRAGMA user_version`.
+//!
+//! Migration 3 also has a step in code (see `super::migrate`): in the same transaction it
+//! seals every value of the sealed columns, which older brokers wrote in clear.
 
 /// The migrations, oldest first. Never edit one that has shipped: add a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -83,4 +86,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX journal_by_instance ON journal(instance_id, seq);
     "#,
+    // 3: sealing: per key label, the HKDF salt and a canary that detects a wrong secret.
+    // The clear values of the sealed columns are sealed in the same transaction.
+    r#"
+    CREATE TABLE sealing_keys (
+        label  TEXT PRIMARY KEY,
+        salt   BLOB NOT NULL,
+        canary TEXT NOT NULL
+    );
+    "#,
 ];
+
+/// The version whose migration introduces sealing.
+pub const SEALING_VERSION: i64 = 3;

@@ -8,8 +8,12 @@
 //! [`Store::begin_operation_with_grace`]). Calls are blocking: run them off the async
 //! executor (see [`Store::run`]).
 //!
-//! The database holds binding credentials and deployment secrets in clear, so its files are
-//! readable by the broker's user only (see `files`), and deleted rows do not linger on disk:
+//! Every secret the store keeps is sealed (AES-256-GCM, see `sealing`): binding requests
+//! and credentials, ODB-managed secret values, instance parameters and operation requests
+//! (which hold the platform's parameters), and the simulated director's manifests. The
+//! sealed columns and their read and write functions are listed in `sealed`; the keys, their
+//! canaries and rotation are in `keys`. Its files are still readable by the broker's user
+//! only (see `files`), and deleted rows do not linger on disk:
 //! every connection runs with `secure_delete`, which zeroes deleted content in the main file,
 //! and a deletion of credentials is followed by a checkpoint that empties the write-ahead log
 //! holding the old pages (see `Store::scrub`).
@@ -18,17 +22,25 @@ mod columns;
 mod files;
 mod journal;
 mod json;
+mod keys;
 mod migrations;
 mod records;
 mod request;
+pub(crate) mod sealed;
+pub(crate) mod sealing;
 mod simulated;
 mod timestamp;
 
 pub use columns::ColumnError;
 pub use journal::{JournalRecord, MAX_STEPS_PER_INSTANCE};
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
+pub use keys::{key_file_path, KEY_FILE_NAME, LOCAL_LABEL};
 pub use records::*;
 pub use request::OperationRequest;
+pub use sealing::{
+    check_label as check_key_label, KeySecret, KeySet, KeySetError, OpenError, RootKey,
+    MIN_SECRET_BYTES,
+};
 pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 pub use timestamp::Timestamp;
 
@@ -163,6 +175,40 @@ pub enum StoreError {
     /// A blocking task panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A sealed value does not open: it was changed, copied from another row, or sealed with
+    /// another secret. Nothing is assumed in its place.
+    #[error("cannot open the sealed value in column {column}: {source}")]
+    Sealed {
+        /// The column, as `table.column`.
+        column: &'static str,
+        /// Why it does not open.
+        source: OpenError,
+    },
+    /// A configured key's secret is not the one the database was sealed with.
+    #[error("encryption key '{label}' does not open the database: its secret is not the one the database was sealed with. \
+             Restore the key's original secret (or, for a generated key, the original encryption.key file beside the database)")]
+    WrongKey {
+        /// The key's label.
+        label: String,
+    },
+    /// Stored values are sealed with a key that is no longer configured.
+    #[error("column {column} holds values sealed with encryption key '{label}', which is not configured: \
+             add the key back to database.encryption.keys with its secret and primary: false; the broker re-encrypts \
+             those values with the primary key at start-up, and the key can be removed after that")]
+    KeyMissing {
+        /// The key's label.
+        label: String,
+        /// The column, as `table.column`.
+        column: &'static str,
+    },
+    /// The generated key file beside the database cannot be used.
+    #[error("encryption key file {path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
 }
 
 /// Result alias for store calls.
@@ -173,6 +219,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     path: PathBuf,
     pool: Arc<Mutex<Vec<Connection>>>,
+    /// The derived sealing keys (see `sealing`).
+    keyring: Arc<sealing::Keyring>,
+    /// How many values were re-encrypted with the primary key when the store opened.
+    resealed: usize,
     /// Set when a checkpoint after a deletion could not finish, so the next call retries it.
     needs_checkpoint: Arc<AtomicBool>,
 }
@@ -210,27 +260,48 @@ pub fn format_rfc3339(millis: i64) -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// [`Store::open_with_keys`] without configured keys: the secrets are sealed with the
+    /// key in [`KEY_FILE_NAME`] beside the database, generated the first time.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_keys(path, None)
+    }
+
+    /// Opens (creating if needed) the database at `path`, applies pending migrations, and
+    /// unlocks the sealed values with `keys` (see `keys::unlock`: canaries checked, values
+    /// under an older key re-encrypted with the primary one). Without `keys`, the key file
+    /// beside the database is used, and generated (0600, with a warning) if missing.
     ///
     /// A directory created here is 0700, and the database file and its `-wal`, `-shm` and
     /// `-journal` are 0600 whatever the umask. Existing files that group or others can read
     /// are set to 0600 with a warning; an existing directory that they can enter is only
     /// warned about (see `files::prepare_dir` for why).
-    pub fn open(path: &Path) -> StoreResult<Self> {
+    pub fn open_with_keys(path: &Path, keys: Option<&KeySet>) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             files::prepare_dir(dir)?;
         }
         files::prepare_files(path)?;
+        let local;
+        let keys = match keys {
+            Some(keys) => keys,
+            None => {
+                local = keys::local_key_set(path)?;
+                &local
+            }
+        };
+        let mut conn = connect(path)?;
+        migrate(&mut conn, keys)?;
+        // SQLite has now created the -wal and -shm files: check their mode.
+        files::tighten_companions(path);
+        let (keyring, resealed) = keys::unlock(&mut conn, keys)?;
         let store = Self {
             path: path.to_path_buf(),
             pool: Arc::new(Mutex::new(Vec::new())),
+            keyring: Arc::new(keyring),
+            resealed,
             needs_checkpoint: Arc::new(AtomicBool::new(false)),
         };
-        let mut conn = store.connect()?;
-        migrate(&mut conn)?;
-        // SQLite has now created the -wal and -shm files: check their mode.
-        files::tighten_companions(path);
-        // A broker that stopped abruptly leaves its log behind, deleted rows and all.
+        // A broker that stopped abruptly leaves its log behind, deleted rows and all; and
+        // re-encrypted values leave their older form in it.
         store.scrub(&conn, CHECKPOINT_WAIT);
         store.pool.lock().expect("pool lock").push(conn);
         Ok(store)
@@ -241,23 +312,46 @@ impl Store {
         &self.path
     }
 
-    fn connect(&self) -> StoreResult<Connection> {
-        let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // Deleted rows are overwritten with zeros, not just marked free: a removed binding's
-        // credentials must not stay readable in the file.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a committed state change survives an OS crash or power loss, not just a
-        // process crash; the broker writes little, so the extra fsync costs nothing noticeable.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A page cache of 256 KiB per connection (SQLite's default is 2 MiB): the broker's
-        // working set is small, and a bigger cache only grows the process under load.
-        conn.pragma_update(None, "cache_size", -256)?;
-        Ok(conn)
+    /// How many stored values were re-encrypted with the primary key when the store opened
+    /// (after the primary key changed).
+    pub fn resealed_at_open(&self) -> usize {
+        self.resealed
     }
 
+    /// The label of the key new values are sealed with.
+    pub fn primary_key_label(&self) -> &str {
+        self.keyring.primary()
+    }
+
+    /// The keyring, for code in the store that seals or opens a value (see `sealed`).
+    pub(crate) fn keyring(&self) -> &sealing::Keyring {
+        &self.keyring
+    }
+
+    fn connect(&self) -> StoreResult<Connection> {
+        connect(&self.path)
+    }
+}
+
+/// Opens a connection to the database at `path` with the store's settings.
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Deleted rows are overwritten with zeros, not just marked free: a removed binding's
+    // credentials must not stay readable in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed state change survives an OS crash or power loss, not just a
+    // process crash; the broker writes little, so the extra fsync costs nothing noticeable.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A page cache of 256 KiB per connection (SQLite's default is 2 MiB): the broker's
+    // working set is small, and a bigger cache only grows the process under load.
+    conn.pragma_update(None, "cache_size", -256)?;
+    Ok(conn)
+}
+
+impl Store {
     /// Runs `f` with a pooled connection on the current thread (blocking). Private: the store
     /// is the only module that writes SQL, so nothing above it depends on SQLite.
     /// Whether the database takes a write transaction now (for readiness checks): begins an
@@ -402,8 +496,8 @@ impl Store {
                 Some(_) => return Err(StoreError::AlreadyExists),
                 None => false,
             };
-            insert_instance(tx, instance)?;
-            insert_operation(tx, op)?;
+            insert_instance(tx, &self.keyring, instance)?;
+            insert_operation(tx, &self.keyring, op)?;
             Ok(replaced)
         })
     }
@@ -450,7 +544,7 @@ impl Store {
                     });
                 }
             }
-            insert_operation(tx, op)?;
+            insert_operation(tx, &self.keyring, op)?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![op.instance_id, instance_state, Timestamp::now()],
@@ -530,7 +624,7 @@ impl Store {
     /// Saves an operation's progress (stage, task, errand index, state, texts).
     pub fn save_operation(&self, op: &OperationRecord) -> StoreResult<()> {
         self.with_conn(|c| {
-            update_operation(c, op)?;
+            update_operation(c, &self.keyring, op)?;
             Ok(())
         })
     }
@@ -543,8 +637,8 @@ impl Store {
         instance: &InstanceRecord,
     ) -> StoreResult<()> {
         self.write(|tx| {
-            update_operation(tx, op)?;
-            update_instance(tx, instance)?;
+            update_operation(tx, &self.keyring, op)?;
+            update_instance(tx, &self.keyring, instance)?;
             let deleted = instance.state == InstanceState::Deleted;
             if deleted {
                 tx.execute(
@@ -597,8 +691,10 @@ impl Store {
     /// deprovision sees the retried bind as in progress again. A pending record with another
     /// request, or a finished binding, is [`StoreError::AlreadyExists`].
     pub fn insert_binding(&self, b: &BindingRecord) -> StoreResult<()> {
-        let request = json::encode("bindings.request", &b.request)?;
-        let response = json::encode("bindings.response", &b.response)?;
+        let ring = &*self.keyring;
+        let request = sealed::seal_binding_request(ring, &b.instance_id, &b.id, &b.request)?;
+        let response =
+            sealed::seal_binding_response(ring, &b.instance_id, &b.id, b.response.as_ref())?;
         self.write(|tx| {
             if let Some(reason) = bind_refusal(tx, &b.instance_id)? {
                 return Err(StoreError::InstanceBusy {
@@ -606,26 +702,46 @@ impl Store {
                     reason,
                 });
             }
-            let written = tx.execute(
-                "INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (instance_id, id) DO UPDATE
-                 SET response = excluded.response, created_at = excluded.created_at
-                 WHERE bindings.response = 'null' AND bindings.request = excluded.request
-                   AND bindings.service_id = excluded.service_id
-                   AND bindings.plan_id = excluded.plan_id",
-                params![
-                    b.instance_id,
-                    b.id,
-                    b.service_id,
-                    b.plan_id,
-                    request,
-                    response,
-                    b.created_at,
-                ],
-            )?;
-            if written == 0 {
-                return Err(StoreError::AlreadyExists);
+            let existing = tx
+                .query_row(
+                    &format!(
+                        "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"
+                    ),
+                    params![b.instance_id, b.id],
+                    |r| Ok(BindingRecord::from_row(r, ring)),
+                )
+                .optional()?
+                .transpose()?;
+            match existing {
+                None => {
+                    tx.execute(
+                        "INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            b.instance_id,
+                            b.id,
+                            b.service_id,
+                            b.plan_id,
+                            request,
+                            response,
+                            b.created_at,
+                        ],
+                    )?;
+                }
+                // The same request left pending by a broker that stopped: taken over.
+                Some(old)
+                    if old.is_pending()
+                        && old.request == b.request
+                        && old.service_id == b.service_id
+                        && old.plan_id == b.plan_id =>
+                {
+                    tx.execute(
+                        "UPDATE bindings SET response = ?3, created_at = ?4
+                         WHERE instance_id = ?1 AND id = ?2",
+                        params![b.instance_id, b.id, response, b.created_at],
+                    )?;
+                }
+                Some(_) => return Err(StoreError::AlreadyExists),
             }
             Ok(false)
         })
@@ -640,7 +756,8 @@ impl Store {
         binding_id: &BindingId,
         response: &serde_json::Value,
     ) -> StoreResult<bool> {
-        let response = json::encode("bindings.response", response)?;
+        let response =
+            sealed::seal_binding_response(&self.keyring, instance_id, binding_id, Some(response))?;
         self.with_conn(|c| {
             let n = c.execute(
                 "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
@@ -678,19 +795,23 @@ impl Store {
         deployment: &str,
         secrets: &std::collections::BTreeMap<String, String>,
     ) -> StoreResult<()> {
+        let ring = &*self.keyring;
         self.write(|tx| {
             let mut replaced = false;
             for (name, value) in secrets {
-                let changes: i64 = tx.query_row(
-                    "SELECT count(*) FROM secrets WHERE deployment = ?1 AND name = ?2 AND value != ?3",
-                    params![deployment, name, value],
-                    |r| r.get(0),
-                )?;
-                replaced |= changes > 0;
+                let old = tx
+                    .query_row(
+                        "SELECT deployment, name, value FROM secrets WHERE deployment = ?1 AND name = ?2",
+                        params![deployment, name],
+                        |r| Ok(sealed::open_secret_value(r, ring)),
+                    )
+                    .optional()?
+                    .transpose()?;
+                replaced |= old.is_some_and(|old| old != *value);
                 tx.execute(
                     "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT(deployment, name) DO UPDATE SET value = excluded.value",
-                    params![deployment, name, value],
+                    params![deployment, name, sealed::seal_secret_value(ring, deployment, name, value)],
                 )?;
             }
             Ok(replaced)
@@ -724,15 +845,20 @@ impl Store {
         &self,
         deployment: &str,
     ) -> StoreResult<std::collections::BTreeMap<String, String>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT name, value FROM secrets WHERE deployment = ?1")?;
-            let rows = stmt.query_map([deployment], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
+        self.query_all(
+            "SELECT deployment, name, value FROM secrets WHERE deployment = ?1",
+            [deployment],
+            |r, ring| {
+                let name = columns::get(r, "secrets.name")?;
+                Ok((name, sealed::open_secret_value(r, ring)?))
+            },
+        )
+        .map(|pairs| pairs.into_iter().collect())
     }
 }
 
-type FromRow<T> = fn(&rusqlite::Row<'_>) -> StoreResult<T>;
+/// Decodes a row into a record; sealed columns are opened with the keyring.
+type FromRow<T> = fn(&rusqlite::Row<'_>, &sealing::Keyring) -> StoreResult<T>;
 
 impl Store {
     /// Runs a query expected to return at most one row.
@@ -743,7 +869,7 @@ impl Store {
         from_row: FromRow<T>,
     ) -> StoreResult<Option<T>> {
         self.with_conn(|c| {
-            c.query_row(sql, params, |r| Ok(from_row(r)))
+            c.query_row(sql, params, |r| Ok(from_row(r, &self.keyring)))
                 .optional()?
                 .transpose()
         })
@@ -758,7 +884,7 @@ impl Store {
     ) -> StoreResult<Vec<T>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map(params, |r| Ok(from_row(r)))?;
+            let rows = stmt.query_map(params, |r| Ok(from_row(r, &self.keyring)))?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(r??);
@@ -776,7 +902,9 @@ pub(super) fn write_transaction(c: &mut Connection) -> rusqlite::Result<rusqlite
     c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// Applies the pending migrations; the one that introduces sealing also seals the clear
+/// values an older broker wrote, with `keys`, in its transaction.
+fn migrate(conn: &mut Connection, keys: &KeySet) -> StoreResult<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let supported = migrations::MIGRATIONS.len() as i64;
     if current > supported {
@@ -790,9 +918,22 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         .enumerate()
         .skip(current as usize)
     {
+        let version = (i + 1) as i64;
         let tx = write_transaction(conn)?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        if version == migrations::SEALING_VERSION {
+            let ring = keys::load(&tx, keys)?;
+            let count = keys::seal_clear_rows(&tx, &ring)?;
+            if count > 0 {
+                tracing::info!(
+                    count,
+                    key = ring.primary(),
+                    "sealed {count} stored secret value(s) written in clear by an earlier broker, with encryption key '{}'",
+                    ring.primary()
+                );
+            }
+        }
+        tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
     Ok(())
@@ -881,8 +1022,8 @@ fn optional_value<T: rusqlite::types::FromSql>(
         .map_err(|e| columns::column_error(column, e))
 }
 
-fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
-    let json = InstanceJson::of(i)?;
+fn insert_instance(c: &Connection, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(ring, i)?;
     c.execute(
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
          parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs)
@@ -908,8 +1049,12 @@ fn insert_instance(c: &Connection, i: &InstanceRecord) -> StoreResult<()> {
     Ok(())
 }
 
-fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
-    let request = json::encode("operations.request", &op.request)?;
+fn insert_operation(
+    c: &Connection,
+    ring: &sealing::Keyring,
+    op: &OperationRecord,
+) -> StoreResult<()> {
+    let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
     let res = c.execute(
         "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
          description, error, created_at, updated_at)
@@ -946,7 +1091,8 @@ fn insert_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
     }
 }
 
-/// The JSON columns of an instance, encoded (and checked for depth) once.
+/// The JSON columns of an instance, encoded (and checked for depth) once; the parameters
+/// sealed.
 struct InstanceJson {
     context: String,
     parameters: String,
@@ -956,10 +1102,10 @@ struct InstanceJson {
 }
 
 impl InstanceJson {
-    fn of(i: &InstanceRecord) -> StoreResult<Self> {
+    fn of(ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<Self> {
         Ok(Self {
             context: json::encode("instances.context", &i.context)?,
-            parameters: json::encode("instances.parameters", &i.parameters)?,
+            parameters: sealed::seal_instance_parameters(ring, &i.id, &i.parameters)?,
             maintenance_info: json::encode("instances.maintenance_info", &i.maintenance_info)?,
             labels: json::encode("instances.labels", &i.labels)?,
             configs: json::encode("instances.configs", &i.configs)?,
@@ -967,8 +1113,12 @@ impl InstanceJson {
     }
 }
 
-fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()> {
-    let json = InstanceJson::of(instance)?;
+fn update_instance(
+    c: &Connection,
+    ring: &sealing::Keyring,
+    instance: &InstanceRecord,
+) -> StoreResult<()> {
+    let json = InstanceJson::of(ring, instance)?;
     c.execute(
         "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
          context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
@@ -992,8 +1142,12 @@ fn update_instance(c: &Connection, instance: &InstanceRecord) -> StoreResult<()>
     Ok(())
 }
 
-fn update_operation(c: &Connection, op: &OperationRecord) -> StoreResult<()> {
-    let request = json::encode("operations.request", &op.request)?;
+fn update_operation(
+    c: &Connection,
+    ring: &sealing::Keyring,
+    op: &OperationRecord,
+) -> StoreResult<()> {
+    let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
     c.execute(
         "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
          description=?7, error=?8, updated_at=?9 WHERE id=?1",

@@ -114,7 +114,8 @@ pub struct InstanceRecord {
 }
 
 record_columns!(InstanceRecord in "instances" => INSTANCE_COLUMNS {
-    id, service_id, plan_id, organization_guid, space_guid, context: Json, parameters: Json,
+    id, service_id, plan_id, organization_guid, space_guid, context: Json,
+    parameters: Sealed(open_instance_parameters),
     maintenance_info: Json, dashboard_url, labels: Json, configs: Json, state, deployment_name,
     created_at, updated_at,
 });
@@ -149,7 +150,8 @@ pub struct OperationRecord {
 }
 
 record_columns!(OperationRecord in "operations" => OPERATION_COLUMNS {
-    id, instance_id, kind, state, stage, task_id, errand_index, request: Json, description,
+    id, instance_id, kind, state, stage, task_id, errand_index,
+    request: Sealed(open_operation_request), description,
     error, created_at, updated_at,
 });
 
@@ -182,5 +184,6 @@ impl BindingRecord {
 }
 
 record_columns!(BindingRecord in "bindings" => BINDING_COLUMNS {
-    instance_id, id, service_id, plan_id, request: Json, response: Json, created_at,
+    instance_id, id, service_id, plan_id, request: Sealed(open_binding_request),
+    response: Sealed(open_binding_response), created_at,
 });

@@ -3,12 +3,15 @@
 //! real director's would. The director (`director::simulated`) decides what the tasks do and
 //! when they finish; this module only stores and reads them.
 //!
-//! A stored manifest can hold the deployment's secrets in clear, so deleting a deployment is
-//! scrubbed from the files like a deleted binding (see `Store::scrub`).
+//! A stored manifest can hold the deployment's secrets, so it is sealed (see
+//! `super::sealed`), and deleting a deployment is scrubbed from the files like a deleted
+//! binding (see `Store::scrub`).
 
 use super::columns::{from_row, get, string_enum};
+use super::sealed::{open_sim_manifest, seal_sim_manifest};
+use super::sealing::Keyring;
 use super::{Store, StoreResult, CHECKPOINT_WAIT};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 string_enum!(
     /// How a simulated task ends once its time is up.
@@ -60,10 +63,10 @@ pub enum SimTaskFilter {
 const SIM_TASK_COLUMNS: &str =
     "id, deployment, description, context_id, started_ms, duration_ms, outcome, result";
 
-fn sim_task_from_row(r: &rusqlite::Row<'_>) -> StoreResult<SimTaskRecord> {
+fn sim_task_from_row(r: &rusqlite::Row<'_>, _ring: &Keyring) -> StoreResult<SimTaskRecord> {
     Ok(SimTaskRecord {
         id: get(r, "sim_tasks.id")?,
-        task: from_row!(r, "sim_tasks" => NewSimTask {
+        task: from_row!(r, _ring, "sim_tasks" => NewSimTask {
             deployment, description, context_id, started_ms, duration_ms, outcome, result,
         }),
     })
@@ -72,11 +75,12 @@ fn sim_task_from_row(r: &rusqlite::Row<'_>) -> StoreResult<SimTaskRecord> {
 impl Store {
     /// Stores the manifest of a simulated deployment, replacing an older one.
     pub fn sim_put_deployment(&self, name: &str, manifest: &str) -> StoreResult<()> {
+        let sealed = seal_sim_manifest(self.keyring(), name, manifest);
         self.with_conn(|c| {
             c.execute(
                 "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest",
-                params![name, manifest],
+                params![name, sealed],
             )?;
             Ok(())
         })
@@ -84,14 +88,11 @@ impl Store {
 
     /// The manifest of a simulated deployment, if it exists.
     pub fn sim_manifest(&self, name: &str) -> StoreResult<Option<String>> {
-        self.with_conn(|c| {
-            Ok(c.query_row(
-                "SELECT manifest FROM sim_deployments WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?)
-        })
+        self.query_one(
+            "SELECT name, manifest FROM sim_deployments WHERE name = ?1",
+            [name],
+            open_sim_manifest,
+        )
     }
 
     /// The names of every simulated deployment, sorted.

@@ -407,7 +407,8 @@ fn a_database_file_created_in_a_private_directory_is_0600_without_warnings() {
     let dir = tempfile::tempdir().unwrap();
     set_mode(dir.path(), 0o700);
     let db = dir.path().join("broker.db");
-    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    let keys = key_set(&[("k1", "a")], "k1");
+    let (_store, logs) = capture_logs(|| Store::open_with_keys(&db, Some(&keys)).unwrap());
     assert_eq!(mode(&db), 0o600);
     assert!(!logs.contains("WARN"), "nothing to warn about:\n{logs}");
 }
@@ -468,6 +469,23 @@ fn files_containing(db: &Path, needle: &str) -> Vec<String> {
 fn assert_no_copy(db: &Path, needle: &str) {
     let found = files_containing(db, needle);
     assert!(found.is_empty(), "{needle} is still in {found:?}");
+}
+
+/// The text stored in the one row `sql` selects, read behind the store's back: the sealed
+/// form of a value, to look for in the files once the row is deleted.
+fn stored(db: &Path, sql: &str) -> String {
+    let conn = Connection::open(db).unwrap();
+    let text: String = conn.query_row(sql, [], |r| r.get(0)).unwrap();
+    assert!(text.starts_with(sealing::PREFIX), "sealed: {text}");
+    text
+}
+
+/// Fails the test unless `needle` is in the database's files.
+fn assert_copy(db: &Path, needle: &str) {
+    assert!(
+        !files_containing(db, needle).is_empty(),
+        "the check must see {needle} while its row exists"
+    );
 }
 
 fn unique_secret() -> String {
@@ -544,12 +562,12 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
             &json!({"credentials": {"username": "u", "password": password}})
         )
         .unwrap());
-    assert!(
-        !files_containing(&db, &password).is_empty(),
-        "the check must see the password while the binding exists"
-    );
-    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
+    // Sealed: never in clear, and the sealed form goes with the row.
     assert_no_copy(&db, &password);
+    let sealed = stored(&db, "SELECT response FROM bindings");
+    assert_copy(&db, &sealed);
+    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
+    assert_no_copy(&db, &sealed);
 }
 
 #[test]
@@ -560,14 +578,18 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     let (secret, password) = (unique_secret(), unique_secret());
     put_secret(&store, "service-instance_i1", "/odb/svc/admin", &secret);
     bind_with_password(&store, &password);
-    for needle in [&secret, &password] {
-        assert!(!files_containing(&db, needle).is_empty());
+    let sealed = [
+        stored(&db, "SELECT value FROM secrets"),
+        stored(&db, "SELECT response FROM bindings"),
+    ];
+    for needle in &sealed {
+        assert_copy(&db, needle);
     }
     let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
     start_delete(&store, "i1", "o-delete").unwrap();
     inst.state = InstanceState::Deleted;
     succeed(&store, "o-delete", Some(&inst));
-    for needle in [&secret, &password] {
+    for needle in sealed.iter().chain([&secret, &password]) {
         assert_no_copy(&db, needle);
     }
 }
@@ -579,9 +601,11 @@ fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
     provision(&store, "i1", "o1");
     let secret = unique_secret();
     put_secret(&store, "service-instance_i1", "/odb/svc/admin", &secret);
-    assert!(!files_containing(&db, &secret).is_empty());
-    store.forget_instance(&iid("i1")).unwrap();
     assert_no_copy(&db, &secret);
+    let sealed = stored(&db, "SELECT value FROM secrets");
+    assert_copy(&db, &sealed);
+    store.forget_instance(&iid("i1")).unwrap();
+    assert_no_copy(&db, &sealed);
 }
 
 #[test]
@@ -589,11 +613,16 @@ fn a_replaced_secret_leaves_no_copy_of_its_old_value_in_the_files() {
     let (dir, store) = open();
     let db = db_path(&dir);
     let (old, new) = (unique_secret(), unique_secret());
-    for value in [&old, &new] {
-        put_secret(&store, "service-instance_i1", "/odb/svc/admin", value);
-    }
-    assert!(files_containing(&db, &old).is_empty());
-    assert!(!files_containing(&db, &new).is_empty());
+    put_secret(&store, "service-instance_i1", "/odb/svc/admin", &old);
+    let sealed_old = stored(&db, "SELECT value FROM secrets");
+    put_secret(&store, "service-instance_i1", "/odb/svc/admin", &new);
+    let sealed_new = stored(&db, "SELECT value FROM secrets");
+    assert_no_copy(&db, &sealed_old);
+    assert_copy(&db, &sealed_new);
+    assert_no_copy(&db, &old);
+    assert_no_copy(&db, &new);
+    let secrets = store.secrets("service-instance_i1").unwrap();
+    assert_eq!(secrets["/odb/svc/admin"], new);
 }
 
 #[test]
@@ -601,8 +630,8 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     let (dir, store) = open();
     let db = db_path(&dir);
     ready_instance(&store, "i1");
-    let password = unique_secret();
-    bind_with_password(&store, &password);
+    bind_with_password(&store, &unique_secret());
+    let sealed = stored(&db, "SELECT response FROM bindings");
     // A reader in the middle of a read transaction holds on to the log.
     let mut reader = Connection::open(&db).unwrap();
     let read = reader.transaction().unwrap();
@@ -614,14 +643,14 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     assert!(deleted.unwrap(), "the deletion succeeds all the same");
     assert!(logs.contains("checkpoint busy"), "{logs}");
     assert!(
-        !files_containing(&db, &password).is_empty(),
+        !files_containing(&db, &sealed).is_empty(),
         "the reader kept the old pages in the log"
     );
     drop(read);
     drop(reader);
     // The next call of any kind finishes the job.
     store.instance(&iid("i1")).unwrap();
-    assert_no_copy(&db, &password);
+    assert_no_copy(&db, &sealed);
 }
 
 // ----- binds and deprovisions exclude each other -----
@@ -924,9 +953,11 @@ fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() 
             &format!("name: service-instance_i1\nproperties: {{password: {secret}}}"),
         )
         .unwrap();
-    assert!(!files_containing(&db, &secret).is_empty());
-    assert!(store.sim_delete_deployment("service-instance_i1").unwrap());
     assert_no_copy(&db, &secret);
+    let sealed = stored(&db, "SELECT manifest FROM sim_deployments");
+    assert_copy(&db, &sealed);
+    assert!(store.sim_delete_deployment("service-instance_i1").unwrap());
+    assert_no_copy(&db, &sealed);
 }
 
 // ----- typed columns: a bad row is an error naming the column -----
@@ -935,6 +966,41 @@ fn a_deleted_simulated_deployment_leaves_no_copy_of_its_manifest_in_the_files() 
 fn tamper(dir: &tempfile::TempDir, sql: &str) {
     let conn = Connection::open(db_path(dir)).unwrap();
     conn.execute_batch(sql).unwrap();
+}
+
+/// Seals `value` into `col` of every row of its table, with the store's own key.
+fn seal_behind_the_stores_back(dir: &tempfile::TempDir, col: &sealed::SealedColumn, value: &str) {
+    let store = reopen(dir);
+    let conn = Connection::open(db_path(dir)).unwrap();
+    let keys: Vec<Vec<String>> = {
+        let sql = format!("SELECT {} FROM {}", col.key.join(", "), col.table);
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..col.key.len()).map(|i| r.get::<_, String>(i)).collect()
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    for key in keys {
+        let refs: Vec<&str> = key.iter().map(String::as_str).collect();
+        let where_key: Vec<String> = col
+            .key
+            .iter()
+            .zip(&key)
+            .map(|(k, v)| format!("{k} = '{v}'"))
+            .collect();
+        conn.execute(
+            &format!(
+                "UPDATE {} SET {} = ?1 WHERE {}",
+                col.table,
+                col.column,
+                where_key.join(" AND ")
+            ),
+            [col.seal_text(store.keyring(), &refs, value)],
+        )
+        .unwrap();
+    }
 }
 
 /// The column a read failed on, and what was wrong with it.
@@ -954,7 +1020,11 @@ fn corrupt<T: std::fmt::Debug>(
     read: impl FnOnce() -> StoreResult<T>,
 ) -> ColumnError {
     let (table, name) = column.split_once('.').unwrap();
-    tamper(dir, &format!("UPDATE {table} SET {name} = '{value}'"));
+    match sealed::SEALED_COLUMNS.iter().find(|c| c.name == column) {
+        // A sealed column gets the bad value sealed, as the store would have written it.
+        Some(col) => seal_behind_the_stores_back(dir, col, value),
+        None => tamper(dir, &format!("UPDATE {table} SET {name} = '{value}'")),
+    }
     let (got, source) = bad_column(read());
     assert_eq!(got, column, "{value}");
     source
@@ -1176,6 +1246,10 @@ fn the_columns_keep_the_text_earlier_brokers_wrote() {
     let request: String = conn
         .query_row("SELECT request FROM operations", [], |r| r.get(0))
         .unwrap();
+    // Sealed; what it seals is the text earlier brokers wrote in clear.
+    let request = sealed::OPERATION_REQUEST
+        .open_text(store.keyring(), &["o1"], &request)
+        .unwrap();
     let request: Value = serde_json::from_str(&request).unwrap();
     assert_eq!(
         request,
@@ -1188,8 +1262,8 @@ fn the_columns_keep_the_text_earlier_brokers_wrote() {
 
 #[test]
 fn rows_written_by_an_earlier_broker_read_back() {
-    let (dir, store) = open();
-    drop(store);
+    // A database of the schema before sealing (version 2), with its values in clear.
+    let dir = database_at_version(2);
     // Exactly as the broker wrote them before its records were typed: JSON `null` for
     // "none", timestamps as text, the operation request as a serialized JSON object.
     tamper(
@@ -1218,13 +1292,36 @@ fn rows_written_by_an_earlier_broker_read_back() {
            '', '', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z');
         INSERT INTO bindings (instance_id, id, service_id, plan_id, request, response, created_at)
         VALUES
-          ('old-2', 'b-done', 'svc', 'p2', '{"parameters":{}}', '{"credentials":{"pw":"x"}}',
+          ('old-2', 'b-done', 'svc', 'p2', '{"parameters":{}}', '{"credentials":{"pw":"legacy-pw-5b1e"}}',
            '2024-01-01T00:00:01.000Z'),
           ('old-2', 'b-pending', 'svc', 'p2', '{"parameters":{}}', 'null',
            '2024-01-01T00:00:02.000Z');
+        INSERT INTO secrets (deployment, name, value)
+        VALUES ('service-instance_old-2', '/odb/svc/service-instance_old-2/admin', 'legacy-secret-9d2a');
+        INSERT INTO sim_deployments (name, manifest)
+        VALUES ('service-instance_old-2', 'name: service-instance_old-2
+properties: {pw: legacy-manifest-3c7f}');
         "#,
     );
     let store = reopen(&dir);
+    // The first start of this broker sealed them (migration 3): none is left in clear.
+    for clear in [
+        "legacy-pw-5b1e",
+        "legacy-secret-9d2a",
+        "legacy-manifest-3c7f",
+        "\"a\":1",
+    ] {
+        assert_no_copy(&db_path(&dir), clear);
+    }
+    assert_eq!(
+        store.secrets("service-instance_old-2").unwrap()["/odb/svc/service-instance_old-2/admin"],
+        "legacy-secret-9d2a"
+    );
+    assert!(store
+        .sim_manifest("service-instance_old-2")
+        .unwrap()
+        .unwrap()
+        .contains("pw: legacy-manifest-3c7f"));
 
     let bare = store.instance(&iid("old-1")).unwrap().unwrap();
     assert_eq!(bare.context, None);
@@ -1277,6 +1374,10 @@ fn rows_written_by_an_earlier_broker_read_back() {
     let bindings = store.bindings_of(&iid("old-2")).unwrap();
     assert_eq!(bindings.len(), 2);
     assert!(!bindings[0].is_pending());
+    assert_eq!(
+        bindings[0].response,
+        Some(json!({"credentials": {"pw": "legacy-pw-5b1e"}}))
+    );
     assert!(bindings[1].is_pending());
     assert_eq!(bindings[1].response, None);
     // The legacy pending row still counts as a bind in progress for a recent delete check,
@@ -1313,4 +1414,318 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
     corrupt(&dir, "instances.labels", r#"{"team": 1}"#, || {
         store.instance(&iid("i1"))
     });
+}
+
+// ----- sealing: keys, canaries, rotation, an upgrade from clear -----
+
+/// A key set of `(label, secret seed)` pairs; each secret is the seed made 32 bytes long.
+fn key_set(keys: &[(&str, &str)], primary: &str) -> KeySet {
+    let keys = keys
+        .iter()
+        .map(|(label, seed)| RootKey {
+            label: label.to_string(),
+            secret: KeySecret::new(format!("{seed:-<32}").into_bytes()),
+        })
+        .collect();
+    KeySet::new(keys, primary).unwrap()
+}
+
+fn open_with(dir: &tempfile::TempDir, keys: &KeySet) -> StoreResult<Store> {
+    Store::open_with_keys(&db_path(dir), Some(keys))
+}
+
+/// A database created with the migrations up to `version` only, as an older broker left it.
+fn database_at_version(version: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let conn = Connection::open(&db).unwrap();
+    for sql in &migrations::MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    dir
+}
+
+/// Writes one value into every sealed column: an instance with parameters and its operation,
+/// a bound binding, a secret, a simulated manifest.
+fn fill_every_sealed_column(store: &Store, password: &str) {
+    let inst = InstanceRecord {
+        parameters: json!({"password": password}),
+        ..instance("i1")
+    };
+    let mut create = op("o1", "i1", OperationKind::Create);
+    create.request.parameters = Some(json!({"password": password}));
+    store.begin_provision(&inst, &create).unwrap();
+    store
+        .insert_binding(&BindingRecord {
+            request: json!({"parameters": {"password": password}}),
+            response: Some(json!({"credentials": {"password": password}})),
+            ..pending_binding("i1", "b1", Timestamp::now())
+        })
+        .unwrap();
+    put_secret(store, "service-instance_i1", "/odb/svc/admin", password);
+    store
+        .sim_put_deployment("service-instance_i1", &format!("password: {password}"))
+        .unwrap();
+}
+
+/// Reads every sealed column back and checks it holds `password`.
+fn assert_every_sealed_column_reads(store: &Store, password: &str) {
+    let inst = store.instance(&iid("i1")).unwrap().unwrap();
+    assert_eq!(inst.parameters["password"], password);
+    let create = store.operation(&oid("o1")).unwrap().unwrap();
+    assert_eq!(create.request.parameters.unwrap()["password"], password);
+    let b1 = stored_b1(store);
+    assert_eq!(b1.request["parameters"]["password"], password);
+    assert_eq!(b1.response.unwrap()["credentials"]["password"], password);
+    assert_eq!(
+        store.secrets("service-instance_i1").unwrap()["/odb/svc/admin"],
+        password
+    );
+    assert_eq!(
+        store.sim_manifest("service-instance_i1").unwrap().unwrap(),
+        format!("password: {password}")
+    );
+}
+
+/// Every sealed value in the database, as stored.
+fn sealed_values(dir: &tempfile::TempDir) -> Vec<String> {
+    let conn = Connection::open(db_path(dir)).unwrap();
+    let mut out = Vec::new();
+    for col in sealed::SEALED_COLUMNS {
+        let mut stmt = conn
+            .prepare(&format!("SELECT {} FROM {}", col.column, col.table))
+            .unwrap();
+        let values = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        out.extend(
+            values
+                .map(Result::unwrap)
+                .filter(|v| Some(v.as_str()) != col.clear),
+        );
+    }
+    out
+}
+
+fn labels_known(dir: &tempfile::TempDir) -> Vec<String> {
+    let conn = Connection::open(db_path(dir)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT label FROM sealing_keys ORDER BY label")
+        .unwrap();
+    let labels = stmt.query_map([], |r| r.get(0)).unwrap();
+    labels.map(Result::unwrap).collect()
+}
+
+#[test]
+fn every_sealed_column_is_sealed_with_the_primary_key_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(&dir, &key_set(&[("k1", "one")], "k1")).unwrap();
+    let password = unique_secret();
+    fill_every_sealed_column(&store, &password);
+    assert_every_sealed_column_reads(&store, &password);
+    assert_no_copy(&db_path(&dir), &password);
+    let values = sealed_values(&dir);
+    assert_eq!(values.len(), sealed::SEALED_COLUMNS.len(), "{values:?}");
+    assert!(
+        values.iter().all(|v| v.starts_with("odb-sealed:1:k1:")),
+        "{values:?}"
+    );
+}
+
+#[test]
+fn a_wrong_secret_is_found_by_the_canary_and_named_by_label() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open_with(&dir, &key_set(&[("k1", "one"), ("k2", "two")], "k1")).unwrap());
+    let err = open_with(&dir, &key_set(&[("k1", "one"), ("k2", "not-two")], "k1")).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::WrongKey { label } if label == "k2"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("'k2'"), "{err}");
+    // The right secrets still open it: the failed start changed nothing.
+    open_with(&dir, &key_set(&[("k1", "one"), ("k2", "two")], "k1")).unwrap();
+}
+
+#[test]
+fn a_new_primary_key_re_encrypts_every_sealed_value_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
+    let password = unique_secret();
+    fill_every_sealed_column(&store, &password);
+    drop(store);
+    let both = key_set(&[("new", "two"), ("old", "one")], "new");
+    let store = open_with(&dir, &both).unwrap();
+    assert_eq!(store.resealed_at_open(), sealed::SEALED_COLUMNS.len());
+    assert!(
+        sealed_values(&dir)
+            .iter()
+            .all(|v| v.starts_with("odb-sealed:1:new:")),
+        "{:?}",
+        sealed_values(&dir)
+    );
+    // The older forms are gone from the files too, not just from the rows.
+    assert_no_copy(&db_path(&dir), "odb-sealed:1:old:");
+    assert_every_sealed_column_reads(&store, &password);
+    drop(store);
+    assert_eq!(open_with(&dir, &both).unwrap().resealed_at_open(), 0);
+    // Once nothing uses the old key, it may go; the database forgets its salt.
+    let store = open_with(&dir, &key_set(&[("new", "two")], "new")).unwrap();
+    assert_every_sealed_column_reads(&store, &password);
+    assert_eq!(labels_known(&dir), ["new"]);
+}
+
+#[test]
+fn a_value_under_a_key_that_is_no_longer_configured_stops_the_open_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
+    fill_every_sealed_column(&store, &unique_secret());
+    drop(store);
+    let err = open_with(&dir, &key_set(&[("new", "two")], "new")).unwrap_err();
+    match &err {
+        StoreError::KeyMissing { label, column } => {
+            assert_eq!(label, "old");
+            assert_eq!(*column, sealed::SEALED_COLUMNS[0].name);
+        }
+        other => panic!("expected KeyMissing, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("'old'") && message.contains("database.encryption.keys"),
+        "{message}"
+    );
+    // Nothing was changed: with the old key back, everything opens.
+    let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
+    assert_eq!(store.resealed_at_open(), 0);
+}
+
+#[test]
+fn a_sealed_value_copied_to_another_row_or_changed_does_not_open() {
+    let (dir, store) = with_ready_instance();
+    for id in ["b1", "b2"] {
+        store
+            .insert_binding(&BindingRecord {
+                response: Some(json!({"credentials": {"password": id}})),
+                ..pending_binding("i1", id, Timestamp::now())
+            })
+            .unwrap();
+    }
+    tamper(
+        &dir,
+        "UPDATE bindings SET response = (SELECT response FROM bindings WHERE id = 'b1') WHERE id = 'b2'",
+    );
+    match store.binding(&iid("i1"), &bid("b2")).unwrap_err() {
+        StoreError::Sealed { column, source } => {
+            assert_eq!(column, "bindings.response");
+            assert_eq!(source, OpenError::Rejected("local".into()));
+        }
+        other => panic!("expected a sealed-column error, got {other:?}"),
+    }
+    assert!(store.binding(&iid("i1"), &bid("b1")).is_ok());
+    tamper(
+        &dir,
+        "UPDATE bindings SET response = '{\"credentials\":{}}' WHERE id = 'b1'",
+    );
+    let err = store.binding(&iid("i1"), &bid("b1")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Sealed {
+                column: "bindings.response",
+                source: OpenError::NotSealed
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("bindings.response"), "{err}");
+}
+
+#[test]
+fn without_configured_keys_a_key_file_is_generated_beside_the_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let (store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    let key_file = key_file_path(&db);
+    assert_eq!(key_file, db.parent().unwrap().join("encryption.key"));
+    assert_eq!(mode(&key_file), 0o600);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim().len(), 64, "32 random bytes, hex");
+    assert!(
+        logs.contains("WARN") && logs.contains(&key_file.display().to_string()),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(key.trim()),
+        "the key is never logged: {logs}"
+    );
+    let password = unique_secret();
+    fill_every_sealed_column(&store, &password);
+    drop(store);
+    let (store, logs) = capture_logs(|| reopen(&dir));
+    assert!(!logs.contains("WARN"), "warned once only: {logs}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    assert_every_sealed_column_reads(&store, &password);
+    assert!(sealed_values(&dir)[0].starts_with("odb-sealed:1:local:"));
+    // Another database gets its own key.
+    let other = tempfile::tempdir().unwrap();
+    Store::open(&db_path(&other)).unwrap();
+    assert_ne!(
+        std::fs::read_to_string(key_file_path(&db_path(&other))).unwrap(),
+        key
+    );
+}
+
+#[test]
+fn a_lost_key_file_is_a_wrong_key_not_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let store = Store::open(&db).unwrap();
+    fill_every_sealed_column(&store, &unique_secret());
+    drop(store);
+    std::fs::remove_file(key_file_path(&db)).unwrap();
+    let err = Store::open(&db).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::WrongKey { label } if label == "local"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_upgrade_from_a_clear_database_seals_with_the_configured_primary_key() {
+    let dir = database_at_version(2);
+    let clear = unique_secret();
+    tamper(
+        &dir,
+        &format!(
+            "INSERT INTO secrets (deployment, name, value) VALUES ('d', '/odb/svc/d/k', '{clear}');
+             INSERT INTO sim_deployments (name, manifest) VALUES ('d', 'pw: {clear}');"
+        ),
+    );
+    assert_copy(&db_path(&dir), &clear);
+    let store = open_with(&dir, &key_set(&[("k1", "one")], "k1")).unwrap();
+    assert_no_copy(&db_path(&dir), &clear);
+    assert_eq!(store.secrets("d").unwrap()["/odb/svc/d/k"], clear);
+    assert_eq!(
+        store.sim_manifest("d").unwrap().unwrap(),
+        format!("pw: {clear}")
+    );
+    assert!(sealed_values(&dir)
+        .iter()
+        .all(|v| v.starts_with("odb-sealed:1:k1:")));
+    assert_eq!(labels_known(&dir), ["k1"]);
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    Store::open(&db).unwrap();
+    let key_file = key_file_path(&db);
+    set_mode(&key_file, 0o644);
+    let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(
+        warns_about(&logs, &key_file.display().to_string(), "0644", "0600"),
+        "{logs}"
+    );
 }
