@@ -13,6 +13,7 @@ mod bodies;
 mod browser;
 mod client;
 mod config;
+pub mod db_files;
 pub mod fake_credhub;
 pub mod fake_director;
 pub mod fake_http;

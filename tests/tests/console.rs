@@ -3,8 +3,8 @@
 
 mod common;
 
-use broker_tests::{provision_body, unique_id, BrokerConfig, PLAN_SMALL, SERVICE_ID};
-use common::{provision_ready, start, OPERATION_TIMEOUT};
+use broker_tests::{unique_id, BrokerConfig, PLAN_SMALL};
+use common::{provision_failed_with_stderr, provision_ready, start};
 use reqwest::Method;
 use serde_json::json;
 
@@ -14,19 +14,7 @@ fn the_console_lists_failed_instances_first_and_escapes_adapter_output() {
     let ready = unique_id("aaa-ready");
     provision_ready(&client, &ready, PLAN_SMALL, json!({}));
     let failed = unique_id("zzz-failed");
-    let script = json!({"adapter_script": {"dashboard-url": {
-        "exit_code": 10, "stderr": "<img src=x onerror=alert(1)>"}},
-        "simulate_task_failure": "deploy"});
-    let r = client.provision(
-        &failed,
-        &provision_body(SERVICE_ID, PLAN_SMALL, script),
-        true,
-    );
-    assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&failed, None, OPERATION_TIMEOUT),
-        "failed"
-    );
+    provision_failed_with_stderr(&client, &failed, PLAN_SMALL, "<img src=x onerror=alert(1)>");
 
     let anonymous = client.clone().with_credentials("", "");
     assert_eq!(anonymous.request("GET", "/mgmt/ui", &[], None).status, 401);

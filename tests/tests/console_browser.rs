@@ -14,11 +14,8 @@
 mod common;
 
 use base64::Engine as _;
-use broker_tests::{
-    provision_body, unique_id, BrokerConfig, BrokerProcess, Browser, PLAN_LARGE, PLAN_SMALL,
-    SERVICE_ID,
-};
-use common::{provision_ready, provision_started, OPERATION_TIMEOUT};
+use broker_tests::{unique_id, BrokerConfig, BrokerProcess, Browser, PLAN_LARGE, PLAN_SMALL};
+use common::{provision_failed_with_stderr, provision_ready, provision_started};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -105,19 +102,7 @@ fn fleet() -> Fleet {
     let ready = unique_id("aaa-ready");
     provision_ready(&client, &ready, PLAN_SMALL, json!({}));
     let failed = unique_id("zzz-failed");
-    let script = json!({"adapter_script": {"dashboard-url": {
-        "exit_code": 10, "stderr": MARKUP}},
-        "simulate_task_failure": "deploy"});
-    let r = client.provision(
-        &failed,
-        &provision_body(SERVICE_ID, PLAN_SMALL, script),
-        true,
-    );
-    assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&failed, None, OPERATION_TIMEOUT),
-        "failed"
-    );
+    provision_failed_with_stderr(&client, &failed, PLAN_SMALL, MARKUP);
 
     // Director tasks take ten minutes from here on, so the next deploy stays in flight for
     // as long as the test runs.

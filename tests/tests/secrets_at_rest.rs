@@ -7,6 +7,7 @@
 
 mod common;
 
+use broker_tests::db_files::files_containing;
 use broker_tests::{
     bind_body, run_broker, unique_id, update_body, BrokerConfig, BrokerProcess, OsbClient,
     PLAN_SMALL, SERVICE_ID,
@@ -14,7 +15,7 @@ use broker_tests::{
 use common::{envelope_section, invocations_of, provision_ready, start, OPERATION_TIMEOUT};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A root key for the config: `label`, a secret made from `seed`, and whether it is primary.
 fn key(label: &str, seed: &str, primary: bool) -> Value {
@@ -30,27 +31,6 @@ fn with_keys(config: &BrokerConfig, keys: &[Value]) -> serde_yaml::Value {
         .expect("the test config has a database section")
         .insert("encryption".into(), encryption);
     yaml
-}
-
-/// The database file and the companions SQLite keeps beside it in WAL mode.
-fn database_files(db: &Path) -> [PathBuf; 3] {
-    let with = |suffix: &str| {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    [db.to_path_buf(), with("-wal"), with("-shm")]
-}
-
-/// The database files whose raw bytes contain `needle`.
-fn files_containing(db: &Path, needle: &str) -> Vec<PathBuf> {
-    database_files(db)
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(p)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-        .collect()
 }
 
 /// Fails unless none of `passwords` is in the database files or in any log line, and the

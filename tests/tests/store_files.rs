@@ -4,11 +4,12 @@
 
 mod common;
 
+use broker_tests::db_files::{database_files, files_containing};
 use broker_tests::{bind_body, unique_id, BrokerConfig, PLAN_SMALL, SERVICE_ID};
 use common::{provision_ready, start};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn mode(path: &Path) -> u32 {
@@ -17,27 +18,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o7777
-}
-
-/// The database file and the companions SQLite keeps beside it in WAL mode.
-fn database_files(db: &Path) -> [PathBuf; 3] {
-    let with = |suffix: &str| {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    [db.to_path_buf(), with("-wal"), with("-shm")]
-}
-
-/// The database files whose raw bytes contain `needle`.
-fn files_containing(db: &Path, needle: &str) -> Vec<PathBuf> {
-    database_files(db)
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(p)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-        .collect()
 }
 
 #[test]

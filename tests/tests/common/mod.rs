@@ -51,6 +51,29 @@ pub fn provision_ready(client: &OsbClient, instance_id: &str, plan_id: &str, par
     );
 }
 
+/// Provisions `instance_id` on `plan_id` with an adapter whose dashboard-url call writes
+/// `stderr` and exits 10, on a deploy the director fails; waits until the operation failed.
+pub fn provision_failed_with_stderr(
+    client: &OsbClient,
+    instance_id: &str,
+    plan_id: &str,
+    stderr: &str,
+) {
+    let script = serde_json::json!({"adapter_script": {"dashboard-url": {
+        "exit_code": 10, "stderr": stderr}},
+        "simulate_task_failure": "deploy"});
+    let r = client.provision(
+        instance_id,
+        &provision_body(SERVICE_ID, plan_id, script),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(instance_id, None, OPERATION_TIMEOUT),
+        "failed"
+    );
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
