@@ -29,6 +29,63 @@ impl Engine {
         Ok(task)
     }
 
+    /// Records a submitted deploy or recreate task on the operation (not saved).
+    async fn deploying(
+        &self,
+        op: &mut OperationRecord,
+        submitted: Result<crate::director::TaskId, crate::director::DirectorError>,
+        what: &'static str,
+    ) -> Result<(), EngineError> {
+        let task = self.submitted(submitted, what.to_string()).await?;
+        tracing::info!(operation = %op.id, instance = %op.instance_id, task, "{what} submitted to the director");
+        op.task_id = Some(task);
+        op.stage = Stage::Deploying;
+        Ok(())
+    }
+
+    /// Starts errand `index` of `errands` and records its task on the operation (not saved).
+    async fn start_errand(
+        &self,
+        op: &mut OperationRecord,
+        deployment: &str,
+        errands: &[(String, Vec<String>)],
+        index: usize,
+    ) -> Result<(), EngineError> {
+        let (name, instances) = &errands[index];
+        let task = self
+            .submitted(
+                self.director
+                    .run_errand(deployment, name, instances, &op.id)
+                    .await,
+                format!("errand {name}"),
+            )
+            .await?;
+        op.task_id = Some(task);
+        op.stage = Stage::Errand;
+        op.errand_index = index as i64;
+        Ok(())
+    }
+
+    /// Starts the delete of the deployment and records its task on the operation (not saved).
+    async fn start_deployment_delete(
+        &self,
+        op: &mut OperationRecord,
+        deployment: &str,
+        force: bool,
+    ) -> Result<(), EngineError> {
+        let task = self
+            .submitted(
+                self.director
+                    .delete_deployment(deployment, force, &op.id)
+                    .await,
+                "delete".to_string(),
+            )
+            .await?;
+        op.task_id = Some(task);
+        op.stage = Stage::Deleting;
+        Ok(())
+    }
+
     /// Runs the first stage: generate the manifest and deploy it, or start the delete.
     pub(super) async fn start(
         &self,
@@ -158,15 +215,8 @@ impl Engine {
         if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
             self.director.update_configs(&deployment, &configs).await?;
         }
-        let task_id = self
-            .submitted(
-                self.director.deploy(&manifest, &op.id).await,
-                "deploy".to_string(),
-            )
-            .await?;
-        tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "deploy submitted to the director");
-        op.task_id = Some(task_id);
-        op.stage = Stage::Deploying;
+        let submitted = self.director.deploy(&manifest, &op.id).await;
+        self.deploying(&mut op, submitted, "deploy").await?;
         if dashboard_url.is_some() {
             instance.dashboard_url = dashboard_url;
         }
@@ -203,15 +253,8 @@ impl Engine {
         if self.director.manifest(&deployment).await?.is_none() {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
-        let task_id = self
-            .submitted(
-                self.director.recreate(&deployment, &op.id).await,
-                "recreate".to_string(),
-            )
-            .await?;
-        tracing::info!(operation = %op.id, instance = %instance.id, task = task_id, "recreate submitted to the director");
-        op.task_id = Some(task_id);
-        op.stage = Stage::Deploying;
+        let submitted = self.director.recreate(&deployment, &op.id).await;
+        self.deploying(&mut op, submitted, "recreate").await?;
         self.save_op(&op).await?;
         Ok(op)
     }
@@ -269,29 +312,11 @@ impl Engine {
         }
         let errands = self.errands(&op, &instance);
         if errands.is_empty() {
-            let task = self
-                .submitted(
-                    self.director
-                        .delete_deployment(&deployment, op.request.force, &op.id)
-                        .await,
-                    "delete".to_string(),
-                )
+            let force = op.request.force;
+            self.start_deployment_delete(&mut op, &deployment, force)
                 .await?;
-            op.task_id = Some(task);
-            op.stage = Stage::Deleting;
         } else {
-            let (name, instances) = &errands[0];
-            let task = self
-                .submitted(
-                    self.director
-                        .run_errand(&deployment, name, instances, &op.id)
-                        .await,
-                    format!("errand {name}"),
-                )
-                .await?;
-            op.task_id = Some(task);
-            op.stage = Stage::Errand;
-            op.errand_index = 0;
+            self.start_errand(&mut op, &deployment, &errands, 0).await?;
         }
         self.save_op(&op).await?;
         Ok(op)
@@ -372,47 +397,20 @@ impl Engine {
         match op.stage {
             Stage::Deploying if errands.is_empty() => self.succeed(op).await,
             Stage::Deploying => {
-                let (name, instances) = &errands[0];
-                op.task_id = Some(
-                    self.submitted(
-                        self.director
-                            .run_errand(&deployment, name, instances, &op.id)
-                            .await,
-                        format!("errand {name}"),
-                    )
-                    .await?,
-                );
-                op.stage = Stage::Errand;
-                op.errand_index = 0;
+                self.start_errand(&mut op, &deployment, &errands, 0).await?;
                 self.save_op(&op).await?;
                 Ok(op)
             }
             Stage::Errand => {
                 let next = op.errand_index as usize + 1;
-                if let Some((name, instances)) = errands.get(next) {
-                    op.task_id = Some(
-                        self.submitted(
-                            self.director
-                                .run_errand(&deployment, name, instances, &op.id)
-                                .await,
-                            format!("errand {name}"),
-                        )
-                        .await?,
-                    );
-                    op.errand_index = next as i64;
+                if next < errands.len() {
+                    self.start_errand(&mut op, &deployment, &errands, next)
+                        .await?;
                     self.save_op(&op).await?;
                     Ok(op)
                 } else if op.kind == OperationKind::Delete {
-                    op.task_id = Some(
-                        self.submitted(
-                            self.director
-                                .delete_deployment(&deployment, force, &op.id)
-                                .await,
-                            "delete".to_string(),
-                        )
-                        .await?,
-                    );
-                    op.stage = Stage::Deleting;
+                    self.start_deployment_delete(&mut op, &deployment, force)
+                        .await?;
                     self.save_op(&op).await?;
                     Ok(op)
                 } else {
