@@ -7,28 +7,24 @@
 //! id is all the broker needs; the engine polls the task itself.
 
 use super::answers::{
-    ConfigAnswer, DeploymentAnswer, DeploymentListEntry, ErrandResult, InstanceAnswer,
-    LinkAddressAnswer, LinkAnswer, LinkProvider,
+    ConfigAnswer, DeploymentAnswer, DeploymentListEntry, IdText, InstanceAnswer, LinkAddressAnswer,
+    LinkAnswer, LinkProvider,
 };
 use super::{
     DeploymentVariable, Director, DirectorError, DirectorInfo, Task, TaskId, TaskState, Vms,
 };
 use crate::config::{BindingDnsConfig, BoshAuth, BoshSettings};
-use crate::uaa::{error_chain, redacted, truncate, UaaToken};
-use crate::url_path::UrlPath;
+use crate::uaa::{error_chain, redacted, UaaToken};
+mod api;
+mod http;
+
+use api::*;
 use async_trait::async_trait;
+use http::*;
 use reqwest::{header, Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// How much of a director's error body a [`DirectorError::UnexpectedStatus`] keeps.
-const BODY_LIMIT: usize = 2048;
-/// How much of a request path an error message quotes.
-const WHAT_LIMIT: usize = 256;
-/// The header that tags a director task with the broker's operation id.
-const CONTEXT_HEADER: &str = "X-Bosh-Context-Id";
 
 /// A BOSH director reached over HTTPS.
 pub struct BoshDirector {
@@ -90,192 +86,6 @@ pub struct AccessReport {
     pub auth_mode: &'static str,
     /// The user the director sees.
     pub user: String,
-}
-
-#[derive(Deserialize)]
-struct TaskJson {
-    id: TaskId,
-    state: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    result: Option<String>,
-    #[serde(default)]
-    deployment: Option<String>,
-    #[serde(default)]
-    context_id: Option<String>,
-}
-
-impl From<TaskJson> for Task {
-    fn from(t: TaskJson) -> Self {
-        Task {
-            id: t.id,
-            state: TaskState::parse(&t.state),
-            description: t.description,
-            result: t.result.unwrap_or_default(),
-            deployment: t.deployment.unwrap_or_default(),
-            context_id: t.context_id.unwrap_or_default(),
-        }
-    }
-}
-
-/// The body of a request.
-enum Body {
-    None,
-    Yaml(String),
-    Json(Value),
-}
-
-/// One director request, rebuilt for a retry after a token refresh.
-struct Call<'a> {
-    method: Method,
-    /// Path and query, every name in it percent-encoded.
-    path: UrlPath,
-    body: Body,
-    context_id: Option<&'a str>,
-}
-
-impl<'a> Call<'a> {
-    fn new(method: Method, path: UrlPath) -> Self {
-        Call {
-            method,
-            path,
-            body: Body::None,
-            context_id: None,
-        }
-    }
-
-    fn get(path: UrlPath) -> Self {
-        Self::new(Method::GET, path)
-    }
-
-    fn query(mut self, key: &str, value: impl AsRef<str>) -> Self {
-        self.path = self.path.query(key, value);
-        self
-    }
-
-    /// `METHOD /path` (without the query, and cut short if a name made it long), for messages.
-    fn what(&self) -> String {
-        format!("{} {}", self.method, truncate(self.path.path(), WHAT_LIMIT))
-    }
-
-    fn body(mut self, body: Body) -> Self {
-        self.body = body;
-        self
-    }
-
-    fn context(mut self, context_id: &'a str) -> Self {
-        if !context_id.is_empty() {
-            self.context_id = Some(context_id);
-        }
-        self
-    }
-}
-
-/// A director's answer, with the request it answers (`GET /tasks/1`) for messages.
-struct Answer {
-    resp: reqwest::Response,
-    what: String,
-}
-
-impl Answer {
-    fn status(&self) -> StatusCode {
-        self.resp.status()
-    }
-
-    /// Passes 2xx and 302 answers; anything else becomes
-    /// [`DirectorError::UnexpectedStatus`], with the start of the body.
-    async fn check(self) -> Result<reqwest::Response, DirectorError> {
-        let status = self.resp.status();
-        if status.is_success() || status == StatusCode::FOUND {
-            return Ok(self.resp);
-        }
-        let body = self.resp.text().await.unwrap_or_default();
-        Err(DirectorError::UnexpectedStatus {
-            what: self.what,
-            status: status.as_u16(),
-            body: truncate(body.trim(), BODY_LIMIT),
-        })
-    }
-}
-
-/// `/<name>`: one of the director's top-level collections (`tasks`, `configs`, `links`).
-fn top(name: &'static str) -> UrlPath {
-    UrlPath::root().segment(name)
-}
-
-/// `/deployments/<deployment>`, the deployment name one encoded segment.
-fn deployment_path(deployment: &str) -> UrlPath {
-    top("deployments").segment(deployment)
-}
-
-/// `/tasks/<id>`.
-fn task_path(id: TaskId) -> UrlPath {
-    top("tasks").segment(id.to_string())
-}
-
-/// A task id from a `Location: .../tasks/<id>` header.
-/// The metrics label of a director call: its method and the first segment of its path
-/// (`GET /deployments`, `POST /deployments`, `GET /tasks`, ...), a closed set with no names.
-fn call_kind(method: &Method, path: &str) -> String {
-    let first = path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    format!("{method} /{first}")
-}
-
-fn task_id_from_location(location: &str) -> Option<TaskId> {
-    let path = location.split(['?', '#']).next()?;
-    let (rest, id) = path.trim_end_matches('/').rsplit_once('/')?;
-    rest.ends_with("tasks").then_some(())?;
-    id.parse().ok()
-}
-
-/// `group` or `group/id` → the errand API's instance slug.
-fn instance_slug(instance: &str) -> Value {
-    match instance.split_once('/') {
-        Some((group, id)) => json!({"group": group, "id": id}),
-        None => json!({"group": instance}),
-    }
-}
-
-/// The first non-zero `exit_code` in an errand task's result (one JSON document per line).
-fn errand_exit_code(result: &str) -> Option<i64> {
-    result
-        .lines()
-        .filter_map(|l| serde_json::from_str::<ErrandResult>(l.trim()).ok())
-        .filter_map(|r| r.exit_code)
-        .find(|code| *code != 0)
-}
-
-/// Builds the HTTP client: rustls with the system's web roots plus `root_ca_cert`, keep-alive
-/// pooling, and no redirect following.
-fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorError> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_keepalive(Duration::from_secs(30));
-    if let Some(pem) = root_ca_cert {
-        let certs = crate::tls::ca_certificates(pem).map_err(|e| {
-            DirectorError::Config(format!("bosh.root_ca_cert is not a PEM certificate: {e}"))
-        })?;
-        for cert in certs {
-            let cert = reqwest::Certificate::from_der(&cert).map_err(|e| {
-                DirectorError::Config(format!("bosh.root_ca_cert cannot be used: {e}"))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder.build().map_err(|e| {
-        DirectorError::Config(format!(
-            "cannot build the HTTP client for the director (is bosh.root_ca_cert a valid certificate?): {e}"
-        ))
-    })
 }
 
 impl BoshDirector {
@@ -604,31 +414,6 @@ impl BoshDirector {
     }
 }
 
-/// An id the director may send as a string or a number.
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-async fn json_body<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-    what: &str,
-) -> Result<T, DirectorError> {
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| DirectorError::InvalidAnswer {
-            what: what.to_string(),
-            reason: format!("reading it: {e}"),
-        })?;
-    serde_json::from_str(&text).map_err(|e| DirectorError::InvalidAnswer {
-        what: what.to_string(),
-        reason: e.to_string(),
-    })
-}
-
 #[async_trait]
 impl Director for BoshDirector {
     async fn info(&self) -> Result<DirectorInfo, DirectorError> {
@@ -858,7 +643,7 @@ impl Director for BoshDirector {
         }
         #[derive(Deserialize)]
         struct VariableJson {
-            id: Value,
+            id: IdText,
             name: String,
         }
         let list: Vec<VariableJson> =
@@ -866,7 +651,7 @@ impl Director for BoshDirector {
         Ok(list
             .into_iter()
             .map(|v| DeploymentVariable {
-                id: id_text(&v.id),
+                id: v.id.0,
                 name: v.name,
             })
             .collect())
@@ -885,44 +670,14 @@ impl Director for BoshDirector {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_ids_come_from_the_location_header() {
-        assert_eq!(task_id_from_location("/tasks/42"), Some(42));
-        assert_eq!(
-            task_id_from_location("https://10.0.0.6:25555/tasks/7?x=1"),
-            Some(7)
-        );
-        assert_eq!(task_id_from_location("/deployments/7"), None);
-        assert_eq!(task_id_from_location(""), None);
-    }
-
-    #[test]
-    fn errand_instances_become_slugs() {
-        assert_eq!(instance_slug("g/0"), json!({"group": "g", "id": "0"}));
-        assert_eq!(instance_slug("g"), json!({"group": "g"}));
-    }
-
-    #[test]
-    fn a_non_zero_errand_exit_code_is_found_in_any_line() {
-        assert_eq!(
-            errand_exit_code("{\"exit_code\":0}\n{\"exit_code\":3}\n"),
-            Some(3)
-        );
-        assert_eq!(errand_exit_code("{\"exit_code\":0}"), None);
-        assert_eq!(errand_exit_code(""), None);
-    }
-}
-
 /// What the director receives for names that would reach another deployment if they were put
 /// in a URL as they are.
 #[cfg(test)]
 mod wire_tests {
     use super::*;
+    use crate::uaa::truncate;
     use crate::url_path::wire::{self, Answer, Recorded, Recorder};
+    use crate::url_path::UrlPath;
 
     /// Deployment names as hostile as an instance id could make them.
     fn hostile_deployments() -> Vec<String> {
