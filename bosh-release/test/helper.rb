@@ -20,15 +20,15 @@ module ReleaseTest
 
   module Helpers
     def fixture(name)
-      YAML.safe_load(File.read(File.join(FIXTURES, "#{name}.yml")))
+      YAML.safe_load(File.read(File.join(FIXTURES, "#{name}.yml")), aliases: true)
     end
 
     def broker_job
       @broker_job ||= Job.new(RELEASE_DIR, 'broker')
     end
 
-    def render(template, props)
-      broker_job.render(template, props)
+    def render(template, props, links: {})
+      broker_job.render(template, props, links: links)
     end
 
     def deep_merge(a, b)
@@ -94,8 +94,29 @@ module ReleaseTest
       {
         'broker_password' => 'generated-broker-password', 'bosh_url' => 'https://10.0.0.6:25555',
         'bosh_ca_cert' => fixture_ca, 'bosh_username' => 'admin', 'bosh_password' => 'director-password',
-        'bosh_client_id' => 'on-demand-broker', 'bosh_client_secret' => 'uaa-client-secret'
+        'bosh_client_id' => 'on-demand-broker', 'bosh_client_secret' => 'uaa-client-secret',
+        'bosh_credhub_url' => 'https://10.0.0.6:8844', 'bosh_credhub_ca_cert' => fixture_ca,
+        'bosh_credhub_client_id' => 'on-demand-broker-credhub', 'bosh_credhub_client_secret' => 'director-credhub-secret',
+        'credhub_broker_client_id' => 'on-demand-broker', 'credhub_broker_client_secret' => 'runtime-credhub-secret',
+        'cf_uaa_ca_cert' => fixture_ca,
+        # 20 characters each, as the bosh CLI generates passwords
+        'database_key_1_a' => 'k1a0123456789abcdefg', 'database_key_1_b' => 'k1b0123456789abcdefg'
       }
+    end
+
+    # The credhub link as CF's credhub job provides it.
+    def credhub_link(properties = {})
+      { 'properties' => { 'credhub' => { 'internal_url' => 'credhub.service.cf.internal', 'port' => 8844,
+                                          'ca_certificate' => fixture_ca }.merge(properties) },
+        'instances' => [{ 'address' => '10.0.1.20' }] }
+    end
+
+    # minimal plus secure bindings (enabled, UAA client) on top of `change`.
+    def secure_bindings(change = {})
+      deep_merge(deep_merge(fixture('minimal'), 'secure_binding_credentials' => {
+                              'enabled' => true,
+                              'authentication' => { 'uaa' => { 'client_id' => 'broker-credhub-client', 'client_secret' => 'runtime-credhub-client-secret' } }
+                            }), change)
     end
   end
 end

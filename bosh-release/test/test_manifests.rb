@@ -37,6 +37,7 @@ class ManifestsTest < Minitest::Test
     assert group['persistent_disk'] || group['persistent_disk_type'], 'the database needs a persistent disk'
     assert_equal ['bpm'], doc['addons'].flat_map { |a| a['jobs'].map { |j| j['name'] } }
     assert_equal [{ 'name' => 'broker_password', 'type' => 'password' }], doc['variables']
+    refute_includes group['jobs'][0]['properties'].keys, 'database', 'sealing keys come from operations/encryption-keys.yml'
     props = group['jobs'][0]['properties']
     assert_equal '/var/vcap/packages/example-service-adapter/bin/example-service-adapter', props['service_adapter']['path'],
                  'the path the example-service-adapter package installs'
@@ -49,6 +50,9 @@ class ManifestsTest < Minitest::Test
     [['bosh-uaa-auth.yml'], 'bosh'],
     [['simulated-director.yml'], 'simulated_director'],
     [['simulated-director.yml', 'builtin-adapter.yml'], 'simulated_director'],
+    [['bosh-uaa-auth.yml', 'secure-manifests.yml'], 'bosh'],
+    [['secure-bindings.yml', 'encryption-keys.yml'], 'bosh'],
+    [['simulated-director.yml', 'secure-bindings.yml', 'encryption-keys.yml'], 'simulated_director'],
   ].freeze
 
   def test_every_ops_file_is_exercised
@@ -59,13 +63,28 @@ class ManifestsTest < Minitest::Test
   VARIANTS.each_with_index do |(ops, director), i|
     define_method("test_manifest_variant_#{i}_renders_a_config_the_broker_accepts") do
       group, props = manifest_broker_properties(ops, manifest_vars)
-      text = render('config/broker.yml', props)
+      broker = group['jobs'].find { |j| j['name'] == 'broker' }
+      links = broker['consumes'] ? { 'credhub' => credhub_link } : {}
+      text = render('config/broker.yml', props, links: links)
       config = YAML.safe_load(text)
       assert config.key?(director), "#{ops.inspect}: #{director}"
       assert_equal 'generated-broker-password', config['broker']['password']
       if ops.include?('bosh-uaa-auth.yml')
         assert_equal({ 'uaa' => { 'client_credentials' => { 'client_id' => 'on-demand-broker', 'client_secret' => 'uaa-client-secret' } } },
                      config['bosh']['authentication'])
+      end
+      if ops.include?('secure-manifests.yml')
+        assert_equal true, config['broker']['enable_secure_manifests']
+        assert_equal 'director-credhub-secret', config['bosh_credhub']['authentication']['uaa']['client_credentials']['client_secret']
+      end
+      if ops.include?('secure-bindings.yml')
+        assert_equal({ 'credhub' => { 'from' => 'credhub', 'deployment' => 'cf' } }, broker['consumes'])
+        assert_equal 'https://credhub.service.cf.internal:8844', config['credhub']['api_url']
+        assert_equal 'runtime-credhub-secret', config['credhub']['client_secret']
+      end
+      if ops.include?('encryption-keys.yml')
+        assert_equal [{ 'label' => 'key-1', 'secret' => 'k1a0123456789abcdefgk1b0123456789abcdefg', 'primary' => true }],
+                     config['database']['encryption']['keys'], 'the secret joins two 20-character passwords'
       end
       if ops.include?('builtin-adapter.yml')
         assert_equal 'example', config['service_adapter']['builtin']

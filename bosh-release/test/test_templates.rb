@@ -23,6 +23,9 @@ class TemplatesTest < Minitest::Test
     assert_equal({ 'path' => '/var/vcap/store/broker/broker.db' }, config['database'])
     assert_equal({ 'task_seconds' => 0 }, config['simulated_director'])
     refute config.key?('bosh')
+    assert_equal false, broker['enable_secure_manifests']
+    refute config.key?('bosh_credhub'), 'no director CredHub unless bosh_credhub_api.* is set'
+    refute config.key?('credhub'), 'no runtime CredHub unless secure_binding_credentials.enabled'
     assert_equal [{ 'os' => 'ubuntu-jammy', 'version' => '1.404' }], config['service_deployment']['stemcells']
     catalog = config['service_catalog']
     assert_equal 'redis-example-service', catalog['id']
@@ -52,6 +55,17 @@ class TemplatesTest < Minitest::Test
                  bosh['authentication'], 'uaa client_id/client_secret are nested as the broker expects')
     refute config.key?('simulated_director')
     assert_equal 'bosh-warden-boshlite-ubuntu-jammy-go_agent', config['service_deployment']['stemcells'][0]['name']
+    assert_equal true, broker['enable_secure_manifests']
+    assert_equal({ 'url' => 'https://10.0.0.6:8844', 'root_ca_cert' => props['bosh']['root_ca_cert'],
+                   'authentication' => { 'uaa' => { 'client_credentials' => { 'client_id' => 'director-credhub-client',
+                                                                               'client_secret' => 'director-credhub-client-secret' } } } },
+                 config['bosh_credhub'], 'bosh_credhub_api is rendered under the broker\'s key, bosh_credhub')
+    assert_equal({ 'api_url' => 'https://credhub.service.cf.internal:8844', 'ca_cert' => props['bosh']['root_ca_cert'],
+                   'client_id' => 'broker-credhub-client', 'client_secret' => 'runtime-credhub-client-secret',
+                   'internal_uaa_ca_cert' => props['bosh']['root_ca_cert'] },
+                 config['credhub'], 'secure_binding_credentials is rendered as the broker\'s credhub section')
+    assert_equal({ 'keys' => props['database']['encryption']['keys'] }, config['database']['encryption'],
+                 'the key secrets survive quoting exactly')
     expected_catalog = props['service_catalog']
     assert_equal expected_catalog, config['service_catalog'], 'the catalog is passed through as written'
   end
@@ -109,21 +123,33 @@ class TemplatesTest < Minitest::Test
     refute process.key?('persistent_disk')
   end
 
+  # Every secret of the full fixture, and where the broker reads it in broker.yml.
+  def full_secrets(props)
+    {
+      props['password'] => %w[broker password],
+      'uaa-client-secret' => %w[bosh authentication uaa client_credentials client_secret],
+      'director-credhub-client-secret' => %w[bosh_credhub authentication uaa client_credentials client_secret],
+      'runtime-credhub-client-secret' => %w[credhub client_secret],
+      props['database']['encryption']['keys'][0]['secret'] => ['database', 'encryption', 'keys', 0, 'secret'],
+      props['database']['encryption']['keys'][1]['secret'] => ['database', 'encryption', 'keys', 1, 'secret']
+    }
+  end
+
   def test_secrets_appear_only_in_broker_yml
     props = fixture('full')
-    secrets = [props['password'], 'uaa-client-secret']
+    secrets = full_secrets(props)
     TEMPLATES.each do |t|
       text = render(t, props)
-      secrets.each do |s|
+      secrets.each do |s, where|
         if t == 'config/broker.yml'
-          config = YAML.safe_load(text)
-          assert_includes [config['broker']['password'], config['bosh']['authentication']['uaa']['client_credentials']['client_secret']], s
+          assert_equal s, YAML.safe_load(text).dig(*where), where.join('.')
         else
           refute_includes text, s, "#{t} must not contain a secret"
         end
       end
     end
-    refute_includes broker_job.render_monit(props), props['password']
+    monit = broker_job.render_monit(props)
+    secrets.each_key { |s| refute_includes monit, s }
   end
 
   def test_post_start_and_drain_use_the_configured_port_and_timeouts
@@ -145,6 +171,58 @@ class TemplatesTest < Minitest::Test
         assert status.success?, "#{t}: #{out}"
       end
     end
+  end
+
+  def test_secure_manifests_with_the_simulated_director_need_no_credhub
+    config = YAML.safe_load(render('config/broker.yml', deep_merge(fixture('minimal'), 'enable_secure_manifests' => true)))
+    assert_equal true, config['broker']['enable_secure_manifests']
+    refute config.key?('bosh_credhub'), 'the simulated director keeps secure-manifest secrets itself'
+  end
+
+  def test_bosh_credhub_api_without_a_ca_uses_the_system_roots_and_drops_a_trailing_slash
+    props = fixture('full')
+    props['bosh_credhub_api'].delete('root_ca_cert')
+    props['bosh_credhub_api']['url'] = 'https://10.0.0.6:8844/'
+    config = YAML.safe_load(render('config/broker.yml', props))
+    assert_equal 'https://10.0.0.6:8844', config['bosh_credhub']['url']
+    refute config['bosh_credhub'].key?('root_ca_cert')
+  end
+
+  def test_secure_bindings_from_the_credhub_link
+    config = YAML.safe_load(render('config/broker.yml', secure_bindings, links: { 'credhub' => credhub_link }))
+    assert_equal({ 'api_url' => 'https://credhub.service.cf.internal:8844', 'ca_cert' => fixture_ca,
+                   'client_id' => 'broker-credhub-client', 'client_secret' => 'runtime-credhub-client-secret' },
+                 config['credhub'], 'the link gives the address (https:// added, port appended) and the CA')
+  end
+
+  def test_a_credhub_link_url_with_scheme_and_port_is_kept
+    link = credhub_link('internal_url' => 'https://credhub.example.com:9000', 'ca_certificate' => [fixture_ca, fixture_ca])
+    config = YAML.safe_load(render('config/broker.yml', secure_bindings, links: { 'credhub' => link }))
+    assert_equal 'https://credhub.example.com:9000', config['credhub']['api_url']
+    assert_equal "#{fixture_ca}\n#{fixture_ca}", config['credhub']['ca_cert'], 'a list of CA certificates is joined'
+  end
+
+  def test_secure_binding_properties_win_over_the_link
+    props = secure_bindings('secure_binding_credentials' => { 'credhub' => { 'url' => 'https://credhub.internal:8844' },
+                                                              'authentication' => { 'uaa' => { 'ca_cert' => fixture_ca } } })
+    config = YAML.safe_load(render('config/broker.yml', props, links: { 'credhub' => credhub_link }))
+    assert_equal 'https://credhub.internal:8844', config['credhub']['api_url']
+    refute config['credhub'].key?('ca_cert'), 'the link\'s CA belongs to the link\'s address'
+    assert_equal fixture_ca, config['credhub']['internal_uaa_ca_cert']
+  end
+
+  def test_secure_binding_properties_are_ignored_while_disabled
+    props = secure_bindings('secure_binding_credentials' => { 'enabled' => false, 'authentication' => { 'uaa' => { 'client_secret' => nil } } })
+    config = YAML.safe_load(render('config/broker.yml', props, links: { 'credhub' => credhub_link }))
+    refute config.key?('credhub')
+  end
+
+  def test_an_encryption_key_without_primary_is_not_primary
+    keys = [{ 'label' => 'new', 'secret' => 'n' * 32, 'primary' => true }, { 'label' => 'old', 'secret' => 'o' * 40 }]
+    config = YAML.safe_load(render('config/broker.yml', deep_merge(fixture('minimal'), 'database' => { 'encryption' => { 'keys' => keys } })))
+    assert_equal [{ 'label' => 'new', 'secret' => 'n' * 32, 'primary' => true }, { 'label' => 'old', 'secret' => 'o' * 40, 'primary' => false }],
+                 config['database']['encryption']['keys']
+    assert_equal '/var/vcap/store/broker/broker.db', config['database']['path']
   end
 
   # [description, change to the minimal fixture, part of the expected message]
@@ -182,6 +260,17 @@ class TemplatesTest < Minitest::Test
     ['legacy argv mode without the opt-in', { 'use_stdin' => false }, 'or accept the exposure with service_adapter.allow_secrets_on_argv: true'],
     ['string argv opt-in', { 'service_adapter' => { 'allow_secrets_on_argv' => 'yes' } }, 'service_adapter.allow_secrets_on_argv: must be true or false'],
     ['negative task seconds', { 'simulated_director' => { 'task_seconds' => -1 } }, 'simulated_director.task_seconds: must be a number'],
+    ['string secure manifests flag', { 'enable_secure_manifests' => 'yes' }, 'enable_secure_manifests: must be true or false'],
+    ['secure manifests in legacy argv mode', { 'enable_secure_manifests' => true, 'use_stdin' => false, 'service_adapter' => { 'allow_secrets_on_argv' => true } },
+     'enable_secure_manifests: needs use_stdin: true'],
+    ['director credhub with the simulated director', { 'bosh_credhub_api' => { 'url' => 'https://10.0.0.6:8844' } },
+     "bosh_credhub_api: is the director's CredHub, but simulated_director is configured"],
+    ['string secure bindings flag', { 'secure_binding_credentials' => { 'enabled' => 'true' } }, 'secure_binding_credentials.enabled: must be true or false'],
+    ['secure bindings without a credhub', { 'secure_binding_credentials' => { 'enabled' => true } },
+     'secure_binding_credentials.enabled: no runtime CredHub; consume the credhub link'],
+    ['empty key list', { 'database' => { 'encryption' => { 'keys' => [] } } }, 'database.encryption.keys: must list at least one key'],
+    ['key list not a list', { 'database' => { 'encryption' => { 'keys' => { 'label' => 'k' } } } }, 'database.encryption.keys: must list at least one key'],
+    ['key not a mapping', { 'database' => { 'encryption' => { 'keys' => ['k'] } } }, 'database.encryption.keys[0]: must be a mapping'],
   ].freeze
 
   BAD_INPUT.each_with_index do |(what, change, message), i|
@@ -191,6 +280,96 @@ class TemplatesTest < Minitest::Test
       assert_includes error.message, message
       assert error.message.start_with?('Invalid properties for the broker job:'), error.message
     end
+  end
+
+  GOOD_KEY = { 'label' => 'key-1', 'secret' => 'good-key-secret-0123456789abcdef0123', 'primary' => true }.freeze
+  # Bad input around the CredHub and sealing-key properties: [description, base ('full',
+  # 'bindings' = minimal with secure bindings, or 'minimal' with `change` as
+  # database.encryption), change (a Proc edits the fixture), part of the expected message,
+  # credhub link (true, or link properties to change)]. No message may show a secret.
+  BAD_SECRETS = [
+    ['secure manifests on a director without its credhub', 'full', ->(props) { props.delete('bosh_credhub_api') },
+     "enable_secure_manifests: with a BOSH director needs the director's CredHub"],
+    ['director credhub without url', 'full', { 'bosh_credhub_api' => { 'url' => nil } }, 'bosh_credhub_api.url: must be set'],
+    ['director credhub url not a url', 'full', { 'bosh_credhub_api' => { 'url' => '10.0.0.6:8844' } }, 'bosh_credhub_api.url: "10.0.0.6:8844" is not a URL'],
+    ['director credhub without client id', 'full', { 'bosh_credhub_api' => { 'authentication' => { 'uaa' => { 'client_credentials' => { 'client_id' => '' } } } } },
+     'bosh_credhub_api.authentication.uaa.client_credentials.client_id: must be set'],
+    ['director credhub without client secret', 'full', { 'bosh_credhub_api' => { 'authentication' => { 'uaa' => { 'client_credentials' => { 'client_secret' => nil } } } } },
+     'bosh_credhub_api.authentication.uaa.client_credentials.client_secret: must be set'],
+    ['director credhub secret from the environment', 'full',
+     { 'bosh_credhub_api' => { 'authentication' => { 'uaa' => { 'client_credentials' => { 'client_secret' => '${CREDHUB_SECRET}' } } } } },
+     'client_secret: a value of the form ${NAME} would be read from the broker\'s environment'],
+    ['director credhub ca not pem', 'full', { 'bosh_credhub_api' => { 'root_ca_cert' => 'not a certificate' } },
+     'bosh_credhub_api.root_ca_cert: must be a PEM certificate'],
+    ['runtime credhub url not a url', 'bindings', { 'secure_binding_credentials' => { 'credhub' => { 'url' => 'credhub:8844' } } },
+     'secure_binding_credentials.credhub.url: "credhub:8844" is not a URL'],
+    ['runtime credhub ca not pem', 'bindings', { 'secure_binding_credentials' => { 'credhub' => { 'url' => 'https://c:8844', 'ca_cert' => 'x' } } },
+     'secure_binding_credentials.credhub.ca_cert: must be a PEM certificate'],
+    ['runtime credhub without client secret', 'bindings', { 'secure_binding_credentials' => { 'authentication' => { 'uaa' => { 'client_secret' => nil } } } },
+     'secure_binding_credentials.authentication.uaa.client_secret: must be set', true],
+    ['runtime credhub without client id', 'bindings', { 'secure_binding_credentials' => { 'authentication' => { 'uaa' => { 'client_id' => nil } } } },
+     'secure_binding_credentials.authentication.uaa.client_id: must be set', true],
+    ['runtime credhub client secret not a string', 'bindings', { 'secure_binding_credentials' => { 'authentication' => { 'uaa' => { 'client_secret' => 12_345 } } } },
+     'secure_binding_credentials.authentication.uaa.client_secret: must be a string', true],
+    ['uaa ca not pem', 'bindings', { 'secure_binding_credentials' => { 'authentication' => { 'uaa' => { 'ca_cert' => 'x' } } } },
+     'secure_binding_credentials.authentication.uaa.ca_cert: must be a PEM certificate', true],
+    ['credhub link without internal url', 'bindings', {}, 'the credhub link has no credhub.internal_url', { 'internal_url' => '' }],
+    ['credhub link ca not pem', 'bindings', {}, "the credhub link's credhub.ca_certificate: must be a PEM certificate", { 'ca_certificate' => 'x' }],
+    ['no primary key', 'minimal', { 'keys' => [GOOD_KEY.merge('primary' => false)] }, 'database.encryption.keys: has no primary key'],
+    ['two primary keys', 'minimal', { 'keys' => [GOOD_KEY, GOOD_KEY.merge('label' => 'key-2', 'secret' => 'second-key-secret-0123456789abcdef')] },
+     'database.encryption.keys: has 2 primary keys; set primary: true on exactly one key'],
+    ['short key secret', 'minimal', { 'keys' => [GOOD_KEY.merge('secret' => 'short-key-secret')] },
+     'database.encryption.keys[0].secret: is 16 bytes long; a key needs at least 32 random bytes'],
+    ['31-byte key secret', 'minimal', { 'keys' => [GOOD_KEY.merge('secret' => 'k' * 31)] }, 'database.encryption.keys[0].secret: is 31 bytes long'],
+    ['missing key secret', 'minimal', { 'keys' => [GOOD_KEY.merge('secret' => nil)] }, 'database.encryption.keys[0].secret: must be set'],
+    ['number key secret', 'minimal', { 'keys' => [GOOD_KEY.merge('secret' => 12_345_678_901_234_567_890_123_456_789_012_345)] },
+     'database.encryption.keys[0].secret: must be a string'],
+    ['key secret from the environment', 'minimal', { 'keys' => [GOOD_KEY.merge('secret' => '${DATABASE_KEY_SECRET_0123456789abcdef}')] },
+     'database.encryption.keys[0].secret: a value of the form ${NAME} would be read from the broker\'s environment'],
+    ['duplicate key label', 'minimal', { 'keys' => [GOOD_KEY, GOOD_KEY.merge('primary' => false, 'secret' => 'other-key-secret-0123456789abcdef')] },
+     'database.encryption.keys[1].label: "key-1" is the label of an earlier key too'],
+    ['bad key label', 'minimal', { 'keys' => [GOOD_KEY.merge('label' => 'key one')] }, "database.encryption.keys[0].label: must be 1 to 64 letters, digits, '.', '_' or '-'"],
+    ['long key label', 'minimal', { 'keys' => [GOOD_KEY.merge('label' => 'k' * 65)] }, 'database.encryption.keys[0].label: must be 1 to 64'],
+    ['missing key label', 'minimal', { 'keys' => [GOOD_KEY.merge('label' => nil)] }, 'database.encryption.keys[0].label: must be set'],
+    ['number key label', 'minimal', { 'keys' => [GOOD_KEY.merge('label' => 2025)] }, 'database.encryption.keys[0].label: must be a string'],
+    ['string primary', 'minimal', { 'keys' => [GOOD_KEY.merge('primary' => 'yes')] }, 'database.encryption.keys[0].primary: must be true or false'],
+    ['misspelt key setting', 'minimal', { 'keys' => [GOOD_KEY.merge('primay' => true)] }, 'database.encryption.keys[0].primay: is not a setting of a key'],
+  ].freeze
+
+  # Every string under a secret-looking key of the input (secret, client_secret, password).
+  def input_secrets(node)
+    case node
+    when Hash then node.flat_map { |k, v| %w[secret client_secret password].include?(k) && v.is_a?(String) ? [v] : input_secrets(v) }
+    when Array then node.flat_map { |v| input_secrets(v) }
+    else []
+    end
+  end
+
+  BAD_SECRETS.each_with_index do |(what, base, change, message, link), i|
+    define_method("test_bad_secret_input_#{i}_#{what.tr(' -', '__')}") do
+      props = case base
+              when 'full' then change.is_a?(Proc) ? fixture('full').tap(&change) : deep_merge(fixture('full'), change)
+              when 'bindings' then secure_bindings(change)
+              else deep_merge(fixture('minimal'), 'database' => { 'encryption' => change })
+              end
+      links = link ? { 'credhub' => credhub_link(link.is_a?(Hash) ? link : {}) } : {}
+      error = assert_raises(RuntimeError) { render('config/broker.yml', props, links: links) }
+      assert_includes error.message, message
+      assert error.message.start_with?('Invalid properties for the broker job:'), error.message
+      secrets = input_secrets(props)
+      refute_empty secrets
+      secrets.each { |s| refute_includes error.message, s, 'a message must not show a secret' }
+      error.message.lines.drop(1).each { |line| assert_match(/\A  - [^\n]+\n?\z/, line, 'one line per problem') }
+    end
+  end
+
+  def test_a_key_secret_is_never_shown_even_among_many_problems
+    keys = [{ 'label' => 'a b', 'secret' => 'tiny', 'primary' => 'no', 'extra' => 1 }, { 'secret' => '${K}' }, { 'label' => 'c', 'secret' => 'short-but-secret' }]
+    props = deep_merge(fixture('full'), 'database' => { 'encryption' => { 'keys' => keys } },
+                                        'bosh_credhub_api' => { 'url' => 'nope' }, 'secure_binding_credentials' => { 'credhub' => { 'url' => 'nope' } })
+    error = assert_raises(RuntimeError) { render('config/broker.yml', props) }
+    assert_operator error.message.lines.size, :>=, 8
+    (input_secrets(props) + %w[tiny K short-but-secret]).each { |s| refute_includes error.message, s }
   end
 
   BAD_BOSH = [

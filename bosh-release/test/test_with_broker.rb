@@ -21,6 +21,37 @@ class WithBrokerTest < Minitest::Test
     end
   end
 
+  def test_check_config_accepts_secure_bindings_from_the_link_sealing_keys_and_simulated_secure_manifests
+    skip_without_broker
+    props = secure_bindings('enable_secure_manifests' => true,
+                            'secure_binding_credentials' => { 'authentication' => { 'uaa' => { 'ca_cert' => fixture_ca } } },
+                            'database' => { 'encryption' => { 'keys' => [
+                              { 'label' => 'key-2', 'secret' => 'k2-0123456789abcdef0123456789abcdef', 'primary' => true },
+                              { 'label' => 'key-1', 'secret' => 'k1-0123456789abcdef0123456789abcdef' }
+                            ] } })
+    Dir.mktmpdir do |dir|
+      text = render('config/broker.yml', props, links: { 'credhub' => credhub_link })
+      assert_includes text, 'api_url: https://credhub.service.cf.internal:8844'
+      out, status = check_config(localise(text, props, dir))
+      assert status.success?, "check-config refused the rendering:\n#{out}"
+      refute_includes out, 'warning:', out
+      input_secrets = ['runtime-credhub-client-secret', 'k2-0123456789abcdef0123456789abcdef', 'k1-0123456789abcdef0123456789abcdef']
+      input_secrets.each { |s| refute_includes out, s }
+    end
+  end
+
+  def test_check_config_and_the_template_agree_on_a_short_key_secret
+    skip_without_broker
+    props = deep_merge(fixture('minimal'), 'database' => { 'encryption' => { 'keys' => [{ 'label' => 'k', 'secret' => 'x' * 32, 'primary' => true }] } })
+    Dir.mktmpdir do |dir|
+      text = localise(render('config/broker.yml', props), props, dir)
+      assert check_config(text)[1].success?, 'a 32-byte secret is long enough for both'
+      out, status = check_config(text.sub('x' * 32, 'x' * 31))
+      refute status.success?, 'the broker refuses 31 bytes, as the template does'
+      assert_includes out, 'database.encryption.keys[0].secret'
+    end
+  end
+
   def test_check_config_accepts_legacy_argv_mode_with_the_opt_in_and_warns
     skip_without_broker
     props = deep_merge(fixture('minimal'), 'use_stdin' => false, 'service_adapter' => { 'allow_secrets_on_argv' => true })

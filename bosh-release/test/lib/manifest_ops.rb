@@ -2,7 +2,7 @@
 
 # Just enough of `bosh int` to check the example manifest without the bosh CLI: applies ops
 # files (replace and remove; path segments KEY, INDEX, NAME=VALUE, a trailing '?' to create
-# a missing key) and fills in ((variables)). A path that matches nothing is an error, as it
+# a missing key, and a final '-' to append to a list) and fills in ((variables)). A path that matches nothing is an error, as it
 # is for bosh.
 module ReleaseTest
   module ManifestOps
@@ -60,6 +60,8 @@ module ReleaseTest
         raise PathError, "Expected to find a map key '#{seg}' for path '#{path}'" unless optional || parent.key?(seg)
 
         parent[seg] = value
+      elsif parent.is_a?(Array) && seg == '-'
+        parent << value
       elsif parent.is_a?(Array)
         idx = parent.index(step(parent, seg, path))
         parent[idx] = value
