@@ -38,17 +38,14 @@ impl Store {
     ) -> StoreResult<()> {
         let text = super::json::encode("journal.step", step)?;
         self.with_conn(|c| {
-            let tx = super::write_transaction(c)?;
-            tx.execute(
-                "INSERT INTO journal (instance_id, operation_id, activity, at, step) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![instance_id, operation_id, activity, Timestamp::now(), text],
-            )?;
-            tx.execute(
-                "DELETE FROM journal WHERE instance_id = ?1 AND seq <= (SELECT seq FROM journal WHERE instance_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                params![instance_id, MAX_STEPS_PER_INSTANCE],
-            )?;
-            tx.commit()?;
-            Ok(())
+            // Journal lines are diagnostics: they are committed without an fsync of their own
+            // (`synchronous=NORMAL`, in WAL mode), and the next state change's FULL commit
+            // syncs the log with them in it. A crash of the process loses none; a power loss
+            // may lose the last lines, never a state change.
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            let appended = append_step(c, instance_id, operation_id, activity, &text);
+            c.pragma_update(None, "synchronous", "FULL")?;
+            appended
         })
     }
 
@@ -91,4 +88,26 @@ impl Store {
             super::OperationRecord::from_row,
         )
     }
+}
+
+/// Inserts one step and drops the instance's oldest beyond [`MAX_STEPS_PER_INSTANCE`], in one
+/// write transaction.
+fn append_step(
+    c: &mut rusqlite::Connection,
+    instance_id: &InstanceId,
+    operation_id: Option<&OperationId>,
+    activity: &str,
+    text: &str,
+) -> StoreResult<()> {
+    let tx = super::write_transaction(c)?;
+    tx.execute(
+        "INSERT INTO journal (instance_id, operation_id, activity, at, step) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![instance_id, operation_id, activity, Timestamp::now(), text],
+    )?;
+    tx.execute(
+        "DELETE FROM journal WHERE instance_id = ?1 AND seq <= (SELECT seq FROM journal WHERE instance_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        params![instance_id, MAX_STEPS_PER_INSTANCE],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
