@@ -5,6 +5,7 @@ pub mod answers;
 pub mod bosh;
 pub mod simulated;
 pub mod simulated_config_server;
+pub mod variables;
 pub mod version;
 
 use crate::config::BindingDnsConfig;

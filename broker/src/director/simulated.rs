@@ -200,10 +200,32 @@ impl Director for SimulatedDirector {
                 "manifest has no name".to_string(),
             ));
         };
+        // As on a director with a config server: generate the manifest's variables and check
+        // that every reference resolves before anything is deployed.
+        let (n, d) = (name.clone(), doc.clone());
+        let materialised = self
+            .store
+            .run(move |s| match super::variables::materialise(s, &n, &d) {
+                Ok(used) => Ok(Ok(used)),
+                Err(super::variables::VariableError::Store(e)) => Err(e),
+                Err(other) => Ok(Err(other.to_string())),
+            })
+            .await?;
+        let used = match materialised {
+            Ok(used) => used,
+            Err(message) => {
+                return self
+                    .create_task(&name, "create deployment", context_id, true, &message)
+                    .await
+            }
+        };
         let fails = failure_for(manifest, "deploy", None);
         let (n, m) = (name.clone(), manifest.to_string());
         self.store
-            .run(move |s| s.sim_put_deployment(&n, &m))
+            .run(move |s| {
+                s.sim_put_deployment(&n, &m)?;
+                s.deployment_variables_set(&n, &used)
+            })
             .await?;
         self.create_task(
             &name,
@@ -256,7 +278,14 @@ impl Director for SimulatedDirector {
         let fails = failure_for(&manifest, "delete", None);
         if !fails {
             let d = deployment.to_string();
-            self.store.run(move |s| s.sim_delete_deployment(&d)).await?;
+            self.store
+                .run(move |s| {
+                    s.sim_delete_deployment(&d)?;
+                    s.deployment_variables_forget(&d)?;
+                    s.config_values_delete_under(&super::variables::deployment_prefix(&d))?;
+                    Ok(())
+                })
+                .await?;
         }
         self.create_task(
             deployment,
@@ -327,9 +356,14 @@ impl Director for SimulatedDirector {
     /// variables, and secure-manifest secrets are read from the broker's store by name.
     async fn variables(
         &self,
-        _deployment: &str,
+        deployment: &str,
     ) -> Result<Vec<super::DeploymentVariable>, DirectorError> {
-        Ok(Vec::new())
+        let d = deployment.to_string();
+        let used = self.store.run(move |s| s.deployment_variables(&d)).await?;
+        Ok(used
+            .into_iter()
+            .map(|(name, id)| super::DeploymentVariable { id, name })
+            .collect())
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {

@@ -1,42 +1,30 @@
-//! The config server that goes with the simulated director: ODB-managed secrets kept in the
-//! broker's store (the `secrets` table, one row per deployment and name).
-//!
-//! It is the stand-in until the simulated director has a config server of its own. Each
-//! credential has one version; its id is its name. Values are kept as text (a JSON object as
-//! its JSON text) and read back as strings, which is what the adapter gets for them anyway.
+//! The config server that goes with the simulated director: credentials kept in the
+//! broker's store (`config_values`, each value sealed), one row per version with its own id,
+//! as CredHub keeps them. The simulated director generates the manifests' variables into it
+//! (`director::variables`); the broker writes ODB-managed secrets into it before a deploy.
 
 use crate::config_server::{ConfigServer, ConfigServerError, Credential, CredentialValue};
-use crate::store::Store;
+use crate::store::{ConfigValueRecord, Store};
 use async_trait::async_trait;
-use serde_json::Value;
 
-/// ODB-managed secrets in the broker's store.
+/// Credentials in the broker's store.
 #[derive(Clone)]
 pub struct StoredSecrets {
     store: Store,
 }
 
 impl StoredSecrets {
-    /// Secrets in `store`.
+    /// Credentials in `store`.
     pub fn new(store: Store) -> Self {
         Self { store }
     }
 }
 
-/// The deployment a credential path belongs to: `/odb/<service id>/<deployment>/<key>` →
-/// `<deployment>`; any other name is kept under the name itself.
-fn deployment_of(name: &str) -> String {
-    let parts: Vec<&str> = name.trim_start_matches('/').splitn(4, '/').collect();
-    match parts.as_slice() {
-        ["odb", _, deployment, _] => deployment.to_string(),
-        _ => name.to_string(),
-    }
-}
-
-fn text_of(value: &CredentialValue) -> String {
-    match value {
-        CredentialValue::Value(s) => s.clone(),
-        CredentialValue::Json(map) => Value::Object(map.clone()).to_string(),
+fn credential(record: ConfigValueRecord) -> Credential {
+    Credential {
+        id: record.id,
+        name: record.name,
+        value: record.value,
     }
 }
 
@@ -47,40 +35,37 @@ impl ConfigServer for StoredSecrets {
         name: &str,
         value: &CredentialValue,
     ) -> Result<Credential, ConfigServerError> {
-        let (deployment, n, text) = (deployment_of(name), name.to_string(), text_of(value));
-        let stored = [(n.clone(), text.clone())].into();
-        self.store
-            .run(move |s| s.put_secrets(&deployment, &stored))
+        let (n, kind, v) = (name.to_string(), value.type_name(), value.to_json());
+        let stored = self
+            .store
+            .run(move |s| s.config_value_put(&n, kind, &serde_json::Value::Null, &v))
             .await?;
-        Ok(Credential {
-            id: n.clone(),
-            name: n,
-            value: Value::String(text),
-        })
+        Ok(credential(stored))
     }
 
     async fn latest(&self, name: &str) -> Result<Option<Credential>, ConfigServerError> {
-        let (deployment, n) = (deployment_of(name), name.to_string());
-        let all = self.store.run(move |s| s.secrets(&deployment)).await?;
-        Ok(all.get(name).map(|v| Credential {
-            id: n.clone(),
-            name: n,
-            value: Value::String(v.clone()),
-        }))
+        let n = name.to_string();
+        let found = self.store.run(move |s| s.config_value_latest(&n)).await?;
+        Ok(found.map(credential))
     }
 
     async fn by_id(&self, id: &str) -> Result<Option<Credential>, ConfigServerError> {
-        self.latest(id).await
+        let id = id.to_string();
+        let found = self.store.run(move |s| s.config_value_by_id(&id)).await?;
+        Ok(found.map(credential))
     }
 
     async fn find_by_partial_name(&self, part: &str) -> Result<Vec<String>, ConfigServerError> {
         let part = part.to_string();
-        Ok(self.store.run(move |s| s.secret_names_like(&part)).await?)
+        Ok(self
+            .store
+            .run(move |s| s.config_value_names_like(&part))
+            .await?)
     }
 
     async fn delete(&self, name: &str) -> Result<(), ConfigServerError> {
         let n = name.to_string();
-        self.store.run(move |s| s.delete_secret(&n)).await?;
+        self.store.run(move |s| s.config_value_delete(&n)).await?;
         Ok(())
     }
 }
@@ -99,7 +84,14 @@ mod tests {
             .await
             .unwrap();
         let got = server.latest(name).await.unwrap().unwrap();
-        assert_eq!(got.value, Value::String("pw".into()));
+        assert_eq!(got.value, serde_json::json!("pw"));
+        let newer = server
+            .set(name, &CredentialValue::Value("pw2".into()))
+            .await
+            .unwrap();
+        assert_ne!(newer.id, got.id, "each version has its own id");
+        assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().value, "pw");
+        assert_eq!(server.latest(name).await.unwrap().unwrap().value, "pw2");
         assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().name, name);
         assert_eq!(server.find_by_partial_name("abc").await.unwrap(), [name]);
         assert!(server
@@ -110,15 +102,5 @@ mod tests {
         server.delete(name).await.unwrap();
         server.delete(name).await.unwrap();
         assert!(server.latest(name).await.unwrap().is_none());
-    }
-
-    #[test]
-    fn odb_paths_name_their_deployment() {
-        assert_eq!(
-            deployment_of("/odb/s/service-instance_1/k"),
-            "service-instance_1"
-        );
-        assert_eq!(deployment_of("/odb/s/d/k/with/slashes"), "d");
-        assert_eq!(deployment_of("/other"), "/other");
     }
 }

@@ -95,6 +95,25 @@ pub const MIGRATIONS: &[&str] = &[
         canary TEXT NOT NULL
     );
     "#,
+    // 4: the simulated director's config server: credential versions (the value sealed) and
+    // the version of each variable a deployment was deployed with.
+    r#"
+    CREATE TABLE config_values (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        options    TEXT NOT NULL DEFAULT 'null',
+        value      TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX config_values_by_name ON config_values(name, created_at);
+    CREATE TABLE deployment_variables (
+        deployment TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        value_id   TEXT NOT NULL,
+        PRIMARY KEY (deployment, name)
+    );
+    "#,
 ];
 
 /// The version whose migration introduces sealing.

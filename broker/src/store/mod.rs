@@ -19,6 +19,7 @@
 //! holding the old pages (see `Store::scrub`).
 
 mod columns;
+mod config_values;
 mod files;
 mod journal;
 mod json;
@@ -32,6 +33,7 @@ mod simulated;
 mod timestamp;
 
 pub use columns::ColumnError;
+pub use config_values::ConfigValueRecord;
 pub use journal::{JournalRecord, MAX_STEPS_PER_INSTANCE};
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use keys::{key_file_path, KEY_FILE_NAME, LOCAL_LABEL};

@@ -102,6 +102,15 @@ pub(crate) const SIM_MANIFEST: SealedColumn = SealedColumn {
     clear: None,
 };
 
+/// `config_values.value`: a credential of the simulated director's config server.
+pub(crate) const CONFIG_VALUE: SealedColumn = SealedColumn {
+    name: "config_values.value",
+    table: "config_values",
+    column: "value",
+    key: &["id"],
+    clear: None,
+};
+
 /// Every sealed column.
 pub(crate) const SEALED_COLUMNS: &[&SealedColumn] = &[
     &INSTANCE_PARAMETERS,
@@ -110,6 +119,7 @@ pub(crate) const SEALED_COLUMNS: &[&SealedColumn] = &[
     &BINDING_RESPONSE,
     &SECRET_VALUE,
     &SIM_MANIFEST,
+    &CONFIG_VALUE,
 ];
 
 impl SealedColumn {

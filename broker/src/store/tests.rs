@@ -1469,6 +1469,14 @@ fn fill_every_sealed_column(store: &Store, password: &str) {
     store
         .sim_put_deployment("service-instance_i1", &format!("password: {password}"))
         .unwrap();
+    store
+        .config_value_put(
+            "/odb/svc/service-instance_i1/admin",
+            "value",
+            &serde_json::Value::Null,
+            &serde_json::json!(password),
+        )
+        .unwrap();
 }
 
 /// Reads every sealed column back and checks it holds `password`.
@@ -1488,6 +1496,11 @@ fn assert_every_sealed_column_reads(store: &Store, password: &str) {
         store.sim_manifest("service-instance_i1").unwrap().unwrap(),
         format!("password: {password}")
     );
+    let config_value = store
+        .config_value_latest("/odb/svc/service-instance_i1/admin")
+        .unwrap()
+        .unwrap();
+    assert_eq!(config_value.value, serde_json::json!(password));
 }
 
 /// Every sealed value in the database, as stored.
