@@ -124,8 +124,8 @@ pub fn materialise(
     }
     let mut used: BTreeMap<String, String> = generator
         .done
-        .iter()
-        .map(|(_, r)| (r.name.clone(), r.id.clone()))
+        .values()
+        .map(|r| (r.name.clone(), r.id.clone()))
         .collect();
     let text = serde_yaml::to_string(manifest)
         .map_err(|e| VariableError::Invalid(format!("manifest cannot be read: {e}")))?;
