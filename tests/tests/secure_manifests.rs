@@ -95,6 +95,94 @@ fn with_secure_manifests_the_secret_is_stored_and_handed_back() {
 }
 
 #[test]
+fn the_simulated_director_generates_variables_and_bind_gets_them_by_reference() {
+    let config = config_with_secret()
+        .plan_property(
+            PLAN_SMALL,
+            "adapter_variables",
+            json!([
+                {"name": "secret_pass", "type": "password"},
+                {"name": "redis_ca", "type": "certificate", "options": {"is_ca": true, "common_name": "ca"}},
+                {"name": "redis_cert", "type": "certificate", "options": {"ca": "redis_ca", "common_name": "redis"}},
+            ]),
+        )
+        .extra_yaml(serde_yaml::from_str("broker: {enable_secure_manifests: true}").unwrap());
+    let state_dir = config.adapter_state_dir();
+    let (_broker, client) = start(&config);
+    let id = unique_id("variables");
+    let references = json!({
+        "pass": "((secret_pass))",
+        "ca": "((redis_cert.ca))",
+        "cert": "((redis_cert.certificate))",
+        "key": "((redis_cert.private_key))",
+    });
+    provision_ready(&client, &id, PLAN_SMALL, references);
+    let r = client.bind(&id, "b", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let bind = &invocations_of(&state_dir, "create-binding")[0];
+    let section = envelope_section(bind, "create_binding");
+    let secrets: Value = serde_json::from_str(section["secrets"].as_str().unwrap()).unwrap();
+    let text = |k: &str| secrets[k].as_str().unwrap_or_default().to_string();
+    assert_eq!(text("((secret_pass))").len(), 20, "{secrets}");
+    assert!(text("((redis_cert.ca))").starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(text("((redis_cert.certificate))").starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_ne!(
+        text("((redis_cert.ca))"),
+        text("((redis_cert.certificate))")
+    );
+    assert!(text("((redis_cert.private_key))").contains("PRIVATE KEY"));
+    let odb = format!("((/odb/{SERVICE_ID}/service-instance_{id}/admin_password))");
+    assert_eq!(text(&odb), "s3cr3t-value");
+
+    // A redeploy keeps the generated values.
+    let r = client.update(
+        &id,
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
+        "succeeded"
+    );
+    let generations = invocations_of(&state_dir, "generate-manifest");
+    let update = envelope_section(generations.last().unwrap(), "generate_manifest");
+    let previous: Value =
+        serde_json::from_str(update["previous_secrets"].as_str().unwrap()).unwrap();
+    assert_eq!(previous["((secret_pass))"], secrets["((secret_pass))"]);
+}
+
+#[test]
+fn a_reference_the_config_server_does_not_have_fails_the_deploy() {
+    let config = BrokerConfig::new()
+        .extra_yaml(serde_yaml::from_str("broker: {enable_secure_manifests: true}").unwrap());
+    let (_broker, client) = start(&config);
+    let id = unique_id("missing");
+    let r = client.provision(
+        &id,
+        &broker_tests::provision_body(SERVICE_ID, PLAN_SMALL, json!({"p": "((nowhere))"})),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
+        "failed"
+    );
+    let r = client.send(
+        reqwest::Method::GET,
+        &format!("/mgmt/service_instances/{id}/operations"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let expected = format!(
+        "Failed to find variable '/simulated-director/service-instance_{id}/nowhere' from config server"
+    );
+    assert!(r.text.contains(&expected), "{}", r.text);
+}
+
+#[test]
 fn secure_manifests_with_a_bosh_director_are_refused_with_the_way_out() {
     let config = BrokerConfig::new().extra_yaml(
         serde_yaml::from_str(

@@ -36,7 +36,9 @@
 //!   properties, are returned as generate-manifest's `secrets` and `configs`; each secret is
 //!   referenced from the manifest as `properties.<name>: ((odb_secret:<name>))`.
 //!   `adapter_labels` (`{name: value}`, same lookup) is returned as generate-manifest's
-//!   `labels` (the key is left out when it is not set).
+//!   `labels` (the key is left out when it is not set). `adapter_variables` (a list, same
+//!   lookup) becomes the manifest's BOSH `variables:`; arbitrary parameters such as
+//!   `{"pass": "((secret_pass))"}` land in `properties` as they are, so they can reference them.
 //!
 //! Default behaviour (no script):
 //! * generate-manifest: `{"manifest":"<yaml>","secrets":null,"configs":null}` (no trailing
@@ -650,6 +652,8 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
     let secrets = pick("adapter_secrets");
     let configs = pick("adapter_configs");
     let labels = pick("adapter_labels");
+    let variables = pick("adapter_variables");
+    properties.remove("adapter_variables");
     properties.remove("adapter_secrets");
     properties.remove("adapter_configs");
     properties.remove("adapter_labels");
@@ -677,6 +681,9 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
         })),
     );
     manifest.insert("properties".into(), yaml(&Value::Object(properties)));
+    if let Some(variables) = &variables {
+        manifest.insert("variables".into(), yaml(variables));
+    }
     let manifest_yaml = serde_yaml::to_string(&serde_yaml::Value::Mapping(manifest))
         .map_err(|e| Failure::input(format!("error marshalling manifest yaml output: {e}")))?;
 
