@@ -55,6 +55,7 @@ pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterEr
                  the instance's deployment is not one this adapter generated"
             ))
         })?;
+    let password = resolved_password(password, params.secrets.as_ref())?;
     let port = redis
         .and_then(|r| r.get("port"))
         .and_then(as_integer)
@@ -83,6 +84,28 @@ pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterEr
         credentials: Some(credentials),
         ..Binding::default()
     })
+}
+
+/// The password as the deployment runs with it: the manifest's text, or, when that is a
+/// `((variable))` reference (`secure_password`), the value the broker resolved for it.
+fn resolved_password<'a>(
+    in_manifest: &'a str,
+    secrets: Option<&'a service_adapter::ManifestSecrets>,
+) -> Result<&'a str, AdapterError> {
+    if !(in_manifest.starts_with("((") && in_manifest.ends_with("))")) {
+        return Ok(in_manifest);
+    }
+    secrets
+        .and_then(|s| s.get(in_manifest))
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            AdapterError::other(format!(
+                "the broker sent no value for {in_manifest}, the admin password of this \
+                 instance: the plan's secure_password needs the broker's \
+                 enable_secure_manifests (and a config server)"
+            ))
+        })
 }
 
 /// Deletes a binding. Always succeeds: bindings share the admin password, so there is
@@ -155,6 +178,18 @@ mod tests {
             secrets: None,
             dns_addresses: Some(DnsAddresses::new()),
         }
+    }
+
+    #[test]
+    fn a_password_variable_is_read_from_the_resolved_secrets() {
+        let mut p = params(json!({}));
+        p.manifest = manifest("((admin_password))");
+        let err = create_binding(&p).unwrap_err().to_string();
+        assert!(err.contains("enable_secure_manifests"), "{err}");
+        p.secrets = Some([("((admin_password))".to_string(), "from-credhub".to_string())].into());
+        let credentials = create_binding(&p).unwrap().credentials.unwrap();
+        assert_eq!(credentials["password"], "from-credhub");
+        assert_eq!(credentials["uri"], "redis://:from-credhub@10.0.8.5:6379");
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn generate_manifest_with(
     }
     let settings = resolve_settings(&requested, previous.as_ref(), &plan)?;
     let password = match &previous {
+        None if plan.secure_password => crate::settings::password_reference(),
         None => new_password(),
         Some(previous) => previous.password.clone().ok_or_else(|| {
             AdapterError::other(format!(
@@ -135,6 +136,7 @@ pub fn generate_manifest_with(
         }],
         instance_groups,
         update: Some(update_block(params.plan.update.as_ref())),
+        variables: password_variables(&password),
         ..BoshManifest::default()
     };
     Ok(GenerateManifestOutput {
@@ -143,6 +145,20 @@ pub fn generate_manifest_with(
         configs: None,
         labels: BTreeMap::from([(SERVICE_LABEL.0.to_string(), SERVICE_LABEL.1.to_string())]),
     })
+}
+
+/// The manifest's `variables:`: the admin password's, when the manifest refers to it (kept
+/// on every later deploy, so the director keeps its value).
+fn password_variables(password: &str) -> Vec<bosh::Variable> {
+    if password == crate::settings::password_reference() {
+        vec![bosh::Variable {
+            name: crate::settings::PASSWORD_VARIABLE.to_string(),
+            var_type: "password".to_string(),
+            ..bosh::Variable::default()
+        }]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The Redis settings that go into the `redis` job properties.
@@ -425,6 +441,27 @@ mod tests {
 
     fn redis(manifest: &BoshManifest) -> Value {
         Value::Object(redis_properties(manifest).unwrap().clone())
+    }
+
+    const SECURE_SMALL: &str = r#"{"properties":{"persistence":false,"maxmemory_mb":256,"max_clients":1000,"secure_password":true},
+        "lifecycle_errands":{},"instance_groups":[{"name":"redis-server","vm_type":"small","instances":1,
+        "networks":["default"],"azs":["z1"]}]}"#;
+
+    #[test]
+    fn with_secure_password_the_manifest_holds_a_variable_not_a_password() {
+        let created = generate_manifest(&params(SECURE_SMALL, json!({}), None))
+            .unwrap()
+            .manifest;
+        assert_eq!(redis(&created)["password"], "((admin_password))");
+        assert_eq!(created.variables.len(), 1);
+        assert_eq!(created.variables[0].name, "admin_password");
+        assert_eq!(created.variables[0].var_type, "password");
+        // Kept on update, with its declaration, so the director keeps the value.
+        let updated = update(SECURE_SMALL, json!({"maxclients": 500}), &created).unwrap();
+        assert_eq!(redis(&updated)["password"], "((admin_password))");
+        assert_eq!(updated.variables, created.variables);
+        // Plans without it are as before: a literal password and no variables.
+        assert!(create(CACHE_SMALL, json!({})).variables.is_empty());
     }
 
     #[test]

@@ -133,6 +133,7 @@ mod tests {
             persistence,
             maxmemory_mb: 256,
             max_clients,
+            secure_password: false,
         }
     }
 

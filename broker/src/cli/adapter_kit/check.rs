@@ -90,6 +90,18 @@ struct Generated {
     configs: Option<BTreeMap<String, String>>,
     deployed: String,
     stored: BTreeMap<String, String>,
+    /// Stand-ins for the BOSH variables the manifest declares, by reference.
+    variables: BTreeMap<String, String>,
+}
+
+impl Generated {
+    /// What the broker hands back as `secrets` / `previous_secrets` for this deployment:
+    /// the stored ODB-managed secrets and the declared variables; `None` when there are none.
+    fn secrets(&self) -> Option<BTreeMap<String, String>> {
+        let mut all = as_previous_secrets(&self.stored).unwrap_or_default();
+        all.extend(self.variables.clone());
+        Some(all).filter(|m| !m.is_empty())
+    }
 }
 
 /// A credential or secret value the adapter must not log, with what it is.
@@ -529,6 +541,7 @@ impl<'a> PlanCheck<'a> {
             &self.instance.deployment_name,
         );
         Some(Generated {
+            variables: manifest::declared_variable_values(&deployed),
             manifest: marshalled.manifest,
             configs: marshalled.configs,
             deployed,
@@ -903,7 +916,7 @@ impl<'a> PlanCheck<'a> {
 
     async fn after_create(&mut self, created: Generated) {
         let plan_id = self.plan_cfg.plan_id.clone();
-        let previous_secrets = as_previous_secrets(&created.stored);
+        let previous_secrets = created.secrets();
         let previous_configs = Some(created.configs.clone().unwrap_or_default());
 
         let dashboard = Request::DashboardUrl {
@@ -941,7 +954,7 @@ impl<'a> PlanCheck<'a> {
                 let request = self.manifest_request(
                     Some(&regenerated),
                     FakeInstance::pending_changes_params(),
-                    as_previous_secrets(&regenerated.stored).or(previous_secrets.clone()),
+                    regenerated.secrets().or(previous_secrets.clone()),
                     previous_configs.clone(),
                 );
                 let record = self.call("idempotent", &request, &[0]).await;

@@ -119,6 +119,42 @@ fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// Stand-in values for the BOSH variables a manifest declares, keyed by the references an
+/// adapter reads back from `secrets` (`((name))`, and `((name.field))` for the fields of a
+/// certificate, user, rsa or ssh value), as a config server would resolve them. The values
+/// are fixed (`kit-variable-<name>[.<field>]`), so that a redeploy sees the same ones.
+pub fn declared_variable_values(manifest: &str) -> std::collections::BTreeMap<String, String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(manifest).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for variable in doc
+        .get("variables")
+        .and_then(|v| v.as_sequence())
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = variable.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let fields: &[&str] = match variable.get("type").and_then(|t| t.as_str()) {
+            Some("certificate") => &["ca", "certificate", "private_key"],
+            Some("user") => &["username", "password"],
+            Some("rsa") => &["public_key", "private_key"],
+            Some("ssh") => &["public_key", "private_key", "public_key_fingerprint"],
+            _ => &[],
+        };
+        if fields.is_empty() {
+            out.insert(format!("(({name}))"), format!("kit-variable-{name}"));
+        }
+        for field in fields {
+            out.insert(
+                format!("(({name}.{field}))"),
+                format!("kit-variable-{name}.{field}"),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +203,17 @@ mod tests {
             first_difference("a: 1\n", "a: 1\nb: 2\n", false).unwrap(),
             "b: absent vs 2"
         );
+    }
+
+    #[test]
+    fn declared_variables_get_fixed_stand_ins_by_reference() {
+        let values = declared_variable_values(
+            "name: d\nvariables:\n- {name: pass, type: password}\n- {name: cert, type: certificate}\n",
+        );
+        assert_eq!(values["((pass))"], "kit-variable-pass");
+        assert_eq!(values["((cert.ca))"], "kit-variable-cert.ca");
+        assert!(values.contains_key("((cert.private_key))"));
+        assert!(!values.contains_key("((cert))"));
+        assert!(declared_variable_values("name: d\n").is_empty());
     }
 }
