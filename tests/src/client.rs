@@ -180,6 +180,16 @@ impl OsbClient {
         )
     }
 
+    /// `GET /mgmt/service_instances/:id/operations`: the instance's operations journal.
+    pub fn instance_history(&self, instance_id: &str) -> Response {
+        self.send(
+            Method::GET,
+            &format!("/mgmt/service_instances/{instance_id}/operations"),
+            &[],
+            None,
+        )
+    }
+
     /// `GET /v2/service_instances/:id`.
     pub fn get_instance(&self, instance_id: &str) -> Response {
         self.send(Method::GET, &instance_path(instance_id), &[], None)

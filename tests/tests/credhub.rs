@@ -250,12 +250,7 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
     assert!(credhub.store().latest(&path).is_none());
 
     // The operation's history shows the calls that got no answer, then the ones that did.
-    let r = client.send(
-        reqwest::Method::GET,
-        &format!("/mgmt/service_instances/{id}/operations"),
-        &[],
-        None,
-    );
+    let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     let delete = r
         .body

@@ -211,12 +211,7 @@ fn the_history_of_a_failed_deploy_shows_the_adapter_and_director_steps_in_order(
         client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
         "failed"
     );
-    let r = client.send(
-        reqwest::Method::GET,
-        &format!("/mgmt/service_instances/{id}/operations"),
-        &[],
-        None,
-    );
+    let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("never-in-the-history"), "{}", r.text);
     let entries = r.body.as_array().expect("a list").clone();
@@ -301,12 +296,7 @@ fn the_history_shows_director_calls_and_binds() {
     );
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = client.send(
-        reqwest::Method::GET,
-        &format!("/mgmt/service_instances/{id}/operations"),
-        &[],
-        None,
-    );
+    let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("director-secret"), "{}", r.text);
     let entries = r.body.as_array().unwrap();

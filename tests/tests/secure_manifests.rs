@@ -169,12 +169,7 @@ fn a_reference_the_config_server_does_not_have_fails_the_deploy() {
         client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
         "failed"
     );
-    let r = client.send(
-        reqwest::Method::GET,
-        &format!("/mgmt/service_instances/{id}/operations"),
-        &[],
-        None,
-    );
+    let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     let expected = format!(
         "Failed to find variable '/simulated-director/service-instance_{id}/nowhere' from config server"
