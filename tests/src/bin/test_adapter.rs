@@ -37,7 +37,10 @@
 //!   referenced from the manifest as `properties.<name>: ((odb_secret:<name>))`.
 //!   `adapter_labels` (`{name: value}`, same lookup) is returned as generate-manifest's
 //!   `labels` (the key is left out when it is not set). `adapter_variables` (a list, same
-//!   lookup) becomes the manifest's BOSH `variables:`; arbitrary parameters such as
+//!   lookup) becomes the manifest's BOSH `variables:`; the plan property
+//!   `adapter_redis_secure` (`true`/`false`) follows the Go redis example adapter's secrets
+//!   rules (its variables, an ODB-managed secret, and what create-binding and delete-binding
+//!   accept in `secrets`); arbitrary parameters such as
 //!   `{"pass": "((secret_pass))"}` land in `properties` as they are, so they can reference them.
 //!
 //! Default behaviour (no script):
@@ -633,7 +636,7 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
         Some(Value::Object(p)) => p.clone(),
         _ => Map::new(),
     };
-    for key in ["adapter_script", "adapter_state_dir"] {
+    for key in ["adapter_script", "adapter_state_dir", REDIS_RULES] {
         properties.remove(key);
         if let Some(value) = property(&plan, key) {
             properties.insert(key.into(), value.clone());
@@ -649,10 +652,29 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
             .or_else(|| property(&plan, key))
             .cloned()
     };
-    let secrets = pick("adapter_secrets");
     let configs = pick("adapter_configs");
     let labels = pick("adapter_labels");
-    let variables = pick("adapter_variables");
+    let mut variables = pick("adapter_variables");
+    let mut secrets_override = None;
+    if property(&plan, REDIS_RULES) == Some(&Value::Bool(true)) {
+        // As the Go redis example adapter with its secure manifests on: a generated password,
+        // a certificate signed by a generated CA, and an ODB-managed secret.
+        variables = Some(json!([
+            {"name": "secret_pass", "type": "password"},
+            {"name": "instance_ca", "type": "certificate", "options": {"is_ca": true, "common_name": "redis-ca"}},
+            {"name": "instance_certificate", "type": "certificate", "options": {"ca": "instance_ca", "common_name": "redis"}},
+        ]));
+        for (key, reference) in [
+            ("redis_password", "((secret_pass))"),
+            ("redis_ca", "((instance_certificate.ca))"),
+            ("redis_certificate", "((instance_certificate.certificate))"),
+            ("redis_private_key", "((instance_certificate.private_key))"),
+        ] {
+            properties.insert(key.into(), Value::String(reference.into()));
+        }
+        secrets_override = Some(json!({"odb_managed_secret": REDIS_ODB_SECRET}));
+    }
+    let secrets = secrets_override.or_else(|| pick("adapter_secrets"));
     properties.remove("adapter_variables");
     properties.remove("adapter_secrets");
     properties.remove("adapter_configs");
@@ -762,9 +784,73 @@ fn binding_input(inv: &Invocation) -> Result<BindingInput, Failure> {
     })
 }
 
+/// The plan property (copied into the manifest's properties) that makes the adapter follow
+/// the Go redis example adapter's secrets rules: `true` as with its secure manifests on,
+/// `false` as with them off.
+const REDIS_RULES: &str = "adapter_redis_secure";
+/// The value of the ODB-managed secret the redis rules return.
+const REDIS_ODB_SECRET: &str = "HardcodedAdapterValue";
+
+/// A failure with the message on stdout, as an adapter error of the Go SDK.
+fn adapter_failure(message: &str) -> Failure {
+    Failure {
+        code: 1,
+        stdout: message.to_string(),
+        stderr: format!("[odb-sdk] {message}\n"),
+    }
+}
+
+/// The redis rules for `secrets` in create-binding (`action` "CreateBinding") and
+/// delete-binding ("DeleteBinding"), when the deployed manifest asks for them.
+fn check_redis_rules(inv: &Invocation, secrets: &Value, action: &str) -> Result<(), Failure> {
+    let manifest = inv.yaml_optional("manifest", "manifest YAML")?;
+    let Some(secure) = manifest["properties"][REDIS_RULES].as_bool() else {
+        return Ok(());
+    };
+    if !secure {
+        return match secrets {
+            Value::Null => Ok(()),
+            _ => Err(adapter_failure(&format!(
+                "{action} received secrets when secure manifests are disabled"
+            ))),
+        };
+    }
+    let Value::Object(secrets) = secrets else {
+        return Err(adapter_failure(&format!(
+            "The required secret was not provided to {action}"
+        )));
+    };
+    for required in [
+        "((secret_pass))",
+        "((instance_certificate.ca))",
+        "((instance_certificate.certificate))",
+        "((instance_certificate.private_key))",
+    ] {
+        if secrets
+            .get(required)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(adapter_failure(&format!(
+                "manifest wasn't correctly interpolated: missing value for `{required}`"
+            )));
+        }
+    }
+    let odb = secrets
+        .iter()
+        .find(|(k, _)| k.starts_with("((/odb/") && k.ends_with("/odb_managed_secret))"));
+    match odb {
+        Some((_, v)) if v == REDIS_ODB_SECRET => Ok(()),
+        _ => Err(adapter_failure(
+            "manifest wasn't correctly interpolated: missing value for the ODB-managed secret odb_managed_secret",
+        )),
+    }
+}
+
 /// Default create-binding: credentials that echo what the broker passed.
 fn create_binding(inv: &Invocation) -> Result<String, Failure> {
     let input = binding_input(inv)?;
+    check_redis_rules(inv, &input.secrets, "CreateBinding")?;
     let hosts: Vec<Value> = input
         .bosh_vms
         .as_object()
@@ -789,7 +875,8 @@ fn create_binding(inv: &Invocation) -> Result<String, Failure> {
 
 /// Default delete-binding: checks the input, prints nothing.
 fn delete_binding(inv: &Invocation) -> Result<String, Failure> {
-    binding_input(inv)?;
+    let input = binding_input(inv)?;
+    check_redis_rules(inv, &input.secrets, "DeleteBinding")?;
     Ok(String::new())
 }
 
