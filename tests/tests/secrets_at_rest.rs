@@ -84,6 +84,17 @@ fn secure_config() -> BrokerConfig {
 
 /// Binds `binding` on `id` with a password in its parameters (the test adapter echoes them
 /// into the credentials) and checks the credentials.
+/// A ready instance with one binding whose credentials hold a fresh password: (instance id,
+/// binding id, password).
+fn provisioned_and_bound(client: &OsbClient) -> (String, String, String) {
+    let id = unique_id("instance");
+    provision_ready(client, &id, PLAN_SMALL, json!({}));
+    let bound = password("bind");
+    let binding = unique_id("binding");
+    bind_with(client, &id, &binding, &bound);
+    (id, binding, bound)
+}
+
 fn bind_with(client: &OsbClient, id: &str, binding: &str, password: &str) {
     let created = client.bind(
         id,
@@ -187,11 +198,7 @@ fn a_new_primary_key_re_encrypts_everything_at_start_up() {
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
     let client = broker.client();
-    let id = unique_id("instance");
-    provision_ready(&client, &id, PLAN_SMALL, json!({}));
-    let bound = password("bind");
-    let binding = unique_id("binding");
-    bind_with(&client, &id, &binding, &bound);
+    let (id, binding, bound) = provisioned_and_bound(&client);
     assert_sealed_values_present(&db, "old");
     broker.kill();
 
@@ -249,11 +256,7 @@ fn rotate_keys_re_encrypts_offline_and_reports_the_count() {
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
     let client = broker.client();
-    let id = unique_id("instance");
-    provision_ready(&client, &id, PLAN_SMALL, json!({}));
-    let bound = password("bind");
-    let binding = unique_id("binding");
-    bind_with(&client, &id, &binding, &bound);
+    let (id, binding, bound) = provisioned_and_bound(&client);
     broker.kill();
 
     let keys = [key("new", "b", true), key("old", "a", false)];
@@ -326,11 +329,7 @@ fn without_configured_keys_a_key_file_is_generated_beside_the_database_with_one_
     let key_file = db.parent().unwrap().join("encryption.key");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600);
-    let id = unique_id("instance");
-    provision_ready(&client, &id, PLAN_SMALL, json!({}));
-    let bound = password("bind");
-    let binding = unique_id("binding");
-    bind_with(&client, &id, &binding, &bound);
+    let (id, binding, bound) = provisioned_and_bound(&client);
     assert_sealed_values_present(&db, "local");
     assert_nowhere_in_clear(&broker, &db, &[&bound], "bound");
     broker.restart();
