@@ -86,6 +86,23 @@ fn valid_name(name: &str) -> bool {
     }
 }
 
+/// What another deployment or the broker owns that an absolute variable name of
+/// `deployment`'s manifest falls under (`None` when it may generate it): another
+/// deployment's variables, and the broker's `/odb/` tree.
+fn foreign_owner(deployment: &str, name: &str) -> Option<String> {
+    let own = deployment_prefix(deployment);
+    if name.starts_with(&own) {
+        return None;
+    }
+    if name.starts_with(&format!("/{DIRECTOR_NAME}/")) {
+        return Some("another deployment".to_string());
+    }
+    if name.starts_with("/odb/") {
+        return Some("the broker (ODB-managed secrets)".to_string());
+    }
+    None
+}
+
 /// Generates what `manifest` declares, checks what it references, and returns every variable
 /// the deployment uses as (absolute name, version id).
 pub fn materialise(
@@ -104,6 +121,12 @@ pub fn materialise(
             return Err(VariableError::Invalid(format!(
                 "variable name '{}' is invalid: use letters, digits, '_' and '-' (or an absolute path of such segments)",
                 crate::ids::log_safe(&spec.name, 120)
+            )));
+        }
+        if let Some(owner) = foreign_owner(deployment, &spec.name) {
+            return Err(VariableError::Invalid(format!(
+                "variable '{}' would generate a credential of {owner}: declare variables of this deployment only (relative names)",
+                spec.name
             )));
         }
         if by_name.insert(spec.name.clone(), spec.clone()).is_some() {
