@@ -160,10 +160,7 @@ pub struct CredhubCall {
 impl CredhubCall {
     /// The first value of query parameter `key`.
     pub fn query_value(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        crate::fake_http::query_value(&self.query, key)
     }
 
     /// `METHOD /path`.

@@ -65,10 +65,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of query parameter `key`.
     pub fn query_value(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        crate::fake_http::query_value(&self.query, key)
     }
 
     /// `METHOD /path`, for assertions on sequences.

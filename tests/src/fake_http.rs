@@ -351,6 +351,14 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The first value of query parameter `key` in a recorded request's query.
+pub fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 /// The user and password of a `Basic` authorization header.
 pub fn decode_basic(header: &str) -> Option<(String, String)> {
     use base64_lite::decode;

@@ -2,6 +2,7 @@
 //! director never receives a request for a deployment other than the one named after the id,
 //! with the id as one encoded path segment.
 
+use broker_tests::fake_http::percent_decode;
 use broker_tests::{
     provision_body, unique_id, BrokerConfig, BrokerProcess, FakeDirector, OsbClient,
     RecordedRequest, Response, PLAN_SMALL, SERVICE_ID,
@@ -11,25 +12,6 @@ use serde_json::Value;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// `%XX` → bytes, for reading the director's raw paths.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// The deployment a request is about: the decoded segment after `/deployments/`.
 fn deployment_of(request: &RecordedRequest) -> Option<String> {

@@ -7,7 +7,9 @@
 mod common;
 
 use broker_tests::{bind_body, unique_id, update_body, BrokerConfig, PLAN_SMALL, SERVICE_ID};
-use common::{envelope_section, invocations_of, provision_ready, start, OPERATION_TIMEOUT};
+use common::{
+    envelope_section, invocations_of, provision_ready, provision_started, start, OPERATION_TIMEOUT,
+};
 use serde_json::{json, Value};
 
 /// A config whose plan makes the test adapter return the secret `admin_password` and
@@ -20,22 +22,27 @@ fn config_with_secret() -> BrokerConfig {
     )
 }
 
+/// Updates the instance's parameters and waits until the update succeeded.
+fn update_to_completion(client: &broker_tests::OsbClient, id: &str) {
+    let r = client.update(
+        id,
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        client.wait_for_operation(id, None, OPERATION_TIMEOUT),
+        "succeeded"
+    );
+}
+
 /// Provisions with a secret, binds, updates; returns the instance id.
 fn lifecycle(client: &broker_tests::OsbClient) -> String {
     let id = unique_id("secrets");
     provision_ready(client, &id, PLAN_SMALL, json!({}));
     let r = client.bind(&id, "b", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = client.update(
-        &id,
-        &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
-        true,
-    );
-    assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    update_to_completion(client, &id);
     id
 }
 
@@ -136,16 +143,7 @@ fn the_simulated_director_generates_variables_and_bind_gets_them_by_reference() 
     assert_eq!(text(&odb), "s3cr3t-value");
 
     // A redeploy keeps the generated values.
-    let r = client.update(
-        &id,
-        &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
-        true,
-    );
-    assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    update_to_completion(&client, &id);
     let generations = invocations_of(&state_dir, "generate-manifest");
     let update = envelope_section(generations.last().unwrap(), "generate_manifest");
     let previous: Value =
@@ -159,12 +157,7 @@ fn a_reference_the_config_server_does_not_have_fails_the_deploy() {
         .extra_yaml(serde_yaml::from_str("broker: {enable_secure_manifests: true}").unwrap());
     let (_broker, client) = start(&config);
     let id = unique_id("missing");
-    let r = client.provision(
-        &id,
-        &broker_tests::provision_body(SERVICE_ID, PLAN_SMALL, json!({"p": "((nowhere))"})),
-        true,
-    );
-    assert_eq!(r.status, 202, "{}", r.text);
+    provision_started(&client, &id, PLAN_SMALL, json!({"p": "((nowhere))"}));
     assert_eq!(
         client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
         "failed"
