@@ -17,6 +17,7 @@ pub mod db_files;
 pub mod fake_credhub;
 pub mod fake_director;
 pub mod fake_http;
+pub mod postgres;
 mod process;
 
 pub use binaries::{broker_binary, run_broker, test_adapter_binary};

@@ -60,7 +60,7 @@ impl ColumnError {
 
 /// Reads the column `column` (`table.name`) of `row` as a `T`; a value that does not decode
 /// is [`StoreError::Column`] naming it.
-pub(super) fn get<T: FromSql>(row: &rusqlite::Row<'_>, column: &'static str) -> StoreResult<T> {
+pub(super) fn get<T: FromSql>(row: &super::db::Row<'_>, column: &'static str) -> StoreResult<T> {
     let name = column.rsplit('.').next().unwrap_or(column);
     row.get(name).map_err(|e| column_error(column, e))
 }
@@ -200,7 +200,7 @@ macro_rules! record_columns {
 
         impl $record {
             pub(super) fn from_row(
-                row: &rusqlite::Row<'_>,
+                row: &$crate::store::db::Row<'_>,
                 ring: &$crate::store::sealing::Keyring,
             ) -> $crate::store::StoreResult<Self> {
                 let _ = ring;

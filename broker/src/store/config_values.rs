@@ -6,7 +6,8 @@ use super::columns::{get, Json};
 use super::sealed::CONFIG_VALUE;
 use super::{StoreResult, Timestamp};
 use crate::store::Store;
-use rusqlite::{params, OptionalExtension};
+use super::db::{Durability, Row, SqlExt as _};
+use rusqlite::params;
 use serde_json::Value;
 
 /// One stored version of a credential.
@@ -38,7 +39,7 @@ impl std::fmt::Debug for ConfigValueRecord {
 const COLUMNS: &str = "id, name, kind, options, value";
 
 fn record(
-    row: &rusqlite::Row<'_>,
+    row: &Row<'_>,
     ring: &super::sealing::Keyring,
 ) -> StoreResult<ConfigValueRecord> {
     let options: Json<Value> = get(row, "config_values.options")?;
@@ -63,7 +64,7 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let sealed = CONFIG_VALUE.seal_json(self.keyring(), &[&id], value)?;
         let options_text = options.to_string();
-        self.with_conn(|c| {
+        self.conn(|c| {
             c.execute(
                 "INSERT INTO config_values (id, name, kind, options, value, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, name, kind, options_text, sealed, Timestamp::now()],
@@ -83,7 +84,7 @@ impl Store {
     pub fn config_value_latest(&self, name: &str) -> StoreResult<Option<ConfigValueRecord>> {
         self.query_one(
             &format!("SELECT {COLUMNS} FROM config_values WHERE name = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"),
-            [name],
+            params![name],
             record,
         )
     }
@@ -92,22 +93,18 @@ impl Store {
     pub fn config_value_by_id(&self, id: &str) -> StoreResult<Option<ConfigValueRecord>> {
         self.query_one(
             &format!("SELECT {COLUMNS} FROM config_values WHERE id = ?1"),
-            [id],
+            params![id],
             record,
         )
     }
 
     /// Names of credentials containing `part`, case-insensitively, each once.
     pub fn config_value_names_like(&self, part: &str) -> StoreResult<Vec<String>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT DISTINCT name FROM config_values WHERE instr(lower(name), lower(?1)) > 0 ORDER BY name",
-            )?;
-            let names = stmt
-                .query_map([part], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(names)
-        })
+        self.query_all(
+            "SELECT DISTINCT name FROM config_values WHERE instr(lower(name), lower(?1)) > 0 ORDER BY name",
+            params![part],
+            |r, _| get(r, "config_values.name"),
+        )
     }
 
     /// Deletes every version of `name`; returns how many there were.
@@ -121,16 +118,14 @@ impl Store {
     }
 
     fn config_values_delete_where(&self, condition: &str, value: &str) -> StoreResult<usize> {
-        let mut deleted = 0;
-        self.write(|tx| {
-            deleted = tx.execute(
+        self.write_returning(Durability::Full, |tx| {
+            let deleted = tx.execute(
                 &format!("DELETE FROM config_values WHERE {condition}"),
-                [value],
+                params![value],
             )?;
             // Deleted values must not stay readable in the files.
-            Ok(deleted > 0)
-        })?;
-        Ok(deleted)
+            Ok((deleted, deleted > 0))
+        })
     }
 
     /// Records the variable versions (name, id) a deployment was deployed with, replacing the
@@ -143,11 +138,12 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM deployment_variables WHERE deployment = ?1",
-                [deployment],
+                params![deployment],
             )?;
             for (name, id) in variables {
                 tx.execute(
-                    "INSERT OR REPLACE INTO deployment_variables (deployment, name, value_id) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO deployment_variables (deployment, name, value_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(deployment, name) DO UPDATE SET value_id = excluded.value_id",
                     params![deployment, name, id],
                 )?;
             }
@@ -157,23 +153,24 @@ impl Store {
 
     /// The variable versions (name, id) a deployment was deployed with, by name.
     pub fn deployment_variables(&self, deployment: &str) -> StoreResult<Vec<(String, String)>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT name, value_id FROM deployment_variables WHERE deployment = ?1 ORDER BY name",
-            )?;
-            let rows = stmt
-                .query_map([deployment], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<(String, String)>, _>>()?;
-            Ok(rows)
-        })
+        self.query_all(
+            "SELECT name, value_id FROM deployment_variables WHERE deployment = ?1 ORDER BY name",
+            params![deployment],
+            |r, _| {
+                Ok((
+                    get(r, "deployment_variables.name")?,
+                    get(r, "deployment_variables.value_id")?,
+                ))
+            },
+        )
     }
 
     /// Forgets which variables a deployment was deployed with.
     pub fn deployment_variables_forget(&self, deployment: &str) -> StoreResult<()> {
-        self.with_conn(|c| {
+        self.conn(|c| {
             c.execute(
                 "DELETE FROM deployment_variables WHERE deployment = ?1",
-                [deployment],
+                params![deployment],
             )?;
             Ok(())
         })
@@ -181,13 +178,12 @@ impl Store {
 
     /// Whether a stored version of `name` exists.
     pub fn config_value_exists(&self, name: &str) -> StoreResult<bool> {
-        self.with_conn(|c| {
-            Ok(c.query_row(
-                "SELECT 1 FROM config_values WHERE name = ?1 LIMIT 1",
-                [name],
+        self.conn(|c| {
+            Ok(c.query_opt(
+                "SELECT 1 AS found FROM config_values WHERE name = ?1 LIMIT 1",
+                params![name],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
         })
     }

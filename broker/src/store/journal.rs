@@ -5,6 +5,7 @@
 use super::columns::{get, Json};
 use super::{Store, StoreResult, Timestamp};
 use crate::ids::{InstanceId, OperationId};
+use super::db::{Durability, Sql};
 use rusqlite::params;
 
 /// The most steps kept per instance; older ones are dropped as new ones come.
@@ -37,15 +38,12 @@ impl Store {
         step: &serde_json::Value,
     ) -> StoreResult<()> {
         let text = super::json::encode("journal.step", step)?;
-        self.with_conn(|c| {
-            // Journal lines are diagnostics: they are committed without an fsync of their own
-            // (`synchronous=NORMAL`, in WAL mode), and the next state change's FULL commit
-            // syncs the log with them in it. A crash of the process loses none; a power loss
-            // may lose the last lines, never a state change.
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            let appended = append_step(c, instance_id, operation_id, activity, &text);
-            c.pragma_update(None, "synchronous", "FULL")?;
-            appended
+        // Journal lines are diagnostics: they are committed without an fsync of their own,
+        // and the next state change's full commit makes them durable with it. A crash of the
+        // process loses none; a power loss may lose the last lines, never a state change.
+        self.write_returning(Durability::Relaxed, |tx| {
+            append_step(tx, instance_id, operation_id, activity, &text)?;
+            Ok(((), false))
         })
     }
 
@@ -53,7 +51,7 @@ impl Store {
     pub fn journal_of(&self, instance_id: &InstanceId) -> StoreResult<Vec<JournalRecord>> {
         self.query_all(
             "SELECT seq, instance_id, operation_id, activity, at, step FROM journal WHERE instance_id = ?1 ORDER BY seq",
-            [instance_id],
+            params![instance_id],
             |r, _| {
                 Ok(JournalRecord {
                     seq: get(r, "journal.seq")?,
@@ -69,7 +67,7 @@ impl Store {
 
     /// Drops every step older than `before`; returns how many.
     pub fn journal_prune(&self, before: Timestamp) -> StoreResult<usize> {
-        self.with_conn(|c| Ok(c.execute("DELETE FROM journal WHERE at < ?1", [before])?))
+        self.conn(|c| c.execute("DELETE FROM journal WHERE at < ?1", params![before]))
     }
 }
 
@@ -84,22 +82,21 @@ impl Store {
                 "SELECT {} FROM operations WHERE instance_id = ?1 ORDER BY created_at DESC, rowid DESC",
                 super::records::OPERATION_COLUMNS
             ),
-            [instance_id],
+            params![instance_id],
             super::OperationRecord::from_row,
         )
     }
 }
 
-/// Inserts one step and drops the instance's oldest beyond [`MAX_STEPS_PER_INSTANCE`], in one
-/// write transaction.
+/// Inserts one step and drops the instance's oldest beyond [`MAX_STEPS_PER_INSTANCE`], in the
+/// caller's write transaction.
 fn append_step(
-    c: &mut rusqlite::Connection,
+    tx: &dyn Sql,
     instance_id: &InstanceId,
     operation_id: Option<&OperationId>,
     activity: &str,
     text: &str,
 ) -> StoreResult<()> {
-    let tx = super::write_transaction(c)?;
     tx.execute(
         "INSERT INTO journal (instance_id, operation_id, activity, at, step) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![instance_id, operation_id, activity, Timestamp::now(), text],
@@ -108,6 +105,5 @@ fn append_step(
         "DELETE FROM journal WHERE instance_id = ?1 AND seq <= (SELECT seq FROM journal WHERE instance_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
         params![instance_id, MAX_STEPS_PER_INSTANCE],
     )?;
-    tx.commit()?;
     Ok(())
 }

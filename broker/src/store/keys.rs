@@ -12,7 +12,8 @@
 use super::sealed::{SealedColumn, SEALED_COLUMNS};
 use super::sealing::{self, Cell, KeySecret, KeySet, Keyring, RootKey, SALT_LEN};
 use super::{files, StoreError, StoreResult};
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use super::db::{Sql, SqlExt as _};
+use rusqlite::params;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -136,31 +137,27 @@ fn generate_key_file(path: &Path) -> StoreResult<String> {
 }
 
 /// Derives every configured key, checks the canaries, re-encrypts what is not under the
-/// primary key, and forgets labels nothing uses: one transaction. Returns the keyring and how
-/// many values were re-encrypted.
-pub(super) fn unlock(conn: &mut Connection, keys: &KeySet) -> StoreResult<(Keyring, usize)> {
-    let tx = super::write_transaction(conn)?;
-    let ring = load(&tx, keys)?;
-    let resealed = reseal_to_primary(&tx, &ring)?;
-    forget_unused(&tx, &ring)?;
-    tx.commit()?;
+/// primary key, and forgets labels nothing uses, in the caller's write transaction. Returns
+/// the keyring and how many values were re-encrypted.
+pub(super) fn unlock(tx: &dyn Sql, keys: &KeySet) -> StoreResult<(Keyring, usize)> {
+    let ring = load(tx, keys)?;
+    let resealed = reseal_to_primary(tx, &ring)?;
+    forget_unused(tx, &ring)?;
     Ok((ring, resealed))
 }
 
 /// Derives the keys of `keys` with the salts of `sealing_keys` (adding new labels) and checks
 /// each stored canary.
-pub(super) fn load(c: &Connection, keys: &KeySet) -> StoreResult<Keyring> {
+pub(super) fn load(c: &dyn Sql, keys: &KeySet) -> StoreResult<Keyring> {
     let mut derived = BTreeMap::new();
     let mut known = Vec::new();
     let mut new = Vec::new();
     for key in keys.keys() {
-        let stored: Option<(Vec<u8>, String)> = c
-            .query_row(
-                "SELECT salt, canary FROM sealing_keys WHERE label = ?1",
-                [&key.label],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let stored: Option<(Vec<u8>, String)> = c.query_opt(
+            "SELECT salt, canary FROM sealing_keys WHERE label = ?1",
+            params![key.label],
+            |r| Ok((r.get_at(0)?, r.get_at(1)?)),
+        )?;
         let salt = match stored {
             Some((salt, canary)) => {
                 known.push((key.label.as_str(), canary));
@@ -200,7 +197,7 @@ pub(super) fn load(c: &Connection, keys: &KeySet) -> StoreResult<Keyring> {
 /// The rows of `col` (each row's key and stored value) that are not its clear value, and,
 /// with `not_prefixed`, whose value does not start with that text.
 fn rows_of(
-    c: &Connection,
+    c: &dyn Sql,
     col: &SealedColumn,
     not_prefixed: Option<&str>,
 ) -> StoreResult<Vec<(Vec<String>, String)>> {
@@ -231,19 +228,18 @@ fn rows_of(
         col.column,
         col.table
     );
-    let mut stmt = c.prepare(&sql)?;
     let n = col.key.len();
-    let rows = stmt.query_map(params_from_iter(args), |r| {
+    let args: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+    c.query_vec(&sql, &args, |r| {
         let key = (0..n)
-            .map(|i| r.get::<_, String>(i))
+            .map(|i| r.get_at::<String>(i))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((key, r.get::<_, String>(n)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        Ok((key, r.get_at::<String>(n)?))
+    })
 }
 
 /// Writes `stored` into the row `key` of `col`.
-fn update(c: &Connection, col: &SealedColumn, key: &[String], stored: &str) -> StoreResult<()> {
+fn update(c: &dyn Sql, col: &SealedColumn, key: &[String], stored: &str) -> StoreResult<()> {
     let matches: Vec<String> = col
         .key
         .iter()
@@ -256,22 +252,26 @@ fn update(c: &Connection, col: &SealedColumn, key: &[String], stored: &str) -> S
         col.column,
         matches.join(" AND ")
     );
-    let args = std::iter::once(stored).chain(key.iter().map(String::as_str));
-    c.execute(&sql, params_from_iter(args))?;
+    let args: Vec<&dyn rusqlite::ToSql> = std::iter::once(&stored as &dyn rusqlite::ToSql)
+        .chain(key.iter().map(|k| k as &dyn rusqlite::ToSql))
+        .collect();
+    c.execute(&sql, &args)?;
     Ok(())
 }
 
 /// Seals every value of every sealed column, all of them clear (an older database, in the
 /// migration that introduces sealing). Returns how many were sealed. A sealed column whose
 /// table a later migration creates is skipped: its values are sealed from the start.
-pub(super) fn seal_clear_rows(c: &Connection, ring: &Keyring) -> StoreResult<usize> {
+pub(super) fn seal_clear_rows(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
     let mut count = 0;
     for col in SEALED_COLUMNS {
-        let exists: bool = c.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [col.table],
-            |r| r.get(0),
-        )?;
+        let exists: bool = c
+            .query_opt(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                params![col.table],
+                |r| Ok(r.get_at(0)?),
+            )?
+            .unwrap_or(false);
         if !exists {
             continue;
         }
@@ -286,7 +286,7 @@ pub(super) fn seal_clear_rows(c: &Connection, ring: &Keyring) -> StoreResult<usi
 
 /// Re-encrypts with the primary key every sealed value under another key. A value under a
 /// key that is not configured is [`StoreError::KeyMissing`].
-fn reseal_to_primary(c: &Connection, ring: &Keyring) -> StoreResult<usize> {
+fn reseal_to_primary(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
     let prefix = sealing::prefix_of(ring.primary());
     let mut count = 0;
     for col in SEALED_COLUMNS {
@@ -316,14 +316,14 @@ fn reseal_to_primary(c: &Connection, ring: &Keyring) -> StoreResult<usize> {
 
 /// Drops the salt and canary of every label that is not configured (no value uses it: they
 /// are all under the primary key by now).
-fn forget_unused(c: &Connection, ring: &Keyring) -> StoreResult<()> {
-    let labels: Vec<String> = {
-        let mut stmt = c.prepare("SELECT label FROM sealing_keys ORDER BY label")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
+fn forget_unused(c: &dyn Sql, ring: &Keyring) -> StoreResult<()> {
+    let labels: Vec<String> = c.query_vec(
+        "SELECT label FROM sealing_keys ORDER BY label",
+        params![],
+        |r| Ok(r.get_at(0)?),
+    )?;
     for label in labels.iter().filter(|l| !ring.has(l)) {
-        c.execute("DELETE FROM sealing_keys WHERE label = ?1", [label])?;
+        c.execute("DELETE FROM sealing_keys WHERE label = ?1", params![label])?;
         tracing::info!(
             label = %label,
             "encryption key '{label}' is no longer configured and no stored value uses it: forgotten"

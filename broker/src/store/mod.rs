@@ -20,11 +20,13 @@
 
 mod columns;
 mod config_values;
+pub(crate) mod db;
 mod files;
 mod journal;
 mod json;
 mod keys;
 mod migrations;
+pub mod pg_url;
 mod records;
 mod request;
 pub(crate) mod sealed;
@@ -47,18 +49,11 @@ pub use simulated::{NewSimTask, SimTaskFilter, SimTaskOutcome, SimTaskRecord};
 pub use timestamp::Timestamp;
 
 use crate::ids::{BindingId, InstanceId, OperationId};
-use rusqlite::{params, Connection, OptionalExtension};
+use db::{Durability, Row, Sql, SqlExt as _};
+use rusqlite::params;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// How long a connection waits for another writer before SQLite answers "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long the checkpoint right after a deletion waits for readers to finish before it gives
-/// up and leaves the work to the next database call. Reads here are single short queries.
-const CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
 
 /// The default for [`Store::begin_operation_with_grace`]: the adapter's default timeout
 /// (120 s) and 30 s for the broker to stop the adapter and remove the binding's record. A
@@ -97,6 +92,16 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or cannot be reached.
+    #[error("PostgreSQL database {database}: {message}")]
+    Postgres {
+        /// The database, as its URL without the password.
+        database: String,
+        /// What went wrong.
+        message: String,
+        /// The SQLSTATE code, when the server answered with one.
+        code: Option<String>,
+    },
     /// The database directory could not be created.
     #[error("cannot create database directory {path}: {source}")]
     CreateDir {
@@ -216,22 +221,69 @@ pub enum StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A handle to the broker's SQLite database. Cheap to clone.
+/// A handle to the broker's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    path: PathBuf,
-    pool: Arc<Mutex<Vec<Connection>>>,
+    backend: Arc<Backend>,
     /// The derived sealing keys (see `sealing`).
     keyring: Arc<sealing::Keyring>,
     /// How many values were re-encrypted with the primary key when the store opened.
     resealed: usize,
-    /// Set when a checkpoint after a deletion could not finish, so the next call retries it.
-    needs_checkpoint: Arc<AtomicBool>,
+}
+
+/// The database under the store.
+enum Backend {
+    /// A SQLite file (one broker).
+    Sqlite(db::sqlite::SqliteDb),
+    /// A PostgreSQL server (one broker or several replicas).
+    Postgres(db::postgres::PgDb),
+}
+
+/// Where the broker keeps its state (`database.path` or `database.url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its connection URL (which may hold a password).
+    Postgres(String),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store").field("database", &self.describe()).finish()
+    }
+}
+
+impl StoreError {
+    /// The store's error for a PostgreSQL failure on `database` (shown without password).
+    pub(crate) fn from_postgres(database: &str, e: tokio_postgres::Error) -> Self {
+        let code = e.code().map(|c| c.code().to_string());
+        let message = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                text
+            }
+        };
+        Self::Postgres {
+            database: database.to_string(),
+            message,
+            code,
+        }
+    }
+
+    /// True when a unique constraint refused the write (a duplicate key).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Sqlite(e) => db::sqlite::is_constraint(e),
+            Self::Postgres { code, .. } => code.as_deref() == Some("23505"),
+            _ => false,
+        }
     }
 }
 
@@ -268,6 +320,22 @@ impl Store {
         Self::open_with_keys(path, None)
     }
 
+    /// Opens the database at `location`: [`Store::open_with_keys`] for a file,
+    /// [`Store::open_postgres`] for a server (which needs `keys`: there is no file beside a
+    /// server to keep a generated key in).
+    pub fn open_location(location: &Location, keys: Option<&KeySet>) -> StoreResult<Self> {
+        match location {
+            Location::Sqlite(path) => Self::open_with_keys(path, keys),
+            Location::Postgres(url) => match keys {
+                Some(keys) => Self::open_postgres(url, keys),
+                None => Err(StoreError::KeyFile {
+                    path: PathBuf::from("database.encryption.keys"),
+                    message: "a PostgreSQL database needs configured encryption keys".into(),
+                }),
+            },
+        }
+    }
+
     /// Opens (creating if needed) the database at `path`, applies pending migrations, and
     /// unlocks the sealed values with `keys` (see `keys::unlock`: canaries checked, values
     /// under an older key re-encrypted with the primary one). Without `keys`, the key file
@@ -290,28 +358,59 @@ impl Store {
                 &local
             }
         };
-        let mut conn = connect(path)?;
-        migrate(&mut conn, keys)?;
+        let sqlite = db::sqlite::SqliteDb::open(path)?;
+        let store = Self::unlocked(Backend::Sqlite(sqlite), keys)?;
         // SQLite has now created the -wal and -shm files: check their mode.
         files::tighten_companions(path);
-        let (keyring, resealed) = keys::unlock(&mut conn, keys)?;
-        let store = Self {
-            path: path.to_path_buf(),
-            pool: Arc::new(Mutex::new(Vec::new())),
-            keyring: Arc::new(keyring),
-            resealed,
-            needs_checkpoint: Arc::new(AtomicBool::new(false)),
-        };
-        // A broker that stopped abruptly leaves its log behind, deleted rows and all; and
-        // re-encrypted values leave their older form in it.
-        store.scrub(&conn, CHECKPOINT_WAIT);
-        store.pool.lock().expect("pool lock").push(conn);
+        if let Backend::Sqlite(db) = &*store.backend {
+            // A broker that stopped abruptly leaves its log behind, deleted rows and all;
+            // and re-encrypted values leave their older form in it.
+            db.scrub_now();
+        }
         Ok(store)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`, see `pg_url`),
+    /// applies pending migrations and unlocks the sealed values with `keys`. Replicas that
+    /// start together migrate one after the other (the write lock, see `db::postgres`).
+    pub fn open_postgres(url: &str, keys: &KeySet) -> StoreResult<Self> {
+        let pg = db::postgres::PgDb::open(url)?;
+        Self::unlocked(Backend::Postgres(pg), keys)
+    }
+
+    /// Migrates the database and unlocks its sealed values.
+    fn unlocked(backend: Backend, keys: &KeySet) -> StoreResult<Self> {
+        let (keyring, resealed) = backend.write(Durability::Full, |tx| {
+            migrate(tx, keys)?;
+            let (ring, resealed) = keys::unlock(tx, keys)?;
+            Ok(((ring, resealed), resealed > 0))
+        })?;
+        Ok(Self {
+            backend: Arc::new(backend),
+            keyring: Arc::new(keyring),
+            resealed,
+        })
+    }
+
+    /// The database file, for a SQLite store.
+    pub fn path(&self) -> Option<&Path> {
+        match &*self.backend {
+            Backend::Sqlite(db) => Some(db.path()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The database, for messages: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match &*self.backend {
+            Backend::Sqlite(db) => db.path().display().to_string(),
+            Backend::Postgres(db) => db.shown().to_string(),
+        }
+    }
+
+    /// Whether the store is a PostgreSQL database (which several replicas may share).
+    pub fn is_shared(&self) -> bool {
+        matches!(&*self.backend, Backend::Postgres(_))
     }
 
     /// How many stored values were re-encrypted with the primary key when the store opened
@@ -329,79 +428,63 @@ impl Store {
     pub(crate) fn keyring(&self) -> &sealing::Keyring {
         &self.keyring
     }
-
-    fn connect(&self) -> StoreResult<Connection> {
-        connect(&self.path)
-    }
 }
 
-/// Opens a connection to the database at `path` with the store's settings.
-fn connect(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Deleted rows are overwritten with zeros, not just marked free: a removed binding's
-    // credentials must not stay readable in the file.
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a committed state change survives an OS crash or power loss, not just a
-    // process crash; the broker writes little, so the extra fsync costs nothing noticeable.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A page cache of 256 KiB per connection (SQLite's default is 2 MiB): the broker's
-    // working set is small, and a bigger cache only grows the process under load.
-    conn.pragma_update(None, "cache_size", -256)?;
-    Ok(conn)
+impl Backend {
+    fn conn<T>(&self, f: impl FnOnce(&dyn Sql) -> StoreResult<T>) -> StoreResult<T> {
+        match self {
+            Self::Sqlite(db) => db.read(f),
+            Self::Postgres(db) => db.read(f),
+        }
+    }
+
+    fn write<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        match self {
+            Self::Sqlite(db) => db.write(durability, f),
+            Self::Postgres(db) => db.write(durability, f),
+        }
+    }
 }
 
 impl Store {
-    /// Runs `f` with a pooled connection on the current thread (blocking). Private: the store
-    /// is the only module that writes SQL, so nothing above it depends on SQLite.
-    /// Whether the database takes a write transaction now (for readiness checks): begins an
-    /// immediate transaction and rolls it back.
+    /// Whether the database takes a write transaction now (for readiness checks).
     pub fn check_writable(&self) -> StoreResult<()> {
-        self.with_conn(|c| {
-            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-            Ok(())
-        })
+        match &*self.backend {
+            Backend::Sqlite(db) => db.check_writable(),
+            Backend::Postgres(db) => db.check_writable(),
+        }
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self.pool.lock().expect("pool lock").pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let result = f(&mut conn);
-        if self.needs_checkpoint.load(Ordering::SeqCst) {
-            // A checkpoint after a deletion was busy: try again, without waiting this time.
-            self.scrub(&conn, Duration::ZERO);
-        }
-        let mut pool = self.pool.lock().expect("pool lock");
-        if pool.len() < 8 {
-            pool.push(conn);
-        }
-        result
+    /// Runs `f` on a pooled connection outside any transaction: reads, and writes of one
+    /// statement. Private: the store is the only module that writes SQL, so nothing above
+    /// it depends on the database.
+    fn conn<T>(&self, f: impl FnOnce(&dyn Sql) -> StoreResult<T>) -> StoreResult<T> {
+        self.backend.conn(f)
     }
 
     /// Runs `f` in one write transaction and commits it. `f` answers whether it deleted or
     /// replaced something that must not survive in older pages; the files are then
-    /// scrubbed (see [`Store::scrub`]). An error rolls the transaction back.
-    fn write(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<bool>,
-    ) -> StoreResult<()> {
-        self.with_conn(|c| {
-            let tx = write_transaction(c)?;
-            let scrub = f(&tx)?;
-            tx.commit()?;
-            if scrub {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(())
-        })
+    /// scrubbed (SQLite). An error rolls the transaction back.
+    fn write(&self, f: impl FnOnce(&dyn Sql) -> StoreResult<bool>) -> StoreResult<()> {
+        self.backend
+            .write(Durability::Full, |tx| Ok(((), f(tx)?)))
     }
 
-    /// Runs `f` on the blocking thread pool, so the async executor never waits on SQLite.
+    /// [`Store::write`] with a result of `f` and the durability it needs.
+    fn write_returning<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        self.backend.write(durability, f)
+    }
+
+    /// Runs `f` on the blocking thread pool, so the async executor never waits on the
+    /// database.
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -413,39 +496,13 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Moves every committed page from the write-ahead log into the database file and
-    /// empties the log (`wal_checkpoint(TRUNCATE)`), so content deleted with `secure_delete`
-    /// no longer survives in older copies of its pages in the `-wal` file. Run after each
-    /// deletion of credentials or secrets, on a connection outside any transaction.
-    ///
-    /// Readers still using the log keep a checkpoint from finishing; it then waits at most
-    /// `wait` and gives up without an error: the deletion itself is committed, and the next
-    /// database call tries again (a busy checkpoint never fails the caller).
-    fn scrub(&self, conn: &Connection, wait: Duration) {
-        // Cleared before trying, so a deletion committed meanwhile is never left unscrubbed.
-        self.needs_checkpoint.store(false, Ordering::SeqCst);
-        match checkpoint(conn, wait) {
-            Ok(true) => {}
-            Ok(false) => {
-                self.needs_checkpoint.store(true, Ordering::SeqCst);
-                tracing::debug!(
-                    "WAL checkpoint busy (readers active); retrying with the next database call"
-                );
-            }
-            Err(e) => {
-                self.needs_checkpoint.store(true, Ordering::SeqCst);
-                tracing::debug!(error = %e, "WAL checkpoint failed; retrying with the next database call");
-            }
-        }
-    }
-
     // ----- instances -----
 
     /// The instance with this id, including deleted tombstones.
     pub fn instance(&self, id: &InstanceId) -> StoreResult<Option<InstanceRecord>> {
         self.query_one(
             &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"),
-            [id],
+            params![id],
             InstanceRecord::from_row,
         )
     }
@@ -453,8 +510,7 @@ impl Store {
     /// All instances that are not deleted, oldest first.
     pub fn live_instances(&self) -> StoreResult<Vec<InstanceRecord>> {
         self.query_all(
-            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"),
-            [],
+            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"), params![],
             InstanceRecord::from_row,
         )
     }
@@ -484,14 +540,15 @@ impl Store {
                 tx,
                 "instances.state",
                 "SELECT state FROM instances WHERE id = ?1",
-                [&instance.id],
+            params![instance.id],
             )?;
             let replaced = match existing {
                 Some(InstanceState::Deleted) => {
-                    tx.execute("DELETE FROM instances WHERE id = ?1", [&instance.id])?;
+                    tx.execute("DELETE FROM instances WHERE id = ?1",
+            params![instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
-                        [&instance.id],
+            params![instance.id],
                     )?;
                     true
                 }
@@ -559,13 +616,16 @@ impl Store {
     /// anything was deployed, so the platform's request leaves no state behind.
     pub fn forget_instance(&self, id: &InstanceId) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM operations WHERE instance_id = ?1", [id])?;
-            tx.execute("DELETE FROM bindings WHERE instance_id = ?1", [id])?;
+            tx.execute("DELETE FROM operations WHERE instance_id = ?1",
+            params![id])?;
+            tx.execute("DELETE FROM bindings WHERE instance_id = ?1",
+            params![id])?;
             tx.execute(
                 "DELETE FROM secrets WHERE deployment IN (SELECT deployment_name FROM instances WHERE id = ?1)",
-                [id],
+            params![id],
             )?;
-            tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
+            tx.execute("DELETE FROM instances WHERE id = ?1",
+            params![id])?;
             Ok(true)
         })
     }
@@ -580,7 +640,8 @@ impl Store {
         restore: InstanceState,
     ) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM operations WHERE id = ?1", [op_id])?;
+            tx.execute("DELETE FROM operations WHERE id = ?1",
+            params![op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![instance_id, restore, Timestamp::now()],
@@ -595,7 +656,7 @@ impl Store {
     pub fn operation(&self, id: &OperationId) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?1"),
-            [id],
+            params![id],
             OperationRecord::from_row,
         )
     }
@@ -609,7 +670,7 @@ impl Store {
             &format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE instance_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
             ),
-            [instance_id],
+            params![instance_id],
             OperationRecord::from_row,
         )
     }
@@ -617,15 +678,14 @@ impl Store {
     /// Every operation still in progress, oldest first.
     pub fn in_flight_operations(&self) -> StoreResult<Vec<OperationRecord>> {
         self.query_all(
-            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"),
-            [],
+            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"), params![],
             OperationRecord::from_row,
         )
     }
 
     /// Saves an operation's progress (stage, task, errand index, state, texts).
     pub fn save_operation(&self, op: &OperationRecord) -> StoreResult<()> {
-        self.with_conn(|c| {
+        self.conn(|c| {
             update_operation(c, &self.keyring, op)?;
             Ok(())
         })
@@ -645,11 +705,11 @@ impl Store {
             if deleted {
                 tx.execute(
                     "DELETE FROM bindings WHERE instance_id = ?1",
-                    [&instance.id],
+            params![instance.id],
                 )?;
                 tx.execute(
                     "DELETE FROM secrets WHERE deployment = ?1",
-                    [&instance.deployment_name],
+            params![instance.deployment_name],
                 )?;
             }
             Ok(deleted)
@@ -675,7 +735,7 @@ impl Store {
     pub fn bindings_of(&self, instance_id: &InstanceId) -> StoreResult<Vec<BindingRecord>> {
         self.query_all(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 ORDER BY created_at, id"),
-            [instance_id],
+            params![instance_id],
             BindingRecord::from_row,
         )
     }
@@ -704,16 +764,11 @@ impl Store {
                     reason,
                 });
             }
-            let existing = tx
-                .query_row(
-                    &format!(
-                        "SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"
-                    ),
-                    params![b.instance_id, b.id],
-                    |r| Ok(BindingRecord::from_row(r, ring)),
-                )
-                .optional()?
-                .transpose()?;
+            let existing = tx.query_opt(
+                &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
+                params![b.instance_id, b.id],
+                |r| BindingRecord::from_row(r, ring),
+            )?;
             match existing {
                 None => {
                     tx.execute(
@@ -760,7 +815,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let response =
             sealed::seal_binding_response(&self.keyring, instance_id, binding_id, Some(response))?;
-        self.with_conn(|c| {
+        self.conn(|c| {
             let n = c.execute(
                 "UPDATE bindings SET response = ?3 WHERE instance_id = ?1 AND id = ?2",
                 params![instance_id, binding_id, response],
@@ -776,15 +831,12 @@ impl Store {
         instance_id: &InstanceId,
         binding_id: &BindingId,
     ) -> StoreResult<bool> {
-        self.with_conn(|c| {
-            let n = c.execute(
+        self.write_returning(Durability::Full, |tx| {
+            let n = tx.execute(
                 "DELETE FROM bindings WHERE instance_id = ?1 AND id = ?2",
                 params![instance_id, binding_id],
             )?;
-            if n > 0 {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(n > 0)
+            Ok((n > 0, n > 0))
         })
     }
 }
@@ -801,14 +853,11 @@ impl Store {
         self.write(|tx| {
             let mut replaced = false;
             for (name, value) in secrets {
-                let old = tx
-                    .query_row(
-                        "SELECT deployment, name, value FROM secrets WHERE deployment = ?1 AND name = ?2",
-                        params![deployment, name],
-                        |r| Ok(sealed::open_secret_value(r, ring)),
-                    )
-                    .optional()?
-                    .transpose()?;
+                let old = tx.query_opt(
+                    "SELECT deployment, name, value FROM secrets WHERE deployment = ?1 AND name = ?2",
+                    params![deployment, name],
+                    |r| sealed::open_secret_value(r, ring),
+                )?;
                 replaced |= old.is_some_and(|old| old != *value);
                 tx.execute(
                     "INSERT INTO secrets (deployment, name, value) VALUES (?1, ?2, ?3)
@@ -822,23 +871,18 @@ impl Store {
 
     /// Names of stored secrets (of any deployment) that contain `part`, case-insensitively.
     pub fn secret_names_like(&self, part: &str) -> StoreResult<Vec<String>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT DISTINCT name FROM secrets WHERE instr(lower(name), lower(?1)) > 0 ORDER BY name",
-            )?;
-            let rows = stmt.query_map([part], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
+        self.query_all(
+            "SELECT DISTINCT name FROM secrets WHERE instr(lower(name), lower(?1)) > 0 ORDER BY name",
+            params![part],
+            |r, _| columns::get(r, "secrets.name"),
+        )
     }
 
     /// Deletes the secret `name` of every deployment; its value is scrubbed from the files.
     pub fn delete_secret(&self, name: &str) -> StoreResult<bool> {
-        self.with_conn(|c| {
-            let n = c.execute("DELETE FROM secrets WHERE name = ?1", [name])?;
-            if n > 0 {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(n > 0)
+        self.write_returning(Durability::Full, |tx| {
+            let n = tx.execute("DELETE FROM secrets WHERE name = ?1", params![name])?;
+            Ok((n > 0, n > 0))
         })
     }
 
@@ -849,7 +893,7 @@ impl Store {
     ) -> StoreResult<std::collections::BTreeMap<String, String>> {
         self.query_all(
             "SELECT deployment, name, value FROM secrets WHERE deployment = ?1",
-            [deployment],
+            params![deployment],
             |r, ring| {
                 let name = columns::get(r, "secrets.name")?;
                 Ok((name, sealed::open_secret_value(r, ring)?))
@@ -860,54 +904,39 @@ impl Store {
 }
 
 /// Decodes a row into a record; sealed columns are opened with the keyring.
-type FromRow<T> = fn(&rusqlite::Row<'_>, &sealing::Keyring) -> StoreResult<T>;
+type FromRow<T> = fn(&Row<'_>, &sealing::Keyring) -> StoreResult<T>;
 
 impl Store {
     /// Runs a query expected to return at most one row.
     fn query_one<T>(
         &self,
         sql: &str,
-        params: impl rusqlite::Params,
+        params: &[&dyn rusqlite::ToSql],
         from_row: FromRow<T>,
     ) -> StoreResult<Option<T>> {
-        self.with_conn(|c| {
-            c.query_row(sql, params, |r| Ok(from_row(r, &self.keyring)))
-                .optional()?
-                .transpose()
-        })
+        self.conn(|c| c.query_opt(sql, params, |r| from_row(r, &self.keyring)))
     }
 
     /// Runs a query returning any number of rows.
     fn query_all<T>(
         &self,
         sql: &str,
-        params: impl rusqlite::Params,
+        params: &[&dyn rusqlite::ToSql],
         from_row: FromRow<T>,
     ) -> StoreResult<Vec<T>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map(params, |r| Ok(from_row(r, &self.keyring)))?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            Ok(out)
-        })
+        self.conn(|c| c.query_vec(sql, params, |r| from_row(r, &self.keyring)))
     }
 }
 
-/// Starts a write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`).
-/// A deferred transaction that reads first and writes later cannot wait for another writer:
-/// SQLite answers "database is locked" at once. Taking the lock up front lets the busy
-/// timeout do its job.
-pub(super) fn write_transaction(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-}
-
-/// Applies the pending migrations; the one that introduces sealing also seals the clear
-/// values an older broker wrote, with `keys`, in its transaction.
-fn migrate(conn: &mut Connection, keys: &KeySet) -> StoreResult<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+/// Applies the pending migrations, in the caller's write transaction; the one that
+/// introduces sealing also seals the clear values an older broker wrote (SQLite only: no
+/// broker wrote PostgreSQL before sealing).
+fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
+    let dialect = tx.dialect();
+    let current = match dialect {
+        db::Dialect::Sqlite => db::sqlite::schema_version(tx)?,
+        db::Dialect::Postgres => db::postgres::schema_version(tx)?,
+    };
     let supported = migrations::MIGRATIONS.len() as i64;
     if current > supported {
         return Err(StoreError::TooNew {
@@ -915,17 +944,16 @@ fn migrate(conn: &mut Connection, keys: &KeySet) -> StoreResult<()> {
             supported,
         });
     }
-    for (i, sql) in migrations::MIGRATIONS
+    for (i, migration) in migrations::MIGRATIONS
         .iter()
         .enumerate()
         .skip(current as usize)
     {
         let version = (i + 1) as i64;
-        let tx = write_transaction(conn)?;
-        tx.execute_batch(sql)?;
-        if version == migrations::SEALING_VERSION {
-            let ring = keys::load(&tx, keys)?;
-            let count = keys::seal_clear_rows(&tx, &ring)?;
+        tx.execute_batch(migration.sql(dialect))?;
+        if version == migrations::SEALING_VERSION && dialect == db::Dialect::Sqlite {
+            let ring = keys::load(tx, keys)?;
+            let count = keys::seal_clear_rows(tx, &ring)?;
             if count > 0 {
                 tracing::info!(
                     count,
@@ -935,39 +963,18 @@ fn migrate(conn: &mut Connection, keys: &KeySet) -> StoreResult<()> {
                 );
             }
         }
-        tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
+    }
+    if current < supported {
+        match dialect {
+            db::Dialect::Sqlite => db::sqlite::set_schema_version(tx, supported)?,
+            db::Dialect::Postgres => db::postgres::set_schema_version(tx, supported)?,
+        }
     }
     Ok(())
 }
 
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-}
-
-/// Runs `wal_checkpoint(TRUNCATE)`, waiting at most `wait` for readers and writers. True when
-/// it finished (the log is empty), false when it was busy.
-fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
-    conn.busy_timeout(wait)?;
-    // The first column is 1 when readers or a writer kept the checkpoint from finishing.
-    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    match result {
-        Ok(busy) => Ok(busy == 0),
-        Err(e) if is_busy(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 /// Why a binding may not be recorded on `instance_id` now, if it may not.
-fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
+fn bind_refusal(c: &dyn Sql, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
     let delete: Option<OperationId> = optional_value(
         c,
         "operations.id",
@@ -981,7 +988,7 @@ fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<
         c,
         "instances.state",
         "SELECT state FROM instances WHERE id = ?1",
-        [instance_id],
+            params![instance_id],
     )?;
     Ok(match state {
         None | Some(InstanceState::Deleted) => Some(BindRefusal::Deleted),
@@ -994,7 +1001,7 @@ fn bind_refusal(c: &Connection, instance_id: &InstanceId) -> StoreResult<Option<
 /// last `grace`, oldest first. Timestamps are stored as fixed-width UTC text, which sorts as
 /// time does, so they are compared as text (see [`Timestamp`]).
 fn recent_pending_binding(
-    c: &Connection,
+    c: &dyn Sql,
     instance_id: &InstanceId,
     grace: Duration,
 ) -> StoreResult<Option<BindingId>> {
@@ -1014,17 +1021,17 @@ fn recent_pending_binding(
 /// The one value `sql` selects, or `None` when it selects no row; a value that does not
 /// decode is an error naming its `column`.
 fn optional_value<T: rusqlite::types::FromSql>(
-    c: &Connection,
+    c: &dyn Sql,
     column: &'static str,
     sql: &str,
-    params: impl rusqlite::Params,
+    params: &[&dyn rusqlite::ToSql],
 ) -> StoreResult<Option<T>> {
-    c.query_row(sql, params, |r| r.get(0))
-        .optional()
-        .map_err(|e| columns::column_error(column, e))
+    c.query_opt(sql, params, |r| {
+        r.get_at(0).map_err(|e| columns::column_error(column, e))
+    })
 }
 
-fn insert_instance(c: &Connection, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
+fn insert_instance(c: &dyn Sql, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
     let json = InstanceJson::of(ring, i)?;
     c.execute(
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
@@ -1047,17 +1054,24 @@ fn insert_instance(c: &Connection, ring: &sealing::Keyring, i: &InstanceRecord) 
             json.configs,
         ],
     )
-    .map_err(|e| if is_constraint(&e) { StoreError::AlreadyExists } else { e.into() })?;
+    .map_err(|e| if e.is_unique_violation() { StoreError::AlreadyExists } else { e })?;
     Ok(())
 }
 
-fn insert_operation(
-    c: &Connection,
-    ring: &sealing::Keyring,
-    op: &OperationRecord,
-) -> StoreResult<()> {
+fn insert_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) -> StoreResult<()> {
+    // Checked first, in the caller's write transaction: PostgreSQL ends a transaction at
+    // its first error, so the unique index below is the guard, not the way to find out.
+    let running: Option<OperationId> = optional_value(
+        c,
+        "operations.id",
+        "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
+        params![op.instance_id],
+    )?;
+    if let Some(id) = running {
+        return Err(StoreError::InFlight(id));
+    }
     let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
-    let res = c.execute(
+    c.execute(
         "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
          description, error, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -1074,23 +1088,9 @@ fn insert_operation(
             op.error,
             op.created_at,
         ],
-    );
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) if is_constraint(&e) => {
-            let running: Option<OperationId> = optional_value(
-                c,
-                "operations.id",
-                "SELECT id FROM operations WHERE instance_id = ?1 AND state = 'in progress'",
-                [&op.instance_id],
-            )?;
-            match running {
-                Some(id) => Err(StoreError::InFlight(id)),
-                None => Err(StoreError::AlreadyExists),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
+    )
+    .map_err(|e| if e.is_unique_violation() { StoreError::AlreadyExists } else { e })?;
+    Ok(())
 }
 
 /// The JSON columns of an instance, encoded (and checked for depth) once; the parameters
@@ -1116,7 +1116,7 @@ impl InstanceJson {
 }
 
 fn update_instance(
-    c: &Connection,
+    c: &dyn Sql,
     ring: &sealing::Keyring,
     instance: &InstanceRecord,
 ) -> StoreResult<()> {
@@ -1145,7 +1145,7 @@ fn update_instance(
 }
 
 fn update_operation(
-    c: &Connection,
+    c: &dyn Sql,
     ring: &sealing::Keyring,
     op: &OperationRecord,
 ) -> StoreResult<()> {

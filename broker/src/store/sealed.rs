@@ -29,6 +29,7 @@
 use super::columns::{column_error, ColumnError};
 use super::sealing::{Cell, Keyring};
 use super::{json, StoreError, StoreResult};
+use super::db::Row;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use serde_json::Value;
 
@@ -174,11 +175,11 @@ impl SealedColumn {
     }
 
     /// Reads and opens this column of `row`, which also holds the key columns.
-    pub(crate) fn read_text(&self, row: &rusqlite::Row<'_>, ring: &Keyring) -> StoreResult<String> {
+    pub(crate) fn read_text(&self, row: &Row<'_>, ring: &Keyring) -> StoreResult<String> {
         let mut key = Vec::with_capacity(self.key.len());
         for column in self.key {
             key.push(
-                row.get::<_, String>(*column)
+                row.get::<String>(column)
                     .map_err(|e| column_error(self.name, e))?,
             );
         }
@@ -192,7 +193,7 @@ impl SealedColumn {
     /// Reads, opens and decodes this JSON column of `row`.
     pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
         &self,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         ring: &Keyring,
     ) -> StoreResult<T> {
         let text = self.read_text(row, ring)?;
@@ -216,7 +217,7 @@ pub(super) fn seal_instance_parameters(
 
 /// Reads `instances.parameters`.
 pub(super) fn open_instance_parameters(
-    row: &rusqlite::Row<'_>,
+    row: &Row<'_>,
     ring: &Keyring,
 ) -> StoreResult<Value> {
     INSTANCE_PARAMETERS.read_json(row, ring)
@@ -233,7 +234,7 @@ pub(super) fn seal_operation_request(
 
 /// Reads `operations.request`.
 pub(super) fn open_operation_request(
-    row: &rusqlite::Row<'_>,
+    row: &Row<'_>,
     ring: &Keyring,
 ) -> StoreResult<super::OperationRequest> {
     OPERATION_REQUEST.read_json(row, ring)
@@ -250,7 +251,7 @@ pub(super) fn seal_binding_request(
 }
 
 /// Reads `bindings.request`.
-pub(super) fn open_binding_request(row: &rusqlite::Row<'_>, ring: &Keyring) -> StoreResult<Value> {
+pub(super) fn open_binding_request(row: &Row<'_>, ring: &Keyring) -> StoreResult<Value> {
     BINDING_REQUEST.read_json(row, ring)
 }
 
@@ -266,7 +267,7 @@ pub(super) fn seal_binding_response(
 
 /// Reads `bindings.response`.
 pub(super) fn open_binding_response(
-    row: &rusqlite::Row<'_>,
+    row: &Row<'_>,
     ring: &Keyring,
 ) -> StoreResult<Option<Value>> {
     BINDING_RESPONSE.read_json(row, ring)
@@ -283,7 +284,7 @@ pub(super) fn seal_secret_value(
 }
 
 /// Reads `secrets.value` (the row also selects `deployment` and `name`).
-pub(super) fn open_secret_value(row: &rusqlite::Row<'_>, ring: &Keyring) -> StoreResult<String> {
+pub(super) fn open_secret_value(row: &Row<'_>, ring: &Keyring) -> StoreResult<String> {
     SECRET_VALUE.read_text(row, ring)
 }
 
@@ -293,6 +294,6 @@ pub(super) fn seal_sim_manifest(ring: &Keyring, name: &str, manifest: &str) -> S
 }
 
 /// Reads `sim_deployments.manifest` (the row also selects `name`).
-pub(super) fn open_sim_manifest(row: &rusqlite::Row<'_>, ring: &Keyring) -> StoreResult<String> {
+pub(super) fn open_sim_manifest(row: &Row<'_>, ring: &Keyring) -> StoreResult<String> {
     SIM_MANIFEST.read_text(row, ring)
 }

@@ -10,7 +10,8 @@
 use super::columns::{from_row, get, string_enum};
 use super::sealed::{open_sim_manifest, seal_sim_manifest};
 use super::sealing::Keyring;
-use super::{Store, StoreResult, CHECKPOINT_WAIT};
+use super::db::{Durability, Row, SqlExt as _};
+use super::{Store, StoreResult};
 use rusqlite::params;
 
 string_enum!(
@@ -63,7 +64,7 @@ pub enum SimTaskFilter {
 const SIM_TASK_COLUMNS: &str =
     "id, deployment, description, context_id, started_ms, duration_ms, outcome, result";
 
-fn sim_task_from_row(r: &rusqlite::Row<'_>, _ring: &Keyring) -> StoreResult<SimTaskRecord> {
+fn sim_task_from_row(r: &Row<'_>, _ring: &Keyring) -> StoreResult<SimTaskRecord> {
     Ok(SimTaskRecord {
         id: get(r, "sim_tasks.id")?,
         task: from_row!(r, _ring, "sim_tasks" => NewSimTask {
@@ -76,7 +77,7 @@ impl Store {
     /// Stores the manifest of a simulated deployment, replacing an older one.
     pub fn sim_put_deployment(&self, name: &str, manifest: &str) -> StoreResult<()> {
         let sealed = seal_sim_manifest(self.keyring(), name, manifest);
-        self.with_conn(|c| {
+        self.conn(|c| {
             c.execute(
                 "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest",
@@ -90,40 +91,35 @@ impl Store {
     pub fn sim_manifest(&self, name: &str) -> StoreResult<Option<String>> {
         self.query_one(
             "SELECT name, manifest FROM sim_deployments WHERE name = ?1",
-            [name],
+            params![name],
             open_sim_manifest,
         )
     }
 
     /// The names of every simulated deployment, sorted.
     pub fn sim_deployment_names(&self) -> StoreResult<Vec<String>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT name FROM sim_deployments ORDER BY name")?;
-            let names = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(names)
-        })
+        self.query_all(
+            "SELECT name FROM sim_deployments ORDER BY name",
+            params![],
+            |r, _| get(r, "sim_deployments.name"),
+        )
     }
 
     /// Deletes a simulated deployment, and scrubs its manifest (which may hold secrets) from
     /// the files. Returns false when it did not exist.
     pub fn sim_delete_deployment(&self, name: &str) -> StoreResult<bool> {
-        self.with_conn(|c| {
-            let n = c.execute("DELETE FROM sim_deployments WHERE name = ?1", [name])?;
-            if n > 0 {
-                self.scrub(c, CHECKPOINT_WAIT);
-            }
-            Ok(n > 0)
+        self.write_returning(Durability::Full, |tx| {
+            let n = tx.execute("DELETE FROM sim_deployments WHERE name = ?1", params![name])?;
+            Ok((n > 0, n > 0))
         })
     }
 
     /// Records a simulated task; returns its id.
     pub fn sim_record_task(&self, task: &NewSimTask) -> StoreResult<i64> {
-        self.with_conn(|c| {
-            c.execute(
+        self.conn(|c| {
+            let id = c.query_opt(
                 "INSERT INTO sim_tasks (deployment, description, context_id, started_ms, duration_ms, outcome, result)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                 params![
                     task.deployment,
                     task.description,
@@ -133,8 +129,9 @@ impl Store {
                     task.outcome,
                     task.result,
                 ],
+                |r| get(r, "sim_tasks.id"),
             )?;
-            Ok(c.last_insert_rowid())
+            id.ok_or(super::StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
         })
     }
 
@@ -142,7 +139,7 @@ impl Store {
     pub fn sim_task(&self, id: i64) -> StoreResult<Option<SimTaskRecord>> {
         self.query_one(
             &format!("SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE id = ?1"),
-            [id],
+            params![id],
             sim_task_from_row,
         )
     }
@@ -157,7 +154,7 @@ impl Store {
             &format!(
                 "SELECT {SIM_TASK_COLUMNS} FROM sim_tasks WHERE {column} = ?1 ORDER BY id DESC"
             ),
-            [value],
+            params![value],
             sim_task_from_row,
         )
     }

@@ -2,7 +2,9 @@
 
 use super::*;
 use serde_json::json;
+use rusqlite::Connection;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 fn iid(s: &str) -> InstanceId {
     InstanceId::parse(s).unwrap()
@@ -66,9 +68,23 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+thread_local! {
+    /// The URL of this test's PostgreSQL database, when it runs on PostgreSQL (see
+    /// `postgres_tests`); `None`: it runs on SQLite.
+    static POSTGRES_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The keys of the stores the tests open on PostgreSQL.
+fn postgres_keys() -> KeySet {
+    key_set(&[("test", "a test secret")], "test")
+}
+
 /// A second store on the database [`open`] made.
 fn reopen(dir: &tempfile::TempDir) -> Store {
-    Store::open(&db_path(dir)).unwrap()
+    match POSTGRES_URL.with(|u| u.borrow().clone()) {
+        Some(url) => Store::open_postgres(&url, &postgres_keys()).unwrap(),
+        None => Store::open(&db_path(dir)).unwrap(),
+    }
 }
 
 /// A store in which the instance "i1" is being provisioned by the operation "o1".
@@ -1441,7 +1457,7 @@ fn database_at_version(version: usize) -> tempfile::TempDir {
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let conn = Connection::open(&db).unwrap();
     for sql in &migrations::MIGRATIONS[..version] {
-        conn.execute_batch(sql).unwrap();
+        conn.execute_batch(sql.sqlite).unwrap();
     }
     conn.pragma_update(None, "user_version", version as i64)
         .unwrap();
@@ -1740,5 +1756,39 @@ fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
     assert!(
         warns_about(&logs, &key_file.display().to_string(), "0644", "0600"),
         "{logs}"
+    );
+}
+
+/// The tests above that say nothing about files, run again on PostgreSQL.
+mod postgres_tests {
+    macro_rules! on_postgres {
+        ($($test:ident),+ $(,)?) => {$(
+            #[test]
+            fn $test() {
+                let Some(cluster) = broker_tests::postgres::shared() else { return };
+                super::POSTGRES_URL.with(|u| *u.borrow_mut() = Some(cluster.database()));
+                super::$test();
+            }
+        )+};
+    }
+
+    on_postgres!(
+        provision_round_trips_and_survives_reopen,
+        second_provision_of_the_same_id_is_refused,
+        one_in_flight_operation_per_instance,
+        deleted_instances_leave_a_tombstone_that_a_new_provision_replaces,
+        bindings_are_unique_per_instance,
+        forget_instance_removes_every_trace,
+        timestamps_are_rfc3339,
+        a_binding_is_refused_while_its_instance_is_being_deleted,
+        a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance,
+        a_delete_is_refused_while_a_binding_is_being_created,
+        a_stale_pending_binding_does_not_block_a_delete,
+        retrying_a_leftover_pending_binding_takes_its_record_over,
+        storing_the_answer_of_a_binding_whose_record_is_gone_reports_it,
+        a_context_nested_64_deep_round_trips_through_an_operation_request,
+        json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written,
+        simulated_deployments_and_tasks_round_trip,
+        every_record_type_round_trips_field_for_field,
     );
 }
