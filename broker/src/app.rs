@@ -167,11 +167,12 @@ impl Application {
     /// Builds the broker and binds its listener.
     pub async fn build(loaded: LoadedConfig) -> Result<Self, StartError> {
         let config = Arc::new(loaded.config);
-        let store = Store::open_with_keys(&config.database_path, config.encryption.as_ref())
-            .map_err(|source| StartError::Store {
-                path: config.database_path.display().to_string(),
+        let store = Store::open_location(&config.database, config.encryption.as_ref()).map_err(
+            |source| StartError::Store {
+                path: config.database.to_string(),
                 source,
-            })?;
+            },
+        )?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let director: Arc<dyn Director> = match &config.director {
             DirectorSettings::Simulated { task_duration } => {

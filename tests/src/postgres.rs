@@ -141,7 +141,15 @@ impl PgCluster {
         let out = command_as(user, &bin.join("initdb"))
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "odb", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8"])
+            .args([
+                "-U",
+                "odb",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C.UTF-8",
+            ])
             .output()
             .map_err(|e| format!("initdb: {e}"))?;
         if !out.status.success() {

@@ -24,30 +24,28 @@ pub fn rotate_keys(path: &Path) -> ExitCode {
     let config = loaded.config;
     // The store reports what it finds (a generated key, forgotten keys) in the log.
     let _log_guard = crate::telemetry::init(config.logging.format);
-    let db = &config.database_path;
-    if !db.exists() {
-        eprintln!(
-            "rotate-keys: the database {} does not exist: check database.path in {}",
-            db.display(),
-            path.display()
-        );
-        return ExitCode::FAILURE;
+    let db = &config.database;
+    if let crate::store::Location::Sqlite(file) = db {
+        if !file.exists() {
+            eprintln!(
+                "rotate-keys: the database {} does not exist: check database.path in {}",
+                file.display(),
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
     }
-    match Store::open_with_keys(db, config.encryption.as_ref()) {
+    match Store::open_location(db, config.encryption.as_ref()) {
         Ok(store) => {
             println!(
-                "rotate-keys: re-encrypted {} value(s) in {} with the primary key '{}'",
+                "rotate-keys: re-encrypted {} value(s) in {db} with the primary key '{}'",
                 store.resealed_at_open(),
-                db.display(),
                 store.primary_key_label()
             );
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
-                "rotate-keys: cannot open the database {}: {e}",
-                db.display()
-            );
+            eprintln!("rotate-keys: cannot open the database {db}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -78,6 +78,8 @@ pub struct RawBroker {
     pub shutdown_timeout_in_seconds: Option<u64>,
     pub support_backup_agent_binding: bool,
     pub worker_interval_millis: Option<u64>,
+    /// How long a replica's lease on an operation lasts without renewal.
+    pub operation_lease_millis: Option<u64>,
     pub readiness_interval_millis: Option<u64>,
     /// Signed so that a negative value is reported by validation, naming the key.
     pub max_connections: Option<i64>,
@@ -124,7 +126,11 @@ pub struct RawServiceAdapter {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RawDatabase {
+    /// `database.path:` — the SQLite file (the default: `data/broker.db`).
     pub path: Option<String>,
+    /// `database.url:` — a PostgreSQL database instead (`postgres://…`, `${ENV}` allowed),
+    /// which several replicas can share.
+    pub url: Option<String>,
     /// `database.encryption:` — the keys that seal the secrets in the database.
     pub encryption: Option<RawEncryption>,
 }
@@ -476,8 +482,8 @@ pub struct Config {
     pub service_deployment: ServiceDeploymentConfig,
     /// The offering and its plans.
     pub catalog: ServiceCatalog,
-    /// The SQLite database file.
-    pub database_path: PathBuf,
+    /// Where the broker keeps its state: a SQLite file or a PostgreSQL database.
+    pub database: crate::store::Location,
     /// The keys that seal the secrets in the database (`database.encryption.keys`); `None`:
     /// the key file the broker generates beside the database.
     pub encryption: Option<crate::store::KeySet>,
@@ -512,6 +518,10 @@ pub struct BrokerSettings {
     pub shutdown_timeout: Duration,
     /// How often the background worker drives in-flight operations.
     pub worker_interval: Duration,
+    /// How long a replica's lease on an operation it drives lasts without renewal
+    /// (`broker.operation_lease_millis`, default 15 s): after that, another replica on the
+    /// same database takes the operation over.
+    pub operation_lease: Duration,
     /// How often the readiness checks run; the director must have answered within three.
     pub readiness_interval: Duration,
     /// The most client connections served at once (`broker.max_connections`, default 1024).

@@ -228,19 +228,8 @@ pub(super) fn validate(
             ));
         }
     }
-    let database_path = match raw.database.path.as_deref() {
-        Some("") => {
-            problem(
-                problems,
-                "database.path",
-                "is empty: give the SQLite file the broker keeps its state in",
-            );
-            None
-        }
-        Some(p) => Some(resolve(base_dir, p)),
-        None => Some(Path::new("data").join("broker.db")),
-    };
     let encryption = validate_encryption(raw.database.encryption.as_ref(), problems);
+    let database = validate_database(&raw.database, base_dir, &encryption, problems);
     let mut service_deployment = raw.service_deployment.clone();
     if let Some(legacy) = service_deployment.stemcell.take() {
         if service_deployment.stemcells.is_empty() {
@@ -254,12 +243,70 @@ pub(super) fn validate(
         adapter: adapter?,
         service_deployment,
         catalog,
-        database_path: database_path?,
+        database: database?,
         encryption: encryption?,
         director: director?,
         bosh_credhub,
         credhub,
     })
+}
+
+/// `database.path` or `database.url`: one of them (by default the SQLite file
+/// `data/broker.db`); a URL must parse, and a PostgreSQL database needs configured keys.
+fn validate_database(
+    raw: &super::model::RawDatabase,
+    base_dir: &Path,
+    encryption: &Option<Option<crate::store::KeySet>>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<crate::store::Location> {
+    use crate::store::Location;
+    match (raw.path.as_deref(), raw.url.as_deref()) {
+        (Some(_), Some(_)) => {
+            problem(
+                problems,
+                "database",
+                "has both path and url: give path for a SQLite file, or url for a PostgreSQL database",
+            );
+            None
+        }
+        (_, Some("")) => {
+            problem(
+                problems,
+                "database.url",
+                "is empty: give postgres://user:password@host:port/database",
+            );
+            None
+        }
+        (_, Some(url)) => {
+            if let Err(e) = crate::store::pg_url::PgSettings::parse(url) {
+                let text = match e {
+                    crate::store::StoreError::Postgres { message, .. } => message,
+                    other => other.to_string(),
+                };
+                problem(problems, "database.url", text);
+                return None;
+            }
+            if matches!(encryption, Some(None)) {
+                problem(
+                    problems,
+                    "database.encryption.keys",
+                    "is missing: a PostgreSQL database needs configured keys (every replica the same), as there is no file beside it to keep a generated key in",
+                );
+                return None;
+            }
+            Some(Location::Postgres(url.to_string()))
+        }
+        (Some(""), None) => {
+            problem(
+                problems,
+                "database.path",
+                "is empty: give the SQLite file the broker keeps its state in",
+            );
+            None
+        }
+        (Some(p), None) => Some(Location::Sqlite(resolve(base_dir, p))),
+        (None, None) => Some(Location::Sqlite(Path::new("data").join("broker.db"))),
+    }
 }
 
 /// `database.encryption.keys`: unique valid labels, secrets of at least
@@ -416,6 +463,8 @@ fn validate_broker(
     let worker_interval = Duration::from_millis(raw.worker_interval_millis.unwrap_or(500).max(10));
     let readiness_interval =
         Duration::from_millis(raw.readiness_interval_millis.unwrap_or(5000).max(100));
+    let operation_lease =
+        Duration::from_millis(raw.operation_lease_millis.unwrap_or(15_000).max(300));
     let max_connections = match raw.max_connections {
         None => DEFAULT_MAX_CONNECTIONS,
         Some(n) => match usize::try_from(n) {
@@ -496,6 +545,7 @@ fn validate_broker(
         enable_secure_manifests: raw.enable_secure_manifests.unwrap_or(false),
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_in_seconds.unwrap_or(30)),
         worker_interval,
+        operation_lease,
         readiness_interval,
         max_connections,
         http_workers: http_workers.unwrap_or(1),

@@ -6,6 +6,7 @@
 //! request that started the operation never act on it at the same time, and however many
 //! polls arrive, one director call is in flight per operation.
 
+pub mod leases;
 pub mod locks;
 pub mod manifest_secrets;
 pub mod plans;
@@ -81,6 +82,8 @@ pub struct Engine {
     adapter: AdapterClient,
     locks: locks::KeyedLocks,
     metrics: Arc<crate::metrics::Metrics>,
+    /// This replica's name in operation leases (see `leases`).
+    replica: String,
 }
 
 impl Engine {
@@ -101,6 +104,7 @@ impl Engine {
             adapter,
             locks: Default::default(),
             metrics: Default::default(),
+            replica: leases::replica_name(),
         }
     }
 
@@ -214,6 +218,8 @@ impl Engine {
         };
         match self.advance_locked(op_id).await {
             Ok(_) => {}
+            // Another replica drives it now; the lease module said so in the log.
+            Err(err) if err.is_lease_lost() => {}
             Err(err) => {
                 tracing::warn!(operation = %op_id, error = %err, "operation step failed");
                 if let Ok(Some(op)) = self.load_op(op_id).await {
@@ -227,8 +233,17 @@ impl Engine {
 
     /// Advances an operation; the caller holds its lock. Errors of the first stage
     /// ([`Stage::Pending`]) are returned for the caller to report; later stages absorb
-    /// director errors (the next poll retries).
+    /// director errors (the next poll retries). With a shared store, the operation's lease
+    /// is taken first: an operation another replica is driving is returned as stored.
     pub async fn advance_locked(
+        &self,
+        op_id: &OperationId,
+    ) -> Result<Option<OperationRecord>, EngineError> {
+        self.with_lease(op_id, self.advance_leased(op_id)).await
+    }
+
+    /// [`Engine::advance_locked`] once the lease (if any) is held.
+    async fn advance_leased(
         &self,
         op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
@@ -272,6 +287,7 @@ impl Engine {
         };
         match result {
             Ok(op) => Ok(Some(op)),
+            Err(err) if err.is_lease_lost() => Err(err),
             Err(err) => {
                 tracing::warn!(operation = %op_id, error = %err, "could not check the director task; will retry");
                 Ok(Some(op))

@@ -52,6 +52,7 @@ impl Engine {
         index: usize,
     ) -> Result<(), EngineError> {
         let (name, instances) = &errands[index];
+        self.confirm_lease(op).await?;
         let task = self
             .submitted(
                 self.director
@@ -73,6 +74,7 @@ impl Engine {
         deployment: &str,
         force: bool,
     ) -> Result<(), EngineError> {
+        self.confirm_lease(op).await?;
         let task = self
             .submitted(
                 self.director
@@ -215,6 +217,7 @@ impl Engine {
         if !self.config.broker.disable_bosh_configs && !configs.is_empty() {
             self.director.update_configs(&deployment, &configs).await?;
         }
+        self.confirm_lease(&op).await?;
         let submitted = self.director.deploy(&manifest, &op.id).await;
         self.deploying(&mut op, submitted, "deploy").await?;
         if dashboard_url.is_some() {
@@ -253,6 +256,7 @@ impl Engine {
         if self.director.manifest(&deployment).await?.is_none() {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
+        self.confirm_lease(&op).await?;
         let submitted = self.director.recreate(&deployment, &op.id).await;
         self.deploying(&mut op, submitted, "recreate").await?;
         self.save_op(&op).await?;

@@ -1,6 +1,6 @@
 //! Instance use cases: provision, update or upgrade, deprovision, fetch, and last operation.
 
-use super::operations::{new_operation, Accepted, QUOTA_LOCK};
+use super::operations::{new_operation, Accepted, QuotaHold, QUOTA_LOCK};
 use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
 use crate::ids::{InstanceId, OperationId};
@@ -359,7 +359,11 @@ impl Broker {
             created_at: now,
             updated_at: now,
         };
-        self.record_and_start_provision(caller, instance_id, instance, op, quota_guard)
+        let quota = QuotaHold {
+            guard: quota_guard,
+            admission: self.quota_admission(&instance.plan_id, None),
+        };
+        self.record_and_start_provision(caller, instance_id, instance, op, quota)
             .await
     }
 
@@ -369,17 +373,21 @@ impl Broker {
         instance_id: &InstanceId,
         instance: InstanceRecord,
         op: OperationRecord,
-        quota_guard: tokio::sync::OwnedMutexGuard<()>,
+        quota: QuotaHold,
     ) -> ServiceResult<Provisioned> {
         let engine = self.engine.clone();
         let _guard = engine.lock(&op.id).await;
         let (inst, o) = (instance.clone(), op.clone());
         match engine
             .store()
-            .run(move |s| s.begin_provision(&inst, &o))
+            .run({
+                let admission = quota.admission.clone();
+                move |s| s.begin_provision_admitted(&inst, &o, Some(&admission))
+            })
             .await
         {
             Ok(()) => {}
+            Err(StoreError::Refused(reason)) => return Err(ServiceError::Unprocessable(reason)),
             Err(StoreError::AlreadyExists) => {
                 return Err(ServiceError::Conflict(format!(
                     "service instance {instance_id} is being provisioned by another request"
@@ -387,7 +395,7 @@ impl Broker {
             }
             Err(e) => return Err(ServiceError::store(instance_id, "create", e)),
         }
-        drop(quota_guard);
+        drop(quota.guard);
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
         match engine.advance_locked(&op.id).await {
             Ok(_) => {
@@ -396,6 +404,10 @@ impl Broker {
                     .await?
                     .unwrap_or(instance);
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&stored))))
+            }
+            // Another replica took the provision over: it goes on there.
+            Err(err) if err.is_lease_lost() => {
+                Ok(Provisioned::Accepted(Accepted::of(&op, Some(&instance))))
             }
             Err(err) => {
                 let id = instance_id.clone();
@@ -460,11 +472,14 @@ impl Broker {
         if request.parameters.is_some() {
             self.validate_parameters(&new_plan, SchemaKind::InstanceUpdate, &parameters)?;
         }
-        let quota_guard = if plan_changes {
+        let quota = if plan_changes {
             let guard = self.engine.lock(QUOTA_LOCK).await;
             self.check_quotas(caller, instance_id, &new_plan, Some(&instance.plan_id))
                 .await?;
-            Some(guard)
+            Some(QuotaHold {
+                guard,
+                admission: self.quota_admission(&new_plan, Some(&instance.plan_id)),
+            })
         } else {
             None
         };
@@ -492,15 +507,8 @@ impl Broker {
             force: false,
             fingerprint: Some(fingerprint),
         };
-        self.start_operation(
-            caller,
-            instance,
-            kind,
-            operation_request,
-            "update",
-            quota_guard,
-        )
-        .await
+        self.start_operation(caller, instance, kind, operation_request, "update", quota)
+            .await
     }
 
     /// A plan change to `plan_id` must be allowed by the plan (or the catalog).

@@ -11,6 +11,16 @@ use crate::store::{
 use std::collections::BTreeMap;
 use tokio::sync::OwnedMutexGuard;
 
+/// The quota check of a request that adds an instance to a plan: the in-process lock that
+/// orders this broker's requests, and the rule the store checks again when it records the
+/// operation (which orders every replica's).
+pub(super) struct QuotaHold {
+    /// Held until the operation is recorded.
+    pub guard: OwnedMutexGuard<()>,
+    /// Checked in the recording transaction.
+    pub admission: crate::store::Admission,
+}
+
 /// The engine lock key that serialises quota checks with the records they count.
 pub(super) const QUOTA_LOCK: &str = "quotas";
 
@@ -57,6 +67,7 @@ pub(super) fn new_operation(
         error: String::new(),
         created_at: now,
         updated_at: now,
+        lease_epoch: 0,
     }
 }
 
@@ -74,7 +85,7 @@ impl Broker {
         kind: OperationKind,
         request: OperationRequest,
         action: &'static str,
-        quota_guard: Option<OwnedMutexGuard<()>>,
+        quota: Option<QuotaHold>,
     ) -> ServiceResult<(OperationRecord, InstanceRecord)> {
         let op = new_operation(&instance.id, kind, request);
         let engine = self.engine.clone();
@@ -88,12 +99,17 @@ impl Broker {
         // A binding younger than the adapter's timeout may still be in create-binding; older
         // pending rows are what a stopped broker left behind and do not block a delete.
         let grace = self.config.adapter.timeout + std::time::Duration::from_secs(30);
+        let (quota_guard, admission) = match quota {
+            Some(hold) => (Some(hold.guard), Some(hold.admission)),
+            None => (None, None),
+        };
         match engine
             .store()
-            .run(move |s| s.begin_operation_with_grace(&o, new_state, grace))
+            .run(move |s| s.begin_operation_admitted(&o, new_state, grace, admission.as_ref()))
             .await
         {
             Ok(()) => {}
+            Err(StoreError::Refused(reason)) => return Err(ServiceError::Unprocessable(reason)),
             Err(StoreError::InFlight(_)) => {
                 return Err(ServiceError::Concurrency(format!(
                     "another operation is in progress for service instance {}: try again when it has finished",
@@ -122,6 +138,9 @@ impl Broker {
                     .unwrap_or(instance);
                 Ok((current.unwrap_or(op), stored))
             }
+            // Another replica took the operation over while this one was paused: it goes on
+            // there, so its records stay and the platform polls it as accepted.
+            Err(err) if err.is_lease_lost() => Ok((op, instance)),
             Err(err) => {
                 let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
                 if let Err(e) = engine
@@ -150,10 +169,10 @@ impl Broker {
         kind: OperationKind,
         request: OperationRequest,
         action: &'static str,
-        quota_guard: Option<OwnedMutexGuard<()>>,
+        quota: Option<QuotaHold>,
     ) -> ServiceResult<Accepted> {
         let (op, stored) = self
-            .begin_operation(caller, instance, kind, request, action, quota_guard)
+            .begin_operation(caller, instance, kind, request, action, quota)
             .await?;
         if kind == OperationKind::Delete {
             return Ok(Accepted::of(&op, None));
@@ -161,10 +180,10 @@ impl Broker {
         Ok(Accepted::of(&op, Some(&stored)))
     }
 
-    /// Refuses (422) one more instance of `plan_id` that would exceed a quota, counting the
-    /// live instances in the store; `moving_from` is the plan an updated instance leaves (it
-    /// does not count twice). Callers hold the engine's quota lock until the operation is
-    /// recorded.
+    /// Checks the quotas for one more instance of `plan_id` (moving from `moving_from`, for
+    /// a plan change), as a quick answer before anything is recorded; the same rule runs
+    /// again, authoritatively, in the transaction that records the operation
+    /// ([`Broker::quota_admission`]).
     pub(super) async fn check_quotas(
         &self,
         caller: Caller<'_>,
@@ -181,26 +200,59 @@ impl Broker {
             .run(|s| s.in_flight_operations())
             .await
             .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
-        let mut counts = crate::quotas::PlanCounts::of(&instances);
-        // An instance in the middle of a plan change counts against both plans until it is
-        // done: it may end on either.
-        for op in &in_flight {
-            let target = &op.request.plan_id;
-            let moving = instances
-                .iter()
-                .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != *target);
-            if moving {
-                counts.add_one(target);
-            }
-        }
-        if let Some(old) = moving_from {
-            counts.remove_one(old);
-        }
-        crate::quotas::check(&self.config, &counts, plan_id).map_err(|e| {
+        quota_verdict(&self.config, &instances, &in_flight, plan_id, moving_from).map_err(|e| {
             tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = plan_id, "quota exceeded: {e}");
-            ServiceError::Unprocessable(format!(
-                "{e}: delete instances or ask the operator to raise the quota"
-            ))
+            ServiceError::Unprocessable(e)
         })
     }
+
+    /// The quota rule for one more instance of `plan_id`, for the store to check in the
+    /// transaction that records the operation, so that replicas on one database cannot
+    /// both take the last place.
+    pub(super) fn quota_admission(
+        &self,
+        plan_id: &str,
+        moving_from: Option<&str>,
+    ) -> crate::store::Admission {
+        let config = self.config.clone();
+        let plan_id = plan_id.to_string();
+        let moving_from = moving_from.map(str::to_string);
+        std::sync::Arc::new(move |instances, in_flight| {
+            quota_verdict(
+                &config,
+                instances,
+                in_flight,
+                &plan_id,
+                moving_from.as_deref(),
+            )
+        })
+    }
+}
+
+/// Whether one more instance of `plan_id` (moving from `moving_from`) fits the quotas, given
+/// the live instances and in-flight operations; the answer's text when it does not.
+fn quota_verdict(
+    config: &crate::config::Config,
+    instances: &[InstanceRecord],
+    in_flight: &[OperationRecord],
+    plan_id: &str,
+    moving_from: Option<&str>,
+) -> Result<(), String> {
+    let mut counts = crate::quotas::PlanCounts::of(instances);
+    // An instance in the middle of a plan change counts against both plans until it is
+    // done: it may end on either.
+    for op in in_flight {
+        let target = &op.request.plan_id;
+        let moving = instances
+            .iter()
+            .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != *target);
+        if moving {
+            counts.add_one(target);
+        }
+    }
+    if let Some(old) = moving_from {
+        counts.remove_one(old);
+    }
+    crate::quotas::check(config, &counts, plan_id)
+        .map_err(|e| format!("{e}: delete instances or ask the operator to raise the quota"))
 }

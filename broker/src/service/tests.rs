@@ -93,7 +93,7 @@ fn fixture() -> Fixture {
             .unwrap()
             .config,
     );
-    let store = Store::open(&config.database_path).unwrap();
+    let store = Store::open_location(&config.database, None).unwrap();
     let director = Arc::new(SimulatedDirector::new(store.clone(), Duration::ZERO));
     let adapter = AdapterClient::new(config.adapter.clone()).unwrap();
     let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));

@@ -3,10 +3,10 @@
 //! with. The SQL of both tables lives here; values go through [`sealed::CONFIG_VALUE`] only.
 
 use super::columns::{get, Json};
+use super::db::{Durability, Row, SqlExt as _};
 use super::sealed::CONFIG_VALUE;
 use super::{StoreResult, Timestamp};
 use crate::store::Store;
-use super::db::{Durability, Row, SqlExt as _};
 use rusqlite::params;
 use serde_json::Value;
 
@@ -38,10 +38,7 @@ impl std::fmt::Debug for ConfigValueRecord {
 
 const COLUMNS: &str = "id, name, kind, options, value";
 
-fn record(
-    row: &Row<'_>,
-    ring: &super::sealing::Keyring,
-) -> StoreResult<ConfigValueRecord> {
+fn record(row: &Row<'_>, ring: &super::sealing::Keyring) -> StoreResult<ConfigValueRecord> {
     let options: Json<Value> = get(row, "config_values.options")?;
     Ok(ConfigValueRecord {
         id: get(row, "config_values.id")?,

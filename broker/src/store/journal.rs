@@ -3,9 +3,9 @@
 //! (`crate::journal`), kept here as JSON; nothing secret may be written into it.
 
 use super::columns::{get, Json};
+use super::db::{Durability, Sql};
 use super::{Store, StoreResult, Timestamp};
 use crate::ids::{InstanceId, OperationId};
-use super::db::{Durability, Sql};
 use rusqlite::params;
 
 /// The most steps kept per instance; older ones are dropped as new ones come.

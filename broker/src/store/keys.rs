@@ -9,10 +9,10 @@
 //! it; a value sealed with a label that is no longer configured stops start-up naming the
 //! label and the column. Labels no value uses any more are forgotten.
 
+use super::db::{Sql, SqlExt as _};
 use super::sealed::{SealedColumn, SEALED_COLUMNS};
 use super::sealing::{self, Cell, KeySecret, KeySet, Keyring, RootKey, SALT_LEN};
 use super::{files, StoreError, StoreResult};
-use super::db::{Sql, SqlExt as _};
 use rusqlite::params;
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -255,6 +255,20 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     "#,
     },
+    // 5: operation leases, for several replicas on one database: the replica driving an
+    // operation, until when, and the fencing epoch that every take-over increments.
+    Migration {
+        sqlite: r#"
+    ALTER TABLE operations ADD COLUMN lease_owner TEXT;
+    ALTER TABLE operations ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE operations ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+    "#,
+        postgres: r#"
+    ALTER TABLE operations ADD COLUMN lease_owner TEXT COLLATE "C";
+    ALTER TABLE operations ADD COLUMN lease_expires_ms BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE operations ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+    "#,
+    },
 ];
 
 /// The version whose migration introduces sealing.

@@ -25,6 +25,7 @@ mod files;
 mod journal;
 mod json;
 mod keys;
+mod leases;
 mod migrations;
 pub mod pg_url;
 mod records;
@@ -39,6 +40,7 @@ pub use config_values::ConfigValueRecord;
 pub use journal::{JournalRecord, MAX_STEPS_PER_INSTANCE};
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 pub use keys::{key_file_path, KEY_FILE_NAME, LOCAL_LABEL};
+pub use leases::{Lease, LeaseOutcome};
 pub use records::*;
 pub use request::OperationRequest;
 pub use sealing::{
@@ -59,6 +61,13 @@ use std::time::Duration;
 /// (120 s) and 30 s for the broker to stop the adapter and remove the binding's record. A
 /// broker configured with a longer adapter timeout should pass its own.
 pub const DEFAULT_PENDING_BINDING_GRACE: Duration = Duration::from_secs(150);
+
+/// A rule checked inside the write transaction that records an operation, against the live
+/// instances and the in-flight operations as they are at that moment. Writes of every
+/// replica are serialised, so a rule such as a quota holds across replicas: two provisions
+/// cannot both take the last place. The error is the reason, for [`StoreError::Refused`].
+pub type Admission =
+    Arc<dyn Fn(&[InstanceRecord], &[OperationRecord]) -> Result<(), String> + Send + Sync>;
 
 /// Why the store refuses to record a binding on an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +182,24 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+    /// The operation was taken over by another replica after this one's lease expired
+    /// (paused, partitioned or too slow to renew): this replica writes nothing more for it.
+    #[error("operation {operation} is driven by another replica now: this replica lost its lease (epoch {epoch})")]
+    LeaseLost {
+        /// The operation.
+        operation: OperationId,
+        /// The epoch this replica held.
+        epoch: i64,
+    },
     /// Another operation is in flight on the instance.
     #[error("operation {0} is in progress for this instance")]
     InFlight(OperationId),
     /// The record already exists.
     #[error("already exists")]
     AlreadyExists,
+    /// An [`Admission`] rule refused the operation; nothing was written.
+    #[error("{0}")]
+    Refused(String),
     /// A blocking task panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -239,8 +260,9 @@ enum Backend {
     Postgres(db::postgres::PgDb),
 }
 
-/// Where the broker keeps its state (`database.path` or `database.url`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the broker keeps its state (`database.path` or `database.url`). Its `Debug` never
+/// shows a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A SQLite database file.
     Sqlite(PathBuf),
@@ -248,9 +270,30 @@ pub enum Location {
     Postgres(String),
 }
 
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => match pg_url::PgSettings::parse(url) {
+                Ok(settings) => f.write_str(&settings.shown),
+                Err(_) => f.write_str("database.url"),
+            },
+        }
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("database", &self.describe()).finish()
+        f.debug_struct("Store")
+            .field("database", &self.describe())
+            .finish()
     }
 }
 
@@ -470,8 +513,7 @@ impl Store {
     /// replaced something that must not survive in older pages; the files are then
     /// scrubbed (SQLite). An error rolls the transaction back.
     fn write(&self, f: impl FnOnce(&dyn Sql) -> StoreResult<bool>) -> StoreResult<()> {
-        self.backend
-            .write(Durability::Full, |tx| Ok(((), f(tx)?)))
+        self.backend.write(Durability::Full, |tx| Ok(((), f(tx)?)))
     }
 
     /// [`Store::write`] with a result of `f` and the durability it needs.
@@ -535,20 +577,31 @@ impl Store {
         instance: &InstanceRecord,
         op: &OperationRecord,
     ) -> StoreResult<()> {
+        self.begin_provision_admitted(instance, op, None)
+    }
+
+    /// [`Store::begin_provision`], once `admit` (if given) accepts it in the same
+    /// transaction ([`StoreError::Refused`] otherwise).
+    pub fn begin_provision_admitted(
+        &self,
+        instance: &InstanceRecord,
+        op: &OperationRecord,
+        admit: Option<&Admission>,
+    ) -> StoreResult<()> {
         self.write(|tx| {
+            admit_in(tx, &self.keyring, admit)?;
             let existing: Option<InstanceState> = optional_value(
                 tx,
                 "instances.state",
                 "SELECT state FROM instances WHERE id = ?1",
-            params![instance.id],
+                params![instance.id],
             )?;
             let replaced = match existing {
                 Some(InstanceState::Deleted) => {
-                    tx.execute("DELETE FROM instances WHERE id = ?1",
-            params![instance.id])?;
+                    tx.execute("DELETE FROM instances WHERE id = ?1", params![instance.id])?;
                     tx.execute(
                         "DELETE FROM bindings WHERE instance_id = ?1",
-            params![instance.id],
+                        params![instance.id],
                     )?;
                     true
                 }
@@ -592,7 +645,20 @@ impl Store {
         instance_state: InstanceState,
         pending_binding_grace: Duration,
     ) -> StoreResult<()> {
+        self.begin_operation_admitted(op, instance_state, pending_binding_grace, None)
+    }
+
+    /// [`Store::begin_operation_with_grace`], once `admit` (if given) accepts it in the same
+    /// transaction ([`StoreError::Refused`] otherwise).
+    pub fn begin_operation_admitted(
+        &self,
+        op: &OperationRecord,
+        instance_state: InstanceState,
+        pending_binding_grace: Duration,
+        admit: Option<&Admission>,
+    ) -> StoreResult<()> {
         self.write(|tx| {
+            admit_in(tx, &self.keyring, admit)?;
             if op.kind == OperationKind::Delete {
                 if let Some(binding) =
                     recent_pending_binding(tx, &op.instance_id, pending_binding_grace)?
@@ -640,8 +706,7 @@ impl Store {
         restore: InstanceState,
     ) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM operations WHERE id = ?1",
-            params![op_id])?;
+            tx.execute("DELETE FROM operations WHERE id = ?1", params![op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![instance_id, restore, Timestamp::now()],
@@ -705,11 +770,11 @@ impl Store {
             if deleted {
                 tx.execute(
                     "DELETE FROM bindings WHERE instance_id = ?1",
-            params![instance.id],
+                    params![instance.id],
                 )?;
                 tx.execute(
                     "DELETE FROM secrets WHERE deployment = ?1",
-            params![instance.deployment_name],
+                    params![instance.deployment_name],
                 )?;
             }
             Ok(deleted)
@@ -973,6 +1038,22 @@ fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
     Ok(())
 }
 
+/// Runs `admit` against the live instances and in-flight operations as `tx` sees them.
+fn admit_in(tx: &dyn Sql, ring: &sealing::Keyring, admit: Option<&Admission>) -> StoreResult<()> {
+    let Some(admit) = admit else { return Ok(()) };
+    let instances = tx.query_vec(
+        &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"),
+        params![],
+        |r| InstanceRecord::from_row(r, ring),
+    )?;
+    let in_flight = tx.query_vec(
+        &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"),
+        params![],
+        |r| OperationRecord::from_row(r, ring),
+    )?;
+    admit(&instances, &in_flight).map_err(StoreError::Refused)
+}
+
 /// Why a binding may not be recorded on `instance_id` now, if it may not.
 fn bind_refusal(c: &dyn Sql, instance_id: &InstanceId) -> StoreResult<Option<BindRefusal>> {
     let delete: Option<OperationId> = optional_value(
@@ -988,7 +1069,7 @@ fn bind_refusal(c: &dyn Sql, instance_id: &InstanceId) -> StoreResult<Option<Bin
         c,
         "instances.state",
         "SELECT state FROM instances WHERE id = ?1",
-            params![instance_id],
+        params![instance_id],
     )?;
     Ok(match state {
         None | Some(InstanceState::Deleted) => Some(BindRefusal::Deleted),
@@ -1144,15 +1225,13 @@ fn update_instance(
     Ok(())
 }
 
-fn update_operation(
-    c: &dyn Sql,
-    ring: &sealing::Keyring,
-    op: &OperationRecord,
-) -> StoreResult<()> {
+/// Saves an operation's progress, only while its lease epoch is still the record's (see
+/// [`OperationRecord::lease_epoch`]): [`StoreError::LeaseLost`] otherwise.
+fn update_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) -> StoreResult<()> {
     let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
-    c.execute(
+    let n = c.execute(
         "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
-         description=?7, error=?8, updated_at=?9 WHERE id=?1",
+         description=?7, error=?8, updated_at=?9 WHERE id=?1 AND lease_epoch=?10",
         params![
             op.id,
             op.state,
@@ -1163,8 +1242,23 @@ fn update_operation(
             op.description,
             op.error,
             Timestamp::now(),
+            op.lease_epoch,
         ],
     )?;
+    if n == 0 {
+        let epoch: Option<i64> = optional_value(
+            c,
+            "operations.lease_epoch",
+            "SELECT lease_epoch FROM operations WHERE id = ?1",
+            params![op.id],
+        )?;
+        if epoch.is_some_and(|e| e != op.lease_epoch) {
+            return Err(StoreError::LeaseLost {
+                operation: op.id.clone(),
+                epoch: op.lease_epoch,
+            });
+        }
+    }
     Ok(())
 }
 

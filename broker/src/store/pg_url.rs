@@ -119,7 +119,10 @@ fn shown(config: &tokio_postgres::Config) -> String {
         None => String::new(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
     let db = config.get_dbname().unwrap_or("");
     format!("postgres://{user}{host}:{port}/{db}")
         .escape_debug()
@@ -286,8 +289,9 @@ mod tests {
 
     #[test]
     fn a_url_is_shown_without_its_password() {
-        let s = PgSettings::parse("postgres://odb:s3cret-pw@db.example:6432/broker?sslmode=disable")
-            .unwrap();
+        let s =
+            PgSettings::parse("postgres://odb:s3cret-pw@db.example:6432/broker?sslmode=disable")
+                .unwrap();
         assert_eq!(s.shown, "postgres://odb@db.example:6432/broker");
         assert_eq!(s.config.get_ssl_mode(), SslMode::Disable);
         assert!(!s.shown.contains("s3cret"));

@@ -147,12 +147,17 @@ pub struct OperationRecord {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// The fencing epoch of the operation's lease when this record was read (0: never
+    /// leased). Saving the record succeeds only while that is still the operation's epoch:
+    /// once another replica has taken the operation over, nothing read before can be written
+    /// back (see `Store::take_lease`).
+    pub lease_epoch: i64,
 }
 
 record_columns!(OperationRecord in "operations" => OPERATION_COLUMNS {
     id, instance_id, kind, state, stage, task_id, errand_index,
     request: Sealed(open_operation_request), description,
-    error, created_at, updated_at,
+    error, created_at, updated_at, lease_epoch,
 });
 
 /// One service binding.

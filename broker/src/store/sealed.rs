@@ -27,9 +27,9 @@
 //! moved to a row with another key no longer opens.
 
 use super::columns::{column_error, ColumnError};
+use super::db::Row;
 use super::sealing::{Cell, Keyring};
 use super::{json, StoreError, StoreResult};
-use super::db::Row;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use serde_json::Value;
 
@@ -216,10 +216,7 @@ pub(super) fn seal_instance_parameters(
 }
 
 /// Reads `instances.parameters`.
-pub(super) fn open_instance_parameters(
-    row: &Row<'_>,
-    ring: &Keyring,
-) -> StoreResult<Value> {
+pub(super) fn open_instance_parameters(row: &Row<'_>, ring: &Keyring) -> StoreResult<Value> {
     INSTANCE_PARAMETERS.read_json(row, ring)
 }
 
@@ -266,10 +263,7 @@ pub(super) fn seal_binding_response(
 }
 
 /// Reads `bindings.response`.
-pub(super) fn open_binding_response(
-    row: &Row<'_>,
-    ring: &Keyring,
-) -> StoreResult<Option<Value>> {
+pub(super) fn open_binding_response(row: &Row<'_>, ring: &Keyring) -> StoreResult<Option<Value>> {
     BINDING_RESPONSE.read_json(row, ring)
 }
 

@@ -8,9 +8,9 @@
 //! binding (see `Store::scrub`).
 
 use super::columns::{from_row, get, string_enum};
+use super::db::{Durability, Row, SqlExt as _};
 use super::sealed::{open_sim_manifest, seal_sim_manifest};
 use super::sealing::Keyring;
-use super::db::{Durability, Row, SqlExt as _};
 use super::{Store, StoreResult};
 use rusqlite::params;
 

@@ -1,8 +1,8 @@
 //! Tests of the SQLite store.
 
 use super::*;
-use serde_json::json;
 use rusqlite::Connection;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -54,6 +54,7 @@ fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
         error: String::new(),
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
+        lease_epoch: 0,
     }
 }
 
@@ -1195,6 +1196,7 @@ fn full_operation(id: &str, instance_id: &str) -> OperationRecord {
         error: "none yet".into(),
         created_at: created,
         updated_at: created,
+        lease_epoch: 0,
     }
 }
 
@@ -1759,6 +1761,100 @@ fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
     );
 }
 
+// ----- leases -----
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn taken(outcome: LeaseOutcome) -> (Lease, Option<String>) {
+    match outcome {
+        LeaseOutcome::Taken { lease, from } => (lease, from),
+        other => panic!("lease not taken: {other:?}"),
+    }
+}
+
+#[test]
+fn a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch() {
+    let (_dir, store) = provisioned();
+    let (a, from) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    assert_eq!((a.epoch, from), (1, None));
+    assert_eq!(
+        store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap(),
+        LeaseOutcome::HeldBy("replica-a".into())
+    );
+    let (again, _) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    assert_eq!(
+        again.epoch, 1,
+        "renewing one's own live lease is no take-over"
+    );
+    assert!(store.renew_lease(&a, LEASE).unwrap());
+    assert_eq!(
+        store.take_lease(&oid("nope"), "replica-a", LEASE).unwrap(),
+        LeaseOutcome::NotInFlight
+    );
+}
+
+#[test]
+fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
+    let (_dir, store) = provisioned();
+    let (a, _) = taken(
+        store
+            .take_lease(&oid("o1"), "replica-a", Duration::ZERO)
+            .unwrap(),
+    );
+    let read_by_a = store.operation(&oid("o1")).unwrap().unwrap();
+    assert_eq!(read_by_a.lease_epoch, a.epoch);
+    let (b, from) = taken(store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap());
+    assert_eq!(from.as_deref(), Some("replica-a"));
+    assert_eq!(b.epoch, a.epoch + 1);
+    // The paused replica comes back: its renewals and writes are refused.
+    assert!(!store.renew_lease(&a, LEASE).unwrap());
+    let mut stale = read_by_a.clone();
+    stale.stage = Stage::Deploying;
+    stale.task_id = Some(99);
+    let err = store.save_operation(&stale).unwrap_err();
+    assert!(
+        matches!(err, StoreError::LeaseLost { epoch, .. } if epoch == a.epoch),
+        "{err}"
+    );
+    let mut instance = store.instance(&iid("i1")).unwrap().unwrap();
+    instance.state = InstanceState::Failed;
+    assert!(matches!(
+        store.save_operation_and_instance(&stale, &instance),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(
+        state_of_i1(&store),
+        InstanceState::Provisioning,
+        "rolled back"
+    );
+    let now = store.operation(&oid("o1")).unwrap().unwrap();
+    assert_eq!((now.stage, now.task_id), (Stage::Pending, None));
+    // The new holder writes.
+    let mut fresh = now.clone();
+    fresh.stage = Stage::Deploying;
+    store.save_operation(&fresh).unwrap();
+    assert_eq!(
+        store.operation(&oid("o1")).unwrap().unwrap().stage,
+        Stage::Deploying
+    );
+}
+
+#[test]
+fn a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none() {
+    let (_dir, store) = provisioned();
+    let (a, _) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    store.release_lease(&a).unwrap();
+    let (b, from) = taken(store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap());
+    assert_eq!((b.epoch, from.as_deref()), (2, Some("replica-a")));
+    let mut op = store.operation(&oid("o1")).unwrap().unwrap();
+    op.state = OperationState::Succeeded;
+    store.save_operation(&op).unwrap();
+    assert_eq!(
+        store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap(),
+        LeaseOutcome::NotInFlight
+    );
+}
+
 /// The tests above that say nothing about files, run again on PostgreSQL.
 mod postgres_tests {
     macro_rules! on_postgres {
@@ -1790,5 +1886,8 @@ mod postgres_tests {
         json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written,
         simulated_deployments_and_tasks_round_trip,
         every_record_type_round_trips_field_for_field,
+        a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch,
+        an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing,
+        a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none,
     );
 }

@@ -178,11 +178,7 @@ mod tests {
     fn row() -> ValueRow {
         ValueRow::new(
             vec!["n".to_string(), "t".to_string(), "z".to_string()].into(),
-            vec![
-                Value::Integer(7),
-                Value::Text("x".into()),
-                Value::Null,
-            ],
+            vec![Value::Integer(7), Value::Text("x".into()), Value::Null],
         )
     }
 
@@ -202,7 +198,11 @@ mod tests {
         let row = Row::values(&r);
         assert!(matches!(
             row.get::<String>("n"),
-            Err(rusqlite::Error::InvalidColumnType(0, _, rusqlite::types::Type::Integer))
+            Err(rusqlite::Error::InvalidColumnType(
+                0,
+                _,
+                rusqlite::types::Type::Integer
+            ))
         ));
         assert!(matches!(
             row.get::<i64>("missing"),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
 /// The key of the advisory lock every write transaction takes.
-pub(crate) const WRITE_LOCK: i64 = 0x0DB_0057_0E5;
+pub(crate) const WRITE_LOCK: i64 = 0x000D_B005_70E5;
 
 /// How many connections one broker keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -315,7 +315,9 @@ impl ToSql for Param {
 fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::Error> {
     let ty = row.columns()[i].type_().clone();
     Ok(match ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Integer),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)?
+            .map_or(Value::Null, Value::Integer),
         Type::INT4 => row
             .try_get::<_, Option<i32>>(i)?
             .map_or(Value::Null, |n| Value::Integer(n.into())),
@@ -325,7 +327,9 @@ fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::Er
         Type::BOOL => row
             .try_get::<_, Option<bool>>(i)?
             .map_or(Value::Null, |b| Value::Integer(b.into())),
-        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map_or(Value::Null, Value::Real),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)?
+            .map_or(Value::Null, Value::Real),
         Type::BYTEA => row
             .try_get::<_, Option<Vec<u8>>>(i)?
             .map_or(Value::Null, Value::Blob),
@@ -340,16 +344,22 @@ fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::Er
 /// The schema version, from the `schema_version` table (created when missing).
 pub(crate) fn schema_version(c: &dyn Sql) -> StoreResult<i64> {
     c.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-    let found = super::SqlExt::query_opt(c, "SELECT max(version) AS v FROM schema_version", &[], |r| {
-        r.get::<Option<i64>>("v").map_err(StoreError::from)
-    })?;
+    let found = super::SqlExt::query_opt(
+        c,
+        "SELECT max(version) AS v FROM schema_version",
+        &[],
+        |r| r.get::<Option<i64>>("v").map_err(StoreError::from),
+    )?;
     Ok(found.flatten().unwrap_or(0))
 }
 
 /// Records the schema version.
 pub(crate) fn set_schema_version(c: &dyn Sql, version: i64) -> StoreResult<()> {
     c.execute("DELETE FROM schema_version", &[])?;
-    c.execute("INSERT INTO schema_version (version) VALUES (?1)", &[&version])?;
+    c.execute(
+        "INSERT INTO schema_version (version) VALUES (?1)",
+        &[&version],
+    )?;
     Ok(())
 }
 
