@@ -167,12 +167,19 @@ impl Application {
     /// Builds the broker and binds its listener.
     pub async fn build(loaded: LoadedConfig) -> Result<Self, StartError> {
         let config = Arc::new(loaded.config);
-        let store = Store::open_location(&config.database, config.encryption.as_ref()).map_err(
-            |source| StartError::Store {
-                path: config.database.to_string(),
-                source,
-            },
-        )?;
+        // Off the executor: opening migrates and may re-encrypt, and the PostgreSQL back end
+        // drives its connections from a runtime of its own.
+        let opening = config.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open_location(&opening.database, opening.encryption.as_ref())
+        })
+        .await
+        .map_err(|e| crate::store::StoreError::Task(e.to_string()))
+        .and_then(|opened| opened)
+        .map_err(|source| StartError::Store {
+            path: config.database.to_string(),
+            source,
+        })?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let director: Arc<dyn Director> = match &config.director {
             DirectorSettings::Simulated { task_duration } => {

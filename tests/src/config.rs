@@ -143,6 +143,21 @@ pub struct BrokerConfig {
     pub extra_yaml: Yaml,
     /// A `bosh:` section that replaces `simulated_director` (see [`BrokerConfig::bosh`]).
     pub bosh: Option<Yaml>,
+    /// A PostgreSQL database instead of the SQLite file (see [`BrokerConfig::postgres`]).
+    pub database_url: Option<String>,
+}
+
+/// The environment variable that runs the black-box suite on PostgreSQL: with
+/// `BROKER_TEST_DATABASE=postgres`, every [`BrokerConfig::new`] gets a fresh database on the
+/// test process's throw-away cluster (see `crate::postgres`).
+pub const DATABASE_VAR: &str = "BROKER_TEST_DATABASE";
+
+/// The encryption key of brokers on PostgreSQL (which needs configured keys).
+pub const POSTGRES_KEY_SECRET: &str = "a-test-key-secret-of-at-least-32-bytes";
+
+/// True when this test process runs the suite on PostgreSQL ([`DATABASE_VAR`]).
+pub fn suite_on_postgres() -> bool {
+    std::env::var(DATABASE_VAR).as_deref() == Ok("postgres")
 }
 
 impl Default for BrokerConfig {
@@ -173,7 +188,40 @@ impl BrokerConfig {
             ],
             extra_yaml: Yaml::Mapping(Mapping::new()),
             bosh: None,
+            database_url: suite_on_postgres().then(|| {
+                crate::postgres::shared()
+                    .unwrap_or_else(|| {
+                        panic!("{DATABASE_VAR}=postgres, but PostgreSQL is not installed")
+                    })
+                    .database()
+            }),
         }
+    }
+
+    /// The rows `sql` selects (one text per row, columns joined by `|`) when the broker keeps
+    /// its state in PostgreSQL; `None` on SQLite (read the file with rusqlite then).
+    pub fn postgres_query(&self, sql: &str) -> Option<Vec<String>> {
+        let url = self.database_url.as_ref()?;
+        let name = url.rsplit('/').next()?.split('?').next()?;
+        let cluster = crate::postgres::shared()?;
+        let out = cluster
+            .psql(name, sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        Some(out.lines().map(str::to_string).collect())
+    }
+
+    /// Keeps the state in the SQLite file whatever the suite runs on: for the tests of what
+    /// the broker does with its files.
+    pub fn sqlite(mut self) -> Self {
+        self.database_url = None;
+        self
+    }
+
+    /// Keeps the state in the PostgreSQL database `url` (several brokers started from this
+    /// config share it: replicas).
+    pub fn postgres(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
     }
 
     /// Deploys to a real (or fake) BOSH director: renders `bosh: <section>` instead of
@@ -319,7 +367,13 @@ impl BrokerConfig {
                 "releases": [{"name": "redis", "version": "1.0.0", "jobs": ["redis-server"]}],
                 "stemcells": [{"os": "ubuntu-jammy", "version": "1.404"}],
             },
-            "database": {"path": self.database_path().to_string_lossy()},
+            "database": match &self.database_url {
+                Some(url) => serde_json::json!({
+                    "url": url,
+                    "encryption": {"keys": [{"label": "test", "secret": POSTGRES_KEY_SECRET, "primary": true}]},
+                }),
+                None => serde_json::json!({"path": self.database_path().to_string_lossy()}),
+            },
             "simulated_director": {"task_seconds": self.task_seconds},
             "service_catalog": {
                 "id": SERVICE_ID,

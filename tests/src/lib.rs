@@ -27,8 +27,8 @@ pub use bodies::{
 pub use browser::{Browser, DevTools, BROWSER_TIMEOUT};
 pub use client::{OsbClient, Response, API_VERSION};
 pub use config::{
-    read_child_pids, read_invocations, BrokerConfig, InstanceGroupConfig, PlanConfig, PLAN_LARGE,
-    PLAN_SMALL, SERVICE_ID, SERVICE_NAME,
+    read_child_pids, read_invocations, suite_on_postgres, BrokerConfig, InstanceGroupConfig,
+    PlanConfig, PLAN_LARGE, PLAN_SMALL, SERVICE_ID, SERVICE_NAME,
 };
 pub use fake_credhub::FakeCredhub;
 pub use fake_director::{FakeDirector, FakeLinkProvider, RecordedRequest};

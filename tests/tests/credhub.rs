@@ -308,6 +308,9 @@ fn secure_binding_config(credhub: &FakeCredhub, credentials: Value) -> BrokerCon
 
 /// The stored answer of every binding, read from the broker's database.
 fn stored_binding_responses(config: &BrokerConfig) -> Vec<String> {
+    if let Some(rows) = config.postgres_query("SELECT response FROM bindings") {
+        return rows;
+    }
     let db = rusqlite::Connection::open(config.database_path()).unwrap();
     let mut stmt = db.prepare("SELECT response FROM bindings").unwrap();
     let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();

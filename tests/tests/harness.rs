@@ -14,7 +14,7 @@ fn rendered(config: &BrokerConfig) -> Value {
 
 #[test]
 fn the_default_config_has_two_plans_the_test_adapter_and_instant_tasks() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let yaml = rendered(&config);
     assert_eq!(yaml["broker"]["username"], "admin");
     assert_eq!(yaml["broker"]["password"], "password");

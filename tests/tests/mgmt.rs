@@ -143,14 +143,15 @@ fn orphan_deployments_are_director_deployments_without_a_live_instance() {
     // broker's state was lost). The simulated director keeps its deployments in the broker's
     // SQLite file, so "the director" gets it directly; nothing in the broker's own tables is
     // touched. A deployment without the prefix is not the broker's and must not be listed.
-    let db = rusqlite::Connection::open(config.database_path()).unwrap();
-    db.busy_timeout(Duration::from_secs(10)).unwrap();
     for name in ["service-instance_forgotten-1", "someone-elses-deployment"] {
-        db.execute(
-            "INSERT INTO sim_deployments (name, manifest) VALUES (?1, ?2)",
-            [name, &format!("name: {name}\n")],
-        )
-        .unwrap();
+        let plant = format!(
+            "INSERT INTO sim_deployments (name, manifest) VALUES ('{name}', 'name: {name}')"
+        );
+        if config.postgres_query(&plant).is_none() {
+            let db = rusqlite::Connection::open(config.database_path()).unwrap();
+            db.busy_timeout(Duration::from_secs(10)).unwrap();
+            db.execute(&plant, []).unwrap();
+        }
     }
     let r = mgmt_get(&client, "/mgmt/orphan_deployments");
     assert_eq!(r.status, 200, "{}", r.text);

@@ -78,6 +78,7 @@ fn password(what: &str) -> String {
 /// parameter as secrets).
 fn secure_config() -> BrokerConfig {
     BrokerConfig::new()
+        .sqlite()
         .with_adapter_state_dir()
         .extra_yaml(serde_yaml::from_str("broker: {enable_secure_manifests: true}").unwrap())
 }
@@ -170,7 +171,7 @@ fn a_whole_lifecycle_leaves_no_password_in_clear_in_the_files_or_the_log() {
 
 #[test]
 fn a_wrong_secret_stops_start_up_naming_the_key() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("k1", "right", true)]));
     let id = unique_id("instance");
@@ -193,7 +194,7 @@ fn a_wrong_secret_stops_start_up_naming_the_key() {
 
 #[test]
 fn a_new_primary_key_re_encrypts_everything_at_start_up() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.database_path();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
@@ -230,7 +231,7 @@ fn a_new_primary_key_re_encrypts_everything_at_start_up() {
 
 #[test]
 fn a_key_still_in_use_cannot_be_dropped() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
     provision_ready(
@@ -251,7 +252,7 @@ fn a_key_still_in_use_cannot_be_dropped() {
 
 #[test]
 fn rotate_keys_re_encrypts_offline_and_reports_the_count() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.database_path();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
@@ -302,7 +303,7 @@ fn rotate_keys_re_encrypts_offline_and_reports_the_count() {
 
 #[test]
 fn rotate_keys_refuses_a_wrong_key_naming_it() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("k1", "right", true)]));
     provision_ready(
@@ -323,7 +324,7 @@ fn rotate_keys_refuses_a_wrong_key_naming_it() {
 
 #[test]
 fn without_configured_keys_a_key_file_is_generated_beside_the_database_with_one_warning() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.database_path();
     let (mut broker, client) = start(&config);
     let key_file = db.parent().unwrap().join("encryption.key");

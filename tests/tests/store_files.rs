@@ -22,7 +22,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn the_database_directory_the_broker_creates_is_0700_and_its_files_0600() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.dir().join("state/broker/broker.db");
     let config = config.extra_yaml(
         serde_yaml::to_value(json!({"database": {"path": db.to_string_lossy()}})).unwrap(),
@@ -38,7 +38,7 @@ fn the_database_directory_the_broker_creates_is_0700_and_its_files_0600() {
 
 #[test]
 fn an_existing_database_readable_by_others_is_set_to_0600_with_a_warning() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.database_path();
     // An empty file is an empty database, as an operator might have made it with `touch`.
     std::fs::write(&db, b"").unwrap();
@@ -67,7 +67,7 @@ fn an_existing_database_readable_by_others_is_set_to_0600_with_a_warning() {
 
 #[test]
 fn an_unbound_bindings_password_leaves_no_copy_in_the_database_files() {
-    let config = BrokerConfig::new();
+    let config = BrokerConfig::new().sqlite();
     let db = config.database_path();
     let (_broker, client) = start(&config);
     let id = unique_id("instance");
