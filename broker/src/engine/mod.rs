@@ -108,6 +108,11 @@ impl Engine {
         }
     }
 
+    /// This replica's name in operation leases.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Arc<Config> {
         &self.config

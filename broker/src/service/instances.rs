@@ -410,9 +410,24 @@ impl Broker {
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&instance))))
             }
             Err(err) => {
-                let id = instance_id.clone();
-                if let Err(e) = engine.store().run(move |s| s.forget_instance(&id)).await {
-                    tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records");
+                let (id, op_id, owner) = (
+                    instance_id.clone(),
+                    op.id.clone(),
+                    engine.replica().to_string(),
+                );
+                match engine
+                    .store()
+                    .run(move |s| s.forget_failed_provision(&id, &op_id, &owner))
+                    .await
+                {
+                    Ok(()) => {}
+                    // Another replica took the provision over while this one was paused.
+                    Err(StoreError::LeaseLost { .. }) => {
+                        return Ok(Provisioned::Accepted(Accepted::of(&op, Some(&instance))))
+                    }
+                    Err(e) => {
+                        tracing::error!(instance = %instance_id, error = %e, "could not remove the failed provision's records")
+                    }
                 }
                 Err(ServiceError::engine(instance_id, "create", "create", err))
             }

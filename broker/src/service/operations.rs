@@ -143,12 +143,19 @@ impl Broker {
             Err(err) if err.is_lease_lost() => Ok((op, instance)),
             Err(err) => {
                 let (op_id, iid, restore) = (op.id.clone(), instance.id.clone(), instance.state);
-                if let Err(e) = engine
+                let owner = engine.replica().to_string();
+                match engine
                     .store()
-                    .run(move |s| s.abandon_operation(&op_id, &iid, restore))
+                    .run(move |s| s.abandon_operation(&op_id, &iid, restore, &owner))
                     .await
                 {
-                    tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record");
+                    Ok(()) => {}
+                    // Another replica took it over while this one was paused: it goes on
+                    // there.
+                    Err(StoreError::LeaseLost { .. }) => return Ok((op, instance)),
+                    Err(e) => {
+                        tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record")
+                    }
                 }
                 Err(ServiceError::engine(
                     &instance.id,

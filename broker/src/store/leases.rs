@@ -46,6 +46,32 @@ fn millis(length: Duration) -> i64 {
     i64::try_from(length.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Refuses with [`super::StoreError::LeaseLost`] when a replica other than `owner` has held
+/// the lease of `operation`: the operation goes on there, so `owner` must not undo it.
+pub(super) fn ensure_not_taken_over(
+    tx: &dyn super::db::Sql,
+    operation: &OperationId,
+    owner: &str,
+) -> StoreResult<()> {
+    let holder = tx.query_opt(
+        "SELECT lease_owner, lease_epoch FROM operations WHERE id = ?1",
+        params![operation],
+        |r| {
+            Ok((
+                super::columns::get::<Option<String>>(r, "operations.lease_owner")?,
+                super::columns::get::<i64>(r, "operations.lease_epoch")?,
+            ))
+        },
+    )?;
+    match holder {
+        Some((Some(holder), epoch)) if holder != owner => Err(super::StoreError::LeaseLost {
+            operation: operation.clone(),
+            epoch: epoch - 1,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Takes the lease of an in-flight operation for `owner`, for `length`: free, expired or
     /// already `owner`'s. Taking it from another holder (or after an expiry) increments the

@@ -681,31 +681,37 @@ impl Store {
     /// Removes an instance and its operations entirely: used when a provision fails before
     /// anything was deployed, so the platform's request leaves no state behind.
     pub fn forget_instance(&self, id: &InstanceId) -> StoreResult<()> {
+        self.write(|tx| forget_instance_in(tx, id))
+    }
+
+    /// [`Store::forget_instance`] after its create operation `op` failed on replica `owner`;
+    /// [`StoreError::LeaseLost`], removing nothing, when another replica has taken the
+    /// operation over meanwhile.
+    pub fn forget_failed_provision(
+        &self,
+        id: &InstanceId,
+        op: &OperationId,
+        owner: &str,
+    ) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM operations WHERE instance_id = ?1",
-            params![id])?;
-            tx.execute("DELETE FROM bindings WHERE instance_id = ?1",
-            params![id])?;
-            tx.execute(
-                "DELETE FROM secrets WHERE deployment IN (SELECT deployment_name FROM instances WHERE id = ?1)",
-            params![id],
-            )?;
-            tx.execute("DELETE FROM instances WHERE id = ?1",
-            params![id])?;
-            Ok(true)
+            leases::ensure_not_taken_over(tx, op, owner)?;
+            forget_instance_in(tx, id)
         })
     }
 
     /// Removes one operation (one that failed before any side effect) and restores the
-    /// instance's state. Its request may hold secrets among its parameters, so the removal
-    /// is scrubbed from the files like a deleted binding.
+    /// instance's state; [`StoreError::LeaseLost`], changing nothing, when a replica other
+    /// than `owner` has taken the operation over. Its request may hold secrets among its
+    /// parameters, so the removal is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
         &self,
         op_id: &OperationId,
         instance_id: &InstanceId,
         restore: InstanceState,
+        owner: &str,
     ) -> StoreResult<()> {
         self.write(|tx| {
+            leases::ensure_not_taken_over(tx, op_id, owner)?;
             tx.execute("DELETE FROM operations WHERE id = ?1", params![op_id])?;
             tx.execute(
                 "UPDATE instances SET state = ?2, updated_at = ?3 WHERE id = ?1",
@@ -714,7 +720,21 @@ impl Store {
             Ok(true)
         })
     }
+}
 
+/// Removes every record of instance `id`, in the caller's transaction.
+fn forget_instance_in(tx: &dyn Sql, id: &InstanceId) -> StoreResult<bool> {
+    tx.execute("DELETE FROM operations WHERE instance_id = ?1", params![id])?;
+    tx.execute("DELETE FROM bindings WHERE instance_id = ?1", params![id])?;
+    tx.execute(
+        "DELETE FROM secrets WHERE deployment IN (SELECT deployment_name FROM instances WHERE id = ?1)",
+        params![id],
+    )?;
+    tx.execute("DELETE FROM instances WHERE id = ?1", params![id])?;
+    Ok(true)
+}
+
+impl Store {
     // ----- operations -----
 
     /// The operation with this id.

@@ -35,6 +35,8 @@
 //!   `adapter_configs` (`{type: content}`), from the arbitrary parameters or else the plan
 //!   properties, are returned as generate-manifest's `secrets` and `configs`; each secret is
 //!   referenced from the manifest as `properties.<name>: ((odb_secret:<name>))`.
+//!   `adapter_delay_seconds` (same lookup) makes generate-manifest sleep that long first and
+//!   then answer as usual.
 //!   `adapter_labels` (`{name: value}`, same lookup) is returned as generate-manifest's
 //!   `labels` (the key is left out when it is not set). `adapter_variables` (a list, same
 //!   lookup) becomes the manifest's BOSH `variables:`; the plan property
@@ -652,6 +654,11 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
             .or_else(|| property(&plan, key))
             .cloned()
     };
+    // A slow generate-manifest that then answers as usual (for a broker stopped or paused
+    // in the middle of a step).
+    if let Some(seconds) = pick("adapter_delay_seconds").and_then(|v| v.as_f64()) {
+        sleep_seconds(seconds);
+    }
     let configs = pick("adapter_configs");
     let labels = pick("adapter_labels");
     let mut variables = pick("adapter_variables");
