@@ -201,13 +201,18 @@ impl BrokerConfig {
     /// The rows `sql` selects (one text per row, columns joined by `|`) when the broker keeps
     /// its state in PostgreSQL; `None` on SQLite (read the file with rusqlite then).
     pub fn postgres_query(&self, sql: &str) -> Option<Vec<String>> {
-        let url = self.database_url.as_ref()?;
-        let name = url.rsplit('/').next()?.split('?').next()?;
+        let name = self.database_name()?;
         let cluster = crate::postgres::shared()?;
         let out = cluster
-            .psql(name, sql)
+            .psql(&name, sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         Some(out.lines().map(str::to_string).collect())
+    }
+
+    /// The name of the PostgreSQL database the broker keeps its state in, if it does.
+    pub fn database_name(&self) -> Option<String> {
+        let url = self.database_url.as_ref()?;
+        Some(url.rsplit('/').next()?.split('?').next()?.to_string())
     }
 
     /// Keeps the state in the SQLite file whatever the suite runs on: for the tests of what

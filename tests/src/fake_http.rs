@@ -145,8 +145,9 @@ pub fn new_ca() -> (rcgen::Certificate, KeyPair) {
     (cert, key)
 }
 
-/// A server TLS config with a certificate for 127.0.0.1 and localhost, and the CA's PEM.
-pub fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
+/// A server certificate for 127.0.0.1 and localhost signed by a new throw-away CA: the
+/// certificate, its key and the CA certificate.
+fn localhost_certificate() -> (rcgen::Certificate, KeyPair, rcgen::Certificate) {
     let (ca, ca_key) = new_ca();
     let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
         .expect("server params");
@@ -158,6 +159,19 @@ pub fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
     let cert = params
         .signed_by(&key, &ca, &ca_key)
         .expect("server certificate");
+    (cert, key, ca)
+}
+
+/// [`localhost_certificate`] as PEM: (certificate, key, CA certificate), for servers that
+/// read files (PostgreSQL).
+pub fn localhost_certificate_pem() -> (String, String, String) {
+    let (cert, key, ca) = localhost_certificate();
+    (cert.pem(), key.serialize_pem(), ca.pem())
+}
+
+/// A server TLS config with a certificate for 127.0.0.1 and localhost, and the CA's PEM.
+pub fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
+    let (cert, key, ca) = localhost_certificate();
     let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone(), ca.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(

@@ -9,6 +9,9 @@
 //!
 //! Without PostgreSQL binaries the tests that need it skip, saying why, unless
 //! `POSTGRES_REQUIRED=1` is set (as in CI), which makes a missing server a failure.
+//!
+//! The server speaks TLS too, with a certificate for 127.0.0.1 from a throw-away CA
+//! ([`PgCluster::ca_file`]); [`PgCluster::url`] connects without it.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
@@ -24,6 +27,8 @@ pub const REQUIRED_VAR: &str = "POSTGRES_REQUIRED";
 /// A running throw-away cluster.
 pub struct PgCluster {
     port: u16,
+    /// The PEM file of the CA that signed the server's certificate (TLS is on).
+    ca_file: PathBuf,
     bin: PathBuf,
     /// The watcher shell; its standard input closing stops the server.
     _watcher: Child,
@@ -158,6 +163,20 @@ impl PgCluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        // TLS on, with a certificate for 127.0.0.1 from a throw-away CA.
+        let (cert, key, ca) = crate::fake_http::localhost_certificate_pem();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca).map_err(|e| e.to_string())?;
+        for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = data.join(name);
+            std::fs::write(&path, pem).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            if let Some((uid, gid)) = user {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+            }
+        }
         let port = free_port();
         let mut server = command_as(user, &bin.join("postgres"));
         server
@@ -169,7 +188,15 @@ impl PgCluster {
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .args(["-c", "max_connections=400"])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off"]);
+            .args(["-c", "full_page_writes=off"])
+            .args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ]);
         // The watcher: starts the server, and stops it (and removes the directory) when its
         // standard input closes, which it does when this process ends.
         let line = format!(
@@ -190,6 +217,7 @@ impl PgCluster {
             .map_err(|e| e.to_string())?;
         let cluster = Self {
             port,
+            ca_file,
             bin,
             _watcher: watcher,
             _dir: dir,
@@ -216,6 +244,11 @@ impl PgCluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The PEM file of the CA that signed the server's certificate.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
     }
 
     /// The port the server listens on (127.0.0.1).

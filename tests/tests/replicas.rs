@@ -244,3 +244,142 @@ fn a_replica_paused_past_its_lease_writes_nothing_for_the_operation_taken_over()
     );
     assert_eq!(b.wait_for_operation(id, None, WAIT), "succeeded");
 }
+
+#[test]
+fn readiness_fails_while_the_database_cannot_be_reached() {
+    let director = FakeDirector::start_basic("admin", "admin-secret");
+    let Some(cluster) = postgres::shared() else {
+        return;
+    };
+    let Some(config) = replica_config(&director, json!({})) else {
+        return;
+    };
+    let config = config.extra_yaml(
+        serde_yaml::to_value(json!({"broker": {
+            "operation_lease_millis": LEASE_MILLIS,
+            "worker_interval_millis": 100,
+            "readiness_interval_millis": 200,
+        }}))
+        .unwrap(),
+    );
+    let broker = BrokerProcess::start(&config);
+    let client = broker.client();
+    let ready = || client.request("GET", "/health/ready", &[], None).status;
+    wait_for("ready", WAIT, || (ready() == 200).then_some(()));
+    let name = config.database_name().expect("on PostgreSQL");
+    // The database refuses new connections, and the broker's are cut.
+    cluster
+        .psql(
+            "postgres",
+            &format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        )
+        .unwrap();
+    wait_for("unready", WAIT, || (ready() == 503).then_some(()));
+    assert_eq!(
+        client.request("GET", "/health/live", &[], None).status,
+        200,
+        "liveness does not depend on the database"
+    );
+    cluster
+        .psql(
+            "postgres",
+            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+        )
+        .unwrap();
+    wait_for("ready again", WAIT, || (ready() == 200).then_some(()));
+    let r = client.provision(
+        "after-outage",
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+}
+
+/// `config` on `cluster`'s database `name` with the query `tls` (and a password in the URL).
+fn over_tls(
+    config: BrokerConfig,
+    cluster: &postgres::PgCluster,
+    name: &str,
+    tls: &str,
+) -> BrokerConfig {
+    config.postgres(format!(
+        "postgres://odb:pw-not-to-be-shown@127.0.0.1:{}/{name}?{tls}",
+        cluster.port()
+    ))
+}
+
+#[test]
+fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
+    let Some(cluster) = postgres::shared() else {
+        return;
+    };
+    let base = BrokerConfig::new();
+    let name = base
+        .clone()
+        .postgres(cluster.database())
+        .database_name()
+        .unwrap();
+    let ca = cluster.ca_file().display().to_string();
+    // verify-full against the cluster's CA: connects, over TLS.
+    let config = over_tls(
+        base.clone(),
+        cluster,
+        &name,
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let broker = BrokerProcess::start(&config);
+    let client = broker.client();
+    let r = client.provision(
+        "tls-1",
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
+        true,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let encrypted = cluster
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = '{name}' AND s.ssl"
+            ),
+        )
+        .unwrap();
+    assert_ne!(
+        encrypted.trim(),
+        "0",
+        "the broker's connections are not encrypted"
+    );
+    drop(broker);
+    // verify-full against a CA that did not sign the server's certificate: refused at start.
+    let other_ca = base.dir().join("other-ca.pem");
+    std::fs::write(&other_ca, broker_tests::fake_director::unrelated_ca_pem()).unwrap();
+    let config = over_tls(
+        base.clone(),
+        cluster,
+        &name,
+        &format!("sslmode=verify-full&sslrootcert={}", other_ca.display()),
+    );
+    let failure = match BrokerProcess::try_start(&config) {
+        Err(message) => message,
+        Ok(_) => panic!("the broker trusted a certificate its sslrootcert did not sign"),
+    };
+    assert!(
+        failure.contains("PostgreSQL database postgres://odb@127.0.0.1"),
+        "{failure}"
+    );
+    assert!(
+        !failure.contains("pw-not-to-be-shown"),
+        "the password is shown: {failure}"
+    );
+    // require without a CA: encrypted, the certificate not checked (as libpq).
+    let config = over_tls(base, cluster, &name, "sslmode=require");
+    let broker = BrokerProcess::start(&config);
+    assert_eq!(
+        broker.client().last_operation("tls-1", None).status,
+        200,
+        "the same database, over TLS"
+    );
+}
