@@ -106,6 +106,17 @@ pub fn decode_segment(raw: &str) -> Result<String, IdError> {
         .map_err(|_| IdError::InvalidUtf8)
 }
 
+/// What every id type offers, for code that parses any of them (request bodies, query
+/// parameters): what it names, its rule and its parser.
+pub trait Id: Sized {
+    /// What the id names, for messages.
+    const WHAT: &'static str;
+    /// The rule the id follows, for messages.
+    const RULE: &'static str;
+    /// Parses an id that follows the rule.
+    fn parse(s: &str) -> Result<Self, IdError>;
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         id_type!($(#[$doc])* $name, $what, check_id, ID_RULE);
@@ -142,6 +153,14 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Id for $name {
+            const WHAT: &'static str = $what;
+            const RULE: &'static str = $rule;
+            fn parse(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
             }
         }
 

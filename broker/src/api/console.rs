@@ -107,7 +107,7 @@ impl Filter {
     }
 
     fn keeps(&self, row: &FleetRow) -> bool {
-        (self.plan.is_empty() || self.plan == row.plan_id || self.plan == row.plan_name)
+        (self.plan.is_empty() || row.plan_id == self.plan.as_str() || self.plan == row.plan_name)
             && (self.state.is_empty() || self.state == row.state.as_str())
             && (self.q.is_empty() || row.id.as_str().contains(self.q.as_str()))
     }
@@ -190,7 +190,7 @@ fn filter_form(config: &crate::config::Config, filter: &Filter) -> String {
         .catalog
         .plans
         .iter()
-        .map(|p| (p.plan_id.clone(), p.name.clone()))
+        .map(|p| (p.plan_id.to_string(), p.name.clone()))
         .collect();
     out.push_str(&select("plan", "Plan", &filter.plan, &plans));
     let states: Vec<(String, String)> = [
@@ -476,7 +476,7 @@ mod tests {
     fn row(id: &str, state: InstanceState, last: Option<OperationState>) -> FleetRow {
         FleetRow {
             id: crate::ids::InstanceId::parse(id).unwrap(),
-            plan_id: "p".into(),
+            plan_id: crate::ids::PlanId::parse("p").unwrap(),
             plan_name: "small".into(),
             state,
             last_operation: last.map(|s| ("create", s)),

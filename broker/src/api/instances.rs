@@ -80,9 +80,10 @@ pub async fn deprovision(
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
+    let (service_id, plan_id) = catalog_ids_query(&query)?;
     let request = DeprovisionRequest {
-        service_id: required_query(&query, "service_id")?,
-        plan_id: required_query(&query, "plan_id")?,
+        service_id,
+        plan_id,
         accepts_incomplete: accepts_incomplete(&query),
         force: query_flag(&query, "force"),
     };

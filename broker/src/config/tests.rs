@@ -185,6 +185,61 @@ fn wrong_types_name_the_key() {
 }
 
 #[test]
+fn catalog_ids_are_parsed_at_load_and_a_bad_one_names_its_key() {
+    let parse_error =
+        |text: &str| match load_text(text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+            .unwrap_err()
+        {
+            ConfigError::Parse { message, .. } => message,
+            other => panic!("expected a parse error, got {other}"),
+        };
+    let rule = crate::ids::CATALOG_ID_RULE;
+    for (from, to, key, why) in [
+        (
+            "plan_id: p1",
+            "plan_id: \"p\\n1\"",
+            "service_catalog.plans[0].plan_id",
+            "the plan id holds the character '\\n' at position 1",
+        ),
+        (
+            "plan_id: p1",
+            "plan_id: \"\"",
+            "service_catalog.plans[0].plan_id",
+            "the plan id is empty",
+        ),
+        (
+            "id: svc",
+            "id: \"s\\tvc\"",
+            "service_catalog.id",
+            "the service id holds the character '\\t' at position 1",
+        ),
+        (
+            "id: svc",
+            "id: \"\"",
+            "service_catalog.id",
+            "the service id is empty",
+        ),
+    ] {
+        let message = parse_error(&VALID.replace(from, to));
+        assert_eq!(message, format!("at key {key}: {why}: use {rule}"));
+    }
+    let message = parse_error(&VALID.replace("  - plan_id: p1\n", "  - \n"));
+    assert!(
+        message.starts_with("at key service_catalog.plans[0]") && message.contains("plan_id"),
+        "{message}"
+    );
+    let message = parse_error(&VALID.replace("  id: svc\n", ""));
+    assert!(message.contains("`id`"), "{message}");
+    // Ids outside the instance-id rule are fine in a catalog.
+    let text = VALID
+        .replace("id: svc", "id: \"my service/1\"")
+        .replace("plan_id: p1", "plan_id: \"plän #1\"");
+    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
+    assert_eq!(loaded.config.catalog.id, "my service/1");
+    assert_eq!(loaded.config.catalog.plans[0].plan_id, "plän #1");
+}
+
+#[test]
 fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
     let text = VALID.replace(
         "  - plan_id: p1\n",

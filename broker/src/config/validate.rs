@@ -191,11 +191,11 @@ pub(super) fn validate(
     let catalog = match &raw.service_catalog {
         Some(c) => {
             validate_catalog(c, problems);
-            c.clone()
+            Some(c.clone())
         }
         None => {
             problem(problems, "service_catalog", "is missing: configure the service offering (id, service_name, service_description, plans)");
-            ServiceCatalog::default()
+            None
         }
     };
     let director = validate_director(&raw, problems);
@@ -253,7 +253,7 @@ pub(super) fn validate(
         broker: broker?,
         adapter: adapter?,
         service_deployment,
-        catalog,
+        catalog: catalog?,
         database_path: database_path?,
         encryption: encryption?,
         director: director?,
@@ -907,7 +907,6 @@ fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<
 
 fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     for (key, value) in [
-        ("id", &c.id),
         ("service_name", &c.service_name),
         ("service_description", &c.service_description),
     ] {
@@ -938,16 +937,12 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     let mut names = BTreeSet::new();
     for (i, plan) in c.plans.iter().enumerate() {
         let key = format!("service_catalog.plans[{i}]");
-        for (field, value) in [
-            ("plan_id", &plan.plan_id),
-            ("name", &plan.name),
-            ("description", &plan.description),
-        ] {
+        for (field, value) in [("name", &plan.name), ("description", &plan.description)] {
             if value.is_empty() {
                 problem(problems, format!("{key}.{field}"), "can't be empty");
             }
         }
-        if !plan.plan_id.is_empty() && !ids.insert(plan.plan_id.clone()) {
+        if !ids.insert(&plan.plan_id) {
             problem(
                 problems,
                 format!("{key}.plan_id"),

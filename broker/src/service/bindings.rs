@@ -5,7 +5,7 @@
 use super::{secure_bindings, Broker, Caller, ServiceError, ServiceResult};
 use crate::adapter::{AdapterError, BindingRequest};
 use crate::engine::EngineError;
-use crate::ids::{BindingId, InstanceId};
+use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::journal;
 use crate::schemas::SchemaKind;
 use crate::store::{
@@ -15,12 +15,12 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// A bind request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BindRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
     /// `bind_resource`, when sent.
@@ -34,12 +34,12 @@ pub struct BindRequest {
 }
 
 /// An unbind request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UnbindRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
 }
 
 /// What a bind did.
@@ -120,7 +120,7 @@ impl Broker {
     async fn dns_addresses(
         &self,
         instance: &InstanceRecord,
-        plan_id: &str,
+        plan_id: &PlanId,
     ) -> Result<BTreeMap<String, String>, EngineError> {
         let dns = self
             .config

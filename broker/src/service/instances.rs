@@ -3,7 +3,7 @@
 use super::operations::{new_operation, Accepted, QUOTA_LOCK};
 use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
-use crate::ids::{InstanceId, OperationId};
+use crate::ids::{InstanceId, OperationId, PlanId, ServiceId};
 use crate::schemas::SchemaKind;
 use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRecord,
@@ -13,12 +13,12 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// A provision request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProvisionRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The platform's organization.
     pub organization_guid: String,
     /// The platform's space.
@@ -46,12 +46,12 @@ pub enum Provisioned {
 }
 
 /// An update request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UpdateRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The new plan id, when the plan changes.
-    pub plan_id: Option<String>,
+    pub plan_id: Option<PlanId>,
     /// Arbitrary parameters, when sent.
     pub parameters: Option<Value>,
     /// The platform context, when sent.
@@ -65,12 +65,12 @@ pub struct UpdateRequest {
 }
 
 /// A deprovision request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeprovisionRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id the platform believes the instance has.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Whether the platform accepts an asynchronous answer.
     pub accepts_incomplete: bool,
     /// Whether failing pre-delete errands may be skipped.
@@ -81,9 +81,9 @@ pub struct DeprovisionRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceView {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The dashboard URL.
     pub dashboard_url: Option<String>,
     /// Parameters in effect.
@@ -141,7 +141,7 @@ fn provision_request_params(r: &ProvisionRequest) -> Value {
 fn update_request_params(
     r: &UpdateRequest,
     instance: &InstanceRecord,
-    new_plan: &str,
+    new_plan: &PlanId,
     parameters: &Value,
 ) -> Value {
     let mut params = Map::new();
@@ -236,7 +236,7 @@ impl Broker {
     /// version the plan is not at.
     fn target_maintenance_info(
         &self,
-        plan_id: &str,
+        plan_id: &PlanId,
         requested: Option<&Value>,
     ) -> ServiceResult<Option<MaintenanceInfo>> {
         let plan = self.check_plan(plan_id)?;
@@ -327,7 +327,7 @@ impl Broker {
             .await?;
 
         let operation_request = OperationRequest {
-            plan_id: request.plan_id.clone(),
+            plan_id: request.plan_id.to_string(),
             previous_plan_id: None,
             parameters: Some(request.parameters.clone()),
             context: request.context.clone(),
@@ -483,8 +483,8 @@ impl Broker {
             )
         };
         let operation_request = OperationRequest {
-            plan_id: new_plan,
-            previous_plan_id: Some(instance.plan_id.clone()),
+            plan_id: new_plan.into(),
+            previous_plan_id: Some(instance.plan_id.to_string()),
             parameters: Some(parameters),
             context: request.context,
             maintenance_info,
@@ -504,7 +504,7 @@ impl Broker {
     }
 
     /// A plan change to `plan_id` must be allowed by the plan (or the catalog).
-    fn check_plan_updatable(&self, plan_id: &str) -> ServiceResult<()> {
+    fn check_plan_updatable(&self, plan_id: &PlanId) -> ServiceResult<()> {
         let plan = self.check_plan(plan_id)?;
         if !plan
             .plan_updatable
@@ -677,13 +677,18 @@ pub(super) mod tests_support {
             })
         };
         let request = UpdateRequest {
+            service_id: ServiceId::parse("s").unwrap(),
+            plan_id: None,
+            parameters: None,
+            context: None,
+            previous_values: None,
             maintenance_info: requested.map(|v| json!({ "version": v })),
-            ..Default::default()
+            accepts_incomplete: true,
         };
         let record = InstanceRecord {
             id: InstanceId::parse("i").unwrap(),
-            service_id: String::new(),
-            plan_id: String::new(),
+            service_id: ServiceId::parse("s").unwrap(),
+            plan_id: PlanId::parse("p").unwrap(),
             organization_guid: String::new(),
             space_guid: String::new(),
             context: None,

@@ -3,7 +3,7 @@
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
-use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::quotas::{self, PlanCounts};
 use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRequest, OperationState,
@@ -30,9 +30,9 @@ pub struct InstanceSummary {
     /// Its id.
     pub service_instance_id: InstanceId,
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// Its plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Where it is in its life.
     pub state: &'static str,
     /// Its newest operation.
@@ -51,9 +51,9 @@ pub struct ListedBinding {
     /// Its id.
     pub binding_id: BindingId,
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
 }
 
 /// One metric of `GET /mgmt/metrics`.
@@ -198,11 +198,7 @@ impl Broker {
             ..Default::default()
         };
         for i in &instances {
-            let plan = self
-                .config
-                .plan(&i.plan_id)
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| i.plan_id.clone());
+            let plan = self.config.plan_name(&i.plan_id);
             *gauges
                 .instances
                 .entry((plan, i.state.as_str().to_string()))
@@ -308,8 +304,8 @@ impl Broker {
             _ => None,
         };
         OperationRequest {
-            plan_id: instance.plan_id.clone(),
-            previous_plan_id: Some(instance.plan_id.clone()),
+            plan_id: instance.plan_id.to_string(),
+            previous_plan_id: Some(instance.plan_id.to_string()),
             parameters: Some(json!({})),
             request_params: Some(json!({ "context": context })),
             context,

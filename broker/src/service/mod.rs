@@ -30,7 +30,7 @@ pub use operations::Accepted;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::ids::InstanceId;
+use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::schemas::{PlanSchemas, SchemaKind};
 use crate::store::{InstanceRecord, OperationRecord};
 use serde_json::Value;
@@ -49,7 +49,7 @@ pub struct Caller<'a> {
 pub struct Broker {
     config: Arc<Config>,
     engine: Arc<Engine>,
-    schemas: BTreeMap<String, PlanSchemas>,
+    schemas: BTreeMap<PlanId, PlanSchemas>,
     /// The runtime CredHub (`credhub:`) that keeps binding credentials, when configured.
     binding_credentials: Option<Arc<crate::credhub::CredhubClient>>,
 }
@@ -59,7 +59,7 @@ impl Broker {
     pub fn new(
         config: Arc<Config>,
         engine: Arc<Engine>,
-        schemas: BTreeMap<String, PlanSchemas>,
+        schemas: BTreeMap<PlanId, PlanSchemas>,
     ) -> Self {
         Self {
             config,
@@ -90,7 +90,7 @@ impl Broker {
     /// listing every violation.
     fn validate_parameters(
         &self,
-        plan_id: &str,
+        plan_id: &PlanId,
         kind: SchemaKind,
         parameters: &Value,
     ) -> ServiceResult<()> {
@@ -107,8 +107,8 @@ impl Broker {
     }
 
     /// The catalog's service id, or a bad request naming it.
-    fn check_service(&self, service_id: &str) -> ServiceResult<()> {
-        if service_id != self.config.catalog.id {
+    fn check_service(&self, service_id: &ServiceId) -> ServiceResult<()> {
+        if *service_id != self.config.catalog.id {
             return Err(ServiceError::BadRequest(format!(
                 "service_id '{service_id}' is not in the catalog: use '{}'",
                 self.config.catalog.id
@@ -118,7 +118,7 @@ impl Broker {
     }
 
     /// A plan of the catalog, or a bad request listing them.
-    fn check_plan(&self, plan_id: &str) -> ServiceResult<&crate::config::PlanConfig> {
+    fn check_plan(&self, plan_id: &PlanId) -> ServiceResult<&crate::config::PlanConfig> {
         self.config.plan(plan_id).ok_or_else(|| {
             let known: Vec<&str> = self
                 .config

@@ -3,7 +3,7 @@
 //! fails, so a failed request leaves no state behind. Also the quota check that guards them.
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
-use crate::ids::{InstanceId, OperationId};
+use crate::ids::{InstanceId, OperationId, PlanId};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationRequest,
     OperationState, Stage, StoreError, Timestamp,
@@ -169,8 +169,8 @@ impl Broker {
         &self,
         caller: Caller<'_>,
         instance_id: &str,
-        plan_id: &str,
-        moving_from: Option<&str>,
+        plan_id: &PlanId,
+        moving_from: Option<&PlanId>,
     ) -> ServiceResult<()> {
         let store = &self.engine.store();
         let instances = store
@@ -185,19 +185,21 @@ impl Broker {
         // An instance in the middle of a plan change counts against both plans until it is
         // done: it may end on either.
         for op in &in_flight {
-            let target = &op.request.plan_id;
+            let Ok(target) = PlanId::parse(&op.request.plan_id) else {
+                continue;
+            };
             let moving = instances
                 .iter()
-                .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != *target);
+                .any(|i| i.id == op.instance_id && i.plan_id != target);
             if moving {
-                counts.add_one(target);
+                counts.add_one(&target);
             }
         }
         if let Some(old) = moving_from {
             counts.remove_one(old);
         }
         crate::quotas::check(&self.config, &counts, plan_id).map_err(|e| {
-            tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = plan_id, "quota exceeded: {e}");
+            tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = %plan_id, "quota exceeded: {e}");
             ServiceError::Unprocessable(format!(
                 "{e}: delete instances or ask the operator to raise the quota"
             ))

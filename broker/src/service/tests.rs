@@ -4,7 +4,7 @@
 use super::*;
 use crate::adapter::AdapterClient;
 use crate::director::simulated::SimulatedDirector;
-use crate::ids::BindingId;
+use crate::ids::{BindingId, PlanId, ServiceId};
 use crate::store::{OperationKind, OperationState, Store};
 use serde_json::json;
 use std::path::Path;
@@ -111,10 +111,18 @@ fn bid(s: &str) -> BindingId {
     BindingId::parse(s).unwrap()
 }
 
+fn sid(s: &str) -> ServiceId {
+    ServiceId::parse(s).unwrap()
+}
+
+fn pid(s: &str) -> PlanId {
+    PlanId::parse(s).unwrap()
+}
+
 fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
     ProvisionRequest {
-        service_id: SERVICE.into(),
-        plan_id: plan.into(),
+        service_id: sid(SERVICE),
+        plan_id: pid(plan),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry"})),
@@ -126,11 +134,13 @@ fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
 
 fn bind_request(parameters: Value) -> BindRequest {
     BindRequest {
-        service_id: SERVICE.into(),
-        plan_id: SMALL.into(),
+        service_id: sid(SERVICE),
+        plan_id: pid(SMALL),
         parameters,
+        bind_resource: None,
+        context: None,
         app_guid: Some("app".into()),
-        ..Default::default()
+        predecessor_binding_id: None,
     }
 }
 
@@ -150,8 +160,8 @@ impl Fixture {
 
     async fn deprovision(&self, instance: &str) -> ServiceResult<Accepted> {
         let request = DeprovisionRequest {
-            service_id: SERVICE.into(),
-            plan_id: SMALL.into(),
+            service_id: sid(SERVICE),
+            plan_id: pid(SMALL),
             accepts_incomplete: true,
             force: false,
         };
@@ -173,8 +183,8 @@ impl Fixture {
 
     async fn unbind(&self, instance: &str, binding: &str) -> ServiceResult<()> {
         let request = UnbindRequest {
-            service_id: SERVICE.into(),
-            plan_id: SMALL.into(),
+            service_id: sid(SERVICE),
+            plan_id: pid(SMALL),
         };
         self.broker
             .unbind(CALLER, &id(instance), &bid(binding), request)
@@ -243,10 +253,13 @@ impl Fixture {
 
 fn update_request(parameters: Option<Value>) -> UpdateRequest {
     UpdateRequest {
-        service_id: SERVICE.into(),
+        service_id: sid(SERVICE),
+        plan_id: None,
         parameters,
+        context: None,
+        previous_values: None,
+        maintenance_info: None,
         accepts_incomplete: true,
-        ..Default::default()
     }
 }
 
@@ -277,7 +290,7 @@ async fn a_provision_without_accepts_incomplete_is_refused() {
 async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
-    request.service_id = "other".into();
+    request.service_id = sid("other");
     let err = f.try_provision("x", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.contains("use 'svc-id'")),
@@ -407,7 +420,7 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     let f = fixture();
     f.ready("move").await;
     let mut request = update_request(None);
-    request.plan_id = Some(LOCKED.into());
+    request.plan_id = Some(pid(LOCKED));
     let err = f.update("move", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::Unprocessable(m) if m.contains("plan changes are not supported")),
@@ -526,7 +539,7 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     let f = fixture();
     f.ready("nb").await;
     let mut request = bind_request(json!({}));
-    request.plan_id = LOCKED.into();
+    request.plan_id = pid(LOCKED);
     let err = f.bind("nb", "b", request).await.unwrap_err();
     assert!(
         matches!(&err, ServiceError::BadRequest(m) if m.contains("not bindable")),

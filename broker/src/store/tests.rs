@@ -1,6 +1,7 @@
 //! Tests of the SQLite store.
 
 use super::*;
+use crate::ids::{PlanId, ServiceId};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -16,11 +17,19 @@ fn bid(s: &str) -> BindingId {
     BindingId::parse(s).unwrap()
 }
 
+fn sid(s: &str) -> ServiceId {
+    ServiceId::parse(s).unwrap()
+}
+
+fn pid(s: &str) -> PlanId {
+    PlanId::parse(s).unwrap()
+}
+
 fn instance(id: &str) -> InstanceRecord {
     InstanceRecord {
         id: iid(id),
-        service_id: "svc".into(),
-        plan_id: "p1".into(),
+        service_id: sid("svc"),
+        plan_id: pid("p1"),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry"})),
@@ -542,8 +551,8 @@ fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> Bindin
     BindingRecord {
         instance_id: iid(instance_id),
         id: bid(id),
-        service_id: "svc".into(),
-        plan_id: "p1".into(),
+        service_id: sid("svc"),
+        plan_id: pid("p1"),
         request: json!({"parameters": {}}),
         response: None,
         created_at,
@@ -1133,8 +1142,8 @@ fn full_instance(id: &str) -> InstanceRecord {
     let created = at("2024-03-01T10:20:30.456Z");
     InstanceRecord {
         id: iid(id),
-        service_id: "svc".into(),
-        plan_id: "p2".into(),
+        service_id: sid("svc"),
+        plan_id: pid("p2"),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry", "space_name": "dev"})),
@@ -1189,7 +1198,7 @@ fn every_record_type_round_trips_field_for_field() {
     let operation = full_operation("o1", "i1");
     store.begin_provision(&inst, &operation).unwrap();
     let binding = BindingRecord {
-        plan_id: "p2".into(),
+        plan_id: pid("p2"),
         request: json!({"parameters": {"x": 1}, "app_guid": "app"}),
         response: Some(json!({"credentials": {"password": "pw"}})),
         ..pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z"))
@@ -1383,7 +1392,7 @@ properties: {pw: legacy-manifest-3c7f}');
     // The legacy pending row still counts as a bind in progress for a recent delete check,
     // and a retried bind still takes it over: the SQL reads the same text.
     let retry = BindingRecord {
-        plan_id: "p2".into(),
+        plan_id: pid("p2"),
         ..pending_binding("old-2", "b-pending", Timestamp::now())
     };
     store.insert_binding(&retry).unwrap();

@@ -9,6 +9,7 @@
 
 use crate::adapter::{BindingRequest, Call, GenerateManifestRequest};
 use crate::config::PlanConfig;
+use crate::ids::{PlanId, ServiceId};
 use serde_json::{json, Map, Value};
 use service_adapter::Plan;
 use std::collections::{BTreeMap, BTreeSet};
@@ -196,7 +197,7 @@ pub struct FakeInstance {
     /// Its deployment: `service-instance_<instance id>`.
     pub deployment_name: String,
     /// The catalog's service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The organization GUID a platform would send.
     pub organization_guid: String,
     /// The space GUID a platform would send.
@@ -206,13 +207,13 @@ pub struct FakeInstance {
 impl FakeInstance {
     /// A new fake instance with a random id, so that an adapter with state outside the
     /// deployment never sees the same instance twice.
-    pub fn new(service_id: &str) -> Self {
+    pub fn new(service_id: &ServiceId) -> Self {
         let random = uuid::Uuid::new_v4().simple().to_string();
         let instance_id = format!("adapter-check-{}", &random[..12]);
         Self {
             deployment_name: format!("{}{instance_id}", crate::ids::DEPLOYMENT_PREFIX),
             instance_id,
-            service_id: service_id.to_string(),
+            service_id: service_id.clone(),
             organization_guid: "adapter-check-org-guid".to_string(),
             space_guid: "adapter-check-space-guid".to_string(),
         }
@@ -230,7 +231,7 @@ impl FakeInstance {
 
     /// Provision: `service_id`, `plan_id`, `organization_guid`, `space_guid`, `context`,
     /// `parameters` (always an object).
-    pub fn provision_params(&self, plan_id: &str, parameters: &Value) -> Value {
+    pub fn provision_params(&self, plan_id: &PlanId, parameters: &Value) -> Value {
         let mut params = Map::new();
         params.insert("service_id".into(), json!(self.service_id));
         params.insert("plan_id".into(), json!(plan_id));
@@ -244,8 +245,8 @@ impl FakeInstance {
     /// Update: `service_id`, `plan_id`, `parameters`, `previous_values`, `context`.
     pub fn update_params(
         &self,
-        plan_id: &str,
-        previous_plan_id: &str,
+        plan_id: &PlanId,
+        previous_plan_id: &PlanId,
         parameters: &Value,
     ) -> Value {
         let mut params = Map::new();
@@ -277,7 +278,12 @@ impl FakeInstance {
 
     /// Bind: `app_guid` (app bindings only), `plan_id`, `service_id`, `bind_resource` (app
     /// bindings only), `context`, `parameters`.
-    pub fn bind_params(&self, plan_id: &str, app_guid: Option<&str>, parameters: &Value) -> Value {
+    pub fn bind_params(
+        &self,
+        plan_id: &PlanId,
+        app_guid: Option<&str>,
+        parameters: &Value,
+    ) -> Value {
         let mut params = Map::new();
         if let Some(guid) = app_guid {
             params.insert("app_guid".into(), json!(guid));
@@ -293,7 +299,7 @@ impl FakeInstance {
     }
 
     /// Unbind: exactly `{"plan_id", "service_id"}`.
-    pub fn unbind_params(&self, plan_id: &str) -> Value {
+    pub fn unbind_params(&self, plan_id: &PlanId) -> Value {
         json!({"plan_id": plan_id, "service_id": self.service_id})
     }
 
@@ -368,7 +374,8 @@ mod tests {
     }
 
     fn requests() -> Vec<Request> {
-        let instance = FakeInstance::new("svc");
+        let instance = FakeInstance::new(&ServiceId::parse("svc").unwrap());
+        let p = PlanId::parse("p").unwrap();
         let sd = ServiceDeployment {
             deployment_name: instance.deployment_name.clone(),
             releases: vec![ServiceRelease {
@@ -388,7 +395,7 @@ mod tests {
             binding_id: "b1".into(),
             vms: fake_vms(&plan()),
             manifest: "name: x\n".into(),
-            request_params: instance.bind_params("p", Some("app"), &json!({"a": "<&>"})),
+            request_params: instance.bind_params(&p, Some("app"), &json!({"a": "<&>"})),
             secrets: Some(secrets.clone()),
             dns_addresses: BTreeMap::new(),
         };
@@ -398,7 +405,7 @@ mod tests {
                 plan: plan(),
                 previous_plan: None,
                 previous_manifest: None,
-                request_params: instance.provision_params("p", &json!({})),
+                request_params: instance.provision_params(&p, &json!({})),
                 previous_secrets: None,
                 previous_configs: None,
             })),
