@@ -251,6 +251,13 @@ impl OperationId {
     }
 }
 
+/// Parses an id in a test, where a bad one is the test's own mistake; the type comes from
+/// where the id goes.
+#[cfg(test)]
+pub(crate) fn parsed<T: Id>(text: &str) -> T {
+    T::parse(text).unwrap_or_else(|e| panic!("{text:?} {e}"))
+}
+
 /// Escapes a caller-controlled string for a log line: control characters (CR, LF, NUL, ESC,
 /// ...) and backslashes become escapes, and the text is cut after `max` characters, so a
 /// caller can neither forge log lines nor flood the log.

@@ -476,7 +476,7 @@ mod tests {
     fn row(id: &str, state: InstanceState, last: Option<OperationState>) -> FleetRow {
         FleetRow {
             id: crate::ids::InstanceId::parse(id).unwrap(),
-            plan_id: crate::ids::PlanId::parse("p").unwrap(),
+            plan_id: crate::ids::parsed("p"),
             plan_name: "small".into(),
             state,
             last_operation: last.map(|s| ("create", s)),

@@ -160,7 +160,7 @@ mod tests {
         let (manifest, stored) = replace_odb_secrets(
             "p: ((odb_secret:admin))\n",
             Some(&secrets),
-            &ServiceId::parse("svc").unwrap(),
+            &crate::ids::parsed("svc"),
             "service-instance_1",
         );
         assert_eq!(manifest, "p: ((/odb/svc/service-instance_1/admin))\n");

@@ -677,7 +677,7 @@ pub(super) mod tests_support {
             })
         };
         let request = UpdateRequest {
-            service_id: ServiceId::parse("s").unwrap(),
+            service_id: crate::ids::parsed("s"),
             plan_id: None,
             parameters: None,
             context: None,
@@ -686,9 +686,9 @@ pub(super) mod tests_support {
             accepts_incomplete: true,
         };
         let record = InstanceRecord {
-            id: InstanceId::parse("i").unwrap(),
-            service_id: ServiceId::parse("s").unwrap(),
-            plan_id: PlanId::parse("p").unwrap(),
+            id: crate::ids::parsed("i"),
+            service_id: crate::ids::parsed("s"),
+            plan_id: crate::ids::parsed("p"),
             organization_guid: String::new(),
             space_guid: String::new(),
             context: None,

@@ -383,7 +383,7 @@ mod tests {
             .config;
         let first = config.catalog.plans[0].clone();
         let counts = PlanCounts::of(&[InstanceRecord {
-            id: InstanceId::parse("x").unwrap(),
+            id: crate::ids::parsed("x"),
             service_id: config.catalog.id.clone(),
             plan_id: first.plan_id.clone(),
             organization_guid: String::new(),

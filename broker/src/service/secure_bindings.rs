@@ -120,8 +120,8 @@ mod tests {
 
     fn request(app: Option<&str>, resource: Value) -> BindRequest {
         BindRequest {
-            service_id: crate::ids::ServiceId::parse("s").unwrap(),
-            plan_id: crate::ids::PlanId::parse("p").unwrap(),
+            service_id: crate::ids::parsed("s"),
+            plan_id: crate::ids::parsed("p"),
             parameters: json!({}),
             bind_resource: Some(resource),
             context: None,

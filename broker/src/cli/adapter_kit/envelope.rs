@@ -374,8 +374,8 @@ mod tests {
     }
 
     fn requests() -> Vec<Request> {
-        let instance = FakeInstance::new(&ServiceId::parse("svc").unwrap());
-        let p = PlanId::parse("p").unwrap();
+        let instance = FakeInstance::new(&crate::ids::parsed("svc"));
+        let p: PlanId = crate::ids::parsed("p");
         let sd = ServiceDeployment {
             deployment_name: instance.deployment_name.clone(),
             releases: vec![ServiceRelease {

@@ -171,7 +171,7 @@ mod tests {
         let (deployed, stored) = deployed_form(
             manifest,
             Some(&secrets),
-            &crate::ids::ServiceId::parse("svc").unwrap(),
+            &crate::ids::parsed("svc"),
             "service-instance_1",
         );
         assert_eq!(
