@@ -240,6 +240,18 @@ impl Engine {
         }
     }
 
+    /// The instance's deployment, once no director task runs on it, and whether the director
+    /// has it.
+    async fn idle_deployment(
+        &self,
+        instance: &InstanceRecord,
+    ) -> Result<(String, bool), EngineError> {
+        let deployment = instance.deployment_name.clone();
+        self.ensure_no_task_in_progress(&deployment).await?;
+        let deployed = self.director.manifest(&deployment).await?.is_some();
+        Ok((deployment, deployed))
+    }
+
     /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
     /// follow as after a deploy.
     async fn start_recreate(
@@ -247,9 +259,8 @@ impl Engine {
         mut op: OperationRecord,
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
-        let deployment = instance.deployment_name.clone();
-        self.ensure_no_task_in_progress(&deployment).await?;
-        if self.director.manifest(&deployment).await?.is_none() {
+        let (deployment, deployed) = self.idle_deployment(&instance).await?;
+        if !deployed {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
         let submitted = self.director.recreate(&deployment, &op.id).await;
@@ -303,9 +314,8 @@ impl Engine {
         mut op: OperationRecord,
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
-        let deployment = instance.deployment_name.clone();
-        self.ensure_no_task_in_progress(&deployment).await?;
-        if self.director.manifest(&deployment).await?.is_none() {
+        let (deployment, deployed) = self.idle_deployment(&instance).await?;
+        if !deployed {
             // Nothing was ever deployed (or it is already gone): the delete is complete.
             return self.succeed(op).await;
         }
