@@ -2,7 +2,7 @@
 //! asks the director for the deployment's VMs and manifest, runs the adapter, and stores the
 //! binding so that it can be fetched later.
 
-use super::{secure_bindings, Broker, Caller, ServiceError, ServiceResult};
+use super::{adapter_params, secure_bindings, Broker, Caller, ServiceError, ServiceResult};
 use crate::adapter::{AdapterError, BindingRequest};
 use crate::engine::EngineError;
 use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
@@ -11,7 +11,7 @@ use crate::schemas::SchemaKind;
 use crate::store::{
     BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A bind request, parsed.
@@ -396,24 +396,11 @@ impl Broker {
             .dns_addresses(instance, &request.plan_id)
             .await
             .map_err(|e| ServiceError::engine(instance_id, "bind", "bind", e))?;
-        let mut params = Map::new();
-        if let Some(guid) = &request.app_guid {
-            params.insert("app_guid".into(), json!(guid));
-        }
-        params.insert("plan_id".into(), json!(request.plan_id));
-        params.insert("service_id".into(), json!(request.service_id));
-        if let Some(bind_resource) = &request.bind_resource {
-            params.insert("bind_resource".into(), bind_resource.clone());
-        }
-        if let Some(context) = &request.context {
-            params.insert("context".into(), context.clone());
-        }
-        params.insert("parameters".into(), request.parameters.clone());
         Ok(BindingRequest {
             binding_id: binding_id.to_string(),
             vms: facts.vms,
             manifest: facts.manifest,
-            request_params: Value::Object(params),
+            request_params: adapter_params::bind(request),
             secrets: facts.secrets,
             dns_addresses,
         })
@@ -530,7 +517,7 @@ impl Broker {
                 binding_id: binding_id.to_string(),
                 vms: facts.vms,
                 manifest: facts.manifest,
-                request_params: json!({"plan_id": request.plan_id, "service_id": request.service_id}),
+                request_params: adapter_params::unbind(&request.service_id, &request.plan_id),
                 secrets: facts.secrets,
                 dns_addresses,
             };

@@ -1,5 +1,6 @@
 //! Instance use cases: provision, update or upgrade, deprovision, fetch, and last operation.
 
+use super::adapter_params;
 use super::operations::{new_operation, Accepted, QUOTA_LOCK};
 use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
@@ -9,7 +10,7 @@ use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRecord,
     OperationRequest, OperationState, StoreError, Timestamp,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A provision request, parsed.
@@ -119,60 +120,14 @@ impl ProvisionIdentity<'_> {
     }
 }
 
-/// The request-parameters map a provision hands the adapter.
-fn provision_request_params(r: &ProvisionRequest) -> Value {
-    let mut params = Map::new();
-    params.insert("service_id".into(), json!(r.service_id));
-    params.insert("plan_id".into(), json!(r.plan_id));
-    params.insert("organization_guid".into(), json!(r.organization_guid));
-    params.insert("space_guid".into(), json!(r.space_guid));
-    if let Some(context) = &r.context {
-        params.insert("context".into(), context.clone());
+impl UpdateRequest {
+    /// `previous_values.maintenance_info`, unless absent or `null`.
+    pub(super) fn previous_maintenance_info(&self) -> Option<&Value> {
+        self.previous_values
+            .as_ref()
+            .and_then(|p| p.get("maintenance_info"))
+            .filter(|m| !m.is_null())
     }
-    if let Some(mi) = &r.maintenance_info {
-        params.insert("maintenance_info".into(), mi.clone());
-    }
-    params.insert("parameters".into(), r.parameters.clone());
-    Value::Object(params)
-}
-
-/// The request-parameters map an update hands the adapter (an upgrade hands only
-/// `{"context": ...}`).
-fn update_request_params(
-    r: &UpdateRequest,
-    instance: &InstanceRecord,
-    new_plan: &PlanId,
-    parameters: &Value,
-) -> Value {
-    let mut params = Map::new();
-    params.insert("service_id".into(), json!(r.service_id));
-    params.insert("plan_id".into(), json!(new_plan));
-    params.insert("parameters".into(), parameters.clone());
-    let mut previous = Map::new();
-    previous.insert("plan_id".into(), json!(instance.plan_id));
-    previous.insert("service_id".into(), json!(instance.service_id));
-    previous.insert("organization_id".into(), json!(instance.organization_guid));
-    previous.insert("space_id".into(), json!(instance.space_guid));
-    // A `null` inside the platform's document counts as not sent.
-    if let Some(mi) = previous_maintenance_info(r) {
-        previous.insert("maintenance_info".into(), mi.clone());
-    }
-    params.insert("previous_values".into(), Value::Object(previous));
-    if let Some(context) = &r.context {
-        params.insert("context".into(), context.clone());
-    }
-    if let Some(mi) = &r.maintenance_info {
-        params.insert("maintenance_info".into(), mi.clone());
-    }
-    Value::Object(params)
-}
-
-/// `previous_values.maintenance_info` of an update, unless absent or `null`.
-fn previous_maintenance_info(r: &UpdateRequest) -> Option<&Value> {
-    r.previous_values
-        .as_ref()
-        .and_then(|p| p.get("maintenance_info"))
-        .filter(|m| !m.is_null())
 }
 
 /// Whether an update is an upgrade, decided once from what the instance is at and what the
@@ -195,7 +150,7 @@ impl UpgradeDecision {
             .as_ref()
             .map(|mi| mi.version.clone())
             .filter(|v| !v.is_empty())
-            .or_else(|| maintenance_version(previous_maintenance_info(r)));
+            .or_else(|| maintenance_version(r.previous_maintenance_info()));
         let target_version = target
             .map(|mi| mi.version.clone())
             .filter(|v| !v.is_empty());
@@ -332,7 +287,7 @@ impl Broker {
             parameters: Some(request.parameters.clone()),
             context: request.context.clone(),
             maintenance_info: maintenance_info.clone(),
-            request_params: Some(provision_request_params(&request)),
+            request_params: Some(adapter_params::provision(&request)),
             force: false,
             fingerprint: Some(json!({
                 "service_id": request.service_id,
@@ -479,7 +434,7 @@ impl Broker {
         } else {
             (
                 OperationKind::Update,
-                update_request_params(&request, &instance, &new_plan, &parameters),
+                adapter_params::update(&request, (&instance).into(), &new_plan, &parameters),
             )
         };
         let operation_request = OperationRequest {

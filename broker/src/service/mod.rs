@@ -7,6 +7,7 @@
 //! HTTP, so the use cases are tested in-process against the simulated director and a
 //! temporary store.
 
+pub mod adapter_params;
 mod bindings;
 mod error;
 mod fleet;
