@@ -14,6 +14,17 @@ const SERVICE: &str = "svc-id";
 const SMALL: &str = "plan-small";
 const LOCKED: &str = "plan-locked";
 const SOLO: &str = "plan-solo";
+/// Asserts that `err` is the [`ServiceError`] variant named, with `text` in its message.
+macro_rules! assert_refused {
+    ($err:expr, $variant:ident, $text:expr) => {{
+        let err = &$err;
+        assert!(
+            matches!(err, ServiceError::$variant(m) if m.contains($text)),
+            "{err:?}"
+        );
+    }};
+}
+
 const CALLER: Caller<'static> = Caller {
     request_id: "req-1",
 };
@@ -278,18 +289,12 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let mut request = provision_request(SMALL, json!({}));
     request.service_id = parsed("other");
     let err = f.try_provision("x", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("use 'svc-id'")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "use 'svc-id'");
     let err = f
         .try_provision("x", provision_request("nope", json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("plan-small")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "plan-small");
 }
 
 #[tokio::test]
@@ -331,10 +336,7 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
     let err = f.try_provision("taken", other_space).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Conflict(m) if m.contains("space")),
-        "{err:?}"
-    );
+    assert_refused!(err, Conflict, "space");
 }
 
 #[tokio::test]
@@ -376,10 +378,7 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
         .try_provision("solo-2", provision_request(SOLO, json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Unprocessable(m) if m.contains("quota")),
-        "{err:?}"
-    );
+    assert_refused!(err, Unprocessable, "quota");
 }
 
 #[tokio::test]
@@ -412,10 +411,7 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     let mut request = update_request(None);
     request.plan_id = Some(parsed(LOCKED));
     let err = f.update("move", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Unprocessable(m) if m.contains("plan changes are not supported")),
-        "{err:?}"
-    );
+    assert_refused!(err, Unprocessable, "plan changes are not supported");
 }
 
 #[tokio::test]
@@ -426,10 +422,7 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
         .update("busy", update_request(Some(json!({"a": 1}))))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Concurrency(m) if m.contains("provisioning in progress")),
-        "{err:?}"
-    );
+    assert_refused!(err, Concurrency, "provisioning in progress");
 }
 
 #[tokio::test]
@@ -444,10 +437,7 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
         (OperationKind::Delete, OperationState::Succeeded)
     );
     let err = f.broker.fetch_instance(&parsed("del")).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::NotFound(m) if m.contains("deleted")),
-        "{err:?}"
-    );
+    assert_refused!(err, NotFound, "deleted");
     let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
@@ -518,10 +508,7 @@ async fn a_bind_while_the_provision_runs_is_a_concurrency_error() {
         .bind("early", "b", bind_request(json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Concurrency(m) if m.contains("still being provisioned")),
-        "{err:?}"
-    );
+    assert_refused!(err, Concurrency, "still being provisioned");
 }
 
 #[tokio::test]
@@ -531,10 +518,7 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     let mut request = bind_request(json!({}));
     request.plan_id = parsed(LOCKED);
     let err = f.bind("nb", "b", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("not bindable")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "not bindable");
 }
 
 #[tokio::test]
@@ -566,10 +550,7 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     let mut request = bind_request(json!({}));
     request.predecessor_binding_id = Some(parsed("old"));
     let err = f.bind("rot", "new", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("binding_rotatable")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "binding_rotatable");
 }
 
 #[tokio::test]
@@ -667,10 +648,7 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
         .manage("rec", OperationKind::Upgrade, None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Conflict(m) if m.contains(started.operation.as_str())),
-        "{err:?}"
-    );
+    assert_refused!(err, Conflict, started.operation.as_str());
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
     let err = f
         .manage("missing", OperationKind::Recreate, None)
