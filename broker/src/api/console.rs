@@ -322,20 +322,10 @@ fn step_detail(step: &Value) -> String {
                 }
             }
         }
-        "director" => {
+        kind @ ("director" | "credhub") => {
             let _ = write!(
                 out,
-                "director {} {} → {} ({} ms)",
-                esc(&text("method")),
-                esc(&text("path")),
-                esc(&text("status")),
-                esc(&text("duration_ms"))
-            );
-        }
-        "credhub" => {
-            let _ = write!(
-                out,
-                "credhub {} {} → {} ({} ms)",
+                "{kind} {} {} → {} ({} ms)",
                 esc(&text("method")),
                 esc(&text("path")),
                 esc(&text("status")),
