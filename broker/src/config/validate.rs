@@ -600,6 +600,25 @@ fn ca_pem(problems: &mut Vec<ConfigProblem>, key: &str, value: Option<&str>) -> 
     Some(pem.to_string())
 }
 
+/// The UAA client a CredHub section names, `<prefix>client_id` (with what it is for) and
+/// `<prefix>client_secret`, both required.
+fn uaa_client(
+    problems: &mut Vec<ConfigProblem>,
+    prefix: &str,
+    (id, id_hint): (&str, &str),
+    secret: &str,
+) -> (Option<String>, Option<String>) {
+    (
+        required(problems, format!("{prefix}client_id"), id, id_hint),
+        required(
+            problems,
+            format!("{prefix}client_secret"),
+            secret,
+            "give the UAA client secret (or ${ENV_VAR})",
+        ),
+    )
+}
+
 /// Validates `bosh_credhub:` (the Go broker's keys), each problem naming its key.
 fn validate_bosh_credhub(
     raw: &RawBoshCredhub,
@@ -626,17 +645,11 @@ fn validate_bosh_credhub(
         return None;
     };
     let key = "bosh_credhub.authentication.uaa.client_credentials";
-    let id = required(
+    let (id, secret) = uaa_client(
         problems,
-        format!("{key}.client_id"),
-        &creds.client_id,
-        "give the UAA client id",
-    );
-    let secret = required(
-        problems,
-        format!("{key}.client_secret"),
+        &format!("{key}."),
+        (&creds.client_id, "give the UAA client id"),
         &creds.client_secret,
-        "give the UAA client secret (or ${ENV_VAR})",
     );
     if problems.len() > before {
         return None;
@@ -664,17 +677,14 @@ fn validate_runtime_credhub(
         "credhub.internal_uaa_ca_cert",
         raw.internal_uaa_ca_cert.as_deref(),
     );
-    let id = required(
+    let (id, secret) = uaa_client(
         problems,
-        "credhub.client_id".into(),
-        &raw.client_id,
-        "give the UAA client id the broker writes binding credentials with",
-    );
-    let secret = required(
-        problems,
-        "credhub.client_secret".into(),
+        "credhub.",
+        (
+            &raw.client_id,
+            "give the UAA client id the broker writes binding credentials with",
+        ),
         &raw.client_secret,
-        "give the UAA client secret (or ${ENV_VAR})",
     );
     if problems.len() > before {
         return None;
