@@ -952,25 +952,17 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
                 problem(problems, format!("{key}.{field}"), "can't be empty");
             }
         }
-        if !ids.insert(&plan.plan_id) {
-            problem(
-                problems,
-                format!("{key}.plan_id"),
-                format!(
-                    "'{}' is used by two plans: plan ids must be unique",
-                    plan.plan_id
-                ),
-            );
-        }
-        if !plan.name.is_empty() && !names.insert(plan.name.clone()) {
-            problem(
-                problems,
-                format!("{key}.name"),
-                format!(
-                    "'{}' is used by two plans: plan names must be unique",
-                    plan.name
-                ),
-            );
+        for (field, value, seen, what) in [
+            ("plan_id", plan.plan_id.as_str(), &mut ids, "ids"),
+            ("name", plan.name.as_str(), &mut names, "names"),
+        ] {
+            if !value.is_empty() && !seen.insert(value) {
+                problem(
+                    problems,
+                    format!("{key}.{field}"),
+                    format!("'{value}' is used by two plans: plan {what} must be unique"),
+                );
+            }
         }
         if plan.instance_groups.is_empty() {
             problem(
