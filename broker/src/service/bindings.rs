@@ -71,11 +71,8 @@ impl Broker {
         operation: &'static str,
     ) -> ServiceResult<Option<BindingRecord>> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.engine
-            .store()
-            .run(move |s| s.binding(&i, &b))
+        self.stored(instance_id, operation, move |s| s.binding(&i, &b))
             .await
-            .map_err(|e| ServiceError::store(instance_id, operation, e))
     }
 
     async fn forget_binding(
@@ -84,12 +81,9 @@ impl Broker {
         binding_id: &BindingId,
     ) -> ServiceResult<()> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.engine
-            .store()
-            .run(move |s| s.delete_binding(&i, &b))
+        self.stored(instance_id, "unbind", move |s| s.delete_binding(&i, &b))
             .await
             .map(|_| ())
-            .map_err(|e| ServiceError::store(instance_id, "unbind", e))
     }
 
     /// What the adapter needs about the deployment: manifest, VMs and stored secrets;
@@ -461,11 +455,10 @@ impl Broker {
     ) -> ServiceResult<()> {
         let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
         let kept = self
-            .engine
-            .store()
-            .run(move |s| s.set_binding_response(&i, &b, &r))
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "bind", e))?;
+            .stored(instance_id, "bind", move |s| {
+                s.set_binding_response(&i, &b, &r)
+            })
+            .await?;
         if kept {
             return Ok(());
         }

@@ -70,11 +70,8 @@ impl Broker {
     /// Every live instance, failed and in-flight first, then by id.
     pub async fn fleet(&self) -> ServiceResult<Vec<FleetRow>> {
         let listed = self
-            .engine
-            .store()
-            .run(|s| s.live_instances_with_latest_operation())
-            .await
-            .map_err(|e| ServiceError::store("-", "console", e))?;
+            .stored("-", "console", |s| s.live_instances_with_latest_operation())
+            .await?;
         let mut rows: Vec<FleetRow> = listed
             .into_iter()
             .map(|(i, op)| self.fleet_row(i, op))
@@ -91,11 +88,10 @@ impl Broker {
     pub async fn instance_detail(&self, id: &InstanceId) -> ServiceResult<InstanceDetail> {
         let owned = id.clone();
         let found = self
-            .engine
-            .store()
-            .run(move |s| Ok((s.instance(&owned)?, s.latest_operation(&owned)?)))
-            .await
-            .map_err(|e| ServiceError::store(id, "console", e))?;
+            .stored(id, "console", move |s| {
+                Ok((s.instance(&owned)?, s.latest_operation(&owned)?))
+            })
+            .await?;
         let (Some(instance), op) = found else {
             return Err(ServiceError::NotFound(format!(
                 "service instance {id} does not exist"

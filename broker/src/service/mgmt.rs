@@ -88,21 +88,14 @@ pub struct ManagementOperation {
 
 impl Broker {
     async fn live_instances(&self) -> ServiceResult<Vec<InstanceRecord>> {
-        self.engine
-            .store()
-            .run(|s| s.live_instances())
-            .await
-            .map_err(|e| ServiceError::store("-", "mgmt", e))
+        self.stored("-", "mgmt", |s| s.live_instances()).await
     }
 
     /// Every live instance with its newest operation.
     pub async fn list_instances(&self) -> ServiceResult<Vec<InstanceSummary>> {
         let listed = self
-            .engine
-            .store()
-            .run(|s| s.live_instances_with_latest_operation())
-            .await
-            .map_err(|e| ServiceError::store("-", "mgmt", e))?;
+            .stored("-", "mgmt", |s| s.live_instances_with_latest_operation())
+            .await?;
         Ok(listed
             .into_iter()
             .map(|(i, op)| InstanceSummary {
@@ -138,11 +131,8 @@ impl Broker {
         }
         let iid = id.clone();
         let bindings = self
-            .engine
-            .store()
-            .run(move |s| s.bindings_of(&iid))
-            .await
-            .map_err(|e| ServiceError::store(id, "mgmt", e))?;
+            .stored(id, "mgmt", move |s| s.bindings_of(&iid))
+            .await?;
         Ok(bindings
             .into_iter()
             .map(|b| ListedBinding {
@@ -187,11 +177,8 @@ impl Broker {
     pub async fn metric_gauges(&self) -> ServiceResult<crate::metrics::Gauges> {
         let instances = self.live_instances().await?;
         let in_flight = self
-            .engine
-            .store()
-            .run(|s| s.in_flight_operations())
-            .await
-            .map_err(|e| ServiceError::store("-", "metrics", e))?
+            .stored("-", "metrics", |s| s.in_flight_operations())
+            .await?
             .len() as u64;
         let mut gauges = crate::metrics::Gauges {
             in_flight,

@@ -135,6 +135,20 @@ impl Broker {
         })
     }
 
+    /// Runs `f` on the store, off the async executor; a failure is a
+    /// [`ServiceError::store`] of `action` on `instance`.
+    async fn stored<T, F>(&self, instance: &str, action: &'static str, f: F) -> ServiceResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::store::Store) -> crate::store::StoreResult<T> + Send + 'static,
+    {
+        self.engine
+            .store()
+            .run(f)
+            .await
+            .map_err(|e| ServiceError::store(instance, action, e))
+    }
+
     /// The instance with this id (deleted tombstones included).
     async fn load_instance(
         &self,
@@ -142,21 +156,15 @@ impl Broker {
         operation: &'static str,
     ) -> ServiceResult<Option<InstanceRecord>> {
         let owned = id.clone();
-        self.engine
-            .store()
-            .run(move |s| s.instance(&owned))
+        self.stored(id, operation, move |s| s.instance(&owned))
             .await
-            .map_err(|e| ServiceError::store(id, operation, e))
     }
 
     /// The newest operation of an instance.
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
         let owned = id.clone();
-        self.engine
-            .store()
-            .run(move |s| s.latest_operation(&owned))
+        self.stored(id, "last_operation", move |s| s.latest_operation(&owned))
             .await
-            .map_err(|e| ServiceError::store(id, "last_operation", e))
     }
 
     /// The generic, actionable message for an unexpected failure.

@@ -172,15 +172,12 @@ impl Broker {
         plan_id: &PlanId,
         moving_from: Option<&PlanId>,
     ) -> ServiceResult<()> {
-        let store = &self.engine.store();
-        let instances = store
-            .run(|s| s.live_instances())
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
-        let in_flight = store
-            .run(|s| s.in_flight_operations())
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
+        let instances = self
+            .stored(instance_id, "quota check", |s| s.live_instances())
+            .await?;
+        let in_flight = self
+            .stored(instance_id, "quota check", |s| s.in_flight_operations())
+            .await?;
         let mut counts = crate::quotas::PlanCounts::of(&instances);
         // An instance in the middle of a plan change counts against both plans until it is
         // done: it may end on either.
