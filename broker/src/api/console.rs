@@ -19,6 +19,7 @@ use super::error::{answer, ApiError};
 use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::AppState;
+use crate::journal::field_text;
 use crate::service::{FleetRow, HistoryEntry, InstanceDetail};
 use crate::store::{InstanceState, OperationState};
 use actix_web::{web, HttpResponse};
@@ -281,26 +282,17 @@ pub async fn fleet(
     Ok(page("Service instances", &body))
 }
 
-/// A field of a journal step as text (`""` when absent).
-fn step_field(step: &Value, key: &str) -> String {
-    match &step[key] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn step_item(step: &Value) -> String {
     format!(
         "<li><span class=\"muted\">{}</span> {}</li>",
-        esc(&step_field(step, "at")),
+        esc(&field_text(step, "at")),
         step_detail(step)
     )
 }
 
 /// What a journal step says, by kind, every value escaped.
 fn step_detail(step: &Value) -> String {
-    let text = |k: &str| step_field(step, k);
+    let text = |k: &str| field_text(step, k);
     let mut out = String::new();
     match text("kind").as_str() {
         "adapter" => {
