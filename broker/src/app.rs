@@ -7,6 +7,7 @@ use crate::api::{self, middleware::Credentials, AppState};
 use crate::config::{BoshSettings, Config, DirectorSettings, LoadedConfig};
 use crate::director::{bosh::BoshDirector, simulated::SimulatedDirector, Director};
 use crate::engine::Engine;
+use crate::ids::PlanId;
 use crate::schemas::PlanSchemas;
 use crate::store::Store;
 use actix_web::{web, App, HttpServer};
@@ -120,7 +121,7 @@ async fn connect_credhub(
 async fn fetch_plan_schemas(
     config: &Config,
     engine: &Engine,
-) -> Result<BTreeMap<String, PlanSchemas>, StartError> {
+) -> Result<BTreeMap<PlanId, PlanSchemas>, StartError> {
     let mut schemas = BTreeMap::new();
     if !config.broker.enable_plan_schemas {
         return Ok(schemas);

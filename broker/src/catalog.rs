@@ -1,6 +1,7 @@
 //! The OSB catalog, built once from the configuration.
 
 use crate::config::{Config, MaintenanceInfoConfig, PlanConfig, ServiceMetadata};
+use crate::ids::PlanId;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -101,7 +102,7 @@ fn service_metadata(m: &ServiceMetadata) -> Value {
 }
 
 /// Builds the catalog body. `schemas` gives each plan's published schemas, by plan id.
-pub fn build(config: &Config, schemas: &std::collections::BTreeMap<String, Value>) -> Value {
+pub fn build(config: &Config, schemas: &std::collections::BTreeMap<PlanId, Value>) -> Value {
     let c = &config.catalog;
     let plans: Vec<Value> = c
         .plans

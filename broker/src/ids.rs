@@ -1,7 +1,8 @@
-//! Ids that come from callers — service instance, binding and operation ids — parsed once at
-//! the edge into types that cannot hold a bad value.
+//! Ids that come from callers — service instance, binding and operation ids, and the catalog's
+//! service and plan ids — parsed once at the edge into types that cannot hold a bad value.
 //!
-//! The rule (the same for every id, on every route: OSB, `/mgmt` and the operator CLI):
+//! The instance, binding and operation id rule (the same for every such id, on every route:
+//! OSB, `/mgmt` and the operator CLI):
 //! 1 to 64 characters, ASCII letters, digits, `.`, `_` and `-`, starting with a letter or a
 //! digit. That covers what platforms send: Cloud Foundry and Korifi use GUIDs (36
 //! characters), Kubernetes service catalogs use GUIDs or DNS-1123 label names (at most 63
@@ -9,6 +10,15 @@
 //! file name or a log line: `/`, `..`, `?`, `#`, `%`, spaces, control characters and anything
 //! outside ASCII. An instance's BOSH deployment is `service-instance_<id>`, so a valid id
 //! names exactly one deployment and never another one.
+//!
+//! The catalog id rule, for [`ServiceId`] and [`PlanId`]: 1 to 255 characters, none of them a
+//! control character. Catalog ids are chosen by the operator, and the OSB specification lets
+//! them hold any character (GUIDs are only recommended), so a configuration written for
+//! another broker may use spaces, slashes or letters outside ASCII; the broker therefore
+//! never builds a path or a file name from them unencoded. What the rule refuses is what no
+//! catalog needs and what could forge a log line or a header: empty ids, control characters
+//! (CR, LF, NUL, ESC, ...) and floods (Cloud Foundry keeps catalog ids in 255-character
+//! columns).
 
 use std::fmt;
 
@@ -22,13 +32,19 @@ pub const MAX_ID_LEN: usize = 64;
 pub const ID_RULE: &str =
     "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or a digit";
 
+/// The longest catalog id accepted, in characters.
+pub const MAX_CATALOG_ID_LEN: usize = 255;
+
+/// The catalog id rule, as said in error messages.
+pub const CATALOG_ID_RULE: &str = "1 to 255 characters, none of them a control character";
+
 /// Why a string is not a valid id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     /// The id is empty.
     #[error("is empty")]
     Empty,
-    /// The id is longer than [`MAX_ID_LEN`].
+    /// The id is longer than its rule allows ([`MAX_ID_LEN`], [`MAX_CATALOG_ID_LEN`]).
     #[error("is {0} characters long")]
     TooLong(usize),
     /// The id does not start with a letter or a digit.
@@ -43,7 +59,7 @@ pub enum IdError {
 }
 
 /// Checks `s` against the id rule.
-fn check(s: &str) -> Result<(), IdError> {
+fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
@@ -63,6 +79,24 @@ fn check(s: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Checks `s` against the catalog id rule.
+fn check_catalog_id(s: &str) -> Result<(), IdError> {
+    if s.is_empty() {
+        return Err(IdError::Empty);
+    }
+    // Within the limit in bytes is within it in characters; only a longer text is counted.
+    if s.len() > MAX_CATALOG_ID_LEN {
+        let n = s.chars().count();
+        if n > MAX_CATALOG_ID_LEN {
+            return Err(IdError::TooLong(n));
+        }
+    }
+    match s.chars().enumerate().find(|(_, c)| c.is_control()) {
+        Some((i, c)) => Err(IdError::BadCharacter(c, i)),
+        None => Ok(()),
+    }
+}
+
 /// Decodes one percent-encoded URL path segment strictly: `%XX` escapes must form valid
 /// UTF-8 (no lossy replacement, so two different byte strings never alias one id).
 pub fn decode_segment(raw: &str) -> Result<String, IdError> {
@@ -72,8 +106,22 @@ pub fn decode_segment(raw: &str) -> Result<String, IdError> {
         .map_err(|_| IdError::InvalidUtf8)
 }
 
+/// What every id type offers, for code that parses any of them (request bodies, query
+/// parameters): what it names, its rule and its parser.
+pub trait Id: Sized {
+    /// What the id names, for messages.
+    const WHAT: &'static str;
+    /// The rule the id follows, for messages.
+    const RULE: &'static str;
+    /// Parses an id that follows the rule.
+    fn parse(s: &str) -> Result<Self, IdError>;
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        id_type!($(#[$doc])* $name, $what, check_id, ID_RULE);
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $check:ident, $rule:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
@@ -83,9 +131,12 @@ macro_rules! id_type {
             /// What the id names, for messages.
             pub const WHAT: &'static str = $what;
 
+            /// The rule the id follows, for messages.
+            pub const RULE: &'static str = $rule;
+
             /// Parses an id that follows the rule.
             pub fn parse(s: &str) -> Result<Self, IdError> {
-                check(s).map(|()| Self(s.to_string()))
+                $check(s).map(|()| Self(s.to_string()))
             }
 
             /// Parses an id from a percent-encoded URL path segment.
@@ -102,6 +153,32 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Id for $name {
+            const WHAT: &'static str = $what;
+            const RULE: &'static str = $rule;
+            fn parse(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
             }
         }
 
@@ -122,7 +199,7 @@ macro_rules! id_type {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
                 Self::parse(&s).map_err(|e| {
-                    serde::de::Error::custom(format!("{} {e}: use {ID_RULE}", Self::WHAT))
+                    serde::de::Error::custom(format!("{} {e}: use {}", Self::WHAT, Self::RULE))
                 })
             }
         }
@@ -145,6 +222,21 @@ id_type!(
     "the operation id"
 );
 
+id_type!(
+    /// A catalog service id (`service_catalog.id`), under the catalog id rule.
+    ServiceId,
+    "the service id",
+    check_catalog_id,
+    CATALOG_ID_RULE
+);
+id_type!(
+    /// A catalog plan id (`service_catalog.plans[].plan_id`), under the catalog id rule.
+    PlanId,
+    "the plan id",
+    check_catalog_id,
+    CATALOG_ID_RULE
+);
+
 impl InstanceId {
     /// The name of the instance's BOSH deployment.
     pub fn deployment_name(&self) -> String {
@@ -157,6 +249,13 @@ impl OperationId {
     pub fn new_random() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
+}
+
+/// Parses an id in a test, where a bad one is the test's own mistake; the type comes from
+/// where the id goes.
+#[cfg(test)]
+pub(crate) fn parsed<T: Id>(text: &str) -> T {
+    T::parse(text).unwrap_or_else(|e| panic!("{text:?} {e}"))
 }
 
 /// Escapes a caller-controlled string for a log line: control characters (CR, LF, NUL, ESC,
@@ -224,6 +323,69 @@ mod tests {
             assert!(BindingId::parse(bad).is_err(), "{bad:?}");
             assert!(OperationId::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn catalog_ids_may_be_any_text_an_operator_chooses() {
+        for ok in [
+            "8c1ae6d4-4ac2-4a1a-8a8f-3e55b2d8cfe3",
+            "redis-cache-small",
+            "0x1F",
+            "1",
+            "-leading-dash",
+            ".",
+            "a b",
+            "plans/small",
+            "a?b#c%2F",
+            "é-plan-日本",
+            &"x".repeat(255),
+            &"é".repeat(255),
+        ] {
+            assert_eq!(PlanId::parse(ok).unwrap().as_str(), ok);
+            assert_eq!(ServiceId::parse(ok).unwrap(), ok);
+        }
+    }
+
+    #[test]
+    fn hostile_catalog_ids_are_refused_without_panicking() {
+        let flood = "p".repeat(100_000);
+        for (bad, why) in [
+            ("", IdError::Empty),
+            ("a\r\nX-Injected: 1", IdError::BadCharacter('\r', 1)),
+            ("\n", IdError::BadCharacter('\n', 0)),
+            ("a\0b", IdError::BadCharacter('\0', 1)),
+            ("tab\there", IdError::BadCharacter('\t', 3)),
+            ("esc\u{1b}[31m", IdError::BadCharacter('\u{1b}', 3)),
+            ("del\u{7f}", IdError::BadCharacter('\u{7f}', 3)),
+            ("c1\u{85}", IdError::BadCharacter('\u{85}', 2)),
+            ("éé\u{9b}", IdError::BadCharacter('\u{9b}', 2)),
+            (&"x".repeat(256), IdError::TooLong(256)),
+            (&"é".repeat(256), IdError::TooLong(256)),
+            (&flood, IdError::TooLong(100_000)),
+        ] {
+            assert_eq!(PlanId::parse(bad), Err(why.clone()), "{bad:?}");
+            assert_eq!(ServiceId::parse(bad), Err(why), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn catalog_id_errors_name_the_id_and_the_rule() {
+        let err = serde_json::from_str::<PlanId>("\"a\\nb\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the plan id holds the character '\\n' at position 1: use 1 to 255"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<ServiceId>("\"\"").unwrap_err();
+        assert!(
+            err.to_string().starts_with("the service id is empty: use "),
+            "{err}"
+        );
+        assert_eq!(PlanId::RULE, CATALOG_ID_RULE);
+        assert_eq!(InstanceId::RULE, ID_RULE);
+        let id: PlanId = serde_json::from_str("\"a b/c\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"a b/c\"");
+        assert_eq!(String::from(id), "a b/c");
     }
 
     #[test]

@@ -18,6 +18,16 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
 
+/// A field of a step as the operations endpoint renders it (JSON), as text for display:
+/// strings as they are, `""` when absent, anything else as JSON.
+pub fn field_text(step: &serde_json::Value, key: &str) -> String {
+    match &step[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// How much of an adapter's stdout or stderr a step keeps.
 pub const EXCERPT_BYTES: usize = 2048;
 

@@ -8,12 +8,13 @@
 //! copied here.
 
 use crate::config::{Config, PlanConfig};
+use crate::ids::PlanId;
 use crate::store::InstanceRecord;
 use std::collections::BTreeMap;
 
 /// Instances per plan id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlanCounts(BTreeMap<String, u64>);
+pub struct PlanCounts(BTreeMap<PlanId, u64>);
 
 impl PlanCounts {
     /// Counts `instances` (callers pass the live ones) by plan.
@@ -26,7 +27,7 @@ impl PlanCounts {
     }
 
     /// Instances of one plan.
-    pub fn plan(&self, plan_id: &str) -> u64 {
+    pub fn plan(&self, plan_id: &PlanId) -> u64 {
         self.0.get(plan_id).copied().unwrap_or(0)
     }
 
@@ -36,12 +37,12 @@ impl PlanCounts {
     }
 
     /// Adds one instance to a plan's count (an instance moving onto the plan).
-    pub fn add_one(&mut self, plan_id: &str) {
-        *self.0.entry(plan_id.to_string()).or_insert(0) += 1;
+    pub fn add_one(&mut self, plan_id: &PlanId) {
+        *self.0.entry(plan_id.clone()).or_insert(0) += 1;
     }
 
     /// Takes one instance off a plan's count (an instance leaving the plan on a plan change).
-    pub fn remove_one(&mut self, plan_id: &str) {
+    pub fn remove_one(&mut self, plan_id: &PlanId) {
         if let Some(c) = self.0.get_mut(plan_id) {
             *c = c.saturating_sub(1);
         }
@@ -79,7 +80,7 @@ pub struct QuotaExceeded(pub Vec<String>);
 
 /// Checks that one more instance of `plan_id` fits every quota, given the current `counts`
 /// (for a plan change, without the instance that moves).
-pub fn check(config: &Config, counts: &PlanCounts, plan_id: &str) -> Result<(), QuotaExceeded> {
+pub fn check(config: &Config, counts: &PlanCounts, plan_id: &PlanId) -> Result<(), QuotaExceeded> {
     let Some(plan) = config.plan(plan_id) else {
         return Ok(());
     };
@@ -163,8 +164,8 @@ mod tests {
             .expect("the embedded default loads")
             .config;
         let template = config.catalog.plans[0].clone();
-        let plan = |id: &str, name: &str, quotas: Quotas| PlanConfig {
-            plan_id: id.into(),
+        let plan = |plan_id: &str, name: &str, quotas: Quotas| PlanConfig {
+            plan_id: id(plan_id),
             name: name.into(),
             quotas: Some(quotas),
             ..template.clone()
@@ -195,22 +196,26 @@ mod tests {
         config
     }
 
+    fn id(text: &str) -> PlanId {
+        PlanId::parse(text).unwrap()
+    }
+
     fn counts(pairs: &[(&str, u64)]) -> PlanCounts {
-        PlanCounts(pairs.iter().map(|(p, c)| (p.to_string(), *c)).collect())
+        PlanCounts(pairs.iter().map(|(p, c)| (id(p), *c)).collect())
     }
 
     #[test]
     fn within_every_quota_passes() {
-        assert_eq!(check(&config(), &counts(&[]), "a"), Ok(()));
+        assert_eq!(check(&config(), &counts(&[]), &id("a")), Ok(()));
         assert_eq!(
-            check(&config(), &counts(&[("a", 1), ("b", 1)]), "b"),
+            check(&config(), &counts(&[("a", 1), ("b", 1)]), &id("b")),
             Ok(())
         );
     }
 
     #[test]
     fn plan_limit_names_the_plan_its_limit_and_use() {
-        let err = check(&config(), &counts(&[("a", 2)]), "a").unwrap_err();
+        let err = check(&config(), &counts(&[("a", 2)]), &id("a")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "plan instance limit exceeded for plan 'small': limit 2, current instances 2"
@@ -221,17 +226,17 @@ mod tests {
     fn global_resource_usage_sums_cost_times_count_per_plan() {
         // used = 1×2 (small) + 4×1 (large) = 6; a large needs 4 more → 10 ≤ 10 passes.
         assert_eq!(
-            check(&config(), &counts(&[("a", 2), ("b", 1)]), "b"),
+            check(&config(), &counts(&[("a", 2), ("b", 1)]), &id("b")),
             Ok(())
         );
         // used = 1×3 + 4×1 = 7; 7 + 4 > 10. (The Go bug would have computed (1+4)×1 = 5.)
-        let err = check(&config(), &counts(&[("a", 3), ("b", 1)]), "b").unwrap_err();
+        let err = check(&config(), &counts(&[("a", 3), ("b", 1)]), &id("b")).unwrap_err();
         assert!(err.0.contains(&"global quotas [memory: (limit 10, used 7, requires 4)] would be exceeded by this deployment".to_string()), "{err}");
     }
 
     #[test]
     fn every_exceeded_quota_is_listed() {
-        let err = check(&config(), &counts(&[("a", 2), ("b", 2)]), "b").unwrap_err();
+        let err = check(&config(), &counts(&[("a", 2), ("b", 2)]), &id("b")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "global instance limit exceeded for service 'redis': limit 4, current instances 4, \
@@ -244,8 +249,8 @@ mod tests {
     #[test]
     fn a_moving_instance_leaves_its_old_plan() {
         let mut c = counts(&[("a", 2)]);
-        c.remove_one("a");
-        assert_eq!(c.plan("a"), 1);
-        assert_eq!(check(&config(), &c, "a"), Ok(()));
+        c.remove_one(&id("a"));
+        assert_eq!(c.plan(&id("a")), 1);
+        assert_eq!(check(&config(), &c, &id("a")), Ok(()));
     }
 }

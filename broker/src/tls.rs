@@ -280,6 +280,46 @@ pub enum CaError {
     },
 }
 
+/// Where building the HTTP client for a service the broker calls failed, with what the
+/// underlying error said; the caller names the setting at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// A CA document is not PEM.
+    NotPem(String),
+    /// A CA certificate cannot be used by the TLS stack.
+    Unusable(String),
+    /// The client could not be built.
+    Build(String),
+}
+
+/// The HTTP client for a service the broker calls (the BOSH director, CredHub): rustls with
+/// the system's web roots plus the certificates of the `ca_pems` bundles, keep-alive pooling,
+/// no redirect following, and `timeout` for each request.
+pub fn http_client<'a>(
+    ca_pems: impl IntoIterator<Item = &'a str>,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, ClientError> {
+    use std::time::Duration;
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_keepalive(Duration::from_secs(30));
+    for pem in ca_pems {
+        let certs = ca_certificates(pem).map_err(|e| ClientError::NotPem(e.to_string()))?;
+        for cert in certs {
+            let cert = reqwest::Certificate::from_der(&cert)
+                .map_err(|e| ClientError::Unusable(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(e.to_string()))
+}
+
 /// The certificates of the PEM bundle `pem`, each checked the way the director's HTTP client
 /// checks a certificate it is told to trust (rustls's root store).
 pub fn ca_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, CaError> {

@@ -416,19 +416,13 @@ pub(crate) mod wire {
         let _ = stream.write_all(answer.body.as_bytes());
         let _ = stream.flush();
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wire::{Answer, Recorder};
-    use super::*;
-    use percent_encoding::percent_decode_str;
-    use serde_json::json;
 
     /// Names a caller could send, each of which must stay one segment.
-    fn hostile_names() -> Vec<String> {
+    pub(crate) fn hostile_names() -> Vec<String> {
         let mut names: Vec<String> = [
             "x/../../deployments/cf",
+            "x%2F..%2F..%2Fdeployments%2Fcf",
+            "/",
             "a/b",
             "../cf",
             "..%2Fcf",
@@ -440,6 +434,8 @@ mod tests {
             "a#b",
             "a?x=1",
             "a?x=1#y",
+            "a?x=1#/../cf",
+            "a;b=c",
             "a;jsessionid=1",
             "a b",
             "a+b",
@@ -450,6 +446,10 @@ mod tests {
             "a\nb",
             "a\0b",
             "a\\..\\cf",
+            "..\\..\\cf",
+            "a b+c%",
+            "\0",
+            "雪/..",
             "a\t b",
             "ä/ü",
             "инстанс",
@@ -470,8 +470,17 @@ mod tests {
         names.push("a".repeat(10 * 1024));
         names.push((0u8..=127).map(char::from).collect());
         names.push(format!("{}/..", "x/".repeat(5000)));
+        names.push("a/".repeat(5 * 1024));
         names
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire::{hostile_names, Answer, Recorder};
+    use super::*;
+    use percent_encoding::percent_decode_str;
+    use serde_json::json;
 
     fn decode(segment: &str) -> String {
         percent_decode_str(segment)

@@ -43,9 +43,10 @@ pub async fn unbind(
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
+    let (service_id, plan_id) = catalog_ids_query(&query)?;
     let request = UnbindRequest {
-        service_id: required_query(&query, "service_id")?,
-        plan_id: required_query(&query, "plan_id")?,
+        service_id,
+        plan_id,
     };
     state
         .broker

@@ -1,14 +1,15 @@
 //! The OSB request bodies as types, decoded with serde through one extractor, [`OsbBody`].
 //!
 //! The field types carry the rules every body shares, so that the 400 answers say what to
-//! fix: a required text is a non-empty string ([`RequiredText`]), an optional text treats
-//! `""` as absent ([`optional_text`]), objects must be objects ([`JsonObject`]). Decoding goes
+//! fix: a required text is a non-empty string ([`RequiredText`]), a required id is one under
+//! its rule ([`RequiredId`]), an optional text treats `""` as absent ([`optional_text`]),
+//! objects must be objects ([`JsonObject`]). Decoding goes
 //! through `serde_path_to_error`, so a message names the field (`context.x must be …`).
 //! Unknown fields are ignored, as the OSB specification asks of brokers.
 
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::ids::{BindingId, ID_RULE};
+use crate::ids::{BindingId, Id, IdError, PlanId, ServiceId};
 use crate::service::{BindRequest, ProvisionRequest, UpdateRequest};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -77,6 +78,24 @@ impl<'de> Deserialize<'de> for RequiredText {
     }
 }
 
+/// What a body says of an id that breaks its rule.
+pub fn id_message<T: Id>(e: &IdError) -> String {
+    format!("{e}: use {}", T::RULE)
+}
+
+/// A required id: a non-empty string (as [`RequiredText`]) under the id's rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredId<T>(pub T);
+
+impl<'de, T: Id> Deserialize<'de> for RequiredId<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let RequiredText(text) = RequiredText::deserialize(d)?;
+        T::parse(&text)
+            .map(Self)
+            .map_err(|e| D::Error::custom(id_message::<T>(&e)))
+    }
+}
+
 /// A JSON object (a field sent as anything else is refused).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonObject(pub Map<String, Value>);
@@ -107,12 +126,10 @@ pub fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
     }
 }
 
-/// An optional binding id under the id rule (`""` counts as absent).
-fn optional_binding_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BindingId>, D::Error> {
+/// An optional id under its rule (`""` counts as absent).
+fn optional_id<'de, D: Deserializer<'de>, T: Id>(d: D) -> Result<Option<T>, D::Error> {
     optional_text(d)?
-        .map(|raw| {
-            BindingId::parse(&raw).map_err(|e| D::Error::custom(format!("{e}: use {ID_RULE}")))
-        })
+        .map(|raw| T::parse(&raw).map_err(|e| D::Error::custom(id_message::<T>(&e))))
         .transpose()
 }
 
@@ -123,8 +140,8 @@ fn object_value(object: Option<JsonObject>) -> Option<Value> {
 /// `PUT /v2/service_instances/{id}`.
 #[derive(Debug, Deserialize)]
 pub struct ProvisionBody {
-    service_id: RequiredText,
-    plan_id: RequiredText,
+    service_id: RequiredId<ServiceId>,
+    plan_id: RequiredId<PlanId>,
     organization_guid: RequiredText,
     space_guid: RequiredText,
     #[serde(default)]
@@ -154,9 +171,9 @@ impl ProvisionBody {
 /// `PATCH /v2/service_instances/{id}`.
 #[derive(Debug, Deserialize)]
 pub struct UpdateBody {
-    service_id: RequiredText,
-    #[serde(default, deserialize_with = "optional_text")]
-    plan_id: Option<String>,
+    service_id: RequiredId<ServiceId>,
+    #[serde(default, deserialize_with = "optional_id")]
+    plan_id: Option<PlanId>,
     #[serde(default)]
     parameters: Option<JsonObject>,
     #[serde(default)]
@@ -186,8 +203,8 @@ impl UpdateBody {
 /// `PUT /v2/service_instances/{id}/service_bindings/{binding_id}`.
 #[derive(Debug, Deserialize)]
 pub struct BindBody {
-    service_id: RequiredText,
-    plan_id: RequiredText,
+    service_id: RequiredId<ServiceId>,
+    plan_id: RequiredId<PlanId>,
     #[serde(default)]
     parameters: Option<JsonObject>,
     #[serde(default)]
@@ -196,7 +213,7 @@ pub struct BindBody {
     context: Option<JsonObject>,
     #[serde(default, deserialize_with = "optional_text")]
     app_guid: Option<String>,
-    #[serde(default, deserialize_with = "optional_binding_id")]
+    #[serde(default, deserialize_with = "optional_id")]
     predecessor_binding_id: Option<BindingId>,
 }
 
@@ -315,10 +332,46 @@ mod tests {
             json!({"service_id": "s", "plan_id": "p", "predecessor_binding_id": "../x"}),
         );
         assert!(bad.starts_with("predecessor_binding_id "), "{bad}");
-        assert!(bad.contains(ID_RULE), "{bad}");
+        assert!(bad.contains(crate::ids::ID_RULE), "{bad}");
         assert_eq!(
             message::<BindBody>(json!({"service_id": "s", "plan_id": "p", "app_guid": 1})),
             "app_guid must be a string"
+        );
+    }
+
+    #[test]
+    fn catalog_ids_follow_the_catalog_rule() {
+        let body = |service: Value, plan: Value| json!({"service_id": service, "plan_id": plan, "organization_guid": "o", "space_guid": "x"});
+        let rule = crate::ids::CATALOG_ID_RULE;
+        for (service, plan, expected) in [
+            (
+                json!("s\r\nX-Injected: 1"),
+                json!("p"),
+                format!("service_id holds the character '\\r' at position 1: use {rule}"),
+            ),
+            (
+                json!("s"),
+                json!("p\u{0}"),
+                format!("plan_id holds the character '\\0' at position 1: use {rule}"),
+            ),
+            (
+                json!("s"),
+                json!("p".repeat(100_000)),
+                format!("plan_id is 100000 characters long: use {rule}"),
+            ),
+        ] {
+            assert_eq!(message::<ProvisionBody>(body(service, plan)), expected);
+        }
+        // Any other text is an id: whether the catalog has it is the use case's question.
+        let odd: ProvisionBody = ok(body(json!("a service/with spaces"), json!("plän?#")));
+        let request = odd.into_request(true);
+        assert_eq!(request.service_id, "a service/with spaces");
+        assert_eq!(request.plan_id, "plän?#");
+        let update: UpdateBody = ok(json!({"service_id": "s", "plan_id": ""}));
+        assert_eq!(update.into_request(true).plan_id, None);
+        assert_eq!(
+            message::<UpdateBody>(json!({"service_id": "s", "plan_id": "\u{1b}[31m"})),
+            format!("plan_id holds the character '\\u{{1b}}' at position 0: use {rule}")
         );
     }
 

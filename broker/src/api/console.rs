@@ -19,6 +19,7 @@ use super::error::{answer, ApiError};
 use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::AppState;
+use crate::journal::field_text;
 use crate::service::{FleetRow, HistoryEntry, InstanceDetail};
 use crate::store::{InstanceState, OperationState};
 use actix_web::{web, HttpResponse};
@@ -107,7 +108,7 @@ impl Filter {
     }
 
     fn keeps(&self, row: &FleetRow) -> bool {
-        (self.plan.is_empty() || self.plan == row.plan_id || self.plan == row.plan_name)
+        (self.plan.is_empty() || row.plan_id == self.plan.as_str() || self.plan == row.plan_name)
             && (self.state.is_empty() || self.state == row.state.as_str())
             && (self.q.is_empty() || row.id.as_str().contains(self.q.as_str()))
     }
@@ -190,7 +191,7 @@ fn filter_form(config: &crate::config::Config, filter: &Filter) -> String {
         .catalog
         .plans
         .iter()
-        .map(|p| (p.plan_id.clone(), p.name.clone()))
+        .map(|p| (p.plan_id.to_string(), p.name.clone()))
         .collect();
     out.push_str(&select("plan", "Plan", &filter.plan, &plans));
     let states: Vec<(String, String)> = [
@@ -281,26 +282,17 @@ pub async fn fleet(
     Ok(page("Service instances", &body))
 }
 
-/// A field of a journal step as text (`""` when absent).
-fn step_field(step: &Value, key: &str) -> String {
-    match &step[key] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn step_item(step: &Value) -> String {
     format!(
         "<li><span class=\"muted\">{}</span> {}</li>",
-        esc(&step_field(step, "at")),
+        esc(&field_text(step, "at")),
         step_detail(step)
     )
 }
 
 /// What a journal step says, by kind, every value escaped.
 fn step_detail(step: &Value) -> String {
-    let text = |k: &str| step_field(step, k);
+    let text = |k: &str| field_text(step, k);
     let mut out = String::new();
     match text("kind").as_str() {
         "adapter" => {
@@ -322,20 +314,10 @@ fn step_detail(step: &Value) -> String {
                 }
             }
         }
-        "director" => {
+        kind @ ("director" | "credhub") => {
             let _ = write!(
                 out,
-                "director {} {} → {} ({} ms)",
-                esc(&text("method")),
-                esc(&text("path")),
-                esc(&text("status")),
-                esc(&text("duration_ms"))
-            );
-        }
-        "credhub" => {
-            let _ = write!(
-                out,
-                "credhub {} {} → {} ({} ms)",
+                "{kind} {} {} → {} ({} ms)",
                 esc(&text("method")),
                 esc(&text("path")),
                 esc(&text("status")),
@@ -476,7 +458,7 @@ mod tests {
     fn row(id: &str, state: InstanceState, last: Option<OperationState>) -> FleetRow {
         FleetRow {
             id: crate::ids::InstanceId::parse(id).unwrap(),
-            plan_id: "p".into(),
+            plan_id: crate::ids::parsed("p"),
             plan_name: "small".into(),
             state,
             last_operation: last.map(|s| ("create", s)),

@@ -18,7 +18,7 @@ type Query = web::Query<HashMap<String, String>>;
 
 /// The `202 Accepted` answer of an asynchronous operation: its id, and the dashboard URL and
 /// labels when there are any.
-pub fn render_accepted(accepted: &Accepted) -> HttpResponse {
+fn render_accepted(accepted: &Accepted) -> HttpResponse {
     let mut body = Map::new();
     body.insert("operation".into(), json!(accepted.operation));
     if let Some(url) = &accepted.dashboard_url {
@@ -28,6 +28,18 @@ pub fn render_accepted(accepted: &Accepted) -> HttpResponse {
         body.insert("metadata".into(), json!({ "labels": labels }));
     }
     HttpResponse::Accepted().json(Value::Object(body))
+}
+
+/// An update's or a deprovision's answer: `202` as [`render_accepted`], or the OSB answer to
+/// its error.
+fn answer_accepted(
+    state: &AppState,
+    meta: &RequestMeta,
+    outcome: crate::service::ServiceResult<Accepted>,
+) -> Result<HttpResponse, ApiError> {
+    outcome
+        .map(|accepted| render_accepted(&accepted))
+        .map_err(state.answer(meta))
 }
 
 /// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
@@ -65,12 +77,8 @@ pub async fn update(
     OsbBody(body): OsbBody<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_request(accepts_incomplete(&query));
-    state
-        .broker
-        .update(meta.caller(), &instance_id, request)
-        .await
-        .map(|accepted| render_accepted(&accepted))
-        .map_err(state.answer(&meta))
+    let outcome = state.broker.update(meta.caller(), &instance_id, request);
+    answer_accepted(&state, &meta, outcome.await)
 }
 
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
@@ -80,18 +88,17 @@ pub async fn deprovision(
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
+    let (service_id, plan_id) = catalog_ids_query(&query)?;
     let request = DeprovisionRequest {
-        service_id: required_query(&query, "service_id")?,
-        plan_id: required_query(&query, "plan_id")?,
+        service_id,
+        plan_id,
         accepts_incomplete: accepts_incomplete(&query),
         force: query_flag(&query, "force"),
     };
-    state
+    let outcome = state
         .broker
-        .deprovision(meta.caller(), &instance_id, request)
-        .await
-        .map(|accepted| render_accepted(&accepted))
-        .map_err(state.answer(&meta))
+        .deprovision(meta.caller(), &instance_id, request);
+    answer_accepted(&state, &meta, outcome.await)
 }
 
 /// `GET /v2/service_instances/{id}`.

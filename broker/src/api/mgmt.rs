@@ -46,12 +46,7 @@ pub async fn history(
     InstancePath(id): InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let entries = state
-        .broker
-        .history(&id)
-        .await
-        .map_err(state.answer(&meta))?;
-    Ok(HttpResponse::Ok().json(entries))
+    state.ok_json(&meta, state.broker.history(&id).await)
 }
 
 /// `GET /mgmt/orphan_deployments`: deployments named `service-instance_<id>` whose instance is

@@ -1,7 +1,9 @@
 //! Query parameters shared by the handlers, each read with a message that says what to fix
 //! (request bodies are types: `bodies.rs`).
 
+use super::bodies::id_message;
 use super::error::ApiError;
+use crate::ids::{Id, PlanId, ServiceId};
 use std::collections::HashMap;
 
 /// A required, non-empty query parameter.
@@ -15,6 +17,21 @@ pub fn required_query(query: &HashMap<String, String>, key: &str) -> Result<Stri
                 "the query parameter {key} is missing or empty: it is required"
             ))
         })
+}
+
+/// A required query parameter that holds an id under its rule.
+pub fn required_query_id<T: Id>(query: &HashMap<String, String>, key: &str) -> Result<T, ApiError> {
+    T::parse(&required_query(query, key)?).map_err(|e| {
+        ApiError::bad_request(format!("the query parameter {key} {}", id_message::<T>(&e)))
+    })
+}
+
+/// The `service_id` and `plan_id` query parameters that deprovision and unbind require.
+pub fn catalog_ids_query(query: &HashMap<String, String>) -> Result<(ServiceId, PlanId), ApiError> {
+    Ok((
+        required_query_id(query, "service_id")?,
+        required_query_id(query, "plan_id")?,
+    ))
 }
 
 /// True when `accepts_incomplete=true` was sent (any of Go's `ParseBool` spellings of
@@ -34,6 +51,40 @@ pub fn query_flag(query: &HashMap<String, String>, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_id_query_parameters_are_required_and_follow_the_rule() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let message = |query| {
+            catalog_ids_query(&query)
+                .unwrap_err()
+                .description
+                .unwrap_or_default()
+        };
+        let (service, plan) =
+            catalog_ids_query(&q(&[("service_id", "s 1"), ("plan_id", "p/1")])).unwrap();
+        assert_eq!((service.as_str(), plan.as_str()), ("s 1", "p/1"));
+        assert_eq!(
+            message(q(&[("service_id", ""), ("plan_id", "p")])),
+            "the query parameter service_id is missing or empty: it is required"
+        );
+        assert_eq!(
+            message(q(&[("service_id", "s")])),
+            "the query parameter plan_id is missing or empty: it is required"
+        );
+        assert_eq!(
+            message(q(&[("service_id", "s"), ("plan_id", "p\nq")])),
+            format!(
+                "the query parameter plan_id holds the character '\\n' at position 1: use {}",
+                crate::ids::CATALOG_ID_RULE
+            )
+        );
+    }
 
     #[test]
     fn boolean_query_flags_accept_the_spellings_of_true() {

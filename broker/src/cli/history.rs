@@ -2,6 +2,7 @@
 //! journal — each operation, bind and unbind, newest first, with its steps in order.
 
 use super::ConnectionArgs;
+use crate::journal::field_text;
 use clap::Args;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -43,27 +44,20 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match &v[key] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// One line describing a step.
 fn step_line(step: &Value) -> String {
-    let at = text(step, "at");
-    let detail = match text(step, "kind").as_str() {
+    let text = |k: &str| field_text(step, k);
+    let at = text("at");
+    let detail = match text("kind").as_str() {
         "adapter" => {
             let mut line = format!(
                 "adapter {} {} ({} ms)",
-                text(step, "subcommand"),
-                text(step, "outcome"),
-                text(step, "duration_ms")
+                text("subcommand"),
+                text("outcome"),
+                text("duration_ms")
             );
             for stream in ["stdout", "stderr"] {
-                let out = text(step, stream);
+                let out = text(stream);
                 if !out.trim().is_empty() {
                     line.push_str(&format!("\n      {stream}: {}", out.trim_end()));
                 }
@@ -72,26 +66,21 @@ fn step_line(step: &Value) -> String {
         }
         kind @ ("director" | "credhub") => format!(
             "{kind} {} {} -> {} ({} ms)",
-            text(step, "method"),
-            text(step, "path"),
-            match text(step, "status").as_str() {
+            text("method"),
+            text("path"),
+            match text("status").as_str() {
                 "" => "no answer".to_string(),
                 s => s.to_string(),
             },
-            text(step, "duration_ms")
+            text("duration_ms")
         ),
-        "task" => format!(
-            "task {} {} {}",
-            text(step, "task"),
-            text(step, "what"),
-            text(step, "state")
-        ),
+        "task" => format!("task {} {} {}", text("task"), text("what"), text("state")),
         "finished" => {
-            let detail = text(step, "detail");
+            let detail = text("detail");
             if detail.is_empty() {
-                text(step, "state")
+                text("state")
             } else {
-                format!("{}: {detail}", text(step, "state"))
+                format!("{}: {detail}", text("state"))
             }
         }
         other => format!("{other} {step}"),
@@ -108,22 +97,22 @@ pub fn timeline(entries: &[Value]) -> String {
     for entry in entries {
         out.push_str(&format!(
             "{}  {}{}{}\n",
-            text(entry, "started_at"),
-            text(entry, "activity"),
-            match text(entry, "operation").as_str() {
+            field_text(entry, "started_at"),
+            field_text(entry, "activity"),
+            match field_text(entry, "operation").as_str() {
                 "" => String::new(),
                 op => format!(" (operation {op})"),
             },
-            match text(entry, "state").as_str() {
+            match field_text(entry, "state").as_str() {
                 "" => String::new(),
                 state => format!(": {state}"),
             }
         ));
-        let description = text(entry, "description");
+        let description = field_text(entry, "description");
         if !description.is_empty() {
             out.push_str(&format!("  {description}\n"));
         }
-        let error = text(entry, "error");
+        let error = field_text(entry, "error");
         if !error.is_empty() {
             out.push_str(&format!("  error: {error}\n"));
         }

@@ -1,5 +1,6 @@
 //! Configuration types: the raw shape read from YAML, and the validated form the broker uses.
 
+use crate::ids::{PlanId, ServiceId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as JsonValue;
 use service_adapter::{InstanceGroup, LifecycleErrands, Properties, Update};
@@ -356,23 +357,37 @@ pub struct SimulatedDirectorConfig {
     pub task_seconds: f64,
 }
 
-/// `service_catalog:` — the service offering.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
+/// `service_catalog:` — the service offering. Its id and its plans' ids are parsed here, under
+/// the catalog id rule (`crate::ids`): a bad one is refused with the key that holds it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ServiceCatalog {
-    pub id: String,
+    /// `id`: the service id platforms send as `service_id`.
+    pub id: ServiceId,
+    #[serde(default)]
     pub service_name: String,
+    #[serde(default)]
     pub service_description: String,
+    #[serde(default)]
     pub bindable: bool,
+    #[serde(default)]
     pub plan_updatable: bool,
+    #[serde(default)]
     pub requires: Vec<String>,
+    #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
     pub metadata: Option<ServiceMetadata>,
+    #[serde(default)]
     pub dashboard_client: Option<DashboardClient>,
+    #[serde(default)]
     pub global_properties: Properties,
+    #[serde(default)]
     pub global_quotas: Option<Quotas>,
+    #[serde(default)]
     pub maintenance_info: Option<MaintenanceInfoConfig>,
+    #[serde(default)]
     pub allow_context_updates: bool,
+    #[serde(default)]
     pub plans: Vec<PlanConfig>,
 }
 
@@ -427,26 +442,41 @@ pub struct MaintenanceInfoConfig {
 }
 
 /// One plan of the offering.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PlanConfig {
-    pub plan_id: String,
+    /// The plan id platforms send as `plan_id`.
+    pub plan_id: PlanId,
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub description: String,
+    #[serde(default)]
     pub free: Option<bool>,
+    #[serde(default)]
     pub bindable: Option<bool>,
+    #[serde(default)]
     pub plan_updatable: Option<bool>,
     /// Whether bindings of this plan may be rotated (`predecessor_binding_id`, OSB 2.17).
+    #[serde(default)]
     pub binding_rotatable: Option<bool>,
     /// How long platforms should poll an operation of this plan, in seconds (OSB 2.15).
+    #[serde(default)]
     pub maximum_polling_duration: Option<u64>,
+    #[serde(default)]
     pub metadata: Option<PlanMetadata>,
+    #[serde(default)]
     pub quotas: Option<Quotas>,
+    #[serde(default)]
     pub properties: Properties,
+    #[serde(default)]
     pub instance_groups: Vec<InstanceGroup>,
+    #[serde(default)]
     pub update: Option<Update>,
+    #[serde(default)]
     pub lifecycle_errands: Option<LifecycleErrands>,
+    #[serde(default)]
     pub maintenance_info: Option<MaintenanceInfoConfig>,
+    #[serde(default)]
     pub binding_with_dns: Vec<BindingDnsConfig>,
 }
 
@@ -581,7 +611,13 @@ pub enum DirectorSettings {
 
 impl Config {
     /// The plan with this id.
-    pub fn plan(&self, plan_id: &str) -> Option<&PlanConfig> {
-        self.catalog.plans.iter().find(|p| p.plan_id == plan_id)
+    pub fn plan(&self, plan_id: &PlanId) -> Option<&PlanConfig> {
+        self.catalog.plans.iter().find(|p| p.plan_id == *plan_id)
+    }
+
+    /// The name of the plan with this id; the id itself when the plan left the catalog.
+    pub fn plan_name(&self, plan_id: &PlanId) -> String {
+        self.plan(plan_id)
+            .map_or_else(|| plan_id.to_string(), |p| p.name.clone())
     }
 }

@@ -17,6 +17,17 @@ fn load_text(
     })
 }
 
+/// Loads `text` with no overrides and `BROKER_PW` set, as [`VALID`] needs.
+fn load_with_password(text: &str) -> Result<LoadedConfig, ConfigError> {
+    load_text(text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+}
+
+/// Asserts whether a warning of `loaded` mentions `text`.
+fn assert_warns(loaded: &LoadedConfig, text: &str, expected: bool) {
+    let found = loaded.warnings.iter().any(|w| w.contains(text));
+    assert_eq!(found, expected, "{text}: {:?}", loaded.warnings);
+}
+
 const VALID: &str = r#"
 broker: {port: 9000, username: op, password: "${BROKER_PW}"}
 service_adapter: {path: /bin/sh, timeout_seconds: 3}
@@ -150,38 +161,80 @@ service_catalog:
 #[test]
 fn unknown_keys_are_warnings_not_errors() {
     let text = VALID.replace("broker: {", "colour: blue\nbroker: {portt: 1, ");
-    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
-    assert!(
-        loaded.warnings.iter().any(|w| w.contains("colour")),
-        "{:?}",
-        loaded.warnings
-    );
-    assert!(
-        loaded.warnings.iter().any(|w| w.contains("broker.portt")),
-        "{:?}",
-        loaded.warnings
-    );
+    let loaded = load_with_password(&text).unwrap();
+    assert_warns(&loaded, "colour", true);
+    assert_warns(&loaded, "broker.portt", true);
 }
 
 #[test]
 fn exactly_one_director() {
     let both = format!("{VALID}\nbosh: {{url: https://10.0.0.6:25555}}\n");
-    let p =
-        problems(load_text(&both, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&both).unwrap_err());
     assert!(p.iter().any(|p| p.key == "bosh"));
     let none = VALID.replace("simulated_director: {task_seconds: 0}", "");
-    let p =
-        problems(load_text(&none, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&none).unwrap_err());
     assert!(p.iter().any(|p| p.key == "simulated_director"));
 }
 
 #[test]
 fn wrong_types_name_the_key() {
     let text = VALID.replace("port: 9000", "port: nine");
-    match load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err() {
+    match load_with_password(&text).unwrap_err() {
         ConfigError::Parse { message, .. } => assert!(message.contains("broker.port"), "{message}"),
         other => panic!("expected a parse error, got {other}"),
     }
+}
+
+#[test]
+fn catalog_ids_are_parsed_at_load_and_a_bad_one_names_its_key() {
+    let parse_error = |text: &str| match load_with_password(text).unwrap_err() {
+        ConfigError::Parse { message, .. } => message,
+        other => panic!("expected a parse error, got {other}"),
+    };
+    let rule = crate::ids::CATALOG_ID_RULE;
+    for (from, to, key, why) in [
+        (
+            "plan_id: p1",
+            "plan_id: \"p\\n1\"",
+            "service_catalog.plans[0].plan_id",
+            "the plan id holds the character '\\n' at position 1",
+        ),
+        (
+            "plan_id: p1",
+            "plan_id: \"\"",
+            "service_catalog.plans[0].plan_id",
+            "the plan id is empty",
+        ),
+        (
+            "id: svc",
+            "id: \"s\\tvc\"",
+            "service_catalog.id",
+            "the service id holds the character '\\t' at position 1",
+        ),
+        (
+            "id: svc",
+            "id: \"\"",
+            "service_catalog.id",
+            "the service id is empty",
+        ),
+    ] {
+        let message = parse_error(&VALID.replace(from, to));
+        assert_eq!(message, format!("at key {key}: {why}: use {rule}"));
+    }
+    let message = parse_error(&VALID.replace("  - plan_id: p1\n", "  - \n"));
+    assert!(
+        message.starts_with("at key service_catalog.plans[0]") && message.contains("plan_id"),
+        "{message}"
+    );
+    let message = parse_error(&VALID.replace("  id: svc\n", ""));
+    assert!(message.contains("`id`"), "{message}");
+    // Ids outside the instance-id rule are fine in a catalog.
+    let text = VALID
+        .replace("id: svc", "id: \"my service/1\"")
+        .replace("plan_id: p1", "plan_id: \"plän #1\"");
+    let loaded = load_with_password(&text).unwrap();
+    assert_eq!(loaded.config.catalog.id, "my service/1");
+    assert_eq!(loaded.config.catalog.plans[0].plan_id, "plän #1");
 }
 
 #[test]
@@ -190,8 +243,7 @@ fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
         "  - plan_id: p1\n",
         "  - plan_id: p1\n    name: other\n    description: d\n    instance_groups: [{name: g, vm_type: s, instances: 1, networks: [n], azs: [z]}]\n    lifecycle_errands: {post_deploy: [{name: smoke, instances: [\"a/b/c\"]}]}\n  - plan_id: p1\n",
     );
-    let p =
-        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&text).unwrap_err());
     assert!(
         p.iter()
             .any(|p| p.key == "service_catalog.plans[1].plan_id"),
@@ -208,7 +260,7 @@ fn legacy_use_stdin_flag_is_honoured() {
             "service_adapter: {",
             "service_adapter: {allow_secrets_on_argv: true, ",
         );
-    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap();
+    let loaded = load_with_password(&text).unwrap();
     assert!(!loaded.config.adapter.use_stdin);
 }
 
@@ -219,9 +271,7 @@ fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
         ("service_adapter: {", "service_adapter.use_stdin"),
     ] {
         let text = VALID.replace(section, &format!("{section}use_stdin: false, "));
-        let p = problems(
-            load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err(),
-        );
+        let p = problems(load_with_password(&text).unwrap_err());
         let found = p
             .iter()
             .find(|p| p.key == key)
@@ -242,8 +292,7 @@ fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
         "service_adapter: {",
         "service_adapter: {use_stdin: false, allow_secrets_on_argv: false, ",
     );
-    let p =
-        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&text).unwrap_err());
     assert!(
         p.iter().any(|p| p.key == "service_adapter.use_stdin"),
         "{p:?}"
@@ -256,8 +305,7 @@ fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
         "service_adapter: {",
         "service_adapter: {use_stdin: false, allow_secrets_on_argv: true, ",
     );
-    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
     assert!(!loaded.config.adapter.use_stdin);
     let warning = loaded
         .warnings
@@ -278,8 +326,7 @@ fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
         "service_adapter: {",
         "service_adapter: {allow_secrets_on_argv: true, ",
     );
-    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
     assert!(loaded.config.adapter.use_stdin);
     assert!(
         loaded
@@ -302,7 +349,7 @@ fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
 /// `VALID` with the simulated director replaced by this `bosh:` section.
 fn with_bosh(bosh: &str) -> Result<LoadedConfig, ConfigError> {
     let text = VALID.replace("simulated_director: {task_seconds: 0}", bosh);
-    load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
+    load_with_password(&text)
 }
 
 /// A self-signed CA certificate, as PEM.
@@ -549,17 +596,9 @@ fn go_shaped_config_with_stemcells_list_loads_and_reports_exact_versions() {
     assert_eq!(plan.properties.get("ratio"), Some(&serde_json::json!(0.5)));
     // cf: and service_instances_api: load; they are reported as having no effect.
     for key in ["config key cf ", "config key service_instances_api "] {
-        assert!(
-            loaded.warnings.iter().any(|w| w.contains(key)),
-            "{key}: {:?}",
-            loaded.warnings
-        );
+        assert_warns(&loaded, key, true);
     }
-    assert!(
-        !loaded.warnings.iter().any(|w| w.contains("unquoted")),
-        "{:?}",
-        loaded.warnings
-    );
+    assert_warns(&loaded, "unquoted", false);
 }
 
 #[test]
@@ -580,8 +619,7 @@ fn go_shaped_config_with_legacy_stemcell_and_integer_version_loads() {
 fn unquoted_versions_keep_hex_exponent_and_signed_literals() {
     for literal in ["0x1F", "1e3", "+12", "012", "3.0", "true"] {
         let text = VALID.replace("version: 1.0.0", &format!("version: {literal}"));
-        let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
-            .unwrap_or_else(|e| panic!("{literal}: {e}"));
+        let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{literal}: {e}"));
         assert_eq!(
             loaded.config.service_deployment.releases[0].version,
             literal
@@ -595,8 +633,7 @@ fn unquoted_versions_through_anchors_and_aliases_keep_their_text() {
         "  stemcells: [{os: ubuntu-jammy, version: \"1.404\"}]",
         "  stemcells: [{os: ubuntu-jammy, version: &v 1.10}, {os: ubuntu-noble, version: *v}]",
     );
-    let loaded = load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
     let versions: Vec<&str> = loaded
         .config
         .service_deployment
@@ -831,11 +868,7 @@ fn credhub_sections_become_typed_settings_with_secrets_from_the_environment() {
         ("credhub", "https://runtime:8844")
     );
     assert!(loaded.config.broker.enable_secure_manifests);
-    assert!(
-        !loaded.warnings.iter().any(|w| w.contains("credhub")),
-        "{:?}",
-        loaded.warnings
-    );
+    assert_warns(&loaded, "credhub", false);
 }
 
 #[test]
@@ -867,8 +900,7 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
     );
     let credhub = "bosh_credhub: {url: https://c, authentication: {uaa: {client_credentials: {client_id: c, client_secret: s}}}}\n";
     let text = secure(&format!("{VALID}{credhub}"));
-    let p =
-        problems(load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&text).unwrap_err());
     assert!(
         p.iter()
             .any(|p| p.key == "bosh_credhub" && p.message.contains("simulated_director")),
@@ -880,8 +912,7 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
             "service_adapter: {path: /bin/sh, timeout_seconds: 3}",
             "service_adapter: {path: /bin/sh, timeout_seconds: 3, use_stdin: false, allow_secrets_on_argv: true}",
         );
-    let p =
-        problems(load_text(&argv, &EnvOverrides::default(), &[("BROKER_PW", "x")]).unwrap_err());
+    let p = problems(load_with_password(&argv).unwrap_err());
     assert!(
         bosh_with_secure(true, credhub).is_ok(),
         "the same with stdin loads"

@@ -191,11 +191,11 @@ pub(super) fn validate(
     let catalog = match &raw.service_catalog {
         Some(c) => {
             validate_catalog(c, problems);
-            c.clone()
+            Some(c.clone())
         }
         None => {
             problem(problems, "service_catalog", "is missing: configure the service offering (id, service_name, service_description, plans)");
-            ServiceCatalog::default()
+            None
         }
     };
     let director = validate_director(&raw, problems);
@@ -242,7 +242,7 @@ pub(super) fn validate(
         broker: broker?,
         adapter: adapter?,
         service_deployment,
-        catalog,
+        catalog: catalog?,
         database: database?,
         encryption: encryption?,
         director: director?,
@@ -650,6 +650,25 @@ fn ca_pem(problems: &mut Vec<ConfigProblem>, key: &str, value: Option<&str>) -> 
     Some(pem.to_string())
 }
 
+/// The UAA client a CredHub section names, `<prefix>client_id` (with what it is for) and
+/// `<prefix>client_secret`, both required.
+fn uaa_client(
+    problems: &mut Vec<ConfigProblem>,
+    prefix: &str,
+    (id, id_hint): (&str, &str),
+    secret: &str,
+) -> (Option<String>, Option<String>) {
+    (
+        required(problems, format!("{prefix}client_id"), id, id_hint),
+        required(
+            problems,
+            format!("{prefix}client_secret"),
+            secret,
+            "give the UAA client secret (or ${ENV_VAR})",
+        ),
+    )
+}
+
 /// Validates `bosh_credhub:` (the Go broker's keys), each problem naming its key.
 fn validate_bosh_credhub(
     raw: &RawBoshCredhub,
@@ -676,17 +695,11 @@ fn validate_bosh_credhub(
         return None;
     };
     let key = "bosh_credhub.authentication.uaa.client_credentials";
-    let id = required(
+    let (id, secret) = uaa_client(
         problems,
-        format!("{key}.client_id"),
-        &creds.client_id,
-        "give the UAA client id",
-    );
-    let secret = required(
-        problems,
-        format!("{key}.client_secret"),
+        &format!("{key}."),
+        (&creds.client_id, "give the UAA client id"),
         &creds.client_secret,
-        "give the UAA client secret (or ${ENV_VAR})",
     );
     if problems.len() > before {
         return None;
@@ -714,17 +727,14 @@ fn validate_runtime_credhub(
         "credhub.internal_uaa_ca_cert",
         raw.internal_uaa_ca_cert.as_deref(),
     );
-    let id = required(
+    let (id, secret) = uaa_client(
         problems,
-        "credhub.client_id".into(),
-        &raw.client_id,
-        "give the UAA client id the broker writes binding credentials with",
-    );
-    let secret = required(
-        problems,
-        "credhub.client_secret".into(),
+        "credhub.",
+        (
+            &raw.client_id,
+            "give the UAA client id the broker writes binding credentials with",
+        ),
         &raw.client_secret,
-        "give the UAA client secret (or ${ENV_VAR})",
     );
     if problems.len() > before {
         return None;
@@ -957,7 +967,6 @@ fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<
 
 fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     for (key, value) in [
-        ("id", &c.id),
         ("service_name", &c.service_name),
         ("service_description", &c.service_description),
     ] {
@@ -988,34 +997,22 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     let mut names = BTreeSet::new();
     for (i, plan) in c.plans.iter().enumerate() {
         let key = format!("service_catalog.plans[{i}]");
-        for (field, value) in [
-            ("plan_id", &plan.plan_id),
-            ("name", &plan.name),
-            ("description", &plan.description),
-        ] {
+        for (field, value) in [("name", &plan.name), ("description", &plan.description)] {
             if value.is_empty() {
                 problem(problems, format!("{key}.{field}"), "can't be empty");
             }
         }
-        if !plan.plan_id.is_empty() && !ids.insert(plan.plan_id.clone()) {
-            problem(
-                problems,
-                format!("{key}.plan_id"),
-                format!(
-                    "'{}' is used by two plans: plan ids must be unique",
-                    plan.plan_id
-                ),
-            );
-        }
-        if !plan.name.is_empty() && !names.insert(plan.name.clone()) {
-            problem(
-                problems,
-                format!("{key}.name"),
-                format!(
-                    "'{}' is used by two plans: plan names must be unique",
-                    plan.name
-                ),
-            );
+        for (field, value, seen, what) in [
+            ("plan_id", plan.plan_id.as_str(), &mut ids, "ids"),
+            ("name", plan.name.as_str(), &mut names, "names"),
+        ] {
+            if !value.is_empty() && !seen.insert(value) {
+                problem(
+                    problems,
+                    format!("{key}.{field}"),
+                    format!("'{value}' is used by two plans: plan {what} must be unique"),
+                );
+            }
         }
         if plan.instance_groups.is_empty() {
             problem(

@@ -20,35 +20,17 @@ const BODY_LIMIT: usize = 512;
 
 /// Builds the HTTP client trusting the system roots plus `ca_certs` (PEM).
 pub fn build_client(settings: &CredhubSettings) -> Result<reqwest::Client, ConfigServerError> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_keepalive(Duration::from_secs(30));
-    for pem in &settings.ca_certs {
-        let certs = crate::tls::ca_certificates(pem).map_err(|e| {
-            ConfigServerError::Config(format!(
-                "{}: a CA certificate is not PEM: {e}",
-                settings.section
-            ))
-        })?;
-        for cert in certs {
-            let cert = reqwest::Certificate::from_der(&cert).map_err(|e| {
-                ConfigServerError::Config(format!(
-                    "{}: a CA certificate cannot be used: {e}",
-                    settings.section
-                ))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder.build().map_err(|e| {
-        ConfigServerError::Config(format!(
-            "cannot build the HTTP client for {} (are its CA certificates valid?): {e}",
-            settings.section
-        ))
+    use crate::tls::ClientError;
+    let section = settings.section;
+    let pems = settings.ca_certs.iter().map(String::as_str);
+    crate::tls::http_client(pems, Duration::from_secs(60)).map_err(|e| {
+        ConfigServerError::Config(match e {
+            ClientError::NotPem(e) => format!("{section}: a CA certificate is not PEM: {e}"),
+            ClientError::Unusable(e) => format!("{section}: a CA certificate cannot be used: {e}"),
+            ClientError::Build(e) => format!(
+                "cannot build the HTTP client for {section} (are its CA certificates valid?): {e}"
+            ),
+        })
     })
 }
 

@@ -7,6 +7,7 @@
 //! [`super::manifest_secrets`].
 
 use super::EngineError;
+use crate::ids::ServiceId;
 use service_adapter::OdbManagedSecrets;
 use std::collections::BTreeMap;
 
@@ -41,7 +42,7 @@ pub fn check_manifest(manifest: &str, deployment: &str) -> Result<String, Engine
 }
 
 /// The credential path of an ODB-managed secret.
-pub fn secret_path(service_id: &str, deployment: &str, key: &str) -> String {
+pub fn secret_path(service_id: &ServiceId, deployment: &str, key: &str) -> String {
     format!("/odb/{service_id}/{deployment}/{key}")
 }
 
@@ -50,7 +51,7 @@ pub fn secret_path(service_id: &str, deployment: &str, key: &str) -> String {
 pub fn replace_odb_secrets(
     manifest: &str,
     secrets: Option<&OdbManagedSecrets>,
-    service_id: &str,
+    service_id: &ServiceId,
     deployment: &str,
 ) -> (String, BTreeMap<String, String>) {
     let mut out = manifest.to_string();
@@ -74,7 +75,7 @@ pub fn replace_odb_secrets(
 pub fn deployable(
     manifest: &str,
     secrets: Option<&OdbManagedSecrets>,
-    service_id: &str,
+    service_id: &ServiceId,
     deployment: &str,
     secure: bool,
 ) -> (String, BTreeMap<String, String>) {
@@ -159,7 +160,7 @@ mod tests {
         let (manifest, stored) = replace_odb_secrets(
             "p: ((odb_secret:admin))\n",
             Some(&secrets),
-            "svc",
+            &crate::ids::parsed("svc"),
             "service-instance_1",
         );
         assert_eq!(manifest, "p: ((/odb/svc/service-instance_1/admin))\n");

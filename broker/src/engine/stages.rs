@@ -6,6 +6,7 @@ use super::texts::texts;
 use super::{manifest_secrets, plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
+use crate::ids::PlanId;
 use crate::journal::{self, Step};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
@@ -129,9 +130,8 @@ impl Engine {
     ) -> Result<OperationRecord, EngineError> {
         let req = op.request.clone();
         let deployment = instance.deployment_name.clone();
-        let plan_cfg = self
-            .config
-            .plan(&req.plan_id)
+        let plan_cfg = stored_plan_id(&req.plan_id)
+            .and_then(|id| self.config.plan(&id))
             .ok_or_else(|| EngineError::PlanNotFound(req.plan_id.clone()))?;
         let plan = plans::adapter_plan(&self.config, plan_cfg);
         self.ensure_no_task_in_progress(&deployment).await?;
@@ -146,11 +146,10 @@ impl Engine {
                 .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
             let prev_id = req
                 .previous_plan_id
-                .clone()
-                .unwrap_or_else(|| instance.plan_id.clone());
-            let prev_plan = self
-                .config
-                .plan(&prev_id)
+                .as_deref()
+                .map_or_else(|| Some(instance.plan_id.clone()), stored_plan_id);
+            let prev_plan = prev_id
+                .and_then(|id| self.config.plan(&id))
                 .map(|p| plans::adapter_plan(&self.config, p));
             // Without secure manifests the adapter gets no secrets ("null"), as from the
             // Go broker.
@@ -244,6 +243,18 @@ impl Engine {
         }
     }
 
+    /// The instance's deployment, once no director task runs on it, and whether the director
+    /// has it.
+    async fn idle_deployment(
+        &self,
+        instance: &InstanceRecord,
+    ) -> Result<(String, bool), EngineError> {
+        let deployment = instance.deployment_name.clone();
+        self.ensure_no_task_in_progress(&deployment).await?;
+        let deployed = self.director.manifest(&deployment).await?.is_some();
+        Ok((deployment, deployed))
+    }
+
     /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
     /// follow as after a deploy.
     async fn start_recreate(
@@ -251,9 +262,8 @@ impl Engine {
         mut op: OperationRecord,
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
-        let deployment = instance.deployment_name.clone();
-        self.ensure_no_task_in_progress(&deployment).await?;
-        if self.director.manifest(&deployment).await?.is_none() {
+        let (deployment, deployed) = self.idle_deployment(&instance).await?;
+        if !deployed {
             return Err(EngineError::DeploymentNotFound(deployment));
         }
         self.confirm_lease(&op).await?;
@@ -308,9 +318,8 @@ impl Engine {
         mut op: OperationRecord,
         instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
-        let deployment = instance.deployment_name.clone();
-        self.ensure_no_task_in_progress(&deployment).await?;
-        if self.director.manifest(&deployment).await?.is_none() {
+        let (deployment, deployed) = self.idle_deployment(&instance).await?;
+        if !deployed {
             // Nothing was ever deployed (or it is already gone): the delete is complete.
             return self.succeed(op).await;
         }
@@ -333,11 +342,11 @@ impl Engine {
         instance: &InstanceRecord,
     ) -> Vec<(String, Vec<String>)> {
         let plan_id = if op.request.plan_id.is_empty() {
-            &instance.plan_id
+            Some(instance.plan_id.clone())
         } else {
-            &op.request.plan_id
+            stored_plan_id(&op.request.plan_id)
         };
-        let Some(plan) = self.config.plan(plan_id) else {
+        let Some(plan) = plan_id.and_then(|id| self.config.plan(&id)) else {
             return vec![];
         };
         let Some(errands) = &plan.lifecycle_errands else {
@@ -454,7 +463,9 @@ impl Engine {
             OperationKind::Delete => instance.state = InstanceState::Deleted,
             OperationKind::Create | OperationKind::Update | OperationKind::Upgrade => {
                 instance.state = InstanceState::Ready;
-                instance.plan_id = req.plan_id.clone();
+                if let Some(plan_id) = stored_plan_id(&req.plan_id) {
+                    instance.plan_id = plan_id;
+                }
                 if op.kind == OperationKind::Update {
                     if let (Some(current), Some(new)) = (
                         instance.parameters.as_object_mut(),
@@ -563,6 +574,12 @@ fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<Strin
         }
         _ => format!("the BOSH deploy did not succeed (BOSH task {task_id})"),
     }
+}
+
+/// The plan an operation's stored request names (`None` when it names none, or none the
+/// catalog rule allows: no plan of the catalog has such an id).
+fn stored_plan_id(text: &str) -> Option<PlanId> {
+    PlanId::parse(text).ok()
 }
 
 /// The adapter's values of the ODB-managed secrets the manifest references, by credential path

@@ -2,25 +2,25 @@
 //! asks the director for the deployment's VMs and manifest, runs the adapter, and stores the
 //! binding so that it can be fetched later.
 
-use super::{secure_bindings, Broker, Caller, ServiceError, ServiceResult};
+use super::{adapter_params, secure_bindings, Broker, Caller, ServiceError, ServiceResult};
 use crate::adapter::{AdapterError, BindingRequest};
 use crate::engine::EngineError;
-use crate::ids::{BindingId, InstanceId};
+use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::journal;
 use crate::schemas::SchemaKind;
 use crate::store::{
     BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A bind request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BindRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
     /// `bind_resource`, when sent.
@@ -34,12 +34,12 @@ pub struct BindRequest {
 }
 
 /// An unbind request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UnbindRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
 }
 
 /// What a bind did.
@@ -71,11 +71,8 @@ impl Broker {
         operation: &'static str,
     ) -> ServiceResult<Option<BindingRecord>> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.engine
-            .store()
-            .run(move |s| s.binding(&i, &b))
+        self.stored(instance_id, operation, move |s| s.binding(&i, &b))
             .await
-            .map_err(|e| ServiceError::store(instance_id, operation, e))
     }
 
     async fn forget_binding(
@@ -84,12 +81,9 @@ impl Broker {
         binding_id: &BindingId,
     ) -> ServiceResult<()> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.engine
-            .store()
-            .run(move |s| s.delete_binding(&i, &b))
+        self.stored(instance_id, "unbind", move |s| s.delete_binding(&i, &b))
             .await
             .map(|_| ())
-            .map_err(|e| ServiceError::store(instance_id, "unbind", e))
     }
 
     /// What the adapter needs about the deployment: manifest, VMs and stored secrets;
@@ -120,7 +114,7 @@ impl Broker {
     async fn dns_addresses(
         &self,
         instance: &InstanceRecord,
-        plan_id: &str,
+        plan_id: &PlanId,
     ) -> Result<BTreeMap<String, String>, EngineError> {
         let dns = self
             .config
@@ -396,24 +390,11 @@ impl Broker {
             .dns_addresses(instance, &request.plan_id)
             .await
             .map_err(|e| ServiceError::engine(instance_id, "bind", "bind", e))?;
-        let mut params = Map::new();
-        if let Some(guid) = &request.app_guid {
-            params.insert("app_guid".into(), json!(guid));
-        }
-        params.insert("plan_id".into(), json!(request.plan_id));
-        params.insert("service_id".into(), json!(request.service_id));
-        if let Some(bind_resource) = &request.bind_resource {
-            params.insert("bind_resource".into(), bind_resource.clone());
-        }
-        if let Some(context) = &request.context {
-            params.insert("context".into(), context.clone());
-        }
-        params.insert("parameters".into(), request.parameters.clone());
         Ok(BindingRequest {
             binding_id: binding_id.to_string(),
             vms: facts.vms,
             manifest: facts.manifest,
-            request_params: Value::Object(params),
+            request_params: adapter_params::bind(request),
             secrets: facts.secrets,
             dns_addresses,
         })
@@ -474,11 +455,10 @@ impl Broker {
     ) -> ServiceResult<()> {
         let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
         let kept = self
-            .engine
-            .store()
-            .run(move |s| s.set_binding_response(&i, &b, &r))
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "bind", e))?;
+            .stored(instance_id, "bind", move |s| {
+                s.set_binding_response(&i, &b, &r)
+            })
+            .await?;
         if kept {
             return Ok(());
         }
@@ -530,7 +510,7 @@ impl Broker {
                 binding_id: binding_id.to_string(),
                 vms: facts.vms,
                 manifest: facts.manifest,
-                request_params: json!({"plan_id": request.plan_id, "service_id": request.service_id}),
+                request_params: adapter_params::unbind(&request.service_id, &request.plan_id),
                 secrets: facts.secrets,
                 dns_addresses,
             };

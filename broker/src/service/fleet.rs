@@ -3,7 +3,7 @@
 //! and one instance with its bindings and history.
 
 use super::{Broker, HistoryEntry, ListedBinding, ServiceError, ServiceResult};
-use crate::ids::InstanceId;
+use crate::ids::{InstanceId, PlanId};
 use crate::store::{InstanceRecord, InstanceState, OperationRecord, OperationState};
 
 /// One instance of the fleet.
@@ -12,7 +12,7 @@ pub struct FleetRow {
     /// Its id.
     pub id: InstanceId,
     /// Its plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Its plan's name (the id when the plan left the catalog).
     pub plan_name: String,
     /// Where it is in its life.
@@ -52,11 +52,13 @@ pub struct InstanceDetail {
 
 impl Broker {
     fn fleet_row(&self, instance: InstanceRecord, op: Option<OperationRecord>) -> FleetRow {
-        let plan = self.config.plan(&instance.plan_id);
-        let target = plan.and_then(|p| crate::catalog::plan_maintenance_version(&self.config, p));
+        let target = self
+            .config
+            .plan(&instance.plan_id)
+            .and_then(|p| crate::catalog::plan_maintenance_version(&self.config, p));
         let at = instance.maintenance_info.map(|m| m.version);
         FleetRow {
-            plan_name: plan.map_or_else(|| instance.plan_id.clone(), |p| p.name.clone()),
+            plan_name: self.config.plan_name(&instance.plan_id),
             upgrade_pending: target.is_some() && at.is_some() && target != at,
             id: instance.id,
             plan_id: instance.plan_id,
@@ -68,11 +70,8 @@ impl Broker {
     /// Every live instance, failed and in-flight first, then by id.
     pub async fn fleet(&self) -> ServiceResult<Vec<FleetRow>> {
         let listed = self
-            .engine
-            .store()
-            .run(|s| s.live_instances_with_latest_operation())
-            .await
-            .map_err(|e| ServiceError::store("-", "console", e))?;
+            .stored("-", "console", |s| s.live_instances_with_latest_operation())
+            .await?;
         let mut rows: Vec<FleetRow> = listed
             .into_iter()
             .map(|(i, op)| self.fleet_row(i, op))
@@ -89,11 +88,10 @@ impl Broker {
     pub async fn instance_detail(&self, id: &InstanceId) -> ServiceResult<InstanceDetail> {
         let owned = id.clone();
         let found = self
-            .engine
-            .store()
-            .run(move |s| Ok((s.instance(&owned)?, s.latest_operation(&owned)?)))
-            .await
-            .map_err(|e| ServiceError::store(id, "console", e))?;
+            .stored(id, "console", move |s| {
+                Ok((s.instance(&owned)?, s.latest_operation(&owned)?))
+            })
+            .await?;
         let (Some(instance), op) = found else {
             return Err(ServiceError::NotFound(format!(
                 "service instance {id} does not exist"

@@ -97,11 +97,10 @@ impl Broker {
     pub async fn history(&self, id: &InstanceId) -> ServiceResult<Vec<HistoryEntry>> {
         let owned = id.clone();
         let (operations, journal) = self
-            .engine
-            .store()
-            .run(move |s| Ok((s.operations_of(&owned)?, s.journal_of(&owned)?)))
-            .await
-            .map_err(|e| ServiceError::store(id, "history", e))?;
+            .stored(id, "history", move |s| {
+                Ok((s.operations_of(&owned)?, s.journal_of(&owned)?))
+            })
+            .await?;
         if operations.is_empty() && journal.is_empty() {
             return Err(ServiceError::NotFound(format!(
                 "service instance {id} has no history: it does not exist, or its history was pruned"

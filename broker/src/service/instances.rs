@@ -1,24 +1,25 @@
 //! Instance use cases: provision, update or upgrade, deprovision, fetch, and last operation.
 
+use super::adapter_params;
 use super::operations::{new_operation, Accepted, QuotaHold, QUOTA_LOCK};
 use super::{maintenance_version, Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
-use crate::ids::{InstanceId, OperationId};
+use crate::ids::{InstanceId, OperationId, PlanId, ServiceId};
 use crate::schemas::SchemaKind;
 use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRecord,
     OperationRequest, OperationState, StoreError, Timestamp,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A provision request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProvisionRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The platform's organization.
     pub organization_guid: String,
     /// The platform's space.
@@ -46,12 +47,12 @@ pub enum Provisioned {
 }
 
 /// An update request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UpdateRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The new plan id, when the plan changes.
-    pub plan_id: Option<String>,
+    pub plan_id: Option<PlanId>,
     /// Arbitrary parameters, when sent.
     pub parameters: Option<Value>,
     /// The platform context, when sent.
@@ -65,12 +66,12 @@ pub struct UpdateRequest {
 }
 
 /// A deprovision request, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeprovisionRequest {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id the platform believes the instance has.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Whether the platform accepts an asynchronous answer.
     pub accepts_incomplete: bool,
     /// Whether failing pre-delete errands may be skipped.
@@ -81,9 +82,9 @@ pub struct DeprovisionRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceView {
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The dashboard URL.
     pub dashboard_url: Option<String>,
     /// Parameters in effect.
@@ -119,60 +120,14 @@ impl ProvisionIdentity<'_> {
     }
 }
 
-/// The request-parameters map a provision hands the adapter.
-fn provision_request_params(r: &ProvisionRequest) -> Value {
-    let mut params = Map::new();
-    params.insert("service_id".into(), json!(r.service_id));
-    params.insert("plan_id".into(), json!(r.plan_id));
-    params.insert("organization_guid".into(), json!(r.organization_guid));
-    params.insert("space_guid".into(), json!(r.space_guid));
-    if let Some(context) = &r.context {
-        params.insert("context".into(), context.clone());
+impl UpdateRequest {
+    /// `previous_values.maintenance_info`, unless absent or `null`.
+    pub(super) fn previous_maintenance_info(&self) -> Option<&Value> {
+        self.previous_values
+            .as_ref()
+            .and_then(|p| p.get("maintenance_info"))
+            .filter(|m| !m.is_null())
     }
-    if let Some(mi) = &r.maintenance_info {
-        params.insert("maintenance_info".into(), mi.clone());
-    }
-    params.insert("parameters".into(), r.parameters.clone());
-    Value::Object(params)
-}
-
-/// The request-parameters map an update hands the adapter (an upgrade hands only
-/// `{"context": ...}`).
-fn update_request_params(
-    r: &UpdateRequest,
-    instance: &InstanceRecord,
-    new_plan: &str,
-    parameters: &Value,
-) -> Value {
-    let mut params = Map::new();
-    params.insert("service_id".into(), json!(r.service_id));
-    params.insert("plan_id".into(), json!(new_plan));
-    params.insert("parameters".into(), parameters.clone());
-    let mut previous = Map::new();
-    previous.insert("plan_id".into(), json!(instance.plan_id));
-    previous.insert("service_id".into(), json!(instance.service_id));
-    previous.insert("organization_id".into(), json!(instance.organization_guid));
-    previous.insert("space_id".into(), json!(instance.space_guid));
-    // A `null` inside the platform's document counts as not sent.
-    if let Some(mi) = previous_maintenance_info(r) {
-        previous.insert("maintenance_info".into(), mi.clone());
-    }
-    params.insert("previous_values".into(), Value::Object(previous));
-    if let Some(context) = &r.context {
-        params.insert("context".into(), context.clone());
-    }
-    if let Some(mi) = &r.maintenance_info {
-        params.insert("maintenance_info".into(), mi.clone());
-    }
-    Value::Object(params)
-}
-
-/// `previous_values.maintenance_info` of an update, unless absent or `null`.
-fn previous_maintenance_info(r: &UpdateRequest) -> Option<&Value> {
-    r.previous_values
-        .as_ref()
-        .and_then(|p| p.get("maintenance_info"))
-        .filter(|m| !m.is_null())
 }
 
 /// Whether an update is an upgrade, decided once from what the instance is at and what the
@@ -195,7 +150,7 @@ impl UpgradeDecision {
             .as_ref()
             .map(|mi| mi.version.clone())
             .filter(|v| !v.is_empty())
-            .or_else(|| maintenance_version(previous_maintenance_info(r)));
+            .or_else(|| maintenance_version(r.previous_maintenance_info()));
         let target_version = target
             .map(|mi| mi.version.clone())
             .filter(|v| !v.is_empty());
@@ -236,7 +191,7 @@ impl Broker {
     /// version the plan is not at.
     fn target_maintenance_info(
         &self,
-        plan_id: &str,
+        plan_id: &PlanId,
         requested: Option<&Value>,
     ) -> ServiceResult<Option<MaintenanceInfo>> {
         let plan = self.check_plan(plan_id)?;
@@ -327,12 +282,12 @@ impl Broker {
             .await?;
 
         let operation_request = OperationRequest {
-            plan_id: request.plan_id.clone(),
+            plan_id: request.plan_id.to_string(),
             previous_plan_id: None,
             parameters: Some(request.parameters.clone()),
             context: request.context.clone(),
             maintenance_info: maintenance_info.clone(),
-            request_params: Some(provision_request_params(&request)),
+            request_params: Some(adapter_params::provision(&request)),
             force: false,
             fingerprint: Some(json!({
                 "service_id": request.service_id,
@@ -509,12 +464,12 @@ impl Broker {
         } else {
             (
                 OperationKind::Update,
-                update_request_params(&request, &instance, &new_plan, &parameters),
+                adapter_params::update(&request, (&instance).into(), &new_plan, &parameters),
             )
         };
         let operation_request = OperationRequest {
-            plan_id: new_plan,
-            previous_plan_id: Some(instance.plan_id.clone()),
+            plan_id: new_plan.into(),
+            previous_plan_id: Some(instance.plan_id.to_string()),
             parameters: Some(parameters),
             context: request.context,
             maintenance_info,
@@ -527,7 +482,7 @@ impl Broker {
     }
 
     /// A plan change to `plan_id` must be allowed by the plan (or the catalog).
-    fn check_plan_updatable(&self, plan_id: &str) -> ServiceResult<()> {
+    fn check_plan_updatable(&self, plan_id: &PlanId) -> ServiceResult<()> {
         let plan = self.check_plan(plan_id)?;
         if !plan
             .plan_updatable
@@ -700,13 +655,18 @@ pub(super) mod tests_support {
             })
         };
         let request = UpdateRequest {
+            service_id: crate::ids::parsed("s"),
+            plan_id: None,
+            parameters: None,
+            context: None,
+            previous_values: None,
             maintenance_info: requested.map(|v| json!({ "version": v })),
-            ..Default::default()
+            accepts_incomplete: true,
         };
         let record = InstanceRecord {
-            id: InstanceId::parse("i").unwrap(),
-            service_id: String::new(),
-            plan_id: String::new(),
+            id: crate::ids::parsed("i"),
+            service_id: crate::ids::parsed("s"),
+            plan_id: crate::ids::parsed("p"),
             organization_guid: String::new(),
             space_guid: String::new(),
             context: None,

@@ -3,7 +3,7 @@
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
 use crate::engine::in_progress_text;
-use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::quotas::{self, PlanCounts};
 use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRequest, OperationState,
@@ -30,9 +30,9 @@ pub struct InstanceSummary {
     /// Its id.
     pub service_instance_id: InstanceId,
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// Its plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Where it is in its life.
     pub state: &'static str,
     /// Its newest operation.
@@ -51,9 +51,9 @@ pub struct ListedBinding {
     /// Its id.
     pub binding_id: BindingId,
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
 }
 
 /// One metric of `GET /mgmt/metrics`.
@@ -88,21 +88,14 @@ pub struct ManagementOperation {
 
 impl Broker {
     async fn live_instances(&self) -> ServiceResult<Vec<InstanceRecord>> {
-        self.engine
-            .store()
-            .run(|s| s.live_instances())
-            .await
-            .map_err(|e| ServiceError::store("-", "mgmt", e))
+        self.stored("-", "mgmt", |s| s.live_instances()).await
     }
 
     /// Every live instance with its newest operation.
     pub async fn list_instances(&self) -> ServiceResult<Vec<InstanceSummary>> {
         let listed = self
-            .engine
-            .store()
-            .run(|s| s.live_instances_with_latest_operation())
-            .await
-            .map_err(|e| ServiceError::store("-", "mgmt", e))?;
+            .stored("-", "mgmt", |s| s.live_instances_with_latest_operation())
+            .await?;
         Ok(listed
             .into_iter()
             .map(|(i, op)| InstanceSummary {
@@ -138,11 +131,8 @@ impl Broker {
         }
         let iid = id.clone();
         let bindings = self
-            .engine
-            .store()
-            .run(move |s| s.bindings_of(&iid))
-            .await
-            .map_err(|e| ServiceError::store(id, "mgmt", e))?;
+            .stored(id, "mgmt", move |s| s.bindings_of(&iid))
+            .await?;
         Ok(bindings
             .into_iter()
             .map(|b| ListedBinding {
@@ -187,22 +177,15 @@ impl Broker {
     pub async fn metric_gauges(&self) -> ServiceResult<crate::metrics::Gauges> {
         let instances = self.live_instances().await?;
         let in_flight = self
-            .engine
-            .store()
-            .run(|s| s.in_flight_operations())
-            .await
-            .map_err(|e| ServiceError::store("-", "metrics", e))?
+            .stored("-", "metrics", |s| s.in_flight_operations())
+            .await?
             .len() as u64;
         let mut gauges = crate::metrics::Gauges {
             in_flight,
             ..Default::default()
         };
         for i in &instances {
-            let plan = self
-                .config
-                .plan(&i.plan_id)
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| i.plan_id.clone());
+            let plan = self.config.plan_name(&i.plan_id);
             *gauges
                 .instances
                 .entry((plan, i.state.as_str().to_string()))
@@ -308,8 +291,8 @@ impl Broker {
             _ => None,
         };
         OperationRequest {
-            plan_id: instance.plan_id.clone(),
-            previous_plan_id: Some(instance.plan_id.clone()),
+            plan_id: instance.plan_id.to_string(),
+            previous_plan_id: Some(instance.plan_id.to_string()),
             parameters: Some(json!({})),
             request_params: Some(json!({ "context": context })),
             context,
@@ -387,7 +370,7 @@ mod tests {
             .config;
         let first = config.catalog.plans[0].clone();
         let counts = PlanCounts::of(&[InstanceRecord {
-            id: InstanceId::parse("x").unwrap(),
+            id: crate::ids::parsed("x"),
             service_id: config.catalog.id.clone(),
             plan_id: first.plan_id.clone(),
             organization_guid: String::new(),

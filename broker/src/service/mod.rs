@@ -7,6 +7,7 @@
 //! HTTP, so the use cases are tested in-process against the simulated director and a
 //! temporary store.
 
+pub mod adapter_params;
 mod bindings;
 mod error;
 mod fleet;
@@ -30,7 +31,7 @@ pub use operations::Accepted;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::ids::InstanceId;
+use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::schemas::{PlanSchemas, SchemaKind};
 use crate::store::{InstanceRecord, OperationRecord};
 use serde_json::Value;
@@ -49,7 +50,7 @@ pub struct Caller<'a> {
 pub struct Broker {
     config: Arc<Config>,
     engine: Arc<Engine>,
-    schemas: BTreeMap<String, PlanSchemas>,
+    schemas: BTreeMap<PlanId, PlanSchemas>,
     /// The runtime CredHub (`credhub:`) that keeps binding credentials, when configured.
     binding_credentials: Option<Arc<crate::credhub::CredhubClient>>,
 }
@@ -59,7 +60,7 @@ impl Broker {
     pub fn new(
         config: Arc<Config>,
         engine: Arc<Engine>,
-        schemas: BTreeMap<String, PlanSchemas>,
+        schemas: BTreeMap<PlanId, PlanSchemas>,
     ) -> Self {
         Self {
             config,
@@ -90,7 +91,7 @@ impl Broker {
     /// listing every violation.
     fn validate_parameters(
         &self,
-        plan_id: &str,
+        plan_id: &PlanId,
         kind: SchemaKind,
         parameters: &Value,
     ) -> ServiceResult<()> {
@@ -107,8 +108,8 @@ impl Broker {
     }
 
     /// The catalog's service id, or a bad request naming it.
-    fn check_service(&self, service_id: &str) -> ServiceResult<()> {
-        if service_id != self.config.catalog.id {
+    fn check_service(&self, service_id: &ServiceId) -> ServiceResult<()> {
+        if *service_id != self.config.catalog.id {
             return Err(ServiceError::BadRequest(format!(
                 "service_id '{service_id}' is not in the catalog: use '{}'",
                 self.config.catalog.id
@@ -118,7 +119,7 @@ impl Broker {
     }
 
     /// A plan of the catalog, or a bad request listing them.
-    fn check_plan(&self, plan_id: &str) -> ServiceResult<&crate::config::PlanConfig> {
+    fn check_plan(&self, plan_id: &PlanId) -> ServiceResult<&crate::config::PlanConfig> {
         self.config.plan(plan_id).ok_or_else(|| {
             let known: Vec<&str> = self
                 .config
@@ -134,6 +135,20 @@ impl Broker {
         })
     }
 
+    /// Runs `f` on the store, off the async executor; a failure is a
+    /// [`ServiceError::store`] of `action` on `instance`.
+    async fn stored<T, F>(&self, instance: &str, action: &'static str, f: F) -> ServiceResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::store::Store) -> crate::store::StoreResult<T> + Send + 'static,
+    {
+        self.engine
+            .store()
+            .run(f)
+            .await
+            .map_err(|e| ServiceError::store(instance, action, e))
+    }
+
     /// The instance with this id (deleted tombstones included).
     async fn load_instance(
         &self,
@@ -141,21 +156,15 @@ impl Broker {
         operation: &'static str,
     ) -> ServiceResult<Option<InstanceRecord>> {
         let owned = id.clone();
-        self.engine
-            .store()
-            .run(move |s| s.instance(&owned))
+        self.stored(id, operation, move |s| s.instance(&owned))
             .await
-            .map_err(|e| ServiceError::store(id, operation, e))
     }
 
     /// The newest operation of an instance.
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
         let owned = id.clone();
-        self.engine
-            .store()
-            .run(move |s| s.latest_operation(&owned))
+        self.stored(id, "last_operation", move |s| s.latest_operation(&owned))
             .await
-            .map_err(|e| ServiceError::store(id, "last_operation", e))
     }
 
     /// The generic, actionable message for an unexpected failure.

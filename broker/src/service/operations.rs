@@ -3,7 +3,7 @@
 //! fails, so a failed request leaves no state behind. Also the quota check that guards them.
 
 use super::{Broker, Caller, ServiceError, ServiceResult};
-use crate::ids::{InstanceId, OperationId};
+use crate::ids::{InstanceId, OperationId, PlanId};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationRequest,
     OperationState, Stage, StoreError, Timestamp,
@@ -195,20 +195,17 @@ impl Broker {
         &self,
         caller: Caller<'_>,
         instance_id: &str,
-        plan_id: &str,
-        moving_from: Option<&str>,
+        plan_id: &PlanId,
+        moving_from: Option<&PlanId>,
     ) -> ServiceResult<()> {
-        let store = &self.engine.store();
-        let instances = store
-            .run(|s| s.live_instances())
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
-        let in_flight = store
-            .run(|s| s.in_flight_operations())
-            .await
-            .map_err(|e| ServiceError::store(instance_id, "quota check", e))?;
+        let instances = self
+            .stored(instance_id, "quota check", |s| s.live_instances())
+            .await?;
+        let in_flight = self
+            .stored(instance_id, "quota check", |s| s.in_flight_operations())
+            .await?;
         quota_verdict(&self.config, &instances, &in_flight, plan_id, moving_from).map_err(|e| {
-            tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = plan_id, "quota exceeded: {e}");
+            tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = %plan_id, "quota exceeded: {e}");
             ServiceError::Unprocessable(e)
         })
     }
@@ -218,19 +215,19 @@ impl Broker {
     /// both take the last place.
     pub(super) fn quota_admission(
         &self,
-        plan_id: &str,
-        moving_from: Option<&str>,
+        plan_id: &PlanId,
+        moving_from: Option<&PlanId>,
     ) -> crate::store::Admission {
         let config = self.config.clone();
-        let plan_id = plan_id.to_string();
-        let moving_from = moving_from.map(str::to_string);
+        let plan_id = plan_id.clone();
+        let moving_from = moving_from.cloned();
         std::sync::Arc::new(move |instances, in_flight| {
             quota_verdict(
                 &config,
                 instances,
                 in_flight,
                 &plan_id,
-                moving_from.as_deref(),
+                moving_from.as_ref(),
             )
         })
     }
@@ -242,19 +239,21 @@ fn quota_verdict(
     config: &crate::config::Config,
     instances: &[InstanceRecord],
     in_flight: &[OperationRecord],
-    plan_id: &str,
-    moving_from: Option<&str>,
+    plan_id: &PlanId,
+    moving_from: Option<&PlanId>,
 ) -> Result<(), String> {
     let mut counts = crate::quotas::PlanCounts::of(instances);
     // An instance in the middle of a plan change counts against both plans until it is
     // done: it may end on either.
     for op in in_flight {
-        let target = &op.request.plan_id;
+        let Ok(target) = PlanId::parse(&op.request.plan_id) else {
+            continue;
+        };
         let moving = instances
             .iter()
-            .any(|i| i.id == op.instance_id && !target.is_empty() && i.plan_id != *target);
+            .any(|i| i.id == op.instance_id && i.plan_id != target);
         if moving {
-            counts.add_one(target);
+            counts.add_one(&target);
         }
     }
     if let Some(old) = moving_from {

@@ -120,9 +120,13 @@ mod tests {
 
     fn request(app: Option<&str>, resource: Value) -> BindRequest {
         BindRequest {
-            app_guid: app.map(str::to_string),
+            service_id: crate::ids::parsed("s"),
+            plan_id: crate::ids::parsed("p"),
+            parameters: json!({}),
             bind_resource: Some(resource),
-            ..Default::default()
+            context: None,
+            app_guid: app.map(str::to_string),
+            predecessor_binding_id: None,
         }
     }
 
@@ -145,7 +149,11 @@ mod tests {
             Some("uaa-client:c")
         );
         assert_eq!(actor(&request(None, json!({}))), None);
-        assert_eq!(actor(&BindRequest::default()), None);
+        let without_resource = BindRequest {
+            bind_resource: None,
+            ..request(None, json!({}))
+        };
+        assert_eq!(actor(&without_resource), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::*;
 use crate::adapter::AdapterClient;
 use crate::director::simulated::SimulatedDirector;
-use crate::ids::BindingId;
+use crate::ids::parsed;
 use crate::store::{OperationKind, OperationState, Store};
 use serde_json::json;
 use std::path::Path;
@@ -14,6 +14,17 @@ const SERVICE: &str = "svc-id";
 const SMALL: &str = "plan-small";
 const LOCKED: &str = "plan-locked";
 const SOLO: &str = "plan-solo";
+/// Asserts that `err` is the [`ServiceError`] variant named, with `text` in its message.
+macro_rules! assert_refused {
+    ($err:expr, $variant:ident, $text:expr) => {{
+        let err = &$err;
+        assert!(
+            matches!(err, ServiceError::$variant(m) if m.contains($text)),
+            "{err:?}"
+        );
+    }};
+}
+
 const CALLER: Caller<'static> = Caller {
     request_id: "req-1",
 };
@@ -103,18 +114,10 @@ fn fixture() -> Fixture {
     }
 }
 
-fn id(s: &str) -> InstanceId {
-    InstanceId::parse(s).unwrap()
-}
-
-fn bid(s: &str) -> BindingId {
-    BindingId::parse(s).unwrap()
-}
-
 fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
     ProvisionRequest {
-        service_id: SERVICE.into(),
-        plan_id: plan.into(),
+        service_id: parsed(SERVICE),
+        plan_id: parsed(plan),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry"})),
@@ -126,11 +129,13 @@ fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
 
 fn bind_request(parameters: Value) -> BindRequest {
     BindRequest {
-        service_id: SERVICE.into(),
-        plan_id: SMALL.into(),
+        service_id: parsed(SERVICE),
+        plan_id: parsed(SMALL),
         parameters,
+        bind_resource: None,
+        context: None,
         app_guid: Some("app".into()),
-        ..Default::default()
+        predecessor_binding_id: None,
     }
 }
 
@@ -141,22 +146,24 @@ impl Fixture {
         instance: &str,
         request: ProvisionRequest,
     ) -> ServiceResult<Provisioned> {
-        self.broker.provision(CALLER, &id(instance), request).await
+        self.broker
+            .provision(CALLER, &parsed(instance), request)
+            .await
     }
 
     async fn update(&self, instance: &str, request: UpdateRequest) -> ServiceResult<Accepted> {
-        self.broker.update(CALLER, &id(instance), request).await
+        self.broker.update(CALLER, &parsed(instance), request).await
     }
 
     async fn deprovision(&self, instance: &str) -> ServiceResult<Accepted> {
         let request = DeprovisionRequest {
-            service_id: SERVICE.into(),
-            plan_id: SMALL.into(),
+            service_id: parsed(SERVICE),
+            plan_id: parsed(SMALL),
             accepts_incomplete: true,
             force: false,
         };
         self.broker
-            .deprovision(CALLER, &id(instance), request)
+            .deprovision(CALLER, &parsed(instance), request)
             .await
     }
 
@@ -167,17 +174,17 @@ impl Fixture {
         request: BindRequest,
     ) -> ServiceResult<Bound> {
         self.broker
-            .bind(CALLER, &id(instance), &bid(binding), request)
+            .bind(CALLER, &parsed(instance), &parsed(binding), request)
             .await
     }
 
     async fn unbind(&self, instance: &str, binding: &str) -> ServiceResult<()> {
         let request = UnbindRequest {
-            service_id: SERVICE.into(),
-            plan_id: SMALL.into(),
+            service_id: parsed(SERVICE),
+            plan_id: parsed(SMALL),
         };
         self.broker
-            .unbind(CALLER, &id(instance), &bid(binding), request)
+            .unbind(CALLER, &parsed(instance), &parsed(binding), request)
             .await
     }
 
@@ -188,7 +195,7 @@ impl Fixture {
         context: Option<Value>,
     ) -> ServiceResult<ManagementOperation> {
         self.broker
-            .start_management_operation(CALLER, &id(instance), kind, context)
+            .start_management_operation(CALLER, &parsed(instance), kind, context)
             .await
     }
 
@@ -198,7 +205,7 @@ impl Fixture {
         operation: Option<&crate::ids::OperationId>,
     ) -> ServiceResult<OperationView> {
         self.broker
-            .last_operation(CALLER, &id(instance), operation)
+            .last_operation(CALLER, &parsed(instance), operation)
             .await
     }
 
@@ -232,7 +239,7 @@ impl Fixture {
 
     async fn stored_binding_ids(&self, instance: &str) -> Vec<String> {
         self.broker
-            .list_bindings(&id(instance))
+            .list_bindings(&parsed(instance))
             .await
             .unwrap()
             .into_iter()
@@ -243,10 +250,13 @@ impl Fixture {
 
 fn update_request(parameters: Option<Value>) -> UpdateRequest {
     UpdateRequest {
-        service_id: SERVICE.into(),
+        service_id: parsed(SERVICE),
+        plan_id: None,
         parameters,
+        context: None,
+        previous_values: None,
+        maintenance_info: None,
         accepts_incomplete: true,
-        ..Default::default()
     }
 }
 
@@ -258,7 +268,7 @@ async fn a_provision_is_accepted_then_succeeds_and_can_be_fetched() {
     let view = f.finish("inst-1").await;
     assert_eq!(view.kind, OperationKind::Create);
     assert_eq!(view.description, "Instance provisioning completed");
-    let fetched = f.broker.fetch_instance(&id("inst-1")).await.unwrap();
+    let fetched = f.broker.fetch_instance(&parsed("inst-1")).await.unwrap();
     assert_eq!(fetched.plan_id, SMALL);
     assert_eq!(fetched.parameters, json!({}));
     assert!(fetched.labels.is_empty(), "{:?}", fetched.labels);
@@ -277,20 +287,14 @@ async fn a_provision_without_accepts_incomplete_is_refused() {
 async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
-    request.service_id = "other".into();
+    request.service_id = parsed("other");
     let err = f.try_provision("x", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("use 'svc-id'")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "use 'svc-id'");
     let err = f
         .try_provision("x", provision_request("nope", json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("plan-small")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "plan-small");
 }
 
 #[tokio::test]
@@ -332,10 +336,7 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
     let err = f.try_provision("taken", other_space).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Conflict(m) if m.contains("space")),
-        "{err:?}"
-    );
+    assert_refused!(err, Conflict, "space");
 }
 
 #[tokio::test]
@@ -359,7 +360,11 @@ async fn a_provision_the_adapter_refuses_leaves_nothing_behind() {
         }
         other => panic!("expected an engine failure, got {other:?}"),
     }
-    let err = f.broker.fetch_instance(&id("refused")).await.unwrap_err();
+    let err = f
+        .broker
+        .fetch_instance(&parsed("refused"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
     // The id is free again.
     f.ready("refused").await;
@@ -373,10 +378,7 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
         .try_provision("solo-2", provision_request(SOLO, json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Unprocessable(m) if m.contains("quota")),
-        "{err:?}"
-    );
+    assert_refused!(err, Unprocessable, "quota");
 }
 
 #[tokio::test]
@@ -391,7 +393,7 @@ async fn an_update_merges_parameters_once_it_succeeds() {
         (view.kind, view.state),
         (OperationKind::Update, OperationState::Succeeded)
     );
-    let fetched = f.broker.fetch_instance(&id("upd")).await.unwrap();
+    let fetched = f.broker.fetch_instance(&parsed("upd")).await.unwrap();
     assert_eq!(fetched.parameters, json!({"a": 1}));
 }
 
@@ -407,12 +409,9 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     let f = fixture();
     f.ready("move").await;
     let mut request = update_request(None);
-    request.plan_id = Some(LOCKED.into());
+    request.plan_id = Some(parsed(LOCKED));
     let err = f.update("move", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Unprocessable(m) if m.contains("plan changes are not supported")),
-        "{err:?}"
-    );
+    assert_refused!(err, Unprocessable, "plan changes are not supported");
 }
 
 #[tokio::test]
@@ -423,10 +422,7 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
         .update("busy", update_request(Some(json!({"a": 1}))))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Concurrency(m) if m.contains("provisioning in progress")),
-        "{err:?}"
-    );
+    assert_refused!(err, Concurrency, "provisioning in progress");
 }
 
 #[tokio::test]
@@ -440,11 +436,8 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
         (view.kind, view.state),
         (OperationKind::Delete, OperationState::Succeeded)
     );
-    let err = f.broker.fetch_instance(&id("del")).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::NotFound(m) if m.contains("deleted")),
-        "{err:?}"
-    );
+    let err = f.broker.fetch_instance(&parsed("del")).await.unwrap_err();
+    assert_refused!(err, NotFound, "deleted");
     let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
@@ -490,7 +483,7 @@ async fn a_bind_creates_credentials_and_an_identical_one_gets_them_again() {
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
     let fetched = f
         .broker
-        .fetch_binding(&id("b1"), &bid("bind-1"))
+        .fetch_binding(&parsed("b1"), &parsed("bind-1"))
         .await
         .unwrap();
     assert_eq!(fetched["parameters"], json!({}));
@@ -515,10 +508,7 @@ async fn a_bind_while_the_provision_runs_is_a_concurrency_error() {
         .bind("early", "b", bind_request(json!({})))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Concurrency(m) if m.contains("still being provisioned")),
-        "{err:?}"
-    );
+    assert_refused!(err, Concurrency, "still being provisioned");
 }
 
 #[tokio::test]
@@ -526,12 +516,9 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     let f = fixture();
     f.ready("nb").await;
     let mut request = bind_request(json!({}));
-    request.plan_id = LOCKED.into();
+    request.plan_id = parsed(LOCKED);
     let err = f.bind("nb", "b", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("not bindable")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "not bindable");
 }
 
 #[tokio::test]
@@ -561,12 +548,9 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     let f = fixture();
     f.ready("rot").await;
     let mut request = bind_request(json!({}));
-    request.predecessor_binding_id = Some(bid("old"));
+    request.predecessor_binding_id = Some(parsed("old"));
     let err = f.bind("rot", "new", request).await.unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::BadRequest(m) if m.contains("binding_rotatable")),
-        "{err:?}"
-    );
+    assert_refused!(err, BadRequest, "binding_rotatable");
 }
 
 #[tokio::test]
@@ -581,7 +565,7 @@ async fn an_unbind_forgets_the_binding_and_a_second_one_finds_it_gone() {
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
     let err = f
         .broker
-        .binding_exists(&id("ub"), &bid("b"))
+        .binding_exists(&parsed("ub"), &parsed("b"))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
@@ -629,7 +613,7 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
     let listed = f.broker.list_instances().await.unwrap();
     let entry = listed
         .iter()
-        .find(|i| i.service_instance_id == id("listed"))
+        .find(|i| i.service_instance_id == "listed")
         .expect("listed");
     assert_eq!(entry.deployment_name, "service-instance_listed");
     assert_eq!(entry.state, "ready");
@@ -664,10 +648,7 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
         .manage("rec", OperationKind::Upgrade, None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ServiceError::Conflict(m) if m.contains(started.operation.as_str())),
-        "{err:?}"
-    );
+    assert_refused!(err, Conflict, started.operation.as_str());
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
     let err = f
         .manage("missing", OperationKind::Recreate, None)

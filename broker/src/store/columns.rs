@@ -117,7 +117,13 @@ macro_rules! id_column {
         }
     )+};
 }
-id_column!(InstanceId, BindingId, OperationId);
+id_column!(
+    InstanceId,
+    BindingId,
+    OperationId,
+    crate::ids::ServiceId,
+    crate::ids::PlanId
+);
 
 /// An enum stored as text: `as_str` gives the stored text, `FromSql` and `ToSql` read and
 /// write it, and unknown text is a [`ColumnError::UnknownText`].

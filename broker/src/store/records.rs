@@ -2,7 +2,7 @@
 
 use super::columns::{record_columns, string_enum};
 use super::{OperationRequest, Timestamp};
-use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -83,9 +83,9 @@ pub struct InstanceRecord {
     /// The OSB instance id.
     pub id: InstanceId,
     /// The catalog service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The current plan id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The organization the platform provisioned it in.
     pub organization_guid: String,
     /// The space the platform provisioned it in.
@@ -168,9 +168,9 @@ pub struct BindingRecord {
     /// The OSB binding id.
     pub id: BindingId,
     /// The service id of the bind request.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The plan id of the bind request.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// The parts of the bind request that decide whether a re-bind is identical (JSON).
     pub request: Value,
     /// The bind response body: credentials and URLs (JSON); `None` while create-binding

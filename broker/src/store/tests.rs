@@ -1,28 +1,17 @@
 //! Tests of the SQLite store.
 
 use super::*;
+use crate::ids::parsed;
 use rusqlite::Connection;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-fn iid(s: &str) -> InstanceId {
-    InstanceId::parse(s).unwrap()
-}
-
-fn oid(s: &str) -> OperationId {
-    OperationId::parse(s).unwrap()
-}
-
-fn bid(s: &str) -> BindingId {
-    BindingId::parse(s).unwrap()
-}
-
 fn instance(id: &str) -> InstanceRecord {
     InstanceRecord {
-        id: iid(id),
-        service_id: "svc".into(),
-        plan_id: "p1".into(),
+        id: parsed(id),
+        service_id: parsed("svc"),
+        plan_id: parsed("p1"),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry"})),
@@ -42,8 +31,8 @@ use serde_json::Value;
 
 fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
     OperationRecord {
-        id: oid(id),
-        instance_id: iid(instance_id),
+        id: parsed(id),
+        instance_id: parsed(instance_id),
         kind,
         state: OperationState::InProgress,
         stage: Stage::Pending,
@@ -112,7 +101,7 @@ fn with_pending_binding(created_at: Timestamp) -> (tempfile::TempDir, Store) {
 }
 
 fn state_of_i1(store: &Store) -> InstanceState {
-    store.instance(&iid("i1")).unwrap().unwrap().state
+    store.instance(&parsed("i1")).unwrap().unwrap().state
 }
 
 /// Provisions the plain [`instance`] `id` with the create operation `op_id`.
@@ -141,7 +130,7 @@ fn provision_round_trips_and_survives_reopen() {
     let (dir, store) = provisioned();
     drop(store);
     let store = reopen(&dir);
-    let got = store.instance(&iid("i1")).unwrap().unwrap();
+    let got = store.instance(&parsed("i1")).unwrap().unwrap();
     assert_eq!(got.parameters, json!({"a": 1}));
     assert_eq!(got.state, InstanceState::Provisioning);
     let ops = store.in_flight_operations().unwrap();
@@ -157,7 +146,7 @@ fn second_provision_of_the_same_id_is_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists), "{err}");
     assert!(
-        store.operation(&oid("o2")).unwrap().is_none(),
+        store.operation(&parsed("o2")).unwrap().is_none(),
         "the failed transaction left nothing behind"
     );
 }
@@ -174,8 +163,8 @@ fn one_in_flight_operation_per_instance() {
     succeed(&store, "o1", None);
     start_update(&store, "i1", "o2").unwrap();
     assert_eq!(
-        store.latest_operation(&iid("i1")).unwrap().unwrap().id,
-        oid("o2")
+        store.latest_operation(&parsed("i1")).unwrap().unwrap().id,
+        "o2"
     );
 }
 
@@ -209,19 +198,19 @@ fn bindings_are_unique_per_instance() {
         StoreError::AlreadyExists
     ));
     assert_eq!(stored_b1(&store).response, b.response);
-    assert_eq!(store.bindings_of(&iid("i1")).unwrap().len(), 1);
-    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
-    assert!(!store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
+    assert_eq!(store.bindings_of(&parsed("i1")).unwrap().len(), 1);
+    assert!(store.delete_binding(&parsed("i1"), &parsed("b1")).unwrap());
+    assert!(!store.delete_binding(&parsed("i1"), &parsed("b1")).unwrap());
 }
 
 #[test]
 fn forget_instance_removes_every_trace() {
     let (_d, store) = provisioned();
     put_secret(&store, "service-instance_i1", "/odb/svc/x", "s");
-    store.forget_instance(&iid("i1")).unwrap();
+    store.forget_instance(&parsed("i1")).unwrap();
     assert!(store.secrets("service-instance_i1").unwrap().is_empty());
-    assert!(store.instance(&iid("i1")).unwrap().is_none());
-    assert!(store.operation(&oid("o1")).unwrap().is_none());
+    assert!(store.instance(&parsed("i1")).unwrap().is_none());
+    assert!(store.operation(&parsed("o1")).unwrap().is_none());
 }
 
 #[test]
@@ -303,14 +292,14 @@ fn stored_timestamps_keep_the_text_the_store_has_always_written() {
 fn a_bad_timestamp_is_an_error_naming_its_column() {
     let (dir, store) = provisioned();
     let source = corrupt(&dir, "instances.created_at", "yesterday", || {
-        store.instance(&iid("i1"))
+        store.instance(&parsed("i1"))
     });
     assert!(
         matches!(&source, ColumnError::Timestamp { text, .. } if text == "yesterday"),
         "{source}"
     );
     corrupt(&dir, "operations.updated_at", "", || {
-        store.operation(&oid("o1"))
+        store.operation(&parsed("o1"))
     });
 }
 
@@ -413,10 +402,10 @@ fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
         );
     }
     assert!(
-        store.instance(&iid("i1")).unwrap().is_some(),
+        store.instance(&parsed("i1")).unwrap().is_some(),
         "the data is intact"
     );
-    assert!(first.instance(&iid("i1")).unwrap().is_some());
+    assert!(first.instance(&parsed("i1")).unwrap().is_some());
 }
 
 #[test]
@@ -521,7 +510,7 @@ fn ready_instance(store: &Store, id: &str) {
 
 /// Marks the operation `op_id` succeeded, and saves `instance` with it.
 fn succeed(store: &Store, op_id: &str, instance: Option<&InstanceRecord>) {
-    let mut done = store.operation(&oid(op_id)).unwrap().unwrap();
+    let mut done = store.operation(&parsed(op_id)).unwrap().unwrap();
     done.state = OperationState::Succeeded;
     done.stage = Stage::Done;
     match instance {
@@ -552,15 +541,18 @@ fn bind_with_password(store: &Store, password: &str) {
 }
 
 fn stored_b1(store: &Store) -> BindingRecord {
-    store.binding(&iid("i1"), &bid("b1")).unwrap().unwrap()
+    store
+        .binding(&parsed("i1"), &parsed("b1"))
+        .unwrap()
+        .unwrap()
 }
 
 fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> BindingRecord {
     BindingRecord {
-        instance_id: iid(instance_id),
-        id: bid(id),
-        service_id: "svc".into(),
-        plan_id: "p1".into(),
+        instance_id: parsed(instance_id),
+        id: parsed(id),
+        service_id: parsed("svc"),
+        plan_id: parsed("p1"),
         request: json!({"parameters": {}}),
         response: None,
         created_at,
@@ -574,8 +566,8 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
     let password = unique_secret();
     assert!(store
         .set_binding_response(
-            &iid("i1"),
-            &bid("b1"),
+            &parsed("i1"),
+            &parsed("b1"),
             &json!({"credentials": {"username": "u", "password": password}})
         )
         .unwrap());
@@ -583,7 +575,7 @@ fn a_deleted_binding_leaves_no_copy_of_its_password_in_the_files() {
     assert_no_copy(&db, &password);
     let sealed = stored(&db, "SELECT response FROM bindings");
     assert_copy(&db, &sealed);
-    assert!(store.delete_binding(&iid("i1"), &bid("b1")).unwrap());
+    assert!(store.delete_binding(&parsed("i1"), &parsed("b1")).unwrap());
     assert_no_copy(&db, &sealed);
 }
 
@@ -602,7 +594,7 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     for needle in &sealed {
         assert_copy(&db, needle);
     }
-    let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
+    let mut inst = store.instance(&parsed("i1")).unwrap().unwrap();
     start_delete(&store, "i1", "o-delete").unwrap();
     inst.state = InstanceState::Deleted;
     succeed(&store, "o-delete", Some(&inst));
@@ -621,7 +613,7 @@ fn a_forgotten_instance_leaves_no_copy_of_its_secrets_in_the_files() {
     assert_no_copy(&db, &secret);
     let sealed = stored(&db, "SELECT value FROM secrets");
     assert_copy(&db, &sealed);
-    store.forget_instance(&iid("i1")).unwrap();
+    store.forget_instance(&parsed("i1")).unwrap();
     assert_no_copy(&db, &sealed);
 }
 
@@ -656,7 +648,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
         .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 1);
-    let (deleted, logs) = capture_logs(|| store.delete_binding(&iid("i1"), &bid("b1")));
+    let (deleted, logs) = capture_logs(|| store.delete_binding(&parsed("i1"), &parsed("b1")));
     assert!(deleted.unwrap(), "the deletion succeeds all the same");
     assert!(logs.contains("checkpoint busy"), "{logs}");
     assert!(
@@ -666,7 +658,7 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     drop(read);
     drop(reader);
     // The next call of any kind finishes the job.
-    store.instance(&iid("i1")).unwrap();
+    store.instance(&parsed("i1")).unwrap();
     assert_no_copy(&db, &sealed);
 }
 
@@ -681,18 +673,21 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
         .unwrap_err()
     {
         StoreError::InstanceBusy { instance, reason } => {
-            assert_eq!(instance, iid("i1"));
+            assert_eq!(instance, "i1");
             assert_eq!(
                 reason,
                 BindRefusal::DeleteInFlight {
-                    operation: oid("o-delete")
+                    operation: parsed("o-delete")
                 }
             );
         }
         other => panic!("expected InstanceBusy, got {other}"),
     }
     assert!(
-        store.binding(&iid("i1"), &bid("b1")).unwrap().is_none(),
+        store
+            .binding(&parsed("i1"), &parsed("b1"))
+            .unwrap()
+            .is_none(),
         "nothing was written"
     );
 }
@@ -700,8 +695,8 @@ fn a_binding_is_refused_while_its_instance_is_being_deleted() {
 #[test]
 fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
     let (_d, store) = with_ready_instance();
-    let mut inst = store.instance(&iid("i1")).unwrap().unwrap();
-    let done = store.latest_operation(&iid("i1")).unwrap().unwrap();
+    let mut inst = store.instance(&parsed("i1")).unwrap().unwrap();
+    let done = store.latest_operation(&parsed("i1")).unwrap().unwrap();
     inst.state = InstanceState::Deprovisioning;
     store.save_operation_and_instance(&done, &inst).unwrap();
     let refusal = |instance_id: &str| match store
@@ -732,7 +727,7 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
         other => panic!("expected BindingInProgress, got {other}"),
     }
     assert!(
-        store.operation(&oid("o-delete")).unwrap().is_none(),
+        store.operation(&parsed("o-delete")).unwrap().is_none(),
         "nothing was written"
     );
     assert_eq!(state_of_i1(&store), InstanceState::Ready);
@@ -741,7 +736,7 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
     succeed(&store, "o-update", None);
     // Once create-binding has answered, the delete may go ahead.
     assert!(store
-        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
+        .set_binding_response(&parsed("i1"), &parsed("b1"), &json!({"credentials": {}}))
         .unwrap());
     start_delete(&store, "i1", "o-delete").unwrap();
     assert_eq!(state_of_i1(&store), InstanceState::Deprovisioning);
@@ -789,7 +784,7 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
         StoreError::AlreadyExists
     ));
     store
-        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
+        .set_binding_response(&parsed("i1"), &parsed("b1"), &json!({"credentials": {}}))
         .unwrap();
     assert!(
         matches!(
@@ -805,7 +800,7 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
 fn storing_the_answer_of_a_binding_whose_record_is_gone_reports_it() {
     let (_d, store) = with_ready_instance();
     assert!(!store
-        .set_binding_response(&iid("i1"), &bid("b1"), &json!({"credentials": {}}))
+        .set_binding_response(&parsed("i1"), &parsed("b1"), &json!({"credentials": {}}))
         .unwrap());
 }
 
@@ -829,11 +824,11 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     drop(store);
     let store = reopen(&dir);
     assert_eq!(
-        store.operation(&oid("o1")).unwrap().unwrap().request,
+        store.operation(&parsed("o1")).unwrap().unwrap().request,
         create.request
     );
     assert_eq!(
-        store.instance(&iid("i1")).unwrap().unwrap().context,
+        store.instance(&parsed("i1")).unwrap().unwrap().context,
         Some(context)
     );
     assert_eq!(store.in_flight_operations().unwrap().len(), 1);
@@ -847,7 +842,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
     create.request.parameters = Some(nested(MAX_JSON_DEPTH - 1));
     store.begin_provision(&instance("i1"), &create).unwrap();
     assert_eq!(
-        store.operation(&oid("o1")).unwrap().unwrap().request,
+        store.operation(&parsed("o1")).unwrap().unwrap().request,
         create.request
     );
 
@@ -867,7 +862,7 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
         other => panic!("expected TooDeep, got {other}"),
     }
     assert!(
-        store.instance(&iid("i2")).unwrap().is_none(),
+        store.instance(&parsed("i2")).unwrap().is_none(),
         "nothing was written"
     );
     let mut inst = instance("i3");
@@ -1051,7 +1046,7 @@ fn corrupt<T: std::fmt::Debug>(
 fn corrupt_json_or_a_value_of_the_wrong_type_is_an_error_naming_its_column() {
     let (dir, store) = provisioned();
     let source = corrupt(&dir, "instances.context", "{\"platform\":", || {
-        store.instance(&iid("i1"))
+        store.instance(&parsed("i1"))
     });
     assert!(matches!(source, ColumnError::Json(_)), "{source}");
     let err = store.live_instances().unwrap_err().to_string();
@@ -1060,7 +1055,7 @@ fn corrupt_json_or_a_value_of_the_wrong_type_is_an_error_naming_its_column() {
         "{err}"
     );
     corrupt(&dir, "operations.request", "not json", || {
-        store.operation(&oid("o1"))
+        store.operation(&parsed("o1"))
     });
     assert_eq!(
         bad_column(store.in_flight_operations()).0,
@@ -1069,7 +1064,7 @@ fn corrupt_json_or_a_value_of_the_wrong_type_is_an_error_naming_its_column() {
     // A value of the wrong type is no better (in a fresh row: the request is broken).
     let (dir, store) = provisioned();
     let source = corrupt(&dir, "operations.task_id", "twelve", || {
-        store.operation(&oid("o1"))
+        store.operation(&parsed("o1"))
     });
     assert!(matches!(source, ColumnError::Type(_)), "{source}");
 }
@@ -1096,7 +1091,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
         ),
     ] {
         tamper(&dir, sql);
-        let (got, source) = bad_column(store.operation(&oid("o2")));
+        let (got, source) = bad_column(store.operation(&parsed("o2")));
         assert_eq!(got, column);
         match source {
             ColumnError::UnknownText { text: found, .. } => assert_eq!(found, text),
@@ -1104,7 +1099,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
         }
     }
     let source = corrupt(&dir, "instances.state", "gone", || {
-        store.instance(&iid("i1"))
+        store.instance(&parsed("i1"))
     });
     assert_eq!(source.to_string(), "unknown instance state 'gone'");
     // The checks inside transactions read the state the same way.
@@ -1127,7 +1122,7 @@ fn an_unknown_simulated_task_outcome_is_an_error_naming_its_column() {
 fn a_stored_id_that_breaks_the_id_rule_is_an_error_naming_its_column() {
     let (dir, store) = with_pending_binding(Timestamp::now());
     let source = corrupt(&dir, "bindings.id", "../b1", || {
-        store.bindings_of(&iid("i1"))
+        store.bindings_of(&parsed("i1"))
     });
     assert!(
         matches!(&source, ColumnError::Id { text, .. } if text == "../b1"),
@@ -1135,7 +1130,7 @@ fn a_stored_id_that_breaks_the_id_rule_is_an_error_naming_its_column() {
     );
     assert!(source.to_string().contains("the binding id"), "{source}");
     corrupt(&dir, "operations.id", "x/y", || {
-        store.latest_operation(&iid("i1"))
+        store.latest_operation(&parsed("i1"))
     });
 }
 
@@ -1149,9 +1144,9 @@ fn at(text: &str) -> Timestamp {
 fn full_instance(id: &str) -> InstanceRecord {
     let created = at("2024-03-01T10:20:30.456Z");
     InstanceRecord {
-        id: iid(id),
-        service_id: "svc".into(),
-        plan_id: "p2".into(),
+        id: parsed(id),
+        service_id: parsed("svc"),
+        plan_id: parsed("p2"),
         organization_guid: "org".into(),
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry", "space_name": "dev"})),
@@ -1173,8 +1168,8 @@ fn full_instance(id: &str) -> InstanceRecord {
 fn full_operation(id: &str, instance_id: &str) -> OperationRecord {
     let created = at("2024-03-01T10:20:31.000Z");
     OperationRecord {
-        id: oid(id),
-        instance_id: iid(instance_id),
+        id: parsed(id),
+        instance_id: parsed(instance_id),
         kind: OperationKind::Update,
         state: OperationState::InProgress,
         stage: Stage::Errand,
@@ -1207,7 +1202,7 @@ fn every_record_type_round_trips_field_for_field() {
     let operation = full_operation("o1", "i1");
     store.begin_provision(&inst, &operation).unwrap();
     let binding = BindingRecord {
-        plan_id: "p2".into(),
+        plan_id: parsed("p2"),
         request: json!({"parameters": {"x": 1}, "app_guid": "app"}),
         response: Some(json!({"credentials": {"password": "pw"}})),
         ..pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z"))
@@ -1215,8 +1210,8 @@ fn every_record_type_round_trips_field_for_field() {
     store.insert_binding(&binding).unwrap();
     drop(store);
     let store = reopen(&dir);
-    assert_eq!(store.instance(&iid("i1")).unwrap().unwrap(), inst);
-    assert_eq!(store.operation(&oid("o1")).unwrap().unwrap(), operation);
+    assert_eq!(store.instance(&parsed("i1")).unwrap().unwrap(), inst);
+    assert_eq!(store.operation(&parsed("o1")).unwrap().unwrap(), operation);
     assert_eq!(stored_b1(&store), binding);
     // The minimal forms too: nothing optional set.
     let bare = instance("i2");
@@ -1225,13 +1220,13 @@ fn every_record_type_round_trips_field_for_field() {
         ..op("o2", "i2", OperationKind::Delete)
     };
     store.begin_provision(&bare, &delete).unwrap();
-    let got = store.instance(&iid("i2")).unwrap().unwrap();
+    let got = store.instance(&parsed("i2")).unwrap().unwrap();
     assert_eq!(
         (got.maintenance_info, got.labels, got.configs),
         (None, None, None)
     );
     assert_eq!(
-        store.operation(&oid("o2")).unwrap().unwrap().request,
+        store.operation(&parsed("o2")).unwrap().unwrap().request,
         OperationRequest::new("p1")
     );
 }
@@ -1341,7 +1336,7 @@ properties: {pw: legacy-manifest-3c7f}');
         .unwrap()
         .contains("pw: legacy-manifest-3c7f"));
 
-    let bare = store.instance(&iid("old-1")).unwrap().unwrap();
+    let bare = store.instance(&parsed("old-1")).unwrap().unwrap();
     assert_eq!(bare.context, None);
     assert_eq!(bare.maintenance_info, None);
     assert_eq!((bare.labels, bare.configs), (None, None));
@@ -1349,7 +1344,7 @@ properties: {pw: legacy-manifest-3c7f}');
     assert_eq!(bare.state, InstanceState::Failed);
     assert_eq!(bare.created_at.unix_millis(), 1_700_000_000_123);
 
-    let full = store.instance(&iid("old-2")).unwrap().unwrap();
+    let full = store.instance(&parsed("old-2")).unwrap().unwrap();
     assert_eq!(full.context, Some(json!({"platform": "cloudfoundry"})));
     assert_eq!(
         full.maintenance_info,
@@ -1365,7 +1360,7 @@ properties: {pw: legacy-manifest-3c7f}');
     assert_eq!(full.updated_at, at("2024-01-01T00:00:00Z"));
     assert_eq!(store.live_instances().unwrap().len(), 2);
 
-    let create = store.operation(&oid("op-create")).unwrap().unwrap();
+    let create = store.operation(&parsed("op-create")).unwrap().unwrap();
     assert_eq!(create.task_id, Some(7));
     assert_eq!(create.request.plan_id, "p2");
     assert_eq!(create.request.previous_plan_id, None);
@@ -1375,8 +1370,8 @@ properties: {pw: legacy-manifest-3c7f}');
         Some("1.2.3".into())
     );
     assert!(!create.request.force);
-    let delete = store.latest_operation(&iid("old-1")).unwrap().unwrap();
-    assert_eq!(delete.id, oid("op-delete"));
+    let delete = store.latest_operation(&parsed("old-1")).unwrap().unwrap();
+    assert_eq!(delete.id, "op-delete");
     assert!(delete.request.force);
     assert_eq!(
         (
@@ -1389,7 +1384,7 @@ properties: {pw: legacy-manifest-3c7f}');
     );
     assert_eq!(store.in_flight_operations().unwrap().len(), 1);
 
-    let bindings = store.bindings_of(&iid("old-2")).unwrap();
+    let bindings = store.bindings_of(&parsed("old-2")).unwrap();
     assert_eq!(bindings.len(), 2);
     assert!(!bindings[0].is_pending());
     assert_eq!(
@@ -1401,7 +1396,7 @@ properties: {pw: legacy-manifest-3c7f}');
     // The legacy pending row still counts as a bind in progress for a recent delete check,
     // and a retried bind still takes it over: the SQL reads the same text.
     let retry = BindingRecord {
-        plan_id: "p2".into(),
+        plan_id: parsed("p2"),
         ..pending_binding("old-2", "b-pending", Timestamp::now())
     };
     store.insert_binding(&retry).unwrap();
@@ -1422,7 +1417,7 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
         "null",
     ] {
         let source = corrupt(&dir, "operations.request", request, || {
-            store.operation(&oid("o1"))
+            store.operation(&parsed("o1"))
         });
         assert!(
             matches!(source, ColumnError::Json(_)),
@@ -1430,7 +1425,7 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
         );
     }
     corrupt(&dir, "instances.labels", r#"{"team": 1}"#, || {
-        store.instance(&iid("i1"))
+        store.instance(&parsed("i1"))
     });
 }
 
@@ -1499,9 +1494,9 @@ fn fill_every_sealed_column(store: &Store, password: &str) {
 
 /// Reads every sealed column back and checks it holds `password`.
 fn assert_every_sealed_column_reads(store: &Store, password: &str) {
-    let inst = store.instance(&iid("i1")).unwrap().unwrap();
+    let inst = store.instance(&parsed("i1")).unwrap().unwrap();
     assert_eq!(inst.parameters["password"], password);
-    let create = store.operation(&oid("o1")).unwrap().unwrap();
+    let create = store.operation(&parsed("o1")).unwrap().unwrap();
     assert_eq!(create.request.parameters.unwrap()["password"], password);
     let b1 = stored_b1(store);
     assert_eq!(b1.request["parameters"]["password"], password);
@@ -1645,19 +1640,19 @@ fn a_sealed_value_copied_to_another_row_or_changed_does_not_open() {
         &dir,
         "UPDATE bindings SET response = (SELECT response FROM bindings WHERE id = 'b1') WHERE id = 'b2'",
     );
-    match store.binding(&iid("i1"), &bid("b2")).unwrap_err() {
+    match store.binding(&parsed("i1"), &parsed("b2")).unwrap_err() {
         StoreError::Sealed { column, source } => {
             assert_eq!(column, "bindings.response");
             assert_eq!(source, OpenError::Rejected("local".into()));
         }
         other => panic!("expected a sealed-column error, got {other:?}"),
     }
-    assert!(store.binding(&iid("i1"), &bid("b1")).is_ok());
+    assert!(store.binding(&parsed("i1"), &parsed("b1")).is_ok());
     tamper(
         &dir,
         "UPDATE bindings SET response = '{\"credentials\":{}}' WHERE id = 'b1'",
     );
-    let err = store.binding(&iid("i1"), &bid("b1")).unwrap_err();
+    let err = store.binding(&parsed("i1"), &parsed("b1")).unwrap_err();
     assert!(
         matches!(
             err,
@@ -1775,20 +1770,32 @@ fn taken(outcome: LeaseOutcome) -> (Lease, Option<String>) {
 #[test]
 fn a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch() {
     let (_dir, store) = provisioned();
-    let (a, from) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    let (a, from) = taken(
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
+            .unwrap(),
+    );
     assert_eq!((a.epoch, from), (1, None));
     assert_eq!(
-        store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap(),
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
+            .unwrap(),
         LeaseOutcome::HeldBy("replica-a".into())
     );
-    let (again, _) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    let (again, _) = taken(
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
+            .unwrap(),
+    );
     assert_eq!(
         again.epoch, 1,
         "renewing one's own live lease is no take-over"
     );
     assert!(store.renew_lease(&a, LEASE).unwrap());
     assert_eq!(
-        store.take_lease(&oid("nope"), "replica-a", LEASE).unwrap(),
+        store
+            .take_lease(&parsed::<OperationId>("nope"), "replica-a", LEASE)
+            .unwrap(),
         LeaseOutcome::NotInFlight
     );
 }
@@ -1798,12 +1805,19 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
     let (_dir, store) = provisioned();
     let (a, _) = taken(
         store
-            .take_lease(&oid("o1"), "replica-a", Duration::ZERO)
+            .take_lease(&parsed::<OperationId>("o1"), "replica-a", Duration::ZERO)
             .unwrap(),
     );
-    let read_by_a = store.operation(&oid("o1")).unwrap().unwrap();
+    let read_by_a = store
+        .operation(&parsed::<OperationId>("o1"))
+        .unwrap()
+        .unwrap();
     assert_eq!(read_by_a.lease_epoch, a.epoch);
-    let (b, from) = taken(store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap());
+    let (b, from) = taken(
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
+            .unwrap(),
+    );
     assert_eq!(from.as_deref(), Some("replica-a"));
     assert_eq!(b.epoch, a.epoch + 1);
     // The paused replica comes back: its renewals and writes are refused.
@@ -1816,7 +1830,10 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
         matches!(err, StoreError::LeaseLost { epoch, .. } if epoch == a.epoch),
         "{err}"
     );
-    let mut instance = store.instance(&iid("i1")).unwrap().unwrap();
+    let mut instance = store
+        .instance(&parsed::<InstanceId>("i1"))
+        .unwrap()
+        .unwrap();
     instance.state = InstanceState::Failed;
     assert!(matches!(
         store.save_operation_and_instance(&stale, &instance),
@@ -1827,14 +1844,21 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
         InstanceState::Provisioning,
         "rolled back"
     );
-    let now = store.operation(&oid("o1")).unwrap().unwrap();
+    let now = store
+        .operation(&parsed::<OperationId>("o1"))
+        .unwrap()
+        .unwrap();
     assert_eq!((now.stage, now.task_id), (Stage::Pending, None));
     // The new holder writes.
     let mut fresh = now.clone();
     fresh.stage = Stage::Deploying;
     store.save_operation(&fresh).unwrap();
     assert_eq!(
-        store.operation(&oid("o1")).unwrap().unwrap().stage,
+        store
+            .operation(&parsed::<OperationId>("o1"))
+            .unwrap()
+            .unwrap()
+            .stage,
         Stage::Deploying
     );
 }
@@ -1842,15 +1866,28 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
 #[test]
 fn a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none() {
     let (_dir, store) = provisioned();
-    let (a, _) = taken(store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap());
+    let (a, _) = taken(
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
+            .unwrap(),
+    );
     store.release_lease(&a).unwrap();
-    let (b, from) = taken(store.take_lease(&oid("o1"), "replica-b", LEASE).unwrap());
+    let (b, from) = taken(
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
+            .unwrap(),
+    );
     assert_eq!((b.epoch, from.as_deref()), (2, Some("replica-a")));
-    let mut op = store.operation(&oid("o1")).unwrap().unwrap();
+    let mut op = store
+        .operation(&parsed::<OperationId>("o1"))
+        .unwrap()
+        .unwrap();
     op.state = OperationState::Succeeded;
     store.save_operation(&op).unwrap();
     assert_eq!(
-        store.take_lease(&oid("o1"), "replica-a", LEASE).unwrap(),
+        store
+            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
+            .unwrap(),
         LeaseOutcome::NotInFlight
     );
 }

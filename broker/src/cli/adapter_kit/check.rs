@@ -312,6 +312,15 @@ impl<'a> PlanCheck<'a> {
         s.failures.push(evidence.into());
     }
 
+    /// Passes `rule` when `problems` is empty, else fails it with them, for `label`.
+    fn verdict(&mut self, rule: Rule, label: &str, problems: &[String]) {
+        if problems.is_empty() {
+            self.pass(rule, "");
+        } else {
+            self.fail(rule, format!("{label}: {}", problems.join("; ")));
+        }
+    }
+
     fn skip(&mut self, rule: Rule, reason: impl Into<String>) {
         self.state(rule).skipped.push(reason.into());
     }
@@ -680,14 +689,7 @@ impl<'a> PlanCheck<'a> {
                 }
             }
         }
-        if problems.is_empty() {
-            self.pass(Rule::ReleasesAndStemcells, "");
-        } else {
-            self.fail(
-                Rule::ReleasesAndStemcells,
-                format!("{label}: {}", problems.join("; ")),
-            );
-        }
+        self.verdict(Rule::ReleasesAndStemcells, label, &problems);
 
         let mut problems = Vec::new();
         let top = &doc["update"];
@@ -721,14 +723,7 @@ impl<'a> PlanCheck<'a> {
                 ));
             }
         }
-        if problems.is_empty() {
-            self.pass(Rule::UpdateBlock, "");
-        } else {
-            self.fail(
-                Rule::UpdateBlock,
-                format!("{label}: {}", problems.join("; ")),
-            );
-        }
+        self.verdict(Rule::UpdateBlock, label, &problems);
 
         match super::yaml11::findings(text) {
             Ok(found) => {
@@ -855,14 +850,7 @@ impl<'a> PlanCheck<'a> {
         if let Err(e) = serde_json::from_value::<Binding>(doc.clone()) {
             problems.push(e.to_string());
         }
-        if problems.is_empty() {
-            self.pass(Rule::OutputShape, "");
-        } else {
-            self.fail(
-                Rule::OutputShape,
-                format!("{label}: {}", problems.join("; ")),
-            );
-        }
+        self.verdict(Rule::OutputShape, &label, &problems);
         let mut found = Vec::new();
         leaves(&doc["credentials"], "credentials", &mut found);
         for (path, value) in found {

@@ -9,6 +9,9 @@
 
 use crate::adapter::{BindingRequest, Call, GenerateManifestRequest};
 use crate::config::PlanConfig;
+use crate::ids::{PlanId, ServiceId};
+use crate::service::adapter_params::{self, Previous};
+use crate::service::{BindRequest, ProvisionRequest, UpdateRequest};
 use serde_json::{json, Map, Value};
 use service_adapter::Plan;
 use std::collections::{BTreeMap, BTreeSet};
@@ -196,7 +199,7 @@ pub struct FakeInstance {
     /// Its deployment: `service-instance_<instance id>`.
     pub deployment_name: String,
     /// The catalog's service id.
-    pub service_id: String,
+    pub service_id: ServiceId,
     /// The organization GUID a platform would send.
     pub organization_guid: String,
     /// The space GUID a platform would send.
@@ -206,13 +209,13 @@ pub struct FakeInstance {
 impl FakeInstance {
     /// A new fake instance with a random id, so that an adapter with state outside the
     /// deployment never sees the same instance twice.
-    pub fn new(service_id: &str) -> Self {
+    pub fn new(service_id: &ServiceId) -> Self {
         let random = uuid::Uuid::new_v4().simple().to_string();
         let instance_id = format!("adapter-check-{}", &random[..12]);
         Self {
             deployment_name: format!("{}{instance_id}", crate::ids::DEPLOYMENT_PREFIX),
             instance_id,
-            service_id: service_id.to_string(),
+            service_id: service_id.clone(),
             organization_guid: "adapter-check-org-guid".to_string(),
             space_guid: "adapter-check-space-guid".to_string(),
         }
@@ -228,41 +231,44 @@ impl FakeInstance {
         })
     }
 
-    /// Provision: `service_id`, `plan_id`, `organization_guid`, `space_guid`, `context`,
-    /// `parameters` (always an object).
-    pub fn provision_params(&self, plan_id: &str, parameters: &Value) -> Value {
-        let mut params = Map::new();
-        params.insert("service_id".into(), json!(self.service_id));
-        params.insert("plan_id".into(), json!(plan_id));
-        params.insert("organization_guid".into(), json!(self.organization_guid));
-        params.insert("space_guid".into(), json!(self.space_guid));
-        params.insert("context".into(), self.context());
-        params.insert("parameters".into(), parameters.clone());
-        Value::Object(params)
+    /// Provision, as the broker hands it for a platform's request with this plan and these
+    /// parameters (always an object).
+    pub fn provision_params(&self, plan_id: &PlanId, parameters: &Value) -> Value {
+        adapter_params::provision(&ProvisionRequest {
+            service_id: self.service_id.clone(),
+            plan_id: plan_id.clone(),
+            organization_guid: self.organization_guid.clone(),
+            space_guid: self.space_guid.clone(),
+            context: Some(self.context()),
+            parameters: parameters.clone(),
+            maintenance_info: None,
+            accepts_incomplete: true,
+        })
     }
 
-    /// Update: `service_id`, `plan_id`, `parameters`, `previous_values`, `context`.
+    /// Update from `previous_plan_id` to `plan_id`, as the broker hands it.
     pub fn update_params(
         &self,
-        plan_id: &str,
-        previous_plan_id: &str,
+        plan_id: &PlanId,
+        previous_plan_id: &PlanId,
         parameters: &Value,
     ) -> Value {
-        let mut params = Map::new();
-        params.insert("service_id".into(), json!(self.service_id));
-        params.insert("plan_id".into(), json!(plan_id));
-        params.insert("parameters".into(), parameters.clone());
-        params.insert(
-            "previous_values".into(),
-            json!({
-                "plan_id": previous_plan_id,
-                "service_id": self.service_id,
-                "organization_id": self.organization_guid,
-                "space_id": self.space_guid,
-            }),
-        );
-        params.insert("context".into(), self.context());
-        Value::Object(params)
+        let request = UpdateRequest {
+            service_id: self.service_id.clone(),
+            plan_id: Some(plan_id.clone()),
+            parameters: Some(parameters.clone()),
+            context: Some(self.context()),
+            previous_values: None,
+            maintenance_info: None,
+            accepts_incomplete: true,
+        };
+        let previous = Previous {
+            service_id: &self.service_id,
+            plan_id: previous_plan_id,
+            organization_guid: &self.organization_guid,
+            space_guid: &self.space_guid,
+        };
+        adapter_params::update(&request, previous, plan_id, parameters)
     }
 
     /// Upgrade: exactly `{"context": ...}`.
@@ -275,26 +281,28 @@ impl FakeInstance {
         Value::Object(Map::new())
     }
 
-    /// Bind: `app_guid` (app bindings only), `plan_id`, `service_id`, `bind_resource` (app
-    /// bindings only), `context`, `parameters`.
-    pub fn bind_params(&self, plan_id: &str, app_guid: Option<&str>, parameters: &Value) -> Value {
-        let mut params = Map::new();
-        if let Some(guid) = app_guid {
-            params.insert("app_guid".into(), json!(guid));
-        }
-        params.insert("plan_id".into(), json!(plan_id));
-        params.insert("service_id".into(), json!(self.service_id));
-        if let Some(guid) = app_guid {
-            params.insert("bind_resource".into(), json!({ "app_guid": guid }));
-        }
-        params.insert("context".into(), self.context());
-        params.insert("parameters".into(), parameters.clone());
-        Value::Object(params)
+    /// Bind, as the broker hands it; an app binding (`app_guid`) also sends
+    /// `bind_resource.app_guid`, as Cloud Foundry does.
+    pub fn bind_params(
+        &self,
+        plan_id: &PlanId,
+        app_guid: Option<&str>,
+        parameters: &Value,
+    ) -> Value {
+        adapter_params::bind(&BindRequest {
+            service_id: self.service_id.clone(),
+            plan_id: plan_id.clone(),
+            parameters: parameters.clone(),
+            bind_resource: app_guid.map(|guid| json!({ "app_guid": guid })),
+            context: Some(self.context()),
+            app_guid: app_guid.map(str::to_string),
+            predecessor_binding_id: None,
+        })
     }
 
     /// Unbind: exactly `{"plan_id", "service_id"}`.
-    pub fn unbind_params(&self, plan_id: &str) -> Value {
-        json!({"plan_id": plan_id, "service_id": self.service_id})
+    pub fn unbind_params(&self, plan_id: &PlanId) -> Value {
+        adapter_params::unbind(&self.service_id, plan_id)
     }
 
     /// The DNS addresses of the plan's `binding_with_dns` entries, in the form BOSH DNS gives
@@ -368,7 +376,8 @@ mod tests {
     }
 
     fn requests() -> Vec<Request> {
-        let instance = FakeInstance::new("svc");
+        let instance = FakeInstance::new(&crate::ids::parsed("svc"));
+        let p: PlanId = crate::ids::parsed("p");
         let sd = ServiceDeployment {
             deployment_name: instance.deployment_name.clone(),
             releases: vec![ServiceRelease {
@@ -388,7 +397,7 @@ mod tests {
             binding_id: "b1".into(),
             vms: fake_vms(&plan()),
             manifest: "name: x\n".into(),
-            request_params: instance.bind_params("p", Some("app"), &json!({"a": "<&>"})),
+            request_params: instance.bind_params(&p, Some("app"), &json!({"a": "<&>"})),
             secrets: Some(secrets.clone()),
             dns_addresses: BTreeMap::new(),
         };
@@ -398,7 +407,7 @@ mod tests {
                 plan: plan(),
                 previous_plan: None,
                 previous_manifest: None,
-                request_params: instance.provision_params("p", &json!({})),
+                request_params: instance.provision_params(&p, &json!({})),
                 previous_secrets: None,
                 previous_configs: None,
             })),

@@ -168,8 +168,12 @@ mod tests {
         assert_eq!(odb_references(manifest), vec!["admin", "other"]);
         let secrets: OdbManagedSecrets =
             serde_json::from_str(r#"{"admin":"pw","unused":1}"#).unwrap();
-        let (deployed, stored) =
-            deployed_form(manifest, Some(&secrets), "svc", "service-instance_1");
+        let (deployed, stored) = deployed_form(
+            manifest,
+            Some(&secrets),
+            &crate::ids::parsed("svc"),
+            "service-instance_1",
+        );
         assert_eq!(
             deployed,
             "a: ((/odb/svc/service-instance_1/admin))\nb: ((odb_secret:other))\nc: ((/odb/svc/service-instance_1/admin))\n"

@@ -220,7 +220,7 @@ fn find_plan<'a>(config: &'a config::Config, name: &str) -> Result<&'a PlanConfi
         .plans
         .iter()
         .find(|p| p.name == name)
-        .or_else(|| config.plan(name))
+        .or_else(|| config.catalog.plans.iter().find(|p| p.plan_id == name))
         .ok_or_else(|| KitError::UnknownPlan(name.to_string()))
 }
 

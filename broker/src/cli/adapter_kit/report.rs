@@ -199,7 +199,7 @@ pub struct PlanReport {
     /// The plan's name.
     pub plan: String,
     /// Its plan_id.
-    pub plan_id: String,
+    pub plan_id: crate::ids::PlanId,
     /// The fake deployment used.
     pub deployment_name: String,
     /// Every call, in order.

@@ -110,28 +110,15 @@ pub(super) fn call_kind(method: &Method, path: &str) -> String {
 /// Builds the HTTP client: rustls with the system's web roots plus `root_ca_cert`, keep-alive
 /// pooling, and no redirect following.
 pub(super) fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorError> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_keepalive(Duration::from_secs(30));
-    if let Some(pem) = root_ca_cert {
-        let certs = crate::tls::ca_certificates(pem).map_err(|e| {
-            DirectorError::Config(format!("bosh.root_ca_cert is not a PEM certificate: {e}"))
-        })?;
-        for cert in certs {
-            let cert = reqwest::Certificate::from_der(&cert).map_err(|e| {
-                DirectorError::Config(format!("bosh.root_ca_cert cannot be used: {e}"))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder.build().map_err(|e| {
-        DirectorError::Config(format!(
-            "cannot build the HTTP client for the director (is bosh.root_ca_cert a valid certificate?): {e}"
-        ))
+    use crate::tls::ClientError;
+    crate::tls::http_client(root_ca_cert, Duration::from_secs(120)).map_err(|e| {
+        DirectorError::Config(match e {
+            ClientError::NotPem(e) => format!("bosh.root_ca_cert is not a PEM certificate: {e}"),
+            ClientError::Unusable(e) => format!("bosh.root_ca_cert cannot be used: {e}"),
+            ClientError::Build(e) => format!(
+                "cannot build the HTTP client for the director (is bosh.root_ca_cert a valid certificate?): {e}"
+            ),
+        })
     })
 }
 
