@@ -50,11 +50,19 @@ module ReleaseTest
       path
     end
 
+    DATABASE_CA = '/var/vcap/jobs/broker/config/database-ca.pem'
+
     # The rendered broker.yml with the VM paths pointed at this machine: the database under
-    # `dir` and the adapter at an existing executable. Nothing else is changed.
+    # `dir`, the database CA (rendered from config/database-ca.pem) in `dir` and the adapter
+    # at an existing executable. Nothing else is changed.
     def localise(text, props, dir)
       db = ReleaseTest.dig(props, 'database.path') || '/var/vcap/store/broker/broker.db'
       text = text.gsub(db, File.join(dir, 'store', 'broker.db'))
+      if text.include?(DATABASE_CA)
+        ca = File.join(dir, 'database-ca.pem')
+        File.write(ca, render('config/database-ca.pem', props))
+        text = text.gsub(DATABASE_CA, ca)
+      end
       adapter = ReleaseTest.dig(props, 'service_adapter.path')
       text = text.gsub(adapter, adapter_executable(dir)) if adapter
       text
@@ -100,8 +108,18 @@ module ReleaseTest
         'credhub_broker_client_id' => 'on-demand-broker', 'credhub_broker_client_secret' => 'runtime-credhub-secret',
         'cf_uaa_ca_cert' => fixture_ca,
         # 20 characters each, as the bosh CLI generates passwords
-        'database_key_1_a' => 'k1a0123456789abcdefg', 'database_key_1_b' => 'k1b0123456789abcdefg'
+        'database_key_1_a' => 'k1a0123456789abcdefg', 'database_key_1_b' => 'k1b0123456789abcdefg',
+        'postgres_url' => "postgres://odb:#{POSTGRES_PASSWORD}@db.example.com:5432/broker", 'postgres_ca_cert' => fixture_ca
       }
+    end
+
+    POSTGRES_PASSWORD = 's3cret-db-pw'
+    POSTGRES_URL = "postgres://odb:#{POSTGRES_PASSWORD}@db.example.com:5432/broker".freeze
+    SEALING_KEYS = { 'keys' => [{ 'label' => 'key-1', 'secret' => 'shared-key-secret-0123456789abcdef', 'primary' => true }] }.freeze
+
+    # minimal with a PostgreSQL database (POSTGRES_URL and sealing keys), plus `database`.
+    def postgres(database = {})
+      deep_merge(fixture('minimal'), 'database' => { 'url' => POSTGRES_URL, 'encryption' => SEALING_KEYS }.merge(database))
     end
 
     # The credhub link as CF's credhub job provides it.

@@ -53,6 +53,9 @@ class ManifestsTest < Minitest::Test
     [['bosh-uaa-auth.yml', 'secure-manifests.yml'], 'bosh'],
     [['secure-bindings.yml', 'encryption-keys.yml'], 'bosh'],
     [['simulated-director.yml', 'secure-bindings.yml', 'encryption-keys.yml'], 'simulated_director'],
+    [['encryption-keys.yml', 'postgres.yml'], 'bosh'],
+    [['bosh-uaa-auth.yml', 'postgres.yml', 'encryption-keys.yml', 'secure-manifests.yml'], 'bosh'],
+    [['simulated-director.yml', 'builtin-adapter.yml', 'encryption-keys.yml', 'postgres.yml'], 'simulated_director'],
   ].freeze
 
   def test_every_ops_file_is_exercised
@@ -86,6 +89,16 @@ class ManifestsTest < Minitest::Test
         assert_equal [{ 'label' => 'key-1', 'secret' => 'k1a0123456789abcdefgk1b0123456789abcdefg', 'primary' => true }],
                      config['database']['encryption']['keys'], 'the secret joins two 20-character passwords'
       end
+      if ops.include?('postgres.yml')
+        assert_equal({ 'url' => "#{manifest_vars['postgres_url']}?sslmode=verify-full&sslrootcert=#{DATABASE_CA}",
+                       'encryption' => config['database']['encryption'] }, config['database'], 'no path with a url')
+        assert_equal fixture_ca, render('config/database-ca.pem', props)
+        assert_equal 2, group['instances']
+        refute group.key?('persistent_disk'), 'nothing is kept on the VMs'
+        refute YAML.safe_load(render('config/bpm.yml', props))['processes'][0].key?('persistent_disk')
+      else
+        assert_equal 1, group['instances'], 'one instance for a SQLite file'
+      end
       if ops.include?('builtin-adapter.yml')
         assert_equal 'example', config['service_adapter']['builtin']
         assert_equal ['broker'], group['jobs'].map { |j| j['name'] }
@@ -97,6 +110,24 @@ class ManifestsTest < Minitest::Test
         refute_includes out, 'warning:', out
       end
     end
+  end
+
+  def test_postgres_without_sealing_keys_is_refused_and_says_what_to_add
+    _, props = manifest_broker_properties(['postgres.yml'], manifest_vars)
+    error = assert_raises(RuntimeError) { render('config/broker.yml', props) }
+    assert_includes error.message, 'database.encryption.keys: must be set with database.url'
+    assert_includes error.message, 'operations/encryption-keys.yml'
+    refute_includes error.message, POSTGRES_PASSWORD
+    refute_includes error.message, manifest_vars['postgres_url']
+  end
+
+  def test_postgres_ops_file_sets_the_url_from_a_variable
+    ops = YAML.safe_load(File.read(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'operations', 'postgres.yml')))
+    url = ops.find { |op| op['path'].end_with?('/database?/url?') }
+    assert_equal '((postgres_url))', url['value'], 'the URL holds the database password: a variable, never text'
+    doc = ReleaseTest::ManifestOps.apply(YAML.safe_load(File.read(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'on-demand-broker.yml'))),
+                            YAML.safe_load(File.read(File.join(ReleaseTest::RELEASE_DIR, 'manifests', 'operations', 'encryption-keys.yml'))) + ops)
+    refute_includes doc['variables'].map { |v| v['name'] }, 'postgres_url', 'the operator supplies it; BOSH cannot generate it'
   end
 
   def test_ops_path_that_matches_nothing_fails_like_bosh

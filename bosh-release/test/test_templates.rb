@@ -6,7 +6,7 @@ require_relative 'helper'
 class TemplatesTest < Minitest::Test
   include ReleaseTest::Helpers
 
-  TEMPLATES = ['config/broker.yml', 'config/bpm.yml', 'bin/post-start', 'bin/drain'].freeze
+  TEMPLATES = ['config/broker.yml', 'config/bpm.yml', 'config/database-ca.pem', 'bin/post-start', 'bin/drain'].freeze
 
   def test_minimal_properties_render_with_spec_defaults
     props = fixture('minimal')
