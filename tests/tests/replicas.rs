@@ -383,3 +383,44 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
         "the same database, over TLS"
     );
 }
+
+#[test]
+fn a_quota_holds_across_replicas_provisioning_at_the_same_moment() {
+    let director = FakeDirector::start_basic("admin", "admin-secret");
+    let Some(mut config) = replica_config(&director, json!({})) else {
+        return;
+    };
+    config.plan_mut(PLAN_SMALL).extra.insert(
+        "quotas".into(),
+        serde_yaml::to_value(json!({"service_instance_limit": 2})).unwrap(),
+    );
+    let brokers = replicas(&config, 3);
+    let clients: Vec<OsbClient> = brokers.iter().map(BrokerProcess::client).collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+    let answers: Vec<u16> = (0..12)
+        .map(|n| {
+            let client = clients[n % clients.len()].clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                client
+                    .provision(
+                        &format!("quota-{n}"),
+                        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
+                        true,
+                    )
+                    .status
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let accepted = answers.iter().filter(|s| **s == 202).count();
+    let refused = answers.iter().filter(|s| **s == 422).count();
+    assert_eq!((accepted, refused), (2, 10), "answers: {answers:?}");
+    let live = config
+        .postgres_query("SELECT count(*) FROM instances WHERE state != 'deleted'")
+        .unwrap();
+    assert_eq!(live, vec!["2".to_string()]);
+}

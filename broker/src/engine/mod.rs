@@ -4,7 +4,8 @@
 //!
 //! Each operation has an in-process lock: a platform poll, the background worker and the
 //! request that started the operation never act on it at the same time, and however many
-//! polls arrive, one director call is in flight per operation.
+//! polls arrive, one director call is in flight per operation. With a store that several
+//! replicas share, a lease in the database does the same across replicas (see `leases`).
 
 pub mod leases;
 pub mod locks;

@@ -1,5 +1,7 @@
-//! The broker's state in SQLite: instances, operations and bindings, and the simulated
-//! director's deployments and tasks (see `simulated`).
+//! The broker's state: instances, operations and bindings, and the simulated director's
+//! deployments and tasks (see `simulated`), in SQLite (one file, one broker) or PostgreSQL
+//! (one database that several replicas share, with operation leases, see `leases`). The
+//! SQL is written once for both (see `db`); nothing above this module knows which runs.
 //!
 //! Every state change is one transaction, written before the side effect it describes.
 //! The store enforces at most one in-flight operation per instance with a unique partial

@@ -1892,6 +1892,49 @@ fn a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none() {
     );
 }
 
+#[test]
+fn replicas_opening_a_new_postgres_database_together_migrate_it_once() {
+    let Some(cluster) = broker_tests::postgres::shared() else {
+        return;
+    };
+    let url = cluster.database();
+    let stores: Vec<Store> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || Store::open_postgres(&url, &postgres_keys()))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    provision(&stores[0], "i1", "o1");
+    assert_eq!(
+        stores[3]
+            .instance(&parsed("i1"))
+            .unwrap()
+            .unwrap()
+            .id
+            .as_str(),
+        "i1"
+    );
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        cluster
+            .psql(name, "SELECT count(*) FROM schema_version")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        cluster
+            .psql(name, "SELECT count(*) FROM sealing_keys")
+            .unwrap()
+            .trim(),
+        "1",
+        "one salt for the label, not one per replica"
+    );
+}
+
 /// The tests above that say nothing about files, run again on PostgreSQL.
 mod postgres_tests {
     macro_rules! on_postgres {
