@@ -178,11 +178,23 @@ impl PgConn<'_> {
     /// The statement for `sql` (translated to `$N` placeholders), prepared once per
     /// connection.
     fn statement(&self, sql: &str) -> StoreResult<tokio_postgres::Statement> {
-        let sql = placeholders(sql);
-        self.db
-            .block_on(self.client.prepare_cached(&sql))
-            .map_err(|e| self.db.error(e))
+        self.wait(self.client.prepare_cached(&placeholders(sql)))
     }
+}
+
+impl PgConn<'_> {
+    /// Waits for a call on the connection.
+    fn wait<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        self.db.block_on(call).map_err(|e| self.db.error(e))
+    }
+}
+
+/// `values` as the parameter list tokio-postgres takes.
+fn refs(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
 impl Sql for PgConn<'_> {
@@ -193,19 +205,12 @@ impl Sql for PgConn<'_> {
     fn execute(&self, sql: &str, params: &[&dyn SqliteToSql]) -> StoreResult<usize> {
         let stmt = self.statement(sql)?;
         let values = params_of(params)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let n = self
-            .db
-            .block_on(self.client.execute(&stmt, &refs))
-            .map_err(|e| self.db.error(e))?;
+        let n = self.wait(self.client.execute(&stmt, &refs(&values)))?;
         Ok(n as usize)
     }
 
     fn execute_batch(&self, sql: &str) -> StoreResult<()> {
-        self.db
-            .block_on(self.client.batch_execute(sql))
-            .map_err(|e| self.db.error(e))
+        self.wait(self.client.batch_execute(sql))
     }
 
     fn query_each(
@@ -216,12 +221,7 @@ impl Sql for PgConn<'_> {
     ) -> StoreResult<()> {
         let stmt = self.statement(sql)?;
         let values = params_of(params)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let rows = self
-            .db
-            .block_on(self.client.query(&stmt, &refs))
-            .map_err(|e| self.db.error(e))?;
+        let rows = self.wait(self.client.query(&stmt, &refs(&values)))?;
         let names: Arc<[String]> = stmt
             .columns()
             .iter()
