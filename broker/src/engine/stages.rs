@@ -6,7 +6,6 @@ use super::texts::texts;
 use super::{manifest_secrets, plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
-use crate::ids::PlanId;
 use crate::journal::{self, Step};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
@@ -130,9 +129,14 @@ impl Engine {
     ) -> Result<OperationRecord, EngineError> {
         let req = op.request.clone();
         let deployment = instance.deployment_name.clone();
-        let plan_cfg = stored_plan_id(&req.plan_id)
-            .and_then(|id| self.config.plan(&id))
-            .ok_or_else(|| EngineError::PlanNotFound(req.plan_id.clone()))?;
+        let plan_id = req
+            .plan_id
+            .clone()
+            .unwrap_or_else(|| instance.plan_id.clone());
+        let plan_cfg = self
+            .config
+            .plan(&plan_id)
+            .ok_or_else(|| EngineError::PlanNotFound(plan_id.to_string()))?;
         let plan = plans::adapter_plan(&self.config, plan_cfg);
         self.ensure_no_task_in_progress(&deployment).await?;
         let is_create = op.kind == OperationKind::Create;
@@ -146,10 +150,11 @@ impl Engine {
                 .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
             let prev_id = req
                 .previous_plan_id
-                .as_deref()
-                .map_or_else(|| Some(instance.plan_id.clone()), stored_plan_id);
-            let prev_plan = prev_id
-                .and_then(|id| self.config.plan(&id))
+                .clone()
+                .unwrap_or_else(|| instance.plan_id.clone());
+            let prev_plan = self
+                .config
+                .plan(&prev_id)
                 .map(|p| plans::adapter_plan(&self.config, p));
             // Without secure manifests the adapter gets no secrets ("null"), as from the
             // Go broker.
@@ -341,12 +346,8 @@ impl Engine {
         op: &OperationRecord,
         instance: &InstanceRecord,
     ) -> Vec<(String, Vec<String>)> {
-        let plan_id = if op.request.plan_id.is_empty() {
-            Some(instance.plan_id.clone())
-        } else {
-            stored_plan_id(&op.request.plan_id)
-        };
-        let Some(plan) = plan_id.and_then(|id| self.config.plan(&id)) else {
+        let plan_id = op.request.plan_id.as_ref().unwrap_or(&instance.plan_id);
+        let Some(plan) = self.config.plan(plan_id) else {
             return vec![];
         };
         let Some(errands) = &plan.lifecycle_errands else {
@@ -463,8 +464,8 @@ impl Engine {
             OperationKind::Delete => instance.state = InstanceState::Deleted,
             OperationKind::Create | OperationKind::Update | OperationKind::Upgrade => {
                 instance.state = InstanceState::Ready;
-                if let Some(plan_id) = stored_plan_id(&req.plan_id) {
-                    instance.plan_id = plan_id;
+                if let Some(plan_id) = &req.plan_id {
+                    instance.plan_id = plan_id.clone();
                 }
                 if op.kind == OperationKind::Update {
                     if let (Some(current), Some(new)) = (
@@ -574,12 +575,6 @@ fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<Strin
         }
         _ => format!("the BOSH deploy did not succeed (BOSH task {task_id})"),
     }
-}
-
-/// The plan an operation's stored request names (`None` when it names none, or none the
-/// catalog rule allows: no plan of the catalog has such an id).
-fn stored_plan_id(text: &str) -> Option<PlanId> {
-    PlanId::parse(text).ok()
 }
 
 /// The adapter's values of the ODB-managed secrets the manifest references, by credential path

@@ -282,7 +282,7 @@ impl Broker {
             .await?;
 
         let operation_request = OperationRequest {
-            plan_id: request.plan_id.to_string(),
+            plan_id: Some(request.plan_id.clone()),
             previous_plan_id: None,
             parameters: Some(request.parameters.clone()),
             context: request.context.clone(),
@@ -469,7 +469,7 @@ impl Broker {
         };
         let operation_request = OperationRequest {
             plan_id: new_plan.into(),
-            previous_plan_id: Some(instance.plan_id.to_string()),
+            previous_plan_id: Some(instance.plan_id.clone()),
             parameters: Some(parameters),
             context: request.context,
             maintenance_info,

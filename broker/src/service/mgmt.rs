@@ -291,8 +291,8 @@ impl Broker {
             _ => None,
         };
         OperationRequest {
-            plan_id: instance.plan_id.to_string(),
-            previous_plan_id: Some(instance.plan_id.to_string()),
+            plan_id: Some(instance.plan_id.clone()),
+            previous_plan_id: Some(instance.plan_id.clone()),
             parameters: Some(json!({})),
             request_params: Some(json!({ "context": context })),
             context,

@@ -246,14 +246,14 @@ fn quota_verdict(
     // An instance in the middle of a plan change counts against both plans until it is
     // done: it may end on either.
     for op in in_flight {
-        let Ok(target) = PlanId::parse(&op.request.plan_id) else {
+        let Some(target) = &op.request.plan_id else {
             continue;
         };
         let moving = instances
             .iter()
-            .any(|i| i.id == op.instance_id && i.plan_id != target);
+            .any(|i| i.id == op.instance_id && i.plan_id != *target);
         if moving {
-            counts.add_one(&target);
+            counts.add_one(target);
         }
     }
     if let Some(old) = moving_from {

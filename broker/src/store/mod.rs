@@ -553,10 +553,7 @@ impl Store {
 
     /// All instances that are not deleted, oldest first.
     pub fn live_instances(&self) -> StoreResult<Vec<InstanceRecord>> {
-        self.query_all(
-            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"), params![],
-            InstanceRecord::from_row,
-        )
+        self.conn(|c| live_instances_in(c, &self.keyring))
     }
 
     /// Every live instance with its newest operation (`None` when it has none).
@@ -764,10 +761,7 @@ impl Store {
 
     /// Every operation still in progress, oldest first.
     pub fn in_flight_operations(&self) -> StoreResult<Vec<OperationRecord>> {
-        self.query_all(
-            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"), params![],
-            OperationRecord::from_row,
-        )
+        self.conn(|c| in_flight_operations_in(c, &self.keyring))
     }
 
     /// Saves an operation's progress (stage, task, errand index, state, texts).
@@ -1063,17 +1057,30 @@ fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
 /// Runs `admit` against the live instances and in-flight operations as `tx` sees them.
 fn admit_in(tx: &dyn Sql, ring: &sealing::Keyring, admit: Option<&Admission>) -> StoreResult<()> {
     let Some(admit) = admit else { return Ok(()) };
-    let instances = tx.query_vec(
+    let instances = live_instances_in(tx, ring)?;
+    let in_flight = in_flight_operations_in(tx, ring)?;
+    admit(&instances, &in_flight).map_err(StoreError::Refused)
+}
+
+/// The instances that are not deleted, oldest first, as `c` sees them.
+fn live_instances_in(c: &dyn Sql, ring: &sealing::Keyring) -> StoreResult<Vec<InstanceRecord>> {
+    c.query_vec(
         &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE state != 'deleted' ORDER BY created_at, id"),
         params![],
         |r| InstanceRecord::from_row(r, ring),
-    )?;
-    let in_flight = tx.query_vec(
+    )
+}
+
+/// The operations in progress, oldest first, as `c` sees them.
+fn in_flight_operations_in(
+    c: &dyn Sql,
+    ring: &sealing::Keyring,
+) -> StoreResult<Vec<OperationRecord>> {
+    c.query_vec(
         &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"),
         params![],
         |r| OperationRecord::from_row(r, ring),
-    )?;
-    admit(&instances, &in_flight).map_err(StoreError::Refused)
+    )
 }
 
 /// Why a binding may not be recorded on `instance_id` now, if it may not.

@@ -38,7 +38,7 @@ fn op(id: &str, instance_id: &str, kind: OperationKind) -> OperationRecord {
         stage: Stage::Pending,
         task_id: None,
         errand_index: 0,
-        request: OperationRequest::new("p1"),
+        request: OperationRequest::new(parsed("p1")),
         description: String::new(),
         error: String::new(),
         created_at: Timestamp::now(),
@@ -1176,8 +1176,8 @@ fn full_operation(id: &str, instance_id: &str) -> OperationRecord {
         task_id: Some(42),
         errand_index: 1,
         request: OperationRequest {
-            plan_id: "p2".into(),
-            previous_plan_id: Some("p1".into()),
+            plan_id: Some(parsed("p2")),
+            previous_plan_id: Some(parsed("p1")),
             parameters: Some(json!({"size": 3})),
             context: Some(json!({"platform": "cloudfoundry"})),
             maintenance_info: Some(MaintenanceInfo {
@@ -1216,7 +1216,7 @@ fn every_record_type_round_trips_field_for_field() {
     // The minimal forms too: nothing optional set.
     let bare = instance("i2");
     let delete = OperationRecord {
-        request: OperationRequest::new("p1"),
+        request: OperationRequest::new(parsed("p1")),
         ..op("o2", "i2", OperationKind::Delete)
     };
     store.begin_provision(&bare, &delete).unwrap();
@@ -1227,7 +1227,7 @@ fn every_record_type_round_trips_field_for_field() {
     );
     assert_eq!(
         store.operation(&parsed("o2")).unwrap().unwrap().request,
-        OperationRequest::new("p1")
+        OperationRequest::new(parsed("p1"))
     );
 }
 
@@ -1362,7 +1362,7 @@ properties: {pw: legacy-manifest-3c7f}');
 
     let create = store.operation(&parsed("op-create")).unwrap().unwrap();
     assert_eq!(create.task_id, Some(7));
-    assert_eq!(create.request.plan_id, "p2");
+    assert_eq!(create.request.plan_id, Some(parsed("p2")));
     assert_eq!(create.request.previous_plan_id, None);
     assert_eq!(create.request.parameters, Some(json!({"a": 1})));
     assert_eq!(
@@ -1413,6 +1413,8 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
         r#"{"force": false}"#,
         r#"{"plan_id": "p1", "force": "yes"}"#,
         r#"{"plan_id": 7}"#,
+        r#"{"plan_id": "p1\u0000; DROP TABLE operations"}"#,
+        r#"{"plan_id": "p1", "previous_plan_id": "p\n2"}"#,
         r#"{"plan_id": "p1", "maintenance_info": {"version": 2}}"#,
         "null",
     ] {

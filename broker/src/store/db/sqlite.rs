@@ -152,7 +152,7 @@ impl Sql for Connection {
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<usize> {
-        Ok(self.prepare_cached(sql)?.execute(params)?)
+        Ok(self.prepare(sql)?.execute(params)?)
     }
 
     fn execute_batch(&self, sql: &str) -> StoreResult<()> {
@@ -165,7 +165,7 @@ impl Sql for Connection {
         params: &[&dyn ToSql],
         each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let mut stmt = self.prepare_cached(sql)?;
+        let mut stmt = self.prepare(sql)?;
         let mut rows = stmt.query(params)?;
         while let Some(row) = rows.next()? {
             each(&Row::sqlite(row))?;
