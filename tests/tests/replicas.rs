@@ -374,6 +374,24 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
         !failure.contains("pw-not-to-be-shown"),
         "the password is shown: {failure}"
     );
+    // verify-ca: the chain is checked (the other CA is refused), the host name is not.
+    let config = over_tls(
+        base.clone(),
+        cluster,
+        &name,
+        &format!("sslmode=verify-ca&sslrootcert={}", other_ca.display()),
+    );
+    assert!(
+        BrokerProcess::try_start(&config).is_err(),
+        "verify-ca trusted a certificate its sslrootcert did not sign"
+    );
+    let config = over_tls(
+        base.clone(),
+        cluster,
+        &name,
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    );
+    drop(BrokerProcess::start(&config));
     // require without a CA: encrypted, the certificate not checked (as libpq).
     let config = over_tls(base, cluster, &name, "sslmode=require");
     let broker = BrokerProcess::start(&config);
