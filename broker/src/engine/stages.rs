@@ -6,6 +6,7 @@ use super::texts::texts;
 use super::{manifest_secrets, plans, secrets, Engine, EngineError};
 use crate::adapter::GenerateManifestRequest;
 use crate::director::TaskState;
+use crate::ids::PlanId;
 use crate::journal::{self, Step};
 use crate::store::{
     InstanceRecord, InstanceState, OperationKind, OperationRecord, OperationState, Stage,
@@ -129,10 +130,7 @@ impl Engine {
     ) -> Result<OperationRecord, EngineError> {
         let req = op.request.clone();
         let deployment = instance.deployment_name.clone();
-        let plan_id = req
-            .plan_id
-            .clone()
-            .unwrap_or_else(|| instance.plan_id.clone());
+        let plan_id = plan_or_instance_plan(req.plan_id.as_ref(), &instance);
         let plan_cfg = self
             .config
             .plan(&plan_id)
@@ -148,10 +146,7 @@ impl Engine {
                 .manifest(&deployment)
                 .await?
                 .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
-            let prev_id = req
-                .previous_plan_id
-                .clone()
-                .unwrap_or_else(|| instance.plan_id.clone());
+            let prev_id = plan_or_instance_plan(req.previous_plan_id.as_ref(), &instance);
             let prev_plan = self
                 .config
                 .plan(&prev_id)
@@ -592,4 +587,10 @@ fn odb_secret_values(
             stored.contains_key(&path).then(|| (path, value.clone()))
         })
         .collect()
+}
+
+/// The plan a stored request names, or the instance's own plan when it names none (requests
+/// recorded by earlier brokers stored `""` for "unchanged").
+fn plan_or_instance_plan(requested: Option<&PlanId>, instance: &InstanceRecord) -> PlanId {
+    requested.unwrap_or(&instance.plan_id).clone()
 }

@@ -13,19 +13,19 @@ use crate::store::{
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// A provision request, parsed.
+/// A provision request, parsed (its fields in the order of the OSB provision body).
 #[derive(Debug, Clone)]
 pub struct ProvisionRequest {
     /// The catalog service id.
     pub service_id: ServiceId,
     /// The plan id.
     pub plan_id: PlanId,
+    /// The platform context, when sent.
+    pub context: Option<Value>,
     /// The platform's organization.
     pub organization_guid: String,
     /// The platform's space.
     pub space_guid: String,
-    /// The platform context, when sent.
-    pub context: Option<Value>,
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
     /// The maintenance info the platform asked for, when sent.

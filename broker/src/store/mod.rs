@@ -1031,7 +1031,7 @@ fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
         .skip(current as usize)
     {
         let version = (i + 1) as i64;
-        tx.execute_batch(migration.sql(dialect))?;
+        tx.execute_batch(&migration.sql(dialect))?;
         if version == migrations::SEALING_VERSION && dialect == db::Dialect::Sqlite {
             let ring = keys::load(tx, keys)?;
             let count = keys::seal_clear_rows(tx, &ring)?;
@@ -1143,28 +1143,22 @@ fn optional_value<T: rusqlite::types::FromSql>(
 
 fn insert_instance(c: &dyn Sql, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
     let json = InstanceJson::of(ring, i)?;
+    let mut values = json.with_columns(i, &i.created_at).to_vec();
+    values.push(&i.deployment_name);
     c.execute(
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
-         parameters, maintenance_info, dashboard_url, labels, state, deployment_name, created_at, updated_at, configs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
-        params![
-            i.id,
-            i.service_id,
-            i.plan_id,
-            i.organization_guid,
-            i.space_guid,
-            json.context,
-            json.parameters,
-            json.maintenance_info,
-            i.dashboard_url,
-            json.labels,
-            i.state,
-            i.deployment_name,
-            i.created_at,
-            json.configs,
-        ],
+         parameters, maintenance_info, dashboard_url, labels, state, created_at, configs,
+         deployment_name, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12)",
+        &values,
     )
-    .map_err(|e| if e.is_unique_violation() { StoreError::AlreadyExists } else { e })?;
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            StoreError::AlreadyExists
+        } else {
+            e
+        }
+    })?;
     Ok(())
 }
 
@@ -1214,6 +1208,31 @@ struct InstanceJson {
 }
 
 impl InstanceJson {
+    /// The values an insert and an update of the instance both write, numbered `?1` to `?13`
+    /// in their statements: the id, then every column an update may change (`at` is the
+    /// time of the write).
+    fn with_columns<'a>(
+        &'a self,
+        i: &'a InstanceRecord,
+        at: &'a Timestamp,
+    ) -> [&'a dyn rusqlite::ToSql; 13] {
+        [
+            &i.id,
+            &i.service_id,
+            &i.plan_id,
+            &i.organization_guid,
+            &i.space_guid,
+            &self.context,
+            &self.parameters,
+            &self.maintenance_info,
+            &i.dashboard_url,
+            &self.labels,
+            &i.state,
+            at,
+            &self.configs,
+        ]
+    }
+
     fn of(ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<Self> {
         Ok(Self {
             context: json::encode("instances.context", &i.context)?,
@@ -1225,31 +1244,13 @@ impl InstanceJson {
     }
 }
 
-fn update_instance(
-    c: &dyn Sql,
-    ring: &sealing::Keyring,
-    instance: &InstanceRecord,
-) -> StoreResult<()> {
-    let json = InstanceJson::of(ring, instance)?;
+fn update_instance(c: &dyn Sql, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
+    let json = InstanceJson::of(ring, i)?;
     c.execute(
         "UPDATE instances SET service_id=?2, plan_id=?3, organization_guid=?4, space_guid=?5,
          context=?6, parameters=?7, maintenance_info=?8, dashboard_url=?9, labels=?10,
          state=?11, updated_at=?12, configs=?13 WHERE id=?1",
-        params![
-            instance.id,
-            instance.service_id,
-            instance.plan_id,
-            instance.organization_guid,
-            instance.space_guid,
-            json.context,
-            json.parameters,
-            json.maintenance_info,
-            instance.dashboard_url,
-            json.labels,
-            instance.state,
-            Timestamp::now(),
-            json.configs,
-        ],
+        &json.with_columns(i, &Timestamp::now()),
     )?;
     Ok(())
 }

@@ -1456,7 +1456,8 @@ fn database_at_version(version: usize) -> tempfile::TempDir {
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let conn = Connection::open(&db).unwrap();
     for sql in &migrations::MIGRATIONS[..version] {
-        conn.execute_batch(sql.sqlite).unwrap();
+        conn.execute_batch(&sql.sql(crate::store::db::Dialect::Sqlite))
+            .unwrap();
     }
     conn.pragma_update(None, "user_version", version as i64)
         .unwrap();
