@@ -7,7 +7,6 @@ use super::extract::BindingPath;
 use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
-use crate::service::UnbindRequest;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -43,11 +42,7 @@ pub async fn unbind(
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let (service_id, plan_id) = catalog_ids_query(&query)?;
-    let request = UnbindRequest {
-        service_id,
-        plan_id,
-    };
+    let request = unbind_query(&query)?;
     state
         .broker
         .unbind(meta.caller(), &instance_id, &binding_id, request)

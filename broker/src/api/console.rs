@@ -293,61 +293,43 @@ fn step_item(step: &Value) -> String {
 /// What a journal step says, by kind, every value escaped.
 fn step_detail(step: &Value) -> String {
     let text = |k: &str| field_text(step, k);
-    let mut out = String::new();
+    let e = |k: &str| esc(&text(k));
+    let state = || {
+        let state = text("state");
+        format!(
+            "<span class=\"{}\">{}</span>",
+            state_class(&state),
+            esc(&state)
+        )
+    };
     match text("kind").as_str() {
         "adapter" => {
-            let _ = write!(
-                out,
+            let mut out = format!(
                 "adapter <b>{}</b> {} ({} ms)",
-                esc(&text("subcommand")),
-                esc(&text("outcome")),
-                esc(&text("duration_ms"))
+                e("subcommand"),
+                e("outcome"),
+                e("duration_ms")
             );
             for stream in ["stdout", "stderr"] {
                 let excerpt = text(stream);
                 if !excerpt.trim().is_empty() {
-                    let _ = write!(
-                        out,
-                        "<pre class=\"{stream}\">{stream}: {}</pre>",
-                        esc(excerpt.trim_end())
-                    );
+                    let excerpt = esc(excerpt.trim_end());
+                    let _ = write!(out, "<pre class=\"{stream}\">{stream}: {excerpt}</pre>");
                 }
             }
+            out
         }
-        kind @ ("director" | "credhub") => {
-            let _ = write!(
-                out,
-                "{kind} {} {} → {} ({} ms)",
-                esc(&text("method")),
-                esc(&text("path")),
-                esc(&text("status")),
-                esc(&text("duration_ms"))
-            );
-        }
-        "task" => {
-            let _ = write!(
-                out,
-                "task {} {} <span class=\"{}\">{}</span>",
-                esc(&text("task")),
-                esc(&text("what")),
-                state_class(&text("state")),
-                esc(&text("state"))
-            );
-        }
-        "finished" => {
-            let _ = write!(
-                out,
-                "<span class=\"{}\">{}</span> {}",
-                state_class(&text("state")),
-                esc(&text("state")),
-                esc(&text("detail"))
-            );
-        }
-        other => {
-            let _ = write!(out, "{} {}", esc(other), esc(&step.to_string()));
-        }
+        kind @ ("director" | "credhub") => format!(
+            "{kind} {} {} → {} ({} ms)",
+            e("method"),
+            e("path"),
+            e("status"),
+            e("duration_ms")
+        ),
+        "task" => format!("task {} {} {}", e("task"), e("what"), state()),
+        "finished" => format!("{} {}", state(), e("detail")),
+        other => format!("{} {}", esc(other), esc(&step.to_string())),
     }
-    out
 }
 
 fn history_section(history: &[HistoryEntry]) -> String {

@@ -8,7 +8,7 @@ use super::middleware::RequestMeta;
 use super::support::*;
 use super::AppState;
 use crate::ids::OperationId;
-use crate::service::{Accepted, DeprovisionRequest, Provisioned};
+use crate::service::{Accepted, Provisioned};
 use crate::store::{OperationKind, OperationState};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -88,13 +88,7 @@ pub async fn deprovision(
     query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let (service_id, plan_id) = catalog_ids_query(&query)?;
-    let request = DeprovisionRequest {
-        service_id,
-        plan_id,
-        accepts_incomplete: accepts_incomplete(&query),
-        force: query_flag(&query, "force"),
-    };
+    let request = deprovision_query(&query)?;
     let outcome = state
         .broker
         .deprovision(meta.caller(), &instance_id, request);

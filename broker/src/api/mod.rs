@@ -124,33 +124,34 @@ async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, e
     )))
 }
 
+/// `$scope` behind basic auth, then the header checks `$headers` (auth runs first).
+macro_rules! guarded {
+    ($scope:expr, $headers:path) => {
+        $scope
+            .wrap(from_fn($headers))
+            .wrap(HttpAuthentication::with_fn(middleware::authenticate))
+    };
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let auth = || HttpAuthentication::with_fn(middleware::authenticate);
+    let unknown = || web::to(unknown_endpoint);
+    let osb = web::scope("/v2").configure(osb_routes);
+    let mgmt = web::scope("/mgmt").configure(mgmt_routes);
+    let metrics = web::scope("/metrics").route("", web::get().to(mgmt::prometheus));
     cfg.route("/health", web::get().to(health))
         .route("/health/live", web::get().to(health))
         .route("/health/ready", web::get().to(ready))
-        .service(
-            web::scope("/v2")
-                .configure(osb_routes)
-                .default_service(web::to(unknown_endpoint))
-                .wrap(from_fn(middleware::osb_headers))
-                .wrap(auth()),
-        )
-        .service(
-            web::scope("/mgmt")
-                .configure(mgmt_routes)
-                .default_service(web::to(unknown_endpoint))
-                .wrap(from_fn(middleware::mgmt_headers))
-                .wrap(auth()),
-        )
-        .service(
-            web::scope("/metrics")
-                .route("", web::get().to(mgmt::prometheus))
-                .wrap(from_fn(middleware::mgmt_headers))
-                .wrap(auth()),
-        )
-        .default_service(web::to(unknown_endpoint));
+        .service(guarded!(
+            osb.default_service(unknown()),
+            middleware::osb_headers
+        ))
+        .service(guarded!(
+            mgmt.default_service(unknown()),
+            middleware::mgmt_headers
+        ))
+        .service(guarded!(metrics, middleware::mgmt_headers))
+        .default_service(unknown());
 }
 
 /// The OSB routes, under `/v2`.

@@ -3,7 +3,8 @@
 
 use super::bodies::id_message;
 use super::error::ApiError;
-use crate::ids::{Id, PlanId, ServiceId};
+use crate::ids::Id;
+use crate::service::{DeprovisionRequest, UnbindRequest};
 use std::collections::HashMap;
 
 /// A required, non-empty query parameter.
@@ -26,12 +27,26 @@ pub fn required_query_id<T: Id>(query: &HashMap<String, String>, key: &str) -> R
     })
 }
 
-/// The `service_id` and `plan_id` query parameters that deprovision and unbind require.
-pub fn catalog_ids_query(query: &HashMap<String, String>) -> Result<(ServiceId, PlanId), ApiError> {
-    Ok((
-        required_query_id(query, "service_id")?,
-        required_query_id(query, "plan_id")?,
-    ))
+/// An unbind's query: its `service_id` and `plan_id` parameters, both required.
+pub fn unbind_query(query: &HashMap<String, String>) -> Result<UnbindRequest, ApiError> {
+    Ok(UnbindRequest {
+        service_id: required_query_id(query, "service_id")?,
+        plan_id: required_query_id(query, "plan_id")?,
+    })
+}
+
+/// A deprovision's query: the catalog ids as for an unbind, `accepts_incomplete` and `force`.
+pub fn deprovision_query(query: &HashMap<String, String>) -> Result<DeprovisionRequest, ApiError> {
+    let UnbindRequest {
+        service_id,
+        plan_id,
+    } = unbind_query(query)?;
+    Ok(DeprovisionRequest {
+        service_id,
+        plan_id,
+        accepts_incomplete: accepts_incomplete(query),
+        force: query_flag(query, "force"),
+    })
 }
 
 /// True when `accepts_incomplete=true` was sent (any of Go's `ParseBool` spellings of
@@ -61,14 +76,20 @@ mod tests {
                 .collect()
         };
         let message = |query| {
-            catalog_ids_query(&query)
+            unbind_query(&query)
                 .unwrap_err()
                 .description
                 .unwrap_or_default()
         };
-        let (service, plan) =
-            catalog_ids_query(&q(&[("service_id", "s 1"), ("plan_id", "p/1")])).unwrap();
-        assert_eq!((service.as_str(), plan.as_str()), ("s 1", "p/1"));
+        let query = q(&[("service_id", "s 1"), ("plan_id", "p/1"), ("force", "true")]);
+        let unbind = unbind_query(&query).unwrap();
+        assert_eq!(
+            (unbind.service_id.as_str(), unbind.plan_id.as_str()),
+            ("s 1", "p/1")
+        );
+        let deprovision = deprovision_query(&query).unwrap();
+        assert_eq!(deprovision.plan_id.as_str(), "p/1");
+        assert!(deprovision.force && !deprovision.accepts_incomplete);
         assert_eq!(
             message(q(&[("service_id", ""), ("plan_id", "p")])),
             "the query parameter service_id is missing or empty: it is required"

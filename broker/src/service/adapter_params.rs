@@ -43,15 +43,7 @@ fn insert_some(params: &mut Map<String, Value>, key: &str, value: Option<&Value>
 /// A provision: `service_id`, `plan_id`, `organization_guid`, `space_guid`, `context` and
 /// `maintenance_info` when sent, `parameters` (always an object).
 pub fn provision(r: &ProvisionRequest) -> Value {
-    let mut params = Map::new();
-    params.insert("service_id".into(), json!(r.service_id));
-    params.insert("plan_id".into(), json!(r.plan_id));
-    params.insert("organization_guid".into(), json!(r.organization_guid));
-    params.insert("space_guid".into(), json!(r.space_guid));
-    insert_some(&mut params, "context", r.context.as_ref());
-    insert_some(&mut params, "maintenance_info", r.maintenance_info.as_ref());
-    params.insert("parameters".into(), r.parameters.clone());
-    Value::Object(params)
+    to_object(r)
 }
 
 /// An update to `new_plan` with the `parameters` in effect: `service_id`, `plan_id`,
@@ -87,16 +79,13 @@ pub fn update(
 /// A bind: `app_guid` when sent, `plan_id`, `service_id`, `bind_resource` and `context` when
 /// sent, `parameters`.
 pub fn bind(r: &BindRequest) -> Value {
-    let mut params = Map::new();
-    if let Some(guid) = &r.app_guid {
-        params.insert("app_guid".into(), json!(guid));
-    }
-    params.insert("plan_id".into(), json!(r.plan_id));
-    params.insert("service_id".into(), json!(r.service_id));
-    insert_some(&mut params, "bind_resource", r.bind_resource.as_ref());
-    insert_some(&mut params, "context", r.context.as_ref());
-    params.insert("parameters".into(), r.parameters.clone());
-    Value::Object(params)
+    to_object(r)
+}
+
+/// A request as a JSON object of its fields.
+fn to_object(request: &impl serde::Serialize) -> Value {
+    // Ids, strings and JSON documents only: nothing that could fail to serialise.
+    serde_json::to_value(request).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
 /// An unbind: exactly `{"plan_id", "service_id"}`.

@@ -11,11 +11,13 @@ use crate::schemas::SchemaKind;
 use crate::store::{
     BindRefusal, BindingRecord, InstanceRecord, InstanceState, StoreError, Timestamp,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// A bind request, parsed.
-#[derive(Debug, Clone)]
+/// A bind request, parsed. As the adapter's `request_params` it serialises to the body's
+/// fields as sent, but for `predecessor_binding_id`, which the broker checks itself.
+#[derive(Debug, Clone, Serialize)]
 pub struct BindRequest {
     /// The catalog service id.
     pub service_id: ServiceId,
@@ -24,12 +26,16 @@ pub struct BindRequest {
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
     /// `bind_resource`, when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_resource: Option<Value>,
     /// The platform context, when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
     /// The app the binding is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app_guid: Option<String>,
     /// The binding this one rotates.
+    #[serde(skip)]
     pub predecessor_binding_id: Option<BindingId>,
 }
 

@@ -10,17 +10,20 @@ use crate::store::{
     InstanceRecord, InstanceState, MaintenanceInfo, OperationKind, OperationRecord,
     OperationRequest, OperationState, StoreError, Timestamp,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// A provision request, parsed (its fields in the order of the OSB provision body).
-#[derive(Debug, Clone)]
+/// A provision request, parsed (its fields in the order of the OSB provision body). As the
+/// adapter's `request_params` it serialises to the body's fields as sent.
+#[derive(Debug, Clone, Serialize)]
 pub struct ProvisionRequest {
     /// The catalog service id.
     pub service_id: ServiceId,
     /// The plan id.
     pub plan_id: PlanId,
     /// The platform context, when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
     /// The platform's organization.
     pub organization_guid: String,
@@ -29,8 +32,10 @@ pub struct ProvisionRequest {
     /// Arbitrary parameters (an object, `{}` when none).
     pub parameters: Value,
     /// The maintenance info the platform asked for, when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub maintenance_info: Option<Value>,
-    /// Whether the platform accepts an asynchronous answer.
+    /// Whether the platform accepts an asynchronous answer (a query parameter).
+    #[serde(skip)]
     pub accepts_incomplete: bool,
 }
 

@@ -281,6 +281,9 @@ pub(super) fn seal_clear_rows(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize>
             count += 1;
         }
     }
+    let what =
+        format!("sealed {count} stored secret value(s) written in clear by an earlier broker");
+    log_sealing(count, ring, &what);
     Ok(count)
 }
 
@@ -303,15 +306,25 @@ fn reseal_to_primary(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
             count += 1;
         }
     }
+    log_sealing(
+        count,
+        ring,
+        &format!("re-encrypted {count} stored value(s)"),
+    );
+    Ok(count)
+}
+
+/// Logs, when `count` values were written, what was done to them (`what` names the count)
+/// and with which key.
+fn log_sealing(count: usize, ring: &Keyring, what: &str) {
     if count > 0 {
+        let key = ring.primary();
         tracing::info!(
             count,
-            primary = ring.primary(),
-            "re-encrypted {count} stored value(s) with the primary encryption key '{}'",
-            ring.primary()
+            key,
+            "{what}, with the primary encryption key '{key}'"
         );
     }
-    Ok(count)
 }
 
 /// Drops the salt and canary of every label that is not configured (no value uses it: they

@@ -1034,15 +1034,7 @@ fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
         tx.execute_batch(&migration.sql(dialect))?;
         if version == migrations::SEALING_VERSION && dialect == db::Dialect::Sqlite {
             let ring = keys::load(tx, keys)?;
-            let count = keys::seal_clear_rows(tx, &ring)?;
-            if count > 0 {
-                tracing::info!(
-                    count,
-                    key = ring.primary(),
-                    "sealed {count} stored secret value(s) written in clear by an earlier broker, with encryption key '{}'",
-                    ring.primary()
-                );
-            }
+            keys::seal_clear_rows(tx, &ring)?;
         }
     }
     if current < supported {

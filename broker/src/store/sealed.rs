@@ -13,10 +13,8 @@
 //! A new secret column, for example `config_values.value` keyed by `(deployment, name)`:
 //!
 //! ```text
-//! pub(crate) const CONFIG_VALUE: SealedColumn = SealedColumn {
-//!     name: "config_values.value", table: "config_values", column: "value",
-//!     key: &["deployment", "name"], clear: None,
-//! };
+//! pub(crate) const CONFIG_VALUE: SealedColumn =
+//!     sealed_column!(config_values.value, key["deployment", "name"]);
 //! // added to SEALED_COLUMNS, then, in the store:
 //! let stored = CONFIG_VALUE.seal_text(self.keyring(), &[deployment, name], value);
 //! // ... INSERT stored ...; and reading, with a SELECT of deployment, name, value:
@@ -49,68 +47,50 @@ pub(crate) struct SealedColumn {
     pub clear: Option<&'static str>,
 }
 
+/// A [`SealedColumn`] named `table.column` (so its name, table and column cannot disagree),
+/// with the columns of its row key and, after `clear`, the one value it may hold in clear.
+macro_rules! sealed_column {
+    ($table:ident . $column:ident, key[$($key:literal),+] $(, clear $clear:literal)?) => {
+        SealedColumn {
+            name: concat!(stringify!($table), ".", stringify!($column)),
+            table: stringify!($table),
+            column: stringify!($column),
+            key: &[$($key),+],
+            clear: sealed_column!(@clear $($clear)?),
+        }
+    };
+    (@clear) => {
+        None
+    };
+    (@clear $clear:literal) => {
+        Some($clear)
+    };
+}
+
 /// `instances.parameters`: the arbitrary parameters in effect.
-pub(crate) const INSTANCE_PARAMETERS: SealedColumn = SealedColumn {
-    name: "instances.parameters",
-    table: "instances",
-    column: "parameters",
-    key: &["id"],
-    clear: None,
-};
+pub(crate) const INSTANCE_PARAMETERS: SealedColumn =
+    sealed_column!(instances.parameters, key["id"]);
 
 /// `operations.request`: what the operation was asked to do, parameters included.
-pub(crate) const OPERATION_REQUEST: SealedColumn = SealedColumn {
-    name: "operations.request",
-    table: "operations",
-    column: "request",
-    key: &["id"],
-    clear: None,
-};
+pub(crate) const OPERATION_REQUEST: SealedColumn = sealed_column!(operations.request, key["id"]);
 
 /// `bindings.request`: the bind request's parameters.
-pub(crate) const BINDING_REQUEST: SealedColumn = SealedColumn {
-    name: "bindings.request",
-    table: "bindings",
-    column: "request",
-    key: &["instance_id", "id"],
-    clear: None,
-};
+pub(crate) const BINDING_REQUEST: SealedColumn =
+    sealed_column!(bindings.request, key["instance_id", "id"]);
 
 /// `bindings.response`: the credentials; `null` (clear) while create-binding runs.
-pub(crate) const BINDING_RESPONSE: SealedColumn = SealedColumn {
-    name: "bindings.response",
-    table: "bindings",
-    column: "response",
-    key: &["instance_id", "id"],
-    clear: Some("null"),
-};
+pub(crate) const BINDING_RESPONSE: SealedColumn =
+    sealed_column!(bindings.response, key["instance_id", "id"], clear "null");
 
 /// `secrets.value`: ODB-managed secret values.
-pub(crate) const SECRET_VALUE: SealedColumn = SealedColumn {
-    name: "secrets.value",
-    table: "secrets",
-    column: "value",
-    key: &["deployment", "name"],
-    clear: None,
-};
+pub(crate) const SECRET_VALUE: SealedColumn =
+    sealed_column!(secrets.value, key["deployment", "name"]);
 
 /// `sim_deployments.manifest`: the simulated director's manifests (secrets resolved in them).
-pub(crate) const SIM_MANIFEST: SealedColumn = SealedColumn {
-    name: "sim_deployments.manifest",
-    table: "sim_deployments",
-    column: "manifest",
-    key: &["name"],
-    clear: None,
-};
+pub(crate) const SIM_MANIFEST: SealedColumn = sealed_column!(sim_deployments.manifest, key["name"]);
 
 /// `config_values.value`: a credential of the simulated director's config server.
-pub(crate) const CONFIG_VALUE: SealedColumn = SealedColumn {
-    name: "config_values.value",
-    table: "config_values",
-    column: "value",
-    key: &["id"],
-    clear: None,
-};
+pub(crate) const CONFIG_VALUE: SealedColumn = sealed_column!(config_values.value, key["id"]);
 
 /// Every sealed column.
 pub(crate) const SEALED_COLUMNS: &[&SealedColumn] = &[
