@@ -450,28 +450,14 @@ mod tests {
 
     #[test]
     fn failed_instances_come_before_those_in_flight_whatever_their_ids() {
+        use InstanceState as I;
+        use OperationState as O;
         let rows = [
-            row(
-                "a-ready",
-                InstanceState::Ready,
-                Some(OperationState::Succeeded),
-            ),
-            row(
-                "b-updating",
-                InstanceState::Updating,
-                Some(OperationState::InProgress),
-            ),
-            row("c-provisioning", InstanceState::Provisioning, None),
-            row(
-                "d-update-failed",
-                InstanceState::Ready,
-                Some(OperationState::Failed),
-            ),
-            row(
-                "e-failed",
-                InstanceState::Failed,
-                Some(OperationState::Failed),
-            ),
+            row("a-ready", I::Ready, Some(O::Succeeded)),
+            row("b-updating", I::Updating, Some(O::InProgress)),
+            row("c-provisioning", I::Provisioning, None),
+            row("d-update-failed", I::Ready, Some(O::Failed)),
+            row("e-failed", I::Failed, Some(O::Failed)),
         ];
         let ids: Vec<&str> = shown(&rows, &Filter::of(&HashMap::new()))
             .iter()

@@ -16,8 +16,8 @@ const LOCKED: &str = "plan-locked";
 const SOLO: &str = "plan-solo";
 /// Asserts that `err` is the [`ServiceError`] variant named, with `text` in its message.
 macro_rules! assert_refused {
-    ($err:expr, $variant:ident, $text:expr) => {{
-        let err = &$err;
+    ($result:expr, $variant:ident, $text:expr) => {{
+        let err = &$result.expect_err("a refusal");
         assert!(
             matches!(err, ServiceError::$variant(m) if m.contains($text)),
             "{err:?}"
@@ -288,13 +288,17 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
     request.service_id = parsed("other");
-    let err = f.try_provision("x", request).await.unwrap_err();
-    assert_refused!(err, BadRequest, "use 'svc-id'");
-    let err = f
-        .try_provision("x", provision_request("nope", json!({})))
-        .await
-        .unwrap_err();
-    assert_refused!(err, BadRequest, "plan-small");
+    assert_refused!(
+        f.try_provision("x", request).await,
+        BadRequest,
+        "use 'svc-id'"
+    );
+    assert_refused!(
+        f.try_provision("x", provision_request("nope", json!({})))
+            .await,
+        BadRequest,
+        "plan-small"
+    );
 }
 
 #[tokio::test]
@@ -335,8 +339,11 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
-    let err = f.try_provision("taken", other_space).await.unwrap_err();
-    assert_refused!(err, Conflict, "space");
+    assert_refused!(
+        f.try_provision("taken", other_space).await,
+        Conflict,
+        "space"
+    );
 }
 
 #[tokio::test]
@@ -374,11 +381,12 @@ async fn a_provision_the_adapter_refuses_leaves_nothing_behind() {
 async fn a_plan_quota_refuses_one_instance_too_many() {
     let f = fixture();
     f.provision("solo-1", SOLO).await;
-    let err = f
-        .try_provision("solo-2", provision_request(SOLO, json!({})))
-        .await
-        .unwrap_err();
-    assert_refused!(err, Unprocessable, "quota");
+    assert_refused!(
+        f.try_provision("solo-2", provision_request(SOLO, json!({})))
+            .await,
+        Unprocessable,
+        "quota"
+    );
 }
 
 #[tokio::test]
@@ -410,19 +418,23 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     f.ready("move").await;
     let mut request = update_request(None);
     request.plan_id = Some(parsed(LOCKED));
-    let err = f.update("move", request).await.unwrap_err();
-    assert_refused!(err, Unprocessable, "plan changes are not supported");
+    assert_refused!(
+        f.update("move", request).await,
+        Unprocessable,
+        "plan changes are not supported"
+    );
 }
 
 #[tokio::test]
 async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("busy", SMALL).await;
-    let err = f
-        .update("busy", update_request(Some(json!({"a": 1}))))
-        .await
-        .unwrap_err();
-    assert_refused!(err, Concurrency, "provisioning in progress");
+    assert_refused!(
+        f.update("busy", update_request(Some(json!({"a": 1}))))
+            .await,
+        Concurrency,
+        "provisioning in progress"
+    );
 }
 
 #[tokio::test]
@@ -436,8 +448,11 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
         (view.kind, view.state),
         (OperationKind::Delete, OperationState::Succeeded)
     );
-    let err = f.broker.fetch_instance(&parsed("del")).await.unwrap_err();
-    assert_refused!(err, NotFound, "deleted");
+    assert_refused!(
+        f.broker.fetch_instance(&parsed("del")).await,
+        NotFound,
+        "deleted"
+    );
     let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
@@ -504,11 +519,11 @@ async fn a_bind_on_an_unknown_instance_is_not_found() {
 async fn a_bind_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("early", SMALL).await;
-    let err = f
-        .bind("early", "b", bind_request(json!({})))
-        .await
-        .unwrap_err();
-    assert_refused!(err, Concurrency, "still being provisioned");
+    assert_refused!(
+        f.bind("early", "b", bind_request(json!({}))).await,
+        Concurrency,
+        "still being provisioned"
+    );
 }
 
 #[tokio::test]
@@ -517,8 +532,7 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     f.ready("nb").await;
     let mut request = bind_request(json!({}));
     request.plan_id = parsed(LOCKED);
-    let err = f.bind("nb", "b", request).await.unwrap_err();
-    assert_refused!(err, BadRequest, "not bindable");
+    assert_refused!(f.bind("nb", "b", request).await, BadRequest, "not bindable");
 }
 
 #[tokio::test]
@@ -549,8 +563,11 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     f.ready("rot").await;
     let mut request = bind_request(json!({}));
     request.predecessor_binding_id = Some(parsed("old"));
-    let err = f.bind("rot", "new", request).await.unwrap_err();
-    assert_refused!(err, BadRequest, "binding_rotatable");
+    assert_refused!(
+        f.bind("rot", "new", request).await,
+        BadRequest,
+        "binding_rotatable"
+    );
 }
 
 #[tokio::test]
@@ -644,11 +661,11 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
         .await
         .unwrap();
     assert_eq!(started.kind, OperationKind::Recreate);
-    let err = f
-        .manage("rec", OperationKind::Upgrade, None)
-        .await
-        .unwrap_err();
-    assert_refused!(err, Conflict, started.operation.as_str());
+    assert_refused!(
+        f.manage("rec", OperationKind::Upgrade, None).await,
+        Conflict,
+        started.operation.as_str()
+    );
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
     let err = f
         .manage("missing", OperationKind::Recreate, None)

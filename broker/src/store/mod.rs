@@ -1133,25 +1133,26 @@ fn optional_value<T: rusqlite::types::FromSql>(
     })
 }
 
+/// Runs an INSERT of one row; a row with its key exists already: [`StoreError::AlreadyExists`].
+fn insert_row(c: &dyn Sql, sql: &str, values: &[&dyn rusqlite::ToSql]) -> StoreResult<()> {
+    match c.execute(sql, values) {
+        Err(e) if e.is_unique_violation() => Err(StoreError::AlreadyExists),
+        other => other.map(drop),
+    }
+}
+
 fn insert_instance(c: &dyn Sql, ring: &sealing::Keyring, i: &InstanceRecord) -> StoreResult<()> {
     let json = InstanceJson::of(ring, i)?;
     let mut values = json.with_columns(i, &i.created_at).to_vec();
     values.push(&i.deployment_name);
-    c.execute(
+    insert_row(
+        c,
         "INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, context,
          parameters, maintenance_info, dashboard_url, labels, state, created_at, configs,
          deployment_name, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12)",
         &values,
     )
-    .map_err(|e| {
-        if e.is_unique_violation() {
-            StoreError::AlreadyExists
-        } else {
-            e
-        }
-    })?;
-    Ok(())
 }
 
 fn insert_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) -> StoreResult<()> {
@@ -1167,26 +1168,35 @@ fn insert_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) 
         return Err(StoreError::InFlight(id));
     }
     let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
-    c.execute(
-        "INSERT INTO operations (id, instance_id, kind, state, stage, task_id, errand_index, request,
-         description, error, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-        params![
-            op.id,
-            op.instance_id,
-            op.kind,
-            op.state,
-            op.stage,
-            op.task_id,
-            op.errand_index,
-            request,
-            op.description,
-            op.error,
-            op.created_at,
-        ],
+    let mut values = progress_values(op, &request, &op.created_at).to_vec();
+    values.extend([&op.instance_id as &dyn rusqlite::ToSql, &op.kind]);
+    insert_row(
+        c,
+        "INSERT INTO operations (id, state, stage, task_id, errand_index, request, description,
+         error, created_at, instance_id, kind, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9)",
+        &values,
     )
-    .map_err(|e| if e.is_unique_violation() { StoreError::AlreadyExists } else { e })?;
-    Ok(())
+}
+
+/// The values an insert and a save of an operation both write, numbered `?1` to `?9` in
+/// their statements: the id, then its progress (`request` sealed; `at` the time of the write).
+fn progress_values<'a>(
+    op: &'a OperationRecord,
+    request: &'a dyn rusqlite::ToSql,
+    at: &'a Timestamp,
+) -> [&'a dyn rusqlite::ToSql; 9] {
+    [
+        &op.id,
+        &op.state,
+        &op.stage,
+        &op.task_id,
+        &op.errand_index,
+        request,
+        &op.description,
+        &op.error,
+        at,
+    ]
 }
 
 /// The JSON columns of an instance, encoded (and checked for depth) once; the parameters
@@ -1251,21 +1261,13 @@ fn update_instance(c: &dyn Sql, ring: &sealing::Keyring, i: &InstanceRecord) -> 
 /// [`OperationRecord::lease_epoch`]): [`StoreError::LeaseLost`] otherwise.
 fn update_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) -> StoreResult<()> {
     let request = sealed::seal_operation_request(ring, &op.id, &op.request)?;
+    let now = Timestamp::now();
+    let mut values = progress_values(op, &request, &now).to_vec();
+    values.push(&op.lease_epoch);
     let n = c.execute(
         "UPDATE operations SET state=?2, stage=?3, task_id=?4, errand_index=?5, request=?6,
          description=?7, error=?8, updated_at=?9 WHERE id=?1 AND lease_epoch=?10",
-        params![
-            op.id,
-            op.state,
-            op.stage,
-            op.task_id,
-            op.errand_index,
-            request,
-            op.description,
-            op.error,
-            Timestamp::now(),
-            op.lease_epoch,
-        ],
+        &values,
     )?;
     if n == 0 {
         let epoch: Option<i64> = optional_value(

@@ -1464,6 +1464,16 @@ fn database_at_version(version: usize) -> tempfile::TempDir {
     dir
 }
 
+/// A new store whose one key is `label` (secret `one`), with a fresh secret in every sealed
+/// column: its directory, the store and the secret.
+fn filled_under(label: &str) -> (tempfile::TempDir, Store, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(&dir, &key_set(&[(label, "one")], label)).unwrap();
+    let secret = unique_secret();
+    fill_every_sealed_column(&store, &secret);
+    (dir, store, secret)
+}
+
 /// Writes one value into every sealed column: an instance with parameters and its operation,
 /// a bound binding, a secret, a simulated manifest.
 fn fill_every_sealed_column(store: &Store, password: &str) {
@@ -1548,10 +1558,7 @@ fn labels_known(dir: &tempfile::TempDir) -> Vec<String> {
 
 #[test]
 fn every_sealed_column_is_sealed_with_the_primary_key_and_reads_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_with(&dir, &key_set(&[("k1", "one")], "k1")).unwrap();
-    let password = unique_secret();
-    fill_every_sealed_column(&store, &password);
+    let (dir, store, password) = filled_under("k1");
     assert_every_sealed_column_reads(&store, &password);
     assert_no_copy(&db_path(&dir), &password);
     let values = sealed_values(&dir);
@@ -1578,10 +1585,7 @@ fn a_wrong_secret_is_found_by_the_canary_and_named_by_label() {
 
 #[test]
 fn a_new_primary_key_re_encrypts_every_sealed_value_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
-    let password = unique_secret();
-    fill_every_sealed_column(&store, &password);
+    let (dir, store, password) = filled_under("old");
     drop(store);
     let both = key_set(&[("new", "two"), ("old", "one")], "new");
     let store = open_with(&dir, &both).unwrap();
@@ -1606,9 +1610,7 @@ fn a_new_primary_key_re_encrypts_every_sealed_value_once() {
 
 #[test]
 fn a_value_under_a_key_that_is_no_longer_configured_stops_the_open_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
-    fill_every_sealed_column(&store, &unique_secret());
+    let (dir, store, _) = filled_under("old");
     drop(store);
     let err = open_with(&dir, &key_set(&[("new", "two")], "new")).unwrap_err();
     match &err {
@@ -1763,33 +1765,40 @@ fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn taken(outcome: LeaseOutcome) -> (Lease, Option<String>) {
-    match outcome {
+/// `replica` asks for the lease of operation o1.
+fn ask_o1(store: &Store, replica: &str, length: Duration) -> LeaseOutcome {
+    store
+        .take_lease(&parsed::<OperationId>("o1"), replica, length)
+        .unwrap()
+}
+
+/// `replica` takes the lease of operation o1, and the replica it was taken from; the test
+/// fails when it cannot.
+fn take_o1(store: &Store, replica: &str, length: Duration) -> (Lease, Option<String>) {
+    match ask_o1(store, replica, length) {
         LeaseOutcome::Taken { lease, from } => (lease, from),
         other => panic!("lease not taken: {other:?}"),
     }
 }
 
+/// Operation o1 as stored now.
+fn o1(store: &Store) -> OperationRecord {
+    store
+        .operation(&parsed::<OperationId>("o1"))
+        .unwrap()
+        .unwrap()
+}
+
 #[test]
 fn a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch() {
     let (_dir, store) = provisioned();
-    let (a, from) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
-            .unwrap(),
-    );
+    let (a, from) = take_o1(&store, "replica-a", LEASE);
     assert_eq!((a.epoch, from), (1, None));
     assert_eq!(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
-            .unwrap(),
+        ask_o1(&store, "replica-b", LEASE),
         LeaseOutcome::HeldBy("replica-a".into())
     );
-    let (again, _) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
-            .unwrap(),
-    );
+    let (again, _) = take_o1(&store, "replica-a", LEASE);
     assert_eq!(
         again.epoch, 1,
         "renewing one's own live lease is no take-over"
@@ -1806,21 +1815,10 @@ fn a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch() {
 #[test]
 fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
     let (_dir, store) = provisioned();
-    let (a, _) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-a", Duration::ZERO)
-            .unwrap(),
-    );
-    let read_by_a = store
-        .operation(&parsed::<OperationId>("o1"))
-        .unwrap()
-        .unwrap();
+    let (a, _) = take_o1(&store, "replica-a", Duration::ZERO);
+    let read_by_a = o1(&store);
     assert_eq!(read_by_a.lease_epoch, a.epoch);
-    let (b, from) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
-            .unwrap(),
-    );
+    let (b, from) = take_o1(&store, "replica-b", LEASE);
     assert_eq!(from.as_deref(), Some("replica-a"));
     assert_eq!(b.epoch, a.epoch + 1);
     // The paused replica comes back: its renewals and writes are refused.
@@ -1847,50 +1845,27 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
         InstanceState::Provisioning,
         "rolled back"
     );
-    let now = store
-        .operation(&parsed::<OperationId>("o1"))
-        .unwrap()
-        .unwrap();
+    let now = o1(&store);
     assert_eq!((now.stage, now.task_id), (Stage::Pending, None));
     // The new holder writes.
     let mut fresh = now.clone();
     fresh.stage = Stage::Deploying;
     store.save_operation(&fresh).unwrap();
-    assert_eq!(
-        store
-            .operation(&parsed::<OperationId>("o1"))
-            .unwrap()
-            .unwrap()
-            .stage,
-        Stage::Deploying
-    );
+    assert_eq!(o1(&store).stage, Stage::Deploying);
 }
 
 #[test]
 fn a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none() {
     let (_dir, store) = provisioned();
-    let (a, _) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
-            .unwrap(),
-    );
+    let (a, _) = take_o1(&store, "replica-a", LEASE);
     store.release_lease(&a).unwrap();
-    let (b, from) = taken(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-b", LEASE)
-            .unwrap(),
-    );
+    let (b, from) = take_o1(&store, "replica-b", LEASE);
     assert_eq!((b.epoch, from.as_deref()), (2, Some("replica-a")));
-    let mut op = store
-        .operation(&parsed::<OperationId>("o1"))
-        .unwrap()
-        .unwrap();
+    let mut op = o1(&store);
     op.state = OperationState::Succeeded;
     store.save_operation(&op).unwrap();
     assert_eq!(
-        store
-            .take_lease(&parsed::<OperationId>("o1"), "replica-a", LEASE)
-            .unwrap(),
+        ask_o1(&store, "replica-a", LEASE),
         LeaseOutcome::NotInFlight
     );
 }
