@@ -24,10 +24,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     /// The director could not list the deployment's variables.
-    #[error(transparent)]
+    #[error("the director could not list the deployment's variables: {0}")]
     Director(#[from] DirectorError),
-    /// The config server failed.
-    #[error(transparent)]
+    /// The config server failed (its message names it).
+    #[error("{0}")]
     ConfigServer(#[from] ConfigServerError),
 }
 
