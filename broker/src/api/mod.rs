@@ -154,43 +154,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(unknown());
 }
 
+/// A service instance's path, under `/v2` and `/mgmt`.
+const INSTANCE: &str = "/service_instances/{instance_id}";
+
+/// A service binding's path, under `/v2`.
+const BINDING: &str = "/service_instances/{instance_id}/service_bindings/{binding_id}";
+
 /// The OSB routes, under `/v2`.
 fn osb_routes(cfg: &mut web::ServiceConfig) {
-    const INSTANCE: &str = "/service_instances/{instance_id}";
-    const BINDING: &str = "/service_instances/{instance_id}/service_bindings/{binding_id}";
+    let last_operation = |of: &str| format!("{of}/last_operation");
     cfg.route("/catalog", web::get().to(catalog))
         .route(INSTANCE, web::put().to(instances::provision))
         .route(INSTANCE, web::patch().to(instances::update))
         .route(INSTANCE, web::delete().to(instances::deprovision))
         .route(INSTANCE, web::get().to(instances::fetch))
         .route(
-            "/service_instances/{instance_id}/last_operation",
+            &last_operation(INSTANCE),
             web::get().to(instances::last_operation),
         )
         .route(BINDING, web::put().to(bindings::bind))
         .route(BINDING, web::delete().to(bindings::unbind))
         .route(BINDING, web::get().to(bindings::fetch))
         .route(
-            "/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+            &last_operation(BINDING),
             web::get().to(bindings::last_operation),
         );
 }
 
 /// The management routes, under `/mgmt`.
 fn mgmt_routes(cfg: &mut web::ServiceConfig) {
+    let of_instance = |tail: &str| format!("{INSTANCE}{tail}");
     cfg.route("/service_instances", web::get().to(mgmt::list_instances))
+        .route(INSTANCE, web::patch().to(mgmt::patch_instance))
         .route(
-            "/service_instances/{instance_id}",
-            web::patch().to(mgmt::patch_instance),
-        )
-        .route(
-            "/service_instances/{instance_id}/bindings",
+            &of_instance("/bindings"),
             web::get().to(mgmt::list_bindings),
         )
-        .route(
-            "/service_instances/{instance_id}/operations",
-            web::get().to(mgmt::history),
-        )
+        .route(&of_instance("/operations"), web::get().to(mgmt::history))
         .route(
             "/orphan_deployments",
             web::get().to(mgmt::orphan_deployments),
@@ -198,10 +198,7 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(mgmt::metrics))
         .route("/ui", web::get().to(console::fleet))
         .route("/ui/style.css", web::get().to(console::style))
-        .route(
-            "/ui/service_instances/{instance_id}",
-            web::get().to(console::instance),
-        );
+        .route(&format!("/ui{INSTANCE}"), web::get().to(console::instance));
 }
 
 #[cfg(test)]
