@@ -28,6 +28,70 @@ pub fn field_text(step: &serde_json::Value, key: &str) -> String {
     }
 }
 
+/// How a display marks up the pieces of a step: the `history` command prints them as they
+/// are, the console escapes and styles them. [`describe_step`] puts the pieces together, so
+/// that both say the same.
+pub trait StepMarkup {
+    /// The arrow from a call to its answer.
+    const ARROW: &'static str;
+    /// A value taken from the step.
+    fn value(&self, text: &str) -> String;
+    /// The adapter subcommand that ran.
+    fn subcommand(&self, text: &str) -> String {
+        self.value(text)
+    }
+    /// A state: a task's, or how the work finished.
+    fn state(&self, text: &str) -> String {
+        self.value(text)
+    }
+    /// An excerpt of what the adapter printed on `stream` (`stdout` or `stderr`).
+    fn excerpt(&self, stream: &str, text: &str) -> String;
+}
+
+/// A step, as the operations endpoint renders it (JSON), in words, each piece marked up.
+pub fn describe_step<M: StepMarkup>(step: &serde_json::Value, markup: &M) -> String {
+    let text = |k: &str| field_text(step, k);
+    let value = |k: &str| markup.value(&text(k));
+    match text("kind").as_str() {
+        "adapter" => {
+            let subcommand = markup.subcommand(&text("subcommand"));
+            let mut out = format!(
+                "adapter {subcommand} {} ({} ms)",
+                value("outcome"),
+                value("duration_ms")
+            );
+            for stream in ["stdout", "stderr"] {
+                let excerpt = text(stream);
+                if !excerpt.trim().is_empty() {
+                    out.push_str(&markup.excerpt(stream, excerpt.trim_end()));
+                }
+            }
+            out
+        }
+        kind @ ("director" | "credhub") => {
+            let status = Some(text("status")).filter(|s| !s.is_empty());
+            let status = markup.value(status.as_deref().unwrap_or("no answer"));
+            let (method, path, millis) = (value("method"), value("path"), value("duration_ms"));
+            format!("{kind} {method} {path} {} {status} ({millis} ms)", M::ARROW)
+        }
+        "task" => format!(
+            "task {} {} {}",
+            value("task"),
+            value("what"),
+            markup.state(&text("state"))
+        ),
+        "finished" => match (markup.state(&text("state")), text("detail")) {
+            (state, detail) if detail.is_empty() => state,
+            (state, detail) => format!("{state}: {}", markup.value(&detail)),
+        },
+        other => format!(
+            "{} {}",
+            markup.value(other),
+            markup.value(&step.to_string())
+        ),
+    }
+}
+
 /// How much of an adapter's stdout or stderr a step keeps.
 pub const EXCERPT_BYTES: usize = 2048;
 
@@ -182,6 +246,46 @@ pub fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Marks every piece, so a test sees which part of the text is which.
+    struct Marked;
+
+    impl StepMarkup for Marked {
+        const ARROW: &'static str = "=>";
+
+        fn value(&self, text: &str) -> String {
+            format!("[{text}]")
+        }
+
+        fn state(&self, text: &str) -> String {
+            format!("<{text}>")
+        }
+
+        fn excerpt(&self, stream: &str, text: &str) -> String {
+            format!(" {stream}{{{text}}}")
+        }
+    }
+
+    #[test]
+    fn a_step_is_described_piece_by_piece_in_the_display_s_markup() {
+        let step = |v: serde_json::Value| describe_step(&v, &Marked);
+        let call =
+            serde_json::json!({"kind": "credhub", "method": "PUT", "path": "/p", "duration_ms": 4});
+        assert_eq!(step(call), "credhub [PUT] [/p] => [no answer] ([4] ms)");
+        let run = serde_json::json!({"kind": "adapter", "subcommand": "create-binding",
+            "outcome": "exit_1", "duration_ms": 2, "stdout": "oops\n", "stderr": " "});
+        assert_eq!(
+            step(run),
+            "adapter [create-binding] [exit_1] ([2] ms) stdout{oops}"
+        );
+        let task =
+            serde_json::json!({"kind": "task", "task": 7, "what": "deploy", "state": "done"});
+        assert_eq!(step(task), "task [7] [deploy] <done>");
+        let end = serde_json::json!({"kind": "finished", "state": "failed", "detail": "why"});
+        assert_eq!(step(end), "<failed>: [why]");
+        let unknown = serde_json::json!({"kind": "new"});
+        assert_eq!(step(unknown), r#"[new] [{"kind":"new"}]"#);
+    }
 
     #[test]
     fn excerpts_are_cut_at_a_character_boundary() {

@@ -19,7 +19,7 @@ use super::error::{answer, ApiError};
 use super::extract::InstancePath;
 use super::middleware::RequestMeta;
 use super::AppState;
-use crate::journal::field_text;
+use crate::journal::{describe_step, field_text, StepMarkup};
 use crate::service::{FleetRow, HistoryEntry, InstanceDetail};
 use crate::store::{InstanceState, OperationState};
 use actix_web::{web, HttpResponse};
@@ -290,46 +290,33 @@ fn step_item(step: &Value) -> String {
     )
 }
 
+/// Steps as HTML: every value escaped, the subcommand bold, states coloured, excerpts as
+/// preformatted text.
+struct Html;
+
+impl StepMarkup for Html {
+    const ARROW: &'static str = "→";
+
+    fn value(&self, text: &str) -> String {
+        esc(text)
+    }
+
+    fn subcommand(&self, text: &str) -> String {
+        format!("<b>{}</b>", esc(text))
+    }
+
+    fn state(&self, text: &str) -> String {
+        format!("<span class=\"{}\">{}</span>", state_class(text), esc(text))
+    }
+
+    fn excerpt(&self, stream: &str, text: &str) -> String {
+        format!("<pre class=\"{stream}\">{stream}: {}</pre>", esc(text))
+    }
+}
+
 /// What a journal step says, by kind, every value escaped.
 fn step_detail(step: &Value) -> String {
-    let text = |k: &str| field_text(step, k);
-    let e = |k: &str| esc(&text(k));
-    let state = || {
-        let state = text("state");
-        format!(
-            "<span class=\"{}\">{}</span>",
-            state_class(&state),
-            esc(&state)
-        )
-    };
-    match text("kind").as_str() {
-        "adapter" => {
-            let mut out = format!(
-                "adapter <b>{}</b> {} ({} ms)",
-                e("subcommand"),
-                e("outcome"),
-                e("duration_ms")
-            );
-            for stream in ["stdout", "stderr"] {
-                let excerpt = text(stream);
-                if !excerpt.trim().is_empty() {
-                    let excerpt = esc(excerpt.trim_end());
-                    let _ = write!(out, "<pre class=\"{stream}\">{stream}: {excerpt}</pre>");
-                }
-            }
-            out
-        }
-        kind @ ("director" | "credhub") => format!(
-            "{kind} {} {} → {} ({} ms)",
-            e("method"),
-            e("path"),
-            e("status"),
-            e("duration_ms")
-        ),
-        "task" => format!("task {} {} {}", e("task"), e("what"), state()),
-        "finished" => format!("{} {}", state(), e("detail")),
-        other => format!("{} {}", esc(other), esc(&step.to_string())),
-    }
+    describe_step(step, &Html)
 }
 
 fn history_section(history: &[HistoryEntry]) -> String {

@@ -2,7 +2,7 @@
 //! journal — each operation, bind and unbind, newest first, with its steps in order.
 
 use super::ConnectionArgs;
-use crate::journal::field_text;
+use crate::journal::{describe_step, field_text, StepMarkup};
 use clap::Args;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -44,48 +44,25 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Steps as plain text: values as they are, excerpts on lines of their own.
+struct PlainText;
+
+impl StepMarkup for PlainText {
+    const ARROW: &'static str = "->";
+
+    fn value(&self, text: &str) -> String {
+        text.to_string()
+    }
+
+    fn excerpt(&self, stream: &str, text: &str) -> String {
+        format!("\n      {stream}: {text}")
+    }
+}
+
 /// One line describing a step.
 fn step_line(step: &Value) -> String {
-    let text = |k: &str| field_text(step, k);
-    let at = text("at");
-    let detail = match text("kind").as_str() {
-        "adapter" => {
-            let mut line = format!(
-                "adapter {} {} ({} ms)",
-                text("subcommand"),
-                text("outcome"),
-                text("duration_ms")
-            );
-            for stream in ["stdout", "stderr"] {
-                let out = text(stream);
-                if !out.trim().is_empty() {
-                    line.push_str(&format!("\n      {stream}: {}", out.trim_end()));
-                }
-            }
-            line
-        }
-        kind @ ("director" | "credhub") => format!(
-            "{kind} {} {} -> {} ({} ms)",
-            text("method"),
-            text("path"),
-            match text("status").as_str() {
-                "" => "no answer".to_string(),
-                s => s.to_string(),
-            },
-            text("duration_ms")
-        ),
-        "task" => format!("task {} {} {}", text("task"), text("what"), text("state")),
-        "finished" => {
-            let detail = text("detail");
-            if detail.is_empty() {
-                text("state")
-            } else {
-                format!("{}: {detail}", text("state"))
-            }
-        }
-        other => format!("{other} {step}"),
-    };
-    format!("    {at}  {detail}\n")
+    let at = field_text(step, "at");
+    format!("    {at}  {}\n", describe_step(step, &PlainText))
 }
 
 /// The readable timeline of the broker's answer.
