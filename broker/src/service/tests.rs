@@ -14,9 +14,10 @@ const SERVICE: &str = "svc-id";
 const SMALL: &str = "plan-small";
 const LOCKED: &str = "plan-locked";
 const SOLO: &str = "plan-solo";
-/// Asserts that `err` is the [`ServiceError`] variant named, with `text` in its message.
+/// Asserts that a result is the [`ServiceError`] named, as in `Conflict("text")`: that variant, with
+/// the text in its message.
 macro_rules! assert_refused {
-    ($result:expr, $variant:ident, $text:expr) => {{
+    ($variant:ident($text:expr), $result:expr) => {{
         let err = &$result.expect_err("a refusal");
         assert!(
             matches!(err, ServiceError::$variant(m) if m.contains($text)),
@@ -289,15 +290,13 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let mut request = provision_request(SMALL, json!({}));
     request.service_id = parsed("other");
     assert_refused!(
-        f.try_provision("x", request).await,
-        BadRequest,
-        "use 'svc-id'"
+        BadRequest("use 'svc-id'"),
+        f.try_provision("x", request).await
     );
     assert_refused!(
+        BadRequest("plan-small"),
         f.try_provision("x", provision_request("nope", json!({})))
-            .await,
-        BadRequest,
-        "plan-small"
+            .await
     );
 }
 
@@ -340,9 +339,8 @@ async fn a_different_provision_of_the_same_id_is_a_conflict() {
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
     assert_refused!(
-        f.try_provision("taken", other_space).await,
-        Conflict,
-        "space"
+        Conflict("space"),
+        f.try_provision("taken", other_space).await
     );
 }
 
@@ -382,10 +380,9 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
     let f = fixture();
     f.provision("solo-1", SOLO).await;
     assert_refused!(
+        Unprocessable("quota"),
         f.try_provision("solo-2", provision_request(SOLO, json!({})))
-            .await,
-        Unprocessable,
-        "quota"
+            .await
     );
 }
 
@@ -419,9 +416,8 @@ async fn a_change_to_a_plan_that_does_not_allow_it_is_refused() {
     let mut request = update_request(None);
     request.plan_id = Some(parsed(LOCKED));
     assert_refused!(
-        f.update("move", request).await,
-        Unprocessable,
-        "plan changes are not supported"
+        Unprocessable("plan changes are not supported"),
+        f.update("move", request).await
     );
 }
 
@@ -430,10 +426,9 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("busy", SMALL).await;
     assert_refused!(
+        Concurrency("provisioning in progress"),
         f.update("busy", update_request(Some(json!({"a": 1}))))
-            .await,
-        Concurrency,
-        "provisioning in progress"
+            .await
     );
 }
 
@@ -449,9 +444,8 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
         (OperationKind::Delete, OperationState::Succeeded)
     );
     assert_refused!(
-        f.broker.fetch_instance(&parsed("del")).await,
-        NotFound,
-        "deleted"
+        NotFound("deleted"),
+        f.broker.fetch_instance(&parsed("del")).await
     );
     let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
@@ -520,9 +514,8 @@ async fn a_bind_while_the_provision_runs_is_a_concurrency_error() {
     let f = fixture();
     f.provision("early", SMALL).await;
     assert_refused!(
-        f.bind("early", "b", bind_request(json!({}))).await,
-        Concurrency,
-        "still being provisioned"
+        Concurrency("still being provisioned"),
+        f.bind("early", "b", bind_request(json!({}))).await
     );
 }
 
@@ -532,7 +525,7 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
     f.ready("nb").await;
     let mut request = bind_request(json!({}));
     request.plan_id = parsed(LOCKED);
-    assert_refused!(f.bind("nb", "b", request).await, BadRequest, "not bindable");
+    assert_refused!(BadRequest("not bindable"), f.bind("nb", "b", request).await);
 }
 
 #[tokio::test]
@@ -564,9 +557,8 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     let mut request = bind_request(json!({}));
     request.predecessor_binding_id = Some(parsed("old"));
     assert_refused!(
-        f.bind("rot", "new", request).await,
-        BadRequest,
-        "binding_rotatable"
+        BadRequest("binding_rotatable"),
+        f.bind("rot", "new", request).await
     );
 }
 
@@ -662,9 +654,8 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
         .unwrap();
     assert_eq!(started.kind, OperationKind::Recreate);
     assert_refused!(
-        f.manage("rec", OperationKind::Upgrade, None).await,
-        Conflict,
-        started.operation.as_str()
+        Conflict(started.operation.as_str()),
+        f.manage("rec", OperationKind::Upgrade, None).await
     );
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
     let err = f
