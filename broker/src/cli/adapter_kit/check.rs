@@ -312,13 +312,18 @@ impl<'a> PlanCheck<'a> {
         s.failures.push(evidence.into());
     }
 
+    /// Passes `rule` when there is no `failure`, else fails it with the failure's evidence.
+    fn judge(&mut self, rule: Rule, failure: Option<String>) {
+        match failure {
+            None => self.pass(rule, ""),
+            Some(evidence) => self.fail(rule, evidence),
+        }
+    }
+
     /// Passes `rule` when `problems` is empty, else fails it with them, for `label`.
     fn verdict(&mut self, rule: Rule, label: &str, problems: &[String]) {
-        if problems.is_empty() {
-            self.pass(rule, "");
-        } else {
-            self.fail(rule, format!("{label}: {}", problems.join("; ")));
-        }
+        let failure = (!problems.is_empty()).then(|| format!("{label}: {}", problems.join("; ")));
+        self.judge(rule, failure);
     }
 
     fn skip(&mut self, rule: Rule, reason: impl Into<String>) {
@@ -614,17 +619,13 @@ impl<'a> PlanCheck<'a> {
                 }
             }
         }
-        if latest.is_empty() {
-            self.pass(Rule::ExactVersions, "");
-        } else {
-            self.fail(
-                Rule::ExactVersions,
-                format!(
-                    "{label}: {}; use the exact versions from service_deployment",
-                    latest.join(", ")
-                ),
-            );
-        }
+        let failure = (!latest.is_empty()).then(|| {
+            format!(
+                "{label}: {}; use the exact versions from service_deployment",
+                latest.join(", ")
+            )
+        });
+        self.judge(Rule::ExactVersions, failure);
 
         let mut problems = Vec::new();
         let configured = &self.config.service_deployment;
@@ -867,18 +868,15 @@ impl<'a> PlanCheck<'a> {
     /// A successful delete-binding prints nothing.
     fn unbind_result(&mut self, role: &str, record: &CallRecord) {
         if record.exit_code == Some(0) {
-            if record.stdout_text().trim().is_empty() {
-                self.pass(Rule::StdoutIsOutput, "");
-            } else {
-                self.fail(
-                    Rule::StdoutIsOutput,
-                    format!(
-                        "{}: stdout must be empty on success, got '{}': write logs to stderr",
-                        Self::label("delete-binding", role),
-                        excerpt(&record.stdout_text(), 120)
-                    ),
-                );
-            }
+            let stdout = record.stdout_text();
+            let failure = (!stdout.trim().is_empty()).then(|| {
+                format!(
+                    "{}: stdout must be empty on success, got '{}': write logs to stderr",
+                    Self::label("delete-binding", role),
+                    excerpt(&stdout, 120)
+                )
+            });
+            self.judge(Rule::StdoutIsOutput, failure);
         }
     }
 
@@ -970,37 +968,22 @@ impl<'a> PlanCheck<'a> {
         }
 
         let update = self.instance.update_params(&plan_id, &plan_id, self.params);
-        let request = self.manifest_request(
-            Some(&created),
-            update,
-            previous_secrets.clone(),
-            previous_configs.clone(),
-        );
-        let record = self.call("update", &request, &[0]).await;
-        if let Some(updated) = self.generated("update", &record) {
-            self.secrets_kept("update", &created, &updated);
-        } else {
-            self.skip(
-                Rule::SecretsKeptOnUpdate,
-                "generate-manifest (update) gave no manifest",
-            );
-        }
-
         let upgrade = self.instance.upgrade_params();
-        let request = self.manifest_request(
-            Some(&created),
-            upgrade,
-            previous_secrets.clone(),
-            previous_configs,
-        );
-        let record = self.call("upgrade", &request, &[0]).await;
-        if let Some(upgraded) = self.generated("upgrade", &record) {
-            self.secrets_kept("upgrade", &created, &upgraded);
-        } else {
-            self.skip(
-                Rule::SecretsKeptOnUpdate,
-                "generate-manifest (upgrade) gave no manifest",
+        for (role, params) in [("update", update), ("upgrade", upgrade)] {
+            let request = self.manifest_request(
+                Some(&created),
+                params,
+                previous_secrets.clone(),
+                previous_configs.clone(),
             );
+            let record = self.call(role, &request, &[0]).await;
+            match self.generated(role, &record) {
+                Some(regenerated) => self.secrets_kept(role, &created, &regenerated),
+                None => self.skip(
+                    Rule::SecretsKeptOnUpdate,
+                    format!("generate-manifest ({role}) gave no manifest"),
+                ),
+            }
         }
 
         if self
