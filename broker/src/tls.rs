@@ -292,6 +292,20 @@ pub enum ClientError {
     Build(String),
 }
 
+impl ClientError {
+    /// The error in words, for the HTTP client of `service` (`the director`, `bosh_credhub`)
+    /// whose CA certificates are set at `setting` (`bosh.root_ca_cert`, `bosh_credhub`).
+    pub fn words(&self, service: &str, setting: &str) -> String {
+        match self {
+            Self::NotPem(e) => format!("{setting}: a CA certificate is not PEM: {e}"),
+            Self::Unusable(e) => format!("{setting}: a CA certificate cannot be used: {e}"),
+            Self::Build(e) => format!(
+                "cannot build the HTTP client for {service} (are the CA certificates of {setting} valid?): {e}"
+            ),
+        }
+    }
+}
+
 /// The HTTP client for a service the broker calls (the BOSH director, CredHub): rustls with
 /// the system's web roots plus the certificates of the `ca_pems` bundles, keep-alive pooling,
 /// no redirect following, and `timeout` for each request.
