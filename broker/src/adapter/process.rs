@@ -57,7 +57,7 @@ pub struct Invocation {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The exit code, or `None` when a signal ended it.
     pub exit_code: Option<i32>,

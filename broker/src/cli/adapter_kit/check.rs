@@ -351,17 +351,11 @@ impl<'a> PlanCheck<'a> {
         }
         let record = match request.envelope() {
             Ok(envelope) => self.program.run(&envelope).await,
-            Err(e) => CallRecord {
-                subcommand: request.subcommand(),
-                exit_code: None,
-                signal: None,
-                stdout: vec![],
-                stderr: vec![],
-                stdout_truncated: false,
-                elapsed: Default::default(),
-                timed_out: false,
-                spawn_error: Some(format!("cannot encode the input: {e}")),
-            },
+            Err(e) => CallRecord::not_started(
+                request.subcommand(),
+                Default::default(),
+                format!("cannot encode the input: {e}"),
+            ),
         };
         self.calls.push((role.to_string(), record.clone()));
         if record.timed_out {
@@ -389,7 +383,7 @@ impl<'a> PlanCheck<'a> {
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join(" or ");
-        match (&record.spawn_error, record.exit_code) {
+        match (&record.spawn_error, record.outcome.exit_code) {
             (Some(e), _) => self.fail(Rule::ExitCodes, format!("{label}: {e}")),
             (None, _) if record.timed_out => self.fail(
                 Rule::ExitCodes,
@@ -411,7 +405,7 @@ impl<'a> PlanCheck<'a> {
                 ),
             ),
         }
-        if record.stdout_truncated {
+        if record.outcome.stdout_truncated {
             self.fail(
                 Rule::StdoutIsOutput,
                 format!(
@@ -465,7 +459,7 @@ impl<'a> PlanCheck<'a> {
     /// Decodes a generate-manifest result and applies the manifest rules to it.
     fn generated(&mut self, role: &str, record: &CallRecord) -> Option<Generated> {
         let label = Self::label("generate-manifest", role);
-        if record.exit_code != Some(0) || record.timed_out {
+        if record.outcome.exit_code != Some(0) || record.timed_out {
             return None;
         }
         let marshalled = if self.program.use_stdin() {
@@ -867,7 +861,7 @@ impl<'a> PlanCheck<'a> {
 
     /// A successful delete-binding prints nothing.
     fn unbind_result(&mut self, role: &str, record: &CallRecord) {
-        if record.exit_code == Some(0) {
+        if record.outcome.exit_code == Some(0) {
             let stdout = record.stdout_text();
             let failure = (!stdout.trim().is_empty()).then(|| {
                 format!(
@@ -911,7 +905,7 @@ impl<'a> PlanCheck<'a> {
             manifest: created.deployed.clone(),
         };
         let record = self.call("dashboard", &dashboard, &[0, 10]).await;
-        if record.exit_code == Some(0) {
+        if record.outcome.exit_code == Some(0) {
             self.dashboard_result(&record);
         }
 
@@ -1061,13 +1055,14 @@ impl<'a> PlanCheck<'a> {
         let record = self
             .call("app binding", &Request::CreateBinding(app), &[0])
             .await;
-        let app_bound = record.exit_code == Some(0) && self.binding_result("app binding", &record);
+        let app_bound =
+            record.outcome.exit_code == Some(0) && self.binding_result("app binding", &record);
 
         let record = self
             .call("service key", &Request::CreateBinding(key), &[0, 42])
             .await;
         let label = Self::label("create-binding", "service key");
-        let key_bound = match record.exit_code {
+        let key_bound = match record.outcome.exit_code {
             Some(0) => {
                 if self.binding_result("service key", &record) {
                     self.pass(Rule::ServiceKey, "credentials for a service key");
@@ -1119,7 +1114,7 @@ impl<'a> PlanCheck<'a> {
             )
             .await;
         let label = Self::label("delete-binding", "unknown binding");
-        match record.exit_code {
+        match record.outcome.exit_code {
             Some(0) => {
                 self.unbind_result("unknown binding", &record);
                 self.pass(Rule::UnbindUnknown, format!("{label}: exit 0"));
@@ -1138,7 +1133,7 @@ impl<'a> PlanCheck<'a> {
         let request = Request::PlanSchemas(self.plan.clone());
         let record = self.call("plan schemas", &request, allowed).await;
         let label = Self::label("generate-plan-schemas", "plan schemas");
-        match record.exit_code {
+        match record.outcome.exit_code {
             Some(0) => {
                 let Some(doc) = self.result_document(&label, &record) else {
                     self.skip(Rule::PlanSchemas, format!("{label}: no result document"));
@@ -1230,11 +1225,11 @@ impl<'a> PlanCheck<'a> {
             .map(|(role, r)| CallSummary {
                 role: role.clone(),
                 subcommand: r.subcommand,
-                exit_code: r.exit_code,
+                exit_code: r.outcome.exit_code,
                 status: r.status(),
                 millis: r.elapsed.as_millis() as u64,
-                stdout_bytes: r.stdout.len(),
-                stderr_bytes: r.stderr.len(),
+                stdout_bytes: r.outcome.stdout.len(),
+                stderr_bytes: r.outcome.stderr.len(),
             })
             .collect();
         PlanReport {
