@@ -18,7 +18,7 @@
 
 use super::envelope::{fake_vms, is_secret_key, FakeInstance, Request};
 use super::manifest::{self, as_previous_secrets, deployed_form, odb_references};
-use super::report::{CallSummary, PlanReport, Report, Rule, RuleOutcome, Status};
+use super::report::{CallSummary, InputMode, PlanReport, Report, Rule, RuleOutcome, Status};
 use super::run::{CallRecord, Program};
 use super::{
     find_plan, load_config, parse_params, runtime, CheckArgs, KitError, EXIT_RULES_FAILED,
@@ -60,7 +60,11 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, KitError> {
     let report = Report::new(
         args.config.display().to_string(),
         program.describe(),
-        if program.use_stdin() { "stdin" } else { "argv" },
+        if program.use_stdin() {
+            InputMode::Stdin
+        } else {
+            InputMode::Argv
+        },
         plans,
     );
     use std::io::Write as _;
