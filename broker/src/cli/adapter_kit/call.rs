@@ -141,7 +141,7 @@ impl Caller<'_> {
                 record.elapsed.as_millis()
             );
         }
-        if record.outcome.exit_code != Some(0) && !record.outcome.stdout.is_empty() {
+        if record.outcome.exit_code != Some(0) && !record.outcome.stdout.kept.is_empty() {
             eprintln!(
                 "adapter stdout (the message the platform user would see): {}",
                 redactor.redact(&record.stdout_text())
@@ -182,7 +182,7 @@ impl Caller<'_> {
     /// Decodes generate-manifest's stdout.
     fn decode_manifest(&self, record: &CallRecord) -> Result<MarshalledGenerateManifest, String> {
         if self.program.use_stdin() {
-            serde_json::from_slice(&record.outcome.stdout).map_err(|e| {
+            serde_json::from_slice(&record.outcome.stdout.kept).map_err(|e| {
                 format!(
                     "stdout is not {{\"manifest\": ..., \"secrets\": ..., \"configs\": ...}}: {e}"
                 )
@@ -357,7 +357,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 let record = caller.send(&request).await?;
                 let mut credentials = Vec::new();
                 if creating && record.outcome.exit_code == Some(0) {
-                    if let Ok(doc) = serde_json::from_slice::<Value>(&record.outcome.stdout) {
+                    if let Ok(doc) = serde_json::from_slice::<Value>(&record.outcome.stdout.kept) {
                         let mut leaves = Vec::new();
                         collect_strings(&doc["credentials"], &mut leaves);
                         credentials = leaves;
@@ -370,7 +370,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                     }
                 } else {
                     caller.report(&record, &credentials);
-                    if record.outcome.exit_code == Some(0) && !record.outcome.stdout.is_empty() {
+                    if record.outcome.exit_code == Some(0) && !record.outcome.stdout.kept.is_empty() {
                         eprintln!("note: delete-binding printed on stdout, which should stay empty: {}", record.stdout_text().trim());
                     }
                 }
@@ -392,7 +392,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 let record = caller.send(&request).await?;
                 caller.report(&record, &[]);
                 if record.outcome.exit_code == Some(0) {
-                    match serde_json::from_slice::<service_adapter::DashboardUrl>(&record.outcome.stdout) {
+                    match serde_json::from_slice::<service_adapter::DashboardUrl>(&record.outcome.stdout.kept) {
                         Ok(d) => println!("{}", d.dashboard_url),
                         Err(e) => {
                             eprintln!("stdout is not {{\"dashboard_url\": ...}}: {e}");
@@ -407,7 +407,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 let record = caller.send(&request).await?;
                 caller.report(&record, &[]);
                 if record.outcome.exit_code == Some(0) {
-                    match serde_json::from_slice::<Value>(&record.outcome.stdout) {
+                    match serde_json::from_slice::<Value>(&record.outcome.stdout.kept) {
                         Ok(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
                         Err(e) => {
                             eprintln!("stdout is not a JSON document: {e}");

@@ -409,7 +409,7 @@ impl<'a> PlanCheck<'a> {
                 ),
             ),
         }
-        if record.outcome.stdout_truncated {
+        if record.outcome.stdout.truncated {
             self.fail(
                 Rule::StdoutIsOutput,
                 format!(
@@ -1232,8 +1232,8 @@ impl<'a> PlanCheck<'a> {
                 exit_code: r.outcome.exit_code,
                 status: r.status(),
                 millis: r.elapsed.as_millis() as u64,
-                stdout_bytes: r.outcome.stdout.len(),
-                stderr_bytes: r.outcome.stderr.len(),
+                stdout_bytes: r.outcome.stdout.kept.len(),
+                stderr_bytes: r.outcome.stderr.kept.len(),
             })
             .collect();
         PlanReport {

@@ -3,7 +3,7 @@
 //! on: exit code or signal, both streams, and the time taken.
 
 use super::envelope::Envelope;
-use crate::adapter::process::{self, Outcome, RunError};
+use crate::adapter::process::{self, Capped, Outcome, RunError};
 use crate::adapter::AdapterProgram;
 use crate::config::{AdapterCommand, AdapterSettings};
 use std::time::{Duration, Instant};
@@ -50,12 +50,12 @@ impl CallRecord {
 
     /// Its stdout as text.
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.outcome.stdout).into_owned()
+        String::from_utf8_lossy(&self.outcome.stdout.kept).into_owned()
     }
 
     /// Its stderr as text.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.outcome.stderr).into_owned()
+        String::from_utf8_lossy(&self.outcome.stderr.kept).into_owned()
     }
 
     /// "exit 0", "signal 9", "killed at the timeout", "not started".
@@ -116,8 +116,8 @@ impl Program {
             // What it wrote before it was killed; nothing else of how it ended counts.
             Err(RunError::TimedOut(_, o)) => {
                 let outcome = Outcome {
-                    stdout: o.stdout,
-                    stderr: o.stderr,
+                    stdout: Capped::from(o.stdout.kept),
+                    stderr: Capped::from(o.stderr.kept),
                     ..Outcome::default()
                 };
                 (outcome, true)
