@@ -60,6 +60,37 @@ fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
+/// A value that `Debug` never shows: it prints `<redacted>`, so that a struct holding a secret
+/// can derive `Debug`. Derefs to the value.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Redacted<T>(pub T);
+
+impl<T> std::fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> From<T> for Redacted<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> std::ops::Deref for Redacted<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Redacted<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
 /// One version of a stored credential.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -78,7 +109,7 @@ impl std::fmt::Debug for Credential {
         f.debug_struct("Credential")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("value", &"<redacted>")
+            .field("value", &Redacted(&self.value))
             .finish()
     }
 }

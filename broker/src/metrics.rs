@@ -135,123 +135,106 @@ pub fn method_label(method: &str) -> &'static str {
         .unwrap_or("OTHER")
 }
 
-/// Registers `metric` and returns it (metrics are handles: the clone kept is the same series).
-fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
-    registry.register(name, help, metric.clone());
-    metric
-}
+/// Registers metrics in one registry and hands back the handles to keep (metrics are handles:
+/// the clone kept is the same series as the one registered).
+struct Registrar(Registry);
 
-impl Metrics {
-    /// Fresh metrics, registered under the `on_demand_broker` prefix.
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("on_demand_broker");
-        let http_responses = registered(
-            &mut registry,
-            "http_responses",
-            "HTTP responses, by method and status",
-            Family::default(),
-        );
-        let http_duration: Histograms<RouteLabels> = registered(
-            &mut registry,
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request, by method, route template and status",
-            Family::new_with_constructor(short_durations as fn() -> Histogram),
-        );
-        let adapter_calls = registered(
-            &mut registry,
-            "adapter_calls",
-            "Service adapter runs, by subcommand and outcome",
-            Family::default(),
-        );
-        let adapter_seconds = registered(
-            &mut registry,
-            "adapter_call_seconds",
-            "Time spent in service adapter runs, by subcommand and outcome",
-            Family::default(),
-        );
-        let adapter_duration: Histograms<AdapterLabels> = registered(
-            &mut registry,
-            "adapter_call_duration_seconds",
-            "Duration of one service adapter run, by subcommand and outcome",
-            Family::new_with_constructor(short_durations as fn() -> Histogram),
-        );
-        let operations_finished = registered(
-            &mut registry,
-            "operations_finished",
-            "Instance operations that reached a terminal state, by kind and state",
-            Family::default(),
-        );
-        let operation_duration: Histograms<OperationLabels> = registered(
-            &mut registry,
-            "operation_duration_seconds",
-            "Time from an operation's request to its terminal state, by kind and state",
-            Family::new_with_constructor(long_durations as fn() -> Histogram),
-        );
-        let director_calls = registered(
-            &mut registry,
-            "director_calls",
-            "Calls to the BOSH director's API, by call (method and first path segment) and outcome",
-            Family::default(),
-        );
-        let director_duration: Histograms<DirectorLabels> = registered(
-            &mut registry,
-            "director_call_duration_seconds",
-            "Duration of one call to the BOSH director's API, by call and outcome",
-            Family::new_with_constructor(short_durations as fn() -> Histogram),
-        );
-        let uaa_tokens = registered(
-            &mut registry,
-            "uaa_token_fetches",
-            "UAA token requests for the director, by outcome",
-            Family::default(),
-        );
-        let operations_in_flight = registered(
-            &mut registry,
-            "operations_in_flight",
-            "Instance operations in progress",
-            Gauge::default(),
-        );
-        let instances = registered(
-            &mut registry,
-            "instances",
-            "Service instances that are not deleted, by plan and state",
-            Family::default(),
-        );
-        let quota_used = registered(
-            &mut registry,
-            "quota_used",
-            "Quota use, by plan (_all for the service) and quota (instances or a resource)",
-            Family::default(),
-        );
-        let quota_limit = registered(
-            &mut registry,
-            "quota_limit",
-            "Quota limits, by plan (_all for the service) and quota",
-            Family::default(),
-        );
-        registry.register(
+impl Registrar {
+    /// A metric that starts from its default: a counter or gauge, or a family of them.
+    fn metric<M: Metric + Clone + Default>(&mut self, name: &str, help: &str) -> M {
+        let metric = M::default();
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    /// A family of histograms with the buckets that `buckets` makes.
+    fn histograms<L>(&mut self, name: &str, help: &str, buckets: fn() -> Histogram) -> Histograms<L>
+    where
+        L: Clone + std::hash::Hash + Eq,
+        Histograms<L>: Metric,
+    {
+        let family = Family::new_with_constructor(buckets);
+        self.0.register(name, help, family.clone());
+        family
+    }
+
+    /// The registry, with the broker's version registered last.
+    fn finish(mut self) -> Registry {
+        self.0.register(
             "build",
             "The broker's version",
             Info::new(BuildLabels {
                 version: env!("CARGO_PKG_VERSION"),
             }),
         );
+        self.0
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics, registered under the `on_demand_broker` prefix (in the order written
+    /// here, which is the order of the exposition).
+    pub fn new() -> Self {
+        let mut r = Registrar(Registry::with_prefix("on_demand_broker"));
         Self {
-            registry,
-            http_responses,
-            http_duration,
-            adapter_calls,
-            adapter_seconds,
-            adapter_duration,
-            operations_finished,
-            operation_duration,
-            director_calls,
-            director_duration,
-            uaa_tokens,
-            operations_in_flight,
-            instances,
-            quota_used,
-            quota_limit,
+            http_responses: r.metric("http_responses", "HTTP responses, by method and status"),
+            http_duration: r.histograms(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by method, route template and status",
+                short_durations,
+            ),
+            adapter_calls: r.metric(
+                "adapter_calls",
+                "Service adapter runs, by subcommand and outcome",
+            ),
+            adapter_seconds: r.metric(
+                "adapter_call_seconds",
+                "Time spent in service adapter runs, by subcommand and outcome",
+            ),
+            adapter_duration: r.histograms(
+                "adapter_call_duration_seconds",
+                "Duration of one service adapter run, by subcommand and outcome",
+                short_durations,
+            ),
+            operations_finished: r.metric(
+                "operations_finished",
+                "Instance operations that reached a terminal state, by kind and state",
+            ),
+            operation_duration: r.histograms(
+                "operation_duration_seconds",
+                "Time from an operation's request to its terminal state, by kind and state",
+                long_durations,
+            ),
+            director_calls: r.metric(
+                "director_calls",
+                "Calls to the BOSH director's API, by call (method and first path segment) and outcome",
+            ),
+            director_duration: r.histograms(
+                "director_call_duration_seconds",
+                "Duration of one call to the BOSH director's API, by call and outcome",
+                short_durations,
+            ),
+            uaa_tokens: r.metric(
+                "uaa_token_fetches",
+                "UAA token requests for the director, by outcome",
+            ),
+            operations_in_flight: r.metric(
+                "operations_in_flight",
+                "Instance operations in progress",
+            ),
+            instances: r.metric(
+                "instances",
+                "Service instances that are not deleted, by plan and state",
+            ),
+            quota_used: r.metric(
+                "quota_used",
+                "Quota use, by plan (_all for the service) and quota (instances or a resource)",
+            ),
+            quota_limit: r.metric(
+                "quota_limit",
+                "Quota limits, by plan (_all for the service) and quota",
+            ),
+            registry: r.finish(),
         }
     }
 

@@ -292,6 +292,20 @@ pub enum ClientError {
     Build(String),
 }
 
+impl ClientError {
+    /// The error in words, for the HTTP client of `service` (`the director`, `bosh_credhub`)
+    /// whose CA certificates are set at `setting` (`bosh.root_ca_cert`, `bosh_credhub`).
+    pub fn words(&self, service: &str, setting: &str) -> String {
+        match self {
+            Self::NotPem(e) => format!("{setting}: a CA certificate is not PEM: {e}"),
+            Self::Unusable(e) => format!("{setting}: a CA certificate cannot be used: {e}"),
+            Self::Build(e) => format!(
+                "cannot build the HTTP client for {service} (are the CA certificates of {setting} valid?): {e}"
+            ),
+        }
+    }
+}
+
 /// The HTTP client for a service the broker calls (the BOSH director, CredHub): rustls with
 /// the system's web roots plus the certificates of the `ca_pems` bundles, keep-alive pooling,
 /// no redirect following, and `timeout` for each request.
@@ -448,6 +462,20 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
             Self { _dir: dir, tls }
         }
 
+        /// Files with a fresh key and a certificate for it valid from `not_before` to
+        /// `not_after`; the key too.
+        fn valid_between(
+            not_before: (i32, u8, u8),
+            not_after: (i32, u8, u8),
+        ) -> (Self, rcgen::KeyPair) {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let files = Self::new(
+                &certificate(&key, not_before, not_after),
+                &key.serialize_pem(),
+            );
+            (files, key)
+        }
+
         fn load(&self) -> Result<rustls::ServerConfig, TlsError> {
             load(&self.tls)
         }
@@ -530,11 +558,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
 
     #[test]
     fn an_expired_certificate_is_refused_with_its_date() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let files = Files::new(
-            &certificate(&key, (2019, 1, 1), (2020, 1, 1)),
-            &key.serialize_pem(),
-        );
+        let (files, key) = Files::valid_between((2019, 1, 1), (2020, 1, 1));
         assert!(matches!(
             files.load(),
             Err(TlsError::Expired {
@@ -566,11 +590,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
 
     #[test]
     fn a_certificate_not_valid_yet_is_served_with_a_warning() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let files = Files::new(
-            &certificate(&key, (2999, 1, 1), (3000, 1, 1)),
-            &key.serialize_pem(),
-        );
+        let (files, _) = Files::valid_between((2999, 1, 1), (3000, 1, 1));
         // Like the Go broker, which checks expiry only, the broker starts.
         files.load().unwrap();
         let now = 1_700_000_000;

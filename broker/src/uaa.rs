@@ -216,7 +216,7 @@ impl UaaToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::url_path::wire::{Answer, Recorder};
+    use crate::url_path::wire::{Answer, Recorded, Recorder};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -229,11 +229,17 @@ mod tests {
         })
     }
 
+    /// A UAA that answers every request with `answer`, and its token URL.
+    fn uaa(answer: impl Fn(&Recorded) -> Answer + Send + Sync + 'static) -> (Recorder, Url) {
+        let recorder = Recorder::start(answer);
+        let url = token_url(&Url::parse(&recorder.base).unwrap()).unwrap();
+        (recorder, url)
+    }
+
     #[tokio::test]
     async fn a_token_is_cached_until_near_expiry_and_refetched_after_invalidate() {
-        let recorder =
-            Recorder::start(|_| Answer::json(json!({"access_token": "t1", "expires_in": 3600})));
-        let url = token_url(&Url::parse(&recorder.base).unwrap()).unwrap();
+        let (recorder, url) =
+            uaa(|_| Answer::json(json!({"access_token": "t1", "expires_in": 3600})));
         let http = reqwest::Client::new();
         let token = UaaToken::new("c", "s3cret", "x.client_credentials");
         let (grants, fetched) = counting();
@@ -252,9 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_lived_token_is_replaced_early() {
-        let recorder =
-            Recorder::start(|_| Answer::json(json!({"access_token": "t", "expires_in": 0})));
-        let url = token_url(&Url::parse(&recorder.base).unwrap()).unwrap();
+        let (_recorder, url) = uaa(|_| Answer::json(json!({"access_token": "t", "expires_in": 0})));
         let http = reqwest::Client::new();
         let token = UaaToken::new("c", "s", "k");
         let (grants, fetched) = counting();
@@ -265,8 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_names_the_client_and_the_key_but_not_the_secret() {
-        let recorder = Recorder::start(|_| Answer::status(401, "{\"error\":\"unauthorized\"}"));
-        let url = token_url(&Url::parse(&recorder.base).unwrap()).unwrap();
+        let (_recorder, url) = uaa(|_| Answer::status(401, "{\"error\":\"unauthorized\"}"));
         let token = UaaToken::new("odb", "hunter2", "credhub.client_secret");
         let err = token
             .get(&reqwest::Client::new(), &url, &|_| {})

@@ -405,7 +405,7 @@ impl AdapterClient {
                 return Err(AdapterError::Spawn(format!("{program}: {source}")));
             }
             Err(RunError::TimedOut(after, outcome)) => {
-                let stderr = redactor.redact(&lossy(&outcome.stderr));
+                let stderr = redactor.redact(&lossy(&outcome.stderr.kept));
                 crate::journal::record(journal_step(String::new(), &stderr)).await;
                 return Err(AdapterError::TimedOut {
                     subcommand,
@@ -421,11 +421,11 @@ impl AdapterClient {
             "service adapter finished"
         );
         if outcome.exit_code == Some(exit::SUCCESS) && subcommand == "create-binding" {
-            if let Ok(created) = serde_json::from_slice::<Value>(&outcome.stdout) {
+            if let Ok(created) = serde_json::from_slice::<Value>(&outcome.stdout.kept) {
                 redactor.add_json_strings(&created["credentials"]);
             }
         }
-        let stderr = redactor.redact(&lossy(&outcome.stderr));
+        let stderr = redactor.redact(&lossy(&outcome.stderr.kept));
         if !stderr.is_empty() {
             tracing::info!(
                 adapter.subcommand = subcommand,
@@ -433,13 +433,13 @@ impl AdapterClient {
                 stderr.trim_end()
             );
         }
-        if outcome.stdout_truncated {
+        if outcome.stdout.truncated {
             return Err(AdapterError::OutputTooLarge {
                 subcommand,
                 limit: self.program.settings.max_output_bytes,
             });
         }
-        let stdout = lossy(&outcome.stdout);
+        let stdout = lossy(&outcome.stdout.kept);
         if crate::journal::active() {
             // On success stdout is the adapter's answer (a manifest, credentials): it may hold
             // secrets nobody told the redactor about, so only a failure's message is kept.
@@ -480,7 +480,7 @@ impl AdapterClient {
                 .flat_map(|m| m.values().cloned()),
         );
         let out = self.invoke(Call::generate_manifest(req), redactor).await?;
-        let stdout = lossy(&out.stdout);
+        let stdout = lossy(&out.stdout.kept);
         if !self.program.settings.use_stdin {
             return Ok(MarshalledGenerateManifest {
                 manifest: stdout,
@@ -507,7 +507,7 @@ impl AdapterClient {
         let call = Call::dashboard_url(instance_id, plan, manifest);
         match self.invoke(call, Redactor::default()).await {
             Ok(out) => {
-                let parsed: DashboardUrl = parse_output("dashboard-url", &out.stdout)?;
+                let parsed: DashboardUrl = parse_output("dashboard-url", &out.stdout.kept)?;
                 Ok(Some(parsed.dashboard_url).filter(|u| !u.is_empty()))
             }
             Err(AdapterError::NotImplemented(_)) => Ok(None),
@@ -519,7 +519,7 @@ impl AdapterClient {
     pub async fn create_binding(&self, req: &BindingRequest) -> Result<Binding, AdapterError> {
         let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
         let out = self.invoke(Call::create_binding(req), redactor).await?;
-        parse_output("create-binding", &out.stdout)
+        parse_output("create-binding", &out.stdout.kept)
     }
 
     /// delete-binding.
@@ -539,7 +539,7 @@ impl AdapterClient {
             .invoke(Call::generate_plan_schemas(plan), Redactor::default())
             .await
         {
-            Ok(out) => parse_output("generate-plan-schemas", &out.stdout).map(Some),
+            Ok(out) => parse_output("generate-plan-schemas", &out.stdout.kept).map(Some),
             Err(AdapterError::NotImplemented(_)) => Ok(None),
             Err(e) => Err(e),
         }

@@ -57,20 +57,16 @@ pub struct Invocation {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The exit code, or `None` when a signal ended it.
     pub exit_code: Option<i32>,
     /// The signal that ended it, if any.
     pub signal: Option<i32>,
-    /// Its stdout (at most the cap).
-    pub stdout: Vec<u8>,
-    /// Its stderr (at most the cap).
-    pub stderr: Vec<u8>,
-    /// True when stdout was longer than the cap.
-    pub stdout_truncated: bool,
-    /// True when stderr was longer than the cap.
-    pub stderr_truncated: bool,
+    /// Its stdout: at most the cap, and whether it was longer.
+    pub stdout: Capped,
+    /// Its stderr: at most the cap, and whether it was longer.
+    pub stderr: Capped,
 }
 
 /// Why a process could not be run to completion.
@@ -95,11 +91,23 @@ const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// Size of one read from a pipe.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// One output stream as read so far: at most the cap, and whether more came.
-#[derive(Debug, Default)]
-struct Capped {
-    kept: Vec<u8>,
-    truncated: bool,
+/// One output stream as read: at most the cap, and whether more came.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capped {
+    /// The bytes kept: the first `max_output_bytes`.
+    pub kept: Vec<u8>,
+    /// True when the stream was longer than the cap (the rest was read and thrown away).
+    pub truncated: bool,
+}
+
+impl From<Vec<u8>> for Capped {
+    /// Bytes kept whole.
+    fn from(kept: Vec<u8>) -> Self {
+        Self {
+            kept,
+            truncated: false,
+        }
+    }
 }
 
 /// Reads `reader` to EOF, keeping the first `cap` bytes and discarding the rest, so the writer
@@ -262,10 +270,8 @@ pub async fn run(inv: &Invocation) -> Result<Outcome, RunError> {
     let outcome = Outcome {
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
-        stdout: out.kept,
-        stderr: err.kept,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
+        stdout: out,
+        stderr: err,
     };
     if !finished {
         return Err(RunError::TimedOut(inv.timeout, Box::new(outcome)));

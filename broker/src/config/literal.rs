@@ -286,6 +286,18 @@ fn rewrite(
     }
 }
 
+/// Visitor methods for scalars that all answer `$value`, whatever the scalar: each
+/// `name(type)` (or `name` alone, for the scalars without a value) is one method.
+macro_rules! scalars_answer {
+    ($value:expr; $($method:ident $(($ty:ty))?),* $(,)?) => {
+        $(
+            fn $method<E: serde::de::Error>(self $(, _: $ty)?) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+        )*
+    };
+}
+
 /// Walks the document along a [`Shape`], recording the literal text at each `Text` key.
 struct Walk<'a> {
     shape: &'static Shape,
@@ -368,33 +380,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     // Scalars where a mapping or sequence was expected: the typed parse reports them.
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
+    scalars_answer!(();
+        visit_bool(bool), visit_i64(i64), visit_i128(i128), visit_u64(u64), visit_u128(u128),
+        visit_f64(f64), visit_str(&str), visit_unit, visit_none
+    );
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
     }
@@ -436,27 +425,11 @@ impl<'de> Visitor<'de> for KeyName {
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Some(v.to_string()))
     }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    // Any other scalar key has no name.
+    scalars_answer!(None;
+        visit_bool(bool), visit_i64(i64), visit_i128(i128), visit_u64(u64), visit_u128(u128),
+        visit_f64(f64), visit_unit
+    );
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         IgnoredAny.visit_map(map).map(|_| None)
     }

@@ -193,14 +193,31 @@ pub struct StemcellConfig {
     pub name: String,
 }
 
-/// `bosh:` — a real director, as written (the Go broker's keys).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// A server the broker calls, as written (the Go broker's keys): `bosh:` and
+/// `bosh_credhub:` have the same three keys and differ in how the broker may authenticate.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct BoshConfig {
+pub struct RawServer<A> {
+    /// Its base URL.
     pub url: String,
+    /// PEM certificate(s) trusted in addition to the system roots.
     pub root_ca_cert: Option<String>,
-    pub authentication: Option<RawBoshAuthentication>,
+    /// How the broker authenticates to it.
+    pub authentication: Option<A>,
 }
+
+impl<A> Default for RawServer<A> {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            root_ca_cert: None,
+            authentication: None,
+        }
+    }
+}
+
+/// `bosh:` — a real director, as written.
+pub type BoshConfig = RawServer<RawBoshAuthentication>;
 
 /// `bosh.authentication:` as written: exactly one of `basic` and `uaa`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -292,14 +309,8 @@ impl std::fmt::Debug for BoshAuth {
     }
 }
 
-/// `bosh_credhub:` as written (the Go broker's keys): the director's CredHub.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct RawBoshCredhub {
-    pub url: String,
-    pub root_ca_cert: Option<String>,
-    pub authentication: Option<RawCredhubAuthentication>,
-}
+/// `bosh_credhub:` as written: the director's CredHub.
+pub type RawBoshCredhub = RawServer<RawCredhubAuthentication>;
 
 /// `bosh_credhub.authentication:` as written: UAA client credentials only.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -22,10 +22,31 @@ fn load_with_password(text: &str) -> Result<LoadedConfig, ConfigError> {
     load_text(text, &EnvOverrides::default(), &[("BROKER_PW", "x")])
 }
 
+/// Loads [`VALID`] with `settings` (YAML flow text: `key: value, ...`) added to the flow
+/// mapping of `section` (`broker` or `service_adapter`).
+fn with_settings(section: &str, settings: &str) -> Result<LoadedConfig, ConfigError> {
+    let opening = format!("{section}: {{");
+    load_with_password(&VALID.replace(&opening, &format!("{opening}{settings}, ")))
+}
+
+/// Loads [`VALID`] with `setting` added to `broker:`.
+fn with_broker_setting(setting: &str) -> Result<LoadedConfig, ConfigError> {
+    with_settings("broker", setting)
+}
+
 /// Asserts whether a warning of `loaded` mentions `text`.
 fn assert_warns(loaded: &LoadedConfig, text: &str, expected: bool) {
     let found = loaded.warnings.iter().any(|w| w.contains(text));
     assert_eq!(found, expected, "{text}: {:?}", loaded.warnings);
+}
+
+/// The warning of `loaded` that mentions `text`.
+fn warning<'a>(loaded: &'a LoadedConfig, text: &str) -> &'a str {
+    loaded
+        .warnings
+        .iter()
+        .find(|w| w.contains(text))
+        .unwrap_or_else(|| panic!("no warning about {text} in {:?}", loaded.warnings))
 }
 
 const VALID: &str = r#"
@@ -54,17 +75,31 @@ fn problems(err: ConfigError) -> Vec<ConfigProblem> {
     }
 }
 
+/// The problem of `problems` at `key`.
+fn problem_at<'a>(problems: &'a [ConfigProblem], key: &str) -> &'a ConfigProblem {
+    problems
+        .iter()
+        .find(|p| p.key == key)
+        .unwrap_or_else(|| panic!("no problem at {key}: {problems:?}"))
+}
+
+/// The config of a load that must succeed (else a panic showing every problem).
+fn loaded_ok(loaded: Result<LoadedConfig, ConfigError>) -> LoadedConfig {
+    loaded.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What the parser said about a config that does not parse.
+fn parse_error(loaded: Result<LoadedConfig, ConfigError>) -> String {
+    match loaded.unwrap_err() {
+        ConfigError::Parse { message, .. } => message,
+        other => panic!("expected a parse error, got {other}"),
+    }
+}
+
 #[test]
 fn embedded_default_is_valid_and_warns_about_default_credentials() {
-    let loaded = load_str(
-        DEFAULT_CONFIG_YAML,
-        "default",
-        true,
-        Path::new(""),
-        &EnvOverrides::default(),
-        &|_| None,
-    )
-    .expect("embedded default loads");
+    let loaded = load(None, &EnvOverrides::default()).expect("embedded default loads");
+    assert!(loaded.is_embedded_default);
     assert_eq!(loaded.config.broker.port, 8080);
     assert_eq!(loaded.config.broker.username, "admin");
     assert_eq!(loaded.config.broker.password, "password");
@@ -179,18 +214,13 @@ fn exactly_one_director() {
 #[test]
 fn wrong_types_name_the_key() {
     let text = VALID.replace("port: 9000", "port: nine");
-    match load_with_password(&text).unwrap_err() {
-        ConfigError::Parse { message, .. } => assert!(message.contains("broker.port"), "{message}"),
-        other => panic!("expected a parse error, got {other}"),
-    }
+    let message = parse_error(load_with_password(&text));
+    assert!(message.contains("broker.port"), "{message}");
 }
 
 #[test]
 fn catalog_ids_are_parsed_at_load_and_a_bad_one_names_its_key() {
-    let parse_error = |text: &str| match load_with_password(text).unwrap_err() {
-        ConfigError::Parse { message, .. } => message,
-        other => panic!("expected a parse error, got {other}"),
-    };
+    let parse_error = |text: &str| parse_error(load_with_password(text));
     let rule = crate::ids::CATALOG_ID_RULE;
     for (from, to, key, why) in [
         (
@@ -266,16 +296,9 @@ fn legacy_use_stdin_flag_is_honoured() {
 
 #[test]
 fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
-    for (section, key) in [
-        ("broker: {", "broker.use_stdin"),
-        ("service_adapter: {", "service_adapter.use_stdin"),
-    ] {
-        let text = VALID.replace(section, &format!("{section}use_stdin: false, "));
-        let p = problems(load_with_password(&text).unwrap_err());
-        let found = p
-            .iter()
-            .find(|p| p.key == key)
-            .unwrap_or_else(|| panic!("no problem at {key}: {p:?}"));
+    for section in ["broker", "service_adapter"] {
+        let p = problems(with_settings(section, "use_stdin: false").unwrap_err());
+        let found = problem_at(&p, &format!("{section}.use_stdin"));
         // Why, and both ways out.
         for part in [
             "credentials",
@@ -288,11 +311,13 @@ fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
         }
     }
     // An explicit false is not an opt-in.
-    let text = VALID.replace(
-        "service_adapter: {",
-        "service_adapter: {use_stdin: false, allow_secrets_on_argv: false, ",
+    let p = problems(
+        with_settings(
+            "service_adapter",
+            "use_stdin: false, allow_secrets_on_argv: false",
+        )
+        .unwrap_err(),
     );
-    let p = problems(load_with_password(&text).unwrap_err());
     assert!(
         p.iter().any(|p| p.key == "service_adapter.use_stdin"),
         "{p:?}"
@@ -301,17 +326,12 @@ fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
 
 #[test]
 fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
-    let text = VALID.replace(
-        "service_adapter: {",
-        "service_adapter: {use_stdin: false, allow_secrets_on_argv: true, ",
-    );
-    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = loaded_ok(with_settings(
+        "service_adapter",
+        "use_stdin: false, allow_secrets_on_argv: true",
+    ));
     assert!(!loaded.config.adapter.use_stdin);
-    let warning = loaded
-        .warnings
-        .iter()
-        .find(|w| w.contains("legacy argv mode"))
-        .unwrap_or_else(|| panic!("no argv warning in {:?}", loaded.warnings));
+    let warning = warning(&loaded, "legacy argv mode");
     assert!(
         warning.starts_with("service_adapter.use_stdin is false"),
         "{warning}"
@@ -322,28 +342,17 @@ fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
 
 #[test]
 fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
-    let text = VALID.replace(
-        "service_adapter: {",
-        "service_adapter: {allow_secrets_on_argv: true, ",
-    );
-    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = loaded_ok(with_settings(
+        "service_adapter",
+        "allow_secrets_on_argv: true",
+    ));
     assert!(loaded.config.adapter.use_stdin);
-    assert!(
-        loaded
-            .warnings
-            .iter()
-            .any(|w| w.contains("service_adapter.allow_secrets_on_argv has no effect")),
-        "{:?}",
-        loaded.warnings
+    assert_warns(
+        &loaded,
+        "service_adapter.allow_secrets_on_argv has no effect",
+        true,
     );
-    assert!(
-        !loaded
-            .warnings
-            .iter()
-            .any(|w| w.contains("legacy argv mode")),
-        "{:?}",
-        loaded.warnings
-    );
+    assert_warns(&loaded, "legacy argv mode", false);
 }
 
 /// `VALID` with the simulated director replaced by this `bosh:` section.
@@ -470,7 +479,7 @@ fn bosh_root_ca_cert_must_be_pem() {
 fn the_example_bosh_config_loads() {
     let text = include_str!("../../../config/bosh.yml");
     let pem = test_ca();
-    let loaded = load_str(
+    let loaded = loaded_ok(load_str(
         text,
         "config/bosh.yml",
         false,
@@ -481,8 +490,7 @@ fn the_example_bosh_config_loads() {
             "BROKER_PASSWORD" | "BOSH_CLIENT_SECRET" => Some("secret".into()),
             _ => None,
         },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    ));
     let DirectorSettings::Bosh(bosh) = &loaded.config.director else {
         panic!("expected a bosh director");
     };
@@ -561,9 +569,15 @@ fn load_go_shaped(text: &str) -> Result<LoadedConfig, ConfigError> {
     load_text(text, &EnvOverrides::default(), &[])
 }
 
+/// Loads [`GO_SHAPED`] with the text `from` (which must be in it) replaced by `to`.
+fn go_shaped_with(from: &str, to: &str) -> Result<LoadedConfig, ConfigError> {
+    assert!(GO_SHAPED.contains(from), "{from:?} is not in GO_SHAPED");
+    load_go_shaped(&GO_SHAPED.replace(from, to))
+}
+
 #[test]
 fn unquoted_decimal_versions_keep_their_trailing_zeros() {
-    let loaded = load_go_shaped(GO_SHAPED).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = loaded_ok(load_go_shaped(GO_SHAPED));
     let sd = &loaded.config.service_deployment;
     let versions: Vec<&str> = sd.releases.iter().map(|r| r.version.as_str()).collect();
     // 621.10 and 621.1 are different BOSH versions: the text is kept as written.
@@ -573,7 +587,7 @@ fn unquoted_decimal_versions_keep_their_trailing_zeros() {
 
 #[test]
 fn go_shaped_config_with_stemcells_list_loads_and_reports_exact_versions() {
-    let loaded = load_go_shaped(GO_SHAPED).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = loaded_ok(load_go_shaped(GO_SHAPED));
     let config = &loaded.config;
     assert_eq!(config.service_deployment.stemcells.len(), 1);
     assert_eq!(config.service_deployment.stemcells[0].os, "ubuntu-jammy");
@@ -603,12 +617,10 @@ fn go_shaped_config_with_stemcells_list_loads_and_reports_exact_versions() {
 
 #[test]
 fn go_shaped_config_with_legacy_stemcell_and_integer_version_loads() {
-    let text = GO_SHAPED.replace(
+    let loaded = loaded_ok(go_shaped_with(
         "  stemcells:\n    - os: ubuntu-jammy\n      version: 1.40\n",
         "  stemcell:\n    os: ubuntu-trusty\n    version: 1234\n",
-    );
-    assert!(text.contains("stemcell:\n"), "the replacement applied");
-    let loaded = load_go_shaped(&text).unwrap_or_else(|e| panic!("{e}"));
+    ));
     let stemcells = &loaded.config.service_deployment.stemcells;
     assert_eq!(stemcells.len(), 1);
     assert_eq!(stemcells[0].os, "ubuntu-trusty");
@@ -633,31 +645,22 @@ fn unquoted_versions_through_anchors_and_aliases_keep_their_text() {
         "  stemcells: [{os: ubuntu-jammy, version: \"1.404\"}]",
         "  stemcells: [{os: ubuntu-jammy, version: &v 1.10}, {os: ubuntu-noble, version: *v}]",
     );
-    let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{e}"));
-    let versions: Vec<&str> = loaded
-        .config
-        .service_deployment
-        .stemcells
-        .iter()
-        .map(|s| s.version.as_str())
-        .collect();
+    let loaded = loaded_ok(load_with_password(&text));
+    let stemcells = &loaded.config.service_deployment.stemcells;
+    let versions: Vec<&str> = stemcells.iter().map(|s| s.version.as_str()).collect();
     assert_eq!(versions, ["1.10", "1.10"]);
 }
 
 #[test]
 fn unknown_keys_still_warn_in_a_go_shaped_config() {
-    let text = GO_SHAPED.replace(
+    let loaded = loaded_ok(go_shaped_with(
         "      version: 621.10\n",
         "      version: 621.10\n      sha1: abc\n",
-    );
-    let loaded = load_go_shaped(&text).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        loaded
-            .warnings
-            .iter()
-            .any(|w| w.contains("unknown config key service_deployment.releases.0.sha1 ")),
-        "{:?}",
-        loaded.warnings
+    ));
+    assert_warns(
+        &loaded,
+        "unknown config key service_deployment.releases.0.sha1 ",
+        true,
     );
     assert_eq!(
         loaded.config.service_deployment.releases[0].version,
@@ -666,73 +669,73 @@ fn unknown_keys_still_warn_in_a_go_shaped_config() {
 }
 
 #[test]
-fn a_wrong_type_next_to_unquoted_versions_is_reported_at_its_own_key() {
-    // The release version is a number (fine); the stemcell version is a mapping (wrong).
-    let text = GO_SHAPED.replace("      version: 1.40\n", "      version: {major: 1}\n");
-    match load_go_shaped(&text).unwrap_err() {
-        ConfigError::Parse { message, .. } => {
-            assert!(
-                message.contains("service_deployment.stemcells[0].version"),
-                "{message}"
-            );
-            assert!(!message.contains("releases"), "{message}");
-        }
-        other => panic!("expected a parse error, got {other}"),
+fn a_wrong_or_null_version_next_to_unquoted_versions_is_reported_at_its_own_key() {
+    for (from, to, key, other) in [
+        // The release version is a number (fine); the stemcell version is a mapping (wrong).
+        (
+            "      version: 1.40\n",
+            "      version: {major: 1}\n",
+            "service_deployment.stemcells[0].version",
+            "releases",
+        ),
+        (
+            "      version: 621.10\n",
+            "      version: ~\n",
+            "service_deployment.releases[0].version",
+            "stemcells",
+        ),
+    ] {
+        let message = parse_error(go_shaped_with(from, to));
+        assert!(message.contains(key), "{message}");
+        assert!(!message.contains(other), "{message}");
     }
 }
 
-#[test]
-fn a_null_version_is_still_an_error_naming_the_key() {
-    let text = GO_SHAPED.replace("      version: 621.10\n", "      version: ~\n");
-    match load_go_shaped(&text).unwrap_err() {
-        ConfigError::Parse { message, .. } => assert!(
-            message.contains("service_deployment.releases[0].version"),
-            "{message}"
-        ),
-        other => panic!("expected a parse error, got {other}"),
+/// Checks a count under `broker:`: `read` gives `default` when `key` is left out and `taken`
+/// when it is set to that; each value of `refused` is a problem at the key whose message
+/// names the value and says `why`; a word is a parse error at the key.
+fn check_broker_count(
+    key: &str,
+    read: fn(&BrokerSettings) -> usize,
+    (default, taken): (usize, usize),
+    refused: &[&str],
+    why: &str,
+) {
+    let loaded = load_with_password(VALID).unwrap();
+    assert_eq!(read(&loaded.config.broker), default, "{key} by default");
+    let loaded = with_broker_setting(&format!("{key}: {taken}")).unwrap();
+    assert_eq!(read(&loaded.config.broker), taken, "{key} when set");
+    let full_key = format!("broker.{key}");
+    for bad in refused {
+        let p = problems(with_broker_setting(&format!("{key}: {bad}")).unwrap_err());
+        let found = problem_at(&p, &full_key);
+        assert!(found.message.contains(bad), "{}", found.message);
+        assert!(found.message.contains(why), "{}", found.message);
     }
+    let message = parse_error(with_broker_setting(&format!("{key}: many")));
+    assert!(message.contains(&full_key), "{message}");
 }
 
 #[test]
 fn max_connections_defaults_to_1024_and_must_be_positive() {
-    let env = EnvOverrides::default();
-    let vars = [("BROKER_PW", "x")];
-    let loaded = load_text(VALID, &env, &vars).unwrap();
-    assert_eq!(loaded.config.broker.max_connections, 1024);
-    let text = VALID.replace("broker: {", "broker: {max_connections: 50, ");
-    let loaded = load_text(&text, &env, &vars).unwrap();
-    assert_eq!(loaded.config.broker.max_connections, 50);
-    for bad in ["0", "-1", "-9223372036854775808"] {
-        let text = VALID.replace("broker: {", &format!("broker: {{max_connections: {bad}, "));
-        let p = problems(load_text(&text, &env, &vars).unwrap_err());
-        let found = p
-            .iter()
-            .find(|p| p.key == "broker.max_connections")
-            .unwrap_or_else(|| panic!("{bad}: {p:?}"));
-        assert!(found.message.contains("positive"), "{}", found.message);
-        assert!(found.message.contains(bad), "{}", found.message);
-    }
-    let text = VALID.replace("broker: {", "broker: {max_connections: many, ");
-    match load_text(&text, &env, &vars).unwrap_err() {
-        ConfigError::Parse { message, .. } => {
-            assert!(message.contains("broker.max_connections"), "{message}")
-        }
-        other => panic!("expected a parse error, got {other}"),
-    }
+    check_broker_count(
+        "max_connections",
+        |b| b.max_connections,
+        (1024, 50),
+        &["0", "-1", "-9223372036854775808"],
+        "positive",
+    );
 }
 
 #[test]
 fn the_log_format_is_text_or_json() {
-    let env = EnvOverrides::default();
-    let text = load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap();
+    let text = load_with_password(VALID).unwrap();
     assert_eq!(text.config.logging.format, LogFormat::Text);
     let json = format!("{VALID}\nlogging: {{format: json}}\n");
-    let loaded = load_text(&json, &env, &[("BROKER_PW", "x")]).unwrap();
+    let loaded = load_with_password(&json).unwrap();
     assert_eq!(loaded.config.logging.format, LogFormat::Json);
     let bad = format!("{VALID}\nlogging: {{format: xml}}\n");
-    let err = load_text(&bad, &env, &[("BROKER_PW", "x")])
-        .unwrap_err()
-        .to_string();
+    let err = load_with_password(&bad).unwrap_err().to_string();
     assert!(
         err.contains("logging.format") && err.contains("text or json"),
         "{err}"
@@ -741,81 +744,43 @@ fn the_log_format_is_text_or_json() {
 
 #[test]
 fn a_bare_relative_path_stays_next_to_the_config() {
-    assert_eq!(
-        super::validate::resolve_for_tests(Path::new(""), "adapter.py"),
-        Path::new("./adapter.py")
-    );
-    assert_eq!(
-        super::validate::resolve_for_tests(Path::new("conf"), "adapter.py"),
-        Path::new("conf/adapter.py")
-    );
-    assert_eq!(
-        super::validate::resolve_for_tests(Path::new(""), "bin/adapter"),
-        Path::new("bin/adapter")
-    );
-    assert_eq!(
-        super::validate::resolve_for_tests(Path::new("conf"), "/abs/adapter"),
-        Path::new("/abs/adapter")
-    );
+    for (dir, path, resolved) in [
+        ("", "adapter.py", "./adapter.py"),
+        ("conf", "adapter.py", "conf/adapter.py"),
+        ("", "bin/adapter", "bin/adapter"),
+        ("conf", "/abs/adapter", "/abs/adapter"),
+    ] {
+        assert_eq!(
+            super::validate::resolve_for_tests(Path::new(dir), path),
+            Path::new(resolved)
+        );
+    }
 }
 
 #[test]
 fn http_workers_default_to_the_cores_and_are_bounded() {
-    let env = EnvOverrides::default();
-    let vars = [("BROKER_PW", "x")];
-    let loaded = load_text(VALID, &env, &vars).unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(loaded.config.broker.http_workers, cores);
-    let text = VALID.replace("broker: {", "broker: {http_workers: 3, ");
-    assert_eq!(
-        load_text(&text, &env, &vars)
-            .unwrap()
-            .config
-            .broker
-            .http_workers,
-        3
+    check_broker_count(
+        "http_workers",
+        |b| b.http_workers,
+        (cores, 3),
+        &["0", "-2", "513"],
+        "from 1 to 512",
     );
-    for bad in ["0", "-2", "513"] {
-        let text = VALID.replace("broker: {", &format!("broker: {{http_workers: {bad}, "));
-        let p = problems(load_text(&text, &env, &vars).unwrap_err());
-        let found = p
-            .iter()
-            .find(|p| p.key == "broker.http_workers")
-            .unwrap_or_else(|| panic!("{bad}: {p:?}"));
-        assert!(found.message.contains(bad), "{}", found.message);
-        assert!(found.message.contains("from 1 to 512"), "{}", found.message);
-    }
 }
 
 #[test]
 fn blocking_threads_default_to_two_and_are_bounded() {
-    let env = EnvOverrides::default();
-    let vars = [("BROKER_PW", "x")];
-    let loaded = load_text(VALID, &env, &vars).unwrap();
-    assert_eq!(loaded.config.broker.blocking_threads, 2);
-    let text = VALID.replace("broker: {", "broker: {blocking_threads: 8, ");
-    assert_eq!(
-        load_text(&text, &env, &vars)
-            .unwrap()
-            .config
-            .broker
-            .blocking_threads,
-        8
+    check_broker_count(
+        "blocking_threads",
+        |b| b.blocking_threads,
+        (2, 8),
+        &["0", "-1"],
+        "from 1 to",
     );
-    let text = VALID.replace(
-        "broker: {",
-        "broker: {blocking_threads: 0, http_workers: 0, ",
-    );
-    let p = problems(load_text(&text, &env, &vars).unwrap_err());
+    let p = problems(with_broker_setting("blocking_threads: 0, http_workers: 0").unwrap_err());
     for key in ["broker.blocking_threads", "broker.http_workers"] {
         assert!(p.iter().any(|p| p.key == key), "{key}: {p:?}");
-    }
-    let text = VALID.replace("broker: {", "broker: {blocking_threads: lots, ");
-    match load_text(&text, &env, &vars).unwrap_err() {
-        ConfigError::Parse { message, .. } => {
-            assert!(message.contains("broker.blocking_threads"), "{message}")
-        }
-        other => panic!("expected a parse error, got {other}"),
     }
 }
 
@@ -850,10 +815,9 @@ fn bosh_with(extra: &str) -> Result<LoadedConfig, ConfigError> {
 #[test]
 fn credhub_sections_become_typed_settings_with_secrets_from_the_environment() {
     let ca = test_ca().replace('\n', "\n    ");
-    let loaded = bosh_with_secure(true, &format!(
+    let loaded = loaded_ok(bosh_with_secure(true, &format!(
         "bosh_credhub:\n  url: https://credhub:8844/\n  root_ca_cert: |\n    {ca}\n  authentication: {{uaa: {{client_credentials: {{client_id: odb, client_secret: \"${{CH_SECRET}}\"}}}}}}\ncredhub: {{api_url: https://runtime:8844, client_id: rt, client_secret: rts}}\n"
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    )));
     let bosh = loaded.config.bosh_credhub.as_ref().unwrap();
     assert_eq!(bosh.url, "https://credhub:8844");
     assert_eq!(
@@ -924,13 +888,10 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
         "{p:?}"
     );
     let loaded = bosh_with(credhub).unwrap();
+    let warning = warning(&loaded, "bosh_credhub is set");
     assert!(
-        loaded
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("bosh_credhub is set but broker.enable_secure_manifests")),
-        "{:?}",
-        loaded.warnings
+        warning.starts_with("bosh_credhub is set but broker.enable_secure_manifests"),
+        "{warning}"
     );
 }
 

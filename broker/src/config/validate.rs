@@ -58,6 +58,33 @@ fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: i
     });
 }
 
+/// Adds a problem at `<key>.<field>` for each check that fails, in order:
+/// `(field, fails, message)`.
+fn check_fields(problems: &mut Vec<ConfigProblem>, key: &str, checks: &[(&str, bool, &str)]) {
+    for (field, fails, message) in checks {
+        if *fails {
+            problem(problems, format!("{key}.{field}"), *message);
+        }
+    }
+}
+
+/// Checks the list at `key`: a problem when it is empty (`when_empty` says what to list),
+/// then the checks `checks` gives for each entry, at `<key>[i]`.
+fn check_list<T, const N: usize>(
+    problems: &mut Vec<ConfigProblem>,
+    key: &str,
+    items: &[T],
+    when_empty: &str,
+    checks: impl Fn(&T) -> [(&'static str, bool, &'static str); N],
+) {
+    if items.is_empty() {
+        problem(problems, key, when_empty);
+    }
+    for (i, item) in items.iter().enumerate() {
+        check_fields(problems, &format!("{key}[{i}]"), &checks(item));
+    }
+}
+
 /// Replaces every string value of the form `${NAME}` with the environment variable `NAME`.
 pub(super) fn substitute_env(
     value: &mut Value,
@@ -650,23 +677,62 @@ fn ca_pem(problems: &mut Vec<ConfigProblem>, key: &str, value: Option<&str>) -> 
     Some(pem.to_string())
 }
 
-/// The UAA client a CredHub section names, `<prefix>client_id` (with what it is for) and
-/// `<prefix>client_secret`, both required.
-fn uaa_client(
+/// The UAA client a CredHub section names: the prefix of its keys (`<prefix>client_id`,
+/// `<prefix>client_secret`), the id with what it is for, and the secret.
+struct UaaClientKeys<'a> {
+    prefix: String,
+    id: (&'a str, &'a str),
+    secret: &'a str,
+}
+
+/// Validates what every CredHub section holds, each value with the key it is written under:
+/// the URL, the CA certificates, and the UAA client (or, when the section does not name one,
+/// the key and message of that problem). `None` when anything has a problem.
+fn credhub_settings(
     problems: &mut Vec<ConfigProblem>,
-    prefix: &str,
-    (id, id_hint): (&str, &str),
-    secret: &str,
-) -> (Option<String>, Option<String>) {
-    (
-        required(problems, format!("{prefix}client_id"), id, id_hint),
-        required(
-            problems,
-            format!("{prefix}client_secret"),
-            secret,
-            "give the UAA client secret (or ${ENV_VAR})",
-        ),
-    )
+    section: &'static str,
+    (url_key, url): (&str, &str),
+    ca_certs: &[(&str, Option<&str>)],
+    client: Result<UaaClientKeys<'_>, (&str, &str)>,
+    credentials_key: &'static str,
+) -> Option<CredhubSettings> {
+    let before = problems.len();
+    let url = credhub_url(problems, url_key, url);
+    let ca_certs: Vec<String> = ca_certs
+        .iter()
+        .filter_map(|(key, pem)| ca_pem(problems, key, *pem))
+        .collect();
+    let client = match client {
+        Ok(client) => client,
+        Err((key, message)) => {
+            problem(problems, key, message);
+            return None;
+        }
+    };
+    let (id_value, id_hint) = client.id;
+    let client_id = required(
+        problems,
+        format!("{}client_id", client.prefix),
+        id_value,
+        id_hint,
+    );
+    let client_secret = required(
+        problems,
+        format!("{}client_secret", client.prefix),
+        client.secret,
+        "give the UAA client secret (or ${ENV_VAR})",
+    );
+    if problems.len() > before {
+        return None;
+    }
+    Some(CredhubSettings {
+        section,
+        url: url?,
+        ca_certs,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        credentials_key,
+    })
 }
 
 /// Validates `bosh_credhub:` (the Go broker's keys), each problem naming its key.
@@ -674,44 +740,25 @@ fn validate_bosh_credhub(
     raw: &RawBoshCredhub,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<CredhubSettings> {
-    let before = problems.len();
-    let url = credhub_url(problems, "bosh_credhub.url", &raw.url);
-    let ca = ca_pem(
-        problems,
-        "bosh_credhub.root_ca_cert",
-        raw.root_ca_cert.as_deref(),
-    );
-    let creds = raw
+    let key = "bosh_credhub.authentication.uaa.client_credentials";
+    let client = raw
         .authentication
         .as_ref()
         .and_then(|a| a.uaa.as_ref())
-        .map(|u| u.client_credentials.clone());
-    let Some(creds) = creds else {
-        problem(
-            problems,
-            "bosh_credhub.authentication.uaa.client_credentials",
-            "is missing: give the UAA client (client_id, client_secret) the broker reads and writes the director's CredHub with",
-        );
-        return None;
-    };
-    let key = "bosh_credhub.authentication.uaa.client_credentials";
-    let (id, secret) = uaa_client(
+        .map(|uaa| UaaClientKeys {
+            prefix: format!("{key}."),
+            id: (&uaa.client_credentials.client_id, "give the UAA client id"),
+            secret: &uaa.client_credentials.client_secret,
+        })
+        .ok_or((key, "is missing: give the UAA client (client_id, client_secret) the broker reads and writes the director's CredHub with"));
+    credhub_settings(
         problems,
-        &format!("{key}."),
-        (&creds.client_id, "give the UAA client id"),
-        &creds.client_secret,
-    );
-    if problems.len() > before {
-        return None;
-    }
-    Some(CredhubSettings {
-        section: "bosh_credhub",
-        url: url?,
-        ca_certs: ca.into_iter().collect(),
-        client_id: id?,
-        client_secret: secret?,
-        credentials_key: key,
-    })
+        "bosh_credhub",
+        ("bosh_credhub.url", &raw.url),
+        &[("bosh_credhub.root_ca_cert", raw.root_ca_cert.as_deref())],
+        client,
+        key,
+    )
 }
 
 /// Validates `credhub:` (the Go broker's keys), each problem naming its key.
@@ -719,34 +766,28 @@ fn validate_runtime_credhub(
     raw: &RawRuntimeCredhub,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<CredhubSettings> {
-    let before = problems.len();
-    let url = credhub_url(problems, "credhub.api_url", &raw.api_url);
-    let ca = ca_pem(problems, "credhub.ca_cert", raw.ca_cert.as_deref());
-    let uaa_ca = ca_pem(
-        problems,
-        "credhub.internal_uaa_ca_cert",
-        raw.internal_uaa_ca_cert.as_deref(),
-    );
-    let (id, secret) = uaa_client(
-        problems,
-        "credhub.",
-        (
+    let client = UaaClientKeys {
+        prefix: "credhub.".to_string(),
+        id: (
             &raw.client_id,
             "give the UAA client id the broker writes binding credentials with",
         ),
-        &raw.client_secret,
-    );
-    if problems.len() > before {
-        return None;
-    }
-    Some(CredhubSettings {
-        section: "credhub",
-        url: url?,
-        ca_certs: ca.into_iter().chain(uaa_ca).collect(),
-        client_id: id?,
-        client_secret: secret?,
-        credentials_key: "credhub.client_id and credhub.client_secret",
-    })
+        secret: &raw.client_secret,
+    };
+    credhub_settings(
+        problems,
+        "credhub",
+        ("credhub.api_url", &raw.api_url),
+        &[
+            ("credhub.ca_cert", raw.ca_cert.as_deref()),
+            (
+                "credhub.internal_uaa_ca_cert",
+                raw.internal_uaa_ca_cert.as_deref(),
+            ),
+        ],
+        Ok(client),
+        "credhub.client_id and credhub.client_secret",
+    )
 }
 
 fn validate_logging(
@@ -913,56 +954,45 @@ fn check_executable(path: &Path) -> Result<(), String> {
 }
 
 fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<ConfigProblem>) {
-    if sd.releases.is_empty() {
-        problem(
-            problems,
-            "service_deployment.releases",
-            "is empty: list the BOSH releases (name, version, jobs) the adapter deploys",
-        );
-    }
-    for (i, r) in sd.releases.iter().enumerate() {
-        let key = format!("service_deployment.releases[{i}]");
-        if r.name.is_empty() {
-            problem(problems, format!("{key}.name"), "can't be empty");
-        }
-        if r.version.is_empty() {
-            problem(
-                problems,
-                format!("{key}.version"),
-                "can't be empty: give the exact release version",
-            );
-        } else if r.version.ends_with("latest") {
-            problem(problems, format!("{key}.version"), "You must configure the exact release and stemcell versions in broker.service_deployment. ODB requires exact versions to detect pending changes as part of the 'cf update-service' workflow. For example, latest and 3112.latest are not supported.");
-        }
-        if r.jobs.is_empty() {
-            problem(
-                problems,
-                format!("{key}.jobs"),
-                "is empty: list the jobs this release provides to the adapter",
-            );
-        }
-    }
+    check_list(
+        problems,
+        "service_deployment.releases",
+        &sd.releases,
+        "is empty: list the BOSH releases (name, version, jobs) the adapter deploys",
+        |r| {
+            [
+                ("name", r.name.is_empty(), "can't be empty"),
+                (
+                    "version",
+                    r.version.is_empty(),
+                    "can't be empty: give the exact release version",
+                ),
+                ("version", r.version.ends_with("latest"), "You must configure the exact release and stemcell versions in broker.service_deployment. ODB requires exact versions to detect pending changes as part of the 'cf update-service' workflow. For example, latest and 3112.latest are not supported."),
+                (
+                    "jobs",
+                    r.jobs.is_empty(),
+                    "is empty: list the jobs this release provides to the adapter",
+                ),
+            ]
+        },
+    );
     let stemcells: Vec<&StemcellConfig> = sd.stemcells.iter().chain(sd.stemcell.iter()).collect();
-    if stemcells.is_empty() {
-        problem(
-            problems,
-            "service_deployment.stemcells",
-            "is empty: give at least one stemcell (os, version)",
-        );
-    }
-    for (i, s) in stemcells.iter().enumerate() {
-        let key = format!("service_deployment.stemcells[{i}]");
-        if s.os.is_empty() {
-            problem(problems, format!("{key}.os"), "can't be empty");
-        }
-        if s.version.is_empty() || s.version.ends_with("latest") {
-            problem(
-                problems,
-                format!("{key}.version"),
-                "must be an exact stemcell version (not empty, not latest)",
-            );
-        }
-    }
+    check_list(
+        problems,
+        "service_deployment.stemcells",
+        &stemcells,
+        "is empty: give at least one stemcell (os, version)",
+        |s| {
+            [
+                ("os", s.os.is_empty(), "can't be empty"),
+                (
+                    "version",
+                    s.version.is_empty() || s.version.ends_with("latest"),
+                    "must be an exact stemcell version (not empty, not latest)",
+                ),
+            ]
+        },
+    );
 }
 
 fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
@@ -997,11 +1027,14 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
     let mut names = BTreeSet::new();
     for (i, plan) in c.plans.iter().enumerate() {
         let key = format!("service_catalog.plans[{i}]");
-        for (field, value) in [("name", &plan.name), ("description", &plan.description)] {
-            if value.is_empty() {
-                problem(problems, format!("{key}.{field}"), "can't be empty");
-            }
-        }
+        check_fields(
+            problems,
+            &key,
+            &[
+                ("name", plan.name.is_empty(), "can't be empty"),
+                ("description", plan.description.is_empty(), "can't be empty"),
+            ],
+        );
         for (field, value, seen, what) in [
             ("plan_id", plan.plan_id.as_str(), &mut ids, "ids"),
             ("name", plan.name.as_str(), &mut names, "names"),
@@ -1014,39 +1047,29 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
                 );
             }
         }
-        if plan.instance_groups.is_empty() {
-            problem(
-                problems,
-                format!("{key}.instance_groups"),
-                "is empty: a plan needs at least one instance group",
-            );
-        }
-        for (j, ig) in plan.instance_groups.iter().enumerate() {
-            let igkey = format!("{key}.instance_groups[{j}]");
-            if ig.name.is_empty() {
-                problem(problems, format!("{igkey}.name"), "can't be empty");
-            }
-            if ig.vm_type.is_empty() {
-                problem(problems, format!("{igkey}.vm_type"), "can't be empty");
-            }
-            if ig.instances < 1 {
-                problem(problems, format!("{igkey}.instances"), "must be at least 1");
-            }
-            if ig.networks.is_empty() {
-                problem(
-                    problems,
-                    format!("{igkey}.networks"),
-                    "is empty: give at least one network",
-                );
-            }
-            if ig.azs.is_empty() {
-                problem(
-                    problems,
-                    format!("{igkey}.azs"),
-                    "is empty: give at least one availability zone",
-                );
-            }
-        }
+        check_list(
+            problems,
+            &format!("{key}.instance_groups"),
+            &plan.instance_groups,
+            "is empty: a plan needs at least one instance group",
+            |ig| {
+                [
+                    ("name", ig.name.is_empty(), "can't be empty"),
+                    ("vm_type", ig.vm_type.is_empty(), "can't be empty"),
+                    ("instances", ig.instances < 1, "must be at least 1"),
+                    (
+                        "networks",
+                        ig.networks.is_empty(),
+                        "is empty: give at least one network",
+                    ),
+                    (
+                        "azs",
+                        ig.azs.is_empty(),
+                        "is empty: give at least one availability zone",
+                    ),
+                ]
+            },
+        );
         if let Some(errands) = &plan.lifecycle_errands {
             for (kind, list) in [
                 ("post_deploy", &errands.post_deploy),
@@ -1175,44 +1198,37 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
             );
             None
         }
-        (Some(basic), None) => {
-            if basic.username.is_empty() {
-                bosh_problem(
-                    "authentication.basic.username",
-                    "authentication.basic.username can't be empty",
-                );
-            }
-            if basic.password.is_empty() {
-                bosh_problem(
-                    "authentication.basic.password",
-                    "authentication.basic.password can't be empty",
-                );
-            }
-            Some(BoshAuth::Basic {
-                username: basic.username,
-                password: basic.password,
-            })
-        }
-        (None, Some(uaa)) => {
-            let creds = uaa.client_credentials;
-            if creds.client_id.is_empty() {
-                bosh_problem(
-                    "authentication.uaa.client_credentials.client_id",
-                    "authentication.uaa.client_credentials.client_id can't be empty",
-                );
-            }
-            if creds.client_secret.is_empty() {
-                bosh_problem(
-                    "authentication.uaa.client_credentials.client_secret",
-                    "authentication.uaa.client_credentials.client_secret can't be empty",
-                );
-            }
-            Some(BoshAuth::Uaa {
-                client_id: creds.client_id,
-                client_secret: creds.client_secret,
-            })
-        }
+        (Some(basic), None) => Some(BoshAuth::Basic {
+            username: basic.username,
+            password: basic.password,
+        }),
+        (None, Some(uaa)) => Some(BoshAuth::Uaa {
+            client_id: uaa.client_credentials.client_id,
+            client_secret: uaa.client_credentials.client_secret,
+        }),
     };
+    let credentials = match &auth {
+        None => vec![],
+        Some(BoshAuth::Basic { username, password }) => vec![
+            ("authentication.basic.username", username),
+            ("authentication.basic.password", password),
+        ],
+        Some(BoshAuth::Uaa {
+            client_id,
+            client_secret,
+        }) => vec![
+            ("authentication.uaa.client_credentials.client_id", client_id),
+            (
+                "authentication.uaa.client_credentials.client_secret",
+                client_secret,
+            ),
+        ],
+    };
+    for (key, value) in credentials {
+        if value.is_empty() {
+            bosh_problem(key, &format!("{key} can't be empty"));
+        }
+    }
     if problems.len() > before {
         return None;
     }

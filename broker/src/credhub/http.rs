@@ -20,18 +20,10 @@ const BODY_LIMIT: usize = 512;
 
 /// Builds the HTTP client trusting the system roots plus `ca_certs` (PEM).
 pub fn build_client(settings: &CredhubSettings) -> Result<reqwest::Client, ConfigServerError> {
-    use crate::tls::ClientError;
     let section = settings.section;
     let pems = settings.ca_certs.iter().map(String::as_str);
-    crate::tls::http_client(pems, Duration::from_secs(60)).map_err(|e| {
-        ConfigServerError::Config(match e {
-            ClientError::NotPem(e) => format!("{section}: a CA certificate is not PEM: {e}"),
-            ClientError::Unusable(e) => format!("{section}: a CA certificate cannot be used: {e}"),
-            ClientError::Build(e) => format!(
-                "cannot build the HTTP client for {section} (are its CA certificates valid?): {e}"
-            ),
-        })
-    })
+    crate::tls::http_client(pems, Duration::from_secs(60))
+        .map_err(|e| ConfigServerError::Config(e.words(section, section)))
 }
 
 /// A request that got no answer; the reason leaves out the request URL (its query can be long).

@@ -2,7 +2,7 @@
 //! signals, the stdout/stderr split and caps, stdin that is not read, the clean environment,
 //! and the process-group kill at the timeout, after an exit and on cancellation.
 
-use super::{run, Invocation, Outcome, RunError, CLEAN_PATH};
+use super::{run, Capped, Invocation, Outcome, RunError, CLEAN_PATH};
 use std::time::Duration;
 
 /// A timeout no test here should reach unless it means to.
@@ -88,10 +88,8 @@ async fn a_child_that_exits_at_once_gives_its_code_and_both_outputs() {
         Outcome {
             exit_code: Some(3),
             signal: None,
-            stdout: b"out".to_vec(),
-            stderr: b"err".to_vec(),
-            stdout_truncated: false,
-            stderr_truncated: false,
+            stdout: Capped::from(b"out".to_vec()),
+            stderr: Capped::from(b"err".to_vec()),
         }
     );
 }
@@ -109,7 +107,7 @@ async fn concurrent_runs_each_get_their_own_exit_code() {
     while let Some(done) = runs.join_next().await {
         let (code, outcome) = done.expect("the run did not panic");
         assert_eq!(outcome.exit_code, Some(code));
-        assert_eq!(text(&outcome.stdout), format!("{code}\n"));
+        assert_eq!(text(&outcome.stdout.kept), format!("{code}\n"));
     }
 }
 
@@ -122,10 +120,10 @@ async fn stdout_and_stderr_are_kept_apart_and_capped_while_the_child_runs_on() {
     inv.max_output_bytes = 1000;
     let outcome = ok(&inv).await;
     assert_eq!(outcome.exit_code, Some(7));
-    assert_eq!(outcome.stdout, vec![b'o'; 1000]);
-    assert_eq!(outcome.stderr, vec![b'e'; 1000]);
-    assert!(outcome.stdout_truncated);
-    assert!(outcome.stderr_truncated);
+    assert_eq!(outcome.stdout.kept, vec![b'o'; 1000]);
+    assert_eq!(outcome.stderr.kept, vec![b'e'; 1000]);
+    assert!(outcome.stdout.truncated);
+    assert!(outcome.stderr.truncated);
 }
 
 #[tokio::test]
@@ -133,10 +131,10 @@ async fn output_of_exactly_the_cap_is_not_truncated() {
     let mut inv = sh("printf 12345; printf abc >&2");
     inv.max_output_bytes = 5;
     let outcome = ok(&inv).await;
-    assert_eq!(outcome.stdout, b"12345");
-    assert!(!outcome.stdout_truncated);
-    assert_eq!(outcome.stderr, b"abc");
-    assert!(!outcome.stderr_truncated);
+    assert_eq!(outcome.stdout.kept, b"12345");
+    assert!(!outcome.stdout.truncated);
+    assert_eq!(outcome.stderr.kept, b"abc");
+    assert!(!outcome.stderr.truncated);
 }
 
 #[tokio::test]
@@ -145,15 +143,15 @@ async fn a_child_that_never_reads_stdin_does_not_block_a_1_mib_write() {
     // at once, and the unread stdin must not keep the call waiting after the exit.
     let outcome = ok(&with_a_mib_of_stdin("head -c 300000 /dev/zero; exit 4")).await;
     assert_eq!(outcome.exit_code, Some(4));
-    assert_eq!(outcome.stdout.len(), 300_000);
-    assert!(!outcome.stdout_truncated);
+    assert_eq!(outcome.stdout.kept.len(), 300_000);
+    assert!(!outcome.stdout.truncated);
 }
 
 #[tokio::test]
 async fn a_child_that_writes_before_reading_gets_all_of_stdin_and_eof() {
     let outcome = ok(&with_a_mib_of_stdin("head -c 300000 /dev/zero; wc -c")).await;
     assert_eq!(outcome.exit_code, Some(0));
-    let (zeros, count) = outcome.stdout.split_at(300_000);
+    let (zeros, count) = outcome.stdout.kept.split_at(300_000);
     assert!(zeros.iter().all(|b| *b == 0));
     assert_eq!(text(count).trim(), "1048576");
 }
@@ -162,7 +160,7 @@ async fn a_child_that_writes_before_reading_gets_all_of_stdin_and_eof() {
 async fn without_stdin_the_child_reads_eof_at_once() {
     let outcome = ok(&sh("wc -c")).await;
     assert_eq!(outcome.exit_code, Some(0));
-    assert_eq!(text(&outcome.stdout).trim(), "0");
+    assert_eq!(text(&outcome.stdout.kept).trim(), "0");
 }
 
 #[tokio::test]
@@ -170,7 +168,7 @@ async fn a_child_killed_by_a_signal_reports_the_signal_and_no_code() {
     let outcome = ok(&sh("printf before; kill -TERM $$; echo after")).await;
     assert_eq!(outcome.exit_code, None);
     assert_eq!(outcome.signal, Some(15));
-    assert_eq!(outcome.stdout, b"before");
+    assert_eq!(outcome.stdout.kept, b"before");
 }
 
 #[tokio::test]
@@ -186,7 +184,7 @@ async fn the_child_sees_only_path() {
     })
     .await;
     assert_eq!(outcome.exit_code, Some(0));
-    assert_eq!(text(&outcome.stdout), format!("PATH={CLEAN_PATH}\n"));
+    assert_eq!(text(&outcome.stdout.kept), format!("PATH={CLEAN_PATH}\n"));
 }
 
 #[tokio::test]
@@ -219,9 +217,9 @@ async fn a_hung_child_and_its_grandchild_are_killed_at_the_timeout() {
     // The child was reaped after the group kill, and what it wrote before is kept.
     assert_eq!(outcome.exit_code, None);
     assert_eq!(outcome.signal, Some(9));
-    assert_eq!(outcome.stderr, b"waiting");
-    let [grandchild, child] = pids(&outcome.stdout)[..] else {
-        panic!("expected two pids: {:?}", text(&outcome.stdout));
+    assert_eq!(outcome.stderr.kept, b"waiting");
+    let [grandchild, child] = pids(&outcome.stdout.kept)[..] else {
+        panic!("expected two pids: {:?}", text(&outcome.stdout.kept));
     };
     assert_dies(child, "the hung child").await;
     assert_dies(grandchild, "the grandchild").await;
@@ -233,8 +231,8 @@ async fn a_grandchild_holding_stdout_open_after_the_exit_is_killed_and_does_not_
     // come back with the child's exit code long before the 60 s timeout.
     let outcome = ok(&sh("sleep 1000 & echo $!; exit 5")).await;
     assert_eq!(outcome.exit_code, Some(5));
-    let [grandchild] = pids(&outcome.stdout)[..] else {
-        panic!("expected one pid: {:?}", text(&outcome.stdout));
+    let [grandchild] = pids(&outcome.stdout.kept)[..] else {
+        panic!("expected one pid: {:?}", text(&outcome.stdout.kept));
     };
     assert_dies(grandchild, "the grandchild left behind").await;
 }
@@ -254,8 +252,8 @@ async fn a_process_that_left_the_group_holding_stdout_keeps_the_call_only_until_
     inv.timeout = Duration::from_millis(1500);
     let outcome = timed_out(&inv).await;
     assert_eq!(outcome.exit_code, Some(0));
-    let [escaped] = pids(&outcome.stdout)[..] else {
-        panic!("expected one pid: {:?}", text(&outcome.stdout));
+    let [escaped] = pids(&outcome.stdout.kept)[..] else {
+        panic!("expected one pid: {:?}", text(&outcome.stdout.kept));
     };
     assert!(alive(escaped), "the escaped process is outside the group");
     let pid = rustix::process::Pid::from_raw(escaped as i32).expect("a pid");

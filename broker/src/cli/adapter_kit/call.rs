@@ -72,7 +72,7 @@ fn read_secrets(arg: Option<&str>) -> Result<Option<GivenSecrets>, KitError> {
 }
 
 fn exit_code_of(record: &CallRecord) -> ExitCode {
-    match record.exit_code {
+    match record.outcome.exit_code {
         Some(code) => ExitCode::from(code.clamp(0, 255) as u8),
         None => ExitCode::FAILURE,
     }
@@ -141,7 +141,7 @@ impl Caller<'_> {
                 record.elapsed.as_millis()
             );
         }
-        if record.exit_code != Some(0) && !record.stdout.is_empty() {
+        if record.outcome.exit_code != Some(0) && !record.outcome.stdout.kept.is_empty() {
             eprintln!(
                 "adapter stdout (the message the platform user would see): {}",
                 redactor.redact(&record.stdout_text())
@@ -182,7 +182,7 @@ impl Caller<'_> {
     /// Decodes generate-manifest's stdout.
     fn decode_manifest(&self, record: &CallRecord) -> Result<MarshalledGenerateManifest, String> {
         if self.program.use_stdin() {
-            serde_json::from_slice(&record.stdout).map_err(|e| {
+            serde_json::from_slice(&record.outcome.stdout.kept).map_err(|e| {
                 format!(
                     "stdout is not {{\"manifest\": ..., \"secrets\": ..., \"configs\": ...}}: {e}"
                 )
@@ -206,7 +206,7 @@ impl Caller<'_> {
         );
         let request = self.manifest_request(Operation::Create, None, params, None);
         let record = self.send(&request).await?;
-        if record.exit_code != Some(0) {
+        if record.outcome.exit_code != Some(0) {
             self.report(&record, &[]);
             return Ok(None);
         }
@@ -284,7 +284,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 }
                 let request = caller.manifest_request(operation, previous_manifest, &params, given_secrets);
                 let record = caller.send(&request).await?;
-                if record.exit_code == Some(0) {
+                if record.outcome.exit_code == Some(0) {
                     match caller.decode_manifest(&record) {
                         Ok(generated) => {
                             let values: Vec<String> = generated
@@ -356,8 +356,8 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 };
                 let record = caller.send(&request).await?;
                 let mut credentials = Vec::new();
-                if creating && record.exit_code == Some(0) {
-                    if let Ok(doc) = serde_json::from_slice::<Value>(&record.stdout) {
+                if creating && record.outcome.exit_code == Some(0) {
+                    if let Ok(doc) = serde_json::from_slice::<Value>(&record.outcome.stdout.kept) {
                         let mut leaves = Vec::new();
                         collect_strings(&doc["credentials"], &mut leaves);
                         credentials = leaves;
@@ -370,7 +370,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                     }
                 } else {
                     caller.report(&record, &credentials);
-                    if record.exit_code == Some(0) && !record.stdout.is_empty() {
+                    if record.outcome.exit_code == Some(0) && !record.outcome.stdout.kept.is_empty() {
                         eprintln!("note: delete-binding printed on stdout, which should stay empty: {}", record.stdout_text().trim());
                     }
                 }
@@ -391,8 +391,8 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 };
                 let record = caller.send(&request).await?;
                 caller.report(&record, &[]);
-                if record.exit_code == Some(0) {
-                    match serde_json::from_slice::<service_adapter::DashboardUrl>(&record.stdout) {
+                if record.outcome.exit_code == Some(0) {
+                    match serde_json::from_slice::<service_adapter::DashboardUrl>(&record.outcome.stdout.kept) {
                         Ok(d) => println!("{}", d.dashboard_url),
                         Err(e) => {
                             eprintln!("stdout is not {{\"dashboard_url\": ...}}: {e}");
@@ -406,8 +406,8 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
                 let request = Request::PlanSchemas(plans::adapter_plan(config, plan_cfg));
                 let record = caller.send(&request).await?;
                 caller.report(&record, &[]);
-                if record.exit_code == Some(0) {
-                    match serde_json::from_slice::<Value>(&record.stdout) {
+                if record.outcome.exit_code == Some(0) {
+                    match serde_json::from_slice::<Value>(&record.outcome.stdout.kept) {
                         Ok(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
                         Err(e) => {
                             eprintln!("stdout is not a JSON document: {e}");

@@ -18,7 +18,7 @@
 
 use super::envelope::{fake_vms, is_secret_key, FakeInstance, Request};
 use super::manifest::{self, as_previous_secrets, deployed_form, odb_references};
-use super::report::{CallSummary, PlanReport, Report, Rule, RuleOutcome, Status};
+use super::report::{CallSummary, InputMode, PlanReport, Report, Rule, RuleOutcome, Status};
 use super::run::{CallRecord, Program};
 use super::{
     find_plan, load_config, parse_params, runtime, CheckArgs, KitError, EXIT_RULES_FAILED,
@@ -60,7 +60,11 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, KitError> {
     let report = Report::new(
         args.config.display().to_string(),
         program.describe(),
-        if program.use_stdin() { "stdin" } else { "argv" },
+        if program.use_stdin() {
+            InputMode::Stdin
+        } else {
+            InputMode::Argv
+        },
         plans,
     );
     use std::io::Write as _;
@@ -312,13 +316,18 @@ impl<'a> PlanCheck<'a> {
         s.failures.push(evidence.into());
     }
 
+    /// Passes `rule` when there is no `failure`, else fails it with the failure's evidence.
+    fn judge(&mut self, rule: Rule, failure: Option<String>) {
+        match failure {
+            None => self.pass(rule, ""),
+            Some(evidence) => self.fail(rule, evidence),
+        }
+    }
+
     /// Passes `rule` when `problems` is empty, else fails it with them, for `label`.
     fn verdict(&mut self, rule: Rule, label: &str, problems: &[String]) {
-        if problems.is_empty() {
-            self.pass(rule, "");
-        } else {
-            self.fail(rule, format!("{label}: {}", problems.join("; ")));
-        }
+        let failure = (!problems.is_empty()).then(|| format!("{label}: {}", problems.join("; ")));
+        self.judge(rule, failure);
     }
 
     fn skip(&mut self, rule: Rule, reason: impl Into<String>) {
@@ -346,17 +355,11 @@ impl<'a> PlanCheck<'a> {
         }
         let record = match request.envelope() {
             Ok(envelope) => self.program.run(&envelope).await,
-            Err(e) => CallRecord {
-                subcommand: request.subcommand(),
-                exit_code: None,
-                signal: None,
-                stdout: vec![],
-                stderr: vec![],
-                stdout_truncated: false,
-                elapsed: Default::default(),
-                timed_out: false,
-                spawn_error: Some(format!("cannot encode the input: {e}")),
-            },
+            Err(e) => CallRecord::not_started(
+                request.subcommand(),
+                Default::default(),
+                format!("cannot encode the input: {e}"),
+            ),
         };
         self.calls.push((role.to_string(), record.clone()));
         if record.timed_out {
@@ -384,7 +387,7 @@ impl<'a> PlanCheck<'a> {
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join(" or ");
-        match (&record.spawn_error, record.exit_code) {
+        match (&record.spawn_error, record.outcome.exit_code) {
             (Some(e), _) => self.fail(Rule::ExitCodes, format!("{label}: {e}")),
             (None, _) if record.timed_out => self.fail(
                 Rule::ExitCodes,
@@ -406,7 +409,7 @@ impl<'a> PlanCheck<'a> {
                 ),
             ),
         }
-        if record.stdout_truncated {
+        if record.outcome.stdout.truncated {
             self.fail(
                 Rule::StdoutIsOutput,
                 format!(
@@ -460,7 +463,7 @@ impl<'a> PlanCheck<'a> {
     /// Decodes a generate-manifest result and applies the manifest rules to it.
     fn generated(&mut self, role: &str, record: &CallRecord) -> Option<Generated> {
         let label = Self::label("generate-manifest", role);
-        if record.exit_code != Some(0) || record.timed_out {
+        if record.outcome.exit_code != Some(0) || record.timed_out {
             return None;
         }
         let marshalled = if self.program.use_stdin() {
@@ -614,17 +617,13 @@ impl<'a> PlanCheck<'a> {
                 }
             }
         }
-        if latest.is_empty() {
-            self.pass(Rule::ExactVersions, "");
-        } else {
-            self.fail(
-                Rule::ExactVersions,
-                format!(
-                    "{label}: {}; use the exact versions from service_deployment",
-                    latest.join(", ")
-                ),
-            );
-        }
+        let failure = (!latest.is_empty()).then(|| {
+            format!(
+                "{label}: {}; use the exact versions from service_deployment",
+                latest.join(", ")
+            )
+        });
+        self.judge(Rule::ExactVersions, failure);
 
         let mut problems = Vec::new();
         let configured = &self.config.service_deployment;
@@ -866,19 +865,16 @@ impl<'a> PlanCheck<'a> {
 
     /// A successful delete-binding prints nothing.
     fn unbind_result(&mut self, role: &str, record: &CallRecord) {
-        if record.exit_code == Some(0) {
-            if record.stdout_text().trim().is_empty() {
-                self.pass(Rule::StdoutIsOutput, "");
-            } else {
-                self.fail(
-                    Rule::StdoutIsOutput,
-                    format!(
-                        "{}: stdout must be empty on success, got '{}': write logs to stderr",
-                        Self::label("delete-binding", role),
-                        excerpt(&record.stdout_text(), 120)
-                    ),
-                );
-            }
+        if record.outcome.exit_code == Some(0) {
+            let stdout = record.stdout_text();
+            let failure = (!stdout.trim().is_empty()).then(|| {
+                format!(
+                    "{}: stdout must be empty on success, got '{}': write logs to stderr",
+                    Self::label("delete-binding", role),
+                    excerpt(&stdout, 120)
+                )
+            });
+            self.judge(Rule::StdoutIsOutput, failure);
         }
     }
 
@@ -913,7 +909,7 @@ impl<'a> PlanCheck<'a> {
             manifest: created.deployed.clone(),
         };
         let record = self.call("dashboard", &dashboard, &[0, 10]).await;
-        if record.exit_code == Some(0) {
+        if record.outcome.exit_code == Some(0) {
             self.dashboard_result(&record);
         }
 
@@ -970,37 +966,22 @@ impl<'a> PlanCheck<'a> {
         }
 
         let update = self.instance.update_params(&plan_id, &plan_id, self.params);
-        let request = self.manifest_request(
-            Some(&created),
-            update,
-            previous_secrets.clone(),
-            previous_configs.clone(),
-        );
-        let record = self.call("update", &request, &[0]).await;
-        if let Some(updated) = self.generated("update", &record) {
-            self.secrets_kept("update", &created, &updated);
-        } else {
-            self.skip(
-                Rule::SecretsKeptOnUpdate,
-                "generate-manifest (update) gave no manifest",
-            );
-        }
-
         let upgrade = self.instance.upgrade_params();
-        let request = self.manifest_request(
-            Some(&created),
-            upgrade,
-            previous_secrets.clone(),
-            previous_configs,
-        );
-        let record = self.call("upgrade", &request, &[0]).await;
-        if let Some(upgraded) = self.generated("upgrade", &record) {
-            self.secrets_kept("upgrade", &created, &upgraded);
-        } else {
-            self.skip(
-                Rule::SecretsKeptOnUpdate,
-                "generate-manifest (upgrade) gave no manifest",
+        for (role, params) in [("update", update), ("upgrade", upgrade)] {
+            let request = self.manifest_request(
+                Some(&created),
+                params,
+                previous_secrets.clone(),
+                previous_configs.clone(),
             );
+            let record = self.call(role, &request, &[0]).await;
+            match self.generated(role, &record) {
+                Some(regenerated) => self.secrets_kept(role, &created, &regenerated),
+                None => self.skip(
+                    Rule::SecretsKeptOnUpdate,
+                    format!("generate-manifest ({role}) gave no manifest"),
+                ),
+            }
         }
 
         if self
@@ -1078,13 +1059,14 @@ impl<'a> PlanCheck<'a> {
         let record = self
             .call("app binding", &Request::CreateBinding(app), &[0])
             .await;
-        let app_bound = record.exit_code == Some(0) && self.binding_result("app binding", &record);
+        let app_bound =
+            record.outcome.exit_code == Some(0) && self.binding_result("app binding", &record);
 
         let record = self
             .call("service key", &Request::CreateBinding(key), &[0, 42])
             .await;
         let label = Self::label("create-binding", "service key");
-        let key_bound = match record.exit_code {
+        let key_bound = match record.outcome.exit_code {
             Some(0) => {
                 if self.binding_result("service key", &record) {
                     self.pass(Rule::ServiceKey, "credentials for a service key");
@@ -1136,7 +1118,7 @@ impl<'a> PlanCheck<'a> {
             )
             .await;
         let label = Self::label("delete-binding", "unknown binding");
-        match record.exit_code {
+        match record.outcome.exit_code {
             Some(0) => {
                 self.unbind_result("unknown binding", &record);
                 self.pass(Rule::UnbindUnknown, format!("{label}: exit 0"));
@@ -1155,7 +1137,7 @@ impl<'a> PlanCheck<'a> {
         let request = Request::PlanSchemas(self.plan.clone());
         let record = self.call("plan schemas", &request, allowed).await;
         let label = Self::label("generate-plan-schemas", "plan schemas");
-        match record.exit_code {
+        match record.outcome.exit_code {
             Some(0) => {
                 let Some(doc) = self.result_document(&label, &record) else {
                     self.skip(Rule::PlanSchemas, format!("{label}: no result document"));
@@ -1247,11 +1229,11 @@ impl<'a> PlanCheck<'a> {
             .map(|(role, r)| CallSummary {
                 role: role.clone(),
                 subcommand: r.subcommand,
-                exit_code: r.exit_code,
+                exit_code: r.outcome.exit_code,
                 status: r.status(),
                 millis: r.elapsed.as_millis() as u64,
-                stdout_bytes: r.stdout.len(),
-                stderr_bytes: r.stderr.len(),
+                stdout_bytes: r.outcome.stdout.kept.len(),
+                stderr_bytes: r.outcome.stderr.kept.len(),
             })
             .collect();
         PlanReport {

@@ -221,6 +221,26 @@ pub struct Slowest {
     pub millis: u64,
 }
 
+/// How the calls carried their input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputMode {
+    /// A JSON envelope on stdin.
+    Stdin,
+    /// Legacy positional arguments.
+    Argv,
+}
+
+impl InputMode {
+    /// The mode in words, for the text report.
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Stdin => "stdin (JSON envelope)",
+            Self::Argv => "argv (legacy positional arguments)",
+        }
+    }
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -229,7 +249,7 @@ pub struct Report {
     /// The adapter command.
     pub adapter: String,
     /// `stdin` or `argv` (legacy positional arguments).
-    pub input_mode: &'static str,
+    pub input_mode: InputMode,
     /// One entry per plan checked.
     pub plans: Vec<PlanReport>,
     /// The slowest call.
@@ -249,7 +269,7 @@ impl Report {
     pub fn new(
         config: String,
         adapter: String,
-        input_mode: &'static str,
+        input_mode: InputMode,
         plans: Vec<PlanReport>,
     ) -> Self {
         let count = |s: Status| {
@@ -308,11 +328,7 @@ impl Report {
             out,
             "config {}, input on {}",
             self.config,
-            if self.input_mode == "stdin" {
-                "stdin (JSON envelope)"
-            } else {
-                "argv (legacy positional arguments)"
-            }
+            self.input_mode.describe()
         );
         for plan in &self.plans {
             let _ = writeln!(out);

@@ -3,7 +3,7 @@
 //! on: exit code or signal, both streams, and the time taken.
 
 use super::envelope::Envelope;
-use crate::adapter::process::{self, RunError};
+use crate::adapter::process::{self, Capped, Outcome, RunError};
 use crate::adapter::AdapterProgram;
 use crate::config::{AdapterCommand, AdapterSettings};
 use std::time::{Duration, Instant};
@@ -25,16 +25,9 @@ impl std::ops::Deref for Program {
 pub struct CallRecord {
     /// The adapter subcommand.
     pub subcommand: &'static str,
-    /// The exit code (`None` when a signal ended it, or it never ran).
-    pub exit_code: Option<i32>,
-    /// The signal that ended it.
-    pub signal: Option<i32>,
-    /// Its stdout.
-    pub stdout: Vec<u8>,
-    /// Its stderr.
-    pub stderr: Vec<u8>,
-    /// True when stdout passed `service_adapter.max_output_bytes`.
-    pub stdout_truncated: bool,
+    /// How the process ended: its exit code or signal (neither when it was killed at the
+    /// timeout or never ran) and both streams (as far as it wrote them before a timeout).
+    pub outcome: Outcome,
     /// How long it ran.
     pub elapsed: Duration,
     /// True when it was killed at the timeout.
@@ -44,14 +37,25 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// A call that was not run: why, and how long it took to find out.
+    pub fn not_started(subcommand: &'static str, elapsed: Duration, why: String) -> Self {
+        Self {
+            subcommand,
+            outcome: Outcome::default(),
+            elapsed,
+            timed_out: false,
+            spawn_error: Some(why),
+        }
+    }
+
     /// Its stdout as text.
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
+        String::from_utf8_lossy(&self.outcome.stdout.kept).into_owned()
     }
 
     /// Its stderr as text.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
+        String::from_utf8_lossy(&self.outcome.stderr.kept).into_owned()
     }
 
     /// "exit 0", "signal 9", "killed at the timeout", "not started".
@@ -60,9 +64,9 @@ impl CallRecord {
             "not started".to_string()
         } else if self.timed_out {
             "killed at the timeout".to_string()
-        } else if let Some(code) = self.exit_code {
+        } else if let Some(code) = self.outcome.exit_code {
             format!("exit {code}")
-        } else if let Some(signal) = self.signal {
+        } else if let Some(signal) = self.outcome.signal {
             format!("signal {signal}")
         } else {
             "unknown status".to_string()
@@ -107,32 +111,27 @@ impl Program {
         let started = Instant::now();
         let result = process::run(&inv).await;
         let elapsed = started.elapsed();
-        let mut record = CallRecord {
-            subcommand: envelope.subcommand,
-            exit_code: None,
-            signal: None,
-            stdout: vec![],
-            stderr: vec![],
-            stdout_truncated: false,
-            elapsed,
-            timed_out: false,
-            spawn_error: None,
-        };
-        match result {
-            Ok(o) => {
-                record.exit_code = o.exit_code;
-                record.signal = o.signal;
-                record.stdout = o.stdout;
-                record.stderr = o.stderr;
-                record.stdout_truncated = o.stdout_truncated;
-            }
+        let (outcome, timed_out) = match result {
+            Ok(outcome) => (outcome, false),
+            // What it wrote before it was killed; nothing else of how it ended counts.
             Err(RunError::TimedOut(_, o)) => {
-                record.timed_out = true;
-                record.stdout = o.stdout;
-                record.stderr = o.stderr;
+                let outcome = Outcome {
+                    stdout: Capped::from(o.stdout.kept),
+                    stderr: Capped::from(o.stderr.kept),
+                    ..Outcome::default()
+                };
+                (outcome, true)
             }
-            Err(e @ RunError::Spawn { .. }) => record.spawn_error = Some(e.to_string()),
+            Err(e @ RunError::Spawn { .. }) => {
+                return CallRecord::not_started(envelope.subcommand, elapsed, e.to_string())
+            }
+        };
+        CallRecord {
+            subcommand: envelope.subcommand,
+            outcome,
+            elapsed,
+            timed_out,
+            spawn_error: None,
         }
-        record
     }
 }
