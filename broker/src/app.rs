@@ -247,7 +247,7 @@ impl Application {
         let metrics_data = web::Data::from(metrics);
         let credentials = web::Data::new(Credentials {
             username: config.broker.username.clone(),
-            password: config.broker.password.clone(),
+            password: config.broker.password.clone().into(),
         });
         // actix counts connections per worker: share the broker-wide cap among them.
         let workers = config.broker.http_workers;

@@ -63,7 +63,7 @@ fn json_type_name(value: &Value) -> &'static str {
 /// A value that `Debug` never shows: it prints `<redacted>`, so that a struct holding a secret
 /// can derive `Debug`. Derefs to the value.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub(crate) struct Redacted<T>(pub T);
+pub struct Redacted<T>(pub T);
 
 impl<T> std::fmt::Debug for Redacted<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,7 +92,7 @@ impl<T> std::ops::DerefMut for Redacted<T> {
 }
 
 /// One version of a stored credential.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
     /// The config server's id of this version.
     pub id: String,
@@ -100,18 +100,7 @@ pub struct Credential {
     pub name: String,
     /// Its value: a string (types `value`, `password`), or an object (types `json`,
     /// `certificate` `{ca, certificate, private_key}`, `user`, `rsa`, `ssh`).
-    pub value: Value,
-}
-
-impl std::fmt::Debug for Credential {
-    /// Never prints the value.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("value", &Redacted(&self.value))
-            .finish()
-    }
+    pub value: Redacted<Value>,
 }
 
 /// Why a config-server call failed. Messages name the server and the credential, never a
@@ -219,7 +208,7 @@ mod tests {
         let c = Credential {
             id: "1".into(),
             name: "/odb/s/d/k".into(),
-            value: Value::String("hunter2".into()),
+            value: Value::String("hunter2".into()).into(),
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

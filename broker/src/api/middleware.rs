@@ -12,6 +12,7 @@
 //! * `X-Broker-API-Request-Identity` is echoed on every answer.
 
 use super::error::ApiError;
+use crate::config_server::Redacted;
 use crate::ids::log_safe;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,20 +28,12 @@ use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 /// The credentials platforms must present.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     /// Expected user name.
     pub username: String,
-    /// Expected password.
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
+    /// Expected password (never shown by `Debug`).
+    pub password: Redacted<String>,
 }
 
 impl Credentials {
@@ -443,7 +436,7 @@ mod tests {
     async fn only_the_exact_credentials_are_accepted() {
         let expected = Credentials {
             username: "admin".into(),
-            password: "secret".into(),
+            password: Redacted("secret".into()),
         };
         let basic = |u: &str, p: &str| {
             format!(

@@ -55,7 +55,7 @@ impl From<CredentialJson> for Credential {
         Credential {
             id: c.id,
             name: c.name,
-            value: c.value,
+            value: c.value.into(),
         }
     }
 }

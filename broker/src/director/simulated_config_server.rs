@@ -84,14 +84,14 @@ mod tests {
             .await
             .unwrap();
         let got = server.latest(name).await.unwrap().unwrap();
-        assert_eq!(got.value, serde_json::json!("pw"));
+        assert_eq!(*got.value, serde_json::json!("pw"));
         let newer = server
             .set(name, &CredentialValue::Value("pw2".into()))
             .await
             .unwrap();
         assert_ne!(newer.id, got.id, "each version has its own id");
-        assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().value, "pw");
-        assert_eq!(server.latest(name).await.unwrap().unwrap().value, "pw2");
+        assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().value.0, "pw");
+        assert_eq!(server.latest(name).await.unwrap().unwrap().value.0, "pw2");
         assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().name, name);
         assert_eq!(server.find_by_partial_name("abc").await.unwrap(), [name]);
         assert!(server

@@ -176,7 +176,7 @@ mod tests {
             self.versions.lock().unwrap().push(Credential {
                 id: id.into(),
                 name: name.into(),
-                value,
+                value: value.into(),
             });
         }
         fn check(&self, call: String) -> Result<(), ConfigServerError> {

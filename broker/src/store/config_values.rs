@@ -6,12 +6,13 @@ use super::columns::{get, Json};
 use super::db::{Durability, Row, SqlExt as _};
 use super::sealed::CONFIG_VALUE;
 use super::{StoreResult, Timestamp};
+use crate::config_server::Redacted;
 use crate::store::Store;
 use rusqlite::params;
 use serde_json::Value;
 
 /// One stored version of a credential.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfigValueRecord {
     /// The version's id.
     pub id: String,
@@ -21,19 +22,8 @@ pub struct ConfigValueRecord {
     pub kind: String,
     /// The options it was generated with (`null` for values the broker set).
     pub options: Value,
-    /// The value.
-    pub value: Value,
-}
-
-impl std::fmt::Debug for ConfigValueRecord {
-    /// Never prints the value.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigValueRecord")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
+    /// The value (never shown by `Debug`).
+    pub value: Redacted<Value>,
 }
 
 const COLUMNS: &str = "id, name, kind, options, value";
@@ -45,7 +35,7 @@ fn record(row: &Row<'_>, ring: &super::sealing::Keyring) -> StoreResult<ConfigVa
         name: get(row, "config_values.name")?,
         kind: get(row, "config_values.kind")?,
         options: options.0,
-        value: CONFIG_VALUE.read_json(row, ring)?,
+        value: Redacted(CONFIG_VALUE.read_json(row, ring)?),
     })
 }
 
@@ -73,7 +63,7 @@ impl Store {
             name: name.to_string(),
             kind: kind.to_string(),
             options: options.clone(),
-            value: value.clone(),
+            value: value.clone().into(),
         })
     }
 

@@ -1526,7 +1526,7 @@ fn assert_every_sealed_column_reads(store: &Store, password: &str) {
         .config_value_latest("/odb/svc/service-instance_i1/admin")
         .unwrap()
         .unwrap();
-    assert_eq!(config_value.value, serde_json::json!(password));
+    assert_eq!(*config_value.value, serde_json::json!(password));
 }
 
 /// Every sealed value in the database, as stored.

@@ -110,16 +110,8 @@ pub(super) fn call_kind(method: &Method, path: &str) -> String {
 /// Builds the HTTP client: rustls with the system's web roots plus `root_ca_cert`, keep-alive
 /// pooling, and no redirect following.
 pub(super) fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client, DirectorError> {
-    use crate::tls::ClientError;
-    crate::tls::http_client(root_ca_cert, Duration::from_secs(120)).map_err(|e| {
-        DirectorError::Config(match e {
-            ClientError::NotPem(e) => format!("bosh.root_ca_cert is not a PEM certificate: {e}"),
-            ClientError::Unusable(e) => format!("bosh.root_ca_cert cannot be used: {e}"),
-            ClientError::Build(e) => format!(
-                "cannot build the HTTP client for the director (is bosh.root_ca_cert a valid certificate?): {e}"
-            ),
-        })
-    })
+    crate::tls::http_client(root_ca_cert, Duration::from_secs(120))
+        .map_err(|e| DirectorError::Config(e.words("the director", "bosh.root_ca_cert")))
 }
 
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
