@@ -26,11 +26,7 @@ pub const PARALLEL_UPDATE: &str = "parallel";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BoshManifest {
     /// Runtime addons (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub addons: Vec<Addon>,
     /// Deployment name; must equal the service deployment's name.
     #[serde(default, deserialize_with = "null_default")]
@@ -55,11 +51,7 @@ pub struct BoshManifest {
     )]
     pub properties: Properties,
     /// Variables for the config server (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<Variable>,
     /// Deployment tags (omitted when empty).
     #[serde(
@@ -145,11 +137,7 @@ pub struct Stemcell {
     #[serde(default, deserialize_with = "null_default")]
     pub version: String,
     /// Stemcell name (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub name: String,
 }
 
@@ -157,55 +145,31 @@ pub struct Stemcell {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceGroup {
     /// Group name (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// `service` or `errand` (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub lifecycle: String,
     /// Number of instances.
     #[serde(default, deserialize_with = "null_default")]
     pub instances: i64,
     /// Jobs (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
     /// VM type.
     #[serde(default, deserialize_with = "null_default")]
     pub vm_type: String,
     /// VM extensions (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub vm_extensions: Vec<String>,
     /// Stemcell alias.
     #[serde(default, deserialize_with = "null_default")]
     pub stemcell: String,
     /// Persistent disk type (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub persistent_disk_type: String,
     /// Availability zones (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub azs: Vec<String>,
     /// Networks.
     #[serde(default, deserialize_with = "null_default")]
@@ -218,11 +182,7 @@ pub struct InstanceGroup {
     )]
     pub properties: Properties,
     /// Groups this one was migrated from (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub migrated_from: Vec<Migration>,
     /// VM environment (omitted when empty).
     #[serde(
@@ -251,18 +211,10 @@ pub struct Network {
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     /// Static IPs (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub static_ips: Vec<String>,
     /// Default gateway/DNS roles, such as `["dns", "gateway"]` (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub default: Vec<String>,
 }
 
@@ -333,11 +285,7 @@ pub struct Variable {
     #[serde(rename = "type", default, deserialize_with = "null_default")]
     pub var_type: String,
     /// Update mode, such as `no-overwrite` (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub update_mode: String,
     /// Generation options (omitted when empty).
     #[serde(
@@ -398,46 +346,22 @@ pub struct Addon {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlacementRule {
     /// Stemcells by OS.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub stemcell: Vec<PlacementRuleStemcell>,
     /// Deployment names.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub deployments: Vec<String>,
     /// Jobs (by name and release).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
     /// Instance group names.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub instance_groups: Vec<String>,
     /// Network names.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<String>,
     /// Team names.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<String>,
 }
 
@@ -473,11 +397,7 @@ pub struct Job {
     )]
     pub consumes: Properties,
     /// Custom link providers (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub custom_provider_definitions: Vec<CustomProviderDefinition>,
     /// Job properties (omitted when empty).
     #[serde(
@@ -500,18 +420,10 @@ pub struct ProvidesLink {
     )]
     pub as_name: String,
     /// Whether other deployments may consume it (omitted when false).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_false"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
     pub shared: bool,
     /// DNS aliases (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<Alias>,
 }
 
@@ -522,25 +434,13 @@ pub struct Alias {
     #[serde(default, deserialize_with = "null_default")]
     pub domain: String,
     /// `healthy`, `unhealthy`, `all` or `default` (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub health_filter: String,
     /// Initial health check mode (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub initial_health_check: String,
     /// Placeholder type, such as `uuid` (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub placeholder_type: String,
 }
 
@@ -548,25 +448,13 @@ pub struct Alias {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumesLink {
     /// Name of the provided link.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub from: String,
     /// Deployment providing it, for cross-deployment links.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub deployment: String,
     /// Network to resolve addresses on.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub network: String,
 }
 
@@ -580,11 +468,7 @@ pub struct CustomProviderDefinition {
     #[serde(rename = "type", default, deserialize_with = "null_default")]
     pub provider_type: String,
     /// Properties exposed on the link (omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
 }
 
@@ -603,21 +487,12 @@ impl Job {
 
     /// Returns the job with `consumes.<name>: {from: <from>}`.
     pub fn add_consumes_link(self, name: &str, from: &str) -> Job {
-        self.with_consumes(
-            name,
-            ConsumesLink {
-                from: from.to_string(),
-                ..ConsumesLink::default()
-            },
-        )
+        self.with_consumes(name, ConsumesLink { from: from.to_string(), ..ConsumesLink::default() })
     }
 
     /// Returns the job with `consumes.<name>: {from: <from>, deployment: <deployment>}`.
     pub fn add_cross_deployment_consumes_link(
-        self,
-        name: &str,
-        from: &str,
-        deployment: &str,
+        self, name: &str, from: &str, deployment: &str,
     ) -> Job {
         self.with_consumes(
             name,
@@ -631,24 +506,19 @@ impl Job {
 
     /// Returns the job with `consumes.<name>: nil`, which tells BOSH not to wire the link.
     pub fn add_nullified_consumes_link(mut self, name: &str) -> Job {
-        self.consumes
-            .insert(name.to_string(), Value::String("nil".to_string()));
+        self.consumes.insert(name.to_string(), Value::String("nil".to_string()));
         self
     }
 
     /// Returns the job with one more custom provider definition.
     pub fn add_custom_provider_definition(
-        mut self,
-        name: &str,
-        provider_type: &str,
-        properties: Vec<String>,
+        mut self, name: &str, provider_type: &str, properties: Vec<String>,
     ) -> Job {
-        self.custom_provider_definitions
-            .push(CustomProviderDefinition {
-                name: name.to_string(),
-                provider_type: provider_type.to_string(),
-                properties,
-            });
+        self.custom_provider_definitions.push(CustomProviderDefinition {
+            name: name.to_string(),
+            provider_type: provider_type.to_string(),
+            properties,
+        });
         self
     }
 

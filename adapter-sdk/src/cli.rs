@@ -26,8 +26,7 @@ use crate::{
 pub trait ManifestGenerator {
     /// Returns the manifest, plus any broker-managed secrets, BOSH configs and labels.
     fn generate_manifest(
-        &self,
-        params: GenerateManifestParams,
+        &self, params: GenerateManifestParams,
     ) -> Result<GenerateManifestOutput, AdapterError>;
 }
 
@@ -49,8 +48,7 @@ pub trait DashboardUrlGenerator {
 pub trait SchemaGenerator {
     /// Returns JSON schemas for provision, update and bind parameters.
     fn generate_plan_schemas(
-        &self,
-        params: GeneratePlanSchemasParams,
+        &self, params: GeneratePlanSchemasParams,
     ) -> Result<PlanSchema, AdapterError>;
 }
 
@@ -127,20 +125,11 @@ type Outcome = Result<Vec<u8>, Failure>;
 /// Any argument after the subcommand selects the legacy positional form and stdin is not
 /// read; otherwise stdin is read to EOF as the JSON envelope.
 pub fn handle(
-    handler: &CommandLineHandler,
-    args: &[String],
-    stdin: &mut dyn Read,
-    stdout: &mut dyn Write,
+    handler: &CommandLineHandler, args: &[String], stdin: &mut dyn Read, stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
     let Some(subcommand) = args.get(1) else {
-        log(
-            stderr,
-            &format!(
-                "the following commands are supported: {}",
-                handler.supported_list()
-            ),
-        );
+        log(stderr, &format!("the following commands are supported: {}", handler.supported_list()));
         return ERROR_EXIT_CODE;
     };
     log(stderr, &format!("handling {subcommand}"));
@@ -162,18 +151,10 @@ pub fn handle(
         Some(true) => {}
     }
 
-    let program = args
-        .first()
-        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
-        .unwrap_or_default();
+    let program =
+        args.first().map(|p| p.rsplit('/').next().unwrap_or(p).to_string()).unwrap_or_default();
     let rest = &args[2..];
-    let invocation = Invocation {
-        handler,
-        program: &program,
-        rest,
-        stdin,
-        stderr: &mut *stderr,
-    };
+    let invocation = Invocation { handler, program: &program, rest, stdin, stderr: &mut *stderr };
     let outcome = invocation.dispatch(subcommand);
     match outcome {
         Ok(bytes) => {
@@ -198,19 +179,11 @@ pub fn handle(
 /// Runs the adapter with the process's arguments and standard streams, then exits with
 /// the resulting code. A panic in adapter code exits with code 2 and empty stdout.
 pub fn run(handler: CommandLineHandler) -> ! {
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut stdout = std::io::stdout().lock();
         let mut stderr = std::io::stderr().lock();
-        handle(
-            &handler,
-            &args,
-            &mut std::io::stdin().lock(),
-            &mut stdout,
-            &mut stderr,
-        )
+        handle(&handler, &args, &mut std::io::stdin().lock(), &mut stdout, &mut stderr)
     }))
     .unwrap_or(2);
     std::process::exit(code)
@@ -267,11 +240,7 @@ impl Invocation<'_> {
     }
 
     fn generate_manifest(mut self) -> Outcome {
-        let generator = self
-            .handler
-            .manifest_generator
-            .as_deref()
-            .ok_or_else(|| sdk(""))?;
+        let generator = self.handler.manifest_generator.as_deref().ok_or_else(|| sdk(""))?;
         let (input, legacy) = if self.legacy() {
             self.require_args(
                 GENERATE_MANIFEST,
@@ -303,18 +272,13 @@ impl Invocation<'_> {
         let marshalled = output
             .to_marshalled()
             .map_err(|e| sdk(format!("error marshalling manifest yaml output: {e}")))?;
-        let json = try_to_go_json(&marshalled).map_err(|e| {
-            sdk(format!(
-                "error marshalling generate-manifest json output: {e}"
-            ))
-        })?;
+        let json = try_to_go_json(&marshalled)
+            .map_err(|e| sdk(format!("error marshalling generate-manifest json output: {e}")))?;
         Ok(json.into_bytes())
     }
 
     fn binding_input(
-        &mut self,
-        subcommand: &str,
-        key: fn(InputParams) -> BindingJsonParams,
+        &mut self, subcommand: &str, key: fn(InputParams) -> BindingJsonParams,
     ) -> Result<BindingJsonParams, Failure> {
         if self.legacy() {
             self.require_args(
@@ -367,17 +331,9 @@ impl Invocation<'_> {
     }
 
     fn dashboard_url(mut self) -> Outcome {
-        let generator = self
-            .handler
-            .dashboard_url_generator
-            .as_deref()
-            .ok_or_else(|| sdk(""))?;
+        let generator = self.handler.dashboard_url_generator.as_deref().ok_or_else(|| sdk(""))?;
         let input = if self.legacy() {
-            self.require_args(
-                DASHBOARD_URL,
-                3,
-                "<instance-ID> <plan-JSON> <manifest-YAML>",
-            )?;
+            self.require_args(DASHBOARD_URL, 3, "<instance-ID> <plan-JSON> <manifest-YAML>")?;
             let r = self.rest;
             DashboardUrlJsonParams {
                 instance_id: r[0].clone(),
@@ -387,11 +343,8 @@ impl Invocation<'_> {
         } else {
             self.read_input()?.dashboard_url
         };
-        let plan = parse_plan(
-            &input.plan,
-            "unmarshalling service plan",
-            "validating service plan",
-        )?;
+        let plan =
+            parse_plan(&input.plan, "unmarshalling service plan", "validating service plan")?;
         let manifest = BoshManifest::from_yaml(&input.manifest)
             .map_err(|e| sdk(format!("unmarshalling manifest YAML: {e}")))?;
         let url = generator.dashboard_url(DashboardUrlParams {
@@ -405,11 +358,7 @@ impl Invocation<'_> {
     }
 
     fn generate_plan_schemas(mut self) -> Outcome {
-        let generator = self
-            .handler
-            .schema_generator
-            .as_deref()
-            .ok_or_else(|| sdk(""))?;
+        let generator = self.handler.schema_generator.as_deref().ok_or_else(|| sdk(""))?;
         let plan_json = if self.legacy() {
             let plan_json = parse_plan_json_flag(self.rest, self.stderr)?;
             if plan_json.is_empty() {
@@ -422,11 +371,8 @@ impl Invocation<'_> {
         } else {
             self.read_input()?.generate_plan_schemas.plan
         };
-        let plan = parse_plan(
-            &plan_json,
-            "error unmarshalling plan JSON",
-            "error validating plan JSON",
-        )?;
+        let plan =
+            parse_plan(&plan_json, "error unmarshalling plan JSON", "error validating plan JSON")?;
         let schema = generator.generate_plan_schemas(GeneratePlanSchemasParams { plan })?;
         let json = try_to_go_json(&schema)
             .map_err(|e| sdk(format!("error marshalling plan schema json output: {e}")))?;
@@ -490,18 +436,14 @@ fn parse_plan(text: &str, unmarshal_prefix: &str, validate_prefix: &str) -> Resu
 }
 
 fn parse_object<T: DeserializeOwned + Default>(
-    text: &str,
-    go_type: &str,
-    prefix: &str,
+    text: &str, go_type: &str, prefix: &str,
 ) -> Result<Option<T>, Failure> {
     gojson::decode_optional::<T>(text, go_type).map_err(|e| sdk(format!("{prefix}: {e}")))
 }
 
 /// `""` means absent (`None`), as does `"null"`.
 fn parse_optional_object<T: DeserializeOwned + Default>(
-    text: &str,
-    go_type: &str,
-    prefix: &str,
+    text: &str, go_type: &str, prefix: &str,
 ) -> Result<Option<T>, Failure> {
     if text.is_empty() {
         return Ok(None);
@@ -516,19 +458,14 @@ fn parse_request_params(text: &str, prefix: &str) -> Result<RequestParameters, F
 }
 
 fn parse_generate_manifest(
-    input: &GenerateManifestJsonParams,
-    legacy: bool,
+    input: &GenerateManifestJsonParams, legacy: bool,
 ) -> Result<GenerateManifestParams, Failure> {
     let service_deployment =
         ServiceDeployment::from_json(&input.service_deployment).map_err(|e| match e {
             PlanError::Unmarshal(m) => sdk(format!("unmarshalling service deployment: {m}")),
             PlanError::Invalid(v) => sdk(format!("validating service deployment: {v}")),
         })?;
-    let plan = parse_plan(
-        &input.plan,
-        "unmarshalling service plan",
-        "validating service plan",
-    )?;
+    let plan = parse_plan(&input.plan, "unmarshalling service plan", "validating service plan")?;
     let request_params =
         parse_request_params(&input.request_parameters, "unmarshalling requestParams")?;
     let previous_manifest = if input.previous_manifest.is_empty() {

@@ -59,23 +59,20 @@ pub(crate) fn kind(value: &Value) -> &'static str {
 /// Decodes an object-shaped type from a parsed value. A non-object (other than `null`)
 /// gives Go's `json: cannot unmarshal <kind> into Go value of type <go_type>`.
 pub(crate) fn decode<T: DeserializeOwned + Default>(
-    value: Value,
-    go_type: &str,
+    value: Value, go_type: &str,
 ) -> Result<T, String> {
     match value {
         Value::Null => Ok(T::default()),
         Value::Object(_) => serde_json::from_value(value).map_err(|e| e.to_string()),
-        other => Err(format!(
-            "json: cannot unmarshal {} into Go value of type {go_type}",
-            kind(&other)
-        )),
+        other => {
+            Err(format!("json: cannot unmarshal {} into Go value of type {go_type}", kind(&other)))
+        }
     }
 }
 
 /// Parses then decodes, treating JSON `null` as "absent" (`None`).
 pub(crate) fn decode_optional<T: DeserializeOwned + Default>(
-    text: &str,
-    go_type: &str,
+    text: &str, go_type: &str,
 ) -> Result<Option<T>, String> {
     match parse(text.as_bytes())? {
         Value::Null => Ok(None),
@@ -87,20 +84,13 @@ const MAX_DEPTH: usize = 10_000;
 
 /// Checks JSON syntax, returning the message Go's scanner would give.
 pub(crate) fn check_syntax(bytes: &[u8]) -> Result<(), String> {
-    let mut scanner = Scanner {
-        bytes,
-        pos: 0,
-        depth: 0,
-    };
+    let mut scanner = Scanner { bytes, pos: 0, depth: 0 };
     scanner.skip_ws();
     scanner.value()?;
     scanner.skip_ws();
     match scanner.peek() {
         None => Ok(()),
-        Some(c) => Err(format!(
-            "invalid character {} after top-level value",
-            quote_char(c)
-        )),
+        Some(c) => Err(format!("invalid character {} after top-level value", quote_char(c))),
     }
 }
 
@@ -151,10 +141,7 @@ impl Scanner<'_> {
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),
             c @ (b'-' | b'0'..=b'9') => self.number(c),
-            c => Err(format!(
-                "invalid character {} looking for beginning of value",
-                quote_char(c)
-            )),
+            c => Err(format!("invalid character {} looking for beginning of value", quote_char(c))),
         }
     }
 
@@ -187,12 +174,7 @@ impl Scanner<'_> {
             self.skip_ws();
             match self.next()? {
                 b':' => {}
-                c => {
-                    return Err(format!(
-                        "invalid character {} after object key",
-                        quote_char(c)
-                    ))
-                }
+                c => return Err(format!("invalid character {} after object key", quote_char(c))),
             }
             self.skip_ws();
             self.value()?;
@@ -223,10 +205,7 @@ impl Scanner<'_> {
                 b',' => self.skip_ws(),
                 b']' => return Ok(()),
                 c => {
-                    return Err(format!(
-                        "invalid character {} after array element",
-                        quote_char(c)
-                    ))
+                    return Err(format!("invalid character {} after array element", quote_char(c)))
                 }
             }
         }
@@ -257,10 +236,7 @@ impl Scanner<'_> {
                     }
                 },
                 c if c < 0x20 => {
-                    return Err(format!(
-                        "invalid character {} in string literal",
-                        quote_char(c)
-                    ))
+                    return Err(format!("invalid character {} in string literal", quote_char(c)))
                 }
                 _ => {}
             }
@@ -291,12 +267,7 @@ impl Scanner<'_> {
         let first = if first == b'-' {
             match self.next()? {
                 c @ b'0'..=b'9' => c,
-                c => {
-                    return Err(format!(
-                        "invalid character {} in numeric literal",
-                        quote_char(c)
-                    ))
-                }
+                c => return Err(format!("invalid character {} in numeric literal", quote_char(c))),
             }
         } else {
             first
@@ -342,38 +313,20 @@ mod tests {
     fn syntax_errors_read_like_go() {
         let cases = [
             ("", "unexpected end of JSON input"),
-            (
-                "{not json",
-                "invalid character 'n' looking for beginning of object key string",
-            ),
+            ("{not json", "invalid character 'n' looking for beginning of object key string"),
             ("{\"create_binding\":", "unexpected end of JSON input"),
-            (
-                "notjson",
-                "invalid character 'o' in literal null (expecting 'u')",
-            ),
+            ("notjson", "invalid character 'o' in literal null (expecting 'u')"),
             ("{} x", "invalid character 'x' after top-level value"),
             ("[1 2]", "invalid character '2' after array element"),
             ("{\"a\" 1}", "invalid character '1' after object key"),
-            (
-                "{\"a\":1 \"b\"}",
-                "invalid character '\"' after object key:value pair",
-            ),
+            ("{\"a\":1 \"b\"}", "invalid character '\"' after object key:value pair"),
             ("x", "invalid character 'x' looking for beginning of value"),
             ("-x", "invalid character 'x' in numeric literal"),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                check_syntax(input.as_bytes()).unwrap_err(),
-                want,
-                "input {input:?}"
-            );
+            assert_eq!(check_syntax(input.as_bytes()).unwrap_err(), want, "input {input:?}");
         }
-        for ok in [
-            "{}",
-            "null",
-            " [1, -2.5e+3, \"a\\u00e9\", true, false, null] ",
-            "0",
-        ] {
+        for ok in ["{}", "null", " [1, -2.5e+3, \"a\\u00e9\", true, false, null] ", "0"] {
             assert!(check_syntax(ok.as_bytes()).is_ok(), "{ok}");
         }
     }

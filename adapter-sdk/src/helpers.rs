@@ -26,13 +26,10 @@ pub enum HelperError {
 
 /// Finds the one release that provides `job`.
 pub fn find_release_for_job<'a>(
-    job: &str,
-    releases: &'a [ServiceRelease],
+    job: &str, releases: &'a [ServiceRelease],
 ) -> Result<&'a ServiceRelease, HelperError> {
-    let providers: Vec<&ServiceRelease> = releases
-        .iter()
-        .filter(|r| r.jobs.iter().any(|j| j == job))
-        .collect();
+    let providers: Vec<&ServiceRelease> =
+        releases.iter().filter(|r| r.jobs.iter().any(|j| j == job)).collect();
     match providers.as_slice() {
         [] => Err(HelperError::JobNotProvided(job.to_string())),
         [one] => Ok(one),
@@ -50,9 +47,7 @@ pub fn find_release_for_job<'a>(
 /// skipped, so the result may be empty. Fails when the plan has no groups or a job is not
 /// provided by exactly one release.
 pub fn generate_instance_groups_with_no_properties(
-    plan_groups: &[InstanceGroup],
-    releases: &[ServiceRelease],
-    stemcell_alias: &str,
+    plan_groups: &[InstanceGroup], releases: &[ServiceRelease], stemcell_alias: &str,
     group_to_jobs: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<bosh::InstanceGroup>, HelperError> {
     if plan_groups.is_empty() {
@@ -85,18 +80,13 @@ pub fn generate_instance_groups_with_no_properties(
             networks: group
                 .networks
                 .iter()
-                .map(|name| bosh::Network {
-                    name: name.clone(),
-                    ..bosh::Network::default()
-                })
+                .map(|name| bosh::Network { name: name.clone(), ..bosh::Network::default() })
                 .collect(),
             lifecycle: group.lifecycle.clone(),
             migrated_from: group
                 .migrated_from
                 .iter()
-                .map(|m| bosh::Migration {
-                    name: m.name.clone(),
-                })
+                .map(|m| bosh::Migration { name: m.name.clone() })
                 .collect(),
             ..bosh::InstanceGroup::default()
         });

@@ -40,10 +40,7 @@ impl MaxInFlight {
     /// Whether `value` satisfies the (unanchored) `\d+%` rule.
     pub fn is_valid_percentage(value: &str) -> bool {
         let bytes = value.as_bytes();
-        bytes
-            .iter()
-            .enumerate()
-            .any(|(i, b)| *b == b'%' && i > 0 && bytes[i - 1].is_ascii_digit())
+        bytes.iter().enumerate().any(|(i, b)| *b == b'%' && i > 0 && bytes[i - 1].is_ascii_digit())
     }
 
     /// Checks a value that was built in code (encoding does the same check).
@@ -105,9 +102,7 @@ impl<'de> Visitor<'de> for MaxInFlightVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<MaxInFlight, E> {
-        i64::try_from(v)
-            .map(MaxInFlight::Count)
-            .map_err(|_| invalid(&v.to_string()))
+        i64::try_from(v).map(MaxInFlight::Count).map_err(|_| invalid(&v.to_string()))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<MaxInFlight, E> {

@@ -47,18 +47,10 @@ pub struct InstanceGroup {
     #[serde(default, deserialize_with = "null_default")]
     pub vm_type: String,
     /// VM extensions from the cloud config.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub vm_extensions: Vec<String>,
     /// Persistent disk type from the cloud config.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub persistent_disk_type: String,
     /// Number of instances (at least 1).
     #[serde(default, deserialize_with = "null_default")]
@@ -70,18 +62,10 @@ pub struct InstanceGroup {
     #[serde(default, deserialize_with = "null_default")]
     pub azs: Vec<String>,
     /// `service` or `errand`; empty means the BOSH default.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub lifecycle: String,
     /// Instance groups this one was migrated from.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub migrated_from: Vec<Migration>,
 }
 
@@ -97,18 +81,10 @@ pub struct Migration {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleErrands {
     /// Errands run after every successful deploy.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub post_deploy: Vec<Errand>,
     /// Errands run before a deployment is deleted.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub pre_delete: Vec<Errand>,
 }
 
@@ -116,18 +92,10 @@ pub struct LifecycleErrands {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Errand {
     /// Errand name.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Instances to run it on, such as `"group/0"`; empty means the errand's default.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
 }
 
@@ -236,11 +204,7 @@ impl Checker {
 
     /// Go `required` on a string: present and non-empty.
     pub(crate) fn required_string(&mut self, obj: &Value, key: &str, prefix: &str, field: &str) {
-        if obj
-            .get(key)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if obj.get(key).and_then(Value::as_str).is_none_or(str::is_empty) {
             self.fail(prefix, field, "required");
         }
     }
@@ -248,11 +212,7 @@ impl Checker {
     /// Go `required` on a slice: present and not null (an empty list passes).
     /// Returns the list when present.
     pub(crate) fn required_list<'a>(
-        &mut self,
-        obj: &'a Value,
-        key: &str,
-        prefix: &str,
-        field: &str,
+        &mut self, obj: &'a Value, key: &str, prefix: &str, field: &str,
     ) -> Option<&'a Vec<Value>> {
         match obj.get(key) {
             Some(Value::Array(items)) => Some(items),
@@ -267,9 +227,7 @@ impl Checker {
         if self.failures.is_empty() {
             Ok(())
         } else {
-            Err(ValidationError {
-                failures: self.failures,
-            })
+            Err(ValidationError { failures: self.failures })
         }
     }
 }

@@ -75,12 +75,7 @@ impl ServiceDeployment {
 /// Validates a service deployment's raw JSON with Go validator semantics.
 pub fn validate_service_deployment_json(value: &Value) -> Result<(), ValidationError> {
     let mut checker = Checker::default();
-    checker.required_string(
-        value,
-        "deployment_name",
-        "ServiceDeployment",
-        "DeploymentName",
-    );
+    checker.required_string(value, "deployment_name", "ServiceDeployment", "DeploymentName");
     checker.required_list(value, "releases", "ServiceDeployment", "Releases");
     checker.required_list(value, "stemcells", "ServiceDeployment", "Stemcells");
     checker.finish()
@@ -107,18 +102,10 @@ pub struct Stemcell {
     #[serde(rename = "stemcell_os", default, deserialize_with = "null_default")]
     pub os: String,
     /// Stemcell version, such as `1.404`.
-    #[serde(
-        rename = "stemcell_version",
-        default,
-        deserialize_with = "null_default"
-    )]
+    #[serde(rename = "stemcell_version", default, deserialize_with = "null_default")]
     pub version: String,
     /// Optional stemcell name; omitted when empty.
-    #[serde(
-        rename = "stemcell_name",
-        default,
-        skip_serializing_if = "is_none_or_empty"
-    )]
+    #[serde(rename = "stemcell_name", default, skip_serializing_if = "is_none_or_empty")]
     pub name: Option<String>,
 }
 
@@ -157,25 +144,13 @@ pub struct Binding {
     #[serde(default)]
     pub credentials: Option<Value>,
     /// Syslog drain URL, if the service offers one.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub syslog_drain_url: String,
     /// Route service URL, if the service is a route service.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub route_service_url: String,
     /// Backup agent URL, for backup-agent bindings.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub backup_agent_url: String,
 }
 

@@ -108,23 +108,15 @@ pub struct GeneratePlanSchemasJsonParams {
 
 /// Go type names of the envelope sections, for error messages.
 const SECTIONS: &[(&str, &str)] = &[
-    (
-        "generate_manifest",
-        "serviceadapter.GenerateManifestJSONParams",
-    ),
+    ("generate_manifest", "serviceadapter.GenerateManifestJSONParams"),
     ("dashboard_url", "serviceadapter.DashboardUrlJSONParams"),
     ("create_binding", "serviceadapter.BindingJSONParams"),
     ("delete_binding", "serviceadapter.BindingJSONParams"),
-    (
-        "generate_plan_schemas",
-        "serviceadapter.GeneratePlanSchemasJSONParams",
-    ),
+    ("generate_plan_schemas", "serviceadapter.GeneratePlanSchemasJSONParams"),
 ];
 
 fn lowercase_keys(map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
-    map.into_iter()
-        .map(|(k, v)| (k.to_lowercase(), v))
-        .collect()
+    map.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()
 }
 
 impl InputParams {

@@ -139,8 +139,7 @@ fn use_literal_block(s: &str) -> bool {
     s.contains('\n')
         && !s.starts_with([' ', '\t', '\n'])
         && !s.ends_with("\n\n")
-        && s.chars()
-            .all(|c| c == '\n' || c == '\t' || !needs_escape(c))
+        && s.chars().all(|c| c == '\n' || c == '\t' || !needs_escape(c))
         && !s.lines().any(|l| l.ends_with([' ', '\t']))
 }
 
@@ -214,8 +213,7 @@ pub(crate) fn is_plain_safe(s: &str) -> bool {
     if s.contains(": ") || s.contains(" #") || s.contains(":\t") || s.contains("\t#") {
         return false;
     }
-    !s.chars()
-        .any(|c| needs_escape(c) || c == '\t' || c == '\u{85}')
+    !s.chars().any(|c| needs_escape(c) || c == '\t' || c == '\u{85}')
 }
 
 /// Anything a YAML 1.1 or 1.2 reader might resolve as an int or float: decimal, octal,
@@ -238,13 +236,8 @@ fn looks_numeric(s: &str) -> bool {
     if let Some(hex) = lower.strip_prefix("0x") {
         return hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
     }
-    if let Some(digits) = lower
-        .strip_prefix("0b")
-        .or_else(|| lower.strip_prefix("0o"))
-    {
-        return digits
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if let Some(digits) = lower.strip_prefix("0b").or_else(|| lower.strip_prefix("0o")) {
+        return digits.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     }
     let mut previous = ' ';
     let mut dots = 0;
@@ -313,9 +306,7 @@ pub(crate) fn manifest_from_yaml(text: &str) -> Result<Option<BoshManifest>, Yam
         return Ok(None);
     }
     check_update_blocks(&tree)?;
-    serde_yaml::from_str(text)
-        .map(Some)
-        .map_err(|e| YamlError(e.to_string()))
+    serde_yaml::from_str(text).map(Some).map_err(|e| YamlError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -45,10 +45,7 @@ fn t1_manifest() -> BoshManifest {
     };
     BoshManifest {
         name: "service-instance_6f1c2a7e-1d2b-4c3d-9e8f-0a1b2c3d4e5f".into(),
-        releases: vec![bosh::Release {
-            name: "redis".into(),
-            version: "0.1.0".into(),
-        }],
+        releases: vec![bosh::Release { name: "redis".into(), version: "0.1.0".into() }],
         stemcells: vec![bosh::Stemcell {
             alias: "only-stemcell".into(),
             os: "ubuntu-jammy".into(),
@@ -63,10 +60,7 @@ fn t1_manifest() -> BoshManifest {
             stemcell: "only-stemcell".into(),
             persistent_disk_type: "ten".into(),
             azs: vec!["z1".into()],
-            networks: vec![bosh::Network {
-                name: "default".into(),
-                ..Default::default()
-            }],
+            networks: vec![bosh::Network { name: "default".into(), ..Default::default() }],
             ..Default::default()
         }],
         update: Some(bosh::Update {
@@ -102,9 +96,7 @@ fn t1_manifest() -> BoshManifest {
 fn t1_output() -> GenerateManifestOutput {
     GenerateManifestOutput {
         manifest: t1_manifest(),
-        odb_managed_secrets: Some(props(
-            json!({"odb_managed_secret": "HardcodedAdapterValue"}),
-        )),
+        odb_managed_secrets: Some(props(json!({"odb_managed_secret": "HardcodedAdapterValue"}))),
         configs: Some(BoshConfigs::new()),
         labels: BTreeMap::new(),
     }
@@ -119,20 +111,13 @@ fn fake_with_t1() -> Fake {
 #[test]
 fn t1_manifest_yaml_matches_go_byte_for_byte() {
     assert_eq!(t1_manifest().to_yaml().unwrap(), T1_MANIFEST);
-    assert_eq!(
-        BoshManifest::from_yaml(T1_MANIFEST).unwrap().unwrap(),
-        t1_manifest()
-    );
+    assert_eq!(BoshManifest::from_yaml(T1_MANIFEST).unwrap().unwrap(), t1_manifest());
 }
 
 #[test]
 fn t1_generate_manifest_new_instance_stdin() {
     let fake = fake_with_t1();
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&provision_input()),
-    );
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&provision_input()));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stderr, "[odb-sdk] handling generate-manifest\n");
     let expected = format!(
@@ -171,23 +156,13 @@ fn t2_update_inputs() {
     gm.request_parameters = r#"{"service_id":"svc-id","plan_id":"plan-id","previous_values":{"plan_id":"plan-id","service_id":"svc-id","organization_id":"org","space_id":"space"},"context":{"platform":"cloudfoundry","instance_name":"my-redis"},"parameters":{"maxclients":1000}}"#.into();
     gm.previous_secrets = r#"{"((secret_pass))":"pAsSw0rd"}"#.into();
     gm.previous_configs = "{}".into();
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&input),
-    );
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&input));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let seen = fake.seen_generate.borrow().clone().unwrap();
-    assert_eq!(
-        seen.plan.update.unwrap().max_in_flight,
-        MaxInFlight::Percent("25%".into())
-    );
+    assert_eq!(seen.plan.update.unwrap().max_in_flight, MaxInFlight::Percent("25%".into()));
     assert_eq!(seen.previous_plan.unwrap().instance_groups.len(), 1);
     assert_eq!(seen.previous_manifest.unwrap(), t1_manifest());
-    assert_eq!(
-        seen.previous_secrets.unwrap()["((secret_pass))"],
-        "pAsSw0rd"
-    );
+    assert_eq!(seen.previous_secrets.unwrap()["((secret_pass))"], "pAsSw0rd");
     assert_eq!(seen.previous_configs, Some(BoshConfigs::new()));
     assert_eq!(seen.request_params.previous_values()["plan_id"], "plan-id");
 }
@@ -200,11 +175,7 @@ fn t3_upgrade_request_parameters_forms_are_accepted() {
         input.generate_manifest.request_parameters = rp.into();
         input.generate_manifest.previous_plan = PLAN.into();
         input.generate_manifest.previous_manifest = T1_MANIFEST.into();
-        let r = run(
-            &handler(&fake, false),
-            &["generate-manifest"],
-            &envelope(&input),
-        );
+        let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&input));
         assert_eq!(r.code, 0, "{rp}: {}", r.stderr);
         let seen = fake.seen_generate.borrow().clone().unwrap();
         assert!(seen.request_params.arbitrary_context().is_empty());
@@ -219,20 +190,9 @@ fn t7_previous_secrets_empty_string_is_an_empty_map_and_null_is_none() {
         let fake = fake_with_t1();
         let mut input = provision_input();
         input.generate_manifest.previous_secrets = sent.into();
-        let r = run(
-            &handler(&fake, false),
-            &["generate-manifest"],
-            &envelope(&input),
-        );
+        let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&input));
         assert_eq!(r.code, 0);
-        assert_eq!(
-            fake.seen_generate
-                .borrow()
-                .clone()
-                .unwrap()
-                .previous_secrets,
-            expected
-        );
+        assert_eq!(fake.seen_generate.borrow().clone().unwrap().previous_secrets, expected);
     }
 }
 
@@ -247,11 +207,7 @@ fn t5_uaa_client_and_configs() {
     *fake.manifest.borrow_mut() = Some(Ok(out));
     let mut input = provision_input();
     input.generate_manifest.uaa_client = r#"{"client_id":"cid","client_secret":"csec","name":"n","allowpublic":"true","redirect_uri":"x"}"#.into();
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&input),
-    );
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&input));
     assert_eq!(r.code, 0);
     assert!(
         r.stdout.ends_with(
@@ -260,17 +216,8 @@ fn t5_uaa_client_and_configs() {
         "{}",
         r.stdout
     );
-    let client = fake
-        .seen_generate
-        .borrow()
-        .clone()
-        .unwrap()
-        .service_instance_uaa_client
-        .unwrap();
-    assert_eq!(
-        (client.client_id.as_str(), client.name.as_str()),
-        ("cid", "n")
-    );
+    let client = fake.seen_generate.borrow().clone().unwrap().service_instance_uaa_client.unwrap();
+    assert_eq!((client.client_id.as_str(), client.name.as_str()), ("cid", "n"));
 }
 
 #[test]
@@ -283,14 +230,7 @@ fn t4_legacy_generate_manifest() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, T1_MANIFEST);
-    assert_eq!(
-        fake.seen_generate
-            .borrow()
-            .clone()
-            .unwrap()
-            .previous_secrets,
-        None
-    );
+    assert_eq!(fake.seen_generate.borrow().clone().unwrap().previous_secrets, None);
 
     let r = run(&handler(&fake, false), &["generate-manifest", SD, PLAN], "");
     assert_eq!(r.code, 1);
@@ -302,11 +242,7 @@ fn gm_with(edit: impl FnOnce(&mut wire::GenerateManifestJsonParams)) -> Run {
     let fake = fake_with_t1();
     let mut input = provision_input();
     edit(&mut input.generate_manifest);
-    run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&input),
-    )
+    run(&handler(&fake, false), &["generate-manifest"], &envelope(&input))
 }
 
 fn assert_sdk_error(r: &Run, message: &str) {
@@ -327,9 +263,7 @@ fn t6_sdk_errors() {
     );
     assert_sdk_error(&gm_with(|g| g.plan = "{}".into()), "validating service plan: Key: 'Plan.InstanceGroups' Error:Field validation for 'InstanceGroups' failed on the 'required' tag");
     let r = gm_with(|g| {
-        g.plan = PLAN
-            .replace(r#""instances":1"#, r#""instances":0"#)
-            .replace(r#"["z1"]"#, "[]")
+        g.plan = PLAN.replace(r#""instances":1"#, r#""instances":0"#).replace(r#"["z1"]"#, "[]")
     });
     assert_eq!(r.code, 1);
     assert!(r.stderr.ends_with("[odb-sdk] validating service plan: Key: 'Plan.InstanceGroups[0].Instances' Error:Field validation for 'Instances' failed on the 'min' tag\nKey: 'Plan.InstanceGroups[0].AZs' Error:Field validation for 'AZs' failed on the 'min' tag\n"));
@@ -378,10 +312,8 @@ fn t6_accepted_inputs() {
             as fn(&mut _),
         |g| g.previous_manifest = "null".into(),
         |g| {
-            g.service_deployment = SD.replace(
-                r#"{"stemcell_os":"ubuntu-jammy","stemcell_version":"1.404"}"#,
-                "{}",
-            )
+            g.service_deployment =
+                SD.replace(r#"{"stemcell_os":"ubuntu-jammy","stemcell_version":"1.404"}"#, "{}")
         },
         |g| {
             g.service_deployment = SD.replace(r#"[{"name":"redis","version":"0.1.0","jobs":["redis-server","health-check","cleanup-data"]}]"#, "[]")
@@ -395,19 +327,11 @@ fn t6_accepted_inputs() {
 #[test]
 fn t6_adapter_errors_go_to_stdout_verbatim() {
     let fake = Fake::default();
-    *fake.manifest.borrow_mut() = Some(Err(AdapterError::other(
-        "unsupported parameter(s) for this service plan: foo",
-    )));
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&provision_input()),
-    );
+    *fake.manifest.borrow_mut() =
+        Some(Err(AdapterError::other("unsupported parameter(s) for this service plan: foo")));
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&provision_input()));
     assert_eq!(r.code, 1);
-    assert_eq!(
-        r.stdout,
-        "unsupported parameter(s) for this service plan: foo"
-    );
+    assert_eq!(r.stdout, "unsupported parameter(s) for this service plan: foo");
     assert_eq!(r.stderr, "[odb-sdk] handling generate-manifest\n[odb-sdk] unsupported parameter(s) for this service plan: foo\n");
 
     let groups = generate_instance_groups_with_no_properties(
@@ -417,15 +341,8 @@ fn t6_adapter_errors_go_to_stdout_verbatim() {
         &BTreeMap::from([("redis-server".to_string(), vec!["redis-server".to_string()])]),
     );
     *fake.manifest.borrow_mut() = Some(Err(groups.unwrap_err().into()));
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&provision_input()),
-    );
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (1, "job 'redis-server' not provided")
-    );
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&provision_input()));
+    assert_eq!((r.code, r.stdout.as_str()), (1, "job 'redis-server' not provided"));
 }
 
 fn binding_input() -> wire::InputParams {
@@ -451,16 +368,9 @@ fn t8_create_binding() {
         credentials: Some(json!({"host": "10.0.8.5", "port": 6379})),
         ..Default::default()
     }));
-    let r = run(
-        &handler(&fake, false),
-        &["create-binding"],
-        &envelope(&binding_input()),
-    );
+    let r = run(&handler(&fake, false), &["create-binding"], &envelope(&binding_input()));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        "{\"credentials\":{\"host\":\"10.0.8.5\",\"port\":6379}}\n"
-    );
+    assert_eq!(r.stdout, "{\"credentials\":{\"host\":\"10.0.8.5\",\"port\":6379}}\n");
     let seen = fake.seen_create.borrow().clone().unwrap();
     assert_eq!(seen.binding_id, "binding-1");
     assert_eq!(seen.deployment_topology["redis-server"], vec!["10.0.8.5"]);
@@ -476,11 +386,7 @@ fn t8_create_binding() {
     let mut input = binding_input();
     input.create_binding.secrets = "null".into();
     input.create_binding.dns_addresses = "null".into();
-    let r = run(
-        &handler(&fake, false),
-        &["create-binding"],
-        &envelope(&input),
-    );
+    let r = run(&handler(&fake, false), &["create-binding"], &envelope(&input));
     assert_eq!(r.code, 0);
     let seen = fake.seen_create.borrow().clone().unwrap();
     assert_eq!((seen.secrets, seen.dns_addresses), (None, None));
@@ -489,19 +395,10 @@ fn t8_create_binding() {
     let b = binding_input().create_binding;
     let r = run(
         &handler(&fake, false),
-        &[
-            "create-binding",
-            &b.binding_id,
-            &b.bosh_vms,
-            &b.manifest,
-            &b.request_parameters,
-        ],
+        &["create-binding", &b.binding_id, &b.bosh_vms, &b.manifest, &b.request_parameters],
         "",
     );
-    assert_eq!(
-        r.stdout,
-        "{\"credentials\":{\"host\":\"10.0.8.5\",\"port\":6379}}\n"
-    );
+    assert_eq!(r.stdout, "{\"credentials\":{\"host\":\"10.0.8.5\",\"port\":6379}}\n");
     assert_eq!(fake.seen_create.borrow().clone().unwrap().secrets, None);
 
     // Backup agent binding: credentials null.
@@ -509,11 +406,7 @@ fn t8_create_binding() {
         backup_agent_url: "http://www.example.com/backup-agent-url".into(),
         ..Default::default()
     }));
-    let r = run(
-        &handler(&fake, false),
-        &["create-binding"],
-        &envelope(&binding_input()),
-    );
+    let r = run(&handler(&fake, false), &["create-binding"], &envelope(&binding_input()));
     assert_eq!(
         r.stdout,
         "{\"credentials\":null,\"backup_agent_url\":\"http://www.example.com/backup-agent-url\"}\n"
@@ -526,11 +419,7 @@ fn t8_create_binding() {
         route_service_url: "https://route".into(),
         backup_agent_url: String::new(),
     }));
-    let r = run(
-        &handler(&fake, false),
-        &["create-binding"],
-        &envelope(&binding_input()),
-    );
+    let r = run(&handler(&fake, false), &["create-binding"], &envelope(&binding_input()));
     assert_eq!(r.stdout, "{\"credentials\":{\"uri\":\"redis://a\\u0026b\\u003cc\\u003e\"},\"syslog_drain_url\":\"syslog://x\",\"route_service_url\":\"https://route\"}\n");
 }
 
@@ -543,11 +432,7 @@ fn t8_create_binding_errors() {
             49,
             "binding already exists: binding-1",
         ),
-        (
-            AdapterError::app_guid_not_provided("binding-1"),
-            42,
-            "app GUID not provided: binding-1",
-        ),
+        (AdapterError::app_guid_not_provided("binding-1"), 42, "app GUID not provided: binding-1"),
         (
             AdapterError::other(
                 "manifest wasn't correctly interpolated: missing value for `((secret_pass))`",
@@ -559,17 +444,10 @@ fn t8_create_binding_errors() {
     ];
     for (error, code, text) in cases {
         *fake.binding.borrow_mut() = Some(Err(error));
-        let r = run(
-            &handler(&fake, false),
-            &["create-binding"],
-            &envelope(&binding_input()),
-        );
+        let r = run(&handler(&fake, false), &["create-binding"], &envelope(&binding_input()));
         assert_eq!(r.code, code);
         assert_eq!(r.stdout, text);
-        assert_eq!(
-            r.stderr,
-            format!("[odb-sdk] handling create-binding\n[odb-sdk] {text}\n")
-        );
+        assert_eq!(r.stderr, format!("[odb-sdk] handling create-binding\n[odb-sdk] {text}\n"));
     }
     let h = handler(&fake, false);
     let mut input = binding_input();
@@ -602,34 +480,19 @@ fn t8_create_binding_errors() {
     *fake.binding.borrow_mut() = None;
     let r = run(&h, &["create-binding"], &envelope(&input));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        fake.seen_create.borrow().clone().unwrap().manifest,
-        BoshManifest::default()
-    );
+    assert_eq!(fake.seen_create.borrow().clone().unwrap().manifest, BoshManifest::default());
 }
 
 #[test]
 fn t9_delete_binding() {
     let fake = Fake::default();
-    let r = run(
-        &handler(&fake, false),
-        &["delete-binding"],
-        &envelope(&binding_input()),
-    );
+    let r = run(&handler(&fake, false), &["delete-binding"], &envelope(&binding_input()));
     assert_eq!((r.code, r.stdout.as_str()), (0, ""));
-    assert_eq!(
-        fake.seen_delete.borrow().clone().unwrap().request_params.0["plan_id"],
-        "plan-id"
-    );
+    assert_eq!(fake.seen_delete.borrow().clone().unwrap().request_params.0["plan_id"], "plan-id");
 
-    *fake.unbind.borrow_mut() = Some(Err(AdapterError::other(
-        "The required secret was not provided to DeleteBinding",
-    )));
-    let r = run(
-        &handler(&fake, false),
-        &["delete-binding"],
-        &envelope(&binding_input()),
-    );
+    *fake.unbind.borrow_mut() =
+        Some(Err(AdapterError::other("The required secret was not provided to DeleteBinding")));
+    let r = run(&handler(&fake, false), &["delete-binding"], &envelope(&binding_input()));
     assert_eq!(
         (r.code, r.stdout.as_str()),
         (1, "The required secret was not provided to DeleteBinding")
@@ -640,15 +503,8 @@ fn t9_delete_binding() {
     );
 
     *fake.unbind.borrow_mut() = Some(Err(AdapterError::binding_not_found("binding-1")));
-    let r = run(
-        &handler(&fake, false),
-        &["delete-binding"],
-        &envelope(&binding_input()),
-    );
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (41, "binding not found: binding-1")
-    );
+    let r = run(&handler(&fake, false), &["delete-binding"], &envelope(&binding_input()));
+    assert_eq!((r.code, r.stdout.as_str()), (41, "binding not found: binding-1"));
 
     // The docs' `delete_parameters` key is not read: request_parameters is then "".
     let mut input = binding_input();
@@ -680,10 +536,7 @@ fn t10_dashboard_url() {
     };
     let r = run(&h, &["dashboard-url"], &envelope(&input));
     assert_eq!((r.code, r.stdout.as_str()), (0, want.as_str()));
-    assert_eq!(
-        fake.seen_dashboard.borrow().clone().unwrap().manifest,
-        Some(t1_manifest())
-    );
+    assert_eq!(fake.seen_dashboard.borrow().clone().unwrap().manifest, Some(t1_manifest()));
     let r = run(&h, &["dashboard-url", id, PLAN, T1_MANIFEST], "");
     assert_eq!((r.code, r.stdout.as_str()), (0, want.as_str()));
 
@@ -698,8 +551,7 @@ fn t10_dashboard_url() {
     let r = with(|d| d.manifest = "name: [unclosed".into());
     assert_eq!((r.code, r.stdout.as_str()), (1, ""));
     assert!(
-        r.last_stderr_line()
-            .starts_with("[odb-sdk] unmarshalling manifest YAML: yaml: "),
+        r.last_stderr_line().starts_with("[odb-sdk] unmarshalling manifest YAML: yaml: "),
         "{}",
         r.stderr
     );
@@ -725,10 +577,7 @@ fn t11_not_implemented_is_decided_before_reading_input() {
     for (args, stdin) in [
         (vec!["generate-plan-schemas"], envelope(&input)),
         (vec!["generate-plan-schemas"], String::new()),
-        (
-            vec!["generate-plan-schemas", "-plan-json", PLAN],
-            String::new(),
-        ),
+        (vec!["generate-plan-schemas", "-plan-json", PLAN], String::new()),
     ] {
         let r = run(&h, &args, &stdin);
         assert_eq!(r.code, 10);
@@ -749,20 +598,12 @@ fn t12_dispatch_errors() {
 
     let nothing = CommandLineHandler::default();
     let r = run(&nothing, &[], "");
-    assert_eq!(
-        r.stderr,
-        "[odb-sdk] the following commands are supported: \n"
-    );
+    assert_eq!(r.stderr, "[odb-sdk] the following commands are supported: \n");
     let r = run(&nothing, &["generate-manifest"], "");
     assert_eq!(r.code, 10);
-    assert_eq!(
-        r.last_stderr_line(),
-        "[odb-sdk] generate-manifest not implemented"
-    );
+    assert_eq!(r.last_stderr_line(), "[odb-sdk] generate-manifest not implemented");
     let all = handler(&Fake::default(), true);
-    assert!(run(&all, &[], "")
-        .stderr
-        .ends_with("generate-manifest, generate-plan-schemas\n"));
+    assert!(run(&all, &[], "").stderr.ends_with("generate-manifest, generate-plan-schemas\n"));
 }
 
 #[test]
@@ -774,10 +615,7 @@ fn t13_plan_schemas() {
         )),
     };
     *fake.schema.borrow_mut() = Some(Ok(PlanSchema {
-        service_instance: ServiceInstanceSchema {
-            create: schema.clone(),
-            update: schema,
-        },
+        service_instance: ServiceInstanceSchema { create: schema.clone(), update: schema },
         service_binding: ServiceBindingSchema::default(),
     }));
     let h = handler(&fake, true);
@@ -787,31 +625,14 @@ fn t13_plan_schemas() {
     let flag_eq = format!("-plan-json={PLAN}");
     for (args, stdin) in [
         (vec!["generate-plan-schemas"], envelope(&input)),
-        (
-            vec!["generate-plan-schemas", "--plan-json", PLAN],
-            String::new(),
-        ),
-        (
-            vec!["generate-plan-schemas", "-plan-json", PLAN],
-            String::new(),
-        ),
-        (
-            vec!["generate-plan-schemas", flag_eq.as_str()],
-            String::new(),
-        ),
+        (vec!["generate-plan-schemas", "--plan-json", PLAN], String::new()),
+        (vec!["generate-plan-schemas", "-plan-json", PLAN], String::new()),
+        (vec!["generate-plan-schemas", flag_eq.as_str()], String::new()),
     ] {
         let r = run(&h, &args, &stdin);
-        assert_eq!(
-            (r.code, r.stdout.as_str()),
-            (0, want),
-            "{args:?} {}",
-            r.stderr
-        );
+        assert_eq!((r.code, r.stdout.as_str()), (0, want), "{args:?} {}", r.stderr);
     }
-    assert_eq!(
-        fake.seen_schema.borrow().clone().unwrap().plan,
-        Plan::from_json(PLAN).unwrap()
-    );
+    assert_eq!(fake.seen_schema.borrow().clone().unwrap().plan, Plan::from_json(PLAN).unwrap());
 
     let r = run(&h, &["generate-plan-schemas", "-foo"], "");
     assert_eq!((r.code, r.stdout.as_str()), (1, ""));
@@ -832,26 +653,16 @@ fn t13_plan_schemas() {
 #[test]
 fn t13_generate_manifest_labels_features_and_bad_max_in_flight() {
     let fake = Fake::default();
-    let mut manifest = BoshManifest {
-        name: "d".into(),
-        ..Default::default()
-    };
+    let mut manifest = BoshManifest { name: "d".into(), ..Default::default() };
     manifest.features.use_dns_addresses = Some(true);
-    manifest
-        .features
-        .extra
-        .insert("x_feature".into(), json!("on"));
+    manifest.features.extra.insert("x_feature".into(), json!("on"));
     *fake.manifest.borrow_mut() = Some(Ok(GenerateManifestOutput {
         manifest: manifest.clone(),
         odb_managed_secrets: Some(props(json!({"admin": "pw"}))),
         configs: None,
         labels: BTreeMap::from([("team".to_string(), "data".to_string())]),
     }));
-    let r = run(
-        &handler(&fake, false),
-        &["generate-manifest"],
-        &envelope(&provision_input()),
-    );
+    let r = run(&handler(&fake, false), &["generate-manifest"], &envelope(&provision_input()));
     assert_eq!(r.code, 0);
     assert_eq!(
         r.stdout,
@@ -862,10 +673,8 @@ fn t13_generate_manifest_labels_features_and_bad_max_in_flight() {
         max_in_flight: MaxInFlight::Percent("0.5".into()),
         ..Default::default()
     });
-    *fake.manifest.borrow_mut() = Some(Ok(GenerateManifestOutput {
-        manifest,
-        ..Default::default()
-    }));
+    *fake.manifest.borrow_mut() =
+        Some(Ok(GenerateManifestOutput { manifest, ..Default::default() }));
     assert_sdk_error(
         &run(&handler(&fake, false), &["generate-manifest"], &envelope(&provision_input())),
         "error marshalling manifest yaml output: MaxInFlight must be either an integer or a percentage. Got 0.5",

@@ -115,16 +115,14 @@ fn plan_update() -> impl Strategy<Value = Update> {
         proptest::option::of(any::<bool>()),
         proptest::option::of("serial|parallel"),
     )
-        .prop_map(
-            |(canaries, watch, max_in_flight, serial, strategy)| Update {
-                canaries,
-                canary_watch_time: watch.clone(),
-                update_watch_time: watch,
-                max_in_flight,
-                serial,
-                initial_deploy_az_update_strategy: strategy,
-            },
-        )
+        .prop_map(|(canaries, watch, max_in_flight, serial, strategy)| Update {
+            canaries,
+            canary_watch_time: watch.clone(),
+            update_watch_time: watch,
+            max_in_flight,
+            serial,
+            initial_deploy_az_update_strategy: strategy,
+        })
 }
 
 fn plan_group() -> impl Strategy<Value = InstanceGroup> {
@@ -136,22 +134,17 @@ fn plan_group() -> impl Strategy<Value = InstanceGroup> {
         strings(),
         prop::collection::vec(tricky_string(), 0..2),
     )
-        .prop_map(
-            |(name, list, instances, networks, azs, migrated)| InstanceGroup {
-                name: name.clone(),
-                vm_type: name.clone(),
-                vm_extensions: list.clone(),
-                persistent_disk_type: name.clone(),
-                instances,
-                networks,
-                azs,
-                lifecycle: name,
-                migrated_from: migrated
-                    .into_iter()
-                    .map(|name| Migration { name })
-                    .collect(),
-            },
-        )
+        .prop_map(|(name, list, instances, networks, azs, migrated)| InstanceGroup {
+            name: name.clone(),
+            vm_type: name.clone(),
+            vm_extensions: list.clone(),
+            persistent_disk_type: name.clone(),
+            instances,
+            networks,
+            azs,
+            lifecycle: name,
+            migrated_from: migrated.into_iter().map(|name| Migration { name }).collect(),
+        })
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
@@ -162,10 +155,8 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec((tricky_string(), strings()), 0..2),
     )
         .prop_map(|(properties, instance_groups, update, errands)| {
-            let errands: Vec<Errand> = errands
-                .into_iter()
-                .map(|(name, instances)| Errand { name, instances })
-                .collect();
+            let errands: Vec<Errand> =
+                errands.into_iter().map(|(name, instances)| Errand { name, instances }).collect();
             Plan {
                 properties,
                 lifecycle_errands: LifecycleErrands {
@@ -179,13 +170,8 @@ fn plan() -> impl Strategy<Value = Plan> {
 }
 
 fn bosh_update() -> impl Strategy<Value = bosh::Update> {
-    (
-        any::<i64>(),
-        tricky_string(),
-        max_in_flight(),
-        proptest::option::of(any::<bool>()),
-    )
-        .prop_map(|(canaries, text, max_in_flight, serial)| bosh::Update {
+    (any::<i64>(), tricky_string(), max_in_flight(), proptest::option::of(any::<bool>())).prop_map(
+        |(canaries, text, max_in_flight, serial)| bosh::Update {
             canaries,
             canary_watch_time: text.clone(),
             update_watch_time: text.clone(),
@@ -193,7 +179,8 @@ fn bosh_update() -> impl Strategy<Value = bosh::Update> {
             serial,
             vm_strategy: text.clone(),
             initial_deploy_az_update_strategy: text,
-        })
+        },
+    )
 }
 
 fn job() -> impl Strategy<Value = bosh::Job> {
@@ -212,10 +199,7 @@ fn job() -> impl Strategy<Value = bosh::Job> {
                 .add_custom_provider_definition(&name, "address", vec![name.clone()])
                 .add_provides_link_with_aliases(
                     "alias",
-                    vec![bosh::Alias {
-                        domain: name.clone(),
-                        ..Default::default()
-                    }],
+                    vec![bosh::Alias { domain: name.clone(), ..Default::default() }],
                 )
         } else {
             job
@@ -232,28 +216,26 @@ fn group() -> impl Strategy<Value = bosh::InstanceGroup> {
         properties(),
         proptest::option::of(bosh_update()),
     )
-        .prop_map(
-            |(name, instances, jobs, list, env, update)| bosh::InstanceGroup {
+        .prop_map(|(name, instances, jobs, list, env, update)| bosh::InstanceGroup {
+            name: name.clone(),
+            lifecycle: name.clone(),
+            instances,
+            jobs,
+            vm_type: name.clone(),
+            vm_extensions: list.clone(),
+            stemcell: name.clone(),
+            persistent_disk_type: name.clone(),
+            azs: list.clone(),
+            networks: vec![bosh::Network {
                 name: name.clone(),
-                lifecycle: name.clone(),
-                instances,
-                jobs,
-                vm_type: name.clone(),
-                vm_extensions: list.clone(),
-                stemcell: name.clone(),
-                persistent_disk_type: name.clone(),
-                azs: list.clone(),
-                networks: vec![bosh::Network {
-                    name: name.clone(),
-                    static_ips: list.clone(),
-                    default: list,
-                }],
-                properties: env.clone(),
-                migrated_from: vec![bosh::Migration { name }],
-                env,
-                update,
-            },
-        )
+                static_ips: list.clone(),
+                default: list,
+            }],
+            properties: env.clone(),
+            migrated_from: vec![bosh::Migration { name }],
+            env,
+            update,
+        })
 }
 
 fn manifest() -> impl Strategy<Value = BoshManifest> {
@@ -266,8 +248,8 @@ fn manifest() -> impl Strategy<Value = BoshManifest> {
         proptest::option::of(any::<bool>()),
         prop::collection::vec(job(), 0..2),
     )
-        .prop_map(
-            |(name, pairs, instance_groups, update, props, flag, addon_jobs)| BoshManifest {
+        .prop_map(|(name, pairs, instance_groups, update, props, flag, addon_jobs)| {
+            BoshManifest {
                 addons: vec![bosh::Addon {
                     name: name.clone(),
                     jobs: addon_jobs,
@@ -277,10 +259,7 @@ fn manifest() -> impl Strategy<Value = BoshManifest> {
                 name: name.clone(),
                 releases: pairs
                     .iter()
-                    .map(|(n, v)| bosh::Release {
-                        name: n.clone(),
-                        version: v.clone(),
-                    })
+                    .map(|(n, v)| bosh::Release { name: n.clone(), version: v.clone() })
                     .collect(),
                 stemcells: pairs
                     .iter()
@@ -324,8 +303,8 @@ fn manifest() -> impl Strategy<Value = BoshManifest> {
                         })
                         .collect(),
                 },
-            },
-        )
+            }
+        })
 }
 
 proptest! {
@@ -358,9 +337,7 @@ proptest! {
 #[test]
 fn ambiguous_strings_are_quoted_in_manifest_yaml() {
     let mut manifest = BoshManifest::default();
-    manifest
-        .tags
-        .insert("persistence".into(), Value::String("yes".into()));
+    manifest.tags.insert("persistence".into(), Value::String("yes".into()));
     manifest.stemcells.push(bosh::Stemcell {
         alias: "a".into(),
         os: "on".into(),

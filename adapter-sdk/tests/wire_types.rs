@@ -17,27 +17,21 @@ fn plan_serialises_like_the_go_broker() {
 
 #[test]
 fn plan_update_max_in_flight_rules() {
-    let with = |update: &str| {
-        Plan::from_json(&PLAN.replace(
-            r#""instance_groups""#,
-            &format!(r#""update":{update},"instance_groups""#),
-        ))
-    };
+    let with =
+        |update: &str| {
+            Plan::from_json(&PLAN.replace(
+                r#""instance_groups""#,
+                &format!(r#""update":{update},"instance_groups""#),
+            ))
+        };
     let ok = with(
         r#"{"canaries":1,"canary_watch_time":"1","update_watch_time":"2","max_in_flight":"25%"}"#,
     )
     .unwrap();
-    assert_eq!(
-        ok.update.unwrap().max_in_flight,
-        MaxInFlight::Percent("25%".into())
-    );
+    assert_eq!(ok.update.unwrap().max_in_flight, MaxInFlight::Percent("25%".into()));
     assert!(with(r#"{"max_in_flight":"x25%"}"#).is_ok());
     assert_eq!(
-        with(r#"{"max_in_flight":4}"#)
-            .unwrap()
-            .update
-            .unwrap()
-            .max_in_flight,
+        with(r#"{"max_in_flight":4}"#).unwrap().update.unwrap().max_in_flight,
         MaxInFlight::Count(4)
     );
     for (bad, got) in [
@@ -83,10 +77,7 @@ fn plan_reads_from_yaml_config() {
     let yaml = "properties:\n  a: 1\nlifecycle_errands:\n  post_deploy:\n  - name: smoke\ninstance_groups:\n- name: g\n  vm_type: small\n  instances: 2\n  networks: [n]\n  azs: [z1]\nupdate:\n  canaries: 1\n  canary_watch_time: 1-2\n  update_watch_time: 1-2\n  max_in_flight: 50%\n";
     let plan: Plan = serde_yaml::from_str(yaml).unwrap();
     assert_eq!(plan.lifecycle_errands.post_deploy[0].name, "smoke");
-    assert_eq!(
-        plan.update.unwrap().max_in_flight,
-        MaxInFlight::Percent("50%".into())
-    );
+    assert_eq!(plan.update.unwrap().max_in_flight, MaxInFlight::Percent("50%".into()));
 }
 
 #[test]
@@ -107,10 +98,7 @@ fn service_deployment_parses_and_validates() {
 fn envelope_rules() {
     let all = serde_json::to_string(&InputParams::default()).unwrap();
     assert!(all.contains(r#""generate_plan_schemas":{"plan":""}"#));
-    assert_eq!(
-        InputParams::from_json(all.as_bytes()).unwrap(),
-        InputParams::default()
-    );
+    assert_eq!(InputParams::from_json(all.as_bytes()).unwrap(), InputParams::default());
     let p =
         InputParams::from_json(br#"{"DASHBOARD_URL":{"Instance_ID":"i-1"},"extra":1}"#).unwrap();
     assert_eq!(p.dashboard_url.instance_id, "i-1");
@@ -130,23 +118,14 @@ fn envelope_rules() {
 
 #[test]
 fn binding_and_schema_shapes() {
-    let b = Binding {
-        credentials: None,
-        ..Default::default()
-    };
-    assert_eq!(
-        serde_json::to_string(&b).unwrap(),
-        r#"{"credentials":null}"#
-    );
+    let b = Binding { credentials: None, ..Default::default() };
+    assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"credentials":null}"#);
     let s = PlanSchema::default();
     assert_eq!(
         serde_json::to_string(&s).unwrap(),
         r#"{"service_instance":{"create":{"parameters":null},"update":{"parameters":null}},"service_binding":{"create":{"parameters":null}}}"#
     );
-    let m = MarshalledGenerateManifest {
-        manifest: "x".into(),
-        ..Default::default()
-    };
+    let m = MarshalledGenerateManifest { manifest: "x".into(), ..Default::default() };
     assert_eq!(
         serde_json::to_string(&m).unwrap(),
         r#"{"manifest":"x","secrets":null,"configs":null}"#
@@ -175,9 +154,7 @@ fn zero_manifest_yaml() {
     assert_eq!(BoshManifest::from_yaml("null").unwrap(), None);
     assert_eq!(BoshManifest::from_yaml("---").unwrap(), None);
     assert_eq!(
-        BoshManifest::from_yaml("update:\n  canaries: 1\n")
-            .unwrap_err()
-            .to_string(),
+        BoshManifest::from_yaml("update:\n  canaries: 1\n").unwrap_err().to_string(),
         "MaxInFlight must be either an integer or a percentage. Got <nil>"
     );
     let m = BoshManifest::from_yaml(

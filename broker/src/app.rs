@@ -51,16 +51,11 @@ pub enum StartError {
 /// Builds the BOSH director client and checks, before serving, that the director answers and
 /// accepts the configured credentials. The message names the URL, never the secret.
 async fn connect_bosh(
-    settings: &BoshSettings,
-    config: &Config,
-    metrics: Arc<crate::metrics::Metrics>,
+    settings: &BoshSettings, config: &Config, metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<BoshDirector, StartError> {
     let director = BoshDirector::new(settings)
         .map_err(|e| {
-            StartError::Director(format!(
-                "error creating bosh client for {}: {e}",
-                settings.url
-            ))
+            StartError::Director(format!("error creating bosh client for {}: {e}", settings.url))
         })?
         .with_metrics(metrics);
     let report = director.check_access().await.map_err(|e| {
@@ -119,8 +114,7 @@ async fn connect_credhub(
 /// With `broker.enable_plan_schemas`, asks the adapter for every plan's schemas and checks
 /// them; any problem stops the broker at start-up rather than failing requests later.
 async fn fetch_plan_schemas(
-    config: &Config,
-    engine: &Engine,
+    config: &Config, engine: &Engine,
 ) -> Result<BTreeMap<PlanId, PlanSchemas>, StartError> {
     let mut schemas = BTreeMap::new();
     if !config.broker.enable_plan_schemas {
@@ -147,10 +141,7 @@ async fn fetch_plan_schemas(
             }
         }
     }
-    tracing::info!(
-        plans = schemas.len(),
-        "plan schemas loaded from the service adapter"
-    );
+    tracing::info!(plans = schemas.len(), "plan schemas loaded from the service adapter");
     Ok(schemas)
 }
 
@@ -177,10 +168,7 @@ impl Application {
         .await
         .map_err(|e| crate::store::StoreError::Task(e.to_string()))
         .and_then(|opened| opened)
-        .map_err(|source| StartError::Store {
-            path: config.database.to_string(),
-            source,
-        })?;
+        .map_err(|source| StartError::Store { path: config.database.to_string(), source })?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let director: Arc<dyn Director> = match &config.director {
             DirectorSettings::Simulated { task_duration } => {
@@ -191,10 +179,7 @@ impl Application {
             }
         };
         if let DirectorSettings::Simulated { .. } = &config.director {
-            let info = director
-                .info()
-                .await
-                .map_err(|e| StartError::Director(e.to_string()))?;
+            let info = director.info().await.map_err(|e| StartError::Director(e.to_string()))?;
             tracing::info!(director = %info.name, version = %info.version, "director reachable");
         }
         let adapter = AdapterClient::new(config.adapter.clone())
@@ -217,21 +202,13 @@ impl Application {
         };
         let engine = Arc::new(engine);
         let schemas = fetch_plan_schemas(&config, &engine).await?;
-        let published = schemas
-            .iter()
-            .map(|(id, s)| (id.clone(), s.published().clone()))
-            .collect();
+        let published = schemas.iter().map(|(id, s)| (id.clone(), s.published().clone())).collect();
         let catalog = api::CatalogBody::new(&crate::catalog::build(&config, &published));
 
         let addr = format!("{}:{}", config.broker.host, config.broker.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| StartError::Other(e.to_string()))?
-            .port();
+        let listener = TcpListener::bind(&addr)
+            .map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
         let state = web::Data::new(AppState {
             broker: {
                 let broker = crate::service::Broker::new(config.clone(), engine.clone(), schemas);
@@ -259,12 +236,8 @@ impl Application {
                 .app_data(readiness_data.clone())
                 .app_data(metrics_data.clone())
                 .configure(api::routes)
-                .wrap(actix_web::middleware::from_fn(
-                    api::middleware::echo_request_identity,
-                ))
-                .wrap(tracing_actix_web::TracingLogger::<
-                    api::middleware::RequestSpan,
-                >::new())
+                .wrap(actix_web::middleware::from_fn(api::middleware::echo_request_identity))
+                .wrap(tracing_actix_web::TracingLogger::<api::middleware::RequestSpan>::new())
         })
         .workers(workers)
         // Each worker runs its own tokio runtime with its own blocking pool (512 threads
@@ -284,19 +257,12 @@ impl Application {
             }
             None => server.listen(listener),
         }
-        .map_err(|source| StartError::Listen {
-            addr: addr.clone(),
-            source,
-        })?
+        .map_err(|source| StartError::Listen { addr: addr.clone(), source })?
         .run();
         Ok(Self {
             port,
             host: config.broker.host.clone(),
-            scheme: if config.broker.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
+            scheme: if config.broker.tls.is_some() { "https" } else { "http" },
             server,
             engine,
             readiness,

@@ -22,16 +22,13 @@ pub fn private_hash(private: &std::collections::BTreeMap<String, String>) -> Str
 /// The maintenance version a plan is at (the plan's, else the service's); `None` when
 /// neither sets one. The one rule for "which version does an instance of this plan move to".
 pub fn plan_maintenance_version(config: &Config, plan: &PlanConfig) -> Option<String> {
-    effective_maintenance_info(config, plan)
-        .map(|mi| mi.version)
-        .filter(|v| !v.is_empty())
+    effective_maintenance_info(config, plan).map(|mi| mi.version).filter(|v| !v.is_empty())
 }
 
 /// The effective maintenance info of a plan: the plan's overlaid on the service's. `None`
 /// when neither sets a version, public or private entries.
 pub fn effective_maintenance_info(
-    config: &Config,
-    plan: &PlanConfig,
+    config: &Config, plan: &PlanConfig,
 ) -> Option<MaintenanceInfoConfig> {
     let global = config.catalog.maintenance_info.clone().unwrap_or_default();
     let own = plan.maintenance_info.clone().unwrap_or_default();
@@ -39,25 +36,12 @@ pub fn effective_maintenance_info(
     public.extend(own.public.clone());
     let mut private = global.private.clone();
     private.extend(own.private.clone());
-    let version = if own.version.is_empty() {
-        global.version
-    } else {
-        own.version
-    };
-    let description = if own.description.is_empty() {
-        global.description
-    } else {
-        own.description
-    };
+    let version = if own.version.is_empty() { global.version } else { own.version };
+    let description = if own.description.is_empty() { global.description } else { own.description };
     if public.is_empty() && private.is_empty() && version.is_empty() {
         return None;
     }
-    Some(MaintenanceInfoConfig {
-        public,
-        private,
-        version,
-        description,
-    })
+    Some(MaintenanceInfoConfig { public, private, version, description })
 }
 
 /// The maintenance info of a plan as published in the catalog.
@@ -160,10 +144,7 @@ pub fn build(config: &Config, schemas: &std::collections::BTreeMap<PlanId, Value
     service.insert("plan_updateable".into(), json!(c.plan_updatable));
     service.insert("instances_retrievable".into(), json!(true));
     service.insert("bindings_retrievable".into(), json!(true));
-    service.insert(
-        "allow_context_updates".into(),
-        json!(c.allow_context_updates),
-    );
+    service.insert("allow_context_updates".into(), json!(c.allow_context_updates));
     if !c.tags.is_empty() {
         service.insert("tags".into(), json!(c.tags));
     }

@@ -26,9 +26,9 @@ impl CredentialValue {
         match value {
             Value::String(s) => Ok(Self::Value(s.clone())),
             Value::Object(map) => Ok(Self::Json(map.clone())),
-            other => Err(ConfigServerError::UnknownCredentialType(
-                json_type_name(other).to_string(),
-            )),
+            other => {
+                Err(ConfigServerError::UnknownCredentialType(json_type_name(other).to_string()))
+            }
         }
     }
 
@@ -169,9 +169,7 @@ impl ConfigServerError {
 pub trait ConfigServer: Send + Sync {
     /// Writes a new version of `name` (overwriting); returns it.
     async fn set(
-        &self,
-        name: &str,
-        value: &CredentialValue,
+        &self, name: &str, value: &CredentialValue,
     ) -> Result<Credential, ConfigServerError>;
     /// The latest version of `name`; `None` when there is none.
     async fn latest(&self, name: &str) -> Result<Option<Credential>, ConfigServerError>;

@@ -47,9 +47,7 @@ impl Readiness {
             store,
             director,
             state: Mutex::new(State {
-                report: Report {
-                    problems: vec!["not checked yet".into()],
-                },
+                report: Report { problems: vec!["not checked yet".into()] },
                 director_answered: None,
             }),
         }
@@ -83,9 +81,8 @@ impl Readiness {
             Ok(Err(e)) => tracing::debug!(error = %e, "readiness: the director did not answer"),
             Err(_) => tracing::debug!("readiness: the director did not answer in time"),
         }
-        let recent = state
-            .director_answered
-            .is_some_and(|t| now.duration_since(t) <= self.interval() * 3);
+        let recent =
+            state.director_answered.is_some_and(|t| now.duration_since(t) <= self.interval() * 3);
         if !recent {
             problems.push("the director has not answered recently".into());
         }
@@ -123,10 +120,7 @@ fn adapter_present(command: &AdapterCommand) -> Result<(), String> {
     let meta = std::fs::metadata(&path)
         .map_err(|e| format!("the service adapter {} is missing: {e}", path.display()))?;
     if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!(
-            "the service adapter {} is not executable",
-            path.display()
-        ));
+        return Err(format!("the service adapter {} is not executable", path.display()));
     }
     Ok(())
 }

@@ -377,10 +377,7 @@ mod tests {
             "{err}"
         );
         let err = serde_json::from_str::<ServiceId>("\"\"").unwrap_err();
-        assert!(
-            err.to_string().starts_with("the service id is empty: use "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("the service id is empty: use "), "{err}");
         assert_eq!(PlanId::RULE, CATALOG_ID_RULE);
         assert_eq!(InstanceId::RULE, ID_RULE);
         let id: PlanId = serde_json::from_str("\"a b/c\"").unwrap();
@@ -390,27 +387,10 @@ mod tests {
 
     #[test]
     fn path_segments_are_decoded_strictly() {
-        assert_eq!(
-            InstanceId::from_path_segment("my%2Dredis")
-                .unwrap()
-                .as_str(),
-            "my-redis"
-        );
-        assert_eq!(
-            InstanceId::from_path_segment("bad%FEutf8"),
-            Err(IdError::InvalidUtf8)
-        );
-        assert_eq!(
-            InstanceId::from_path_segment("bad%FFutf8"),
-            Err(IdError::InvalidUtf8)
-        );
-        for bad in [
-            "x%2F..%2F..%2Fdeployments%2Fcf",
-            "%2e%2e",
-            "a%23",
-            "a%0D%0Ab",
-            "a%00",
-        ] {
+        assert_eq!(InstanceId::from_path_segment("my%2Dredis").unwrap().as_str(), "my-redis");
+        assert_eq!(InstanceId::from_path_segment("bad%FEutf8"), Err(IdError::InvalidUtf8));
+        assert_eq!(InstanceId::from_path_segment("bad%FFutf8"), Err(IdError::InvalidUtf8));
+        for bad in ["x%2F..%2F..%2Fdeployments%2Fcf", "%2e%2e", "a%23", "a%0D%0Ab", "a%00"] {
             assert!(InstanceId::from_path_segment(bad).is_err(), "{bad}");
         }
     }
@@ -421,20 +401,14 @@ mod tests {
             InstanceId::parse("a/b").unwrap_err().to_string(),
             "holds the character '/' at position 1"
         );
-        assert_eq!(
-            InstanceId::parse(&"x".repeat(70)).unwrap_err(),
-            IdError::TooLong(70)
-        );
+        assert_eq!(InstanceId::parse(&"x".repeat(70)).unwrap_err(), IdError::TooLong(70));
         let err = serde_json::from_str::<BindingId>("\"a b\"").unwrap_err();
         assert!(err.to_string().contains("the binding id holds"), "{err}");
     }
 
     #[test]
     fn the_deployment_is_named_after_the_instance() {
-        assert_eq!(
-            InstanceId::parse("abc").unwrap().deployment_name(),
-            "service-instance_abc"
-        );
+        assert_eq!(InstanceId::parse("abc").unwrap().deployment_name(), "service-instance_abc");
     }
 
     #[test]

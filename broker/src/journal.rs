@@ -55,11 +55,8 @@ pub fn describe_step<M: StepMarkup>(step: &serde_json::Value, markup: &M) -> Str
     match text("kind").as_str() {
         "adapter" => {
             let subcommand = markup.subcommand(&text("subcommand"));
-            let mut out = format!(
-                "adapter {subcommand} {} ({} ms)",
-                value("outcome"),
-                value("duration_ms")
-            );
+            let mut out =
+                format!("adapter {subcommand} {} ({} ms)", value("outcome"), value("duration_ms"));
             for stream in ["stdout", "stderr"] {
                 let excerpt = text(stream);
                 if !excerpt.trim().is_empty() {
@@ -74,21 +71,14 @@ pub fn describe_step<M: StepMarkup>(step: &serde_json::Value, markup: &M) -> Str
             let (method, path, millis) = (value("method"), value("path"), value("duration_ms"));
             format!("{kind} {method} {path} {} {status} ({millis} ms)", M::ARROW)
         }
-        "task" => format!(
-            "task {} {} {}",
-            value("task"),
-            value("what"),
-            markup.state(&text("state"))
-        ),
+        "task" => {
+            format!("task {} {} {}", value("task"), value("what"), markup.state(&text("state")))
+        }
         "finished" => match (markup.state(&text("state")), text("detail")) {
             (state, detail) if detail.is_empty() => state,
             (state, detail) => format!("{state}: {}", markup.value(&detail)),
         },
-        other => format!(
-            "{} {}",
-            markup.value(other),
-            markup.value(&step.to_string())
-        ),
+        other => format!("{} {}", markup.value(other), markup.value(&step.to_string())),
     }
 }
 
@@ -165,10 +155,7 @@ pub struct Scope {
 impl Scope {
     /// The steps of operation `operation_id` (`activity`: its kind) of `instance_id`.
     pub fn operation(
-        store: Store,
-        instance_id: InstanceId,
-        operation_id: OperationId,
-        activity: &str,
+        store: Store, instance_id: InstanceId, operation_id: OperationId, activity: &str,
     ) -> Self {
         Self {
             store,
@@ -180,12 +167,7 @@ impl Scope {
 
     /// The steps of a bind or unbind (`activity`: `bind <binding id>`, ...).
     pub fn activity(store: Store, instance_id: InstanceId, activity: String) -> Self {
-        Self {
-            store,
-            instance_id,
-            operation_id: None,
-            activity,
-        }
+        Self { store, instance_id, operation_id: None, activity }
     }
 }
 
@@ -274,10 +256,7 @@ mod tests {
         assert_eq!(step(call), "credhub [PUT] [/p] => [no answer] ([4] ms)");
         let run = serde_json::json!({"kind": "adapter", "subcommand": "create-binding",
             "outcome": "exit_1", "duration_ms": 2, "stdout": "oops\n", "stderr": " "});
-        assert_eq!(
-            step(run),
-            "adapter [create-binding] [exit_1] ([2] ms) stdout{oops}"
-        );
+        assert_eq!(step(run), "adapter [create-binding] [exit_1] ([2] ms) stdout{oops}");
         let task =
             serde_json::json!({"kind": "task", "task": 7, "what": "deploy", "state": "done"});
         assert_eq!(step(task), "task [7] [deploy] <done>");
@@ -298,11 +277,7 @@ mod tests {
 
     #[test]
     fn steps_serialise_with_their_kind() {
-        let step = Step::Task {
-            task: 7,
-            what: "deploy".into(),
-            state: "submitted".into(),
-        };
+        let step = Step::Task { task: 7, what: "deploy".into(), state: "submitted".into() };
         let json = serde_json::to_value(&step).unwrap();
         assert_eq!(json["kind"], "task");
         assert_eq!(serde_json::from_value::<Step>(json).unwrap(), step);
@@ -314,23 +289,12 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         let id = InstanceId::parse("i1").unwrap();
         assert!(!active());
-        record(Step::Finished {
-            state: "succeeded".into(),
-            detail: String::new(),
-        })
-        .await;
+        record(Step::Finished { state: "succeeded".into(), detail: String::new() }).await;
         let op = OperationId::parse("op-1").unwrap();
-        within(
-            Scope::operation(store.clone(), id.clone(), op.clone(), "create"),
-            async {
-                assert!(active());
-                record(Step::Finished {
-                    state: "failed".into(),
-                    detail: "x".into(),
-                })
-                .await;
-            },
-        )
+        within(Scope::operation(store.clone(), id.clone(), op.clone(), "create"), async {
+            assert!(active());
+            record(Step::Finished { state: "failed".into(), detail: "x".into() }).await;
+        })
         .await;
         let steps = store.journal_of(&id).unwrap();
         assert_eq!(steps.len(), 1);

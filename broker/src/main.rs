@@ -133,9 +133,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             .expect("cannot start the async runtime")
     });
     let result = runtime.block_on(async move {
-        let app = Application::build(loaded)
-            .await
-            .map_err(|e| e.to_string())?;
+        let app = Application::build(loaded).await.map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });
     match result {

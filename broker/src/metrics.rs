@@ -125,14 +125,9 @@ impl Default for Metrics {
 
 /// The metrics label of an HTTP method: one of the standard methods, else `OTHER`.
 pub fn method_label(method: &str) -> &'static str {
-    const KNOWN: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
-    ];
-    KNOWN
-        .iter()
-        .find(|m| **m == method)
-        .copied()
-        .unwrap_or("OTHER")
+    const KNOWN: [&str; 9] =
+        ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
 }
 
 /// Registers metrics in one registry and hands back the handles to keep (metrics are handles:
@@ -163,9 +158,7 @@ impl Registrar {
         self.0.register(
             "build",
             "The broker's version",
-            Info::new(BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-            }),
+            Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }),
         );
         self.0
     }
@@ -241,63 +234,39 @@ impl Metrics {
     /// One HTTP answer; `route` is the route template (`unmatched` when none matched).
     pub fn http_answered(&self, method: &str, route: &str, status: u16, took: Duration) {
         let method = method_label(method);
-        self.http_responses
-            .get_or_create(&HttpLabels { method, status })
-            .inc();
+        self.http_responses.get_or_create(&HttpLabels { method, status }).inc();
         self.http_duration
-            .get_or_create(&RouteLabels {
-                method,
-                route: route.to_string(),
-                status,
-            })
+            .get_or_create(&RouteLabels { method, route: route.to_string(), status })
             .observe(took.as_secs_f64());
     }
 
     /// One adapter call: its subcommand, outcome (`exit_0`, `exit_10`, `timeout`, ...) and
     /// duration.
     pub fn adapter_called(&self, subcommand: &'static str, outcome: String, took: Duration) {
-        let labels = AdapterLabels {
-            subcommand,
-            outcome,
-        };
+        let labels = AdapterLabels { subcommand, outcome };
         self.adapter_calls.get_or_create(&labels).inc();
-        self.adapter_seconds
-            .get_or_create(&labels)
-            .inc_by(took.as_secs_f64());
-        self.adapter_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        self.adapter_seconds.get_or_create(&labels).inc_by(took.as_secs_f64());
+        self.adapter_duration.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     /// One operation reached a terminal state, `took` after it was requested.
     pub fn operation_finished(&self, kind: &'static str, state: &'static str, took: Duration) {
         let labels = OperationLabels { kind, state };
         self.operations_finished.get_or_create(&labels).inc();
-        self.operation_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        self.operation_duration.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     /// One call to the director: its kind (`GET /deployments`, ...), outcome (`2xx`, `4xx`,
     /// `unreachable`, ...) and duration.
     pub fn director_called(&self, call: &str, outcome: &str, took: Duration) {
-        let labels = DirectorLabels {
-            call: call.to_string(),
-            outcome: outcome.to_string(),
-        };
+        let labels = DirectorLabels { call: call.to_string(), outcome: outcome.to_string() };
         self.director_calls.get_or_create(&labels).inc();
-        self.director_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        self.director_duration.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     /// One UAA token request, by outcome.
     pub fn uaa_token_fetched(&self, outcome: &str) {
-        self.uaa_tokens
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_string(),
-            })
-            .inc();
+        self.uaa_tokens.get_or_create(&OutcomeLabels { outcome: outcome.to_string() }).inc();
     }
 
     /// The Prometheus text exposition, with the gauges read from the store now:
@@ -307,24 +276,17 @@ impl Metrics {
         self.instances.clear();
         for ((plan, state), n) in &gauges.instances {
             self.instances
-                .get_or_create(&InstanceLabels {
-                    plan: plan.clone(),
-                    state: state.clone(),
-                })
+                .get_or_create(&InstanceLabels { plan: plan.clone(), state: state.clone() })
                 .set(*n as i64);
         }
         self.operations_in_flight.set(gauges.in_flight as i64);
-        for (family, values) in [
-            (&self.quota_used, &gauges.quota_used),
-            (&self.quota_limit, &gauges.quota_limit),
-        ] {
+        for (family, values) in
+            [(&self.quota_used, &gauges.quota_used), (&self.quota_limit, &gauges.quota_limit)]
+        {
             family.clear();
             for ((plan, quota), n) in values {
                 family
-                    .get_or_create(&QuotaLabels {
-                        plan: plan.clone(),
-                        quota: quota.clone(),
-                    })
+                    .get_or_create(&QuotaLabels { plan: plan.clone(), quota: quota.clone() })
                     .set(*n as i64);
             }
         }
@@ -373,11 +335,7 @@ mod tests {
         );
         m.http_answered("MADEUP", "/v2/catalog", 401, Duration::ZERO);
         m.http_answered(&"X".repeat(16_000), "/v2/catalog", 401, Duration::ZERO);
-        m.adapter_called(
-            "generate-manifest",
-            "exit_0".into(),
-            Duration::from_millis(1500),
-        );
+        m.adapter_called("generate-manifest", "exit_0".into(), Duration::from_millis(1500));
         m.operation_finished("create", "succeeded", Duration::from_secs(2));
         m.director_called("POST /deployments", "3xx", Duration::from_millis(20));
         m.uaa_token_fetched("2xx");
@@ -424,9 +382,7 @@ mod tests {
         let (m, _) = sample();
         let text = m.render(&Gauges::default());
         assert!(!text.contains("on_demand_broker_instances{"), "{text}");
-        assert!(text
-            .lines()
-            .any(|l| l == "on_demand_broker_operations_in_flight 0"));
+        assert!(text.lines().any(|l| l == "on_demand_broker_operations_in_flight 0"));
     }
 
     #[test]

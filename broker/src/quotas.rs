@@ -51,11 +51,7 @@ impl PlanCounts {
 
 /// The cost of one instance of `plan` in `resource` (0 when the plan names no cost).
 fn cost(plan: &PlanConfig, resource: &str) -> u64 {
-    plan.quotas
-        .as_ref()
-        .and_then(|q| q.resources.get(resource))
-        .map(|r| r.cost)
-        .unwrap_or(0)
+    plan.quotas.as_ref().and_then(|q| q.resources.get(resource)).map(|r| r.cost).unwrap_or(0)
 }
 
 /// Global usage of `resource`: Σ over plans of cost × instances of that plan.
@@ -113,10 +109,7 @@ pub fn check(config: &Config, counts: &PlanCounts, plan_id: &PlanId) -> Result<(
             let requires = cost(plan, name);
             let used = global_resource_used(config, counts, name);
             (requires > 0 && used.saturating_add(requires) > quota.limit).then(|| {
-                format!(
-                    "{name}: (limit {}, used {used}, requires {requires})",
-                    quota.limit
-                )
+                format!("{name}: (limit {}, used {used}, requires {requires})", quota.limit)
             })
         })
         .collect();
@@ -133,10 +126,7 @@ pub fn check(config: &Config, counts: &PlanCounts, plan_id: &PlanId) -> Result<(
         .filter_map(|(name, quota)| {
             let used = plan_resource_used(plan, counts, name);
             (used.saturating_add(quota.cost) > quota.limit).then(|| {
-                format!(
-                    "{name}: (limit {}, used {used}, requires {})",
-                    quota.limit, quota.cost
-                )
+                format!("{name}: (limit {}, used {used}, requires {})", quota.limit, quota.cost)
             })
         })
         .collect();
@@ -207,10 +197,7 @@ mod tests {
     #[test]
     fn within_every_quota_passes() {
         assert_eq!(check(&config(), &counts(&[]), &id("a")), Ok(()));
-        assert_eq!(
-            check(&config(), &counts(&[("a", 1), ("b", 1)]), &id("b")),
-            Ok(())
-        );
+        assert_eq!(check(&config(), &counts(&[("a", 1), ("b", 1)]), &id("b")), Ok(()));
     }
 
     #[test]
@@ -225,10 +212,7 @@ mod tests {
     #[test]
     fn global_resource_usage_sums_cost_times_count_per_plan() {
         // used = 1×2 (small) + 4×1 (large) = 6; a large needs 4 more → 10 ≤ 10 passes.
-        assert_eq!(
-            check(&config(), &counts(&[("a", 2), ("b", 1)]), &id("b")),
-            Ok(())
-        );
+        assert_eq!(check(&config(), &counts(&[("a", 2), ("b", 1)]), &id("b")), Ok(()));
         // used = 1×3 + 4×1 = 7; 7 + 4 > 10. (The Go bug would have computed (1+4)×1 = 5.)
         let err = check(&config(), &counts(&[("a", 3), ("b", 1)]), &id("b")).unwrap_err();
         assert!(err.0.contains(&"global quotas [memory: (limit 10, used 7, requires 4)] would be exceeded by this deployment".to_string()), "{err}");

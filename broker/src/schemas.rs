@@ -38,16 +38,12 @@ pub struct PlanSchemas {
 
 impl std::fmt::Debug for PlanSchemas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlanSchemas")
-            .field("published", &self.published)
-            .finish()
+        f.debug_struct("PlanSchemas").field("published", &self.published).finish()
     }
 }
 
 fn compile(
-    plan_name: &str,
-    kind: SchemaKind,
-    schema: Option<&Map<String, Value>>,
+    plan_name: &str, kind: SchemaKind, schema: Option<&Map<String, Value>>,
 ) -> Result<Option<jsonschema::Validator>, String> {
     let Some(schema) = schema else {
         return Ok(None);
@@ -129,10 +125,7 @@ impl PlanSchemas {
 
 /// The 400 description for failed validation, listing every violation.
 pub fn violation_message(errors: &[String]) -> String {
-    format!(
-        "validation against JSON schema failed:\n{}",
-        errors.join("; ")
-    )
+    format!("validation against JSON schema failed:\n{}", errors.join("; "))
 }
 
 fn strip_nulls(v: Value) -> Value {
@@ -174,9 +167,7 @@ mod tests {
             })),
         )
         .unwrap();
-        assert!(s
-            .validate(SchemaKind::InstanceCreate, &json!({"maxclients": 5}))
-            .is_ok());
+        assert!(s.validate(SchemaKind::InstanceCreate, &json!({"maxclients": 5})).is_ok());
         let errs = s
             .validate(
                 SchemaKind::InstanceCreate,
@@ -184,32 +175,19 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("parameters/maxclients")), "{errs:?}");
         assert!(
-            errs.iter().any(|e| e.starts_with("parameters/maxclients")),
-            "{errs:?}"
-        );
-        assert!(
-            s.validate(SchemaKind::InstanceUpdate, &json!({"anything": 1}))
-                .is_ok(),
+            s.validate(SchemaKind::InstanceUpdate, &json!({"anything": 1})).is_ok(),
             "no update schema"
         );
-        assert_eq!(
-            s.published()["service_instance"]["create"]["parameters"]["type"],
-            "object"
-        );
-        assert!(
-            s.published()["service_binding"].is_null(),
-            "null schemas are not published"
-        );
+        assert_eq!(s.published()["service_instance"]["create"]["parameters"]["type"], "object");
+        assert!(s.published()["service_binding"].is_null(), "null schemas are not published");
     }
 
     #[test]
     fn only_draft_04_is_accepted() {
         let err = PlanSchemas::new("small", &schema(json!({"type": "object"}))).unwrap_err();
-        assert!(
-            err.contains("plan small") && err.contains("instance create"),
-            "{err}"
-        );
+        assert!(err.contains("plan small") && err.contains("instance create"), "{err}");
         let err = PlanSchemas::new(
             "small",
             &schema(

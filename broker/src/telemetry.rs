@@ -32,10 +32,8 @@ pub fn init(format: LogFormat) -> LogGuard {
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .lossy(false)
         .finish(OneLinePerEvent { keep_ansi: ansi });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let installed = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         // JSON lines carry the target, so that audit lines (target `audit`) can be routed,
@@ -83,9 +81,7 @@ struct OneLinePerEvent {
 
 impl Write for OneLinePerEvent {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        io::stderr()
-            .lock()
-            .write_all(&escape_event(buf, self.keep_ansi))?;
+        io::stderr().lock().write_all(&escape_event(buf, self.keep_ansi))?;
         Ok(buf.len())
     }
 
@@ -110,14 +106,8 @@ mod tests {
 
     #[test]
     fn colour_codes_and_tabs_survive_only_where_they_belong() {
-        assert_eq!(
-            escape_event(b"\x1b[32mok\x1b[0m\t!\n", true),
-            b"\x1b[32mok\x1b[0m\t!\n"
-        );
+        assert_eq!(escape_event(b"\x1b[32mok\x1b[0m\t!\n", true), b"\x1b[32mok\x1b[0m\t!\n");
         assert_eq!(escape_event(b"\x1b[31m\n", false), b"\\x1b[31m\n".to_vec());
-        assert_eq!(
-            escape_event("ünïcode\n".as_bytes(), false),
-            "ünïcode\n".as_bytes()
-        );
+        assert_eq!(escape_event("ünïcode\n".as_bytes(), false), "ünïcode\n".as_bytes());
     }
 }

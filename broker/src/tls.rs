@@ -158,10 +158,7 @@ pub fn load(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
         .with_single_cert(certs, key)
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
-                TlsError::KeyMismatch {
-                    cert: files.cert_file.clone(),
-                    key: files.key_file.clone(),
-                }
+                TlsError::KeyMismatch { cert: files.cert_file.clone(), key: files.key_file.clone() }
             }
             other => rejected(other),
         })
@@ -177,23 +174,16 @@ enum Validity {
 }
 
 fn read_file(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        key,
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| TlsError::Read { key, path: path.to_path_buf(), source })
 }
 
 /// The certificate chain in `path`, the server certificate first, refused if that
 /// certificate does not parse or has expired at `now` (seconds since the Unix epoch).
 fn read_chain(path: &Path, now: i64) -> Result<(Vec<CertificateDer<'static>>, Validity), TlsError> {
     let pem = read_file(CERT_FILE, path)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
-            key: CERT_FILE,
-            path: path.to_path_buf(),
-            source: e.into(),
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>().map_err(|e| {
+            TlsError::Pem { key: CERT_FILE, path: path.to_path_buf(), source: e.into() }
         })?;
     let Some(server) = certs.first() else {
         let hint = if PrivateKeyDer::from_pem_slice(&pem).is_ok() {
@@ -201,10 +191,7 @@ fn read_chain(path: &Path, now: i64) -> Result<(Vec<CertificateDer<'static>>, Va
         } else {
             ""
         };
-        return Err(TlsError::NoCertificate {
-            path: path.to_path_buf(),
-            hint,
-        });
+        return Err(TlsError::NoCertificate { path: path.to_path_buf(), hint });
     };
     let (_, parsed) =
         x509_parser::parse_x509_certificate(server).map_err(|e| TlsError::BadCertificate {
@@ -217,21 +204,12 @@ fn read_chain(path: &Path, now: i64) -> Result<(Vec<CertificateDer<'static>>, Va
             },
         })?;
     let validity = parsed.validity();
-    let (not_before, not_after) = (
-        validity.not_before.timestamp(),
-        validity.not_after.timestamp(),
-    );
+    let (not_before, not_after) = (validity.not_before.timestamp(), validity.not_after.timestamp());
     if not_after < now {
-        return Err(TlsError::Expired {
-            path: path.to_path_buf(),
-            not_after,
-        });
+        return Err(TlsError::Expired { path: path.to_path_buf(), not_after });
     }
-    let validity = if now < not_before {
-        Validity::NotYetValid { not_before }
-    } else {
-        Validity::Current
-    };
+    let validity =
+        if now < not_before { Validity::NotYetValid { not_before } } else { Validity::Current };
     Ok((certs, validity))
 }
 
@@ -249,11 +227,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
                 ""
             },
         },
-        other => TlsError::Pem {
-            key: KEY_FILE,
-            path: path.to_path_buf(),
-            source: other.into(),
-        },
+        other => TlsError::Pem { key: KEY_FILE, path: path.to_path_buf(), source: other.into() },
     })
 }
 
@@ -310,8 +284,7 @@ impl ClientError {
 /// the system's web roots plus the certificates of the `ca_pems` bundles, keep-alive pooling,
 /// no redirect following, and `timeout` for each request.
 pub fn http_client<'a>(
-    ca_pems: impl IntoIterator<Item = &'a str>,
-    timeout: std::time::Duration,
+    ca_pems: impl IntoIterator<Item = &'a str>, timeout: std::time::Duration,
 ) -> Result<reqwest::Client, ClientError> {
     use std::time::Duration;
     let mut builder = reqwest::Client::builder()
@@ -329,9 +302,7 @@ pub fn http_client<'a>(
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
-        .build()
-        .map_err(|e| ClientError::Build(e.to_string()))
+    builder.build().map_err(|e| ClientError::Build(e.to_string()))
 }
 
 /// The certificates of the PEM bundle `pem`, each checked the way the director's HTTP client
@@ -414,9 +385,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
 
     /// A self-signed certificate for `key`, valid between the two dates.
     fn certificate(
-        key: &rcgen::KeyPair,
-        not_before: (i32, u8, u8),
-        not_after: (i32, u8, u8),
+        key: &rcgen::KeyPair, not_before: (i32, u8, u8), not_after: (i32, u8, u8),
     ) -> String {
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
@@ -432,15 +401,9 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
     /// `der` as a PEM block labelled `label`.
     fn pem_block(label: &str, der: &[u8]) -> String {
         let body = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
+        let lines: Vec<&str> =
+            body.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
     }
 
     /// Writes the two files and loads them as `broker.tls`.
@@ -465,14 +428,10 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
         /// Files with a fresh key and a certificate for it valid from `not_before` to
         /// `not_after`; the key too.
         fn valid_between(
-            not_before: (i32, u8, u8),
-            not_after: (i32, u8, u8),
+            not_before: (i32, u8, u8), not_after: (i32, u8, u8),
         ) -> (Self, rcgen::KeyPair) {
             let key = rcgen::KeyPair::generate().unwrap();
-            let files = Self::new(
-                &certificate(&key, not_before, not_after),
-                &key.serialize_pem(),
-            );
+            let files = Self::new(&certificate(&key, not_before, not_after), &key.serialize_pem());
             (files, key)
         }
 
@@ -551,21 +510,13 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
 
         // Ed25519, as rcgen generates it (PKCS#8).
         let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        Files::new(&current(&ed), &ed.serialize_pem())
-            .load()
-            .unwrap();
+        Files::new(&current(&ed), &ed.serialize_pem()).load().unwrap();
     }
 
     #[test]
     fn an_expired_certificate_is_refused_with_its_date() {
         let (files, key) = Files::valid_between((2019, 1, 1), (2020, 1, 1));
-        assert!(matches!(
-            files.load(),
-            Err(TlsError::Expired {
-                not_after: 1_577_836_800,
-                ..
-            })
-        ));
+        assert!(matches!(files.load(), Err(TlsError::Expired { not_after: 1_577_836_800, .. })));
         let message = files.message();
         assert_eq!(
             message,
@@ -578,14 +529,9 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
         assert!(read_chain(&files.tls.cert_file, 1_577_836_800).is_ok());
         assert!(read_chain(&files.tls.cert_file, 1_577_836_801).is_err());
         // Only the server certificate (the first) is checked, as by the Go broker.
-        let current_first = format!(
-            "{}{}",
-            current(&key),
-            certificate(&key, (2019, 1, 1), (2020, 1, 1))
-        );
-        Files::new(&current_first, &key.serialize_pem())
-            .load()
-            .unwrap();
+        let current_first =
+            format!("{}{}", current(&key), certificate(&key, (2019, 1, 1), (2020, 1, 1)));
+        Files::new(&current_first, &key.serialize_pem()).load().unwrap();
     }
 
     #[test]
@@ -598,14 +544,8 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
         let Validity::NotYetValid { not_before } = validity else {
             panic!("{validity:?}");
         };
-        assert_eq!(
-            crate::store::format_rfc3339(not_before * 1000),
-            "2999-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            read_chain(&files.tls.cert_file, not_before).unwrap().1,
-            Validity::Current
-        );
+        assert_eq!(crate::store::format_rfc3339(not_before * 1000), "2999-01-01T00:00:00.000Z");
+        assert_eq!(read_chain(&files.tls.cert_file, not_before).unwrap().1, Validity::Current);
     }
 
     #[test]
@@ -640,10 +580,7 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
             ),
         ] {
             let files = Files::new(cert, &key.serialize_pem());
-            assert!(
-                matches!(files.load(), Err(TlsError::NoCertificate { .. })),
-                "{cert:?}"
-            );
+            assert!(matches!(files.load(), Err(TlsError::NoCertificate { .. })), "{cert:?}");
             let parts = ["-----BEGIN CERTIFICATE-----", hint];
             files.assert_message("cert_file", "holds no PEM certificate", &parts);
         }
@@ -657,17 +594,11 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
         for (key_pem, hint) in [
             ("", ""),
-            (
-                cert.as_str(),
-                "it holds a certificate: are cert_file and key_file swapped?",
-            ),
+            (cert.as_str(), "it holds a certificate: are cert_file and key_file swapped?"),
             (encrypted, "it holds an encrypted key: decrypt it first"),
         ] {
             let files = Files::new(&cert, key_pem);
-            assert!(
-                matches!(files.load(), Err(TlsError::NoKey { .. })),
-                "{key_pem:?}"
-            );
+            assert!(matches!(files.load(), Err(TlsError::NoKey { .. })), "{key_pem:?}");
             files.assert_message("key_file", "holds no PEM private key", &["(PKCS#1)", hint]);
         }
     }
@@ -701,10 +632,8 @@ wi1kfA6y6C3X2NhcwTnQGQAE2Cn3RIEsgw86fwJJ3Cp70K20dvpnojIp
             files.message()
         );
         // Well-formed PEM around bytes that are not a certificate.
-        let files = Files::new(
-            &pem_block("CERTIFICATE", b"\x30\x03\x02\x01\x01"),
-            &key.serialize_pem(),
-        );
+        let files =
+            Files::new(&pem_block("CERTIFICATE", b"\x30\x03\x02\x01\x01"), &key.serialize_pem());
         assert!(matches!(files.load(), Err(TlsError::BadCertificate { .. })));
         assert!(
             files.message().contains(

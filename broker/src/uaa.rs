@@ -117,10 +117,7 @@ pub fn error_chain(e: &reqwest::Error) -> String {
 
 /// `<uaa>/oauth/token`, under the UAA's own path.
 pub fn token_url(uaa: &Url) -> Result<Url, crate::url_path::UrlPathError> {
-    crate::url_path::UrlPath::root()
-        .segment("oauth")
-        .segment("token")
-        .to_url(uaa)
+    crate::url_path::UrlPath::root().segment("oauth").segment("token").to_url(uaa)
 }
 
 impl UaaToken {
@@ -142,10 +139,7 @@ impl UaaToken {
     /// A valid token: the cached one, or a new grant from `token_url`. `fetched` is told the
     /// outcome of every grant (a status class such as `2xx`, or `unreachable`), for metrics.
     pub async fn get(
-        &self,
-        http: &reqwest::Client,
-        token_url: &Url,
-        fetched: &(dyn Fn(&str) + Send + Sync),
+        &self, http: &reqwest::Client, token_url: &Url, fetched: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, UaaError> {
         let mut cached = self.cached.lock().await;
         if let Some(token) = cached.as_ref() {
@@ -186,10 +180,10 @@ impl UaaToken {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let token: TokenJson = resp.json().await.map_err(|e| UaaError::NoToken {
-            url: shown,
-            reason: e.without_url().to_string(),
-        })?;
+        let token: TokenJson = resp
+            .json()
+            .await
+            .map_err(|e| UaaError::NoToken { url: shown, reason: e.without_url().to_string() })?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(0));
         let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 2);
         *cached = Some(CachedToken {
@@ -271,15 +265,9 @@ mod tests {
     async fn a_refusal_names_the_client_and_the_key_but_not_the_secret() {
         let (_recorder, url) = uaa(|_| Answer::status(401, "{\"error\":\"unauthorized\"}"));
         let token = UaaToken::new("odb", "hunter2", "credhub.client_secret");
-        let err = token
-            .get(&reqwest::Client::new(), &url, &|_| {})
-            .await
-            .unwrap_err();
+        let err = token.get(&reqwest::Client::new(), &url, &|_| {}).await.unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("client 'odb'") && text.contains("status 401"),
-            "{text}"
-        );
+        assert!(text.contains("client 'odb'") && text.contains("status 401"), "{text}");
         assert!(text.contains("check credhub.client_secret"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(!err.is_unreachable());

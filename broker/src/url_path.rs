@@ -19,19 +19,11 @@ use reqwest::Url;
 use std::fmt;
 
 /// What stays unencoded in a path segment: RFC 3986 unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// What stays unencoded in a form-encoded query key or value (as `application/x-www-form-urlencoded`
 /// serialises; a space becomes `+`).
-const FORM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'*')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_');
+const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
 
 /// The characters a [`UrlPath::literal`] may hold.
 fn literal_char_ok(c: char) -> bool {
@@ -100,8 +92,7 @@ impl UrlPath {
             self.fail(UrlPathError::UnusableSegment(segment.to_string()));
         }
         self.path.push('/');
-        self.path
-            .extend(utf8_percent_encode(segment, SEGMENT).map(|s| s.to_string()));
+        self.path.extend(utf8_percent_encode(segment, SEGMENT).map(|s| s.to_string()));
         self
     }
 
@@ -121,8 +112,7 @@ impl UrlPath {
 
     /// Appends a query pair; key and value are form-encoded.
     pub fn query(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        self.query
-            .push((key.as_ref().to_string(), value.as_ref().to_string()));
+        self.query.push((key.as_ref().to_string(), value.as_ref().to_string()));
         self
     }
 
@@ -287,10 +277,7 @@ pub(crate) mod wire {
         (
             method.to_string(),
             segments.iter().map(|s| s.to_string()).collect(),
-            query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         )
     }
 
@@ -307,29 +294,17 @@ pub(crate) mod wire {
     impl Answer {
         /// 200 with a JSON body.
         pub fn json(body: serde_json::Value) -> Self {
-            Self {
-                status: 200,
-                location: None,
-                body: body.to_string(),
-            }
+            Self { status: 200, location: None, body: body.to_string() }
         }
 
         /// 302 to `/tasks/<id>`.
         pub fn task(id: i64) -> Self {
-            Self {
-                status: 302,
-                location: Some(format!("/tasks/{id}")),
-                body: String::new(),
-            }
+            Self { status: 302, location: Some(format!("/tasks/{id}")), body: String::new() }
         }
 
         /// A status with a text body.
         pub fn status(status: u16, body: &str) -> Self {
-            Self {
-                status,
-                location: None,
-                body: body.to_string(),
-            }
+            Self { status, location: None, body: body.to_string() }
         }
     }
 
@@ -483,10 +458,7 @@ mod tests {
     use serde_json::json;
 
     fn decode(segment: &str) -> String {
-        percent_decode_str(segment)
-            .decode_utf8()
-            .unwrap()
-            .into_owned()
+        percent_decode_str(segment).decode_utf8().unwrap().into_owned()
     }
 
     #[test]
@@ -515,9 +487,7 @@ mod tests {
             let path = UrlPath::root().segment("deployments").segment(&name);
             let encoded = path.path().strip_prefix("/deployments/").unwrap();
             assert!(
-                encoded
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)),
+                encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)),
                 "{name:?} encoded as {encoded:?}"
             );
             assert_eq!(decode(encoded), name, "round trip of {name:?}");
@@ -553,10 +523,7 @@ mod tests {
     #[test]
     fn dot_and_empty_segments_are_refused() {
         for name in ["", ".", ".."] {
-            let path = UrlPath::root()
-                .segment("deployments")
-                .segment(name)
-                .segment("instances");
+            let path = UrlPath::root().segment("deployments").segment(name).segment("instances");
             let expected = UrlPathError::UnusableSegment(name.to_string());
             assert_eq!(path.error(), Some(&expected));
             assert_eq!(path.to_relative(), Err(expected.clone()));
@@ -571,18 +538,12 @@ mod tests {
     #[test]
     fn the_first_problem_is_the_one_reported() {
         let path = UrlPath::root().segment("..").segment("");
-        assert_eq!(
-            path.error(),
-            Some(&UrlPathError::UnusableSegment("..".into()))
-        );
+        assert_eq!(path.error(), Some(&UrlPathError::UnusableSegment("..".into())));
     }
 
     #[test]
     fn literals_are_verbatim() {
-        let path = UrlPath::root()
-            .segment("deployments")
-            .segment("d")
-            .literal("jobs/*");
+        let path = UrlPath::root().segment("deployments").segment("d").literal("jobs/*");
         assert_eq!(path.path(), "/deployments/d/jobs/*");
         let base = Url::parse("https://director:25555").unwrap();
         assert_eq!(
@@ -593,15 +554,11 @@ mod tests {
 
     #[test]
     fn literals_that_are_not_plain_paths_are_refused() {
-        for piece in [
-            "", "/jobs", "jobs/", "a//b", "..", "a/../b", "./a", "a?b", "a#b", "a b", "a%2F", "é",
-        ] {
+        for piece in
+            ["", "/jobs", "jobs/", "a//b", "..", "a/../b", "./a", "a?b", "a#b", "a b", "a%2F", "é"]
+        {
             let path = UrlPath::root().literal(piece);
-            assert_eq!(
-                path.error(),
-                Some(&UrlPathError::UnusableLiteral(piece)),
-                "{piece:?}"
-            );
+            assert_eq!(path.error(), Some(&UrlPathError::UnusableLiteral(piece)), "{piece:?}");
         }
     }
 
@@ -623,9 +580,7 @@ mod tests {
     fn hostile_query_values_stay_one_value() {
         for name in hostile_names() {
             let path = UrlPath::root().query("name", &name).query("latest", "true");
-            let url = path
-                .to_url(&Url::parse("https://director:25555").unwrap())
-                .unwrap();
+            let url = path.to_url(&Url::parse("https://director:25555").unwrap()).unwrap();
             let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
             assert_eq!(
                 pairs,
@@ -641,10 +596,7 @@ mod tests {
 
     #[test]
     fn urls_stay_under_the_base_path() {
-        let path = UrlPath::root()
-            .segment("tasks")
-            .segment("1")
-            .query("type", "result");
+        let path = UrlPath::root().segment("tasks").segment("1").query("type", "result");
         for (base, expected) in [
             ("https://d:25555", "https://d:25555/tasks/1?type=result"),
             ("https://d:25555/", "https://d:25555/tasks/1?type=result"),

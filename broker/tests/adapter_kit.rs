@@ -84,18 +84,10 @@ impl Fixture {
     fn with(mode: &str, adapter_extra: &str, broker_extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let adapter = dir.path().join(mode);
-        std::fs::copy(
-            repo().join("broker/tests/adapters/fixture_adapter.py"),
-            &adapter,
-        )
-        .unwrap();
+        std::fs::copy(repo().join("broker/tests/adapters/fixture_adapter.py"), &adapter).unwrap();
         std::fs::set_permissions(&adapter, std::fs::Permissions::from_mode(0o755)).unwrap();
         let config = dir.path().join("broker.yml");
-        std::fs::write(
-            &config,
-            fixture_config(&adapter, adapter_extra, broker_extra),
-        )
-        .unwrap();
+        std::fs::write(&config, fixture_config(&adapter, adapter_extra, broker_extra)).unwrap();
         Self { dir, config }
     }
 
@@ -108,11 +100,7 @@ impl Fixture {
 fn check_json(config: &str) -> (Option<i32>, Value) {
     let out = run(&["adapter", "check", "--config", config, "--format", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}): stdout {} stderr {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
+        panic!("not a JSON report ({e}): stdout {} stderr {}", text(&out.stdout), text(&out.stderr))
     });
     (out.status.code(), report)
 }
@@ -157,10 +145,7 @@ fn the_built_in_example_adapter_passes_every_rule() {
     assert_eq!(report["ok"], true);
     assert_eq!(report["failed"], 0);
     assert_eq!(report["input_mode"], "stdin");
-    assert!(report["adapter"]
-        .as_str()
-        .unwrap()
-        .ends_with("example-adapter"));
+    assert!(report["adapter"].as_str().unwrap().ends_with("example-adapter"));
     let plans = report["plans"].as_array().unwrap();
     assert_eq!(plans.len(), 2, "every plan of the catalog by default");
     for plan in plans {
@@ -180,10 +165,7 @@ fn the_python_sample_adapter_passes_every_rule() {
     let out = run(&["adapter", "check", "--config", config.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(
-        stdout.contains("36 rules passed, 0 failed, 0 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("36 rules passed, 0 failed, 0 skipped"), "{stdout}");
     for name in ["small", "ha"] {
         assert!(stdout.contains(&format!("plan {name} (")), "{stdout}");
     }
@@ -209,11 +191,7 @@ fn plans_can_be_chosen_by_name_or_id_and_unknown_plans_are_refused() {
     assert_eq!(report["plans"][0]["plan"], "ha");
     let out = run(&["adapter", "check", "--config", config, "--plan", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no plan named 'nope'"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("no plan named 'nope'"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -221,10 +199,7 @@ fn the_well_behaved_fixture_passes_and_answers_41_for_unknown_bindings() {
     let f = Fixture::new("well-behaved");
     let (code, report) = check_json(f.config());
     assert_eq!(code, Some(0), "{report:#}");
-    assert!(
-        evidence(rule(&report, 0, "unbind-unknown")).contains("exit 41"),
-        "{report:#}"
-    );
+    assert!(evidence(rule(&report, 0, "unbind-unknown")).contains("exit 41"), "{report:#}");
 }
 
 #[test]
@@ -239,27 +214,17 @@ fn exit_42_is_accepted_for_a_service_key_of_a_service_that_needs_an_app() {
 
 #[test]
 fn legacy_argv_mode_is_checked_when_configured() {
-    let f = Fixture::with(
-        "well-behaved",
-        "  use_stdin: false\n  allow_secrets_on_argv: true\n",
-        "",
-    );
+    let f =
+        Fixture::with("well-behaved", "  use_stdin: false\n  allow_secrets_on_argv: true\n", "");
     let (code, report) = check_json(f.config());
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["input_mode"], "argv");
 
-    let f = Fixture::with(
-        "legacy-json",
-        "  use_stdin: false\n  allow_secrets_on_argv: true\n",
-        "",
-    );
+    let f = Fixture::with("legacy-json", "  use_stdin: false\n  allow_secrets_on_argv: true\n", "");
     let (code, report) = check_json(f.config());
     assert_eq!(code, Some(1));
     let shape = rule(&report, 0, "output-shape");
-    assert!(
-        evidence(shape).contains("the manifest YAML alone"),
-        "{shape:#}"
-    );
+    assert!(evidence(shape).contains("the manifest YAML alone"), "{shape:#}");
 }
 
 #[test]
@@ -274,14 +239,8 @@ fn the_text_report_lists_calls_rules_and_evidence_without_secret_values() {
         "{stdout}"
     );
     assert!(stdout.contains("PASS exit-codes"), "{stdout}");
-    assert!(
-        stdout.contains("create-binding         app binding"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains("pw-"),
-        "the password itself is never in the report: {stdout}"
-    );
+    assert!(stdout.contains("create-binding         app binding"), "{stdout}");
+    assert!(!stdout.contains("pw-"), "the password itself is never in the report: {stdout}");
     assert!(stdout.contains("fix the failures above"), "{stdout}");
 }
 
@@ -386,23 +345,11 @@ fn adapter_call_prints_the_manifest_of_generate_manifest() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let manifest: serde_yaml::Value =
         serde_yaml::from_str(&stdout).expect("stdout is the manifest");
-    assert!(manifest["name"]
-        .as_str()
-        .unwrap()
-        .starts_with("service-instance_adapter-check-"));
+    assert!(manifest["name"].as_str().unwrap().starts_with("service-instance_adapter-check-"));
     assert_eq!(manifest["instance_groups"][0]["instances"], 3);
-    assert!(
-        stderr.contains("generate-manifest: exit 0 after"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("[python-adapter] handling generate-manifest"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("ODB-managed secrets (values not shown): admin_password"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("generate-manifest: exit 0 after"), "{stderr}");
+    assert!(stderr.contains("[python-adapter] handling generate-manifest"), "{stderr}");
+    assert!(stderr.contains("ODB-managed secrets (values not shown): admin_password"), "{stderr}");
 }
 
 #[test]
@@ -422,10 +369,7 @@ fn adapter_call_prints_the_credentials_of_create_binding_and_masks_the_envelope(
     let password = binding["credentials"]["password"].as_str().unwrap();
     assert!(password.len() >= 24, "{binding}");
     assert_eq!(binding["credentials"]["host"], "10.0.0.1");
-    assert!(
-        stderr.contains("envelope (create-binding on stdin):"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("envelope (create-binding on stdin):"), "{stderr}");
     assert!(stderr.contains("<masked>"), "{stderr}");
     assert!(
         !stderr.contains(password),
@@ -458,10 +402,7 @@ fn adapter_call_shows_secrets_given_inline_and_masks_those_from_a_file() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("given-inline-pw"), "{stdout}");
-    assert!(
-        stderr.contains("given-inline-pw"),
-        "inline secrets are shown: {stderr}"
-    );
+    assert!(stderr.contains("given-inline-pw"), "inline secrets are shown: {stderr}");
     assert!(stderr.contains("prefer --secrets @FILE"), "{stderr}");
 
     let file = dir.path().join("secrets.json");
@@ -481,10 +422,7 @@ fn adapter_call_shows_secrets_given_inline_and_masks_those_from_a_file() {
     ]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("given-inline-pw"),
-        "secrets from a file are masked: {stderr}"
-    );
+    assert!(!stderr.contains("given-inline-pw"), "secrets from a file are masked: {stderr}");
     assert!(stderr.contains("<masked>"), "{stderr}");
 }
 
@@ -521,18 +459,8 @@ fn adapter_call_of_the_builtin_adapter_prints_dashboard_url_and_schemas() {
     let config = config.to_str().unwrap();
     let out = run(&["adapter", "call", "dashboard-url", "--config", config]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("https://"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = run(&[
-        "adapter",
-        "call",
-        "generate-plan-schemas",
-        "--config",
-        config,
-    ]);
+    assert!(text(&out.stdout).starts_with("https://"), "{}", text(&out.stdout));
+    let out = run(&["adapter", "call", "generate-plan-schemas", "--config", config]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let schemas: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(schemas["service_instance"]["create"]["parameters"].is_object());
@@ -582,8 +510,5 @@ fn the_readme_shows_the_python_sample_as_it_is_in_the_repository() {
         .nth(1)
         .and_then(|b| b.split("```").next())
         .expect("the section shows the adapter");
-    assert_eq!(
-        block, sample,
-        "update the README's copy of examples/adapter-python/adapter.py"
-    );
+    assert_eq!(block, sample, "update the README's copy of examples/adapter-python/adapter.py");
 }

@@ -82,10 +82,7 @@ fn check_config_accepts_a_go_shaped_config_with_unquoted_versions() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.trim_end().ends_with(": OK"), "{stdout}");
-    assert!(
-        stdout.contains("warning: config key cf is recognised but not supported"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("warning: config key cf is recognised but not supported"), "{stdout}");
 }
 
 #[test]
@@ -94,11 +91,7 @@ fn check_config_refuses_legacy_argv_mode_without_the_opt_in() {
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("broker.use_stdin: is false"), "{stderr}");
-    for part in [
-        "`ps`",
-        "use_stdin: true",
-        "service_adapter.allow_secrets_on_argv: true",
-    ] {
+    for part in ["`ps`", "use_stdin: true", "service_adapter.allow_secrets_on_argv: true"] {
         assert!(stderr.contains(part), "{part}: {stderr}");
     }
 }
@@ -107,10 +100,7 @@ fn check_config_refuses_legacy_argv_mode_without_the_opt_in() {
 fn check_config_prints_the_argv_warning_when_legacy_mode_is_accepted() {
     let text_in = GO_SHAPED
         .replace("use_stdin: true", "use_stdin: false")
-        .replace(
-            "  path: /bin/sh\n",
-            "  path: /bin/sh\n  allow_secrets_on_argv: true\n",
-        );
+        .replace("  path: /bin/sh\n", "  path: /bin/sh\n  allow_secrets_on_argv: true\n");
     let out = check_config(&text_in);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");

@@ -53,9 +53,7 @@ fn start(config: &std::path::Path) -> (Child, String) {
             }
         }
     });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the broker did not start");
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("the broker did not start");
     (child, url)
 }
 
@@ -68,11 +66,8 @@ fn the_broker_serves_https_with_the_configured_certificate() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, generated.cert.pem()).unwrap();
     std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
-    let (mut child, url) = start(&config(
-        dir.path(),
-        &cert.display().to_string(),
-        &key.display().to_string(),
-    ));
+    let (mut child, url) =
+        start(&config(dir.path(), &cert.display().to_string(), &key.display().to_string()));
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     let trusted = reqwest::blocking::Client::builder()
@@ -120,11 +115,7 @@ fn a_key_that_does_not_match_the_certificate_stops_the_broker() {
     std::fs::write(&key, other.key_pair.serialize_pem()).unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--config"])
-        .arg(config(
-            dir.path(),
-            &cert.display().to_string(),
-            &key.display().to_string(),
-        ))
+        .arg(config(dir.path(), &cert.display().to_string(), &key.display().to_string()))
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -145,18 +136,11 @@ fn an_expired_certificate_stops_the_broker() {
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--config"])
-        .arg(config(
-            dir.path(),
-            &cert_path.display().to_string(),
-            &key_path.display().to_string(),
-        ))
+        .arg(config(dir.path(), &cert_path.display().to_string(), &key_path.display().to_string()))
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("server certificate expired on 2020-01-01"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("server certificate expired on 2020-01-01"), "{stderr}");
 }

@@ -33,11 +33,8 @@ pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterEr
             params.binding_id
         )));
     }
-    let hosts: Vec<String> = params
-        .deployment_topology
-        .get(REDIS_SERVER)
-        .cloned()
-        .unwrap_or_default();
+    let hosts: Vec<String> =
+        params.deployment_topology.get(REDIS_SERVER).cloned().unwrap_or_default();
     let Some(first_ip) = hosts.first() else {
         return Err(AdapterError::other(format!(
             "no {REDIS_SERVER} VMs found for this instance: it may still be deploying or its \
@@ -56,10 +53,7 @@ pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterEr
             ))
         })?;
     let password = resolved_password(password, params.secrets.as_ref())?;
-    let port = redis
-        .and_then(|r| r.get("port"))
-        .and_then(as_integer)
-        .unwrap_or(REDIS_PORT);
+    let port = redis.and_then(|r| r.get("port")).and_then(as_integer).unwrap_or(REDIS_PORT);
     let dns_address = params
         .dns_addresses
         .as_ref()
@@ -80,17 +74,13 @@ pub fn create_binding(params: &CreateBindingParams) -> Result<Binding, AdapterEr
     if binding_params.app_scoped {
         credentials["app_guid"] = json!(app_guid);
     }
-    Ok(Binding {
-        credentials: Some(credentials),
-        ..Binding::default()
-    })
+    Ok(Binding { credentials: Some(credentials), ..Binding::default() })
 }
 
 /// The password as the deployment runs with it: the manifest's text, or, when that is a
 /// `((variable))` reference (`secure_password`), the value the broker resolved for it.
 fn resolved_password<'a>(
-    in_manifest: &'a str,
-    secrets: Option<&'a service_adapter::ManifestSecrets>,
+    in_manifest: &'a str, secrets: Option<&'a service_adapter::ManifestSecrets>,
 ) -> Result<&'a str, AdapterError> {
     if !(in_manifest.starts_with("((") && in_manifest.ends_with("))")) {
         return Ok(in_manifest);
@@ -212,20 +202,13 @@ mod tests {
     fn dns_address_becomes_the_host() {
         let mut p = params(json!({}));
         p.dns_addresses = Some(
-            [(
-                DNS_ADDRESS_KEY.to_string(),
-                "q-s0.redis-server.default.x.bosh".to_string(),
-            )]
-            .into(),
+            [(DNS_ADDRESS_KEY.to_string(), "q-s0.redis-server.default.x.bosh".to_string())].into(),
         );
         let c = create_binding(&p).unwrap().credentials.unwrap();
         assert_eq!(c["host"], "q-s0.redis-server.default.x.bosh");
         assert_eq!(c["dns_address"], "q-s0.redis-server.default.x.bosh");
         assert_eq!(c["hosts"], json!(["10.0.8.5", "10.0.8.6"]));
-        assert_eq!(
-            c["uri"],
-            "redis://:s3cret@q-s0.redis-server.default.x.bosh:6379"
-        );
+        assert_eq!(c["uri"], "redis://:s3cret@q-s0.redis-server.default.x.bosh:6379");
     }
 
     #[test]
@@ -243,10 +226,7 @@ mod tests {
         p.deployment_topology.clear();
         let err = create_binding(&p).unwrap_err();
         assert!(matches!(err, AdapterError::Other(_)));
-        assert!(
-            err.to_string().starts_with("no redis-server VMs found"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("no redis-server VMs found"), "{err}");
     }
 
     #[test]
@@ -259,24 +239,16 @@ mod tests {
 
     #[test]
     fn app_scoped_needs_an_app_guid() {
-        let c = create_binding(&params(json!({"app_scoped": true})))
-            .unwrap()
-            .credentials
-            .unwrap();
+        let c = create_binding(&params(json!({"app_scoped": true}))).unwrap().credentials.unwrap();
         assert_eq!(c["app_guid"], "app-guid");
 
         let mut p = params(json!({"app_scoped": true}));
         p.request_params =
             request(json!({"plan_id": "p", "service_id": "s", "parameters": {"app_scoped": true}}));
         let err = create_binding(&p).unwrap_err();
-        assert!(
-            matches!(err, AdapterError::AppGuidNotProvided(_)),
-            "{err:?}"
-        );
+        assert!(matches!(err, AdapterError::AppGuidNotProvided(_)), "{err:?}");
         assert_eq!(err.exit_code(), 42);
-        assert!(err
-            .to_string()
-            .starts_with("app GUID not provided: binding binding-1"));
+        assert!(err.to_string().starts_with("app GUID not provided: binding binding-1"));
 
         // Without app_scoped a service key (no app GUID) is fine.
         p.request_params = request(json!({"plan_id": "p", "service_id": "s", "parameters": {}}));
@@ -286,10 +258,7 @@ mod tests {
     #[test]
     fn unknown_binding_parameters_are_refused() {
         let err = create_binding(&params(json!({"readonly": true}))).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unsupported parameter(s) for this service plan: readonly"
-        );
+        assert_eq!(err.to_string(), "unsupported parameter(s) for this service plan: readonly");
         assert_eq!(err.exit_code(), 1);
     }
 

@@ -13,9 +13,7 @@ pub struct RedisDashboard;
 
 /// `https://redis-dashboard.example.com/instances/<instance_id>`.
 pub fn dashboard_url(params: &DashboardUrlParams) -> Result<DashboardUrl, AdapterError> {
-    Ok(DashboardUrl {
-        dashboard_url: format!("{DASHBOARD_BASE}{}", params.instance_id),
-    })
+    Ok(DashboardUrl { dashboard_url: format!("{DASHBOARD_BASE}{}", params.instance_id) })
 }
 
 #[cfg(test)]
@@ -29,9 +27,6 @@ mod tests {
             ..DashboardUrlParams::default()
         })
         .unwrap();
-        assert_eq!(
-            url.dashboard_url,
-            "https://redis-dashboard.example.com/instances/6f1c2a7e"
-        );
+        assert_eq!(url.dashboard_url, "https://redis-dashboard.example.com/instances/6f1c2a7e");
     }
 }

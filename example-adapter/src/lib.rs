@@ -33,8 +33,7 @@ pub const PANIC_EXIT_CODE: i32 = 2;
 
 impl ManifestGenerator for RedisManifestGenerator {
     fn generate_manifest(
-        &self,
-        params: GenerateManifestParams,
+        &self, params: GenerateManifestParams,
     ) -> Result<GenerateManifestOutput, AdapterError> {
         manifest::generate_manifest(&params)
     }
@@ -58,8 +57,7 @@ impl DashboardUrlGenerator for RedisDashboard {
 
 impl SchemaGenerator for RedisSchemas {
     fn generate_plan_schemas(
-        &self,
-        params: GeneratePlanSchemasParams,
+        &self, params: GeneratePlanSchemasParams,
     ) -> Result<PlanSchema, AdapterError> {
         schema::generate_plan_schemas(&params)
     }

@@ -38,11 +38,7 @@ pub struct RedisManifestGenerator;
 
 /// A fresh admin password: [`PASSWORD_LENGTH`] random alphanumeric characters.
 pub fn generate_password() -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(PASSWORD_LENGTH)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(PASSWORD_LENGTH).map(char::from).collect()
 }
 
 /// Builds the manifest, generating a password with [`generate_password`] when the
@@ -56,8 +52,7 @@ pub fn generate_manifest(
 /// Builds the manifest; `new_password` is called only for a new instance (no previous
 /// manifest).
 pub fn generate_manifest_with(
-    params: &GenerateManifestParams,
-    new_password: impl FnOnce() -> String,
+    params: &GenerateManifestParams, new_password: impl FnOnce() -> String,
 ) -> Result<GenerateManifestOutput, AdapterError> {
     let plan = PlanProperties::from_plan(&params.plan)?;
     let requested = InstanceParameters::parse(&params.request_params.arbitrary_params(), &plan)?;
@@ -67,11 +62,7 @@ pub fn generate_manifest_with(
             "no stemcell provided: add one under service_deployment.stemcells in the broker configuration",
         )
     })?;
-    let Some(server_group) = params
-        .plan
-        .instance_groups
-        .iter()
-        .find(|g| g.name == REDIS_SERVER)
+    let Some(server_group) = params.plan.instance_groups.iter().find(|g| g.name == REDIS_SERVER)
     else {
         return Err(AdapterError::other(format!(
             "the plan has no {REDIS_SERVER} instance group: every plan of this service needs one"
@@ -185,15 +176,11 @@ impl Settings {
 }
 
 fn resolve_settings(
-    requested: &InstanceParameters,
-    previous: Option<&Previous>,
-    plan: &PlanProperties,
+    requested: &InstanceParameters, previous: Option<&Previous>, plan: &PlanProperties,
 ) -> Result<Settings, AdapterError> {
     let had_persistence = previous.and_then(|p| p.persistence).unwrap_or(false);
-    let persistence = requested
-        .persistence
-        .or(previous.and_then(|p| p.persistence))
-        .unwrap_or(plan.persistence);
+    let persistence =
+        requested.persistence.or(previous.and_then(|p| p.persistence)).unwrap_or(plan.persistence);
     if had_persistence && !persistence {
         return Err(AdapterError::other(
             "cannot turn persistence off on an instance that has it: its data would no longer \
@@ -222,10 +209,7 @@ fn resolve_settings(
         .or_else(|| previous.and_then(|p| p.maxmemory_policy.clone()))
         .unwrap_or_else(|| default_maxmemory_policy(persistence).to_string());
     Ok(Settings {
-        maxclients: requested
-            .maxclients
-            .or(previous_maxclients)
-            .unwrap_or(plan.max_clients),
+        maxclients: requested.maxclients.or(previous_maxclients).unwrap_or(plan.max_clients),
         maxmemory_mb: plan.maxmemory_mb,
         maxmemory_policy,
         persistence,
@@ -245,10 +229,7 @@ struct Previous {
 
 impl Previous {
     fn read(manifest: &BoshManifest) -> Previous {
-        let group = manifest
-            .instance_groups
-            .iter()
-            .find(|g| g.name == REDIS_SERVER);
+        let group = manifest.instance_groups.iter().find(|g| g.name == REDIS_SERVER);
         let redis = redis_properties(manifest);
         let get = |key: &str| redis.and_then(|r| r.get(key));
         Previous {
@@ -258,9 +239,7 @@ impl Previous {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             maxclients: get("maxclients").and_then(as_integer),
-            maxmemory_policy: get("maxmemory_policy")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            maxmemory_policy: get("maxmemory_policy").and_then(Value::as_str).map(str::to_string),
             persistence: get("persistence").and_then(|v| match v {
                 Value::Bool(b) => Some(*b),
                 Value::String(s) => match s.as_str() {
@@ -292,8 +271,7 @@ pub fn redis_properties(manifest: &BoshManifest) -> Option<&Properties> {
 }
 
 fn check_release_versions(
-    deployment: &ServiceDeployment,
-    previous: &Previous,
+    deployment: &ServiceDeployment, previous: &Previous,
 ) -> Result<(), AdapterError> {
     for release in &deployment.releases {
         if let Some(old) = previous.release_versions.get(&release.name) {
@@ -329,22 +307,13 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 
 /// The releases that provide the jobs of `groups`, in the operator's order.
 fn used_releases(
-    deployment: &ServiceDeployment,
-    groups: &[bosh::InstanceGroup],
+    deployment: &ServiceDeployment, groups: &[bosh::InstanceGroup],
 ) -> Vec<bosh::Release> {
     deployment
         .releases
         .iter()
-        .filter(|r| {
-            groups
-                .iter()
-                .flat_map(|g| &g.jobs)
-                .any(|j| j.release == r.name)
-        })
-        .map(|r| bosh::Release {
-            name: r.name.clone(),
-            version: r.version.clone(),
-        })
+        .filter(|r| groups.iter().flat_map(|g| &g.jobs).any(|j| j.release == r.name))
+        .map(|r| bosh::Release { name: r.name.clone(), version: r.version.clone() })
         .collect()
 }
 
@@ -401,9 +370,7 @@ mod tests {
     }
 
     fn params(
-        plan: &str,
-        arbitrary: Value,
-        previous: Option<&BoshManifest>,
+        plan: &str, arbitrary: Value, previous: Option<&BoshManifest>,
     ) -> GenerateManifestParams {
         let plan = Plan::from_json(plan).unwrap();
         GenerateManifestParams {
@@ -428,9 +395,7 @@ mod tests {
     }
 
     fn update(
-        plan: &str,
-        arbitrary: Value,
-        previous: &BoshManifest,
+        plan: &str, arbitrary: Value, previous: &BoshManifest,
     ) -> Result<BoshManifest, String> {
         generate_manifest_with(&params(plan, arbitrary, Some(previous)), || {
             panic!("the password must never be regenerated on update")
@@ -449,9 +414,7 @@ mod tests {
 
     #[test]
     fn with_secure_password_the_manifest_holds_a_variable_not_a_password() {
-        let created = generate_manifest(&params(SECURE_SMALL, json!({}), None))
-            .unwrap()
-            .manifest;
+        let created = generate_manifest(&params(SECURE_SMALL, json!({}), None)).unwrap().manifest;
         assert_eq!(redis(&created)["password"], "((admin_password))");
         assert_eq!(created.variables.len(), 1);
         assert_eq!(created.variables[0].name, "admin_password");
@@ -536,10 +499,8 @@ mod tests {
 
     #[test]
     fn parameters_beat_the_previous_manifest_which_beats_the_plan() {
-        let first = create(
-            CACHE_SMALL,
-            json!({"maxclients": 700, "maxmemory_policy": "volatile-ttl"}),
-        );
+        let first =
+            create(CACHE_SMALL, json!({"maxclients": 700, "maxmemory_policy": "volatile-ttl"}));
         assert_eq!(redis(&first)["maxclients"], 700);
         let kept = update(CACHE_SMALL, json!({}), &first).unwrap();
         assert_eq!(redis(&kept)["maxclients"], 700);
@@ -563,9 +524,7 @@ mod tests {
         let mut upgrade = params(CACHE_SMALL, json!({}), Some(&first));
         upgrade.request_params =
             RequestParameters(json!({"context": null}).as_object().unwrap().clone());
-        let upgraded = generate_manifest_with(&upgrade, || panic!("regenerated"))
-            .unwrap()
-            .manifest;
+        let upgraded = generate_manifest_with(&upgrade, || panic!("regenerated")).unwrap().manifest;
         assert_eq!(redis(&upgraded)["password"], "first-password");
     }
 
@@ -590,10 +549,7 @@ mod tests {
              instance with the smaller plan and migrate your data instead."
         );
         let err = update(CACHE_SMALL, json!({}), &first).unwrap_err();
-        assert!(
-            err.starts_with("cannot reduce redis-server from 3 to 1"),
-            "{err}"
-        );
+        assert!(err.starts_with("cannot reduce redis-server from 3 to 1"), "{err}");
         let more = PERSISTENT.replace(r#""instances":3"#, r#""instances":5"#);
         assert!(update(&more, json!({}), &first).is_ok());
     }
@@ -605,18 +561,11 @@ mod tests {
         assert!(err.starts_with("cannot turn persistence off"), "{err}");
         let three_small = CACHE_SMALL.replace(r#""instances":1"#, r#""instances":3"#);
         let err = update(&three_small, json!({}), &first).unwrap_err();
-        assert!(
-            err.starts_with("this plan does not support persistence"),
-            "{err}"
-        );
+        assert!(err.starts_with("this plan does not support persistence"), "{err}");
         let cache_on_persistent_plan = create(PERSISTENT, json!({"persistence": false}));
         assert_eq!(redis(&cache_on_persistent_plan)["persistence"], "no");
-        let turned_on = update(
-            PERSISTENT,
-            json!({"persistence": true}),
-            &cache_on_persistent_plan,
-        )
-        .unwrap();
+        let turned_on =
+            update(PERSISTENT, json!({"persistence": true}), &cache_on_persistent_plan).unwrap();
         assert_eq!(redis(&turned_on)["persistence"], "yes");
     }
 
@@ -631,10 +580,7 @@ mod tests {
         let err = generate_manifest(&params(CACHE_SMALL, json!({"maxclients": 5000}), None))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("invalid value for parameter maxclients: 5000"),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid value for parameter maxclients: 5000"), "{err}");
     }
 
     #[test]
@@ -650,9 +596,7 @@ mod tests {
         let first = create(CACHE_SMALL, json!({}));
         let mut p = params(CACHE_SMALL, json!({}), Some(&first));
         p.service_deployment = deployment("7.2.3");
-        let err = generate_manifest_with(&p, String::new)
-            .unwrap_err()
-            .to_string();
+        let err = generate_manifest_with(&p, String::new).unwrap_err().to_string();
         assert!(
             err.starts_with(
                 "error generating manifest: new release version 7.2.3 is lower than existing release version 7.2.4"
@@ -677,20 +621,13 @@ mod tests {
             "error gathering jobs: job 'redis-server' not provided"
         );
 
-        let p = params(
-            &CACHE_SMALL.replace("\"redis-server\"", "\"cache\""),
-            json!({}),
-            None,
-        );
+        let p = params(&CACHE_SMALL.replace("\"redis-server\"", "\"cache\""), json!({}), None);
         let err = generate_manifest(&p).unwrap_err().to_string();
         assert!(err.contains("no redis-server instance group"), "{err}");
 
         let p = params(&CACHE_SMALL.replace("256", "\"lots\""), json!({}), None);
         let err = generate_manifest(&p).unwrap_err().to_string();
-        assert!(
-            err.starts_with("invalid plan property maxmemory_mb"),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid plan property maxmemory_mb"), "{err}");
     }
 
     #[test]

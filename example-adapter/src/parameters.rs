@@ -30,16 +30,13 @@ impl InstanceParameters {
     /// `persistence: true` is refused on a plan whose `persistence` property is false:
     /// such plans have no persistent disk, so the data would not survive a VM recreate.
     pub fn parse(
-        params: &Properties,
-        plan: &PlanProperties,
+        params: &Properties, plan: &PlanProperties,
     ) -> Result<InstanceParameters, AdapterError> {
         reject_unsupported(params, INSTANCE_PARAMETERS)?;
         let mut parsed = InstanceParameters::default();
         if let Some(value) = params.get("maxclients") {
-            let allowed = format!(
-                "an integer from 1 to {}, the maximum of this plan",
-                plan.max_clients
-            );
+            let allowed =
+                format!("an integer from 1 to {}, the maximum of this plan", plan.max_clients);
             match as_integer(value) {
                 Some(n) if (1..=plan.max_clients).contains(&n) => parsed.maxclients = Some(n),
                 _ => return Err(invalid_value("maxclients", value, &allowed)),
@@ -98,11 +95,8 @@ impl BindingParameters {
 
 /// Refuses any parameter not in `supported`, naming them all, sorted.
 fn reject_unsupported(params: &Properties, supported: &[&str]) -> Result<(), AdapterError> {
-    let mut unknown: Vec<&str> = params
-        .keys()
-        .map(String::as_str)
-        .filter(|name| !supported.contains(name))
-        .collect();
+    let mut unknown: Vec<&str> =
+        params.keys().map(String::as_str).filter(|name| !supported.contains(name)).collect();
     if unknown.is_empty() {
         return Ok(());
     }
@@ -114,9 +108,7 @@ fn reject_unsupported(params: &Properties, supported: &[&str]) -> Result<(), Ada
 }
 
 fn invalid_value(name: &str, value: &Value, allowed: &str) -> AdapterError {
-    AdapterError::other(format!(
-        "invalid value for parameter {name}: {value} (must be {allowed})"
-    ))
+    AdapterError::other(format!("invalid value for parameter {name}: {value} (must be {allowed})"))
 }
 
 #[cfg(test)]
@@ -129,12 +121,7 @@ mod tests {
     }
 
     fn plan(persistence: bool, max_clients: i64) -> PlanProperties {
-        PlanProperties {
-            persistence,
-            maxmemory_mb: 256,
-            max_clients,
-            secure_password: false,
-        }
+        PlanProperties { persistence, maxmemory_mb: 256, max_clients, secure_password: false }
     }
 
     #[test]
@@ -163,10 +150,7 @@ mod tests {
             &plan(false, 1000),
         )
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unsupported parameter(s) for this service plan: alpha, zeta"
-        );
+        assert_eq!(err.to_string(), "unsupported parameter(s) for this service plan: alpha, zeta");
     }
 
     #[test]
@@ -204,10 +188,7 @@ mod tests {
         let err = InstanceParameters::parse(&props(json!({"persistence": "yes"})), &plan(true, 10))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("invalid value for parameter persistence: \"yes\""),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid value for parameter persistence: \"yes\""), "{err}");
         let err = InstanceParameters::parse(&props(json!({"persistence": true})), &plan(false, 10))
             .unwrap_err()
             .to_string();
@@ -220,20 +201,10 @@ mod tests {
 
     #[test]
     fn binding_parameters() {
-        assert!(
-            BindingParameters::parse(&props(json!({"app_scoped": true})))
-                .unwrap()
-                .app_scoped
-        );
-        assert!(
-            !BindingParameters::parse(&Properties::new())
-                .unwrap()
-                .app_scoped
-        );
+        assert!(BindingParameters::parse(&props(json!({"app_scoped": true}))).unwrap().app_scoped);
+        assert!(!BindingParameters::parse(&Properties::new()).unwrap().app_scoped);
         assert_eq!(
-            BindingParameters::parse(&props(json!({"readonly": true})))
-                .unwrap_err()
-                .to_string(),
+            BindingParameters::parse(&props(json!({"readonly": true}))).unwrap_err().to_string(),
             "unsupported parameter(s) for this service plan: readonly"
         );
         assert!(BindingParameters::parse(&props(json!({"app_scoped": "yes"}))).is_err());

@@ -53,18 +53,10 @@ pub fn generate_plan_schemas(
     }));
     Ok(PlanSchema {
         service_instance: ServiceInstanceSchema {
-            create: JsonSchemas {
-                parameters: Some(instance.clone()),
-            },
-            update: JsonSchemas {
-                parameters: Some(instance),
-            },
+            create: JsonSchemas { parameters: Some(instance.clone()) },
+            update: JsonSchemas { parameters: Some(instance) },
         },
-        service_binding: ServiceBindingSchema {
-            create: JsonSchemas {
-                parameters: Some(binding),
-            },
-        },
+        service_binding: ServiceBindingSchema { create: JsonSchemas { parameters: Some(binding) } },
     })
 }
 
@@ -87,10 +79,7 @@ mod tests {
     use service_adapter::Plan;
 
     fn schemas(properties: Value) -> PlanSchema {
-        let plan = Plan {
-            properties: properties.as_object().unwrap().clone(),
-            ..Plan::default()
-        };
+        let plan = Plan { properties: properties.as_object().unwrap().clone(), ..Plan::default() };
         generate_plan_schemas(&GeneratePlanSchemasParams { plan }).unwrap()
     }
 
@@ -102,13 +91,7 @@ mod tests {
         assert_eq!(create["type"], "object");
         assert_eq!(create["additionalProperties"], false);
         assert_eq!(create["properties"]["maxclients"]["maximum"], 10000);
-        assert_eq!(
-            create["properties"]["maxmemory_policy"]["enum"]
-                .as_array()
-                .unwrap()
-                .len(),
-            8
-        );
+        assert_eq!(create["properties"]["maxmemory_policy"]["enum"].as_array().unwrap().len(), 8);
         assert_eq!(create["properties"]["persistence"]["type"], "boolean");
         assert!(create["properties"]["persistence"].get("enum").is_none());
         assert_eq!(s.service_instance.update, s.service_instance.create);

@@ -122,9 +122,7 @@ fn bad_plan_property(name: &str, value: &Value, allowed: &str) -> AdapterError {
 pub fn as_integer(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
+            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
         }),
         _ => None,
     }

@@ -172,9 +172,7 @@ fn generate_manifest_for_a_new_instance() {
     assert_eq!(redis["maxclients"], 500);
     assert_eq!(redis["maxmemory"], "1024mb");
     assert_eq!(redis["password"].as_str().unwrap().len(), 32);
-    assert!(out
-        .stderr
-        .starts_with("[odb-sdk] handling generate-manifest\n"));
+    assert!(out.stderr.starts_with("[odb-sdk] handling generate-manifest\n"));
 }
 
 #[test]
@@ -193,12 +191,8 @@ fn update_and_upgrade_keep_the_password_and_settings() {
     assert_eq!(redis["maxclients"], 500);
     assert_eq!(redis["maxmemory_policy"], "allkeys-lfu");
 
-    let upgraded = manifest_text(&regenerate(
-        &persistent(),
-        &persistent(),
-        &updated,
-        r#"{"context":null}"#,
-    ));
+    let upgraded =
+        manifest_text(&regenerate(&persistent(), &persistent(), &updated, r#"{"context":null}"#));
     assert_eq!(upgraded, updated);
 
     // The pending-changes check sends `{}` and the existing plan twice.
@@ -210,21 +204,13 @@ fn update_and_upgrade_keep_the_password_and_settings() {
 fn adapter_errors_go_to_stdout_with_exit_1() {
     let out = create(&cache_small(), json!({"foo": "bar", "baz": 1}));
     assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stdout,
-        "unsupported parameter(s) for this service plan: baz, foo"
-    );
+    assert_eq!(out.stdout, "unsupported parameter(s) for this service plan: baz, foo");
     assert!(out
         .stderr
         .contains("[odb-sdk] unsupported parameter(s) for this service plan: baz, foo"));
 
     let first = manifest_text(&create(&persistent(), json!({})));
-    let out = regenerate(
-        &cache_small(),
-        &persistent(),
-        &first,
-        &update_params(json!({})),
-    );
+    let out = regenerate(&cache_small(), &persistent(), &first, &update_params(json!({})));
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
@@ -276,10 +262,7 @@ fn create_binding_returns_credentials() {
     let password = redis_props(&manifest)["password"].clone();
     let out = run(
         &["create-binding"],
-        &envelope(
-            "create_binding",
-            binding_fields(&manifest, json!({}), Some("app-guid")),
-        ),
+        &envelope("create_binding", binding_fields(&manifest, json!({}), Some("app-guid"))),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.ends_with('\n'));
@@ -289,23 +272,14 @@ fn create_binding_returns_credentials() {
     assert_eq!(creds["hosts"], json!(["10.0.8.5", "10.0.8.6"]));
     assert_eq!(creds["port"], 6379);
     assert_eq!(creds["password"], password);
-    assert_eq!(
-        creds["uri"],
-        format!("redis://:{}@10.0.8.5:6379", password.as_str().unwrap())
-    );
+    assert_eq!(creds["uri"], format!("redis://:{}@10.0.8.5:6379", password.as_str().unwrap()));
 
     let mut fields = binding_fields(&manifest, json!({}), Some("app-guid"));
     fields["dns_addresses"] = json!(r#"{"redis-address":"q-s0.redis-server.default.x.bosh"}"#);
     let out = run(&["create-binding"], &envelope("create_binding", fields));
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(
-        doc["credentials"]["host"],
-        "q-s0.redis-server.default.x.bosh"
-    );
-    assert_eq!(
-        doc["credentials"]["dns_address"],
-        "q-s0.redis-server.default.x.bosh"
-    );
+    assert_eq!(doc["credentials"]["host"], "q-s0.redis-server.default.x.bosh");
+    assert_eq!(doc["credentials"]["dns_address"], "q-s0.redis-server.default.x.bosh");
 }
 
 #[test]
@@ -313,15 +287,10 @@ fn create_binding_typed_and_plain_errors() {
     let manifest = manifest_text(&create(&cache_small(), json!({})));
     let out = run(
         &["create-binding"],
-        &envelope(
-            "create_binding",
-            binding_fields(&manifest, json!({"app_scoped": true}), None),
-        ),
+        &envelope("create_binding", binding_fields(&manifest, json!({"app_scoped": true}), None)),
     );
     assert_eq!(out.code, 42, "{}", out.stderr);
-    assert!(out
-        .stdout
-        .starts_with("app GUID not provided: binding binding-1"));
+    assert!(out.stdout.starts_with("app GUID not provided: binding binding-1"));
 
     let mut fields = binding_fields(&manifest, json!({}), Some("app-guid"));
     fields["bosh_vms"] = json!("{}");

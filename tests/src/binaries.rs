@@ -9,10 +9,8 @@ use std::process::{Command, Output, Stdio};
 /// (`target/<profile>/deps/<test>-<hash>`).
 fn binary_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("cannot determine the current executable's path");
-    let mut dir = exe
-        .parent()
-        .expect("the current executable has no parent directory")
-        .to_path_buf();
+    let mut dir =
+        exe.parent().expect("the current executable has no parent directory").to_path_buf();
     if dir.file_name().is_some_and(|name| name == "deps") {
         dir.pop();
     }
@@ -68,11 +66,7 @@ fn newer_source_than(binary: &std::path::Path) -> Option<PathBuf> {
                 stack.push(path);
             } else if path.file_name().is_some_and(|name| name == "tests.rs") {
                 continue;
-            } else if entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > built)
-            {
+            } else if entry.metadata().and_then(|m| m.modified()).is_ok_and(|m| m > built) {
                 return Some(path);
             }
         }

@@ -47,10 +47,7 @@ pub fn provision_body(service_id: &str, plan_id: &str, parameters: Value) -> Val
 /// An update body: service and plan ids, context, `previous_values` (with `previous_plan_id`
 /// when given), and `parameters` (left out when `Value::Null`).
 pub fn update_body(
-    service_id: &str,
-    plan_id: &str,
-    parameters: Value,
-    previous_plan_id: Option<&str>,
+    service_id: &str, plan_id: &str, parameters: Value, previous_plan_id: Option<&str>,
 ) -> Value {
     let mut previous = json!({
         "service_id": service_id,

@@ -91,9 +91,7 @@ impl Browser {
             for name in ["chromium", "chromium-browser"] {
                 let candidate = dir.join(name);
                 if candidate.is_file() {
-                    return Ok(Self {
-                        executable: candidate,
-                    });
+                    return Ok(Self { executable: candidate });
                 }
             }
         }
@@ -113,10 +111,7 @@ impl Browser {
             .expect("cannot create the browser's stderr file");
         let child = Command::new(&self.executable)
             .args(FLAGS)
-            .arg(format!(
-                "--user-data-dir={}",
-                scratch.path().join("profile").display()
-            ))
+            .arg(format!("--user-data-dir={}", scratch.path().join("profile").display()))
             .args(extra)
             .arg(url)
             // Its own process group, so that a hung browser goes with all its helpers.
@@ -137,11 +132,7 @@ impl Browser {
         let mut running = self.spawn(url, extra);
         let deadline = Instant::now() + BROWSER_TIMEOUT;
         let status = loop {
-            if let Some(status) = running
-                .child
-                .try_wait()
-                .expect("cannot wait for the browser")
-            {
+            if let Some(status) = running.child.try_wait().expect("cannot wait for the browser") {
                 break Some(status);
             }
             if Instant::now() >= deadline {
@@ -155,10 +146,9 @@ impl Browser {
                 BROWSER_TIMEOUT.as_secs(),
                 running.stderr()
             ),
-            Some(status) if !status.success() => panic!(
-                "the browser exited with {status} on {url}; stderr:\n{}",
-                running.stderr()
-            ),
+            Some(status) if !status.success() => {
+                panic!("the browser exited with {status} on {url}; stderr:\n{}", running.stderr())
+            }
             Some(_) => std::fs::read_to_string(running.scratch.path().join("stdout"))
                 .expect("cannot read the browser's stdout"),
         }
@@ -174,28 +164,17 @@ impl Browser {
         let _ = std::fs::remove_file(path);
         self.run(
             url,
-            &[
-                format!("--screenshot={}", path.display()),
-                "--window-size=1280,900".to_string(),
-            ],
+            &[format!("--screenshot={}", path.display()), "--window-size=1280,900".to_string()],
         );
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            size > 0,
-            "the browser wrote no screenshot to {}",
-            path.display()
-        );
+        assert!(size > 0, "the browser wrote no screenshot to {}", path.display());
     }
 
     /// Starts the browser on a blank page with a DevTools endpoint and connects to the page.
     pub fn devtools(&self) -> DevTools {
         let running = self.spawn("about:blank", &["--remote-debugging-port=0".to_string()]);
         // With port 0 the browser writes the port it chose to the profile directory.
-        let active = running
-            .scratch
-            .path()
-            .join("profile")
-            .join("DevToolsActivePort");
+        let active = running.scratch.path().join("profile").join("DevToolsActivePort");
         let deadline = Instant::now() + BROWSER_TIMEOUT;
         let page = loop {
             let port = std::fs::read_to_string(&active)
@@ -214,27 +193,16 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         };
         let socket = WebSocket::connect(&page);
-        DevTools {
-            socket,
-            next_id: 0,
-            events: Vec::new(),
-            _running: running,
-        }
+        DevTools { socket, next_id: 0, events: Vec::new(), _running: running }
     }
 }
 
 /// The WebSocket address of the first page target of the browser listening on `port`.
 fn page_socket(port: u16) -> Option<String> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .ok()?;
-    let targets: Value = client
-        .get(format!("http://127.0.0.1:{port}/json/list"))
-        .send()
-        .ok()?
-        .json()
-        .ok()?;
+    let client =
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+    let targets: Value =
+        client.get(format!("http://127.0.0.1:{port}/json/list")).send().ok()?.json().ok()?;
     targets.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"]
         .as_str()
         .map(str::to_string)
@@ -249,15 +217,12 @@ struct WebSocket {
 impl WebSocket {
     /// Connects to `ws://host:port/path` and completes the opening handshake.
     fn connect(url: &str) -> Self {
-        let rest = url
-            .strip_prefix("ws://")
-            .unwrap_or_else(|| panic!("not a ws:// address: {url}"));
+        let rest =
+            url.strip_prefix("ws://").unwrap_or_else(|| panic!("not a ws:// address: {url}"));
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let stream =
             TcpStream::connect(host).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-        stream
-            .set_read_timeout(Some(BROWSER_TIMEOUT))
-            .expect("cannot set a read timeout");
+        stream.set_read_timeout(Some(BROWSER_TIMEOUT)).expect("cannot set a read timeout");
         let mut writer = stream.try_clone().expect("cannot clone the socket");
         // The key is a nonce for proxies; nothing between here and the browser checks it.
         write!(
@@ -268,18 +233,11 @@ impl WebSocket {
         .expect("cannot send the WebSocket handshake");
         let mut reader = BufReader::new(stream);
         let mut status = String::new();
-        reader
-            .read_line(&mut status)
-            .expect("no answer to the WebSocket handshake");
-        assert!(
-            status.starts_with("HTTP/1.1 101"),
-            "the browser refused the WebSocket: {status}"
-        );
+        reader.read_line(&mut status).expect("no answer to the WebSocket handshake");
+        assert!(status.starts_with("HTTP/1.1 101"), "the browser refused the WebSocket: {status}");
         loop {
             let mut line = String::new();
-            let n = reader
-                .read_line(&mut line)
-                .expect("cannot read the handshake's headers");
+            let n = reader.read_line(&mut line).expect("cannot read the handshake's headers");
             if n == 0 || line == "\r\n" {
                 break;
             }
@@ -309,9 +267,7 @@ impl WebSocket {
             .to_be_bytes();
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.writer
-            .write_all(&frame)
-            .expect("cannot write to the DevTools socket");
+        self.writer.write_all(&frame).expect("cannot write to the DevTools socket");
     }
 
     /// Reads the next text message (joining continued frames).
@@ -369,8 +325,7 @@ impl DevTools {
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        self.socket
-            .send(&json!({"id": id, "method": method, "params": params}).to_string());
+        self.socket.send(&json!({"id": id, "method": method, "params": params}).to_string());
         loop {
             let message: Value =
                 serde_json::from_str(&self.socket.receive()).expect("a DevTools message is JSON");
@@ -434,10 +389,8 @@ impl DevTools {
 
     /// Evaluates `expression` in the page and returns its value.
     pub fn evaluate(&mut self, expression: &str) -> Value {
-        let result = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true}),
-        );
+        let result =
+            self.call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true}));
         if let Some(exception) = result.get("exceptionDetails") {
             panic!("{expression} threw: {exception}");
         }

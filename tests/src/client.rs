@@ -83,24 +83,15 @@ impl OsbClient {
     /// the `headers`, and `body` as the raw request body (with `Content-Type: application/json`
     /// unless `headers` sets one). No authentication or API-version header is added.
     pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
+        &self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>,
     ) -> Response {
         let method = Method::from_bytes(method.as_bytes()).expect("invalid HTTP method");
-        let mut builder = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
+        let mut builder = self.http.request(method, format!("{}{path}", self.base_url));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         if let Some(body) = body {
-            if !headers
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-            {
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
                 builder = builder.header("Content-Type", "application/json");
             }
             builder = builder.body(body.to_string());
@@ -111,11 +102,7 @@ impl OsbClient {
     /// A request with the client's authentication and API-version header, a JSON body if
     /// given, and `query` pairs.
     pub fn send(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
+        &self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>,
     ) -> Response {
         let mut builder = self
             .http
@@ -158,11 +145,7 @@ impl OsbClient {
 
     /// `DELETE /v2/service_instances/:id?service_id=..&plan_id=..[&accepts_incomplete=true]`.
     pub fn deprovision(
-        &self,
-        instance_id: &str,
-        service_id: &str,
-        plan_id: &str,
-        accepts_incomplete: bool,
+        &self, instance_id: &str, service_id: &str, plan_id: &str, accepts_incomplete: bool,
     ) -> Response {
         let mut query = vec![("service_id", service_id), ("plan_id", plan_id)];
         query.extend_from_slice(incomplete(accepts_incomplete));
@@ -197,21 +180,12 @@ impl OsbClient {
 
     /// `PUT /v2/service_instances/:id/service_bindings/:binding_id`.
     pub fn bind(&self, instance_id: &str, binding_id: &str, body: &Value) -> Response {
-        self.send(
-            Method::PUT,
-            &binding_path(instance_id, binding_id),
-            &[],
-            Some(body),
-        )
+        self.send(Method::PUT, &binding_path(instance_id, binding_id), &[], Some(body))
     }
 
     /// `DELETE /v2/service_instances/:id/service_bindings/:binding_id?service_id=..&plan_id=..`.
     pub fn unbind(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        service_id: &str,
-        plan_id: &str,
+        &self, instance_id: &str, binding_id: &str, service_id: &str, plan_id: &str,
     ) -> Response {
         self.send(
             Method::DELETE,
@@ -223,20 +197,12 @@ impl OsbClient {
 
     /// `GET /v2/service_instances/:id/service_bindings/:binding_id`.
     pub fn get_binding(&self, instance_id: &str, binding_id: &str) -> Response {
-        self.send(
-            Method::GET,
-            &binding_path(instance_id, binding_id),
-            &[],
-            None,
-        )
+        self.send(Method::GET, &binding_path(instance_id, binding_id), &[], None)
     }
 
     /// `GET /v2/service_instances/:id/service_bindings/:binding_id/last_operation[?operation=..]`.
     pub fn binding_last_operation(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        operation: Option<&str>,
+        &self, instance_id: &str, binding_id: &str, operation: Option<&str>,
     ) -> Response {
         let query: Vec<(&str, &str)> = operation.map(|op| ("operation", op)).into_iter().collect();
         self.send(
@@ -251,10 +217,7 @@ impl OsbClient {
     /// the final state (`succeeded`, `failed`), or `gone` if the broker answers 410 (the instance
     /// was deleted). Panics on any other status or after `timeout`.
     pub fn wait_for_operation(
-        &self,
-        instance_id: &str,
-        operation: Option<&str>,
-        timeout: Duration,
+        &self, instance_id: &str, operation: Option<&str>, timeout: Duration,
     ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
@@ -267,10 +230,9 @@ impl OsbClient {
                         return state.to_string();
                     }
                 }
-                status => panic!(
-                    "last_operation for {instance_id} answered {status}: {}",
-                    response.text
-                ),
+                status => {
+                    panic!("last_operation for {instance_id} answered {status}: {}", response.text)
+                }
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -299,27 +261,15 @@ fn instance_path(instance_id: &str) -> String {
 
 /// `/v2/service_instances/:id/service_bindings/:binding_id`.
 fn binding_path(instance_id: &str, binding_id: &str) -> String {
-    format!(
-        "{}/service_bindings/{binding_id}",
-        instance_path(instance_id)
-    )
+    format!("{}/service_bindings/{binding_id}", instance_path(instance_id))
 }
 
 /// Sends a request and collects the response; panics if the broker cannot be reached.
 fn send(builder: RequestBuilder) -> Response {
-    let response = builder
-        .send()
-        .unwrap_or_else(|e| panic!("request to the broker failed: {e}"));
+    let response = builder.send().unwrap_or_else(|e| panic!("request to the broker failed: {e}"));
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let text = response
-        .text()
-        .unwrap_or_else(|e| panic!("cannot read the broker's response: {e}"));
+    let text = response.text().unwrap_or_else(|e| panic!("cannot read the broker's response: {e}"));
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Response {
-        status,
-        headers,
-        body,
-        text,
-    }
+    Response { status, headers, body, text }
 }

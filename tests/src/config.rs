@@ -101,12 +101,7 @@ impl PlanConfig {
         plan.insert("properties".into(), to_yaml(&self.properties));
         plan.insert(
             "instance_groups".into(),
-            Yaml::Sequence(
-                self.instance_groups
-                    .iter()
-                    .map(InstanceGroupConfig::render)
-                    .collect(),
-            ),
+            Yaml::Sequence(self.instance_groups.iter().map(InstanceGroupConfig::render).collect()),
         );
         let mut plan = Yaml::Mapping(plan);
         merge(&mut plan, &Yaml::Mapping(self.extra.clone()));
@@ -202,9 +197,7 @@ impl BrokerConfig {
     pub fn postgres_query(&self, sql: &str) -> Option<Vec<String>> {
         let name = self.database_name()?;
         let cluster = crate::postgres::shared()?;
-        let out = cluster
-            .psql(&name, sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let out = cluster.psql(&name, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         Some(out.lines().map(str::to_string).collect())
     }
 
@@ -389,10 +382,7 @@ impl BrokerConfig {
         });
         let mut yaml = to_yaml(&yaml);
         let plans = Yaml::Sequence(self.plans.iter().map(PlanConfig::render).collect());
-        if let Some(catalog) = yaml
-            .get_mut("service_catalog")
-            .and_then(Yaml::as_mapping_mut)
-        {
+        if let Some(catalog) = yaml.get_mut("service_catalog").and_then(Yaml::as_mapping_mut) {
             catalog.insert("plans".into(), plans);
         }
         if let (Some(bosh), Some(root)) = (&self.bosh, yaml.as_mapping_mut()) {

@@ -116,14 +116,10 @@ impl CredentialStore {
     /// Grants `actor` `operations` on `name`; false when that actor already has a grant.
     fn grant(&self, name: &str, actor: &str, operations: Vec<String>) -> bool {
         let mut c = self.0.lock().unwrap();
-        if c.permissions
-            .iter()
-            .any(|(n, a, _)| n == name && a == actor)
-        {
+        if c.permissions.iter().any(|(n, a, _)| n == name && a == actor) {
             return false;
         }
-        c.permissions
-            .push((name.to_string(), actor.to_string(), operations));
+        c.permissions.push((name.to_string(), actor.to_string(), operations));
         true
     }
 
@@ -203,10 +199,7 @@ impl FakeCredhub {
     /// A CredHub reporting `version` in `/info` (`None`: only `/version` tells, when
     /// `version_endpoint` answers it, `2.12.0`).
     pub fn start_version(
-        client_id: &str,
-        client_secret: &str,
-        version: Option<&str>,
-        version_endpoint: bool,
+        client_id: &str, client_secret: &str, version: Option<&str>, version_endpoint: bool,
     ) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -288,11 +281,7 @@ impl FakeCredhub {
 
     /// The calls to the credential API (`/api/...`), as `METHOD /path` lines.
     pub fn api_lines(&self) -> Vec<String> {
-        self.calls()
-            .iter()
-            .filter(|c| c.path.starts_with("/api/"))
-            .map(CredhubCall::line)
-            .collect()
+        self.calls().iter().filter(|c| c.path.starts_with("/api/")).map(CredhubCall::line).collect()
     }
 
     /// How many tokens its UAA granted.
@@ -316,12 +305,7 @@ fn error(status: u16, message: &str) -> Response {
 }
 
 fn no_content() -> Response {
-    Response {
-        status: 204,
-        content_type: "application/json",
-        location: None,
-        body: String::new(),
-    }
+    Response { status: 204, content_type: "application/json", location: None, body: String::new() }
 }
 
 fn handle(shared: &Shared, req: Request) -> Response {
@@ -336,10 +320,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
     let mut state = shared.state.lock().unwrap();
     let actor = req
         .header("authorization")
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .and_then(|t| state.tokens.get(t.trim()))
         .filter(|(_, expiry)| Instant::now() < *expiry)
         .map(|(client, _)| client.clone());
@@ -356,11 +337,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
 }
 
 fn route(
-    shared: &Shared,
-    state: &mut State,
-    req: &Request,
-    segments: &[&str],
-    body: &Value,
+    shared: &Shared, state: &mut State, req: &Request, segments: &[&str], body: &Value,
     actor: Option<&str>,
 ) -> Response {
     let url = shared.url.lock().unwrap().clone();
@@ -381,9 +358,7 @@ fn route(
         }
         ("POST", ["oauth", "token"]) => {
             let form = parse_query(&String::from_utf8_lossy(&req.body));
-            let grant = form
-                .iter()
-                .any(|(k, v)| k == "grant_type" && v == "client_credentials");
+            let grant = form.iter().any(|(k, v)| k == "grant_type" && v == "client_credentials");
             let creds = req.header("authorization").and_then(decode_basic);
             if !grant || creds != Some((state.client_id.clone(), state.client_secret.clone())) {
                 return json_response(
@@ -396,10 +371,7 @@ fn route(
             let expires_in = state.token_expires_in;
             state.tokens.insert(
                 token.clone(),
-                (
-                    state.client_id.clone(),
-                    Instant::now() + Duration::from_secs(expires_in),
-                ),
+                (state.client_id.clone(), Instant::now() + Duration::from_secs(expires_in)),
             );
             return json_response(
                 200,
@@ -415,10 +387,7 @@ fn route(
         );
     }
     let store = &shared.store;
-    let v1 = state
-        .version
-        .as_deref()
-        .is_some_and(|v| v.starts_with("1."));
+    let v1 = state.version.as_deref().is_some_and(|v| v.starts_with("1."));
     match (method, segments) {
         ("PUT", ["api", "v1", "data"]) => {
             let (Some(name), Some(kind)) = (body["name"].as_str(), body["type"].as_str()) else {
@@ -436,11 +405,7 @@ fn route(
             if !valid {
                 return error(400, "The request does not include a valid type or value.");
             }
-            let name = if name.starts_with('/') {
-                name.to_string()
-            } else {
-                format!("/{name}")
-            };
+            let name = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
             let id = store.set(&name, kind, value);
             json_response(200, store.by_id(&id).unwrap().json())
         }
@@ -456,10 +421,7 @@ fn route(
                 return json_response(200, json!({"credentials": found}));
             }
             let Some(name) = req.query("name") else {
-                return error(
-                    400,
-                    "The query parameter name is required for this request.",
-                );
+                return error(400, "The query parameter name is required for this request.");
             };
             match store.latest(name) {
                 Some(c) => json_response(200, json!({"data": [c.json()]})),
@@ -472,10 +434,7 @@ fn route(
         },
         ("DELETE", ["api", "v1", "data"]) => {
             let Some(name) = req.query("name") else {
-                return error(
-                    400,
-                    "The query parameter name is required for this request.",
-                );
+                return error(400, "The query parameter name is required for this request.");
             };
             if store.delete(name) {
                 no_content()
@@ -494,10 +453,7 @@ fn route(
                 .filter_map(|o| o.as_str().map(str::to_string))
                 .collect();
             if !store.grant(path, who, ops.clone()) {
-                return error(
-                    409,
-                    "A permission entry for this actor and path already exists.",
-                );
+                return error(409, "A permission entry for this actor and path already exists.");
             }
             json_response(
                 201,

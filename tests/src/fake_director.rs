@@ -192,18 +192,12 @@ pub fn unrelated_ca_pem() -> String {
 impl FakeDirector {
     /// Starts a director that authenticates with UAA client credentials `client_id` / `secret`.
     pub fn start_uaa(client_id: &str, secret: &str) -> Self {
-        Self::start(FakeAuth::Uaa {
-            client_id: client_id.into(),
-            client_secret: secret.into(),
-        })
+        Self::start(FakeAuth::Uaa { client_id: client_id.into(), client_secret: secret.into() })
     }
 
     /// Starts a director that authenticates with basic auth.
     pub fn start_basic(username: &str, password: &str) -> Self {
-        Self::start(FakeAuth::Basic {
-            username: username.into(),
-            password: password.into(),
-        })
+        Self::start(FakeAuth::Basic { username: username.into(), password: password.into() })
     }
 
     /// Starts a director with `auth` on a free port.
@@ -266,10 +260,7 @@ impl FakeDirector {
             FakeAuth::Basic { username, password } => {
                 json!({"basic": {"username": username, "password": password}})
             }
-            FakeAuth::Uaa {
-                client_id,
-                client_secret,
-            } => {
+            FakeAuth::Uaa { client_id, client_secret } => {
                 json!({"uaa": {"client_credentials": {"client_id": client_id, "client_secret": client_secret}}})
             }
         };
@@ -324,9 +315,7 @@ impl FakeDirector {
     /// Makes the next task of `kind` (`deploy`, `delete`, `errand`, `recreate`) fail with
     /// `message` as its result.
     pub fn fail_next(&self, kind: &str, message: &str) {
-        self.state()
-            .fail_next
-            .push((kind.to_string(), message.to_string()));
+        self.state().fail_next.push((kind.to_string(), message.to_string()));
     }
 
     /// Makes errand `name` finish `done` with this exit code in its result.
@@ -353,14 +342,7 @@ impl FakeDirector {
     /// `processing` until [`FakeDirector::finish_task`].
     pub fn add_running_task(&self, deployment: &str, description: &str) -> i64 {
         let mut state = self.state();
-        let id = new_task(
-            &mut state,
-            deployment,
-            description,
-            "",
-            "done",
-            String::new(),
-        );
+        let id = new_task(&mut state, deployment, description, "", "done", String::new());
         state.tasks.last_mut().unwrap().held = true;
         id
     }
@@ -383,11 +365,7 @@ impl FakeDirector {
 
     /// The variables (id, name) the last successful deploy of `deployment` used.
     pub fn deployed_variables(&self, deployment: &str) -> Vec<(String, String)> {
-        self.state()
-            .variables
-            .get(deployment)
-            .cloned()
-            .unwrap_or_default()
+        self.state().variables.get(deployment).cloned().unwrap_or_default()
     }
 
     /// Every deployment's name.
@@ -426,32 +404,18 @@ impl FakeDirector {
         state
             .tasks
             .iter()
-            .map(|t| {
-                (
-                    t.id,
-                    t.description.clone(),
-                    t.state(state.hold_all).to_string(),
-                )
-            })
+            .map(|t| (t.id, t.description.clone(), t.state(state.hold_all).to_string()))
             .collect()
     }
 }
 
 fn new_task(
-    state: &mut State,
-    deployment: &str,
-    description: &str,
-    context_id: &str,
-    outcome: &'static str,
-    result: String,
+    state: &mut State, deployment: &str, description: &str, context_id: &str,
+    outcome: &'static str, result: String,
 ) -> i64 {
     let id = state.next_id;
     state.next_id += 1;
-    let output = if outcome == "done" {
-        result.clone()
-    } else {
-        String::new()
-    };
+    let output = if outcome == "done" { result.clone() } else { String::new() };
     state.tasks.push(FakeTask {
         id,
         description: description.to_string(),
@@ -502,10 +466,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
         }
         (FakeAuth::Uaa { .. }, AuthKind::Bearer) => {
             let token = authorization[7..].trim();
-            state
-                .tokens
-                .get(token)
-                .is_some_and(|expiry| Instant::now() < *expiry)
+            state.tokens.get(token).is_some_and(|expiry| Instant::now() < *expiry)
         }
         _ => false,
     };
@@ -525,12 +486,8 @@ fn handle(shared: &Shared, req: Request) -> Response {
     let path = req.path.clone();
     // Routed as the director routes: split first, then decode each segment, so an encoded `/`
     // stays inside its name.
-    let decoded: Vec<String> = req
-        .raw_path
-        .trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
+    let decoded: Vec<String> =
+        req.raw_path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
 
     // Unauthenticated endpoints.
@@ -562,17 +519,11 @@ fn handle(shared: &Shared, req: Request) -> Response {
             );
         }
         ("POST", ["oauth", "token"]) => {
-            let FakeAuth::Uaa {
-                client_id,
-                client_secret,
-            } = &state.auth
-            else {
+            let FakeAuth::Uaa { client_id, client_secret } = &state.auth else {
                 return text(404, "no UAA here");
             };
             let form = parse_query(&String::from_utf8_lossy(&req.body));
-            let grant = form
-                .iter()
-                .any(|(k, v)| k == "grant_type" && v == "client_credentials");
+            let grant = form.iter().any(|(k, v)| k == "grant_type" && v == "client_credentials");
             let creds = decode_basic(&authorization);
             if !grant || creds != Some((client_id.clone(), client_secret.clone())) {
                 return json_response(
@@ -583,10 +534,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
             state.grants += 1;
             let token = format!("token-{}", state.grants);
             let expires_in = state.token_expires_in;
-            state.tokens.insert(
-                token.clone(),
-                Instant::now() + Duration::from_secs(expires_in),
-            );
+            state.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(expires_in));
             return json_response(
                 200,
                 json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": "bosh.admin", "jti": token}),
@@ -943,12 +891,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
 fn instances(manifest: &str) -> Vec<Value> {
     let doc: serde_yaml::Value = serde_yaml::from_str(manifest).unwrap_or_default();
     let mut out = Vec::new();
-    for (gi, group) in doc["instance_groups"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (gi, group) in doc["instance_groups"].as_sequence().into_iter().flatten().enumerate() {
         let name = group["name"].as_str().unwrap_or("");
         let errand = group["lifecycle"].as_str() == Some("errand");
         for i in 0..group["instances"].as_u64().unwrap_or(0) {
@@ -973,9 +916,7 @@ const DIRECTOR_NAME: &str = "fake-director";
 /// The variables of a manifest as a director resolves them on deploy: (id, name) of the
 /// version used, or the task error for a variable that cannot be found.
 fn resolve_variables(
-    server: &crate::fake_credhub::CredentialStore,
-    deployment: &str,
-    doc: &serde_yaml::Value,
+    server: &crate::fake_credhub::CredentialStore, deployment: &str, doc: &serde_yaml::Value,
     text: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let declared: Vec<(String, String)> = doc["variables"]

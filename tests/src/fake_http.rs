@@ -85,11 +85,7 @@ impl HttpsServer {
                 }
             })
         };
-        *self.running.lock().unwrap() = Some(Running {
-            stop,
-            acceptor,
-            connections,
-        });
+        *self.running.lock().unwrap() = Some(Running { stop, acceptor, connections });
     }
 
     /// Stops serving: closes the listener and every open connection ("server down").
@@ -132,9 +128,7 @@ impl Drop for HttpsServer {
 pub fn new_ca() -> (rcgen::Certificate, KeyPair) {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "fake-bosh-director test CA");
+    params.distinguished_name.push(DnType::CommonName, "fake-bosh-director test CA");
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -151,14 +145,10 @@ fn localhost_certificate() -> (rcgen::Certificate, KeyPair, rcgen::Certificate) 
     let (ca, ca_key) = new_ca();
     let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
         .expect("server params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "fake-bosh-director");
+    params.distinguished_name.push(DnType::CommonName, "fake-bosh-director");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate().expect("server key");
-    let cert = params
-        .signed_by(&key, &ca, &ca_key)
-        .expect("server certificate");
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server certificate");
     (cert, key, ca)
 }
 
@@ -204,18 +194,12 @@ pub struct Request {
 impl Request {
     /// The first header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The first value of query parameter `key`.
     pub fn query(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -233,22 +217,12 @@ pub struct Response {
 
 /// A JSON answer.
 pub fn json_response(status: u16, body: Value) -> Response {
-    Response {
-        status,
-        content_type: "application/json",
-        location: None,
-        body: body.to_string(),
-    }
+    Response { status, content_type: "application/json", location: None, body: body.to_string() }
 }
 
 /// A text answer.
 pub fn text(status: u16, body: &str) -> Response {
-    Response {
-        status,
-        content_type: "text/plain",
-        location: None,
-        body: body.to_string(),
-    }
+    Response { status, content_type: "text/plain", location: None, body: body.to_string() }
 }
 
 fn serve_connection(tls: Arc<rustls::ServerConfig>, handler: Handler, tcp: TcpStream) {
@@ -337,10 +311,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
+            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
         })
         .collect()
 }
@@ -367,10 +338,7 @@ pub fn percent_decode(s: &str) -> String {
 
 /// The first value of query parameter `key` in a recorded request's query.
 pub fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// The user and password of a `Basic` authorization header.

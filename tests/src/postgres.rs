@@ -146,22 +146,11 @@ impl PgCluster {
         let out = command_as(user, &bin.join("initdb"))
             .args(["-D"])
             .arg(&data)
-            .args([
-                "-U",
-                "odb",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--locale=C.UTF-8",
-            ])
+            .args(["-U", "odb", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8"])
             .output()
             .map_err(|e| format!("initdb: {e}"))?;
         if !out.status.success() {
-            return Err(format!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
         // TLS on, with a certificate for 127.0.0.1 from a throw-away CA.
         let (cert, key, ca) = crate::fake_http::localhost_certificate_pem();
@@ -215,14 +204,8 @@ impl PgCluster {
         BufReader::new(watcher.stdout.take().expect("stdout"))
             .read_line(&mut first)
             .map_err(|e| e.to_string())?;
-        let cluster = Self {
-            port,
-            ca_file,
-            bin,
-            _watcher: watcher,
-            _dir: dir,
-            next: AtomicUsize::new(0),
-        };
+        let cluster =
+            Self { port, ca_file, bin, _watcher: watcher, _dir: dir, next: AtomicUsize::new(0) };
         cluster.wait_ready()?;
         Ok(cluster)
     }
@@ -281,10 +264,7 @@ impl PgCluster {
 
     /// The URL of database `name`.
     pub fn url(&self, name: &str) -> String {
-        format!(
-            "postgres://odb@127.0.0.1:{}/{name}?sslmode=disable",
-            self.port
-        )
+        format!("postgres://odb@127.0.0.1:{}/{name}?sslmode=disable", self.port)
     }
 }
 

@@ -31,10 +31,7 @@ impl LogBook {
     /// Waits until a line at index `from` or later satisfies `find`, or `timeout` passes, or
     /// `stop` says to give up. Returns what `find` extracted.
     fn wait_for<T>(
-        &self,
-        from: usize,
-        timeout: Duration,
-        mut find: impl FnMut(&str) -> Option<T>,
+        &self, from: usize, timeout: Duration, mut find: impl FnMut(&str) -> Option<T>,
         mut stop: impl FnMut() -> bool,
     ) -> Option<T> {
         let deadline = Instant::now() + timeout;
@@ -90,8 +87,7 @@ impl BrokerProcess {
 
     /// Like [`BrokerProcess::try_start`] with an explicit config document.
     pub fn try_start_with_yaml(
-        config: &BrokerConfig,
-        yaml: serde_yaml::Value,
+        config: &BrokerConfig, yaml: serde_yaml::Value,
     ) -> Result<Self, String> {
         let config_path = config.config_path();
         let text = serde_yaml::to_string(&yaml).expect("cannot render the broker config");
@@ -131,15 +127,10 @@ impl BrokerProcess {
         self.child = Some(child);
 
         let mut exited: Option<ExitStatus> = None;
-        let port = self
-            .logs
-            .wait_for(first_line, START_TIMEOUT, parse_port, || {
-                exited = self
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
-                exited.is_some()
-            });
+        let port = self.logs.wait_for(first_line, START_TIMEOUT, parse_port, || {
+            exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            exited.is_some()
+        });
         match port {
             Some(port) => {
                 self.base_url = format!("http://127.0.0.1:{port}");
@@ -245,12 +236,7 @@ impl BrokerProcess {
     /// returns whether one appeared.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         self.logs
-            .wait_for(
-                0,
-                timeout,
-                |line| line.contains(needle).then_some(()),
-                || false,
-            )
+            .wait_for(0, timeout, |line| line.contains(needle).then_some(()), || false)
             .is_some()
     }
 }

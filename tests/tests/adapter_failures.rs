@@ -29,11 +29,7 @@ fn exit_1_with_stdout_is_500_with_the_stdout_verbatim() {
     let id = unique_id("instance");
     let response = client.provision(
         &id,
-        &provision_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            script(json!({"exit_code": 1, "stdout": message})),
-        ),
+        &provision_body(SERVICE_ID, PLAN_SMALL, script(json!({"exit_code": 1, "stdout": message}))),
         true,
     );
     assert_eq!(response.status, 500, "{}", response.text);
@@ -55,10 +51,7 @@ fn exit_1_with_empty_stdout_is_500_with_the_generic_message() {
         description.starts_with("There was a problem completing your request."),
         "{description}"
     );
-    assert!(
-        description.contains(&format!("service-instance-guid: {id}")),
-        "{description}"
-    );
+    assert!(description.contains(&format!("service-instance-guid: {id}")), "{description}");
     assert!(description.contains("operation: create"), "{description}");
 }
 
@@ -85,9 +78,7 @@ fn exit_10_from_generate_manifest_is_500_generic() {
 
 #[test]
 fn a_hung_adapter_is_killed_with_its_children_at_the_timeout() {
-    let config = BrokerConfig::new()
-        .adapter_timeout_seconds(1)
-        .with_adapter_state_dir();
+    let config = BrokerConfig::new().adapter_timeout_seconds(1).with_adapter_state_dir();
     let state_dir = config.adapter_state_dir();
     let (_broker, client) = start(&config);
     let id = unique_id("instance");
@@ -120,16 +111,12 @@ fn a_hung_adapter_is_killed_with_its_children_at_the_timeout() {
     let child_pid = wait_for("the child pid", Duration::from_secs(5), || {
         read_child_pids(&state_dir).first().copied()
     });
-    wait_for(
-        "the hung adapter to be killed",
-        Duration::from_secs(5),
-        || (!process_alive(adapter_pid)).then_some(()),
-    );
-    wait_for(
-        "the adapter's child to be killed",
-        Duration::from_secs(5),
-        || (!process_alive(child_pid)).then_some(()),
-    );
+    wait_for("the hung adapter to be killed", Duration::from_secs(5), || {
+        (!process_alive(adapter_pid)).then_some(())
+    });
+    wait_for("the adapter's child to be killed", Duration::from_secs(5), || {
+        (!process_alive(child_pid)).then_some(())
+    });
 
     // The failed provision left nothing behind.
     assert_eq!(client.last_operation(&id, None).status, 404);
@@ -173,11 +160,7 @@ fn a_failed_provision_leaves_no_instance_and_the_id_can_be_reused() {
     let id = unique_id("instance");
     let failed = client.provision(
         &id,
-        &provision_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            script(json!({"exit_code": 1, "stdout": "no"})),
-        ),
+        &provision_body(SERVICE_ID, PLAN_SMALL, script(json!({"exit_code": 1, "stdout": "no"}))),
         true,
     );
     assert_error(&failed, 500, "no");

@@ -19,34 +19,16 @@ fn bind_answers_201_with_credentials_holding_the_vms_hosts() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_LARGE, json!({}));
     let binding_id = unique_id("binding");
-    let response = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_LARGE, json!({"role": "ro"})),
-    );
+    let response =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_LARGE, json!({"role": "ro"})));
     assert_eq!(response.status, 201, "{}", response.text);
     let credentials = &response.body["credentials"];
     assert_eq!(credentials["binding_id"], binding_id.as_str());
     assert_eq!(credentials["parameters"], json!({"role": "ro"}));
     let hosts = credentials["hosts"].as_array().expect("hosts is an array");
-    assert_eq!(
-        hosts.len(),
-        3,
-        "the large plan has three VMs: {}",
-        response.text
-    );
-    assert!(
-        hosts
-            .iter()
-            .all(|h| h.as_str().is_some_and(|h| h.starts_with("10."))),
-        "{hosts:?}"
-    );
-    assert_eq!(
-        credentials["bosh_vms"],
-        json!({"redis-server": hosts}),
-        "{}",
-        response.text
-    );
+    assert_eq!(hosts.len(), 3, "the large plan has three VMs: {}", response.text);
+    assert!(hosts.iter().all(|h| h.as_str().is_some_and(|h| h.starts_with("10."))), "{hosts:?}");
+    assert_eq!(credentials["bosh_vms"], json!({"redis-server": hosts}), "{}", response.text);
 }
 
 #[test]
@@ -62,11 +44,8 @@ fn an_identical_rebind_is_200_with_the_same_body_and_a_different_one_is_409() {
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, first.body);
 
-    let different = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "rw"})),
-    );
+    let different =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "rw"})));
     assert_error(&different, 409, &binding_id);
 }
 
@@ -79,11 +58,7 @@ fn adapter_exit_49_on_bind_is_409() {
     let response = client.bind(
         &id,
         &binding_id,
-        &bind_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            bind_script(json!({"exit_code": 49})),
-        ),
+        &bind_body(SERVICE_ID, PLAN_SMALL, bind_script(json!({"exit_code": 49}))),
     );
     assert_error(&response, 409, "binding already exists");
     assert_eq!(client.get_binding(&id, &binding_id).status, 404);
@@ -98,11 +73,7 @@ fn adapter_exit_42_on_bind_is_422_requires_app() {
     let response = client.bind(
         &id,
         &binding_id,
-        &bind_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            bind_script(json!({"exit_code": 42})),
-        ),
+        &bind_body(SERVICE_ID, PLAN_SMALL, bind_script(json!({"exit_code": 42}))),
     );
     assert_error_code(&response, 422, "RequiresApp");
     assert_eq!(client.get_binding(&id, &binding_id).status, 404);
@@ -132,11 +103,8 @@ fn adapter_exit_1_with_stdout_on_bind_is_500_with_that_text() {
 #[test]
 fn bind_to_an_unknown_instance_is_404() {
     let (_broker, client) = start(&BrokerConfig::new());
-    let response = client.bind(
-        "no-such-instance",
-        "b1",
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let response =
+        client.bind("no-such-instance", "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_error(&response, 404, "no-such-instance");
 }
 
@@ -170,11 +138,8 @@ fn get_binding_returns_credentials_and_parameters_and_its_last_operation_succeed
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let created = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})),
-    );
+    let created =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})));
     assert_eq!(created.status, 201, "{}", created.text);
 
     let fetched = client.get_binding(&id, &binding_id);
@@ -196,11 +161,7 @@ fn unbind_answers_200_empty_and_the_binding_is_gone() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let created = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let created = client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(created.status, 201, "{}", created.text);
     let response = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
     assert_eq!(response.status, 200, "{}", response.text);
@@ -219,12 +180,7 @@ fn unbind_of_an_unknown_binding_is_410() {
     let response = client.unbind(&id, "no-such-binding", SERVICE_ID, PLAN_SMALL);
     assert_eq!(response.status, 410, "{}", response.text);
     assert_eq!(response.body, json!({}));
-    let no_instance = client.unbind(
-        "no-such-instance",
-        "no-such-binding",
-        SERVICE_ID,
-        PLAN_SMALL,
-    );
+    let no_instance = client.unbind("no-such-instance", "no-such-binding", SERVICE_ID, PLAN_SMALL);
     assert_eq!(no_instance.status, 410, "{}", no_instance.text);
 }
 
@@ -236,11 +192,7 @@ fn adapter_exit_41_on_unbind_is_410_and_the_binding_is_removed() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let created = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let created = client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(created.status, 201, "{}", created.text);
     let response = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
     assert_eq!(response.status, 410, "{}", response.text);
@@ -254,11 +206,7 @@ fn unbind_requires_service_id_and_plan_id() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let created = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let created = client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(created.status, 201, "{}", created.text);
     let no_service = client.unbind(&id, &binding_id, "", PLAN_SMALL);
     assert_error(&no_service, 400, "service_id");
@@ -270,16 +218,10 @@ fn unbind_requires_service_id_and_plan_id() {
 #[test]
 fn binding_rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     let mut config = BrokerConfig::new();
-    config
-        .plan_mut(PLAN_SMALL)
-        .extra
-        .insert("binding_rotatable".into(), true.into());
+    config.plan_mut(PLAN_SMALL).extra.insert("binding_rotatable".into(), true.into());
     let (_broker, client) = start(&config);
     let catalog = client.catalog();
-    let plans = catalog.body["services"][0]["plans"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let plans = catalog.body["services"][0]["plans"].as_array().unwrap().clone();
     let small = plans.iter().find(|p| p["id"] == PLAN_SMALL).unwrap();
     assert_eq!(small["binding_rotatable"], true, "{small}");
 
@@ -297,25 +239,12 @@ fn binding_rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
 
     let mut unknown = bind_body(SERVICE_ID, PLAN_SMALL, json!({}));
     unknown["predecessor_binding_id"] = json!("nope");
-    assert_error(
-        &client.bind(&id, "third", &unknown),
-        400,
-        "predecessor_binding_id 'nope'",
-    );
+    assert_error(&client.bind(&id, "third", &unknown), 400, "predecessor_binding_id 'nope'");
 
     let large = unique_id("instance");
     provision_ready(&client, &large, PLAN_LARGE, json!({}));
-    assert_eq!(
-        client
-            .bind(&large, "a", &bind_body(SERVICE_ID, PLAN_LARGE, json!({})))
-            .status,
-        201
-    );
+    assert_eq!(client.bind(&large, "a", &bind_body(SERVICE_ID, PLAN_LARGE, json!({}))).status, 201);
     let mut not_rotatable = bind_body(SERVICE_ID, PLAN_LARGE, json!({}));
     not_rotatable["predecessor_binding_id"] = json!("a");
-    assert_error(
-        &client.bind(&large, "b", &not_rotatable),
-        400,
-        "does not allow binding rotation",
-    );
+    assert_error(&client.bind(&large, "b", &not_rotatable), 400, "does not allow binding rotation");
 }

@@ -19,17 +19,12 @@ fn deployment(instance_id: &str) -> String {
 
 /// A broker config for `director`, its plans logging adapter invocations.
 fn config_for(director: &FakeDirector) -> BrokerConfig {
-    BrokerConfig::new()
-        .bosh(director.bosh_config())
-        .with_adapter_state_dir()
+    BrokerConfig::new().bosh(director.bosh_config()).with_adapter_state_dir()
 }
 
 /// Sets a plan key (`lifecycle_errands`, `binding_with_dns`, ...) from JSON.
 fn plan_key(mut config: BrokerConfig, plan_id: &str, key: &str, value: Value) -> BrokerConfig {
-    config
-        .plan_mut(plan_id)
-        .extra
-        .insert(key.into(), serde_yaml::to_value(value).unwrap());
+    config.plan_mut(plan_id).extra.insert(key.into(), serde_yaml::to_value(value).unwrap());
     config
 }
 
@@ -48,11 +43,7 @@ fn wait(client: &OsbClient, id: &str, op: &str) -> String {
 
 /// Requests matching `method` and `path`.
 fn matching(director: &FakeDirector, method: &str, path: &str) -> Vec<RecordedRequest> {
-    director
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == method && r.path == path)
-        .collect()
+    director.requests().into_iter().filter(|r| r.method == method && r.path == path).collect()
 }
 
 /// Asserts that `expected` appear in `actual` in this order (other lines may come between).
@@ -120,35 +111,16 @@ fn full_lifecycle_over_tls_with_uaa() {
         .into_iter()
         .find(|r| r.path == "/tasks" && r.query_value("state").is_some())
         .expect("the broker checks for tasks in progress before deploying");
-    assert_eq!(
-        in_flight.query_value("state"),
-        Some("processing,cancelling,queued")
-    );
+    assert_eq!(in_flight.query_value("state"), Some("processing,cancelling,queued"));
     assert_eq!(in_flight.query_value("deployment"), Some(d.as_str()));
-    assert_in_order(
-        &director.actions(),
-        &["POST /deployments", &format!("POST {errand_path}")],
-    );
+    assert_in_order(&director.actions(), &["POST /deployments", &format!("POST {errand_path}")]);
 
     // Bind and unbind: VMs from the synchronous instances endpoint.
-    let resp = client.bind(
-        &id,
-        "binding-1",
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let resp = client.bind(&id, "binding-1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(resp.status, 201, "{}", resp.text);
-    assert_eq!(
-        resp.body["credentials"]["bosh_vms"],
-        json!({"redis-server": ["10.244.0.10"]})
-    );
-    assert_eq!(
-        matching(&director, "GET", &format!("/deployments/{d}/instances")).len(),
-        1
-    );
-    assert!(director
-        .requests()
-        .iter()
-        .all(|r| !r.path.ends_with("/vms")));
+    assert_eq!(resp.body["credentials"]["bosh_vms"], json!({"redis-server": ["10.244.0.10"]}));
+    assert_eq!(matching(&director, "GET", &format!("/deployments/{d}/instances")).len(), 1);
+    assert!(director.requests().iter().all(|r| !r.path.ends_with("/vms")));
     let resp = client.unbind(&id, "binding-1", SERVICE_ID, PLAN_SMALL);
     assert_eq!(resp.status, 200, "{}", resp.text);
 
@@ -164,11 +136,7 @@ fn full_lifecycle_over_tls_with_uaa() {
     let deploys = matching(&director, "POST", "/deployments");
     assert_eq!(deploys.len(), 2);
     assert_eq!(deploys[1].context_id.as_deref(), Some(op.as_str()));
-    assert!(
-        deploys[1].body.contains("instances: 3"),
-        "{}",
-        deploys[1].body
-    );
+    assert!(deploys[1].body.contains("instances: 3"), "{}", deploys[1].body);
 
     // Deprovision: the pre-delete errand, then the delete, both with the context header.
     let resp = client.deprovision(&id, SERVICE_ID, PLAN_LARGE, true);
@@ -213,9 +181,7 @@ fn basic_authentication() {
         .iter()
         .filter(|r| r.path != "/info")
         .all(|r| r.auth == AuthKind::Basic && r.authorized));
-    assert!(requests
-        .iter()
-        .any(|r| r.path == "/info" && r.auth == AuthKind::Basic));
+    assert!(requests.iter().any(|r| r.path == "/info" && r.auth == AuthKind::Basic));
     assert!(broker.logs().iter().all(|l| !l.contains("basic-pw")));
 }
 
@@ -252,11 +218,7 @@ fn a_rejected_token_is_replaced_once_and_expiring_tokens_are_refreshed() {
     std::thread::sleep(Duration::from_millis(2500));
     let resp = client.bind(&id, "b3", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(resp.status, 201, "{}", resp.text);
-    assert_eq!(
-        director.grants(),
-        4,
-        "an expiring token is refreshed ahead of time"
-    );
+    assert_eq!(director.grants(), 4, "an expiring token is refreshed ahead of time");
     assert!(
         director
             .requests()
@@ -283,10 +245,7 @@ fn the_configured_ca_is_the_one_trusted() {
             Err(e) => e,
         };
         assert!(err.contains("exited with"), "{err}");
-        assert!(
-            err.contains(&director.url()),
-            "the message names the URL: {err}"
-        );
+        assert!(err.contains(&director.url()), "the message names the URL: {err}");
         assert!(
             err.contains("set bosh.root_ca_cert"),
             "the message says the certificate is not trusted: {err}"
@@ -300,18 +259,12 @@ fn a_failed_deploy_task_fails_the_operation() {
     let director = FakeDirector::start_uaa("odb-client", "uaa-secret");
     let broker = BrokerProcess::start(&config_for(&director));
     let client = broker.client();
-    director.fail_next(
-        "deploy",
-        "Error: instance group redis-server failed to start",
-    );
+    director.fail_next("deploy", "Error: instance group redis-server failed to start");
     let (id, op) = provision(&client, PLAN_SMALL);
     assert_eq!(wait(&client, &id, &op), "failed");
     let resp = client.last_operation(&id, Some(&op));
     let description = resp.str_field("description").unwrap_or_default();
-    assert!(
-        description.starts_with("Instance provisioning failed"),
-        "{description}"
-    );
+    assert!(description.starts_with("Instance provisioning failed"), "{description}");
     assert!(description.contains("task-id: 1"), "{description}");
 }
 
@@ -359,17 +312,11 @@ fn an_errand_that_exits_non_zero_fails_the_operation() {
         &format!("/deployments/{}/errands/smoke-tests/runs", deployment(&id)),
     );
     assert_eq!(errand[0].json()["instances"], json!([]));
-    let output: Vec<_> = director
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/output"))
-        .collect();
+    let output: Vec<_> =
+        director.requests().into_iter().filter(|r| r.path.ends_with("/output")).collect();
     assert!(!output.is_empty());
     assert_eq!(output[0].query_value("type"), Some("result"));
-    assert!(broker
-        .logs()
-        .iter()
-        .any(|l| l.contains("errand exited with code 1")));
+    assert!(broker.logs().iter().any(|l| l.contains("errand exited with code 1")));
 }
 
 #[test]
@@ -385,14 +332,9 @@ fn configs_are_applied_before_the_deploy_and_deleted_with_the_instance() {
     let (id, op) = provision(&client, PLAN_SMALL);
     assert_eq!(wait(&client, &id, &op), "succeeded");
     let d = deployment(&id);
-    assert_in_order(
-        &director.actions(),
-        &["POST /configs", "POST /configs", "POST /deployments"],
-    );
-    let posted: Vec<Value> = matching(&director, "POST", "/configs")
-        .iter()
-        .map(RecordedRequest::json)
-        .collect();
+    assert_in_order(&director.actions(), &["POST /configs", "POST /configs", "POST /deployments"]);
+    let posted: Vec<Value> =
+        matching(&director, "POST", "/configs").iter().map(RecordedRequest::json).collect();
     assert!(posted
         .contains(&json!({"type": "cloud", "name": d, "content": "vm_types: [{name: small}]"})));
     assert_eq!(director.configs(&d).len(), 2);
@@ -407,17 +349,11 @@ fn configs_are_applied_before_the_deploy_and_deleted_with_the_instance() {
     assert_eq!(list[0].query_value("latest"), Some("true"));
     let deletes = matching(&director, "DELETE", "/configs");
     assert_eq!(deletes.len(), 2);
-    assert!(deletes
-        .iter()
-        .all(|r| r.query_value("name") == Some(d.as_str())));
+    assert!(deletes.iter().all(|r| r.query_value("name") == Some(d.as_str())));
     assert!(director.configs(&d).is_empty());
     assert_in_order(
         &director.actions(),
-        &[
-            &format!("DELETE /deployments/{d}"),
-            "GET /configs",
-            "DELETE /configs",
-        ],
+        &[&format!("DELETE /deployments/{d}"), "GET /configs", "DELETE /configs"],
     );
 }
 
@@ -457,10 +393,7 @@ fn dns_addresses_reach_create_binding() {
     assert_eq!(resp.status, 201, "{}", resp.text);
     let d = deployment(&id);
     let expected = format!("q-a1s0.redis-server.default.{}.bosh", d.replace('_', "-"));
-    assert_eq!(
-        resp.body["credentials"]["dns_addresses"],
-        json!({"leader": expected})
-    );
+    assert_eq!(resp.body["credentials"]["dns_addresses"], json!({"leader": expected}));
     let invocation = read_invocations(&state_dir)
         .into_iter()
         .rfind(|i| i["subcommand"] == "create-binding")
@@ -480,11 +413,7 @@ fn dns_addresses_reach_create_binding() {
     let address = &matching(&director, "GET", "/link_address")[0];
     assert_eq!(address.query_value("azs[]"), Some("z1"));
     assert_eq!(address.query_value("status"), Some("healthy"));
-    assert_eq!(
-        director.open_links(),
-        0,
-        "the external link is deleted again"
-    );
+    assert_eq!(director.open_links(), 0, "the external link is deleted again");
 
     // Unbind passes the addresses too.
     let resp = client.unbind(&id, "b1", SERVICE_ID, PLAN_SMALL);
@@ -494,10 +423,7 @@ fn dns_addresses_reach_create_binding() {
         .rfind(|i| i["subcommand"] == "delete-binding")
         .expect("delete-binding ran");
     let stdin: Value = serde_json::from_str(invocation["stdin"].as_str().unwrap()).unwrap();
-    assert!(stdin["delete_binding"]["dns_addresses"]
-        .as_str()
-        .unwrap()
-        .contains("leader"));
+    assert!(stdin["delete_binding"]["dns_addresses"].as_str().unwrap().contains("leader"));
 }
 
 #[test]
@@ -522,10 +448,7 @@ fn a_director_that_is_down_or_refuses_the_credentials_stops_the_start_up() {
     };
     assert!(err.contains("exited with"), "{err}");
     assert!(err.contains("odb-client"), "names the client: {err}");
-    assert!(
-        !err.contains("wrong-secret"),
-        "never prints the secret: {err}"
-    );
+    assert!(!err.contains("wrong-secret"), "never prints the secret: {err}");
 
     let basic = FakeDirector::start_basic("director-admin", "basic-pw");
     let mut bosh = basic.bosh_config();
@@ -546,19 +469,12 @@ fn a_director_outage_mid_operation_leaves_it_in_progress_until_the_director_is_b
     let client = broker.client();
     director.hold_tasks(true);
     let (id, op) = provision(&client, PLAN_SMALL);
-    eventually("the deploy", || {
-        !matching(&director, "POST", "/deployments").is_empty()
-    });
+    eventually("the deploy", || !matching(&director, "POST", "/deployments").is_empty());
     director.stop();
     for _ in 0..5 {
         let resp = client.last_operation(&id, Some(&op));
         assert_eq!(resp.status, 200, "{}", resp.text);
-        assert_eq!(
-            resp.str_field("state"),
-            Some("in progress"),
-            "{}",
-            resp.text
-        );
+        assert_eq!(resp.str_field("state"), Some("in progress"), "{}", resp.text);
         std::thread::sleep(Duration::from_millis(200));
     }
     director.resume();
@@ -579,9 +495,7 @@ fn a_restarted_broker_resumes_polling_the_running_task() {
     let mut broker = BrokerProcess::start(&config);
     director.hold_tasks(true);
     let (id, op) = provision(&broker.client(), PLAN_SMALL);
-    eventually("the deploy", || {
-        !matching(&director, "POST", "/deployments").is_empty()
-    });
+    eventually("the deploy", || !matching(&director, "POST", "/deployments").is_empty());
     broker.kill();
     director.clear_requests();
     director.set_errand_exit_code("smoke-tests", 3);

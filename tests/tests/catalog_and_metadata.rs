@@ -40,10 +40,8 @@ fn plan(service: &Value, plan_id: &str) -> Value {
 
 /// A config with every optional service field and a fully described small plan.
 fn described_config() -> BrokerConfig {
-    let mut config = BrokerConfig::new()
-        .bindable(true)
-        .plan_updatable(true)
-        .extra_yaml(yaml(json!({
+    let mut config =
+        BrokerConfig::new().bindable(true).plan_updatable(true).extra_yaml(yaml(json!({
             "service_catalog": {
                 "metadata": {
                     "display_name": "Test Service",
@@ -91,10 +89,7 @@ fn the_catalog_publishes_service_metadata_in_camel_case_and_the_service_fields()
     assert_eq!(service["plan_updateable"], true);
     assert!(service.get("plan_updatable").is_none(), "{service}");
     assert_eq!(service["allow_context_updates"], true);
-    assert_eq!(
-        service["requires"],
-        json!(["syslog_drain", "route_forwarding"])
-    );
+    assert_eq!(service["requires"], json!(["syslog_drain", "route_forwarding"]));
     assert_eq!(service["tags"], json!(["redis", "key-value"]));
     assert_eq!(
         service["dashboard_client"],
@@ -160,10 +155,7 @@ fn wait_succeeded(client: &OsbClient, id: &str, response: &Response) {
     assert_eq!(response.status, 202, "{}", response.text);
     let operation = response.str_field("operation").unwrap_or_default();
     assert!(!operation.is_empty(), "no operation: {}", response.text);
-    assert_eq!(
-        client.wait_for_operation(id, Some(operation), OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(id, Some(operation), OPERATION_TIMEOUT), "succeeded");
 }
 
 #[test]
@@ -172,70 +164,36 @@ fn labels_from_generate_manifest_are_returned_on_provision_update_and_get() {
     let config = BrokerConfig::new().plan_property(PLAN_SMALL, "adapter_labels", labels.clone());
     let (_broker, client) = start(&config);
     let id = unique_id("instance");
-    let provision = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
-    assert_eq!(
-        provision.body["metadata"]["labels"], labels,
-        "{}",
-        provision.text
-    );
+    let provision = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    assert_eq!(provision.body["metadata"]["labels"], labels, "{}", provision.text);
     wait_succeeded(&client, &id, &provision);
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
-    assert_eq!(
-        instance.body["metadata"]["labels"], labels,
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["metadata"]["labels"], labels, "{}", instance.text);
 
     // The adapter returns other labels on update (taken from the parameters here).
     let silver = json!({"tier": "silver"});
     let update = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"adapter_labels": silver}),
-            None,
-        ),
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"adapter_labels": silver}), None),
         true,
     );
     assert_eq!(update.body["metadata"]["labels"], silver, "{}", update.text);
     wait_succeeded(&client, &id, &update);
     let instance = client.get_instance(&id);
-    assert_eq!(
-        instance.body["metadata"]["labels"], silver,
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["metadata"]["labels"], silver, "{}", instance.text);
 }
 
 #[test]
 fn without_labels_provision_has_no_metadata_and_get_instance_has_empty_labels() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    let provision = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
-    assert!(
-        provision.body.get("metadata").is_none(),
-        "{}",
-        provision.text
-    );
+    let provision = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    assert!(provision.body.get("metadata").is_none(), "{}", provision.text);
     wait_succeeded(&client, &id, &provision);
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
-    assert_eq!(
-        instance.body["metadata"]["labels"],
-        json!({}),
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["metadata"]["labels"], json!({}), "{}", instance.text);
 }
 
 #[test]
@@ -243,42 +201,18 @@ fn the_dashboard_url_is_returned_on_provision_and_on_update() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
     let expected = format!("https://dashboard.example.com/{id}");
-    let provision = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
-    assert_eq!(
-        provision.str_field("dashboard_url"),
-        Some(expected.as_str()),
-        "{}",
-        provision.text
-    );
+    let provision = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    assert_eq!(provision.str_field("dashboard_url"), Some(expected.as_str()), "{}", provision.text);
     wait_succeeded(&client, &id, &provision);
     let update = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_LARGE,
-            json!({"maxclients": 5}),
-            Some(PLAN_SMALL),
-        ),
+        &update_body(SERVICE_ID, PLAN_LARGE, json!({"maxclients": 5}), Some(PLAN_SMALL)),
         true,
     );
-    assert_eq!(
-        update.str_field("dashboard_url"),
-        Some(expected.as_str()),
-        "{}",
-        update.text
-    );
+    assert_eq!(update.str_field("dashboard_url"), Some(expected.as_str()), "{}", update.text);
     wait_succeeded(&client, &id, &update);
     let instance = client.get_instance(&id);
-    assert_eq!(
-        instance.body["dashboard_url"],
-        expected.as_str(),
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["dashboard_url"], expected.as_str(), "{}", instance.text);
 }
 
 #[test]
@@ -289,35 +223,19 @@ fn an_adapter_without_dashboard_url_gives_no_dashboard_url_and_provision_still_s
     );
     let (_broker, client) = start(&config);
     let id = unique_id("instance");
-    let provision = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
-    assert!(
-        provision.body.get("dashboard_url").is_none(),
-        "{}",
-        provision.text
-    );
+    let provision = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
+    assert!(provision.body.get("dashboard_url").is_none(), "{}", provision.text);
     wait_succeeded(&client, &id, &provision);
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
-    assert!(
-        instance.body.get("dashboard_url").is_none(),
-        "{}",
-        instance.text
-    );
+    assert!(instance.body.get("dashboard_url").is_none(), "{}", instance.text);
 
     let update = client.update(
         &id,
         &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": 5}), None),
         true,
     );
-    assert!(
-        update.body.get("dashboard_url").is_none(),
-        "{}",
-        update.text
-    );
+    assert!(update.body.get("dashboard_url").is_none(), "{}", update.text);
     wait_succeeded(&client, &id, &update);
 }
 
@@ -331,11 +249,7 @@ fn the_catalog_has_an_etag_and_answers_304_when_it_is_unchanged() {
     let again = client.request(
         "GET",
         "/v2/catalog",
-        &[
-            ("Authorization", auth),
-            ("X-Broker-API-Version", "2.17"),
-            ("If-None-Match", &etag),
-        ],
+        &[("Authorization", auth), ("X-Broker-API-Version", "2.17"), ("If-None-Match", &etag)],
         None,
     );
     assert_eq!(again.status, 304, "{}", again.text);
@@ -343,11 +257,7 @@ fn the_catalog_has_an_etag_and_answers_304_when_it_is_unchanged() {
     let stale = client.request(
         "GET",
         "/v2/catalog",
-        &[
-            ("Authorization", auth),
-            ("X-Broker-API-Version", "2.17"),
-            ("If-None-Match", "\"old\""),
-        ],
+        &[("Authorization", auth), ("X-Broker-API-Version", "2.17"), ("If-None-Match", "\"old\"")],
         None,
     );
     assert_eq!(stale.status, 200);

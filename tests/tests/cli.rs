@@ -14,17 +14,8 @@ fn run(args: &[&str], cwd: &Path) -> Output {
 /// Like [`run`], with the environment variables `env` set.
 fn run_with_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(broker_binary());
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for name in [
-        "BROKER_HOST",
-        "BROKER_PORT",
-        "BROKER_USERNAME",
-        "BROKER_PASSWORD",
-    ] {
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1").stdin(Stdio::null());
+    for name in ["BROKER_HOST", "BROKER_PORT", "BROKER_USERNAME", "BROKER_PASSWORD"] {
         command.env_remove(name);
     }
     command.envs(env.iter().copied());
@@ -44,29 +35,20 @@ fn all_output(output: &Output) -> String {
 fn check_config_reports_every_problem_of_a_bad_file() {
     let config = BrokerConfig::new();
     let mut yaml = config.render();
-    let broker = yaml
-        .get_mut("broker")
-        .and_then(serde_yaml::Value::as_mapping_mut)
-        .unwrap();
+    let broker = yaml.get_mut("broker").and_then(serde_yaml::Value::as_mapping_mut).unwrap();
     broker.remove("port");
     broker.remove("username");
     yaml["service_catalog"]["plans"] = serde_yaml::Value::Sequence(vec![]);
     let path = config.dir().join("bad.yml");
     std::fs::write(&path, serde_yaml::to_string(&yaml).unwrap()).unwrap();
 
-    let output = run(
-        &["check-config", "--config", path.to_str().unwrap()],
-        config.dir(),
-    );
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], config.dir());
     let text = all_output(&output);
     assert!(!output.status.success(), "a bad config passed: {text}");
     for key in ["broker.port", "broker.username", "service_catalog.plans"] {
         assert!(text.contains(key), "{key} is not reported:\n{text}");
     }
-    assert!(
-        !text.contains("broker.password"),
-        "a key that is fine is reported:\n{text}"
-    );
+    assert!(!text.contains("broker.password"), "a key that is fine is reported:\n{text}");
 }
 
 #[test]
@@ -74,10 +56,7 @@ fn check_config_accepts_a_good_file() {
     let config = BrokerConfig::new();
     let path = config.config_path();
     std::fs::write(&path, serde_yaml::to_string(&config.render()).unwrap()).unwrap();
-    let output = run(
-        &["check-config", "--config", path.to_str().unwrap()],
-        config.dir(),
-    );
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], config.dir());
     let text = all_output(&output);
     assert!(output.status.success(), "a good config failed: {text}");
     assert!(text.contains("OK"), "{text}");
@@ -87,16 +66,9 @@ fn check_config_accepts_a_good_file() {
 fn check_config_on_a_missing_file_fails_and_names_it() {
     let config = BrokerConfig::new();
     let path = config.dir().join("does-not-exist.yml");
-    let output = run(
-        &["check-config", "--config", path.to_str().unwrap()],
-        config.dir(),
-    );
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], config.dir());
     assert!(!output.status.success());
-    assert!(
-        all_output(&output).contains("does-not-exist.yml"),
-        "{}",
-        all_output(&output)
-    );
+    assert!(all_output(&output).contains("does-not-exist.yml"), "{}", all_output(&output));
 }
 
 /// Runs `print-default-config`, checks that it printed YAML, and saves it as `default.yml` in
@@ -133,10 +105,7 @@ fn the_printed_default_config_passes_check_config_given_credentials_in_the_envir
 fn print_default_config_prints_yaml_that_check_config_accepts() {
     let config = BrokerConfig::new();
     let path = save_default_config(config.dir());
-    let output = run(
-        &["check-config", "--config", path.to_str().unwrap()],
-        config.dir(),
-    );
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], config.dir());
     assert!(
         output.status.success(),
         "check-config rejects the printed default: {}",

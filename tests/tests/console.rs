@@ -22,32 +22,18 @@ fn the_console_lists_failed_instances_first_and_escapes_adapter_output() {
     let page = client.send(Method::GET, "/mgmt/ui", &[], None);
     assert_eq!(page.status, 200, "{}", page.text);
     let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(
-        csp.contains("default-src 'none'") && !csp.contains("script"),
-        "{csp}"
-    );
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script"), "{csp}");
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(page.header("cache-control"), Some("no-store"));
-    let (f, r) = (
-        page.text.find(&failed).unwrap(),
-        page.text.find(&ready).unwrap(),
-    );
+    let (f, r) = (page.text.find(&failed).unwrap(), page.text.find(&ready).unwrap());
     assert!(f < r, "the failed instance comes first");
 
     let filtered = client.send(Method::GET, "/mgmt/ui", &[("state", "ready")], None);
     assert!(filtered.text.contains(&ready) && !filtered.text.contains(&failed));
 
-    let detail = client.send(
-        Method::GET,
-        &format!("/mgmt/ui/service_instances/{failed}"),
-        &[],
-        None,
-    );
+    let detail =
+        client.send(Method::GET, &format!("/mgmt/ui/service_instances/{failed}"), &[], None);
     assert_eq!(detail.status, 200, "{}", detail.text);
     assert!(!detail.text.contains("<img"), "{}", detail.text);
-    assert!(
-        detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"),
-        "{}",
-        detail.text
-    );
+    assert!(detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"), "{}", detail.text);
 }

@@ -115,12 +115,7 @@ fn fleet() -> Fleet {
     broker.restart();
     let in_flight = unique_id("mmm-in-flight");
     provision_started(&broker.client(), &in_flight, PLAN_LARGE, json!({}));
-    Fleet {
-        broker,
-        ready,
-        in_flight,
-        failed,
-    }
+    Fleet { broker, ready, in_flight, failed }
 }
 
 #[test]
@@ -131,18 +126,11 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
             panic!("CONSOLE_BROWSER_REQUIRED=1 but there is no browser: {why}")
         }
         Err(why) => {
-            announce(&format!(
-                "skipped: the console's browser test needs Chromium: {why}"
-            ));
+            announce(&format!("skipped: the console's browser test needs Chromium: {why}"));
             return;
         }
     };
-    let Fleet {
-        broker,
-        ready,
-        in_flight,
-        failed,
-    } = fleet();
+    let Fleet { broker, ready, in_flight, failed } = fleet();
     let origin = broker.base_url().to_string();
     // Chromium answers the 401 challenge with the credentials of the URL.
     let base = origin.replacen("http://", "http://admin:password@", 1);
@@ -167,26 +155,14 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
     assert!(dom.contains("3 of 3 instances"), "{dom}");
 
     // The filter form is a GET form: its query string is what the browser submits.
-    assert_eq!(
-        listed(&browser, &base, "/mgmt/ui?state=failed"),
-        [failed.as_str()]
-    );
+    assert_eq!(listed(&browser, &base, "/mgmt/ui?state=failed"), [failed.as_str()]);
     assert_eq!(
         listed(&browser, &base, &format!("/mgmt/ui?plan={PLAN_LARGE}")),
         [in_flight.as_str()]
     );
-    assert_eq!(
-        listed(&browser, &base, "/mgmt/ui?plan=small&state=ready"),
-        [ready.as_str()]
-    );
-    assert_eq!(
-        listed(&browser, &base, &format!("/mgmt/ui?q={}", &ready[..12])),
-        [ready.as_str()]
-    );
-    assert_eq!(
-        listed(&browser, &base, "/mgmt/ui?q=no-such-instance"),
-        Vec::<String>::new()
-    );
+    assert_eq!(listed(&browser, &base, "/mgmt/ui?plan=small&state=ready"), [ready.as_str()]);
+    assert_eq!(listed(&browser, &base, &format!("/mgmt/ui?q={}", &ready[..12])), [ready.as_str()]);
+    assert_eq!(listed(&browser, &base, "/mgmt/ui?q=no-such-instance"), Vec::<String>::new());
     let filtered = browser.dom(&format!("{base}/mgmt/ui?state=failed"));
     assert!(
         filtered.contains("<option value=\"failed\" selected=\"\">"),
@@ -195,10 +171,7 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
 
     let detail_path = format!("/mgmt/ui/service_instances/{failed}");
     let detail = browser.dom(&format!("{base}{detail_path}"));
-    assert!(
-        detail.contains(&format!("<h1>Service instance {failed}</h1>")),
-        "{detail}"
-    );
+    assert!(detail.contains(&format!("<h1>Service instance {failed}</h1>")), "{detail}");
     assert!(detail.contains("<h2>History</h2>"), "{detail}");
     let steps = between(&detail, "<ol class=\"steps\">", "</ol>")
         .unwrap_or_else(|| panic!("no timeline on the instance page:\n{detail}"));
@@ -206,10 +179,7 @@ fn the_console_in_a_browser_lists_failed_first_filters_and_shows_adapter_output_
     assert!(steps.contains("failed"), "{steps}");
     // The adapter's markup is a text node: serialized, its angle brackets are escaped, and
     // the browser made no element of it.
-    assert!(
-        steps.contains("stderr: &lt;img src=x onerror=alert(1)&gt;"),
-        "{steps}"
-    );
+    assert!(steps.contains("stderr: &lt;img src=x onerror=alert(1)&gt;"), "{steps}");
     assert!(!detail.contains("<img"), "{detail}");
     assert!(!detail.contains("onerror=\""), "{detail}");
 
@@ -238,10 +208,7 @@ fn header(response: &Value, name: &str) -> String {
     response["headers"]
         .as_object()
         .and_then(|headers| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.as_str())
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
         })
         .unwrap_or_default()
         .to_string()
@@ -262,10 +229,7 @@ fn devtools_checks(browser: &Browser, origin: &str, detail_path: &str, failed: &
         Ok(events) | Err((_, events)) => document_response(&events),
     };
     assert_eq!(denied["status"], 401, "{denied}");
-    assert_eq!(
-        devtools.evaluate("document.querySelectorAll('#instances').length"),
-        json!(0)
-    );
+    assert_eq!(devtools.evaluate("document.querySelectorAll('#instances').length"), json!(0));
 
     let credentials = base64::engine::general_purpose::STANDARD.encode("admin:password");
     devtools.call(
@@ -303,14 +267,8 @@ fn devtools_checks(browser: &Browser, origin: &str, detail_path: &str, failed: &
         devtools.evaluate("document.querySelector('h1').textContent"),
         json!(format!("Service instance {failed}"))
     );
-    assert_eq!(
-        devtools.evaluate("document.querySelectorAll('img').length"),
-        json!(0)
-    );
-    assert_eq!(
-        devtools.evaluate("document.querySelectorAll('[onerror]').length"),
-        json!(0)
-    );
+    assert_eq!(devtools.evaluate("document.querySelectorAll('img').length"), json!(0));
+    assert_eq!(devtools.evaluate("document.querySelectorAll('[onerror]').length"), json!(0));
     let shown = devtools.evaluate(
         "[...document.querySelectorAll('ol.steps li')].map(li => li.innerText).join('\\n')",
     );

@@ -26,11 +26,7 @@ fn secure_manifest_config(director: &FakeDirector, credhub: &FakeCredhub) -> Bro
     BrokerConfig::new()
         .bosh(director.bosh_config())
         .with_adapter_state_dir()
-        .plan_property(
-            PLAN_SMALL,
-            "adapter_secrets",
-            json!({"admin_password": ODB_SECRET}),
-        )
+        .plan_property(PLAN_SMALL, "adapter_secrets", json!({"admin_password": ODB_SECRET}))
         .extra_yaml(
             serde_yaml::to_value(json!({
                 "broker": {"enable_secure_manifests": true},
@@ -41,11 +37,7 @@ fn secure_manifest_config(director: &FakeDirector, credhub: &FakeCredhub) -> Bro
 }
 
 fn provision(client: &OsbClient, id: &str, parameters: Value) {
-    let r = client.provision(
-        id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, parameters),
-        true,
-    );
+    let r = client.provision(id, &provision_body(SERVICE_ID, PLAN_SMALL, parameters), true);
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(client.wait_for_operation(id, None, WAIT), "succeeded");
 }
@@ -58,10 +50,7 @@ fn deprovision_started(client: &OsbClient, id: &str) {
 fn assert_not_in_logs(broker: &BrokerProcess, secrets: &[&str]) {
     let logs = broker.logs().join("\n");
     for secret in secrets {
-        assert!(
-            !logs.contains(secret),
-            "{secret:?} appears in the broker's log"
-        );
+        assert!(!logs.contains(secret), "{secret:?} appears in the broker's log");
     }
 }
 
@@ -80,17 +69,13 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
     // Variables the director resolves: relative ones under /<director>/<deployment>/, and an
     // absolute one.
     let relative = format!("/fake-director/{dep}/db_password");
-    let deployed_version = credhub
-        .store()
-        .set(&relative, "password", json!("deployed-pw"));
+    let deployed_version = credhub.store().set(&relative, "password", json!("deployed-pw"));
     credhub.store().set(
         &format!("/fake-director/{dep}/tls"),
         "certificate",
         json!({"ca": "CA-PEM", "certificate": "CERT-PEM", "private_key": "KEY-PEM"}),
     );
-    credhub
-        .store()
-        .set("/shared/absolute", "value", json!("absolute-value"));
+    credhub.store().set("/shared/absolute", "value", json!("absolute-value"));
     provision(
         &client,
         &id,
@@ -100,31 +85,16 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
     // The ODB-managed secret is in CredHub (a deploy naming it would have failed otherwise),
     // and the deployed manifest names its path.
     let path = format!("/odb/{SERVICE_ID}/{dep}/admin_password");
-    let stored = credhub
-        .store()
-        .latest(&path)
-        .expect("the secret is in CredHub");
-    assert_eq!(
-        (stored.kind.as_str(), stored.value.clone()),
-        ("value", json!(ODB_SECRET))
-    );
+    let stored = credhub.store().latest(&path).expect("the secret is in CredHub");
+    assert_eq!((stored.kind.as_str(), stored.value.clone()), ("value", json!(ODB_SECRET)));
     let manifest = director.manifest(&dep).unwrap();
     assert!(manifest.contains(&format!("(({path}))")), "{manifest}");
-    assert!(
-        !manifest.contains("odb_secret:") && !manifest.contains(ODB_SECRET),
-        "{manifest}"
-    );
+    assert!(!manifest.contains("odb_secret:") && !manifest.contains(ODB_SECRET), "{manifest}");
     let vars = director.deployed_variables(&dep);
-    assert!(
-        vars.iter()
-            .any(|(i, n)| *n == relative && *i == deployed_version),
-        "{vars:?}"
-    );
+    assert!(vars.iter().any(|(i, n)| *n == relative && *i == deployed_version), "{vars:?}");
 
     // A newer version after the deploy: the binding still sees the deployed one.
-    credhub
-        .store()
-        .set(&relative, "password", json!("newer-pw"));
+    credhub.store().set(&relative, "password", json!("newer-pw"));
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
     let bind = &invocations_of(&state_dir, "create-binding")[0];
@@ -140,10 +110,7 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
     );
     let by_id = format!("/api/v1/data/{deployed_version}");
     assert!(
-        credhub
-            .calls()
-            .iter()
-            .any(|c| c.method == "GET" && c.path == by_id),
+        credhub.calls().iter().any(|c| c.method == "GET" && c.path == by_id),
         "{:?}",
         credhub.api_lines()
     );
@@ -163,26 +130,14 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
     let generations = invocations_of(&state_dir, "generate-manifest");
     let update = envelope_section(generations.last().unwrap(), "generate_manifest");
     let previous = json_field(&update, "previous_secrets");
-    assert_eq!(
-        previous[format!("(({path}))")],
-        json!(ODB_SECRET),
-        "{previous}"
-    );
-    assert_eq!(
-        previous["((db_password))"],
-        json!("deployed-pw"),
-        "{previous}"
-    );
+    assert_eq!(previous[format!("(({path}))")], json!(ODB_SECRET), "{previous}");
+    assert_eq!(previous["((db_password))"], json!("deployed-pw"), "{previous}");
 
     // Deprovision deletes every credential whose name holds the instance id.
     deprovision_started(&client, &id);
     assert_eq!(client.wait_for_operation(&id, None, WAIT), "succeeded");
-    let left: Vec<String> = credhub
-        .store()
-        .names()
-        .into_iter()
-        .filter(|n| n.contains(&id))
-        .collect();
+    let left: Vec<String> =
+        credhub.store().names().into_iter().filter(|n| n.contains(&id)).collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(credhub.store().latest("/shared/absolute").is_some());
     assert!(credhub
@@ -191,13 +146,7 @@ fn secure_manifests_write_before_deploy_resolve_for_bind_and_delete_with_the_ins
         .any(|c| c.path == "/api/v1/data" && c.query_value("name-like") == Some(id.as_str())));
     assert_not_in_logs(
         &broker,
-        &[
-            ODB_SECRET,
-            "deployed-pw",
-            "CA-PEM",
-            "absolute-value",
-            "credhub-client-secret",
-        ],
+        &[ODB_SECRET, "deployed-pw", "CA-PEM", "absolute-value", "credhub-client-secret"],
     );
 }
 
@@ -217,16 +166,10 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
     credhub.stop();
     // A provision needs CredHub before its deploy: refused now, nothing left behind.
     let other = unique_id("chdown");
-    let r = client.provision(
-        &other,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&other, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 500, "{}", r.text);
     assert!(
-        r.str_field("description")
-            .unwrap_or_default()
-            .contains("try again later"),
+        r.str_field("description").unwrap_or_default().contains("try again later"),
         "{}",
         r.text
     );
@@ -241,10 +184,7 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
         assert_eq!(r.str_field("state"), Some("in progress"), "{}", r.text);
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(
-        director.deployments().is_empty(),
-        "the BOSH delete itself went through"
-    );
+    assert!(director.deployments().is_empty(), "the BOSH delete itself went through");
     credhub.resume();
     assert_eq!(client.wait_for_operation(&id, None, WAIT), "succeeded");
     assert!(credhub.store().latest(&path).is_none());
@@ -260,20 +200,10 @@ fn credhub_down_mid_delete_keeps_the_operation_in_progress_until_it_is_back() {
         .find(|e| e["activity"] == "delete")
         .cloned()
         .unwrap_or_else(|| panic!("{}", r.text));
-    let credhub_steps: Vec<&Value> = delete["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "credhub")
-        .collect();
-    assert!(
-        credhub_steps.iter().any(|s| s["status"].is_null()),
-        "{delete:#}"
-    );
-    assert!(
-        credhub_steps.iter().any(|s| s["status"] == 204),
-        "{delete:#}"
-    );
+    let credhub_steps: Vec<&Value> =
+        delete["steps"].as_array().unwrap().iter().filter(|s| s["kind"] == "credhub").collect();
+    assert!(credhub_steps.iter().any(|s| s["status"].is_null()), "{delete:#}");
+    assert!(credhub_steps.iter().any(|s| s["status"] == 204), "{delete:#}");
     assert!(!r.text.contains(ODB_SECRET), "{}", r.text);
 }
 
@@ -287,10 +217,7 @@ fn credhub_down_at_start_up_stops_the_broker_naming_the_url_not_the_secret() {
         Ok(_) => panic!("the broker started without its CredHub"),
         Err(e) => e,
     };
-    assert!(
-        err.contains(&credhub.url()) && err.contains("bosh_credhub"),
-        "{err}"
-    );
+    assert!(err.contains(&credhub.url()) && err.contains("bosh_credhub"), "{err}");
     assert!(!err.contains("credhub-client-secret"), "{err}");
 }
 
@@ -331,16 +258,8 @@ fn secure_bindings_answer_a_credhub_ref_readable_by_the_app() {
     assert_eq!(r.status, 201, "{}", r.text);
     let name = format!("/c/{SERVICE_ID}/{id}/b1/credentials");
     let answer: Value = serde_json::from_str(&r.text).unwrap();
-    assert_eq!(
-        answer["credentials"],
-        json!({ "credhub-ref": name }),
-        "{}",
-        r.text
-    );
-    let stored = credhub
-        .store()
-        .latest(&name)
-        .expect("credentials in CredHub");
+    assert_eq!(answer["credentials"], json!({ "credhub-ref": name }), "{}", r.text);
+    let stored = credhub.store().latest(&name).expect("credentials in CredHub");
     assert_eq!(stored.kind, "json");
     assert_eq!(stored.value, json!({"password": "clear-binding-secret"}));
     assert_eq!(
@@ -364,10 +283,7 @@ fn secure_bindings_answer_a_credhub_ref_readable_by_the_app() {
     let key_name = format!("/c/{SERVICE_ID}/{id}/key1/credentials");
     assert_eq!(
         credhub.store().permissions(&key_name),
-        vec![(
-            "uaa-client:key-client".to_string(),
-            vec!["read".to_string()]
-        )]
+        vec![("uaa-client:key-client".to_string(), vec!["read".to_string()])]
     );
 
     // A revoked token is replaced once, and the call succeeds.
@@ -376,10 +292,7 @@ fn secure_bindings_answer_a_credhub_ref_readable_by_the_app() {
     let r = client.bind(&id, "b2", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(credhub.grants(), grants + 1);
-    assert!(credhub
-        .calls()
-        .iter()
-        .any(|c| c.status == 401 && c.path == "/api/v1/data"));
+    assert!(credhub.calls().iter().any(|c| c.status == 401 && c.path == "/api/v1/data"));
 
     // Unbind deletes the credential after the adapter's delete-binding.
     let r = client.unbind(&id, "b1", SERVICE_ID, PLAN_SMALL);
@@ -432,9 +345,5 @@ fn tokens_are_refetched_after_they_expire() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(credhub.grants() > grants, "no new token after expiry");
     // Replaced before expiry: CredHub never saw an expired token.
-    assert!(
-        credhub.calls().iter().all(|c| c.status != 401),
-        "{:?}",
-        credhub.calls()
-    );
+    assert!(credhub.calls().iter().all(|c| c.status != 401), "{:?}", credhub.calls());
 }

@@ -16,9 +16,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The deployment a request is about: the decoded segment after `/deployments/`.
 fn deployment_of(request: &RecordedRequest) -> Option<String> {
     let mut segments = request.raw_path.trim_start_matches('/').split('/');
-    (segments.next() == Some("deployments"))
-        .then(|| segments.next().map(percent_decode))
-        .flatten()
+    (segments.next() == Some("deployments")).then(|| segments.next().map(percent_decode)).flatten()
 }
 
 /// Waits for the operation a 202 answer started; `None` when the broker refused the call.
@@ -41,10 +39,7 @@ fn hostile_instance_ids_never_reach_another_deployment() {
     let victim = unique_id("victim");
     let body = provision_body(SERVICE_ID, PLAN_SMALL, Value::Null);
     let resp = client.provision(&victim, &body, true);
-    assert_eq!(
-        finish(&client, &victim, &resp).as_deref(),
-        Some("succeeded")
-    );
+    assert_eq!(finish(&client, &victim, &resp).as_deref(), Some("succeeded"));
     let victim_deployment = format!("service-instance_{victim}");
     assert!(director.deployments().contains(&victim_deployment));
     director.clear_requests();

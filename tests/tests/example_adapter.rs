@@ -44,10 +44,7 @@ fn wait_succeeded(client: &OsbClient, id: &str, response: &Response) {
         .str_field("operation")
         .unwrap_or_else(|| panic!("no operation: {}", response.text))
         .to_string();
-    assert_eq!(
-        client.wait_for_operation(id, Some(&operation), OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(id, Some(&operation), OPERATION_TIMEOUT), "succeeded");
 }
 
 fn provision(client: &OsbClient, id: &str, plan_id: &str, parameters: Value) -> Response {
@@ -62,14 +59,8 @@ fn an_instance_lives_from_provision_through_binding_and_update_to_deprovision() 
     let small = &catalog.body["services"][0]["plans"][0];
     assert_eq!(small["id"], PLAN_SMALL);
     let create_schema = &small["schemas"]["service_instance"]["create"]["parameters"];
-    assert_eq!(
-        create_schema["$schema"],
-        "http://json-schema.org/draft-04/schema#"
-    );
-    assert!(
-        create_schema["properties"].get("maxclients").is_some(),
-        "{create_schema}"
-    );
+    assert_eq!(create_schema["$schema"], "http://json-schema.org/draft-04/schema#");
+    assert!(create_schema["properties"].get("maxclients").is_some(), "{create_schema}");
 
     let id = unique_id("instance");
     let created = provision(&client, &id, PLAN_SMALL, json!({"maxclients": 500}));
@@ -79,35 +70,20 @@ fn an_instance_lives_from_provision_through_binding_and_update_to_deprovision() 
         "{}",
         created.text
     );
-    assert_eq!(
-        created.body["metadata"]["labels"]["service"], "redis-example",
-        "{}",
-        created.text
-    );
+    assert_eq!(created.body["metadata"]["labels"]["service"], "redis-example", "{}", created.text);
     wait_succeeded(&client, &id, &created);
 
     let binding_id = unique_id("binding");
-    let bound = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let bound = client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(bound.status, 201, "{}", bound.text);
     let credentials = &bound.body["credentials"];
-    let host = credentials["host"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no host: {credentials}"));
+    let host = credentials["host"].as_str().unwrap_or_else(|| panic!("no host: {credentials}"));
     assert!(!host.is_empty(), "{credentials}");
     assert_eq!(credentials["port"], 6379, "{credentials}");
-    let password = credentials["password"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no password: {credentials}"));
+    let password =
+        credentials["password"].as_str().unwrap_or_else(|| panic!("no password: {credentials}"));
     assert_eq!(password.len(), 32, "{credentials}");
-    assert_eq!(
-        credentials["uri"],
-        format!("redis://:{password}@{host}:6379"),
-        "{credentials}"
-    );
+    assert_eq!(credentials["uri"], format!("redis://:{password}@{host}:6379"), "{credentials}");
 
     let fetched = client.get_binding(&id, &binding_id);
     assert_eq!(fetched.status, 200, "{}", fetched.text);
@@ -121,17 +97,10 @@ fn an_instance_lives_from_provision_through_binding_and_update_to_deprovision() 
     wait_succeeded(&client, &id, &updated);
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
-    assert_eq!(
-        instance.body["parameters"]["maxclients"], 100,
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["parameters"]["maxclients"], 100, "{}", instance.text);
     // The update kept the admin password that bindings hold.
-    let rebound = client.bind(
-        &id,
-        &unique_id("binding"),
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let rebound =
+        client.bind(&id, &unique_id("binding"), &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(rebound.status, 201, "{}", rebound.text);
     assert_eq!(rebound.body["credentials"]["password"], password);
 
@@ -141,14 +110,8 @@ fn an_instance_lives_from_provision_through_binding_and_update_to_deprovision() 
 
     let deleted = client.deprovision(&id, SERVICE_ID, PLAN_SMALL, true);
     assert_eq!(deleted.status, 202, "{}", deleted.text);
-    let operation = deleted
-        .str_field("operation")
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(
-        client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    let operation = deleted.str_field("operation").unwrap_or_default().to_string();
+    assert_eq!(client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT), "succeeded");
     let last = client.last_operation(&id, Some(&operation));
     assert_eq!(last.status, 200, "{}", last.text);
     assert_eq!(last.body["state"], "succeeded");
@@ -166,11 +129,7 @@ fn a_scale_down_plan_change_is_500_with_the_adapters_message() {
         &update_body(SERVICE_ID, PLAN_SMALL, Value::Null, Some(PLAN_LARGE)),
         true,
     );
-    assert_error(
-        &response,
-        500,
-        "cannot reduce redis-server from 3 to 1 instances",
-    );
+    assert_error(&response, 500, "cannot reduce redis-server from 3 to 1 instances");
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
     assert_eq!(instance.body["plan_id"], PLAN_LARGE);
@@ -180,12 +139,7 @@ fn a_scale_down_plan_change_is_500_with_the_adapters_message() {
 fn an_unknown_parameter_is_400_from_the_adapters_schema() {
     let (_broker, client) = start_example();
     let id = unique_id("instance");
-    let response = provision(
-        &client,
-        &id,
-        PLAN_SMALL,
-        json!({"maxclients": 10, "shards": 4}),
-    );
+    let response = provision(&client, &id, PLAN_SMALL, json!({"maxclients": 10, "shards": 4}));
     assert_error(&response, 400, "validation against JSON schema failed");
     assert!(
         response.text.contains("shards"),

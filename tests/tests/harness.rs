@@ -18,20 +18,11 @@ fn the_default_config_has_two_plans_the_test_adapter_and_instant_tasks() {
     let yaml = rendered(&config);
     assert_eq!(yaml["broker"]["username"], "admin");
     assert_eq!(yaml["broker"]["password"], "password");
-    assert_eq!(
-        yaml["service_adapter"]["path"],
-        json!(test_adapter_binary().to_string_lossy())
-    );
+    assert_eq!(yaml["service_adapter"]["path"], json!(test_adapter_binary().to_string_lossy()));
     assert_eq!(yaml["service_adapter"]["timeout_seconds"], 10);
     assert_eq!(yaml["simulated_director"]["task_seconds"], 0);
-    assert_eq!(
-        yaml["database"]["path"],
-        json!(config.dir().join("broker.db").to_string_lossy())
-    );
-    assert_eq!(
-        yaml["service_deployment"]["stemcells"][0]["version"],
-        "1.404"
-    );
+    assert_eq!(yaml["database"]["path"], json!(config.dir().join("broker.db").to_string_lossy()));
+    assert_eq!(yaml["service_deployment"]["stemcells"][0]["version"], "1.404");
     let catalog = &yaml["service_catalog"];
     assert_eq!(catalog["id"], SERVICE_ID);
     let plans = catalog["plans"].as_array().unwrap();
@@ -50,8 +41,7 @@ fn the_default_config_has_two_plans_the_test_adapter_and_instant_tasks() {
 #[test]
 fn builder_methods_change_the_rendered_config() {
     let mut plan = PlanConfig::new("plan-errand", "errand", 2);
-    plan.extra
-        .insert("bindable".into(), serde_yaml::Value::Bool(false));
+    plan.extra.insert("bindable".into(), serde_yaml::Value::Bool(false));
     let config = BrokerConfig::new()
         .credentials("user", "pw")
         .adapter_timeout_seconds(2)
@@ -64,10 +54,7 @@ fn builder_methods_change_the_rendered_config() {
         .extra_yaml(serde_yaml::from_str("broker: {request_timeout: 5}\nnew_key: [1]").unwrap());
     let yaml = rendered(&config);
     assert_eq!(yaml["broker"]["username"], "user");
-    assert_eq!(
-        yaml["broker"]["request_timeout"], 5,
-        "extra_yaml merges deeply"
-    );
+    assert_eq!(yaml["broker"]["request_timeout"], 5, "extra_yaml merges deeply");
     assert_eq!(yaml["broker"]["password"], "pw");
     assert_eq!(yaml["new_key"], json!([1]));
     assert_eq!(yaml["service_adapter"]["path"], "/bin/false");
@@ -80,10 +67,7 @@ fn builder_methods_change_the_rendered_config() {
         plans[0]["properties"],
         json!({"adapter_script": {"create-binding": {"exit_code": 49}}, "adapter_state_dir": state_dir})
     );
-    assert_eq!(
-        plans[1]["properties"],
-        json!({"maxmemory": "1gb", "adapter_state_dir": state_dir})
-    );
+    assert_eq!(plans[1]["properties"], json!({"maxmemory": "1gb", "adapter_state_dir": state_dir}));
     assert_eq!(plans[2]["plan_id"], "plan-errand");
     assert_eq!(plans[2]["bindable"], false);
 }
@@ -97,9 +81,7 @@ fn body_builders_fill_in_the_platform_fields() {
     assert!(body["space_guid"].is_string());
     assert_eq!(body["context"]["platform"], "cloudfoundry");
     assert_eq!(body["parameters"], json!({"a": 1}));
-    assert!(provision_body(SERVICE_ID, PLAN_SMALL, Value::Null)
-        .get("parameters")
-        .is_none());
+    assert!(provision_body(SERVICE_ID, PLAN_SMALL, Value::Null).get("parameters").is_none());
 
     let body = update_body(SERVICE_ID, PLAN_LARGE, Value::Null, Some(PLAN_SMALL));
     assert_eq!(body["previous_values"]["plan_id"], PLAN_SMALL);

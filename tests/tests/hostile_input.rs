@@ -95,10 +95,7 @@ fn instance_routes() -> Vec<(Method, &'static str, Option<Value>)> {
 /// `%2e%2e` into `..` and collapse it) with the broker's credentials and the API version
 /// header, on a fresh connection; returns the status and the body.
 fn send_raw(
-    client: &OsbClient,
-    method: &Method,
-    path: &str,
-    body: Option<&Value>,
+    client: &OsbClient, method: &Method, path: &str, body: Option<&Value>,
 ) -> (u16, String) {
     let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
@@ -111,10 +108,7 @@ fn send_raw(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {answer:?}"));
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
 
@@ -122,9 +116,7 @@ fn assert_bad_request(status: u16, text: &str, what: &str) {
     assert_eq!(status, 400, "{what}: {text}");
     let body: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: {text}"));
     assert!(
-        body["description"]
-            .as_str()
-            .is_some_and(|d| d.contains("1 to 64 characters")),
+        body["description"].as_str().is_some_and(|d| d.contains("1 to 64 characters")),
         "{what}: the description should state the id rule: {text}"
     );
 }
@@ -136,16 +128,9 @@ fn hostile_ids_on_every_route_are_refused_and_never_reach_the_director() {
     let client = broker.client();
     // A live instance, so that hostile binding ids are checked against a real instance.
     let live = unique_id("live");
-    let r = client.provision(
-        &live,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&live, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&live, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&live, None, OPERATION_TIMEOUT), "succeeded");
     director.clear_requests();
 
     for segment in hostile_segments() {
@@ -158,14 +143,12 @@ fn hostile_ids_on_every_route_are_refused_and_never_reach_the_director() {
                 &format!("{method} {}", &path[..path.len().min(120)]),
             );
         }
-        for (method, template, body) in instance_routes()
-            .into_iter()
-            .filter(|(_, t, _)| t.contains("/service_bindings/b1"))
+        for (method, template, body) in
+            instance_routes().into_iter().filter(|(_, t, _)| t.contains("/service_bindings/b1"))
         {
-            let path = template.replace("{id}", &live).replace(
-                "/service_bindings/b1",
-                &format!("/service_bindings/{segment}"),
-            );
+            let path = template
+                .replace("{id}", &live)
+                .replace("/service_bindings/b1", &format!("/service_bindings/{segment}"));
             let (status, text) = send_raw(&client, &method, &path, body.as_ref());
             assert_bad_request(
                 status,
@@ -175,10 +158,7 @@ fn hostile_ids_on_every_route_are_refused_and_never_reach_the_director() {
         }
     }
     let seen: Vec<String> = director.requests().iter().map(|r| r.line()).collect();
-    assert!(
-        seen.is_empty(),
-        "hostile ids reached the director: {seen:#?}"
-    );
+    assert!(seen.is_empty(), "hostile ids reached the director: {seen:#?}");
 }
 
 /// Sends raw bytes on a new connection and returns everything the broker answered until it
@@ -213,10 +193,7 @@ fn dot_dot_segments_sent_raw_are_refused() {
         );
         let (answer, _) = raw_exchange(broker.base_url(), &request, Duration::from_secs(5));
         let status = answer.split(' ').nth(1).unwrap_or_default().to_string();
-        assert!(
-            status == "400" || status == "404",
-            "{path} answered {answer}"
-        );
+        assert!(status == "400" || status == "404", "{path} answered {answer}");
         assert!(!answer.contains("\"state\""), "{path} answered {answer}");
     }
 }
@@ -242,10 +219,7 @@ fn ids_with_line_breaks_cannot_forge_log_lines() {
         &[
             ("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="),
             ("X-Broker-API-Version", API_VERSION),
-            (
-                "X-Broker-API-Originating-Identity",
-                &format!("cloudfoundry {identity}"),
-            ),
+            ("X-Broker-API-Originating-Identity", &format!("cloudfoundry {identity}")),
         ],
         None,
     );
@@ -268,32 +242,16 @@ fn invalid_utf8_escapes_do_not_alias_another_instance() {
         Some(&provision_body(SERVICE_ID, PLAN_SMALL, json!({}))),
     );
     assert_bad_request(status, &text, "provision bad%FF");
-    let (status, text) = send_raw(
-        &client,
-        &Method::GET,
-        "/v2/service_instances/bad%FEutf8",
-        None,
-    );
+    let (status, text) = send_raw(&client, &Method::GET, "/v2/service_instances/bad%FEutf8", None);
     assert_bad_request(status, &text, "fetch bad%FE");
     // An encoded form of a valid id is the same id.
     let id = unique_id("enc");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let encoded = id.replacen('-', "%2D", 1);
-    let (status, text) = send_raw(
-        &client,
-        &Method::GET,
-        &format!("/v2/service_instances/{encoded}"),
-        None,
-    );
+    let (status, text) =
+        send_raw(&client, &Method::GET, &format!("/v2/service_instances/{encoded}"), None);
     assert_eq!(status, 200, "{text}");
 }
 
@@ -357,9 +315,7 @@ fn made_up_methods_add_no_metrics_series_and_no_memory() {
     );
     // The same series, only their values moved (a count may gain a digit).
     let series = |body: &str| -> Vec<String> {
-        body.lines()
-            .map(|l| l.rsplit_once(' ').map_or(l, |(k, _)| k).to_string())
-            .collect()
+        body.lines().map(|l| l.rsplit_once(' ').map_or(l, |(k, _)| k).to_string()).collect()
     };
     assert_eq!(series(&before_body), series(&after_body));
     assert!(
@@ -369,15 +325,9 @@ fn made_up_methods_add_no_metrics_series_and_no_memory() {
         after_body.len()
     );
     assert!(!after_body.contains("M0"), "a method reached the metrics");
-    assert!(
-        after_rss < before_rss + 8 * 1024,
-        "RSS grew from {before_rss} KiB to {after_rss} KiB"
-    );
+    assert!(after_rss < before_rss + 8 * 1024, "RSS grew from {before_rss} KiB to {after_rss} KiB");
     let logged: usize = broker.logs().iter().map(String::len).sum();
-    assert!(
-        logged < 2_000 * 600,
-        "the log holds {logged} bytes for 2,000 rejected requests"
-    );
+    assert!(logged < 2_000 * 600, "the log holds {logged} bytes for 2,000 rejected requests");
 }
 
 #[test]
@@ -386,14 +336,8 @@ fn an_unauthenticated_connection_is_closed_after_its_401() {
     let request = "GET /v2/catalog HTTP/1.1\r\nHost: x\r\nX-Broker-API-Version: 2.17\r\n\r\n";
     let (answer, closed) = raw_exchange(broker.base_url(), request, Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
-    assert!(
-        closed,
-        "the broker kept the unauthenticated connection open"
-    );
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(closed, "the broker kept the unauthenticated connection open");
 }
 
 #[test]
@@ -416,10 +360,7 @@ fn deeply_nested_documents_are_refused_at_the_edge() {
     body["context"] = nested(60);
     let r = client.provision(&id, &body, true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let r = client.get_instance(&id);
     assert_eq!(r.status, 200, "{}", r.text);
 }
@@ -439,25 +380,17 @@ fn identical_concurrent_provisions_all_get_the_same_operation() {
     for r in &answers {
         assert_eq!(r.status, 202, "{}", r.text);
     }
-    let ops: std::collections::BTreeSet<_> = answers
-        .iter()
-        .map(|r| r.str_field("operation").unwrap_or_default().to_string())
-        .collect();
+    let ops: std::collections::BTreeSet<_> =
+        answers.iter().map(|r| r.str_field("operation").unwrap_or_default().to_string()).collect();
     assert_eq!(ops.len(), 1, "different operations: {ops:?}");
     // The same instance in another organization or space is another request.
-    for (key, value) in [
-        ("organization_guid", "other-org"),
-        ("space_guid", "other-space"),
-    ] {
+    for (key, value) in [("organization_guid", "other-org"), ("space_guid", "other-space")] {
         let mut other = body.clone();
         other[key] = json!(value);
         let r = client.provision(&id, &other, true);
         assert_eq!(r.status, 409, "{key}: {}", r.text);
     }
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let mut other = body.clone();
     other["space_guid"] = json!("other-space");
     let r = client.provision(&id, &other, true);
@@ -481,11 +414,7 @@ fn bind_and_unbind_while_a_deprovision_runs_are_concurrency_errors() {
     let r = client.unbind(&id, "kept", SERVICE_ID, PLAN_SMALL);
     assert_eq!(r.status, 422, "unbind: {}", r.text);
     assert_eq!(r.str_field("error"), Some("ConcurrencyError"), "{}", r.text);
-    let r = client.update(
-        &id,
-        &json!({"service_id": SERVICE_ID, "parameters": {"a": 1}}),
-        true,
-    );
+    let r = client.update(&id, &json!({"service_id": SERVICE_ID, "parameters": {"a": 1}}), true);
     assert_eq!(r.status, 422, "update: {}", r.text);
     assert_eq!(r.str_field("error"), Some("ConcurrencyError"), "{}", r.text);
 }
@@ -500,28 +429,21 @@ fn connections_beyond_max_connections_wait_until_one_closes() {
     let (broker, client) = start(&config);
     assert_eq!(client.catalog().status, 200);
     let addr = broker.base_url().trim_start_matches("http://").to_string();
-    let idle: Vec<TcpStream> = (0..workers)
-        .map(|_| TcpStream::connect(&addr).expect("connect"))
-        .collect();
+    let idle: Vec<TcpStream> =
+        (0..workers).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
     std::thread::sleep(Duration::from_millis(300));
     let request = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let mut waiting = TcpStream::connect(&addr).expect("connect");
     waiting.write_all(request.as_bytes()).unwrap();
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(700)))
-        .unwrap();
+    waiting.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
     let mut buf = [0u8; 512];
     assert!(
         waiting.read(&mut buf).is_err(),
         "a connection beyond the cap was served while {workers} were open"
     );
     drop(idle);
-    waiting
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let n = waiting
-        .read(&mut buf)
-        .expect("served once the others closed");
+    waiting.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = waiting.read(&mut buf).expect("served once the others closed");
     assert!(
         String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
         "{}",

@@ -78,10 +78,7 @@ fn assert_accepted_and_succeeds(client: &OsbClient, id: &str, response: &Respons
         .str_field("operation")
         .unwrap_or_else(|| panic!("no operation: {}", response.text))
         .to_string();
-    assert_eq!(
-        client.wait_for_operation(id, Some(&operation), OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(id, Some(&operation), OPERATION_TIMEOUT), "succeeded");
 }
 
 #[test]
@@ -157,12 +154,7 @@ fn after_a_version_bump_an_update_with_only_maintenance_info_upgrades_the_instan
     let config = with_maintenance_info(base.clone(), "1.0.0");
     let mut broker = BrokerProcess::start(&config);
     let id = unique_id("instance");
-    provision_ready(
-        &broker.client(),
-        &id,
-        PLAN_SMALL,
-        json!({"maxmemory": "1gb"}),
-    );
+    provision_ready(&broker.client(), &id, PLAN_SMALL, json!({"maxmemory": "1gb"}));
 
     // The operator bumps the version and, in the same release, the deployment's release version:
     // an upgrade ships that change (it is not refused as a pending change).
@@ -172,17 +164,10 @@ fn after_a_version_bump_an_update_with_only_maintenance_info_upgrades_the_instan
         ]}
     })));
     let client = restart_with(&mut broker, &bumped);
-    assert_eq!(
-        catalog_plan(&client, PLAN_SMALL)["maintenance_info"]["version"],
-        "1.1.0"
-    );
+    assert_eq!(catalog_plan(&client, PLAN_SMALL)["maintenance_info"]["version"], "1.1.0");
     let before = invocations_of(&state_dir, "generate-manifest").len();
 
-    let upgrade = client.update(
-        &id,
-        &update_with_mi(Value::Null, "1.1.0", Some("1.0.0")),
-        true,
-    );
+    let upgrade = client.update(&id, &update_with_mi(Value::Null, "1.1.0", Some("1.0.0")), true);
     assert_accepted_and_succeeds(&client, &id, &upgrade);
 
     let generated = invocations_of(&state_dir, "generate-manifest");
@@ -192,10 +177,7 @@ fn after_a_version_bump_an_update_with_only_maintenance_info_upgrades_the_instan
         "an upgrade generates one manifest (no pending-changes check): {generated:?}"
     );
     let section = envelope_section(&generated[before], "generate_manifest");
-    assert_eq!(
-        json_field(&section, "request_parameters"),
-        json!({ "context": context() })
-    );
+    assert_eq!(json_field(&section, "request_parameters"), json!({ "context": context() }));
     let deployment = json_field(&section, "service_deployment");
     assert_eq!(deployment["releases"][0]["version"], "1.0.1");
 
@@ -226,18 +208,10 @@ fn an_update_with_parameters_of_an_outdated_instance_must_upgrade_first() {
         &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxmemory": "2gb"}), None),
         true,
     );
-    assert_error(
-        &response,
-        422,
-        "service instance needs to be upgraded before updating",
-    );
+    assert_error(&response, 422, "service instance needs to be upgraded before updating");
     // Nothing started: the instance still reports its provision and its old version.
     let last = client.last_operation(&id, None);
-    assert_eq!(
-        last.body["description"], "Instance provisioning completed",
-        "{}",
-        last.text
-    );
+    assert_eq!(last.body["description"], "Instance provisioning completed", "{}", last.text);
     let instance = client.get_instance(&id);
     assert_eq!(instance.body["maintenance_info"]["version"], "1.0.0");
     assert_eq!(instance.body["parameters"], json!({}));
@@ -310,10 +284,7 @@ fn an_update_after_the_deployment_changed_is_422_out_of_date() {
     // The refused update left the instance as it was.
     let instance = client.get_instance(&id);
     assert_eq!(instance.status, 200, "{}", instance.text);
-    assert_eq!(
-        instance.body["parameters"],
-        json!({"maxmemory": "1gb", "maxclients": 10})
-    );
+    assert_eq!(instance.body["parameters"], json!({"maxmemory": "1gb", "maxclients": 10}));
 }
 
 #[test]
@@ -323,12 +294,7 @@ fn with_skip_check_for_pending_changes_the_same_update_is_accepted() {
     })));
     let mut broker = BrokerProcess::start(&base);
     let id = unique_id("instance");
-    provision_ready(
-        &broker.client(),
-        &id,
-        PLAN_SMALL,
-        json!({"maxmemory": "1gb"}),
-    );
+    provision_ready(&broker.client(), &id, PLAN_SMALL, json!({"maxmemory": "1gb"}));
 
     let client = restart_with(&mut broker, &with_release(base, "1.0.1"));
     let response = client.update(
@@ -362,10 +328,6 @@ fn an_update_with_parameters_and_the_new_maintenance_info_upgrades_and_updates_t
         "succeeded"
     );
     let instance = client.get_instance(&id);
-    assert_eq!(
-        instance.body["maintenance_info"]["version"], "1.1.0",
-        "{}",
-        instance.text
-    );
+    assert_eq!(instance.body["maintenance_info"]["version"], "1.1.0", "{}", instance.text);
     assert_eq!(instance.body["parameters"], json!({"maxmemory": "2gb"}));
 }

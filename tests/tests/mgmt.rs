@@ -15,10 +15,7 @@ const AUTH: &str = "Basic YWRtaW46cGFzc3dvcmQ=";
 
 /// Sets `quotas` on a plan.
 fn plan_quotas(mut config: BrokerConfig, plan_id: &str, quotas: Value) -> BrokerConfig {
-    config
-        .plan_mut(plan_id)
-        .extra
-        .insert("quotas".into(), serde_yaml::to_value(quotas).unwrap());
+    config.plan_mut(plan_id).extra.insert("quotas".into(), serde_yaml::to_value(quotas).unwrap());
     config
 }
 
@@ -43,29 +40,17 @@ fn mgmt_get(client: &OsbClient, path: &str) -> Response {
 }
 
 fn mgmt_patch(client: &OsbClient, id: &str, operation_type: Option<&str>) -> Response {
-    let query: Vec<(&str, &str)> = operation_type
-        .map(|t| ("operation_type", t))
-        .into_iter()
-        .collect();
-    client.send(
-        Method::PATCH,
-        &format!("/mgmt/service_instances/{id}"),
-        &query,
-        None,
-    )
+    let query: Vec<(&str, &str)> =
+        operation_type.map(|t| ("operation_type", t)).into_iter().collect();
+    client.send(Method::PATCH, &format!("/mgmt/service_instances/{id}"), &query, None)
 }
 
 /// The value of one metric.
 fn metric(metrics: &Value, key: &str) -> Option<u64> {
-    metrics
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["key"] == key)
-        .map(|m| {
-            assert_eq!(m["unit"], "count");
-            m["value"].as_u64().unwrap()
-        })
+    metrics.as_array().unwrap().iter().find(|m| m["key"] == key).map(|m| {
+        assert_eq!(m["unit"], "count");
+        m["value"].as_u64().unwrap()
+    })
 }
 
 #[test]
@@ -74,12 +59,7 @@ fn mgmt_needs_basic_auth_but_no_version_header() {
     let client = broker.client();
     let r = client.request("GET", "/mgmt/service_instances", &[], None);
     assert_eq!(r.status, 401);
-    let r = client.request(
-        "GET",
-        "/mgmt/service_instances",
-        &[("Authorization", AUTH)],
-        None,
-    );
+    let r = client.request("GET", "/mgmt/service_instances", &[("Authorization", AUTH)], None);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body, json!([]));
 }
@@ -98,22 +78,11 @@ fn instances_are_listed_with_their_last_operation() {
     let r = mgmt_get(&client, "/mgmt/service_instances");
     assert_eq!(r.status, 200, "{}", r.text);
     let list = r.body.as_array().unwrap();
-    assert_eq!(
-        list.len(),
-        2,
-        "deleted instances are not listed: {}",
-        r.text
-    );
-    let entry = list
-        .iter()
-        .find(|i| i["service_instance_id"] == small.as_str())
-        .unwrap();
+    assert_eq!(list.len(), 2, "deleted instances are not listed: {}", r.text);
+    let entry = list.iter().find(|i| i["service_instance_id"] == small.as_str()).unwrap();
     assert_eq!(entry["plan_id"], PLAN_SMALL);
     assert_eq!(entry["state"], "ready");
-    assert_eq!(
-        entry["deployment_name"],
-        format!("service-instance_{small}")
-    );
+    assert_eq!(entry["deployment_name"], format!("service-instance_{small}"));
     assert_eq!(entry["space_guid"], broker_tests::SPACE_GUID);
     assert_eq!(entry["organization_guid"], broker_tests::ORGANIZATION_GUID);
     assert_eq!(entry["last_operation"]["type"], "create");
@@ -132,11 +101,7 @@ fn orphan_deployments_are_director_deployments_without_a_live_instance() {
     let live = provision(&client, PLAN_SMALL);
     let r = mgmt_get(&client, "/mgmt/orphan_deployments");
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!([]),
-        "a live instance's deployment is no orphan"
-    );
+    assert_eq!(r.body, json!([]), "a live instance's deployment is no orphan");
 
     // Make an orphan the way it happens in real life: a deployment with the broker's prefix
     // that the director has and the broker does not know (someone deployed it by hand, or the
@@ -169,11 +134,7 @@ fn metrics_count_instances_and_quota_use() {
         PLAN_SMALL,
         json!({"service_instance_limit": 3, "resources": {"memory": {"limit": 10, "cost": 2}}}),
     );
-    let config = plan_quotas(
-        config,
-        PLAN_LARGE,
-        json!({"resources": {"memory": {"cost": 3}}}),
-    );
+    let config = plan_quotas(config, PLAN_LARGE, json!({"resources": {"memory": {"cost": 3}}}));
     let config = global_quotas(
         config,
         json!({"service_instance_limit": 5, "resources": {"memory": {"limit": 20}}}),
@@ -193,11 +154,7 @@ fn metrics_count_instances_and_quota_use() {
     assert_eq!(metric(m, &key("small/memory/used")), Some(4));
     assert_eq!(metric(m, &key("small/memory/remaining")), Some(6));
     assert_eq!(metric(m, &key("large/total_instances")), Some(1));
-    assert_eq!(
-        metric(m, &key("large/quota_remaining")),
-        None,
-        "no limit, no metric"
-    );
+    assert_eq!(metric(m, &key("large/quota_remaining")), None, "no limit, no metric");
     assert_eq!(metric(m, &key("large/memory/used")), Some(3));
     assert_eq!(metric(m, &key("total_instances")), Some(3));
     assert_eq!(metric(m, &key("quota_remaining")), Some(2));
@@ -221,11 +178,7 @@ fn patch_upgrade_regenerates_the_manifest_with_the_current_plan() {
 
     // The adapter got the upgrade's request parameters and the instance's plan.
     let invocations = broker_tests::read_invocations(&config.adapter_state_dir());
-    let last = invocations
-        .iter()
-        .rev()
-        .find(|i| i["subcommand"] == "generate-manifest")
-        .unwrap();
+    let last = invocations.iter().rev().find(|i| i["subcommand"] == "generate-manifest").unwrap();
     let stdin: Value = serde_json::from_str(last["stdin"].as_str().unwrap()).unwrap();
     let gm = &stdin["generate_manifest"];
     let rp: Value = serde_json::from_str(gm["request_parameters"].as_str().unwrap()).unwrap();
@@ -253,10 +206,7 @@ fn patch_recreate_runs_a_recreate_operation() {
     assert_eq!(list[0]["last_operation"]["type"], "recreate");
     assert_eq!(list[0]["state"], "ready");
     let r = client.last_operation(&id, Some(&op));
-    assert_eq!(
-        r.str_field("description"),
-        Some("Instance recreate completed")
-    );
+    assert_eq!(r.str_field("description"), Some("Instance recreate completed"));
 }
 
 #[test]
@@ -267,21 +217,13 @@ fn patch_refuses_unknown_instances_bad_operation_types_and_bad_bodies() {
 
     let r = mgmt_patch(&client, &id, None);
     assert_eq!(r.status, 400, "{}", r.text);
-    assert!(r
-        .str_field("description")
-        .unwrap()
-        .contains("operation_type"));
+    assert!(r.str_field("description").unwrap().contains("operation_type"));
     let r = mgmt_patch(&client, &id, Some("reboot"));
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.str_field("description").unwrap().contains("reboot"));
 
     let path = format!("/mgmt/service_instances/{id}?operation_type=upgrade");
-    let r = client.request(
-        "PATCH",
-        &path,
-        &[("Authorization", AUTH)],
-        Some("{not json"),
-    );
+    let r = client.request("PATCH", &path, &[("Authorization", AUTH)], Some("{not json"));
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.str_field("description").unwrap().contains("Invalid JSON"));
     let r = client.request("PATCH", &path, &[("Authorization", AUTH)], Some("[1]"));
@@ -305,11 +247,7 @@ fn patch_answers_409_while_an_operation_is_in_progress() {
     let broker = BrokerProcess::start(&BrokerConfig::new().task_seconds(3));
     let client = broker.client();
     let id = unique_id("instance");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null), true);
     assert_eq!(r.status, 202, "{}", r.text);
     for kind in ["upgrade", "recreate"] {
         let r = mgmt_patch(&client, &id, Some(kind));
@@ -328,11 +266,7 @@ fn bindings_of_an_instance_are_listed_without_credentials() {
     let broker = BrokerProcess::start(&BrokerConfig::new());
     let client = broker.client();
     let id = provision(&client, PLAN_SMALL);
-    let r = client.bind(
-        &id,
-        "binding-1",
-        &bind_body(SERVICE_ID, PLAN_SMALL, Value::Null),
-    );
+    let r = client.bind(&id, "binding-1", &bind_body(SERVICE_ID, PLAN_SMALL, Value::Null));
     assert!(r.status == 201 || r.status == 200, "{}", r.text);
     let r = mgmt_get(&client, &format!("/mgmt/service_instances/{id}/bindings"));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -352,21 +286,13 @@ fn description(r: &Response) -> String {
 
 #[test]
 fn plan_instance_limit_refuses_the_next_provision() {
-    let config = plan_quotas(
-        BrokerConfig::new(),
-        PLAN_SMALL,
-        json!({"service_instance_limit": 2}),
-    );
+    let config = plan_quotas(BrokerConfig::new(), PLAN_SMALL, json!({"service_instance_limit": 2}));
     let broker = BrokerProcess::start(&config);
     let client = broker.client();
     provision(&client, PLAN_SMALL);
     provision(&client, PLAN_SMALL);
     let id = unique_id("instance");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null), true);
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(
         description(&r).contains(
@@ -408,16 +334,10 @@ fn global_instance_limit_counts_every_plan() {
 
 #[test]
 fn resource_quotas_say_which_resource_its_limit_use_and_need() {
-    let config = plan_quotas(
-        BrokerConfig::new(),
-        PLAN_SMALL,
-        json!({"resources": {"memory": {"cost": 4}}}),
-    );
-    let config = plan_quotas(
-        config,
-        PLAN_LARGE,
-        json!({"resources": {"memory": {"cost": 6, "limit": 6}}}),
-    );
+    let config =
+        plan_quotas(BrokerConfig::new(), PLAN_SMALL, json!({"resources": {"memory": {"cost": 4}}}));
+    let config =
+        plan_quotas(config, PLAN_LARGE, json!({"resources": {"memory": {"cost": 6, "limit": 6}}}));
     let config = global_quotas(config, json!({"resources": {"memory": {"limit": 10}}}));
     let broker = BrokerProcess::start(&config);
     let client = broker.client();
@@ -460,11 +380,7 @@ fn a_plan_change_moves_the_instance_between_plan_counts() {
         PLAN_LARGE,
         json!({"service_instance_limit": 1, "resources": {"memory": {"cost": 6}}}),
     );
-    let config = plan_quotas(
-        config,
-        PLAN_SMALL,
-        json!({"resources": {"memory": {"cost": 4}}}),
-    );
+    let config = plan_quotas(config, PLAN_SMALL, json!({"resources": {"memory": {"cost": 4}}}));
     let config = global_quotas(config, json!({"resources": {"memory": {"limit": 8}}}));
     let broker = BrokerProcess::start(&config);
     let client = broker.client();
@@ -494,11 +410,7 @@ fn a_plan_change_moves_the_instance_between_plan_counts() {
 
 #[test]
 fn a_plan_change_respects_the_new_plan_s_instance_limit() {
-    let config = plan_quotas(
-        BrokerConfig::new(),
-        PLAN_LARGE,
-        json!({"service_instance_limit": 1}),
-    );
+    let config = plan_quotas(BrokerConfig::new(), PLAN_LARGE, json!({"service_instance_limit": 1}));
     let broker = BrokerProcess::start(&config);
     let client = broker.client();
     provision(&client, PLAN_LARGE);
@@ -626,10 +538,7 @@ fn check_exposition(text: &str, id: &str) {
         if families[family] == "histogram" {
             let part = &name[family.len()..];
             assert!(["_bucket", "_sum", "_count"].contains(&part), "{line}");
-            histogram_parts
-                .entry(family.clone())
-                .or_default()
-                .insert(part);
+            histogram_parts.entry(family.clone()).or_default().insert(part);
             if part == "_bucket" {
                 assert!(series.contains("le=\""), "{line}");
             }

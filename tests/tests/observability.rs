@@ -12,23 +12,14 @@ use std::time::Duration;
 
 fn get_unauthenticated(client: &OsbClient, path: &str) -> (u16, Value) {
     let r = client.request("GET", path, &[], None);
-    (
-        r.status,
-        serde_json::from_str(&r.text).unwrap_or(Value::Null),
-    )
+    (r.status, serde_json::from_str(&r.text).unwrap_or(Value::Null))
 }
 
 #[test]
 fn liveness_and_readiness_answer_without_credentials() {
     let (_broker, client) = start(&BrokerConfig::new());
-    assert_eq!(
-        get_unauthenticated(&client, "/health/live"),
-        (200, json!({"status": "ok"}))
-    );
-    assert_eq!(
-        get_unauthenticated(&client, "/health/ready"),
-        (200, json!({"status": "ready"}))
-    );
+    assert_eq!(get_unauthenticated(&client, "/health/live"), (200, json!({"status": "ok"})));
+    assert_eq!(get_unauthenticated(&client, "/health/ready"), (200, json!({"status": "ready"})));
 }
 
 #[test]
@@ -44,11 +35,7 @@ fn readiness_follows_the_director() {
         let (status, body) = get_unauthenticated(&client, "/health/ready");
         (status == 503).then_some(body)
     });
-    assert_eq!(
-        body,
-        json!({"status": "unready"}),
-        "no detail beyond the status"
-    );
+    assert_eq!(body, json!({"status": "unready"}), "no detail beyond the status");
     // The liveness check does not depend on the director.
     assert_eq!(get_unauthenticated(&client, "/health/live").0, 200);
     director.resume();
@@ -72,16 +59,9 @@ fn with_json_logs_every_line_parses_and_a_request_shares_one_id() {
         BrokerConfig::new().extra_yaml(serde_yaml::from_str("logging: {format: json}").unwrap());
     let (broker, client) = start(&config);
     let id = unique_id("json");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let r = client.bind(&id, "b", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
     std::thread::sleep(Duration::from_millis(200));
@@ -91,22 +71,17 @@ fn with_json_logs_every_line_parses_and_a_request_shares_one_id() {
         assert!(line["level"].is_string(), "{line}");
     }
     // The bind request: its access line and the "binding created" line carry the same id.
-    let created = lines
-        .iter()
-        .find(|l| l["message"] == "binding created")
-        .expect("a binding created line");
+    let created =
+        lines.iter().find(|l| l["message"] == "binding created").expect("a binding created line");
     let request_id = created["span"]["request_id"]
         .as_str()
         .expect("the line carries its request id")
         .to_string();
     assert!(!request_id.is_empty());
-    let same: Vec<_> = lines
-        .iter()
-        .filter(|l| l["span"]["request_id"] == request_id.as_str())
-        .collect();
+    let same: Vec<_> =
+        lines.iter().filter(|l| l["span"]["request_id"] == request_id.as_str()).collect();
     assert!(
-        same.iter()
-            .any(|l| l["message"] == "request completed" && l["status"] == 201),
+        same.iter().any(|l| l["message"] == "request completed" && l["status"] == 201),
         "{same:#?}"
     );
 }
@@ -123,37 +98,19 @@ fn state_changing_calls_leave_one_audit_line_each_naming_who() {
         &[
             ("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="),
             ("X-Broker-API-Version", API_VERSION),
-            (
-                "X-Broker-API-Originating-Identity",
-                &format!("cloudfoundry {identity}"),
-            ),
+            ("X-Broker-API-Originating-Identity", &format!("cloudfoundry {identity}")),
         ],
         Some(&provision_body(SERVICE_ID, PLAN_SMALL, json!({})).to_string()),
     );
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = client.bind(
-        &id,
-        "b1",
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"x": 1})),
-    );
+    let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({"x": 1})));
     assert_eq!(r.status, 409, "{}", r.text);
     std::thread::sleep(Duration::from_millis(200));
-    let audits: Vec<String> = broker
-        .logs()
-        .into_iter()
-        .filter(|l| l.contains(" audit "))
-        .collect();
-    assert_eq!(
-        audits.len(),
-        3,
-        "one line per state-changing call: {audits:#?}"
-    );
+    let audits: Vec<String> = broker.logs().into_iter().filter(|l| l.contains(" audit ")).collect();
+    assert_eq!(audits.len(), 3, "one line per state-changing call: {audits:#?}");
     assert!(
         audits[0].contains("who=alice")
             && audits[0].contains("action=provision")
@@ -180,11 +137,7 @@ fn state_changing_calls_leave_one_audit_line_each_naming_who() {
     client.last_operation(&id, None);
     client.catalog();
     std::thread::sleep(Duration::from_millis(200));
-    let after = broker
-        .logs()
-        .iter()
-        .filter(|l| l.contains(" audit "))
-        .count();
+    let after = broker.logs().iter().filter(|l| l.contains(" audit ")).count();
     assert_eq!(after, before);
 }
 
@@ -199,18 +152,11 @@ fn the_history_of_a_failed_deploy_shows_the_adapter_and_director_steps_in_order(
     let id = unique_id("failing");
     let r = client.provision(
         &id,
-        &provision_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"simulate_task_failure": "deploy"}),
-        ),
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({"simulate_task_failure": "deploy"})),
         true,
     );
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "failed"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "failed");
     let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("never-in-the-history"), "{}", r.text);
@@ -219,21 +165,16 @@ fn the_history_of_a_failed_deploy_shows_the_adapter_and_director_steps_in_order(
     let create = &entries[0];
     assert_eq!(create["activity"], "create");
     assert_eq!(create["state"], "failed");
-    assert!(create["error"]
-        .as_str()
-        .unwrap()
-        .contains("ended in state error"));
+    assert!(create["error"].as_str().unwrap().contains("ended in state error"));
     let kinds: Vec<String> = create["steps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| match s["kind"].as_str().unwrap() {
             "adapter" => format!("adapter {}", s["subcommand"].as_str().unwrap()),
-            "task" => format!(
-                "task {} {}",
-                s["what"].as_str().unwrap(),
-                s["state"].as_str().unwrap()
-            ),
+            "task" => {
+                format!("task {} {}", s["what"].as_str().unwrap(), s["state"].as_str().unwrap())
+            }
             other => other.to_string(),
         })
         .collect();
@@ -260,22 +201,14 @@ fn the_history_of_a_failed_deploy_shows_the_adapter_and_director_steps_in_order(
         "password",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("create (operation "), "{text}");
     assert!(text.contains("adapter generate-manifest exit_0"), "{text}");
     assert!(text.contains("task "), "{text}");
     assert!(!text.contains("never-in-the-history"), "{text}");
     // An unknown instance has no history.
-    let r = client.send(
-        reqwest::Method::GET,
-        "/mgmt/service_instances/nobody/operations",
-        &[],
-        None,
-    );
+    let r =
+        client.send(reqwest::Method::GET, "/mgmt/service_instances/nobody/operations", &[], None);
     assert_eq!(r.status, 404, "{}", r.text);
 }
 
@@ -284,44 +217,25 @@ fn the_history_shows_director_calls_and_binds() {
     let director = FakeDirector::start_basic("admin", "director-secret");
     let (_broker, client) = start(&BrokerConfig::new().bosh(director.bosh_config()));
     let id = unique_id("history");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_eq!(r.status, 201, "{}", r.text);
     let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("director-secret"), "{}", r.text);
     let entries = r.body.as_array().unwrap();
-    assert_eq!(
-        entries[0]["activity"], "bind b1",
-        "newest first: {entries:#?}"
-    );
+    assert_eq!(entries[0]["activity"], "bind b1", "newest first: {entries:#?}");
     let create = entries.iter().find(|e| e["activity"] == "create").unwrap();
     let director_calls: Vec<String> = create["steps"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["kind"] == "director")
-        .map(|s| {
-            format!(
-                "{} {}",
-                s["method"].as_str().unwrap(),
-                s["path"].as_str().unwrap()
-            )
-        })
+        .map(|s| format!("{} {}", s["method"].as_str().unwrap(), s["path"].as_str().unwrap()))
         .collect();
-    assert!(
-        director_calls.iter().any(|c| c == "POST /deployments"),
-        "{director_calls:#?}"
-    );
+    assert!(director_calls.iter().any(|c| c == "POST /deployments"), "{director_calls:#?}");
     let bind_steps = entries[0]["steps"].as_array().unwrap();
     assert!(bind_steps
         .iter()
@@ -340,8 +254,6 @@ fn the_history_shows_director_calls_and_binds() {
         "{}",
         metrics.text
     );
-    assert!(metrics
-        .text
-        .contains("on_demand_broker_director_call_duration_seconds_bucket{"));
+    assert!(metrics.text.contains("on_demand_broker_director_call_duration_seconds_bucket{"));
     assert!(!metrics.text.contains(&id), "an instance id in the metrics");
 }

@@ -28,10 +28,7 @@ struct Run {
 
 impl Run {
     fn output(&self) -> String {
-        format!(
-            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
+        format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
     }
 }
 
@@ -100,24 +97,14 @@ fn upgrade_all_upgrades_every_instance_and_summarises() {
     args.extend(FAST);
     let run = cli(&broker, &args);
     assert_eq!(run.code, Some(0), "{}", run.output());
-    assert!(
-        run.stdout
-            .contains("upgraded 3, failed 0, busy 0, deleted 0"),
-        "{}",
-        run.output()
-    );
+    assert!(run.stdout.contains("upgraded 3, failed 0, busy 0, deleted 0"), "{}", run.output());
     for id in &ids {
         assert!(
-            run.stdout
-                .contains(&format!("[{id}] upgrade started (operation ")),
+            run.stdout.contains(&format!("[{id}] upgrade started (operation ")),
             "{}",
             run.output()
         );
-        assert!(
-            run.stdout.contains(&format!("[{id}] succeeded")),
-            "{}",
-            run.output()
-        );
+        assert!(run.stdout.contains(&format!("[{id}] succeeded")), "{}", run.output());
     }
     for instance in listed(&client) {
         assert_eq!(instance["last_operation"]["type"], "upgrade");
@@ -129,27 +116,15 @@ fn upgrade_all_upgrades_every_instance_and_summarises() {
 fn upgrade_all_exits_non_zero_and_names_the_instance_whose_upgrade_failed() {
     let broker = BrokerProcess::start(&BrokerConfig::new());
     let client = broker.client();
-    let good = [
-        provision(&client, PLAN_SMALL),
-        provision(&client, PLAN_LARGE),
-    ];
+    let good = [provision(&client, PLAN_SMALL), provision(&client, PLAN_LARGE)];
     let doomed = provision_doomed(&client);
 
     let mut args = vec!["upgrade-all", "--max-in-flight", "3"];
     args.extend(FAST);
     let run = cli(&broker, &args);
     assert_eq!(run.code, Some(1), "{}", run.output());
-    assert!(
-        run.stdout
-            .contains("upgraded 2, failed 1, busy 0, deleted 0"),
-        "{}",
-        run.output()
-    );
-    assert!(
-        run.stdout.contains(&format!("[{doomed}] failed: ")),
-        "{}",
-        run.output()
-    );
+    assert!(run.stdout.contains("upgraded 2, failed 1, busy 0, deleted 0"), "{}", run.output());
+    assert!(run.stdout.contains(&format!("[{doomed}] failed: ")), "{}", run.output());
     let failure_line = run
         .stderr
         .lines()
@@ -158,11 +133,7 @@ fn upgrade_all_exits_non_zero_and_names_the_instance_whose_upgrade_failed() {
     assert!(failure_line.contains(&doomed), "{failure_line}");
     for id in &good {
         assert!(!failure_line.contains(id.as_str()), "{failure_line}");
-        assert!(
-            run.stdout.contains(&format!("[{id}] succeeded")),
-            "{}",
-            run.output()
-        );
+        assert!(run.stdout.contains(&format!("[{id}] succeeded")), "{}", run.output());
     }
 }
 
@@ -172,28 +143,20 @@ fn a_failed_canary_stops_upgrade_all_before_the_other_instances() {
     let client = broker.client();
     // Listed oldest first, so the doomed instance is the canary.
     let doomed = provision_doomed(&client);
-    let others = [
-        provision(&client, PLAN_SMALL),
-        provision(&client, PLAN_SMALL),
-    ];
+    let others = [provision(&client, PLAN_SMALL), provision(&client, PLAN_SMALL)];
 
     let mut args = vec!["upgrade-all", "--canaries", "1"];
     args.extend(FAST);
     let run = cli(&broker, &args);
     assert_eq!(run.code, Some(1), "{}", run.output());
     assert!(
-        run.stdout
-            .contains("upgraded 0, failed 1, busy 0, deleted 0, not processed 2"),
+        run.stdout.contains("upgraded 0, failed 1, busy 0, deleted 0, not processed 2"),
         "{}",
         run.output()
     );
     assert!(run.stderr.contains(&doomed), "{}", run.output());
     for id in &others {
-        assert!(
-            !run.stdout.contains(id.as_str()),
-            "{id} was touched: {}",
-            run.output()
-        );
+        assert!(!run.stdout.contains(id.as_str()), "{id} was touched: {}", run.output());
     }
     for instance in listed(&client) {
         if instance["service_instance_id"] != doomed.as_str() {
@@ -207,29 +170,15 @@ fn upgrade_all_reports_an_instance_that_stays_busy() {
     let broker = BrokerProcess::start(&BrokerConfig::new().task_seconds(20));
     let client = broker.client();
     let id = unique_id("instance");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, Value::Null), true);
     assert_eq!(r.status, 202, "{}", r.text);
 
     let mut args = vec!["upgrade-all", "--attempts", "2"];
     args.extend(FAST);
     let run = cli(&broker, &args);
     assert_eq!(run.code, Some(1), "{}", run.output());
-    assert!(
-        run.stdout
-            .contains("upgraded 0, failed 0, busy 1, deleted 0"),
-        "{}",
-        run.output()
-    );
-    assert!(
-        run.stdout
-            .contains(&format!("[{id}] busy (attempt 1 of 2)")),
-        "{}",
-        run.output()
-    );
+    assert!(run.stdout.contains("upgraded 0, failed 0, busy 1, deleted 0"), "{}", run.output());
+    assert!(run.stdout.contains(&format!("[{id}] busy (attempt 1 of 2)")), "{}", run.output());
     assert!(run.stderr.contains(&id), "{}", run.output());
 }
 
@@ -237,26 +186,14 @@ fn upgrade_all_reports_an_instance_that_stays_busy() {
 fn recreate_all_recreates_every_instance() {
     let broker = BrokerProcess::start(&BrokerConfig::new());
     let client = broker.client();
-    let ids = [
-        provision(&client, PLAN_SMALL),
-        provision(&client, PLAN_LARGE),
-    ];
+    let ids = [provision(&client, PLAN_SMALL), provision(&client, PLAN_LARGE)];
     let mut args = vec!["recreate-all", "--max-in-flight", "2"];
     args.extend(FAST);
     let run = cli(&broker, &args);
     assert_eq!(run.code, Some(0), "{}", run.output());
-    assert!(
-        run.stdout
-            .contains("recreated 2, failed 0, busy 0, deleted 0"),
-        "{}",
-        run.output()
-    );
+    assert!(run.stdout.contains("recreated 2, failed 0, busy 0, deleted 0"), "{}", run.output());
     for id in &ids {
-        assert!(
-            run.stdout.contains(&format!("[{id}] recreate started")),
-            "{}",
-            run.output()
-        );
+        assert!(run.stdout.contains(&format!("[{id}] recreate started")), "{}", run.output());
     }
     for instance in listed(&client) {
         assert_eq!(instance["last_operation"]["type"], "recreate");
@@ -284,10 +221,7 @@ fn orphan_deployments_exits_10_when_there_are_orphans() {
     let run = cli(&broker, &["orphan-deployments"]);
     assert_eq!(run.code, Some(10), "{}", run.output());
     let printed: Value = serde_json::from_str(run.stdout.trim()).unwrap();
-    assert_eq!(
-        printed,
-        json!([{"deployment_name": "service-instance_lost"}])
-    );
+    assert_eq!(printed, json!([{"deployment_name": "service-instance_lost"}]));
 }
 
 #[test]
@@ -319,11 +253,7 @@ fn delete_all_refuses_without_the_confirmation_flag() {
     let id = provision(&client, PLAN_SMALL);
     let run = cli(&broker, &["delete-all"]);
     assert_eq!(run.code, Some(2), "{}", run.output());
-    assert!(
-        run.stderr.contains("--yes-delete-every-instance"),
-        "{}",
-        run.output()
-    );
+    assert!(run.stderr.contains("--yes-delete-every-instance"), "{}", run.output());
     assert_eq!(listed(&client).len(), 1, "{id} must survive");
 }
 
@@ -333,33 +263,14 @@ fn delete_all_unbinds_and_deletes_every_instance() {
     let client = broker.client();
     let bound = provision(&client, PLAN_SMALL);
     let other = provision(&client, PLAN_LARGE);
-    let r = client.bind(
-        &bound,
-        "binding-1",
-        &bind_body(SERVICE_ID, PLAN_SMALL, Value::Null),
-    );
+    let r = client.bind(&bound, "binding-1", &bind_body(SERVICE_ID, PLAN_SMALL, Value::Null));
     assert!(r.status == 200 || r.status == 201, "{}", r.text);
 
-    let run = cli(
-        &broker,
-        &[
-            "delete-all",
-            "--yes-delete-every-instance",
-            "--polling-interval",
-            "0.1",
-        ],
-    );
+    let run =
+        cli(&broker, &["delete-all", "--yes-delete-every-instance", "--polling-interval", "0.1"]);
     assert_eq!(run.code, Some(0), "{}", run.output());
-    assert!(
-        run.stdout.contains(&format!("[{bound}] unbound binding-1")),
-        "{}",
-        run.output()
-    );
-    assert!(
-        run.stdout.contains("deleted 2, failed 0"),
-        "{}",
-        run.output()
-    );
+    assert!(run.stdout.contains(&format!("[{bound}] unbound binding-1")), "{}", run.output());
+    assert!(run.stdout.contains("deleted 2, failed 0"), "{}", run.output());
     assert!(listed(&client).is_empty());
     for id in [&bound, &other] {
         let r = client.send(Method::GET, "/mgmt/orphan_deployments", &[], None);

@@ -17,16 +17,10 @@ const BAD_AUTH: &str = "Basic YWRtaW46d3Jvbmc=";
 fn requests_without_or_with_wrong_basic_auth_get_401_with_a_description() {
     let (_broker, client) = start(&BrokerConfig::new());
 
-    let none = client.request(
-        "GET",
-        "/v2/catalog",
-        &[("X-Broker-API-Version", "2.17")],
-        None,
-    );
+    let none = client.request("GET", "/v2/catalog", &[("X-Broker-API-Version", "2.17")], None);
     assert_error(&none, 401, "Not Authorized");
     assert!(
-        none.header("www-authenticate")
-            .is_some_and(|h| h.starts_with("Basic")),
+        none.header("www-authenticate").is_some_and(|h| h.starts_with("Basic")),
         "401 without a Basic challenge: {:?}",
         none.headers
     );
@@ -34,18 +28,12 @@ fn requests_without_or_with_wrong_basic_auth_get_401_with_a_description() {
     let wrong = client.request(
         "GET",
         "/v2/catalog",
-        &[
-            ("X-Broker-API-Version", "2.17"),
-            ("Authorization", BAD_AUTH),
-        ],
+        &[("X-Broker-API-Version", "2.17"), ("Authorization", BAD_AUTH)],
         None,
     );
     assert_error(&wrong, 401, "Not Authorized");
 
-    let wrong_user = client
-        .clone()
-        .with_credentials("someone", "password")
-        .catalog();
+    let wrong_user = client.clone().with_credentials("someone", "password").catalog();
     assert_error(&wrong_user, 401, "Not Authorized");
 
     // Auth is checked before anything else: no catalog, no instance handler runs.
@@ -60,10 +48,7 @@ fn requests_without_or_with_wrong_basic_auth_get_401_with_a_description() {
     let good = client.request(
         "GET",
         "/v2/catalog",
-        &[
-            ("X-Broker-API-Version", "2.17"),
-            ("Authorization", GOOD_AUTH),
-        ],
+        &[("X-Broker-API-Version", "2.17"), ("Authorization", GOOD_AUTH)],
         None,
     );
     assert_eq!(good.status, 200, "{}", good.text);
@@ -119,37 +104,17 @@ fn the_request_identity_is_echoed_on_success_and_on_errors() {
             "catalog",
             "GET",
             "/v2/catalog",
-            with(&[
-                ("Authorization", GOOD_AUTH),
-                ("X-Broker-API-Version", "2.17"),
-            ]),
+            with(&[("Authorization", GOOD_AUTH), ("X-Broker-API-Version", "2.17")]),
             None,
             200,
         ),
-        (
-            "no auth",
-            "GET",
-            "/v2/catalog",
-            with(&[("X-Broker-API-Version", "2.17")]),
-            None,
-            401,
-        ),
-        (
-            "no version",
-            "GET",
-            "/v2/catalog",
-            with(&[("Authorization", GOOD_AUTH)]),
-            None,
-            400,
-        ),
+        ("no auth", "GET", "/v2/catalog", with(&[("X-Broker-API-Version", "2.17")]), None, 401),
+        ("no version", "GET", "/v2/catalog", with(&[("Authorization", GOOD_AUTH)]), None, 400),
         (
             "bad version",
             "GET",
             "/v2/catalog",
-            with(&[
-                ("Authorization", GOOD_AUTH),
-                ("X-Broker-API-Version", "1.0"),
-            ]),
+            with(&[("Authorization", GOOD_AUTH), ("X-Broker-API-Version", "1.0")]),
             None,
             412,
         ),
@@ -157,10 +122,7 @@ fn the_request_identity_is_echoed_on_success_and_on_errors() {
             "unknown instance",
             "GET",
             "/v2/service_instances/nope/last_operation",
-            with(&[
-                ("Authorization", GOOD_AUTH),
-                ("X-Broker-API-Version", "2.17"),
-            ]),
+            with(&[("Authorization", GOOD_AUTH), ("X-Broker-API-Version", "2.17")]),
             None,
             404,
         ),
@@ -168,10 +130,7 @@ fn the_request_identity_is_echoed_on_success_and_on_errors() {
             "bad body",
             "PUT",
             "/v2/service_instances/nope?accepts_incomplete=true",
-            with(&[
-                ("Authorization", GOOD_AUTH),
-                ("X-Broker-API-Version", "2.17"),
-            ]),
+            with(&[("Authorization", GOOD_AUTH), ("X-Broker-API-Version", "2.17")]),
             Some("{not json"),
             400,
         ),
@@ -179,10 +138,7 @@ fn the_request_identity_is_echoed_on_success_and_on_errors() {
             "gone",
             "DELETE",
             "/v2/service_instances/nope?service_id=test-service-id&plan_id=plan-small",
-            with(&[
-                ("Authorization", GOOD_AUTH),
-                ("X-Broker-API-Version", "2.17"),
-            ]),
+            with(&[("Authorization", GOOD_AUTH), ("X-Broker-API-Version", "2.17")]),
             None,
             410,
         ),
@@ -218,11 +174,7 @@ fn fetch_endpoints_need_api_version_2_14() {
     let new = client.clone().with_api_version(Some("2.14"));
     assert_eq!(new.get_instance("some-instance").status, 404);
     assert_eq!(new.get_binding("some-instance", "some-binding").status, 404);
-    assert_eq!(
-        new.binding_last_operation("some-instance", "some-binding", None)
-            .status,
-        404
-    );
+    assert_eq!(new.binding_last_operation("some-instance", "some-binding", None).status, 404);
 }
 
 #[test]
@@ -247,9 +199,7 @@ fn the_catalog_lists_one_service_with_its_plans() {
     assert_eq!(ids, [PLAN_SMALL, PLAN_LARGE]);
     assert_eq!(plans[0]["name"], "small");
     assert_eq!(plans[0]["description"], "a small plan");
-    assert!(plans
-        .iter()
-        .all(|p| p["id"].is_string() && p["name"].is_string()));
+    assert!(plans.iter().all(|p| p["id"].is_string() && p["name"].is_string()));
 }
 
 #[test]

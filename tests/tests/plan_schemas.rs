@@ -127,10 +127,7 @@ fn the_catalog_publishes_each_plans_schemas_with_their_draft_04_marker() {
             binding_schema(),
             "{plan_id}: {schemas}"
         );
-        assert_eq!(
-            schemas["service_instance"]["create"]["parameters"]["$schema"],
-            DRAFT_04
-        );
+        assert_eq!(schemas["service_instance"]["create"]["parameters"]["$schema"], DRAFT_04);
     }
 }
 
@@ -142,22 +139,14 @@ fn a_provision_violating_the_schema_is_400_naming_every_violation() {
     let id = unique_id("instance");
     let response = client.provision(
         &id,
-        &provision_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"maxclients": 500, "policy": "c"}),
-        ),
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": 500, "policy": "c"})),
         true,
     );
     assert_schema_violation(&response, &["maxclients", "policy"]);
     // Wrong type and an unknown key are violations too.
     let other = client.provision(
         &id,
-        &provision_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"maxclients": "ten", "unknown": 1}),
-        ),
+        &provision_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": "ten", "unknown": 1})),
         true,
     );
     assert_schema_violation(&other, &["maxclients", "unknown"]);
@@ -170,22 +159,14 @@ fn a_provision_violating_the_schema_is_400_naming_every_violation() {
 fn valid_parameters_pass_on_provision_update_and_bind() {
     let (_broker, client) = start(&schema_config());
     let id = unique_id("instance");
-    provision_ready(
-        &client,
-        &id,
-        PLAN_SMALL,
-        json!({"maxclients": 100, "policy": "b"}),
-    );
+    provision_ready(&client, &id, PLAN_SMALL, json!({"maxclients": 100, "policy": "b"}));
     let update = client.update(
         &id,
         &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": 7}), None),
         true,
     );
     assert_eq!(update.status, 202, "{}", update.text);
-    let operation = update
-        .str_field("operation")
-        .unwrap_or_default()
-        .to_string();
+    let operation = update.str_field("operation").unwrap_or_default().to_string();
     let state = client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT);
     assert_eq!(state, "succeeded");
     let binding = client.bind(
@@ -194,10 +175,7 @@ fn valid_parameters_pass_on_provision_update_and_bind() {
         &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "rw"})),
     );
     assert_eq!(binding.status, 201, "{}", binding.text);
-    assert_eq!(
-        binding.body["credentials"]["parameters"],
-        json!({"role": "rw"})
-    );
+    assert_eq!(binding.body["credentials"]["parameters"], json!({"role": "rw"}));
 }
 
 #[test]
@@ -210,12 +188,7 @@ fn an_update_violating_the_update_schema_is_400() {
     // `policy` is allowed on provision but not by the update schema.
     let response = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"maxclients": 0, "policy": "a"}),
-            None,
-        ),
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": 0, "policy": "a"}), None),
         true,
     );
     assert_schema_violation(&response, &["maxclients", "policy"]);
@@ -233,18 +206,11 @@ fn a_bind_violating_the_binding_schema_is_400() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let wrong = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "admin"})),
-    );
+    let wrong =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "admin"})));
     assert_schema_violation(&wrong, &["role"]);
     // The schema requires `role`.
-    let missing = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({})),
-    );
+    let missing = client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
     assert_schema_violation(&missing, &["role"]);
     assert!(invocations_of(&state_dir, "create-binding").is_empty());
     assert_eq!(client.get_binding(&id, &binding_id).status, 404);
@@ -253,15 +219,13 @@ fn a_bind_violating_the_binding_schema_is_400() {
 #[test]
 fn a_schema_without_dollar_schema_stops_the_broker_naming_the_plan() {
     let mut bad = schemas();
-    bad["instance_update"]
-        .as_object_mut()
-        .unwrap()
-        .remove("$schema");
-    let config = enable_schemas(
-        BrokerConfig::new()
-            .plan_property(PLAN_SMALL, "adapter_schemas", schemas())
-            .plan_property(PLAN_LARGE, "adapter_schemas", bad),
-    );
+    bad["instance_update"].as_object_mut().unwrap().remove("$schema");
+    let config =
+        enable_schemas(
+            BrokerConfig::new()
+                .plan_property(PLAN_SMALL, "adapter_schemas", schemas())
+                .plan_property(PLAN_LARGE, "adapter_schemas", bad),
+        );
     let message = start_fails(&config);
     assert!(message.contains("plan large"), "{message}");
     assert!(message.contains("instance update"), "{message}");
@@ -273,9 +237,11 @@ fn a_draft_07_schema_stops_the_broker_naming_the_plan() {
     let mut bad = schemas();
     bad["binding_create"]["$schema"] = json!("http://json-schema.org/draft-07/schema#");
     let config = enable_schemas(
-        BrokerConfig::new()
-            .plan_property(PLAN_SMALL, "adapter_schemas", bad)
-            .plan_property(PLAN_LARGE, "adapter_schemas", schemas()),
+        BrokerConfig::new().plan_property(PLAN_SMALL, "adapter_schemas", bad).plan_property(
+            PLAN_LARGE,
+            "adapter_schemas",
+            schemas(),
+        ),
     );
     let message = start_fails(&config);
     assert!(message.contains("plan small"), "{message}");
@@ -308,26 +274,15 @@ fn with_schemas_disabled_nothing_is_published_or_validated() {
     assert!(invocations_of(&state_dir, "generate-plan-schemas").is_empty());
 
     let id = unique_id("instance");
-    provision_ready(
-        &client,
-        &id,
-        PLAN_SMALL,
-        json!({"maxclients": 500, "policy": "c"}),
-    );
+    provision_ready(&client, &id, PLAN_SMALL, json!({"maxclients": 500, "policy": "c"}));
     let update = client.update(
         &id,
         &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxclients": 0}), None),
         true,
     );
     assert_eq!(update.status, 202, "{}", update.text);
-    let operation = update
-        .str_field("operation")
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(
-        client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    let operation = update.str_field("operation").unwrap_or_default().to_string();
+    assert_eq!(client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT), "succeeded");
     let binding = client.bind(
         &id,
         &unique_id("binding"),

@@ -12,11 +12,7 @@ use serde_json::{json, Value};
 fn provision_answers_202_with_an_operation_and_the_adapters_dashboard_url() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    let response = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let response = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(response.status, 202, "{}", response.text);
     let operation = response.str_field("operation").unwrap_or_default();
     assert!(!operation.is_empty(), "no operation: {}", response.text);
@@ -38,11 +34,7 @@ fn provision_answers_202_with_an_operation_and_the_adapters_dashboard_url() {
 fn provision_without_accepts_incomplete_is_422_async_required() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    let response = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        false,
-    );
+    let response = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), false);
     assert_error_code(&response, 422, "AsyncRequired");
     // Nothing was created.
     assert_eq!(client.last_operation(&id, None).status, 404);
@@ -69,17 +61,10 @@ fn provision_requires_ids_and_guids() {
 fn provision_with_an_unknown_service_or_plan_is_400() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    let service = client.provision(
-        &id,
-        &provision_body("other-service", PLAN_SMALL, json!({})),
-        true,
-    );
+    let service =
+        client.provision(&id, &provision_body("other-service", PLAN_SMALL, json!({})), true);
     assert_error(&service, 400, "other-service");
-    let plan = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, "other-plan", json!({})),
-        true,
-    );
+    let plan = client.provision(&id, &provision_body(SERVICE_ID, "other-plan", json!({})), true);
     assert_error(&plan, 400, "other-plan");
     assert_eq!(client.last_operation(&id, None).status, 404);
 }
@@ -89,10 +74,8 @@ fn provision_with_a_malformed_body_is_400() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
     let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
-    let headers = [
-        ("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="),
-        ("X-Broker-API-Version", "2.17"),
-    ];
+    let headers =
+        [("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="), ("X-Broker-API-Version", "2.17")];
     for (what, body) in [
         ("malformed JSON", "{\"service_id\": "),
         ("an array", "[1, 2]"),
@@ -102,9 +85,7 @@ fn provision_with_a_malformed_body_is_400() {
         let response = client.request("PUT", &path, &headers, Some(body));
         assert_eq!(response.status, 400, "{what}: {}", response.text);
         assert!(
-            response
-                .str_field("description")
-                .is_some_and(|d| !d.is_empty()),
+            response.str_field("description").is_some_and(|d| !d.is_empty()),
             "{what}: {}",
             response.text
         );
@@ -189,24 +170,13 @@ fn a_maintenance_info_version_on_a_plan_without_one_is_422_conflict() {
 fn get_instance_returns_ids_and_parameters_after_success() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    provision_ready(
-        &client,
-        &id,
-        PLAN_LARGE,
-        json!({"maxmemory": "1gb", "n": 2}),
-    );
+    provision_ready(&client, &id, PLAN_LARGE, json!({"maxmemory": "1gb", "n": 2}));
     let response = client.get_instance(&id);
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.body["service_id"], SERVICE_ID);
     assert_eq!(response.body["plan_id"], PLAN_LARGE);
-    assert_eq!(
-        response.body["parameters"],
-        json!({"maxmemory": "1gb", "n": 2})
-    );
-    assert_eq!(
-        response.body["dashboard_url"],
-        format!("https://dashboard.example.com/{id}")
-    );
+    assert_eq!(response.body["parameters"], json!({"maxmemory": "1gb", "n": 2}));
+    assert_eq!(response.body["dashboard_url"], format!("https://dashboard.example.com/{id}"));
 }
 
 #[test]
@@ -230,10 +200,7 @@ fn last_operation_reports_in_progress_then_succeeded() {
     let response = client.last_operation(&id, Some(&operation));
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.body["state"], "in progress");
-    assert_eq!(
-        response.body["description"],
-        "Instance provisioning in progress"
-    );
+    assert_eq!(response.body["description"], "Instance provisioning in progress");
     let state = client.wait_for_operation(&id, Some(&operation), common::OPERATION_TIMEOUT);
     assert_eq!(state, "succeeded");
 }
@@ -265,21 +232,14 @@ fn last_operation_of_an_unknown_instance_is_404() {
 fn a_failed_deploy_task_is_reported_as_failed_with_the_task_id() {
     let (_broker, client) = start(&BrokerConfig::new());
     let id = unique_id("instance");
-    let operation = provision_started(
-        &client,
-        &id,
-        PLAN_SMALL,
-        json!({"simulate_task_failure": "deploy"}),
-    );
+    let operation =
+        provision_started(&client, &id, PLAN_SMALL, json!({"simulate_task_failure": "deploy"}));
     let state = client.wait_for_operation(&id, Some(&operation), common::OPERATION_TIMEOUT);
     assert_eq!(state, "failed");
     let response = client.last_operation(&id, Some(&operation));
     assert_eq!(response.status, 200);
     let description = response.str_field("description").unwrap_or_default();
-    assert!(
-        description.starts_with("Instance provisioning failed"),
-        "{description}"
-    );
+    assert!(description.starts_with("Instance provisioning failed"), "{description}");
     assert!(description.contains("task-id: "), "{description}");
     assert!(
         description.contains("the BOSH deploy did not succeed (BOSH task "),
@@ -288,8 +248,5 @@ fn a_failed_deploy_task_is_reported_as_failed_with_the_task_id() {
     assert!(description.contains(&id), "{description}");
     assert!(description.contains("operation: create"), "{description}");
     // The operator detail stays out of the user's view.
-    assert!(
-        !description.contains("simulated deploy failure"),
-        "{description}"
-    );
+    assert!(!description.contains("simulated deploy failure"), "{description}");
 }

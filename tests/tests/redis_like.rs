@@ -24,21 +24,14 @@ fn redis_like(secure_adapter: bool, secure_broker: bool) -> BrokerConfig {
 }
 
 fn wait_succeeded(client: &OsbClient, id: &str) {
-    assert_eq!(
-        client.wait_for_operation(id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(id, None, OPERATION_TIMEOUT), "succeeded");
 }
 
 /// Provision, bind, update, unbind, deprovision: every step must succeed. Returns the
 /// binding's credentials.
 fn full_lifecycle(client: &OsbClient) -> Value {
     let id = unique_id("redis");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
     wait_succeeded(client, &id);
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
@@ -84,11 +77,7 @@ fn an_adapter_in_secure_mode_refuses_a_broker_without_secure_manifests() {
     let broker = BrokerProcess::start(&redis_like(true, false));
     let client = broker.client();
     let id = unique_id("redis");
-    let r = client.provision(
-        &id,
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision(&id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
     wait_succeeded(&client, &id);
     let r = client.bind(&id, "b1", &bind_body(SERVICE_ID, PLAN_SMALL, json!({})));
@@ -107,18 +96,13 @@ fn secure_on_both_sides_with_a_bosh_director_and_credhub() {
     let director = FakeDirector::start_uaa("odb", "director-secret");
     let credhub = FakeCredhub::start("odb-credhub", "credhub-client-secret");
     director.use_config_server(credhub.store());
-    let config = redis_like(true, true)
-        .bosh(director.bosh_config())
-        .extra_yaml(
-            serde_yaml::to_value(json!({"bosh_credhub": credhub.bosh_credhub_config()})).unwrap(),
-        );
+    let config = redis_like(true, true).bosh(director.bosh_config()).extra_yaml(
+        serde_yaml::to_value(json!({"bosh_credhub": credhub.bosh_credhub_config()})).unwrap(),
+    );
     let broker = BrokerProcess::start(&config);
     let credentials = full_lifecycle(&broker.client());
     let secrets = &credentials["secrets"];
-    assert_eq!(
-        secrets["((instance_certificate.ca))"], "GENERATED-CA",
-        "{secrets}"
-    );
+    assert_eq!(secrets["((instance_certificate.ca))"], "GENERATED-CA", "{secrets}");
     let odb = secrets
         .as_object()
         .unwrap()

@@ -26,10 +26,8 @@ const LEASE_MILLIS: u64 = 1500;
 /// `None` when PostgreSQL is not installed.
 fn replica_config(director: &FakeDirector, plan_properties: Value) -> Option<BrokerConfig> {
     let cluster = postgres::shared()?;
-    let mut config = BrokerConfig::new()
-        .postgres(cluster.database())
-        .bosh(director.bosh_config())
-        .extra_yaml(
+    let mut config =
+        BrokerConfig::new().postgres(cluster.database()).bosh(director.bosh_config()).extra_yaml(
             serde_yaml::to_value(json!({"broker": {
                 "operation_lease_millis": LEASE_MILLIS,
                 "worker_interval_millis": 100,
@@ -67,10 +65,7 @@ fn deploys_of(director: &FakeDirector, instance_id: &str) -> usize {
 
 fn signal(broker: &BrokerProcess, sig: &str) {
     let pid = broker.pid().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
     assert!(status.success(), "kill {sig} {pid}");
 }
 
@@ -81,11 +76,7 @@ fn any_replica_answers_any_request() {
         return;
     };
     let brokers = replicas(&config, 3);
-    let (a, b, c) = (
-        brokers[0].client(),
-        brokers[1].client(),
-        brokers[2].client(),
-    );
+    let (a, b, c) = (brokers[0].client(), brokers[1].client(), brokers[2].client());
     let id = "spread-1";
     let r = a.provision(id, &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
@@ -214,9 +205,8 @@ fn a_replica_paused_past_its_lease_writes_nothing_for_the_operation_taken_over()
     // A is stopped while its adapter runs; B takes the operation over and finishes it.
     signal(&brokers[0], "-STOP");
     assert_eq!(b.wait_for_operation(id, None, WAIT), "succeeded");
-    let finished = config
-        .postgres_query("SELECT stage, state, updated_at FROM operations")
-        .unwrap();
+    let finished =
+        config.postgres_query("SELECT stage, state, updated_at FROM operations").unwrap();
     // A goes on: its adapter has answered, and its lease is lost.
     signal(&brokers[0], "-CONT");
     assert!(
@@ -224,21 +214,11 @@ fn a_replica_paused_past_its_lease_writes_nothing_for_the_operation_taken_over()
         "A did not say it lost the lease"
     );
     let r = request.join().expect("the provision request");
-    assert_eq!(
-        r.status, 202,
-        "A answers the platform as accepted: {}",
-        r.text
-    );
+    assert_eq!(r.status, 202, "A answers the platform as accepted: {}", r.text);
     std::thread::sleep(Duration::from_millis(LEASE_MILLIS));
+    assert_eq!(deploys_of(&director, id), 1, "A deployed after it lost its lease");
     assert_eq!(
-        deploys_of(&director, id),
-        1,
-        "A deployed after it lost its lease"
-    );
-    assert_eq!(
-        config
-            .postgres_query("SELECT stage, state, updated_at FROM operations")
-            .unwrap(),
+        config.postgres_query("SELECT stage, state, updated_at FROM operations").unwrap(),
         finished,
         "A wrote to the operation after it lost its lease"
     );
@@ -283,27 +263,16 @@ fn readiness_fails_while_the_database_cannot_be_reached() {
         200,
         "liveness does not depend on the database"
     );
-    cluster
-        .psql(
-            "postgres",
-            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
-        )
-        .unwrap();
+    cluster.psql("postgres", &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).unwrap();
     wait_for("ready again", WAIT, || (ready() == 200).then_some(()));
-    let r = client.provision(
-        "after-outage",
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r =
+        client.provision("after-outage", &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
 }
 
 /// `config` on `cluster`'s database `name` with the query `tls` (and a password in the URL).
 fn over_tls(
-    config: BrokerConfig,
-    cluster: &postgres::PgCluster,
-    name: &str,
-    tls: &str,
+    config: BrokerConfig, cluster: &postgres::PgCluster, name: &str, tls: &str,
 ) -> BrokerConfig {
     config.postgres(format!(
         "postgres://odb:pw-not-to-be-shown@127.0.0.1:{}/{name}?{tls}",
@@ -317,26 +286,14 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
         return;
     };
     let base = BrokerConfig::new();
-    let name = base
-        .clone()
-        .postgres(cluster.database())
-        .database_name()
-        .unwrap();
+    let name = base.clone().postgres(cluster.database()).database_name().unwrap();
     let ca = cluster.ca_file().display().to_string();
     // verify-full against the cluster's CA: connects, over TLS.
-    let config = over_tls(
-        base.clone(),
-        cluster,
-        &name,
-        &format!("sslmode=verify-full&sslrootcert={ca}"),
-    );
+    let config =
+        over_tls(base.clone(), cluster, &name, &format!("sslmode=verify-full&sslrootcert={ca}"));
     let broker = BrokerProcess::start(&config);
     let client = broker.client();
-    let r = client.provision(
-        "tls-1",
-        &provision_body(SERVICE_ID, PLAN_SMALL, json!({})),
-        true,
-    );
+    let r = client.provision("tls-1", &provision_body(SERVICE_ID, PLAN_SMALL, json!({})), true);
     assert_eq!(r.status, 202, "{}", r.text);
     let encrypted = cluster
         .psql(
@@ -347,11 +304,7 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
             ),
         )
         .unwrap();
-    assert_ne!(
-        encrypted.trim(),
-        "0",
-        "the broker's connections are not encrypted"
-    );
+    assert_ne!(encrypted.trim(), "0", "the broker's connections are not encrypted");
     drop(broker);
     // verify-full against a CA that did not sign the server's certificate: refused at start.
     let other_ca = base.dir().join("other-ca.pem");
@@ -366,14 +319,8 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
         Err(message) => message,
         Ok(_) => panic!("the broker trusted a certificate its sslrootcert did not sign"),
     };
-    assert!(
-        failure.contains("PostgreSQL database postgres://odb@127.0.0.1"),
-        "{failure}"
-    );
-    assert!(
-        !failure.contains("pw-not-to-be-shown"),
-        "the password is shown: {failure}"
-    );
+    assert!(failure.contains("PostgreSQL database postgres://odb@127.0.0.1"), "{failure}");
+    assert!(!failure.contains("pw-not-to-be-shown"), "the password is shown: {failure}");
     // verify-ca: the chain is checked (the other CA is refused), the host name is not.
     let config = over_tls(
         base.clone(),
@@ -385,12 +332,8 @@ fn tls_to_postgres_follows_sslmode_and_checks_the_certificate() {
         BrokerProcess::try_start(&config).is_err(),
         "verify-ca trusted a certificate its sslrootcert did not sign"
     );
-    let config = over_tls(
-        base.clone(),
-        cluster,
-        &name,
-        &format!("sslmode=verify-ca&sslrootcert={ca}"),
-    );
+    let config =
+        over_tls(base.clone(), cluster, &name, &format!("sslmode=verify-ca&sslrootcert={ca}"));
     drop(BrokerProcess::start(&config));
     // require without a CA: encrypted, the certificate not checked (as libpq).
     let config = over_tls(base, cluster, &name, "sslmode=require");
@@ -437,8 +380,7 @@ fn a_quota_holds_across_replicas_provisioning_at_the_same_moment() {
     let accepted = answers.iter().filter(|s| **s == 202).count();
     let refused = answers.iter().filter(|s| **s == 422).count();
     assert_eq!((accepted, refused), (2, 10), "answers: {answers:?}");
-    let live = config
-        .postgres_query("SELECT count(*) FROM instances WHERE state != 'deleted'")
-        .unwrap();
+    let live =
+        config.postgres_query("SELECT count(*) FROM instances WHERE state != 'deleted'").unwrap();
     assert_eq!(live, vec!["2".to_string()]);
 }

@@ -39,11 +39,8 @@ fn a_binding_created_before_a_restart_is_still_fetchable() {
     let id = unique_id("instance");
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let binding_id = unique_id("binding");
-    let created = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})),
-    );
+    let created =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})));
     assert_eq!(created.status, 201, "{}", created.text);
 
     broker.restart();
@@ -53,20 +50,15 @@ fn a_binding_created_before_a_restart_is_still_fetchable() {
     assert_eq!(fetched.body["credentials"], created.body["credentials"]);
     assert_eq!(fetched.body["parameters"], json!({"role": "ro"}));
     // An identical re-bind still answers 200 with the stored body.
-    let again = client.bind(
-        &id,
-        &binding_id,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})),
-    );
+    let again =
+        client.bind(&id, &binding_id, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"role": "ro"})));
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, created.body);
 }
 
 #[test]
 fn a_bind_interrupted_by_a_crash_is_cleaned_up_by_the_next_unbind() {
-    let config = BrokerConfig::new()
-        .adapter_timeout_seconds(60)
-        .with_adapter_state_dir();
+    let config = BrokerConfig::new().adapter_timeout_seconds(60).with_adapter_state_dir();
     let state_dir = config.adapter_state_dir();
     let mut broker = BrokerProcess::start(&config);
     let client = broker.client();
@@ -99,10 +91,7 @@ fn a_bind_interrupted_by_a_crash_is_cleaned_up_by_the_next_unbind() {
     // Unbinding it asks the adapter to delete whatever it may have created.
     let unbound = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
     assert_eq!(unbound.status, 200, "{}", unbound.text);
-    assert_eq!(
-        common::invocations_of(&state_dir, "delete-binding").len(),
-        1
-    );
+    assert_eq!(common::invocations_of(&state_dir, "delete-binding").len(), 1);
     let again = client.unbind(&id, &binding_id, SERVICE_ID, PLAN_SMALL);
     assert_eq!(again.status, 410, "{}", again.text);
 }

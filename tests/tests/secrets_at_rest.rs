@@ -38,19 +38,10 @@ fn with_keys(config: &BrokerConfig, keys: &[Value]) -> serde_yaml::Value {
 fn assert_nowhere_in_clear(broker: &BrokerProcess, db: &Path, passwords: &[&str], when: &str) {
     for password in passwords {
         let found = files_containing(db, password);
-        assert!(
-            found.is_empty(),
-            "{when}: {password} is in clear in {found:?}"
-        );
-        let lines: Vec<String> = broker
-            .logs()
-            .into_iter()
-            .filter(|l| l.contains(password))
-            .collect();
-        assert!(
-            lines.is_empty(),
-            "{when}: {password} is in the log: {lines:?}"
-        );
+        assert!(found.is_empty(), "{when}: {password} is in clear in {found:?}");
+        let lines: Vec<String> =
+            broker.logs().into_iter().filter(|l| l.contains(password)).collect();
+        assert!(lines.is_empty(), "{when}: {password} is in the log: {lines:?}");
     }
 }
 
@@ -97,26 +88,16 @@ fn provisioned_and_bound(client: &OsbClient) -> (String, String, String) {
 }
 
 fn bind_with(client: &OsbClient, id: &str, binding: &str, password: &str) {
-    let created = client.bind(
-        id,
-        binding,
-        &bind_body(SERVICE_ID, PLAN_SMALL, json!({"password": password})),
-    );
+    let created =
+        client.bind(id, binding, &bind_body(SERVICE_ID, PLAN_SMALL, json!({"password": password})));
     assert_eq!(created.status, 201, "{}", created.text);
-    assert_eq!(
-        created.body["credentials"]["parameters"]["password"],
-        password
-    );
+    assert_eq!(created.body["credentials"]["parameters"]["password"], password);
 }
 
 fn assert_binding_has(client: &OsbClient, id: &str, binding: &str, password: &str) {
     let fetched = client.get_binding(id, binding);
     assert_eq!(fetched.status, 200, "{}", fetched.text);
-    assert_eq!(
-        fetched.body["credentials"]["parameters"]["password"], password,
-        "{}",
-        fetched.text
-    );
+    assert_eq!(fetched.body["credentials"]["parameters"]["password"], password, "{}", fetched.text);
 }
 
 #[test]
@@ -126,12 +107,8 @@ fn a_whole_lifecycle_leaves_no_password_in_clear_in_the_files_or_the_log() {
     let broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("k1", "a", true)]));
     let client = broker.client();
-    let (provisioned, secret, bound, updated) = (
-        password("provision"),
-        password("secret"),
-        password("bind"),
-        password("update"),
-    );
+    let (provisioned, secret, bound, updated) =
+        (password("provision"), password("secret"), password("bind"), password("update"));
     let all = [&*provisioned, &*secret, &*bound, &*updated];
     let id = unique_id("instance");
     provision_ready(
@@ -182,14 +159,8 @@ fn a_wrong_secret_stops_start_up_naming_the_key() {
         with_keys(&config, &[key("k1", "wrong", true)]),
     );
     let message = failed.err().expect("a wrong key must stop start-up");
-    assert!(
-        message.contains("encryption key 'k1'") && message.contains("secret"),
-        "{message}"
-    );
-    assert!(
-        !message.contains("wrong-0123456789abcdef"),
-        "no secret in the message: {message}"
-    );
+    assert!(message.contains("encryption key 'k1'") && message.contains("secret"), "{message}");
+    assert!(!message.contains("wrong-0123456789abcdef"), "no secret in the message: {message}");
 }
 
 #[test]
@@ -206,18 +177,12 @@ fn a_new_primary_key_re_encrypts_everything_at_start_up() {
     let keys = [key("new", "b", true), key("old", "a", false)];
     let mut broker = BrokerProcess::start_with_yaml(&config, with_keys(&config, &keys));
     assert!(
-        broker
-            .logs()
-            .iter()
-            .any(|l| l.contains("re-encrypted") && l.contains("'new'")),
+        broker.logs().iter().any(|l| l.contains("re-encrypted") && l.contains("'new'")),
         "{}",
         broker.logs().join("\n")
     );
     let found = files_containing(&db, "odb-sealed:1:old:");
-    assert!(
-        found.is_empty(),
-        "values sealed with 'old' remain in {found:?}"
-    );
+    assert!(found.is_empty(), "values sealed with 'old' remain in {found:?}");
     assert_sealed_values_present(&db, "new");
     assert_binding_has(&broker.client(), &id, &binding, &bound);
     assert_nowhere_in_clear(&broker, &db, &[&bound], "rotated");
@@ -234,20 +199,12 @@ fn a_key_still_in_use_cannot_be_dropped() {
     let config = BrokerConfig::new().sqlite();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("old", "a", true)]));
-    provision_ready(
-        &broker.client(),
-        &unique_id("instance"),
-        PLAN_SMALL,
-        json!({"x": 1}),
-    );
+    provision_ready(&broker.client(), &unique_id("instance"), PLAN_SMALL, json!({"x": 1}));
     broker.kill();
     let failed =
         BrokerProcess::try_start_with_yaml(&config, with_keys(&config, &[key("new", "b", true)]));
     let message = failed.err().expect("a missing key must stop start-up");
-    assert!(
-        message.contains("key 'old'") && message.contains("add the key back"),
-        "{message}"
-    );
+    assert!(message.contains("key 'old'") && message.contains("add the key back"), "{message}");
 }
 
 #[test]
@@ -281,10 +238,7 @@ fn rotate_keys_re_encrypts_offline_and_reports_the_count() {
     assert!(stdout.contains("primary key 'new'"), "{stdout}");
     assert!(files_containing(&db, "odb-sealed:1:old:").is_empty());
     for line in stdout.lines().chain(stderr.lines()) {
-        assert!(
-            !line.contains("0123456789abcdef"),
-            "no secret in the output: {line}"
-        );
+        assert!(!line.contains("0123456789abcdef"), "no secret in the output: {line}");
     }
     let again = run_broker(&["rotate-keys", "--config", path]);
     assert!(
@@ -306,12 +260,7 @@ fn rotate_keys_refuses_a_wrong_key_naming_it() {
     let config = BrokerConfig::new().sqlite();
     let mut broker =
         BrokerProcess::start_with_yaml(&config, with_keys(&config, &[key("k1", "right", true)]));
-    provision_ready(
-        &broker.client(),
-        &unique_id("instance"),
-        PLAN_SMALL,
-        json!({}),
-    );
+    provision_ready(&broker.client(), &unique_id("instance"), PLAN_SMALL, json!({}));
     broker.kill();
     let path = config.config_path();
     let yaml = with_keys(&config, &[key("k1", "wrong", true)]);
@@ -340,11 +289,7 @@ fn without_configured_keys_a_key_file_is_generated_beside_the_database_with_one_
         .into_iter()
         .filter(|l| l.contains("WARN") && l.contains("encryption.key"))
         .collect();
-    assert_eq!(
-        warnings.len(),
-        1,
-        "one warning over two starts: {warnings:?}"
-    );
+    assert_eq!(warnings.len(), 1, "one warning over two starts: {warnings:?}");
     let key = std::fs::read_to_string(&key_file).unwrap();
     assert!(!warnings[0].contains(key.trim()), "the key is never logged");
 }

@@ -24,16 +24,9 @@ fn config_with_secret() -> BrokerConfig {
 
 /// Updates the instance's parameters and waits until the update succeeded.
 fn update_to_completion(client: &broker_tests::OsbClient, id: &str) {
-    let r = client.update(
-        id,
-        &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None),
-        true,
-    );
+    let r = client.update(id, &update_body(SERVICE_ID, PLAN_SMALL, json!({"a": 1}), None), true);
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(
-        client.wait_for_operation(id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(id, None, OPERATION_TIMEOUT), "succeeded");
 }
 
 /// Provisions with a secret, binds, updates; returns the instance id.
@@ -70,10 +63,7 @@ fn without_secure_manifests_placeholders_stay_and_the_adapter_gets_null_secrets(
     let db = std::fs::read(config.database_path()).unwrap_or_default();
     let wal = std::fs::read(config.database_path().with_extension("db-wal")).unwrap_or_default();
     for bytes in [db, wal] {
-        assert!(
-            !bytes.windows(12).any(|w| w == b"s3cr3t-value"),
-            "the secret is in the database"
-        );
+        assert!(!bytes.windows(12).any(|w| w == b"s3cr3t-value"), "the secret is in the database");
     }
 }
 
@@ -134,10 +124,7 @@ fn the_simulated_director_generates_variables_and_bind_gets_them_by_reference() 
     assert_eq!(text("((secret_pass))").len(), 20, "{secrets}");
     assert!(text("((redis_cert.ca))").starts_with("-----BEGIN CERTIFICATE-----"));
     assert!(text("((redis_cert.certificate))").starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_ne!(
-        text("((redis_cert.ca))"),
-        text("((redis_cert.certificate))")
-    );
+    assert_ne!(text("((redis_cert.ca))"), text("((redis_cert.certificate))"));
     assert!(text("((redis_cert.private_key))").contains("PRIVATE KEY"));
     let odb = format!("((/odb/{SERVICE_ID}/service-instance_{id}/admin_password))");
     assert_eq!(text(&odb), "s3cr3t-value");
@@ -158,10 +145,7 @@ fn a_reference_the_config_server_does_not_have_fails_the_deploy() {
     let (_broker, client) = start(&config);
     let id = unique_id("missing");
     provision_started(&client, &id, PLAN_SMALL, json!({"p": "((nowhere))"}));
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "failed"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "failed");
     let r = client.instance_history(&id);
     assert_eq!(r.status, 200, "{}", r.text);
     let expected = format!(

@@ -54,15 +54,8 @@ fn an_existing_database_readable_by_others_is_set_to_0600_with_a_warning() {
         "a warning with the fix `{needle}`:\n{}",
         broker.logs().join("\n")
     );
-    let warning = broker
-        .logs()
-        .into_iter()
-        .find(|l| l.contains(&needle))
-        .unwrap();
-    assert!(
-        warning.contains("WARN") && warning.contains("0644"),
-        "{warning}"
-    );
+    let warning = broker.logs().into_iter().find(|l| l.contains(&needle)).unwrap();
+    assert!(warning.contains("WARN") && warning.contains("0644"), "{warning}");
 }
 
 #[test]
@@ -81,10 +74,7 @@ fn an_unbound_bindings_password_leaves_no_copy_in_the_database_files() {
         &bind_body(SERVICE_ID, PLAN_SMALL, json!({"password": password})),
     );
     assert_eq!(created.status, 201, "{}", created.text);
-    assert_eq!(
-        created.body["credentials"]["parameters"]["password"],
-        password.as_str()
-    );
+    assert_eq!(created.body["credentials"]["parameters"]["password"], password.as_str());
     // Sealed while the binding exists (see `secrets_at_rest`), and gone once it is deleted.
     assert!(
         !files_containing(&db, "odb-sealed:1:").is_empty(),

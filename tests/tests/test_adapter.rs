@@ -122,10 +122,7 @@ fn parse_manifest_output(stdout: &str) -> (Value, Value) {
 
 /// Generates a manifest with `properties` on the plan, for binding tests.
 fn generated_manifest(properties: Value) -> String {
-    let result = run_sub(
-        "generate-manifest",
-        manifest_input(properties, json!({}), ""),
-    );
+    let result = run_sub("generate-manifest", manifest_input(properties, json!({}), ""));
     assert_eq!(result.code, Some(0), "{}", result.stderr);
     let output: Value = serde_json::from_str(&result.stdout).unwrap();
     output["manifest"].as_str().unwrap().to_string()
@@ -138,10 +135,7 @@ fn generate_manifest_builds_the_manifest_from_deployment_plan_and_parameters() {
         manifest_input(json!({"plan_prop": 1}), json!({"maxmemory": "1gb"}), ""),
     );
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
-    assert!(
-        !result.stdout.ends_with('\n'),
-        "no trailing newline in stdin mode"
-    );
+    assert!(!result.stdout.ends_with('\n'), "no trailing newline in stdin mode");
     assert!(result.stdout.starts_with("{\"manifest\":"));
     let (output, manifest) = parse_manifest_output(&result.stdout);
     assert_eq!(output["secrets"], Value::Null);
@@ -175,10 +169,7 @@ fn generate_manifest_merges_parameters_over_the_previous_manifest_properties() {
     );
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
     let (_, manifest) = parse_manifest_output(&result.stdout);
-    assert_eq!(
-        manifest["properties"],
-        json!({"maxmemory": "2gb", "keep": "me"})
-    );
+    assert_eq!(manifest["properties"], json!({"maxmemory": "2gb", "keep": "me"}));
 }
 
 #[test]
@@ -187,10 +178,7 @@ fn generate_manifest_copies_plan_test_switches_into_the_manifest() {
     let state = dir.path().join("state");
     let script = json!({"create-binding": {"exit_code": 49}});
     let properties = json!({"adapter_script": script, "adapter_state_dir": state});
-    let result = run_sub(
-        "generate-manifest",
-        manifest_input(properties, json!({}), ""),
-    );
+    let result = run_sub("generate-manifest", manifest_input(properties, json!({}), ""));
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
     let (_, manifest) = parse_manifest_output(&result.stdout);
     assert_eq!(manifest["properties"]["adapter_script"], script);
@@ -198,10 +186,7 @@ fn generate_manifest_copies_plan_test_switches_into_the_manifest() {
 
     // A plan without the switches removes the ones a previous manifest carried.
     let previous = serde_yaml::to_string(&manifest).unwrap();
-    let result = run_sub(
-        "generate-manifest",
-        manifest_input(json!({}), json!({}), &previous),
-    );
+    let result = run_sub("generate-manifest", manifest_input(json!({}), json!({}), &previous));
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
     let (_, manifest) = parse_manifest_output(&result.stdout);
     assert_eq!(manifest["properties"], json!({}));
@@ -221,10 +206,7 @@ fn generate_manifest_returns_secrets_and_configs_when_asked() {
     let (output, manifest) = parse_manifest_output(&result.stdout);
     assert_eq!(output["secrets"], json!({"admin_password": "s3cr3t"}));
     assert_eq!(output["configs"], json!({"cloud": "vm_types: []\n"}));
-    assert_eq!(
-        manifest["properties"],
-        json!({"admin_password": "((odb_secret:admin_password))"})
-    );
+    assert_eq!(manifest["properties"], json!({"admin_password": "((odb_secret:admin_password))"}));
     assert!(!result.stdout.contains("s3cr3t\\n"));
     assert!(!output["manifest"].as_str().unwrap().contains("s3cr3t"));
 }
@@ -256,48 +238,32 @@ fn generate_manifest_rejects_fields_the_sdk_rejects() {
     let result = run_sub("generate-manifest", input);
     assert_eq!(result.code, Some(1));
     assert_eq!(result.stdout, "");
-    assert!(
-        result.stderr.contains("unmarshalling requestParams"),
-        "{}",
-        result.stderr
-    );
+    assert!(result.stderr.contains("unmarshalling requestParams"), "{}", result.stderr);
 
     let mut input = manifest_input(json!({}), json!({}), "");
     input["previous_plan"] = json!("");
     let result = run_sub("generate-manifest", input);
     assert_eq!(result.code, Some(1));
-    assert!(result
-        .stderr
-        .contains("unmarshalling previous service plan"));
+    assert!(result.stderr.contains("unmarshalling previous service plan"));
 
     let mut input = manifest_input(json!({}), json!({}), "");
     input["plan"] = json!({"instance_groups": []});
     let result = run_sub("generate-manifest", input);
     assert_eq!(result.code, Some(1));
     assert_eq!(result.stdout, "");
-    assert!(
-        result.stderr.contains("must be a JSON string"),
-        "{}",
-        result.stderr
-    );
+    assert!(result.stderr.contains("must be a JSON string"), "{}", result.stderr);
 }
 
 #[test]
 fn create_binding_echoes_what_it_was_given() {
     let manifest = generated_manifest(json!({}));
-    let result = run_sub(
-        "create-binding",
-        binding_input(&manifest, json!({"role": "reader"})),
-    );
+    let result = run_sub("create-binding", binding_input(&manifest, json!({"role": "reader"})));
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
     assert!(result.stdout.ends_with('\n'));
     let output: Value = serde_json::from_str(&result.stdout).unwrap();
     let credentials = &output["credentials"];
     assert_eq!(credentials["binding_id"], "binding-1");
-    assert_eq!(
-        credentials["hosts"],
-        json!(["10.0.1.1", "10.0.0.1", "10.0.0.2"])
-    );
+    assert_eq!(credentials["hosts"], json!(["10.0.1.1", "10.0.0.1", "10.0.0.2"]));
     assert_eq!(
         credentials["bosh_vms"],
         json!({"redis-server": ["10.0.0.1", "10.0.0.2"], "proxy": ["10.0.1.1"]})
@@ -334,18 +300,12 @@ fn dashboard_url_is_derived_from_the_instance_id() {
         json!({"instance_id": "inst-1", "plan": plan(json!({})).to_string(), "manifest": ""}),
     );
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
-    assert_eq!(
-        result.stdout,
-        "{\"dashboard_url\":\"https://dashboard.example.com/inst-1\"}\n"
-    );
+    assert_eq!(result.stdout, "{\"dashboard_url\":\"https://dashboard.example.com/inst-1\"}\n");
 }
 
 #[test]
 fn generate_plan_schemas_is_not_implemented_by_default() {
-    let result = run_sub(
-        "generate-plan-schemas",
-        json!({"plan": plan(json!({})).to_string()}),
-    );
+    let result = run_sub("generate-plan-schemas", json!({"plan": plan(json!({})).to_string()}));
     assert_eq!(result.code, Some(10));
     assert_eq!(result.stdout, "");
     assert!(result.stderr.contains("not implemented"));
@@ -362,18 +322,8 @@ fn generate_plan_schemas_returns_the_plan_schemas() {
         "service_binding": {"create": {"parameters": schema}},
     });
     for result in [
-        run_sub(
-            "generate-plan-schemas",
-            json!({"plan": plan(properties.clone()).to_string()}),
-        ),
-        run(
-            &[
-                "generate-plan-schemas",
-                "-plan-json",
-                &plan(properties.clone()).to_string(),
-            ],
-            "",
-        ),
+        run_sub("generate-plan-schemas", json!({"plan": plan(properties.clone()).to_string()})),
+        run(&["generate-plan-schemas", "-plan-json", &plan(properties.clone()).to_string()], ""),
     ] {
         assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
         assert!(result.stdout.ends_with('\n'));
@@ -454,10 +404,7 @@ fn parameter_scripts_win_over_plan_scripts_which_win_over_manifest_scripts() {
     assert_eq!(result.stdout, "from parameters");
 
     // A manifest written by hand carries its own script.
-    let manifest = format!(
-        "name: x\nproperties:\n  adapter_script: {}\n",
-        manifest_script
-    );
+    let manifest = format!("name: x\nproperties:\n  adapter_script: {}\n", manifest_script);
     let result = run_sub("create-binding", binding_input(&manifest, json!({})));
     assert_eq!(result.code, Some(41));
     assert_eq!(result.stdout, "from manifest");
@@ -495,10 +442,7 @@ fn a_script_with_a_long_sleep_hangs() {
     drop(input);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(1) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the adapter exited instead of hanging"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "the adapter exited instead of hanging");
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();
@@ -533,11 +477,8 @@ fn invocations_are_logged_with_argv_stdin_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let properties = json!({"adapter_state_dir": state});
-    let stdin = envelope(
-        "generate-manifest",
-        manifest_input(properties.clone(), json!({}), ""),
-    )
-    .to_string();
+    let stdin = envelope("generate-manifest", manifest_input(properties.clone(), json!({}), ""))
+        .to_string();
     let result = run(&["generate-manifest"], &stdin);
     assert_eq!(result.code, Some(0), "stderr: {}", result.stderr);
 
@@ -551,11 +492,7 @@ fn invocations_are_logged_with_argv_stdin_and_environment() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["subcommand"], "generate-manifest");
     assert_eq!(lines[0]["stdin"], stdin);
-    assert_eq!(
-        lines[0]["env"],
-        json!({}),
-        "the test ran the adapter with env_clear"
-    );
+    assert_eq!(lines[0]["env"], json!({}), "the test ran the adapter with env_clear");
     assert_eq!(lines[0]["argv"][1], "generate-manifest");
     assert_eq!(lines[0]["argv"].as_array().unwrap().len(), 2);
     assert!(lines[0]["pid"].as_u64().is_some());
@@ -568,10 +505,7 @@ fn invocations_are_logged_before_a_script_runs_and_in_legacy_mode_without_stdin(
     let state = dir.path().join("state");
     let properties =
         json!({"adapter_state_dir": state, "adapter_script": {"dashboard-url": {"exit_code": 5}}});
-    let result = run(
-        &["dashboard-url", "inst-1", &plan(properties).to_string(), ""],
-        "",
-    );
+    let result = run(&["dashboard-url", "inst-1", &plan(properties).to_string(), ""], "");
     assert_eq!(result.code, Some(5));
     let lines = read_log(&state);
     assert_eq!(lines.len(), 1);
@@ -604,20 +538,13 @@ fn malformed_stdin_exits_1_with_the_reason_on_stderr() {
         ("", "expecting parameters to be passed via stdin"),
         ("{not json", "error unmarshalling input params JSON"),
         ("[1, 2]", "error unmarshalling input params JSON"),
-        (
-            "{\"generate_manifest\": \"oops\"}",
-            "error unmarshalling input params JSON",
-        ),
+        ("{\"generate_manifest\": \"oops\"}", "error unmarshalling input params JSON"),
         ("{}", "unmarshalling service deployment"),
     ] {
         let result = run(&["generate-manifest"], stdin);
         assert_eq!(result.code, Some(1), "stdin {stdin:?}");
         assert_eq!(result.stdout, "", "stdin {stdin:?}");
-        assert!(
-            result.stderr.contains(reason),
-            "stdin {stdin:?}: {}",
-            result.stderr
-        );
+        assert!(result.stderr.contains(reason), "stdin {stdin:?}: {}", result.stderr);
     }
 }
 
@@ -628,18 +555,14 @@ fn unknown_or_missing_subcommands_exit_1() {
     assert!(result.stderr.contains("unknown subcommand: frobnicate"));
     let result = run(&[], "");
     assert_eq!(result.code, Some(1));
-    assert!(result
-        .stderr
-        .contains("the following commands are supported"));
+    assert!(result.stderr.contains("the following commands are supported"));
 }
 
 #[test]
 fn legacy_mode_with_too_few_arguments_exits_1() {
     let result = run(&["create-binding", "binding-1"], "");
     assert_eq!(result.code, Some(1));
-    assert!(result
-        .stderr
-        .contains("Missing arguments for create-binding"));
+    assert!(result.stderr.contains("Missing arguments for create-binding"));
 }
 
 /// Reads `<state>/invocations.jsonl`.

@@ -24,10 +24,7 @@ fn update_answers_202_and_changes_the_plan() {
         true,
     );
     assert_eq!(response.status, 202, "{}", response.text);
-    let operation = response
-        .str_field("operation")
-        .expect("an operation")
-        .to_string();
+    let operation = response.str_field("operation").expect("an operation").to_string();
     let in_flight = client.last_operation(&id, Some(&operation));
     assert_eq!(in_flight.status, 200);
     let state = client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT);
@@ -89,12 +86,7 @@ fn a_plan_change_is_422_when_plans_are_not_updatable() {
     // A parameters-only update on the same plan is still allowed.
     let same_plan = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"maxmemory": "2gb"}),
-            Some(PLAN_SMALL),
-        ),
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxmemory": "2gb"}), Some(PLAN_SMALL)),
         true,
     );
     assert_eq!(same_plan.status, 202, "{}", same_plan.text);
@@ -118,23 +110,13 @@ fn update_while_another_operation_is_in_progress_is_422_concurrency_error() {
     assert_eq!(state, "succeeded");
     let first = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_SMALL,
-            json!({"maxmemory": "2gb"}),
-            Some(PLAN_SMALL),
-        ),
+        &update_body(SERVICE_ID, PLAN_SMALL, json!({"maxmemory": "2gb"}), Some(PLAN_SMALL)),
         true,
     );
     assert_eq!(first.status, 202, "{}", first.text);
     let second = client.update(
         &id,
-        &update_body(
-            SERVICE_ID,
-            PLAN_LARGE,
-            json!({"maxmemory": "3gb"}),
-            Some(PLAN_SMALL),
-        ),
+        &update_body(SERVICE_ID, PLAN_LARGE, json!({"maxmemory": "3gb"}), Some(PLAN_SMALL)),
         true,
     );
     assert_error_code(&second, 422, "ConcurrencyError");
@@ -142,10 +124,7 @@ fn update_while_another_operation_is_in_progress_is_422_concurrency_error() {
     let fetched = client.get_instance(&id);
     assert_error_code(&fetched, 422, "ConcurrencyError");
     // Once the update has finished, the instance can be fetched with its new parameters.
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let fetched = client.get_instance(&id);
     assert_eq!(fetched.status, 200, "{}", fetched.text);
     assert_eq!(fetched.body["parameters"], json!({"maxmemory": "2gb"}));
@@ -177,17 +156,11 @@ fn update_parameters_reach_the_adapter() {
     );
     let section = envelope_section(&generated[2], "generate_manifest");
     let request_parameters = json_field(&section, "request_parameters");
-    assert_eq!(
-        request_parameters["parameters"],
-        json!({"maxmemory": "2gb", "tls": true})
-    );
+    assert_eq!(request_parameters["parameters"], json!({"maxmemory": "2gb", "tls": true}));
     let state = client.wait_for_operation(&id, None, OPERATION_TIMEOUT);
     assert_eq!(state, "succeeded");
     let instance = client.get_instance(&id);
-    assert_eq!(
-        instance.body["parameters"],
-        json!({"maxmemory": "2gb", "tls": true})
-    );
+    assert_eq!(instance.body["parameters"], json!({"maxmemory": "2gb", "tls": true}));
 }
 
 #[test]
@@ -197,10 +170,7 @@ fn deprovision_answers_202_and_completes() {
     provision_ready(&client, &id, PLAN_SMALL, json!({}));
     let response = client.deprovision(&id, SERVICE_ID, PLAN_SMALL, true);
     assert_eq!(response.status, 202, "{}", response.text);
-    let operation = response
-        .str_field("operation")
-        .expect("an operation")
-        .to_string();
+    let operation = response.str_field("operation").expect("an operation").to_string();
     // A delete answer carries only the operation (no dashboard_url, no metadata).
     assert_eq!(response.body, json!({ "operation": operation }));
     let state = client.wait_for_operation(&id, Some(&operation), OPERATION_TIMEOUT);
@@ -218,10 +188,8 @@ fn deprovision_requires_service_id_and_plan_id() {
     let no_plan = client.deprovision(&id, SERVICE_ID, "", true);
     assert_error(&no_plan, 400, "plan_id");
     let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
-    let headers = [
-        ("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="),
-        ("X-Broker-API-Version", "2.17"),
-    ];
+    let headers =
+        [("Authorization", "Basic YWRtaW46cGFzc3dvcmQ="), ("X-Broker-API-Version", "2.17")];
     let neither = client.request("DELETE", &path, &headers, None);
     assert_eq!(neither.status, 400, "{}", neither.text);
     // The instance is untouched.
@@ -297,10 +265,7 @@ fn provision_while_deprovisioning_is_422_concurrency_error() {
     let body = provision_body(SERVICE_ID, PLAN_SMALL, json!({}));
     let created = client.provision(&id, &body, true);
     assert_eq!(created.status, 202, "{}", created.text);
-    assert_eq!(
-        client.wait_for_operation(&id, None, OPERATION_TIMEOUT),
-        "succeeded"
-    );
+    assert_eq!(client.wait_for_operation(&id, None, OPERATION_TIMEOUT), "succeeded");
     let delete = client.deprovision(&id, SERVICE_ID, PLAN_SMALL, true);
     assert_eq!(delete.status, 202, "{}", delete.text);
     let response = client.provision(&id, &body, true);

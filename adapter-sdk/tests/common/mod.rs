@@ -104,11 +104,7 @@ pub struct Run {
 
 impl Run {
     pub fn last_stderr_line(&self) -> &str {
-        self.stderr
-            .trim_end_matches('\n')
-            .rsplit('\n')
-            .next()
-            .unwrap_or("")
+        self.stderr.trim_end_matches('\n').rsplit('\n').next().unwrap_or("")
     }
 }
 
@@ -119,11 +115,7 @@ pub fn run(handler: &CommandLineHandler, args: &[&str], stdin: &str) -> Run {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = handle(handler, &argv, &mut input, &mut out, &mut err);
-    Run {
-        code,
-        stdout: String::from_utf8(out).unwrap(),
-        stderr: String::from_utf8(err).unwrap(),
-    }
+    Run { code, stdout: String::from_utf8(out).unwrap(), stderr: String::from_utf8(err).unwrap() }
 }
 
 type Slot<T> = Rc<RefCell<Option<T>>>;
@@ -144,24 +136,17 @@ pub struct Fake {
 
 impl ManifestGenerator for Fake {
     fn generate_manifest(
-        &self,
-        params: GenerateManifestParams,
+        &self, params: GenerateManifestParams,
     ) -> Result<GenerateManifestOutput, AdapterError> {
         *self.seen_generate.borrow_mut() = Some(params);
-        self.manifest
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| Ok(GenerateManifestOutput::default()))
+        self.manifest.borrow().clone().unwrap_or_else(|| Ok(GenerateManifestOutput::default()))
     }
 }
 
 impl Binder for Fake {
     fn create_binding(&self, params: CreateBindingParams) -> Result<Binding, AdapterError> {
         *self.seen_create.borrow_mut() = Some(params);
-        self.binding
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| Ok(Binding::default()))
+        self.binding.borrow().clone().unwrap_or_else(|| Ok(Binding::default()))
     }
 
     fn delete_binding(&self, params: DeleteBindingParams) -> Result<(), AdapterError> {
@@ -180,14 +165,10 @@ impl DashboardUrlGenerator for Fake {
 
 impl SchemaGenerator for Fake {
     fn generate_plan_schemas(
-        &self,
-        params: GeneratePlanSchemasParams,
+        &self, params: GeneratePlanSchemasParams,
     ) -> Result<PlanSchema, AdapterError> {
         *self.seen_schema.borrow_mut() = Some(params);
-        self.schema
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| Ok(PlanSchema::default()))
+        self.schema.borrow().clone().unwrap_or_else(|| Ok(PlanSchema::default()))
     }
 }
 
@@ -198,10 +179,6 @@ pub fn handler(fake: &Fake, schemas: bool) -> CommandLineHandler {
         manifest_generator: Some(Box::new(fake.clone())),
         binder: Some(Box::new(fake.clone())),
         dashboard_url_generator: Some(Box::new(fake.clone())),
-        schema_generator: if schemas {
-            Some(Box::new(fake.clone()))
-        } else {
-            None
-        },
+        schema_generator: if schemas { Some(Box::new(fake.clone())) } else { None },
     }
 }

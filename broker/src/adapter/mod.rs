@@ -187,18 +187,14 @@ impl Call {
         };
         Ok(Self {
             subcommand: "generate-manifest",
-            envelope: InputParams {
-                generate_manifest: params,
-                ..Default::default()
-            },
+            envelope: InputParams { generate_manifest: params, ..Default::default() },
             legacy_args: vec![sd, plan, request_params, previous_manifest, previous_plan],
         })
     }
 
     /// create-binding or delete-binding: the same parameters in the envelope's `field`.
     fn binding(
-        subcommand: &'static str,
-        req: &BindingRequest,
+        subcommand: &'static str, req: &BindingRequest,
         field: fn(&mut InputParams) -> &mut BindingJsonParams,
     ) -> serde_json::Result<Self> {
         let vms = serde_json::to_string(&req.vms)?;
@@ -231,9 +227,7 @@ impl Call {
 
     /// dashboard-url.
     pub fn dashboard_url(
-        instance_id: &str,
-        plan: &Plan,
-        manifest: &str,
+        instance_id: &str, plan: &Plan, manifest: &str,
     ) -> serde_json::Result<Self> {
         let plan = serde_json::to_string(plan)?;
         Ok(Self {
@@ -287,16 +281,11 @@ impl AdapterProgram {
     pub fn new(settings: AdapterSettings) -> std::io::Result<Self> {
         let (program, prefix_args) = match &settings.command {
             AdapterCommand::Executable(p) => (p.clone(), vec![]),
-            AdapterCommand::BuiltinExample => (
-                std::env::current_exe()?,
-                vec![OsString::from("example-adapter")],
-            ),
+            AdapterCommand::BuiltinExample => {
+                (std::env::current_exe()?, vec![OsString::from("example-adapter")])
+            }
         };
-        Ok(Self {
-            program,
-            prefix_args,
-            settings,
-        })
+        Ok(Self { program, prefix_args, settings })
     }
 
     /// The command line without the subcommand, for logs and reports.
@@ -312,10 +301,7 @@ impl AdapterProgram {
     /// How a call of `subcommand` is run: its input `stdin`, or in legacy mode its
     /// `legacy_args` as positional arguments (see [`Call`]).
     pub fn invocation(
-        &self,
-        subcommand: &str,
-        stdin: String,
-        legacy_args: &[String],
+        &self, subcommand: &str, stdin: String, legacy_args: &[String],
     ) -> Invocation {
         let mut args = self.prefix_args.clone();
         args.push(subcommand.into());
@@ -349,10 +335,7 @@ fn encode<T>(result: serde_json::Result<T>) -> Result<T, AdapterError> {
 impl AdapterClient {
     /// A client for the configured adapter (see [`AdapterProgram`]).
     pub fn new(settings: AdapterSettings) -> std::io::Result<Self> {
-        Ok(Self {
-            program: AdapterProgram::new(settings)?,
-            metrics: Default::default(),
-        })
+        Ok(Self { program: AdapterProgram::new(settings)?, metrics: Default::default() })
     }
 
     /// The same client, counting its runs in `metrics`.
@@ -367,16 +350,12 @@ impl AdapterClient {
     }
 
     async fn invoke(
-        &self,
-        call: serde_json::Result<Call>,
-        mut redactor: Redactor,
+        &self, call: serde_json::Result<Call>, mut redactor: Redactor,
     ) -> Result<Outcome, AdapterError> {
         let call = encode(call)?;
         let subcommand = call.subcommand;
         let stdin = encode(call.stdin())?;
-        let inv = self
-            .program
-            .invocation(subcommand, stdin, &call.legacy_args);
+        let inv = self.program.invocation(subcommand, stdin, &call.legacy_args);
         let started = std::time::Instant::now();
         let result = process::run(&inv).await;
         let outcome_label = match &result {
@@ -389,8 +368,7 @@ impl AdapterClient {
             Err(RunError::TimedOut(..)) => "timeout".to_string(),
         };
         let took = started.elapsed();
-        self.metrics
-            .adapter_called(subcommand, outcome_label.clone(), took);
+        self.metrics.adapter_called(subcommand, outcome_label.clone(), took);
         let journal_step = |stdout: String, stderr: &str| crate::journal::Step::Adapter {
             subcommand: subcommand.to_string(),
             outcome: outcome_label.clone(),
@@ -407,11 +385,7 @@ impl AdapterClient {
             Err(RunError::TimedOut(after, outcome)) => {
                 let stderr = redactor.redact(&lossy(&outcome.stderr.kept));
                 crate::journal::record(journal_step(String::new(), &stderr)).await;
-                return Err(AdapterError::TimedOut {
-                    subcommand,
-                    after,
-                    stderr,
-                });
+                return Err(AdapterError::TimedOut { subcommand, after, stderr });
             }
         };
         tracing::debug!(
@@ -471,14 +445,9 @@ impl AdapterClient {
 
     /// generate-manifest: returns the manifest, secrets, configs and labels.
     pub async fn generate_manifest(
-        &self,
-        req: &GenerateManifestRequest,
+        &self, req: &GenerateManifestRequest,
     ) -> Result<MarshalledGenerateManifest, AdapterError> {
-        let redactor = Redactor::new(
-            req.previous_secrets
-                .iter()
-                .flat_map(|m| m.values().cloned()),
-        );
+        let redactor = Redactor::new(req.previous_secrets.iter().flat_map(|m| m.values().cloned()));
         let out = self.invoke(Call::generate_manifest(req), redactor).await?;
         let stdout = lossy(&out.stdout.kept);
         if !self.program.settings.use_stdin {
@@ -499,10 +468,7 @@ impl AdapterClient {
 
     /// dashboard-url: `Ok(None)` when the adapter does not implement it.
     pub async fn dashboard_url(
-        &self,
-        instance_id: &str,
-        plan: &Plan,
-        manifest: &str,
+        &self, instance_id: &str, plan: &Plan, manifest: &str,
     ) -> Result<Option<String>, AdapterError> {
         let call = Call::dashboard_url(instance_id, plan, manifest);
         match self.invoke(call, Redactor::default()).await {
@@ -525,20 +491,14 @@ impl AdapterClient {
     /// delete-binding.
     pub async fn delete_binding(&self, req: &BindingRequest) -> Result<(), AdapterError> {
         let redactor = Redactor::new(req.secrets.iter().flat_map(|m| m.values().cloned()));
-        self.invoke(Call::delete_binding(req), redactor)
-            .await
-            .map(|_| ())
+        self.invoke(Call::delete_binding(req), redactor).await.map(|_| ())
     }
 
     /// generate-plan-schemas: `Ok(None)` when the adapter does not implement it.
     pub async fn generate_plan_schemas(
-        &self,
-        plan: &Plan,
+        &self, plan: &Plan,
     ) -> Result<Option<PlanSchema>, AdapterError> {
-        match self
-            .invoke(Call::generate_plan_schemas(plan), Redactor::default())
-            .await
-        {
+        match self.invoke(Call::generate_plan_schemas(plan), Redactor::default()).await {
             Ok(out) => parse_output("generate-plan-schemas", &out.stdout.kept).map(Some),
             Err(AdapterError::NotImplemented(_)) => Ok(None),
             Err(e) => Err(e),
@@ -551,11 +511,8 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 fn parse_output<T: serde::de::DeserializeOwned>(
-    subcommand: &'static str,
-    stdout: &[u8],
+    subcommand: &'static str, stdout: &[u8],
 ) -> Result<T, AdapterError> {
-    serde_json::from_slice(stdout).map_err(|e| AdapterError::InvalidOutput {
-        subcommand,
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(stdout)
+        .map_err(|e| AdapterError::InvalidOutput { subcommand, reason: e.to_string() })
 }

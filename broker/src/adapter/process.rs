@@ -103,10 +103,7 @@ pub struct Capped {
 impl From<Vec<u8>> for Capped {
     /// Bytes kept whole.
     fn from(kept: Vec<u8>) -> Self {
-        Self {
-            kept,
-            truncated: false,
-        }
+        Self { kept, truncated: false }
     }
 }
 
@@ -196,21 +193,15 @@ async fn exited(pid: Pid, sigchld: &mut tokio::signal::unix::Signal) {
 /// Cancel-safe in the sense that matters here: dropping the future kills the adapter's whole
 /// process group (tokio then reaps the child in the background).
 pub async fn run(inv: &Invocation) -> Result<Outcome, RunError> {
-    let spawn_error = |source| RunError::Spawn {
-        program: inv.program.display().to_string(),
-        source,
-    };
+    let spawn_error =
+        |source| RunError::Spawn { program: inv.program.display().to_string(), source };
     // Registered before the spawn, so the child's exit cannot happen unseen.
     let mut sigchld = signal(SignalKind::child()).map_err(spawn_error)?;
     let mut cmd = Command::new(&inv.program);
     cmd.args(&inv.args)
         .env_clear()
         .env("PATH", CLEAN_PATH)
-        .stdin(if inv.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -222,10 +213,7 @@ pub async fn run(inv: &Invocation) -> Result<Outcome, RunError> {
         .and_then(Pid::from_raw)
         .ok_or_else(|| spawn_error(std::io::Error::other("the started process has no pid")))?;
     // Declared after `child`, so dropped before it: the group goes before tokio's own kill.
-    let mut group = Group {
-        pgid: pid,
-        reaped: false,
-    };
+    let mut group = Group { pgid: pid, reaped: false };
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout piped");
     let stderr = child.stderr.take().expect("stderr piped");

@@ -16,10 +16,8 @@ type Query = web::Query<HashMap<String, String>>;
 
 /// `PUT .../service_bindings/{binding_id}`: bind (synchronous).
 pub async fn bind(
-    state: web::Data<AppState>,
-    BindingPath(instance_id, binding_id): BindingPath,
-    meta: web::ReqData<RequestMeta>,
-    OsbBody(body): OsbBody<BindBody>,
+    state: web::Data<AppState>, BindingPath(instance_id, binding_id): BindingPath,
+    meta: web::ReqData<RequestMeta>, OsbBody(body): OsbBody<BindBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_request();
     let bound = state
@@ -27,19 +25,13 @@ pub async fn bind(
         .bind(meta.caller(), &instance_id, &binding_id, request)
         .await
         .map_err(state.answer(&meta))?;
-    let status = if bound.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if bound.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status).json(bound.response))
 }
 
 /// `DELETE .../service_bindings/{binding_id}`: unbind (synchronous).
 pub async fn unbind(
-    state: web::Data<AppState>,
-    BindingPath(instance_id, binding_id): BindingPath,
-    query: Query,
+    state: web::Data<AppState>, BindingPath(instance_id, binding_id): BindingPath, query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let request = unbind_query(&query)?;
@@ -53,8 +45,7 @@ pub async fn unbind(
 
 /// `GET .../service_bindings/{binding_id}`.
 pub async fn fetch(
-    state: web::Data<AppState>,
-    BindingPath(instance_id, binding_id): BindingPath,
+    state: web::Data<AppState>, BindingPath(instance_id, binding_id): BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     meta.require_2_14("get binding")?;
@@ -65,15 +56,10 @@ pub async fn fetch(
 /// `GET .../service_bindings/{binding_id}/last_operation`: bindings are synchronous, so an
 /// existing binding's last operation has succeeded.
 pub async fn last_operation(
-    state: web::Data<AppState>,
-    BindingPath(instance_id, binding_id): BindingPath,
+    state: web::Data<AppState>, BindingPath(instance_id, binding_id): BindingPath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     meta.require_2_14("get binding")?;
-    state
-        .broker
-        .binding_exists(&instance_id, &binding_id)
-        .await
-        .map_err(state.answer(&meta))?;
+    state.broker.binding_exists(&instance_id, &binding_id).await.map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok().json(json!({"state": "succeeded", "description": "binding created"})))
 }

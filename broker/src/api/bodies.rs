@@ -45,15 +45,10 @@ pub fn decode<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, ApiErro
         let message = e.inner().to_string();
         let path = e.path().to_string();
         // serde's own words for an absent field: "missing field `name`".
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
+        if let Some(field) =
+            message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`'))
         {
-            let at = if path == "." {
-                field.to_string()
-            } else {
-                format!("{path}.{field}")
-            };
+            let at = if path == "." { field.to_string() } else { format!("{path}.{field}") };
             return ApiError::bad_request(format!("{at} {REQUIRED}"));
         }
         if path == "." {
@@ -90,9 +85,7 @@ pub struct RequiredId<T>(pub T);
 impl<'de, T: Id> Deserialize<'de> for RequiredId<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let RequiredText(text) = RequiredText::deserialize(d)?;
-        T::parse(&text)
-            .map(Self)
-            .map_err(|e| D::Error::custom(id_message::<T>(&e)))
+        T::parse(&text).map(Self).map_err(|e| D::Error::custom(id_message::<T>(&e)))
     }
 }
 
@@ -252,19 +245,12 @@ mod tests {
     use serde_json::json;
 
     fn message<T: DeserializeOwned + std::fmt::Debug>(body: Value) -> String {
-        let Value::Object(map) = body else {
-            panic!("not an object")
-        };
-        decode::<T>(map)
-            .unwrap_err()
-            .description
-            .unwrap_or_default()
+        let Value::Object(map) = body else { panic!("not an object") };
+        decode::<T>(map).unwrap_err().description.unwrap_or_default()
     }
 
     fn ok<T: DeserializeOwned>(body: Value) -> T {
-        let Value::Object(map) = body else {
-            panic!("not an object")
-        };
+        let Value::Object(map) = body else { panic!("not an object") };
         decode(map).unwrap()
     }
 
@@ -288,10 +274,7 @@ mod tests {
             }
             let mut body = full.clone();
             body[field] = json!(7);
-            assert_eq!(
-                message::<ProvisionBody>(body),
-                format!("{field} must be a string")
-            );
+            assert_eq!(message::<ProvisionBody>(body), format!("{field} must be a string"));
         }
     }
 
@@ -301,10 +284,7 @@ mod tests {
         for field in ["parameters", "bind_resource", "context"] {
             let mut body = base.clone();
             body[field] = json!([1]);
-            assert_eq!(
-                message::<BindBody>(body),
-                format!("{field} must be a JSON object")
-            );
+            assert_eq!(message::<BindBody>(body), format!("{field} must be a JSON object"));
         }
     }
 

@@ -94,17 +94,8 @@ struct Filter {
 
 impl Filter {
     fn of(query: &HashMap<String, String>) -> Self {
-        let get = |k: &str| {
-            query
-                .get(k)
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default()
-        };
-        Self {
-            plan: get("plan"),
-            state: get("state"),
-            q: get("q"),
-        }
+        let get = |k: &str| query.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+        Self { plan: get("plan"), state: get("state"), q: get("q") }
     }
 
     fn keeps(&self, row: &FleetRow) -> bool {
@@ -122,12 +113,7 @@ fn select(name: &str, label: &str, chosen: &str, options: &[(String, String)]) -
     );
     for (value, text) in options {
         let selected = if value == chosen { " selected" } else { "" };
-        let _ = write!(
-            out,
-            "<option value=\"{}\"{selected}>{}</option>",
-            esc(value),
-            esc(text)
-        );
+        let _ = write!(out, "<option value=\"{}\"{selected}>{}</option>", esc(value), esc(text));
     }
     out.push_str("</select></label>");
     out
@@ -166,11 +152,7 @@ fn quota_section(gauges: &crate::metrics::Gauges) -> String {
     } else {
         out.push_str("<table id=\"quotas\"><thead><tr><th>Plan</th><th>Quota</th><th>Used</th><th>Limit</th></tr></thead><tbody>");
         for ((plan, quota), limit) in &gauges.quota_limit {
-            let used = gauges
-                .quota_used
-                .get(&(plan.clone(), quota.clone()))
-                .copied()
-                .unwrap_or(0);
+            let used = gauges.quota_used.get(&(plan.clone(), quota.clone())).copied().unwrap_or(0);
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{used}</td><td>{limit}</td></tr>",
@@ -187,23 +169,14 @@ fn quota_section(gauges: &crate::metrics::Gauges) -> String {
 /// The filter form: plan, state and id search, showing the current choice.
 fn filter_form(config: &crate::config::Config, filter: &Filter) -> String {
     let mut out = String::from("<form method=\"get\" action=\"/mgmt/ui\">");
-    let plans: Vec<(String, String)> = config
-        .catalog
-        .plans
-        .iter()
-        .map(|p| (p.plan_id.to_string(), p.name.clone()))
-        .collect();
+    let plans: Vec<(String, String)> =
+        config.catalog.plans.iter().map(|p| (p.plan_id.to_string(), p.name.clone())).collect();
     out.push_str(&select("plan", "Plan", &filter.plan, &plans));
-    let states: Vec<(String, String)> = [
-        "provisioning",
-        "ready",
-        "failed",
-        "updating",
-        "deprovisioning",
-    ]
-    .iter()
-    .map(|s| (s.to_string(), s.to_string()))
-    .collect();
+    let states: Vec<(String, String)> =
+        ["provisioning", "ready", "failed", "updating", "deprovisioning"]
+            .iter()
+            .map(|s| (s.to_string(), s.to_string()))
+            .collect();
     out.push_str(&select("state", "State", &filter.state, &states));
     let _ = write!(
         out,
@@ -224,9 +197,7 @@ fn instance_row(row: &FleetRow) -> String {
         )
     });
     let attention = row.state.as_str() == "failed"
-        || row
-            .last_operation
-            .is_some_and(|(_, s)| s.as_str() != "succeeded");
+        || row.last_operation.is_some_and(|(_, s)| s.as_str() != "succeeded");
     format!(
         "<tr class=\"{}\" data-state=\"{}\"><td><a href=\"/mgmt/ui/service_instances/{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{last}</td><td>{}</td></tr>",
         if attention { "attention" } else { "" },
@@ -241,10 +212,7 @@ fn instance_row(row: &FleetRow) -> String {
 }
 
 fn fleet_body(
-    state: &AppState,
-    rows: &[FleetRow],
-    gauges: &crate::metrics::Gauges,
-    filter: &Filter,
+    state: &AppState, rows: &[FleetRow], gauges: &crate::metrics::Gauges, filter: &Filter,
 ) -> String {
     let config = state.broker.config();
     let mut out = format!(
@@ -271,8 +239,7 @@ fn fleet_body(
 
 /// `GET /mgmt/ui`: the fleet.
 pub async fn fleet(
-    state: web::Data<AppState>,
-    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>, query: web::Query<HashMap<String, String>>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let fail = |e| answer(&state.broker, &meta.request_id, e);
@@ -381,19 +348,14 @@ fn instance_body(detail: &InstanceDetail) -> String {
 
 /// `GET /mgmt/ui/service_instances/{id}`: one instance.
 pub async fn instance(
-    state: web::Data<AppState>,
-    InstancePath(id): InstancePath,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, InstancePath(id): InstancePath, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let detail = state
         .broker
         .instance_detail(&id)
         .await
         .map_err(|e| answer(&state.broker, &meta.request_id, e))?;
-    Ok(page(
-        &format!("Service instance {id}"),
-        &instance_body(&detail),
-    ))
+    Ok(page(&format!("Service instance {id}"), &instance_body(&detail)))
 }
 
 #[cfg(test)]
@@ -417,10 +379,7 @@ mod tests {
         });
         let html = step_item(&step);
         assert!(!html.contains("<img"), "{html}");
-        assert!(
-            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
-            "{html}"
-        );
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
         assert!(!html.contains("<b>bold"), "{html}");
     }
 
@@ -446,20 +405,9 @@ mod tests {
             row("d-update-failed", I::Ready, Some(O::Failed)),
             row("e-failed", I::Failed, Some(O::Failed)),
         ];
-        let ids: Vec<&str> = shown(&rows, &Filter::of(&HashMap::new()))
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect();
-        assert_eq!(
-            ids,
-            [
-                "d-update-failed",
-                "e-failed",
-                "b-updating",
-                "c-provisioning",
-                "a-ready"
-            ]
-        );
+        let ids: Vec<&str> =
+            shown(&rows, &Filter::of(&HashMap::new())).iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["d-update-failed", "e-failed", "b-updating", "c-provisioning", "a-ready"]);
     }
 
     #[test]

@@ -21,34 +21,19 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.status.as_u16(),
-            self.description.as_deref().unwrap_or("")
-        )
+        write!(f, "{} {}", self.status.as_u16(), self.description.as_deref().unwrap_or(""))
     }
 }
 
 impl ApiError {
     /// An error with a description.
     pub fn new(status: StatusCode, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: None,
-            description: Some(description.into()),
-            extra: Map::new(),
-        }
+        Self { status, code: None, description: Some(description.into()), extra: Map::new() }
     }
 
     /// An error whose body is `{}`.
     pub fn empty(status: StatusCode) -> Self {
-        Self {
-            status,
-            code: None,
-            description: None,
-            extra: Map::new(),
-        }
+        Self { status, code: None, description: None, extra: Map::new() }
     }
 
     /// Adds an OSB error code.
@@ -130,9 +115,7 @@ impl ResponseError for ApiError {
 /// with the request id (the operator's detail) and answered with a message the user can act
 /// on; with `broker.expose_operational_errors` the detail is appended.
 pub fn answer(
-    broker: &crate::service::Broker,
-    request_id: &str,
-    err: crate::service::ServiceError,
+    broker: &crate::service::Broker, request_id: &str, err: crate::service::ServiceError,
 ) -> ApiError {
     use crate::service::ServiceError as E;
     match err {
@@ -159,9 +142,7 @@ pub fn answer(
 
 /// Appends the operator detail when `broker.expose_operational_errors` is on.
 fn exposed(
-    broker: &crate::service::Broker,
-    mut api: ApiError,
-    detail: &dyn std::fmt::Display,
+    broker: &crate::service::Broker, mut api: ApiError, detail: &dyn std::fmt::Display,
 ) -> ApiError {
     if broker.config().broker.expose_operational_errors {
         let d = api.description.take().unwrap_or_default();
@@ -171,8 +152,7 @@ fn exposed(
 }
 
 fn engine_answer(
-    broker: &crate::service::Broker,
-    request_id: &str,
+    broker: &crate::service::Broker, request_id: &str,
     f: crate::service::Failure<crate::engine::EngineError>,
 ) -> ApiError {
     use crate::engine::EngineError;
@@ -228,8 +208,7 @@ fn engine_answer(
 }
 
 fn adapter_answer(
-    broker: &crate::service::Broker,
-    request_id: &str,
+    broker: &crate::service::Broker, request_id: &str,
     f: crate::service::Failure<crate::adapter::AdapterError>,
 ) -> ApiError {
     use crate::adapter::AdapterError;

@@ -30,9 +30,7 @@ pub(crate) fn raw_segment_after<'a>(req: &'a HttpRequest, after: &str) -> Option
 }
 
 fn parse_segment<T>(
-    req: &HttpRequest,
-    after: &str,
-    what: &str,
+    req: &HttpRequest, after: &str, what: &str,
     parse: impl Fn(&str) -> Result<T, crate::ids::IdError>,
 ) -> Result<T, ApiError> {
     let raw = raw_segment_after(req, after)
@@ -93,13 +91,8 @@ impl FromRequest for BindingPath {
             InstanceId::from_path_segment,
         )
         .and_then(|instance| {
-            parse_segment(
-                req,
-                "service_bindings",
-                "the binding id",
-                BindingId::from_path_segment,
-            )
-            .map(|binding| Self(instance, binding))
+            parse_segment(req, "service_bindings", "the binding id", BindingId::from_path_segment)
+                .map(|binding| Self(instance, binding))
         });
         std::future::ready(parsed)
     }
@@ -117,9 +110,7 @@ pub fn depth(value: &Value) -> usize {
 /// Parses a request body that must be a JSON object, at most [`MAX_BODY_DEPTH`] deep.
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "the request body is empty: send a JSON object",
-        ));
+        return Err(ApiError::bad_request("the request body is empty: send a JSON object"));
     }
     let too_deep = || {
         ApiError::bad_request(format!(
@@ -129,13 +120,9 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(value) if depth(&value) > MAX_BODY_DEPTH => Err(too_deep()),
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        )),
+        Ok(_) => Err(ApiError::bad_request("the request body must be a JSON object")),
         Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(too_deep()),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
+        Err(e) => Err(ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
     }
 }
 
@@ -151,17 +138,13 @@ impl FromRequest for JsonBody {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = actix_web::web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = bytes
-                .await
-                .map_err(|e| match e.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "the request body is larger than {MAX_BODY_BYTES} bytes: send less"
-                        ),
-                    ),
-                    _ => ApiError::bad_request(format!("the request body could not be read: {e}")),
-                })?;
+            let bytes = bytes.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {MAX_BODY_BYTES} bytes: send less"),
+                ),
+                _ => ApiError::bad_request(format!("the request body could not be read: {e}")),
+            })?;
             json_object(&bytes).map(Self)
         })
     }
@@ -185,19 +168,11 @@ mod tests {
     #[test]
     fn the_instance_id_comes_from_the_raw_path() {
         assert_eq!(
-            instance("/v2/service_instances/abc-1/last_operation")
-                .unwrap()
-                .as_str(),
+            instance("/v2/service_instances/abc-1/last_operation").unwrap().as_str(),
             "abc-1"
         );
-        assert_eq!(
-            instance("/mgmt/service_instances/abc").unwrap().as_str(),
-            "abc"
-        );
-        assert_eq!(
-            instance("/v2/%73ervice_instances/abc").unwrap().as_str(),
-            "abc"
-        );
+        assert_eq!(instance("/mgmt/service_instances/abc").unwrap().as_str(), "abc");
+        assert_eq!(instance("/v2/%73ervice_instances/abc").unwrap().as_str(), "abc");
         for hostile in [
             "/v2/service_instances/x%2F..%2F..%2Fdeployments%2Fcf",
             "/v2/service_instances/%2e%2e",
@@ -209,10 +184,7 @@ mod tests {
         ] {
             let err = instance(hostile).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{hostile}");
-            assert!(
-                err.description.unwrap().contains("1 to 64 characters"),
-                "{hostile}"
-            );
+            assert!(err.description.unwrap().contains("1 to 64 characters"), "{hostile}");
         }
     }
 
@@ -222,10 +194,7 @@ mod tests {
         assert!(json_object(nest(MAX_BODY_DEPTH - 1).as_bytes()).is_ok());
         for n in [MAX_BODY_DEPTH, 125, 1000] {
             let err = json_object(nest(n).as_bytes()).unwrap_err();
-            assert!(
-                err.description.unwrap().contains("levels deep"),
-                "depth {n}"
-            );
+            assert!(err.description.unwrap().contains("levels deep"), "depth {n}");
         }
         assert!(json_object(b"  ").is_err());
         assert!(json_object(b"[1]").is_err());

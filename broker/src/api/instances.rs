@@ -33,29 +33,18 @@ fn render_accepted(accepted: &Accepted) -> HttpResponse {
 /// An update's or a deprovision's answer: `202` as [`render_accepted`], or the OSB answer to
 /// its error.
 fn answer_accepted(
-    state: &AppState,
-    meta: &RequestMeta,
-    outcome: crate::service::ServiceResult<Accepted>,
+    state: &AppState, meta: &RequestMeta, outcome: crate::service::ServiceResult<Accepted>,
 ) -> Result<HttpResponse, ApiError> {
-    outcome
-        .map(|accepted| render_accepted(&accepted))
-        .map_err(state.answer(meta))
+    outcome.map(|accepted| render_accepted(&accepted)).map_err(state.answer(meta))
 }
 
 /// `PUT /v2/service_instances/{id}`: provision (always asynchronous).
 pub async fn provision(
-    state: web::Data<AppState>,
-    InstancePath(instance_id): InstancePath,
-    query: Query,
-    meta: web::ReqData<RequestMeta>,
-    OsbBody(body): OsbBody<ProvisionBody>,
+    state: web::Data<AppState>, InstancePath(instance_id): InstancePath, query: Query,
+    meta: web::ReqData<RequestMeta>, OsbBody(body): OsbBody<ProvisionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_request(accepts_incomplete(&query));
-    match state
-        .broker
-        .provision(meta.caller(), &instance_id, request)
-        .await
-    {
+    match state.broker.provision(meta.caller(), &instance_id, request).await {
         Ok(Provisioned::Accepted(accepted)) => Ok(render_accepted(&accepted)),
         Ok(Provisioned::AlreadyExists { dashboard_url }) => {
             let mut body = Map::new();
@@ -70,11 +59,8 @@ pub async fn provision(
 
 /// `PATCH /v2/service_instances/{id}`: update or upgrade (always asynchronous).
 pub async fn update(
-    state: web::Data<AppState>,
-    InstancePath(instance_id): InstancePath,
-    query: Query,
-    meta: web::ReqData<RequestMeta>,
-    OsbBody(body): OsbBody<UpdateBody>,
+    state: web::Data<AppState>, InstancePath(instance_id): InstancePath, query: Query,
+    meta: web::ReqData<RequestMeta>, OsbBody(body): OsbBody<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_request(accepts_incomplete(&query));
     let outcome = state.broker.update(meta.caller(), &instance_id, request);
@@ -83,30 +69,21 @@ pub async fn update(
 
 /// `DELETE /v2/service_instances/{id}`: deprovision (always asynchronous).
 pub async fn deprovision(
-    state: web::Data<AppState>,
-    InstancePath(instance_id): InstancePath,
-    query: Query,
+    state: web::Data<AppState>, InstancePath(instance_id): InstancePath, query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let request = deprovision_query(&query)?;
-    let outcome = state
-        .broker
-        .deprovision(meta.caller(), &instance_id, request);
+    let outcome = state.broker.deprovision(meta.caller(), &instance_id, request);
     answer_accepted(&state, &meta, outcome.await)
 }
 
 /// `GET /v2/service_instances/{id}`.
 pub async fn fetch(
-    state: web::Data<AppState>,
-    InstancePath(instance_id): InstancePath,
+    state: web::Data<AppState>, InstancePath(instance_id): InstancePath,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     meta.require_2_14("get instance")?;
-    let view = state
-        .broker
-        .fetch_instance(&instance_id)
-        .await
-        .map_err(state.answer(&meta))?;
+    let view = state.broker.fetch_instance(&instance_id).await.map_err(state.answer(&meta))?;
     let mut body = Map::new();
     body.insert("service_id".into(), json!(view.service_id));
     body.insert("plan_id".into(), json!(view.plan_id));
@@ -117,18 +94,13 @@ pub async fn fetch(
     if let Some(mi) = &view.maintenance_info {
         body.insert("maintenance_info".into(), json!(mi));
     }
-    body.insert(
-        "metadata".into(),
-        json!({ "labels": view.labels, "attributes": {} }),
-    );
+    body.insert("metadata".into(), json!({ "labels": view.labels, "attributes": {} }));
     Ok(HttpResponse::Ok().json(Value::Object(body)))
 }
 
 /// `GET /v2/service_instances/{id}/last_operation`.
 pub async fn last_operation(
-    state: web::Data<AppState>,
-    InstancePath(instance_id): InstancePath,
-    query: Query,
+    state: web::Data<AppState>, InstancePath(instance_id): InstancePath, query: Query,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     let operation = match query.get("operation").filter(|o| !o.is_empty()) {

@@ -22,8 +22,7 @@ use std::collections::HashMap;
 
 /// `GET /mgmt/service_instances`.
 pub async fn list_instances(
-    state: web::Data<AppState>,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     state.ok_json(&meta, state.broker.list_instances().await)
 }
@@ -31,9 +30,7 @@ pub async fn list_instances(
 /// `GET /mgmt/service_instances/{id}/bindings`: `[{"binding_id", "service_id", "plan_id"}]`;
 /// 404 for an unknown or deleted instance.
 pub async fn list_bindings(
-    state: web::Data<AppState>,
-    InstancePath(id): InstancePath,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, InstancePath(id): InstancePath, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     state.ok_json(&meta, state.broker.list_bindings(&id).await)
 }
@@ -42,9 +39,7 @@ pub async fn list_bindings(
 /// unbinds, newest first, each with the steps the journal recorded; 404 when the broker
 /// knows nothing of the instance.
 pub async fn history(
-    state: web::Data<AppState>,
-    InstancePath(id): InstancePath,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, InstancePath(id): InstancePath, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     state.ok_json(&meta, state.broker.history(&id).await)
 }
@@ -52,25 +47,17 @@ pub async fn history(
 /// `GET /mgmt/orphan_deployments`: deployments named `service-instance_<id>` whose instance is
 /// not live in the store.
 pub async fn orphan_deployments(
-    state: web::Data<AppState>,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let orphans = state
-        .broker
-        .orphan_deployments(meta.caller())
-        .await
-        .map_err(state.answer(&meta))?;
-    let body: Vec<Value> = orphans
-        .into_iter()
-        .map(|d| json!({ "deployment_name": d }))
-        .collect();
+    let orphans =
+        state.broker.orphan_deployments(meta.caller()).await.map_err(state.answer(&meta))?;
+    let body: Vec<Value> = orphans.into_iter().map(|d| json!({ "deployment_name": d })).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
 /// `GET /mgmt/metrics`.
 pub async fn metrics(
-    state: web::Data<AppState>,
-    meta: web::ReqData<RequestMeta>,
+    state: web::Data<AppState>, meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
     state.ok_json(&meta, state.broker.quota_metrics().await)
 }
@@ -78,15 +65,10 @@ pub async fn metrics(
 /// `GET /metrics`: Prometheus text format — HTTP responses, adapter calls and time spent,
 /// finished operations, operations in flight, and instances by plan and state.
 pub async fn prometheus(
-    state: web::Data<AppState>,
-    metrics: web::Data<crate::metrics::Metrics>,
+    state: web::Data<AppState>, metrics: web::Data<crate::metrics::Metrics>,
     meta: web::ReqData<RequestMeta>,
 ) -> Result<HttpResponse, ApiError> {
-    let gauges = state
-        .broker
-        .metric_gauges()
-        .await
-        .map_err(state.answer(&meta))?;
+    let gauges = state.broker.metric_gauges().await.map_err(state.answer(&meta))?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(metrics.render(&gauges)))
@@ -126,11 +108,8 @@ fn management_context(body: &[u8]) -> Result<Option<Value>, ApiError> {
 /// `422` for an undecodable body, `410` when the instance or its deployment is gone, `409`
 /// when an operation is in progress on it.
 pub async fn patch_instance(
-    state: web::Data<AppState>,
-    InstancePath(id): InstancePath,
-    query: web::Query<HashMap<String, String>>,
-    meta: web::ReqData<RequestMeta>,
-    body: web::Bytes,
+    state: web::Data<AppState>, InstancePath(id): InstancePath,
+    query: web::Query<HashMap<String, String>>, meta: web::ReqData<RequestMeta>, body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let kind = match query.get("operation_type").map(String::as_str) {
         Some("upgrade") => OperationKind::Upgrade,

@@ -42,15 +42,9 @@ impl Credentials {
         let Some(presented) = presented else {
             return false;
         };
-        let user_ok = presented
-            .user_id()
-            .as_bytes()
-            .ct_eq(self.username.as_bytes());
-        let pass_ok = presented
-            .password()
-            .unwrap_or_default()
-            .as_bytes()
-            .ct_eq(self.password.as_bytes());
+        let user_ok = presented.user_id().as_bytes().ct_eq(self.username.as_bytes());
+        let pass_ok =
+            presented.password().unwrap_or_default().as_bytes().ct_eq(self.password.as_bytes());
         (user_ok & pass_ok).into()
     }
 }
@@ -71,9 +65,7 @@ pub struct RequestMeta {
 impl RequestMeta {
     /// Who calls the use cases for this request.
     pub fn caller(&self) -> crate::service::Caller<'_> {
-        crate::service::Caller {
-            request_id: &self.request_id,
-        }
+        crate::service::Caller { request_id: &self.request_id }
     }
 
     /// Refuses an endpoint that OSB only has from version 2.14 on.
@@ -99,10 +91,7 @@ fn header<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
 
 /// The id tracing-actix-web gave the request (empty if it gave none).
 fn request_id(req: &ServiceRequest) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default()
+    req.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default()
 }
 
 /// When the request started, kept in its extensions for the access line.
@@ -132,10 +121,8 @@ impl RootSpanBuilder for RequestSpan {
         };
         let request = response.request();
         let status = response.status().as_u16();
-        let elapsed = request
-            .extensions()
-            .get::<Started>()
-            .map_or(Duration::ZERO, |s| s.0.elapsed());
+        let elapsed =
+            request.extensions().get::<Started>().map_or(Duration::ZERO, |s| s.0.elapsed());
         if let Some(metrics) = request.app_data::<web::Data<crate::metrics::Metrics>>() {
             let route = request.match_pattern();
             metrics.http_answered(
@@ -146,10 +133,8 @@ impl RootSpanBuilder for RequestSpan {
             );
         }
         let elapsed_ms = elapsed.as_millis() as u64;
-        let identity = request
-            .extensions()
-            .get::<RequestMeta>()
-            .and_then(|m| m.originating_identity.clone());
+        let identity =
+            request.extensions().get::<RequestMeta>().and_then(|m| m.originating_identity.clone());
         tracing::info!(
             status,
             elapsed_ms,
@@ -174,10 +159,7 @@ fn audited_action(request: &actix_web::HttpRequest) -> Option<String> {
         ("PATCH", "/mgmt/service_instances/{instance_id}") => {
             let query = request.query_string();
             return Some(
-                match query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("operation_type="))
-                {
+                match query.split('&').find_map(|kv| kv.strip_prefix("operation_type=")) {
                     Some("upgrade") => "mgmt upgrade".to_string(),
                     Some("recreate") => "mgmt recreate".to_string(),
                     _ => "mgmt operation".to_string(),
@@ -261,8 +243,7 @@ impl ResponseError for Unauthorized {
 /// The basic-auth check of `/v2`, `/mgmt` and `/metrics` (for
 /// `actix_web_httpauth::middleware::HttpAuthentication::with_fn`).
 pub async fn authenticate(
-    req: ServiceRequest,
-    presented: Option<BasicAuth>,
+    req: ServiceRequest, presented: Option<BasicAuth>,
 ) -> Result<ServiceRequest, (Error, ServiceRequest)> {
     let accepted = req
         .app_data::<web::Data<Credentials>>()
@@ -308,20 +289,14 @@ fn parse_originating_identity(value: &str) -> (Option<String>, Option<serde_json
     let platform = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
     let identity = parts
         .next()
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     (platform, identity)
 }
 
 /// Reads the version (when `check_version`) and identity headers into [`RequestMeta`].
 async fn request_meta(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-    check_version: bool,
+    req: ServiceRequest, next: Next<impl MessageBody + 'static>, check_version: bool,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let api_minor = if check_version {
         match parse_api_version(header(&req, "x-broker-api-version")) {
@@ -357,32 +332,28 @@ async fn request_meta(
 
 /// Middleware for `/v2`: API version and identities.
 pub async fn osb_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    req: ServiceRequest, next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     request_meta(req, next, true).await
 }
 
 /// Middleware for `/mgmt` and `/metrics`: identities (no version header).
 pub async fn mgmt_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    req: ServiceRequest, next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     request_meta(req, next, false).await
 }
 
 /// Middleware for every request: echoes `X-Broker-API-Request-Identity`, also on errors.
 pub async fn echo_request_identity(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    req: ServiceRequest, next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let identity = header(&req, REQUEST_IDENTITY)
         .filter(|s| !s.is_empty())
         .and_then(|s| HeaderValue::from_str(s).ok());
     let mut res = next.call(req).await?;
     if let Some(id) = identity {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_IDENTITY), id);
+        res.headers_mut().insert(HeaderName::from_static(REQUEST_IDENTITY), id);
     }
     Ok(res)
 }
@@ -394,10 +365,7 @@ mod tests {
 
     #[test]
     fn version_header_rules() {
-        assert_eq!(
-            parse_api_version(None).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(parse_api_version(None).unwrap_err().status, StatusCode::BAD_REQUEST);
         for bad in ["", "2", "two.13", "3.0", "2.12", "1.17", "2.x"] {
             assert_eq!(
                 parse_api_version(Some(bad)).unwrap_err().status,
@@ -427,17 +395,13 @@ mod tests {
             req = req.insert_header(("Authorization", a));
         }
         let (req, mut payload) = req.to_http_parts();
-        Option::<BasicAuth>::from_request(&req, &mut payload)
-            .await
-            .unwrap()
+        Option::<BasicAuth>::from_request(&req, &mut payload).await.unwrap()
     }
 
     #[actix_web::test]
     async fn only_the_exact_credentials_are_accepted() {
-        let expected = Credentials {
-            username: "admin".into(),
-            password: Redacted("secret".into()),
-        };
+        let expected =
+            Credentials { username: "admin".into(), password: Redacted("secret".into()) };
         let basic = |u: &str, p: &str| {
             format!(
                 "Basic {}",
@@ -453,10 +417,7 @@ mod tests {
             "Bearer abc".to_string(),
             "Basic !!!".to_string(),
         ] {
-            assert!(
-                !expected.accept(presented(Some(&wrong)).await.as_ref()),
-                "{wrong}"
-            );
+            assert!(!expected.accept(presented(Some(&wrong)).await.as_ref()), "{wrong}");
         }
         assert!(!expected.accept(presented(None).await.as_ref()));
     }
@@ -476,9 +437,6 @@ mod tests {
         let response = Unauthorized.error_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response.headers().contains_key("www-authenticate"));
-        assert_eq!(
-            response.head().connection_type(),
-            actix_web::http::ConnectionType::Close
-        );
+        assert_eq!(response.head().connection_type(), actix_web::http::ConnectionType::Close);
     }
 }

@@ -25,21 +25,16 @@ pub struct AppState {
 impl AppState {
     /// Turns a use-case error into the OSB answer to the request `meta` describes.
     pub fn answer<'a>(
-        &'a self,
-        meta: &'a middleware::RequestMeta,
+        &'a self, meta: &'a middleware::RequestMeta,
     ) -> impl Fn(crate::service::ServiceError) -> error::ApiError + 'a {
         move |err| error::answer(&self.broker, &meta.request_id, err)
     }
 
     /// `200 OK` with the JSON of what a use case answered, or the OSB answer to its error.
     pub fn ok_json<T: serde::Serialize>(
-        &self,
-        meta: &middleware::RequestMeta,
-        outcome: crate::service::ServiceResult<T>,
+        &self, meta: &middleware::RequestMeta, outcome: crate::service::ServiceResult<T>,
     ) -> Result<HttpResponse, error::ApiError> {
-        outcome
-            .map(|value| HttpResponse::Ok().json(value))
-            .map_err(self.answer(meta))
+        outcome.map(|value| HttpResponse::Ok().json(value)).map_err(self.answer(meta))
     }
 }
 
@@ -54,14 +49,8 @@ impl CatalogBody {
     /// Serialises `catalog` and hashes it for the `ETag`.
     pub fn new(catalog: &serde_json::Value) -> Self {
         let body = catalog.to_string();
-        let etag = format!(
-            "\"{}\"",
-            &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
-        );
-        Self {
-            body: web::Bytes::from(body),
-            etag,
-        }
+        let etag = format!("\"{}\"", &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]);
+        Self { body: web::Bytes::from(body), etag }
     }
 
     /// The `ETag` header value (quoted).
@@ -71,9 +60,7 @@ impl CatalogBody {
 
     /// Whether an `If-None-Match` value names this catalog.
     fn matches(&self, if_none_match: &str) -> bool {
-        if_none_match
-            .split(',')
-            .any(|t| t.trim() == self.etag || t.trim() == "*")
+        if_none_match.split(',').any(|t| t.trim() == self.etag || t.trim() == "*")
     }
 }
 
@@ -90,9 +77,7 @@ async fn catalog(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| catalog.matches(v));
     if matches {
-        return HttpResponse::NotModified()
-            .insert_header(("ETag", catalog.etag.as_str()))
-            .finish();
+        return HttpResponse::NotModified().insert_header(("ETag", catalog.etag.as_str())).finish();
     }
     HttpResponse::Ok()
         .insert_header(("ETag", catalog.etag.as_str()))
@@ -127,9 +112,7 @@ async fn unknown_endpoint(req: actix_web::HttpRequest) -> Result<HttpResponse, e
 /// `$scope` behind basic auth, then the header checks `$headers` (auth runs first).
 macro_rules! guarded {
     ($scope:expr, $headers:path) => {
-        $scope
-            .wrap(from_fn($headers))
-            .wrap(HttpAuthentication::with_fn(middleware::authenticate))
+        $scope.wrap(from_fn($headers)).wrap(HttpAuthentication::with_fn(middleware::authenticate))
     };
 }
 
@@ -142,14 +125,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/health/live", web::get().to(health))
         .route("/health/ready", web::get().to(ready))
-        .service(guarded!(
-            osb.default_service(unknown()),
-            middleware::osb_headers
-        ))
-        .service(guarded!(
-            mgmt.default_service(unknown()),
-            middleware::mgmt_headers
-        ))
+        .service(guarded!(osb.default_service(unknown()), middleware::osb_headers))
+        .service(guarded!(mgmt.default_service(unknown()), middleware::mgmt_headers))
         .service(guarded!(metrics, middleware::mgmt_headers))
         .default_service(unknown());
 }
@@ -168,17 +145,11 @@ fn osb_routes(cfg: &mut web::ServiceConfig) {
         .route(INSTANCE, web::patch().to(instances::update))
         .route(INSTANCE, web::delete().to(instances::deprovision))
         .route(INSTANCE, web::get().to(instances::fetch))
-        .route(
-            &last_operation(INSTANCE),
-            web::get().to(instances::last_operation),
-        )
+        .route(&last_operation(INSTANCE), web::get().to(instances::last_operation))
         .route(BINDING, web::put().to(bindings::bind))
         .route(BINDING, web::delete().to(bindings::unbind))
         .route(BINDING, web::get().to(bindings::fetch))
-        .route(
-            &last_operation(BINDING),
-            web::get().to(bindings::last_operation),
-        );
+        .route(&last_operation(BINDING), web::get().to(bindings::last_operation));
 }
 
 /// The management routes, under `/mgmt`.
@@ -186,15 +157,9 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
     let of_instance = |tail: &str| format!("{INSTANCE}{tail}");
     cfg.route("/service_instances", web::get().to(mgmt::list_instances))
         .route(INSTANCE, web::patch().to(mgmt::patch_instance))
-        .route(
-            &of_instance("/bindings"),
-            web::get().to(mgmt::list_bindings),
-        )
+        .route(&of_instance("/bindings"), web::get().to(mgmt::list_bindings))
         .route(&of_instance("/operations"), web::get().to(mgmt::history))
-        .route(
-            "/orphan_deployments",
-            web::get().to(mgmt::orphan_deployments),
-        )
+        .route("/orphan_deployments", web::get().to(mgmt::orphan_deployments))
         .route("/metrics", web::get().to(mgmt::metrics))
         .route("/ui", web::get().to(console::fleet))
         .route("/ui/style.css", web::get().to(console::style))

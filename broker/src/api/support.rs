@@ -9,15 +9,11 @@ use std::collections::HashMap;
 
 /// A required, non-empty query parameter.
 pub fn required_query(query: &HashMap<String, String>, key: &str) -> Result<String, ApiError> {
-    query
-        .get(key)
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "the query parameter {key} is missing or empty: it is required"
-            ))
-        })
+    query.get(key).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "the query parameter {key} is missing or empty: it is required"
+        ))
+    })
 }
 
 /// A required query parameter that holds an id under its rule.
@@ -37,10 +33,7 @@ pub fn unbind_query(query: &HashMap<String, String>) -> Result<UnbindRequest, Ap
 
 /// A deprovision's query: the catalog ids as for an unbind, `accepts_incomplete` and `force`.
 pub fn deprovision_query(query: &HashMap<String, String>) -> Result<DeprovisionRequest, ApiError> {
-    let UnbindRequest {
-        service_id,
-        plan_id,
-    } = unbind_query(query)?;
+    let UnbindRequest { service_id, plan_id } = unbind_query(query)?;
     Ok(DeprovisionRequest {
         service_id,
         plan_id,
@@ -57,10 +50,7 @@ pub fn accepts_incomplete(query: &HashMap<String, String>) -> bool {
 
 /// A boolean query parameter, true only for a spelling of true.
 pub fn query_flag(query: &HashMap<String, String>, key: &str) -> bool {
-    matches!(
-        query.get(key).map(String::as_str),
-        Some("true" | "True" | "TRUE" | "t" | "T" | "1")
-    )
+    matches!(query.get(key).map(String::as_str), Some("true" | "True" | "TRUE" | "t" | "T" | "1"))
 }
 
 #[cfg(test)]
@@ -70,23 +60,12 @@ mod tests {
     #[test]
     fn catalog_id_query_parameters_are_required_and_follow_the_rule() {
         let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
-        let message = |query| {
-            unbind_query(&query)
-                .unwrap_err()
-                .description
-                .unwrap_or_default()
-        };
+        let message = |query| unbind_query(&query).unwrap_err().description.unwrap_or_default();
         let query = q(&[("service_id", "s 1"), ("plan_id", "p/1"), ("force", "true")]);
         let unbind = unbind_query(&query).unwrap();
-        assert_eq!(
-            (unbind.service_id.as_str(), unbind.plan_id.as_str()),
-            ("s 1", "p/1")
-        );
+        assert_eq!((unbind.service_id.as_str(), unbind.plan_id.as_str()), ("s 1", "p/1"));
         let deprovision = deprovision_query(&query).unwrap();
         assert_eq!(deprovision.plan_id.as_str(), "p/1");
         assert!(deprovision.force && !deprovision.accepts_incomplete);

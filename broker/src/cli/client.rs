@@ -126,21 +126,13 @@ pub enum Progress {
 fn description(text: &str) -> String {
     serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| {
-            v.get("description")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .and_then(|v| v.get("description").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| text.trim().to_string())
 }
 
 /// The OSB `error` code of an error body (`ConcurrencyError`), if it has one.
 fn error_code(text: &str) -> Option<String> {
-    serde_json::from_str::<Value>(text)
-        .ok()?
-        .get("error")?
-        .as_str()
-        .map(str::to_string)
+    serde_json::from_str::<Value>(text).ok()?.get("error")?.as_str().map(str::to_string)
 }
 
 /// `/mgmt/service_instances`.
@@ -150,10 +142,7 @@ fn mgmt_instances() -> UrlPath {
 
 /// `/v2/service_instances/<id>`.
 fn osb_instance(instance_id: &str) -> UrlPath {
-    UrlPath::root()
-        .segment("v2")
-        .segment("service_instances")
-        .segment(instance_id)
+    UrlPath::root().segment("v2").segment("service_instances").segment(instance_id)
 }
 
 /// `base` without user name and password, for messages.
@@ -167,17 +156,12 @@ fn without_credentials(base: &Url) -> String {
 impl BrokerClient {
     /// A client for the broker at `base_url` with basic-auth credentials.
     pub fn new(base_url: &str, username: &str, password: &str) -> Result<Self, ClientError> {
-        let unusable = |reason: String| ClientError::BrokerUrl {
-            url: base_url.to_string(),
-            reason,
-        };
+        let unusable =
+            |reason: String| ClientError::BrokerUrl { url: base_url.to_string(), reason };
         let parsed =
             Url::parse(base_url.trim_end_matches('/')).map_err(|e| unusable(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(unusable(format!(
-                "'{}' is not http or https",
-                parsed.scheme()
-            )));
+            return Err(unusable(format!("'{}' is not http or https", parsed.scheme())));
         }
         let http = Client::builder()
             .timeout(Duration::from_secs(120))
@@ -204,29 +188,19 @@ impl BrokerClient {
     }
 
     fn osb(&self, method: Method, path: &UrlPath) -> Result<RequestBuilder, ClientError> {
-        Ok(self
-            .request(method, path)?
-            .header("X-Broker-API-Version", API_VERSION))
+        Ok(self.request(method, path)?.header("X-Broker-API-Version", API_VERSION))
     }
 
     fn send(
-        &self,
-        builder: RequestBuilder,
-        path: &UrlPath,
+        &self, builder: RequestBuilder, path: &UrlPath,
     ) -> Result<(StatusCode, String), ClientError> {
-        let url = format!(
-            "{}{}",
-            without_credentials(&self.base_url).trim_end_matches('/'),
-            path.path()
-        );
-        let response = builder.send().map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
-            source,
-        })?;
+        let url =
+            format!("{}{}", without_credentials(&self.base_url).trim_end_matches('/'), path.path());
+        let response = builder
+            .send()
+            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
         let status = response.status();
-        let text = response
-            .text()
-            .map_err(|source| ClientError::Unreachable { url, source })?;
+        let text = response.text().map_err(|source| ClientError::Unreachable { url, source })?;
         if status == StatusCode::UNAUTHORIZED {
             return Err(ClientError::Unauthorized);
         }
@@ -243,10 +217,8 @@ impl BrokerClient {
                 description: description(&text),
             });
         }
-        serde_json::from_str(&text).map_err(|e| ClientError::Body {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Body { path: path.to_string(), detail: e.to_string() })
     }
 
     /// `GET /mgmt/service_instances`.
@@ -256,11 +228,7 @@ impl BrokerClient {
 
     /// `GET /mgmt/orphan_deployments`, as the broker sent it.
     pub fn orphan_deployments(&self) -> Result<Vec<Value>, ClientError> {
-        self.get_json(
-            UrlPath::root()
-                .segment("mgmt")
-                .segment("orphan_deployments"),
-        )
+        self.get_json(UrlPath::root().segment("mgmt").segment("orphan_deployments"))
     }
 
     /// `GET /mgmt/service_instances/{id}/bindings`.
@@ -275,9 +243,7 @@ impl BrokerClient {
 
     /// `PATCH /mgmt/service_instances/{id}?operation_type=...`.
     pub fn start(&self, instance_id: &str, operation_type: &str) -> Result<Started, ClientError> {
-        let path = mgmt_instances()
-            .segment(instance_id)
-            .query("operation_type", operation_type);
+        let path = mgmt_instances().segment(instance_id).query("operation_type", operation_type);
         let (status, text) = self.send(self.request(Method::PATCH, &path)?, &path)?;
         Ok(started(status, &text))
     }
@@ -285,9 +251,7 @@ impl BrokerClient {
     /// `DELETE /v2/service_instances/{id}/service_bindings/{bid}`: true when unbound or
     /// already gone.
     pub fn unbind(
-        &self,
-        instance: &ListedInstance,
-        binding_id: &str,
+        &self, instance: &ListedInstance, binding_id: &str,
     ) -> Result<Result<(), String>, ClientError> {
         let path = osb_instance(&instance.service_instance_id)
             .segment("service_bindings")
@@ -313,9 +277,8 @@ impl BrokerClient {
 
     /// `GET /v2/service_instances/{id}/last_operation?operation=...`.
     pub fn progress(&self, instance_id: &str, operation: &str) -> Result<Progress, ClientError> {
-        let path = osb_instance(instance_id)
-            .segment("last_operation")
-            .query("operation", operation);
+        let path =
+            osb_instance(instance_id).segment("last_operation").query("operation", operation);
         let (status, text) = self.send(self.osb(Method::GET, &path)?, &path)?;
         match status.as_u16() {
             404 | 410 => Ok(Progress::Gone),
@@ -349,11 +312,7 @@ fn started(status: StatusCode, text: &str) -> Started {
     match status.as_u16() {
         202 => serde_json::from_str::<Value>(text)
             .ok()
-            .and_then(|v| {
-                v.get("operation")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .and_then(|v| v.get("operation").and_then(Value::as_str).map(str::to_string))
             .map(Started::Operation)
             .unwrap_or_else(|| {
                 Started::Rejected(202, format!("no operation in the answer: {text}"))
@@ -392,19 +351,14 @@ mod tests {
     ];
 
     fn answer(req: &Recorded) -> Answer {
-        match (
-            req.method.as_str(),
-            req.segments().last().map(String::as_str),
-        ) {
+        match (req.method.as_str(), req.segments().last().map(String::as_str)) {
             ("GET", Some("bindings")) => Answer::json(json!([{"binding_id": "b"}])),
             ("GET", Some("last_operation")) => Answer::json(json!({"state": "succeeded"})),
             ("GET", _) => Answer::json(json!([])),
             ("DELETE", _) if req.segments().len() == 5 => Answer::json(json!({})),
-            _ => Answer {
-                status: 202,
-                location: None,
-                body: json!({"operation": "op"}).to_string(),
-            },
+            _ => {
+                Answer { status: 202, location: None, body: json!({"operation": "op"}).to_string() }
+            }
         }
     }
 
@@ -420,19 +374,10 @@ mod tests {
             };
             let binding = format!("{id}/../../{id}");
             assert_eq!(client.bindings(id).unwrap().len(), 1);
-            assert_eq!(
-                client.start(id, "upgrade").unwrap(),
-                Started::Operation("op".into())
-            );
+            assert_eq!(client.start(id, "upgrade").unwrap(), Started::Operation("op".into()));
             assert_eq!(client.unbind(&instance, &binding).unwrap(), Ok(()));
-            assert_eq!(
-                client.deprovision(&instance).unwrap(),
-                Started::Operation("op".into())
-            );
-            assert_eq!(
-                client.progress(id, "op&operation=other#").unwrap(),
-                Progress::Succeeded
-            );
+            assert_eq!(client.deprovision(&instance).unwrap(), Started::Operation("op".into()));
+            assert_eq!(client.progress(id, "op&operation=other#").unwrap(), Progress::Succeeded);
             let requests = recorder.requests();
             let seen: Vec<_> = requests.iter().map(Recorded::decoded).collect();
             assert_eq!(
@@ -478,15 +423,9 @@ mod tests {
         let recorder = Recorder::start(answer);
         let client = BrokerClient::new(&recorder.base, "admin", "secret").unwrap();
         for id in ["", ".", ".."] {
-            assert!(matches!(
-                client.start(id, "recreate"),
-                Err(ClientError::Path(_))
-            ));
+            assert!(matches!(client.start(id, "recreate"), Err(ClientError::Path(_))));
             assert!(matches!(client.bindings(id), Err(ClientError::Path(_))));
-            assert!(matches!(
-                client.progress(id, "op"),
-                Err(ClientError::Path(_))
-            ));
+            assert!(matches!(client.progress(id, "op"), Err(ClientError::Path(_))));
         }
         assert!(recorder.requests().is_empty());
     }
@@ -508,10 +447,7 @@ mod tests {
     fn a_broker_url_that_cannot_be_called_is_refused() {
         for url in ["not a url", "ftp://broker", "mailto:ops@example.com"] {
             assert!(
-                matches!(
-                    BrokerClient::new(url, "u", "p"),
-                    Err(ClientError::BrokerUrl { .. })
-                ),
+                matches!(BrokerClient::new(url, "u", "p"), Err(ClientError::BrokerUrl { .. })),
                 "{url}"
             );
         }
@@ -523,10 +459,7 @@ mod tests {
         let e = client.instances().unwrap_err();
         let text = e.to_string();
         assert!(matches!(e, ClientError::Unreachable { .. }), "{text}");
-        assert!(
-            text.contains("http://127.0.0.1:1/mgmt/service_instances"),
-            "{text}"
-        );
+        assert!(text.contains("http://127.0.0.1:1/mgmt/service_instances"), "{text}");
         assert!(!text.contains("s3cret"), "{text}");
     }
 

@@ -43,9 +43,7 @@ pub fn delete_all(args: &DeleteAllArgs) -> ExitCode {
 }
 
 fn delete_one(
-    client: &BrokerClient,
-    args: &DeleteAllArgs,
-    instance: &ListedInstance,
+    client: &BrokerClient, args: &DeleteAllArgs, instance: &ListedInstance,
 ) -> Result<(), String> {
     let id = &instance.service_instance_id;
     let bindings = client.bindings(id).map_err(|e| e.to_string())?;

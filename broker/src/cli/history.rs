@@ -22,11 +22,7 @@ pub struct HistoryArgs {
 
 /// Prints the history; exits non-zero when the broker cannot answer.
 pub fn history(args: &HistoryArgs) -> ExitCode {
-    let entries = match args
-        .connection
-        .client()
-        .and_then(|c| c.history(&args.instance))
-    {
+    let entries = match args.connection.client().and_then(|c| c.history(&args.instance)) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("history: {e}");
@@ -34,10 +30,7 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
         }
     };
     if args.format == "json" {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into())
-        );
+        println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into()));
     } else {
         print!("{}", timeline(&entries));
     }
@@ -127,10 +120,7 @@ mod tests {
             text.starts_with("2026-12-02T00:00:00.000Z  create (operation op-1): failed\n"),
             "{text}"
         );
-        assert!(
-            text.contains("    t3  credhub PUT /api/v1/data -> 503 (2 ms)\n"),
-            "{text}"
-        );
+        assert!(text.contains("    t3  credhub PUT /api/v1/data -> 503 (2 ms)\n"), "{text}");
         assert!(
             text.contains(
                 "    t1  adapter generate-manifest exit_0 (12 ms)\n      stderr: log line\n"
@@ -138,14 +128,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("    t2  task 3 deploy submitted\n"), "{text}");
-        assert!(
-            text.contains("    t3  director GET /tasks/3 -> 200 (1 ms)\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("    t4  failed: director task 3 ended in state error\n"),
-            "{text}"
-        );
+        assert!(text.contains("    t3  director GET /tasks/3 -> 200 (1 ms)\n"), "{text}");
+        assert!(text.contains("    t4  failed: director task 3 ended in state error\n"), "{text}");
         assert_eq!(timeline(&[]), "no history\n");
     }
 }

@@ -15,17 +15,10 @@ struct Kind {
     past: &'static str,
 }
 
-const UPGRADE: Kind = Kind {
-    command: "upgrade-all",
-    operation_type: "upgrade",
-    past: "upgraded",
-};
+const UPGRADE: Kind = Kind { command: "upgrade-all", operation_type: "upgrade", past: "upgraded" };
 
-const RECREATE: Kind = Kind {
-    command: "recreate-all",
-    operation_type: "recreate",
-    past: "recreated",
-};
+const RECREATE: Kind =
+    Kind { command: "recreate-all", operation_type: "recreate", past: "recreated" };
 
 /// How one instance ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +50,8 @@ fn run(args: &IterateArgs, kind: Kind) -> ExitCode {
         args.canaries.min(instances.len()),
         args.max_in_flight
     );
-    let mut queue: VecDeque<String> = instances
-        .into_iter()
-        .map(|i| i.service_instance_id)
-        .collect();
+    let mut queue: VecDeque<String> =
+        instances.into_iter().map(|i| i.service_instance_id).collect();
     let mut results: Vec<(String, Outcome)> = Vec::new();
 
     let mut canaries_done = 0;
@@ -122,17 +113,12 @@ fn process(client: &BrokerClient, args: &IterateArgs, kind: Kind, id: &str) -> O
                 std::thread::sleep(seconds(args.retry_interval));
             }
             Ok(Started::Busy(why)) => {
-                println!(
-                    "[{id}] busy: gave up after {} attempt(s): {why}",
-                    args.attempts
-                );
+                println!("[{id}] busy: gave up after {} attempt(s): {why}", args.attempts);
                 return Outcome::Busy;
             }
             Ok(Started::Rejected(status, why)) => {
-                let why = format!(
-                    "the broker refused the {} ({status}): {why}",
-                    kind.operation_type
-                );
+                let why =
+                    format!("the broker refused the {} ({status}): {why}", kind.operation_type);
                 println!("[{id}] failed: {why}");
                 return Outcome::Failed(why);
             }
@@ -142,10 +128,7 @@ fn process(client: &BrokerClient, args: &IterateArgs, kind: Kind, id: &str) -> O
             }
         }
     };
-    println!(
-        "[{id}] {} started (operation {operation})",
-        kind.operation_type
-    );
+    println!("[{id}] {} started (operation {operation})", kind.operation_type);
     let mut errors = 0;
     loop {
         std::thread::sleep(seconds(args.polling_interval));
@@ -179,11 +162,7 @@ fn process(client: &BrokerClient, args: &IterateArgs, kind: Kind, id: &str) -> O
 /// was not processed.
 fn report(kind: Kind, results: &[(String, Outcome)], not_processed: usize) -> ExitCode {
     let ids = |want: fn(&Outcome) -> bool| -> Vec<&str> {
-        results
-            .iter()
-            .filter(|(_, o)| want(o))
-            .map(|(id, _)| id.as_str())
-            .collect()
+        results.iter().filter(|(_, o)| want(o)).map(|(id, _)| id.as_str()).collect()
     };
     let succeeded = ids(|o| *o == Outcome::Succeeded);
     let failed = ids(|o| matches!(o, Outcome::Failed(_)));
@@ -205,12 +184,7 @@ fn report(kind: Kind, results: &[(String, Outcome)], not_processed: usize) -> Ex
         return ExitCode::SUCCESS;
     }
     if !failed.is_empty() {
-        eprintln!(
-            "{}: {} failed for: {}",
-            kind.command,
-            kind.operation_type,
-            failed.join(", ")
-        );
+        eprintln!("{}: {} failed for: {}", kind.command, kind.operation_type, failed.join(", "));
     }
     if !busy.is_empty() {
         eprintln!(

@@ -54,12 +54,9 @@ impl ConnectionArgs {
     /// A client and the broker's live instances; on failure the error is printed after
     /// `command` and `None` returned.
     fn client_and_instances(
-        &self,
-        command: &str,
+        &self, command: &str,
     ) -> Option<(BrokerClient, Vec<client::ListedInstance>)> {
-        let listed = self
-            .client()
-            .and_then(|client| client.instances().map(|l| (client, l)));
+        let listed = self.client().and_then(|client| client.instances().map(|l| (client, l)));
         listed.map_err(|e| eprintln!("{command}: {e}")).ok()
     }
 }
@@ -115,10 +112,7 @@ pub fn orphan_deployments(args: &ConnectionArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "{}",
-        serde_json::to_string(&orphans).unwrap_or_else(|_| "[]".into())
-    );
+    println!("{}", serde_json::to_string(&orphans).unwrap_or_else(|_| "[]".into()));
     if orphans.is_empty() {
         ExitCode::SUCCESS
     } else {

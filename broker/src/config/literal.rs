@@ -57,10 +57,7 @@ const INSTANCE_GROUP: Shape = Shape::Fields(&[
     ("networks", TEXT_LIST),
     ("azs", TEXT_LIST),
     ("lifecycle", TEXT),
-    (
-        "migrated_from",
-        Shape::Items(&Shape::Fields(&[("name", TEXT)])),
-    ),
+    ("migrated_from", Shape::Items(&Shape::Fields(&[("name", TEXT)]))),
 ]);
 
 const ERRANDS: Shape = Shape::Items(&Shape::Fields(&[("name", TEXT), ("instances", TEXT_LIST)]));
@@ -87,10 +84,7 @@ const PLAN: Shape = Shape::Fields(&[
             ("initial_deploy_az_update_strategy", TEXT),
         ]),
     ),
-    (
-        "lifecycle_errands",
-        Shape::Fields(&[("post_deploy", ERRANDS), ("pre_delete", ERRANDS)]),
-    ),
+    ("lifecycle_errands", Shape::Fields(&[("post_deploy", ERRANDS), ("pre_delete", ERRANDS)])),
     ("maintenance_info", MAINTENANCE_INFO),
     (
         "binding_with_dns",
@@ -119,10 +113,7 @@ const SERVICE_CATALOG: Shape = Shape::Fields(&[
             ("support_url", TEXT),
         ]),
     ),
-    (
-        "dashboard_client",
-        Shape::Fields(&[("id", TEXT), ("secret", TEXT), ("redirect_uri", TEXT)]),
-    ),
+    ("dashboard_client", Shape::Fields(&[("id", TEXT), ("secret", TEXT), ("redirect_uri", TEXT)])),
     ("maintenance_info", MAINTENANCE_INFO),
     ("plans", Shape::Items(&PLAN)),
 ]);
@@ -133,10 +124,7 @@ const BOSH: Shape = Shape::Fields(&[
     (
         "authentication",
         Shape::Fields(&[
-            (
-                "basic",
-                Shape::Fields(&[("username", TEXT), ("password", TEXT)]),
-            ),
+            ("basic", Shape::Fields(&[("username", TEXT), ("password", TEXT)])),
             (
                 "uaa",
                 Shape::Fields(&[
@@ -158,10 +146,7 @@ const GO_STRINGS: Shape = Shape::Fields(&[
         Shape::Fields(&[
             ("username", TEXT),
             ("password", TEXT),
-            (
-                "tls",
-                Shape::Fields(&[("cert_file", TEXT), ("key_file", TEXT)]),
-            ),
+            ("tls", Shape::Fields(&[("cert_file", TEXT), ("key_file", TEXT)])),
         ]),
     ),
     ("bosh", BOSH),
@@ -208,34 +193,21 @@ pub(super) fn keep_literal_text(text: &str, value: &mut Value) -> Vec<String> {
     let literals = collect(text).ok();
     let mut warnings = Vec::new();
     let mut path = Vec::new();
-    rewrite(
-        value,
-        &GO_STRINGS,
-        &mut path,
-        literals.as_ref(),
-        &mut warnings,
-    );
+    rewrite(value, &GO_STRINGS, &mut path, literals.as_ref(), &mut warnings);
     warnings
 }
 
 /// Reads `text` and returns the literal text of every scalar at a [`GO_STRINGS`] key.
 fn collect(text: &str) -> Result<HashMap<Vec<Step>, String>, serde_yaml::Error> {
     let mut found = HashMap::new();
-    Walk {
-        shape: &GO_STRINGS,
-        path: Vec::new(),
-        found: &mut found,
-    }
-    .deserialize(serde_yaml::Deserializer::from_str(text))?;
+    Walk { shape: &GO_STRINGS, path: Vec::new(), found: &mut found }
+        .deserialize(serde_yaml::Deserializer::from_str(text))?;
     Ok(found)
 }
 
 fn rewrite(
-    value: &mut Value,
-    shape: &Shape,
-    path: &mut Vec<Step>,
-    literals: Option<&HashMap<Vec<Step>, String>>,
-    warnings: &mut Vec<String>,
+    value: &mut Value, shape: &Shape, path: &mut Vec<Step>,
+    literals: Option<&HashMap<Vec<Step>, String>>, warnings: &mut Vec<String>,
 ) {
     match (shape, value) {
         (Shape::Text, value @ (Value::Number(_) | Value::Bool(_))) => {
@@ -330,10 +302,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key_seed(KeyName)? {
             let child = match (self.shape, key.as_deref()) {
-                (Shape::Fields(fields), Some(name)) => fields
-                    .iter()
-                    .find(|(field, _)| *field == name)
-                    .map(|(_, shape)| shape),
+                (Shape::Fields(fields), Some(name)) => {
+                    fields.iter().find(|(field, _)| *field == name).map(|(_, shape)| shape)
+                }
                 (Shape::Values(shape), Some(_)) => Some(*shape),
                 _ => None,
             };
@@ -341,11 +312,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 (Some(shape), Some(name)) => {
                     let mut path = self.path.clone();
                     path.push(Step::Key(name));
-                    map.next_value_seed(Walk {
-                        shape,
-                        path,
-                        found: &mut *self.found,
-                    })?;
+                    map.next_value_seed(Walk { shape, path, found: &mut *self.found })?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -363,11 +330,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         loop {
             let mut path = self.path.clone();
             path.push(Step::Index(index));
-            let walk = Walk {
-                shape,
-                path,
-                found: &mut *self.found,
-            };
+            let walk = Walk { shape, path, found: &mut *self.found };
             if seq.next_element_seed(walk)?.is_none() {
                 return Ok(());
             }

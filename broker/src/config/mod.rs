@@ -109,40 +109,23 @@ impl EnvOverrides {
 pub fn load(path: Option<&Path>, env: &EnvOverrides) -> Result<LoadedConfig, ConfigError> {
     let (text, origin) = match path {
         Some(p) => (
-            std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.to_path_buf(),
-                source,
-            })?,
+            std::fs::read_to_string(p)
+                .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?,
             p.display().to_string(),
         ),
-        None => (
-            DEFAULT_CONFIG_YAML.to_string(),
-            "(embedded default)".to_string(),
-        ),
+        None => (DEFAULT_CONFIG_YAML.to_string(), "(embedded default)".to_string()),
     };
-    let base_dir = path
-        .and_then(|p| p.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    load_str(&text, &origin, path.is_none(), &base_dir, env, &|name| {
-        std::env::var(name).ok()
-    })
+    let base_dir = path.and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_default();
+    load_str(&text, &origin, path.is_none(), &base_dir, env, &|name| std::env::var(name).ok())
 }
 
 /// Loads a configuration from YAML text. `lookup_env` resolves `${NAME}` references.
 pub fn load_str(
-    text: &str,
-    origin: &str,
-    is_embedded_default: bool,
-    base_dir: &Path,
-    env: &EnvOverrides,
+    text: &str, origin: &str, is_embedded_default: bool, base_dir: &Path, env: &EnvOverrides,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let mut value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: e.to_string() })?;
     if value.is_null() {
         value = serde_yaml::Value::Mapping(Default::default());
     }
@@ -152,10 +135,7 @@ pub fn load_str(
     validate::substitute_env(&mut value, "", lookup_env, &mut problems);
     validate::apply_overrides(&mut value, env, &mut problems);
     if !problems.is_empty() {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_string(),
-            problems,
-        });
+        return Err(ConfigError::Invalid { origin: origin.to_string(), problems });
     }
 
     let raw: RawConfig = {
@@ -173,23 +153,13 @@ pub fn load_str(
         }
         parsed
     };
-    let config = validate::validate(
-        raw,
-        base_dir,
-        is_embedded_default,
-        &mut problems,
-        &mut warnings,
-    );
+    let config =
+        validate::validate(raw, base_dir, is_embedded_default, &mut problems, &mut warnings);
     match config {
-        Some(config) if problems.is_empty() => Ok(LoadedConfig {
-            config,
-            warnings,
-            is_embedded_default,
-        }),
-        _ => Err(ConfigError::Invalid {
-            origin: origin.to_string(),
-            problems,
-        }),
+        Some(config) if problems.is_empty() => {
+            Ok(LoadedConfig { config, warnings, is_embedded_default })
+        }
+        _ => Err(ConfigError::Invalid { origin: origin.to_string(), problems }),
     }
 }
 

@@ -208,11 +208,7 @@ pub struct RawServer<A> {
 
 impl<A> Default for RawServer<A> {
     fn default() -> Self {
-        Self {
-            url: String::new(),
-            root_ca_cert: None,
-            authentication: None,
-        }
+        Self { url: String::new(), root_ca_cert: None, authentication: None }
     }
 }
 
@@ -628,7 +624,6 @@ impl Config {
 
     /// The name of the plan with this id; the id itself when the plan left the catalog.
     pub fn plan_name(&self, plan_id: &PlanId) -> String {
-        self.plan(plan_id)
-            .map_or_else(|| plan_id.to_string(), |p| p.name.clone())
+        self.plan(plan_id).map_or_else(|| plan_id.to_string(), |p| p.name.clone())
     }
 }

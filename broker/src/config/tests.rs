@@ -4,14 +4,10 @@ use super::*;
 use std::path::Path;
 
 fn load_text(
-    text: &str,
-    env: &EnvOverrides,
-    vars: &[(&str, &str)],
+    text: &str, env: &EnvOverrides, vars: &[(&str, &str)],
 ) -> Result<LoadedConfig, ConfigError> {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let vars: Vec<(String, String)> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     load_str(text, "test.yml", false, Path::new(""), env, &|name| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })
@@ -104,18 +100,9 @@ fn embedded_default_is_valid_and_warns_about_default_credentials() {
     assert_eq!(loaded.config.broker.username, "admin");
     assert_eq!(loaded.config.broker.password, "password");
     assert!(loaded.config.broker.default_credentials);
-    assert_eq!(
-        loaded.config.adapter.command,
-        AdapterCommand::BuiltinExample
-    );
-    assert!(loaded
-        .warnings
-        .iter()
-        .any(|w| w.contains("default credentials")));
-    assert!(matches!(
-        loaded.config.director,
-        DirectorSettings::Simulated { .. }
-    ));
+    assert_eq!(loaded.config.adapter.command, AdapterCommand::BuiltinExample);
+    assert!(loaded.warnings.iter().any(|w| w.contains("default credentials")));
+    assert!(matches!(loaded.config.director, DirectorSettings::Simulated { .. }));
 }
 
 #[test]
@@ -138,22 +125,14 @@ fn overrides_replace_host_port_and_credentials() {
 
 #[test]
 fn bad_port_override_is_reported() {
-    let env = EnvOverrides {
-        port: Some("eighty".into()),
-        ..Default::default()
-    };
+    let env = EnvOverrides { port: Some("eighty".into()), ..Default::default() };
     let p = problems(load_text(VALID, &env, &[("BROKER_PW", "x")]).unwrap_err());
     assert_eq!(p[0].key, "BROKER_PORT");
 }
 
 #[test]
 fn secrets_come_from_the_environment() {
-    let loaded = load_text(
-        VALID,
-        &EnvOverrides::default(),
-        &[("BROKER_PW", "from-env")],
-    )
-    .unwrap();
+    let loaded = load_text(VALID, &EnvOverrides::default(), &[("BROKER_PW", "from-env")]).unwrap();
     assert_eq!(loaded.config.broker.password, "from-env");
     let p = problems(load_text(VALID, &EnvOverrides::default(), &[]).unwrap_err());
     assert_eq!(p[0].key, "broker.password");
@@ -241,12 +220,7 @@ fn catalog_ids_are_parsed_at_load_and_a_bad_one_names_its_key() {
             "service_catalog.id",
             "the service id holds the character '\\t' at position 1",
         ),
-        (
-            "id: svc",
-            "id: \"\"",
-            "service_catalog.id",
-            "the service id is empty",
-        ),
+        ("id: svc", "id: \"\"", "service_catalog.id", "the service id is empty"),
     ] {
         let message = parse_error(&VALID.replace(from, to));
         assert_eq!(message, format!("at key {key}: {why}: use {rule}"));
@@ -274,11 +248,7 @@ fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
         "  - plan_id: p1\n    name: other\n    description: d\n    instance_groups: [{name: g, vm_type: s, instances: 1, networks: [n], azs: [z]}]\n    lifecycle_errands: {post_deploy: [{name: smoke, instances: [\"a/b/c\"]}]}\n  - plan_id: p1\n",
     );
     let p = problems(load_with_password(&text).unwrap_err());
-    assert!(
-        p.iter()
-            .any(|p| p.key == "service_catalog.plans[1].plan_id"),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.key == "service_catalog.plans[1].plan_id"), "{p:?}");
     assert!(p.iter().any(|p| p.message.contains("'a/b/c'")), "{p:?}");
 }
 
@@ -286,10 +256,7 @@ fn duplicate_plan_ids_and_bad_errand_instances_are_rejected() {
 fn legacy_use_stdin_flag_is_honoured() {
     let text = VALID
         .replace("broker: {", "broker: {use_stdin: false, ")
-        .replace(
-            "service_adapter: {",
-            "service_adapter: {allow_secrets_on_argv: true, ",
-        );
+        .replace("service_adapter: {", "service_adapter: {allow_secrets_on_argv: true, ");
     let loaded = load_with_password(&text).unwrap();
     assert!(!loaded.config.adapter.use_stdin);
 }
@@ -312,16 +279,10 @@ fn legacy_argv_mode_is_refused_without_allow_secrets_on_argv() {
     }
     // An explicit false is not an opt-in.
     let p = problems(
-        with_settings(
-            "service_adapter",
-            "use_stdin: false, allow_secrets_on_argv: false",
-        )
-        .unwrap_err(),
+        with_settings("service_adapter", "use_stdin: false, allow_secrets_on_argv: false")
+            .unwrap_err(),
     );
-    assert!(
-        p.iter().any(|p| p.key == "service_adapter.use_stdin"),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.key == "service_adapter.use_stdin"), "{p:?}");
 }
 
 #[test]
@@ -332,26 +293,16 @@ fn legacy_argv_mode_with_allow_secrets_on_argv_loads_with_a_warning() {
     ));
     assert!(!loaded.config.adapter.use_stdin);
     let warning = warning(&loaded, "legacy argv mode");
-    assert!(
-        warning.starts_with("service_adapter.use_stdin is false"),
-        "{warning}"
-    );
+    assert!(warning.starts_with("service_adapter.use_stdin is false"), "{warning}");
     assert!(warning.contains("`ps`"), "{warning}");
     assert!(warning.contains("credentials"), "{warning}");
 }
 
 #[test]
 fn allow_secrets_on_argv_with_stdin_mode_warns_that_it_has_no_effect() {
-    let loaded = loaded_ok(with_settings(
-        "service_adapter",
-        "allow_secrets_on_argv: true",
-    ));
+    let loaded = loaded_ok(with_settings("service_adapter", "allow_secrets_on_argv: true"));
     assert!(loaded.config.adapter.use_stdin);
-    assert_warns(
-        &loaded,
-        "service_adapter.allow_secrets_on_argv has no effect",
-        true,
-    );
+    assert_warns(&loaded, "service_adapter.allow_secrets_on_argv has no effect", true);
     assert_warns(&loaded, "legacy argv mode", false);
 }
 
@@ -363,10 +314,7 @@ fn with_bosh(bosh: &str) -> Result<LoadedConfig, ConfigError> {
 
 /// A self-signed CA certificate, as PEM.
 fn test_ca() -> String {
-    rcgen::generate_simple_self_signed(vec!["bosh-ca".to_string()])
-        .unwrap()
-        .cert
-        .pem()
+    rcgen::generate_simple_self_signed(vec!["bosh-ca".to_string()]).unwrap().cert.pem()
 }
 
 #[test]
@@ -381,10 +329,7 @@ fn bosh_uaa_and_basic_authentication_are_typed() {
     assert_eq!(bosh.url, "https://10.0.0.6:25555");
     assert_eq!(
         bosh.auth,
-        BoshAuth::Uaa {
-            client_id: "broker".into(),
-            client_secret: "s3cret".into()
-        }
+        BoshAuth::Uaa { client_id: "broker".into(), client_secret: "s3cret".into() }
     );
     assert!(!format!("{:?}", bosh.auth).contains("s3cret"));
     let loaded = with_bosh(&format!(
@@ -396,11 +341,7 @@ fn bosh_uaa_and_basic_authentication_are_typed() {
         panic!("expected a bosh director");
     };
     assert_eq!(bosh.auth.mode(), "basic");
-    assert!(bosh
-        .root_ca_cert
-        .as_deref()
-        .unwrap()
-        .starts_with("-----BEGIN"));
+    assert!(bosh.root_ca_cert.as_deref().unwrap().starts_with("-----BEGIN"));
 }
 
 #[test]
@@ -444,10 +385,7 @@ fn bosh_problems_use_the_go_broker_messages_and_name_the_key() {
     ];
     for (bosh, key, message) in cases {
         let p = problems(with_bosh(bosh).unwrap_err());
-        assert!(
-            p.iter().any(|p| p.key == key && p.message == message),
-            "{bosh}: {p:?}"
-        );
+        assert!(p.iter().any(|p| p.key == key && p.message == message), "{bosh}: {p:?}");
     }
 }
 
@@ -468,8 +406,7 @@ fn bosh_root_ca_cert_must_be_pem() {
             .unwrap_err(),
         );
         assert!(
-            p.iter()
-                .any(|p| p.key == "bosh.root_ca_cert" && p.message.contains("PEM")),
+            p.iter().any(|p| p.key == "bosh.root_ca_cert" && p.message.contains("PEM")),
             "{bad}: {p:?}"
         );
     }
@@ -603,10 +540,7 @@ fn go_shaped_config_with_stemcells_list_loads_and_reports_exact_versions() {
     let mi = plan.maintenance_info.as_ref().unwrap();
     assert_eq!(mi.public.get("edition").map(String::as_str), Some("7.0"));
     // Free-form plan properties keep their YAML types, as in the Go broker.
-    assert_eq!(
-        plan.properties.get("max_clients"),
-        Some(&serde_json::json!(10))
-    );
+    assert_eq!(plan.properties.get("max_clients"), Some(&serde_json::json!(10)));
     assert_eq!(plan.properties.get("ratio"), Some(&serde_json::json!(0.5)));
     // cf: and service_instances_api: load; they are reported as having no effect.
     for key in ["config key cf ", "config key service_instances_api "] {
@@ -632,10 +566,7 @@ fn unquoted_versions_keep_hex_exponent_and_signed_literals() {
     for literal in ["0x1F", "1e3", "+12", "012", "3.0", "true"] {
         let text = VALID.replace("version: 1.0.0", &format!("version: {literal}"));
         let loaded = load_with_password(&text).unwrap_or_else(|e| panic!("{literal}: {e}"));
-        assert_eq!(
-            loaded.config.service_deployment.releases[0].version,
-            literal
-        );
+        assert_eq!(loaded.config.service_deployment.releases[0].version, literal);
     }
 }
 
@@ -657,15 +588,8 @@ fn unknown_keys_still_warn_in_a_go_shaped_config() {
         "      version: 621.10\n",
         "      version: 621.10\n      sha1: abc\n",
     ));
-    assert_warns(
-        &loaded,
-        "unknown config key service_deployment.releases.0.sha1 ",
-        true,
-    );
-    assert_eq!(
-        loaded.config.service_deployment.releases[0].version,
-        "621.10"
-    );
+    assert_warns(&loaded, "unknown config key service_deployment.releases.0.sha1 ", true);
+    assert_eq!(loaded.config.service_deployment.releases[0].version, "621.10");
 }
 
 #[test]
@@ -695,11 +619,8 @@ fn a_wrong_or_null_version_next_to_unquoted_versions_is_reported_at_its_own_key(
 /// when it is set to that; each value of `refused` is a problem at the key whose message
 /// names the value and says `why`; a word is a parse error at the key.
 fn check_broker_count(
-    key: &str,
-    read: fn(&BrokerSettings) -> usize,
-    (default, taken): (usize, usize),
-    refused: &[&str],
-    why: &str,
+    key: &str, read: fn(&BrokerSettings) -> usize, (default, taken): (usize, usize),
+    refused: &[&str], why: &str,
 ) {
     let loaded = load_with_password(VALID).unwrap();
     assert_eq!(read(&loaded.config.broker), default, "{key} by default");
@@ -736,10 +657,7 @@ fn the_log_format_is_text_or_json() {
     assert_eq!(loaded.config.logging.format, LogFormat::Json);
     let bad = format!("{VALID}\nlogging: {{format: xml}}\n");
     let err = load_with_password(&bad).unwrap_err().to_string();
-    assert!(
-        err.contains("logging.format") && err.contains("text or json"),
-        "{err}"
-    );
+    assert!(err.contains("logging.format") && err.contains("text or json"), "{err}");
 }
 
 #[test]
@@ -750,10 +668,7 @@ fn a_bare_relative_path_stays_next_to_the_config() {
         ("", "bin/adapter", "bin/adapter"),
         ("conf", "/abs/adapter", "/abs/adapter"),
     ] {
-        assert_eq!(
-            super::validate::resolve_for_tests(Path::new(dir), path),
-            Path::new(resolved)
-        );
+        assert_eq!(super::validate::resolve_for_tests(Path::new(dir), path), Path::new(resolved));
     }
 }
 
@@ -801,11 +716,7 @@ fn bosh_with_secure(on: bool, extra: &str) -> Result<LoadedConfig, ConfigError> 
     if on {
         text = secure(&text);
     }
-    load_text(
-        &text,
-        &EnvOverrides::default(),
-        &[("BROKER_PW", "x"), ("CH_SECRET", "from-env")],
-    )
+    load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "x"), ("CH_SECRET", "from-env")])
 }
 
 fn bosh_with(extra: &str) -> Result<LoadedConfig, ConfigError> {
@@ -820,17 +731,11 @@ fn credhub_sections_become_typed_settings_with_secrets_from_the_environment() {
     )));
     let bosh = loaded.config.bosh_credhub.as_ref().unwrap();
     assert_eq!(bosh.url, "https://credhub:8844");
-    assert_eq!(
-        (bosh.client_id.as_str(), bosh.client_secret.as_str()),
-        ("odb", "from-env")
-    );
+    assert_eq!((bosh.client_id.as_str(), bosh.client_secret.as_str()), ("odb", "from-env"));
     assert_eq!(bosh.ca_certs.len(), 1);
     assert!(!format!("{bosh:?}").contains("from-env"));
     let runtime = loaded.config.credhub.as_ref().unwrap();
-    assert_eq!(
-        (runtime.section, runtime.url.as_str()),
-        ("credhub", "https://runtime:8844")
-    );
+    assert_eq!((runtime.section, runtime.url.as_str()), ("credhub", "https://runtime:8844"));
     assert!(loaded.config.broker.enable_secure_manifests);
     assert_warns(&loaded, "credhub", false);
 }
@@ -866,8 +771,7 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
     let text = secure(&format!("{VALID}{credhub}"));
     let p = problems(load_with_password(&text).unwrap_err());
     assert!(
-        p.iter()
-            .any(|p| p.key == "bosh_credhub" && p.message.contains("simulated_director")),
+        p.iter().any(|p| p.key == "bosh_credhub" && p.message.contains("simulated_director")),
         "{p:?}"
     );
     let argv = secure(&format!("{VALID}{credhub}"))
@@ -877,10 +781,7 @@ fn each_secure_manifest_combination_that_cannot_work_is_explained() {
             "service_adapter: {path: /bin/sh, timeout_seconds: 3, use_stdin: false, allow_secrets_on_argv: true}",
         );
     let p = problems(load_with_password(&argv).unwrap_err());
-    assert!(
-        bosh_with_secure(true, credhub).is_ok(),
-        "the same with stdin loads"
-    );
+    assert!(bosh_with_secure(true, credhub).is_ok(), "the same with stdin loads");
     assert!(
         p.iter()
             .any(|p| p.key == "broker.enable_secure_manifests"
@@ -911,14 +812,7 @@ fn with_encryption(encryption: &str) -> String {
 fn encryption_problems(encryption: &str, vars: &[(&str, &str)]) -> Vec<ConfigProblem> {
     let mut vars = vars.to_vec();
     vars.push(("BROKER_PW", "pw"));
-    problems(
-        load_text(
-            &with_encryption(encryption),
-            &EnvOverrides::default(),
-            &vars,
-        )
-        .unwrap_err(),
-    )
+    problems(load_text(&with_encryption(encryption), &EnvOverrides::default(), &vars).unwrap_err())
 }
 
 #[test]
@@ -932,12 +826,9 @@ fn encryption_keys_load_with_secrets_from_the_environment() {
     let text = with_encryption(&format!(
         "{{keys: [{{label: old, secret: '{KEY_A}'}}, {{label: new, secret: '${{ODB_KEY_NEW}}', primary: true}}]}}"
     ));
-    let loaded = load_text(
-        &text,
-        &EnvOverrides::default(),
-        &[("BROKER_PW", "pw"), ("ODB_KEY_NEW", KEY_B)],
-    )
-    .unwrap();
+    let loaded =
+        load_text(&text, &EnvOverrides::default(), &[("BROKER_PW", "pw"), ("ODB_KEY_NEW", KEY_B)])
+            .unwrap();
     let keys = loaded.config.encryption.as_ref().expect("keys configured");
     assert_eq!(keys.primary(), "new");
     let labels: Vec<&str> = keys.keys().iter().map(|k| k.label.as_str()).collect();
@@ -972,10 +863,7 @@ fn bad_encryption_keys_are_named_by_their_key_path_without_the_secret() {
     assert!(found[2].message.contains("at least 32"), "{}", found[2]);
     for p in &found {
         let text = p.to_string();
-        assert!(
-            !text.contains(short) && !text.contains(KEY_A) && !text.contains(KEY_B),
-            "{text}"
-        );
+        assert!(!text.contains(short) && !text.contains(KEY_A) && !text.contains(KEY_B), "{text}");
     }
 }
 
@@ -998,10 +886,8 @@ fn exactly_one_encryption_key_is_primary() {
 
 #[test]
 fn an_encryption_secret_from_an_unset_variable_names_the_key() {
-    let found = encryption_problems(
-        "{keys: [{label: a, secret: '${ODB_KEY_UNSET}', primary: true}]}",
-        &[],
-    );
+    let found =
+        encryption_problems("{keys: [{label: a, secret: '${ODB_KEY_UNSET}', primary: true}]}", &[]);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].key, "database.encryption.keys[0].secret");
     assert!(found[0].message.contains("ODB_KEY_UNSET"), "{}", found[0]);

@@ -26,11 +26,7 @@ fn default_http_workers() -> usize {
 /// A whole number in `1..=max` for `key`, `default` when the key is left out; otherwise a
 /// problem that names the key, the value and the range.
 fn bounded_count(
-    problems: &mut Vec<ConfigProblem>,
-    key: &str,
-    value: Option<i64>,
-    default: usize,
-    max: usize,
+    problems: &mut Vec<ConfigProblem>, key: &str, value: Option<i64>, default: usize, max: usize,
     what: &str,
 ) -> Option<usize> {
     let Some(n) = value else {
@@ -52,10 +48,7 @@ fn bounded_count(
 }
 
 fn problem(problems: &mut Vec<ConfigProblem>, key: impl Into<String>, message: impl Into<String>) {
-    problems.push(ConfigProblem {
-        key: key.into(),
-        message: message.into(),
-    });
+    problems.push(ConfigProblem { key: key.into(), message: message.into() });
 }
 
 /// Adds a problem at `<key>.<field>` for each check that fails, in order:
@@ -71,10 +64,7 @@ fn check_fields(problems: &mut Vec<ConfigProblem>, key: &str, checks: &[(&str, b
 /// Checks the list at `key`: a problem when it is empty (`when_empty` says what to list),
 /// then the checks `checks` gives for each entry, at `<key>[i]`.
 fn check_list<T, const N: usize>(
-    problems: &mut Vec<ConfigProblem>,
-    key: &str,
-    items: &[T],
-    when_empty: &str,
+    problems: &mut Vec<ConfigProblem>, key: &str, items: &[T], when_empty: &str,
     checks: impl Fn(&T) -> [(&'static str, bool, &'static str); N],
 ) {
     if items.is_empty() {
@@ -87,9 +77,7 @@ fn check_list<T, const N: usize>(
 
 /// Replaces every string value of the form `${NAME}` with the environment variable `NAME`.
 pub(super) fn substitute_env(
-    value: &mut Value,
-    key: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
+    value: &mut Value, key: &str, lookup: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<ConfigProblem>,
 ) {
     match value {
@@ -108,11 +96,7 @@ pub(super) fn substitute_env(
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 let name = k.as_str().map(str::to_string).unwrap_or_default();
-                let child = if key.is_empty() {
-                    name
-                } else {
-                    format!("{key}.{name}")
-                };
+                let child = if key.is_empty() { name } else { format!("{key}.{name}") };
                 substitute_env(v, &child, lookup, problems);
             }
         }
@@ -128,9 +112,7 @@ pub(super) fn substitute_env(
 /// Applies `BROKER_HOST`, `BROKER_PORT`, `BROKER_USERNAME`, `BROKER_PASSWORD` and
 /// `BROKER_LOG_FORMAT`.
 pub(super) fn apply_overrides(
-    value: &mut Value,
-    env: &EnvOverrides,
-    problems: &mut Vec<ConfigProblem>,
+    value: &mut Value, env: &EnvOverrides, problems: &mut Vec<ConfigProblem>,
 ) {
     let Value::Mapping(root) = value else {
         problem(
@@ -148,10 +130,7 @@ pub(super) fn apply_overrides(
             *logging = Value::Mapping(Default::default());
         }
         if let Value::Mapping(logging) = logging {
-            logging.insert(
-                Value::String("format".into()),
-                Value::String(format.clone()),
-            );
+            logging.insert(Value::String("format".into()), Value::String(format.clone()));
         }
     }
     let broker = root
@@ -161,11 +140,7 @@ pub(super) fn apply_overrides(
         *broker = Value::Mapping(Default::default());
     }
     let Value::Mapping(broker) = broker else {
-        problem(
-            problems,
-            "broker",
-            "must be a mapping with port, username and password",
-        );
+        problem(problems, "broker", "must be a mapping with port, username and password");
         return;
     };
     let mut set = |k: &str, v: Value| {
@@ -177,11 +152,9 @@ pub(super) fn apply_overrides(
     if let Some(port) = &env.port {
         match port.parse::<u16>() {
             Ok(p) => set("port", Value::Number(p.into())),
-            Err(_) => problem(
-                problems,
-                "BROKER_PORT",
-                format!("'{port}' is not a port number (0-65535)"),
-            ),
+            Err(_) => {
+                problem(problems, "BROKER_PORT", format!("'{port}' is not a port number (0-65535)"))
+            }
         }
     }
     if let Some(u) = &env.username {
@@ -194,26 +167,12 @@ pub(super) fn apply_overrides(
 
 /// Validates the raw config. Returns `None` when a problem makes the result unusable.
 pub(super) fn validate(
-    raw: RawConfig,
-    base_dir: &Path,
-    is_embedded_default: bool,
-    problems: &mut Vec<ConfigProblem>,
+    raw: RawConfig, base_dir: &Path, is_embedded_default: bool, problems: &mut Vec<ConfigProblem>,
     warnings: &mut Vec<String>,
 ) -> Option<Config> {
-    let broker = validate_broker(
-        &raw.broker,
-        base_dir,
-        is_embedded_default,
-        problems,
-        warnings,
-    );
-    let adapter = validate_adapter(
-        &raw.service_adapter,
-        raw.broker.use_stdin,
-        base_dir,
-        problems,
-        warnings,
-    );
+    let broker = validate_broker(&raw.broker, base_dir, is_embedded_default, problems, warnings);
+    let adapter =
+        validate_adapter(&raw.service_adapter, raw.broker.use_stdin, base_dir, problems, warnings);
     validate_service_deployment(&raw.service_deployment, problems);
     let catalog = match &raw.service_catalog {
         Some(c) => {
@@ -240,14 +199,8 @@ pub(super) fn validate(
     for (key, set) in [
         ("cf", raw.cf.is_some()),
         ("service_instances_api", raw.service_instances_api.is_some()),
-        (
-            "service_adapter.mount_paths",
-            raw.service_adapter.mount_paths.is_some(),
-        ),
-        (
-            "broker.enable_telemetry",
-            raw.broker.enable_telemetry == Some(true),
-        ),
+        ("service_adapter.mount_paths", raw.service_adapter.mount_paths.is_some()),
+        ("broker.enable_telemetry", raw.broker.enable_telemetry == Some(true)),
     ] {
         if set {
             warnings.push(format!(
@@ -281,10 +234,8 @@ pub(super) fn validate(
 /// `database.path` or `database.url`: one of them (by default the SQLite file
 /// `data/broker.db`); a URL must parse, and a PostgreSQL database needs configured keys.
 fn validate_database(
-    raw: &super::model::RawDatabase,
-    base_dir: &Path,
-    encryption: &Option<Option<crate::store::KeySet>>,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &super::model::RawDatabase, base_dir: &Path,
+    encryption: &Option<Option<crate::store::KeySet>>, problems: &mut Vec<ConfigProblem>,
 ) -> Option<crate::store::Location> {
     use crate::store::Location;
     match (raw.path.as_deref(), raw.url.as_deref()) {
@@ -340,8 +291,7 @@ fn validate_database(
 /// [`crate::store::MIN_SECRET_BYTES`] bytes, exactly one primary. `Some(None)` when no keys
 /// are configured; `None` when a problem was recorded. No message shows a secret.
 fn validate_encryption(
-    encryption: Option<&RawEncryption>,
-    problems: &mut Vec<ConfigProblem>,
+    encryption: Option<&RawEncryption>, problems: &mut Vec<ConfigProblem>,
 ) -> Option<Option<crate::store::KeySet>> {
     use crate::store::{check_key_label, KeySecret, KeySet, RootKey, MIN_SECRET_BYTES};
     let Some(raw_keys) = encryption.and_then(|e| e.keys.as_ref()) else {
@@ -389,10 +339,7 @@ fn validate_encryption(
         if raw.primary == Some(true) {
             primaries.push(label.clone());
         }
-        keys.push(RootKey {
-            label,
-            secret: KeySecret::new(secret.as_bytes()),
-        });
+        keys.push(RootKey { label, secret: KeySecret::new(secret.as_bytes()) });
     }
     match primaries.len() {
         1 => {}
@@ -435,10 +382,7 @@ fn resolve(base_dir: &Path, p: &str) -> std::path::PathBuf {
 }
 
 fn validate_broker(
-    raw: &RawBroker,
-    base_dir: &Path,
-    is_embedded_default: bool,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawBroker, base_dir: &Path, is_embedded_default: bool, problems: &mut Vec<ConfigProblem>,
     warnings: &mut Vec<String>,
 ) -> Option<BrokerSettings> {
     let mut ok = true;
@@ -546,11 +490,7 @@ fn validate_broker(
                 ("broker.tls.key_file", &files.key_file),
             ] {
                 if let Err(e) = std::fs::metadata(path) {
-                    problem(
-                        problems,
-                        key,
-                        format!("cannot read '{}': {e}", path.display()),
-                    );
+                    problem(problems, key, format!("cannot read '{}': {e}", path.display()));
                     ok = false;
                 }
             }
@@ -586,15 +526,10 @@ fn validate_broker(
 /// director, the simulated director's own store with `simulated_director`. Each combination
 /// that cannot work is explained.
 fn check_secure_manifests(
-    raw: &RawConfig,
-    adapter: Option<&AdapterSettings>,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawConfig, adapter: Option<&AdapterSettings>, problems: &mut Vec<ConfigProblem>,
     warnings: &mut Vec<String>,
 ) {
-    let credhub_set = raw
-        .bosh_credhub
-        .as_ref()
-        .is_some_and(|c| *c != RawBoshCredhub::default());
+    let credhub_set = raw.bosh_credhub.as_ref().is_some_and(|c| *c != RawBoshCredhub::default());
     if raw.broker.enable_secure_manifests != Some(true) {
         if credhub_set {
             warnings.push("bosh_credhub is set but broker.enable_secure_manifests is not true: the broker does not use the director's CredHub (set enable_secure_manifests: true to keep ODB-managed secrets there and hand deployed secrets to the adapter)".to_string());
@@ -625,10 +560,7 @@ fn check_secure_manifests(
 
 /// `<key>` trimmed, or a problem naming `<section>.<key>` when empty.
 fn required(
-    problems: &mut Vec<ConfigProblem>,
-    key: String,
-    value: &str,
-    what: &str,
+    problems: &mut Vec<ConfigProblem>, key: String, value: &str, what: &str,
 ) -> Option<String> {
     let v = value.trim();
     if v.is_empty() {
@@ -641,14 +573,10 @@ fn required(
 
 /// A CredHub URL: https (or http), without a trailing slash.
 fn credhub_url(problems: &mut Vec<ConfigProblem>, key: &str, value: &str) -> Option<String> {
-    let url = required(
-        problems,
-        key.to_string(),
-        value,
-        "give CredHub's address, https://<host>:8844",
-    )?
-    .trim_end_matches('/')
-    .to_string();
+    let url =
+        required(problems, key.to_string(), value, "give CredHub's address, https://<host>:8844")?
+            .trim_end_matches('/')
+            .to_string();
     let parsed = reqwest::Url::parse(&url);
     match parsed {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Some(url),
@@ -689,19 +617,14 @@ struct UaaClientKeys<'a> {
 /// the URL, the CA certificates, and the UAA client (or, when the section does not name one,
 /// the key and message of that problem). `None` when anything has a problem.
 fn credhub_settings(
-    problems: &mut Vec<ConfigProblem>,
-    section: &'static str,
-    (url_key, url): (&str, &str),
-    ca_certs: &[(&str, Option<&str>)],
-    client: Result<UaaClientKeys<'_>, (&str, &str)>,
+    problems: &mut Vec<ConfigProblem>, section: &'static str, (url_key, url): (&str, &str),
+    ca_certs: &[(&str, Option<&str>)], client: Result<UaaClientKeys<'_>, (&str, &str)>,
     credentials_key: &'static str,
 ) -> Option<CredhubSettings> {
     let before = problems.len();
     let url = credhub_url(problems, url_key, url);
-    let ca_certs: Vec<String> = ca_certs
-        .iter()
-        .filter_map(|(key, pem)| ca_pem(problems, key, *pem))
-        .collect();
+    let ca_certs: Vec<String> =
+        ca_certs.iter().filter_map(|(key, pem)| ca_pem(problems, key, *pem)).collect();
     let client = match client {
         Ok(client) => client,
         Err((key, message)) => {
@@ -710,12 +633,7 @@ fn credhub_settings(
         }
     };
     let (id_value, id_hint) = client.id;
-    let client_id = required(
-        problems,
-        format!("{}client_id", client.prefix),
-        id_value,
-        id_hint,
-    );
+    let client_id = required(problems, format!("{}client_id", client.prefix), id_value, id_hint);
     let client_secret = required(
         problems,
         format!("{}client_secret", client.prefix),
@@ -737,8 +655,7 @@ fn credhub_settings(
 
 /// Validates `bosh_credhub:` (the Go broker's keys), each problem naming its key.
 fn validate_bosh_credhub(
-    raw: &RawBoshCredhub,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawBoshCredhub, problems: &mut Vec<ConfigProblem>,
 ) -> Option<CredhubSettings> {
     let key = "bosh_credhub.authentication.uaa.client_credentials";
     let client = raw
@@ -763,15 +680,11 @@ fn validate_bosh_credhub(
 
 /// Validates `credhub:` (the Go broker's keys), each problem naming its key.
 fn validate_runtime_credhub(
-    raw: &RawRuntimeCredhub,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawRuntimeCredhub, problems: &mut Vec<ConfigProblem>,
 ) -> Option<CredhubSettings> {
     let client = UaaClientKeys {
         prefix: "credhub.".to_string(),
-        id: (
-            &raw.client_id,
-            "give the UAA client id the broker writes binding credentials with",
-        ),
+        id: (&raw.client_id, "give the UAA client id the broker writes binding credentials with"),
         secret: &raw.client_secret,
     };
     credhub_settings(
@@ -780,10 +693,7 @@ fn validate_runtime_credhub(
         ("credhub.api_url", &raw.api_url),
         &[
             ("credhub.ca_cert", raw.ca_cert.as_deref()),
-            (
-                "credhub.internal_uaa_ca_cert",
-                raw.internal_uaa_ca_cert.as_deref(),
-            ),
+            ("credhub.internal_uaa_ca_cert", raw.internal_uaa_ca_cert.as_deref()),
         ],
         Ok(client),
         "credhub.client_id and credhub.client_secret",
@@ -791,8 +701,7 @@ fn validate_runtime_credhub(
 }
 
 fn validate_logging(
-    raw: &RawLogging,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawLogging, problems: &mut Vec<ConfigProblem>,
 ) -> Option<LoggingSettings> {
     let format = match raw.format.as_deref() {
         None | Some("text") => LogFormat::Text,
@@ -810,22 +719,12 @@ fn validate_logging(
 }
 
 fn validate_adapter(
-    raw: &RawServiceAdapter,
-    broker_use_stdin: Option<bool>,
-    base_dir: &Path,
-    problems: &mut Vec<ConfigProblem>,
-    warnings: &mut Vec<String>,
+    raw: &RawServiceAdapter, broker_use_stdin: Option<bool>, base_dir: &Path,
+    problems: &mut Vec<ConfigProblem>, warnings: &mut Vec<String>,
 ) -> Option<AdapterSettings> {
-    let command = match (
-        raw.path.as_deref().filter(|p| !p.is_empty()),
-        raw.builtin.as_deref(),
-    ) {
+    let command = match (raw.path.as_deref().filter(|p| !p.is_empty()), raw.builtin.as_deref()) {
         (Some(_), Some(_)) => {
-            problem(
-                problems,
-                "service_adapter",
-                "set either path or builtin, not both",
-            );
+            problem(problems, "service_adapter", "set either path or builtin, not both");
             None
         }
         (None, Some("example")) => Some(AdapterCommand::BuiltinExample),
@@ -856,9 +755,7 @@ fn validate_adapter(
             }
         }
     };
-    let timeout_seconds = raw
-        .timeout_seconds
-        .unwrap_or(DEFAULT_ADAPTER_TIMEOUT_SECONDS);
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(DEFAULT_ADAPTER_TIMEOUT_SECONDS);
     if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
         problem(
             problems,
@@ -869,11 +766,7 @@ fn validate_adapter(
     }
     let max_output_bytes = raw.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
     if max_output_bytes < 1024 {
-        problem(
-            problems,
-            "service_adapter.max_output_bytes",
-            "must be at least 1024 bytes",
-        );
+        problem(problems, "service_adapter.max_output_bytes", "must be at least 1024 bytes");
         return None;
     }
     if let (Some(a), Some(b)) = (raw.use_stdin, broker_use_stdin) {
@@ -904,11 +797,8 @@ fn validate_adapter(
 /// accepts the exposure with `service_adapter.allow_secrets_on_argv: true`, and then warns.
 /// Returns false when the config is refused.
 fn check_argv_exposure(
-    raw: &RawServiceAdapter,
-    broker_use_stdin: Option<bool>,
-    use_stdin: bool,
-    problems: &mut Vec<ConfigProblem>,
-    warnings: &mut Vec<String>,
+    raw: &RawServiceAdapter, broker_use_stdin: Option<bool>, use_stdin: bool,
+    problems: &mut Vec<ConfigProblem>, warnings: &mut Vec<String>,
 ) -> bool {
     let allowed = raw.allow_secrets_on_argv == Some(true);
     if use_stdin {
@@ -945,10 +835,7 @@ fn check_executable(path: &Path) -> Result<(), String> {
         return Err(format!("'{}' is a directory", path.display()));
     }
     if meta.permissions().mode() & 0o500 != 0o500 {
-        return Err(format!(
-            "'{}' is not executable (chmod u+rx it)",
-            path.display()
-        ));
+        return Err(format!("'{}' is not executable (chmod u+rx it)", path.display()));
     }
     Ok(())
 }
@@ -996,20 +883,15 @@ fn validate_service_deployment(sd: &ServiceDeploymentConfig, problems: &mut Vec<
 }
 
 fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
-    for (key, value) in [
-        ("service_name", &c.service_name),
-        ("service_description", &c.service_description),
-    ] {
+    for (key, value) in
+        [("service_name", &c.service_name), ("service_description", &c.service_description)]
+    {
         if value.is_empty() {
             problem(problems, format!("service_catalog.{key}"), "can't be empty");
         }
     }
     if c.plans.is_empty() {
-        problem(
-            problems,
-            "service_catalog.plans",
-            "is empty: configure at least one plan",
-        );
+        problem(problems, "service_catalog.plans", "is empty: configure at least one plan");
     }
     for (i, r) in c.requires.iter().enumerate() {
         if !["syslog_drain", "route_forwarding", "volume_mount"].contains(&r.as_str()) {
@@ -1057,24 +939,15 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
                     ("name", ig.name.is_empty(), "can't be empty"),
                     ("vm_type", ig.vm_type.is_empty(), "can't be empty"),
                     ("instances", ig.instances < 1, "must be at least 1"),
-                    (
-                        "networks",
-                        ig.networks.is_empty(),
-                        "is empty: give at least one network",
-                    ),
-                    (
-                        "azs",
-                        ig.azs.is_empty(),
-                        "is empty: give at least one availability zone",
-                    ),
+                    ("networks", ig.networks.is_empty(), "is empty: give at least one network"),
+                    ("azs", ig.azs.is_empty(), "is empty: give at least one availability zone"),
                 ]
             },
         );
         if let Some(errands) = &plan.lifecycle_errands {
-            for (kind, list) in [
-                ("post_deploy", &errands.post_deploy),
-                ("pre_delete", &errands.pre_delete),
-            ] {
+            for (kind, list) in
+                [("post_deploy", &errands.post_deploy), ("pre_delete", &errands.pre_delete)]
+            {
                 for (j, errand) in list.iter().enumerate() {
                     let ekey = format!("{key}.lifecycle_errands.{kind}[{j}]");
                     if errand.name.is_empty() {
@@ -1096,9 +969,7 @@ fn validate_catalog(c: &ServiceCatalog, problems: &mut Vec<ConfigProblem>) {
 }
 
 fn validate_maintenance_info(
-    mi: &MaintenanceInfoConfig,
-    key: &str,
-    problems: &mut Vec<ConfigProblem>,
+    mi: &MaintenanceInfoConfig, key: &str, problems: &mut Vec<ConfigProblem>,
 ) {
     if !mi.version.is_empty() && !is_semver(&mi.version) {
         problem(
@@ -1112,23 +983,15 @@ fn validate_maintenance_info(
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn validate_director(
-    raw: &RawConfig,
-    problems: &mut Vec<ConfigProblem>,
+    raw: &RawConfig, problems: &mut Vec<ConfigProblem>,
 ) -> Option<DirectorSettings> {
     match (&raw.bosh, &raw.simulated_director) {
         (Some(_), Some(_)) => {
-            problem(
-                problems,
-                "bosh",
-                "both bosh and simulated_director are set: keep exactly one",
-            );
+            problem(problems, "bosh", "both bosh and simulated_director are set: keep exactly one");
             None
         }
         (None, None) => {
@@ -1156,11 +1019,7 @@ fn validate_director(
 fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option<BoshSettings> {
     let before = problems.len();
     let mut bosh_problem = |key: &str, message: &str| {
-        problem(
-            problems,
-            format!("bosh.{key}"),
-            format!("BOSH configuration error: {message}"),
-        )
+        problem(problems, format!("bosh.{key}"), format!("BOSH configuration error: {message}"))
     };
     let url = bosh.url.trim().trim_end_matches('/').to_string();
     if url.is_empty() {
@@ -1192,16 +1051,12 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
             None
         }
         (Some(_), Some(_)) => {
-            bosh_problem(
-                "authentication",
-                "cannot specify both basic and UAA authentication",
-            );
+            bosh_problem("authentication", "cannot specify both basic and UAA authentication");
             None
         }
-        (Some(basic), None) => Some(BoshAuth::Basic {
-            username: basic.username,
-            password: basic.password,
-        }),
+        (Some(basic), None) => {
+            Some(BoshAuth::Basic { username: basic.username, password: basic.password })
+        }
         (None, Some(uaa)) => Some(BoshAuth::Uaa {
             client_id: uaa.client_credentials.client_id,
             client_secret: uaa.client_credentials.client_secret,
@@ -1213,15 +1068,9 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
             ("authentication.basic.username", username),
             ("authentication.basic.password", password),
         ],
-        Some(BoshAuth::Uaa {
-            client_id,
-            client_secret,
-        }) => vec![
+        Some(BoshAuth::Uaa { client_id, client_secret }) => vec![
             ("authentication.uaa.client_credentials.client_id", client_id),
-            (
-                "authentication.uaa.client_credentials.client_secret",
-                client_secret,
-            ),
+            ("authentication.uaa.client_credentials.client_secret", client_secret),
         ],
     };
     for (key, value) in credentials {
@@ -1232,9 +1081,5 @@ fn validate_bosh(bosh: &BoshConfig, problems: &mut Vec<ConfigProblem>) -> Option
     if problems.len() > before {
         return None;
     }
-    Some(BoshSettings {
-        url,
-        root_ca_cert,
-        auth: auth?,
-    })
+    Some(BoshSettings { url, root_ca_cert, auth: auth? })
 }

@@ -52,11 +52,7 @@ struct CredentialJson {
 
 impl From<CredentialJson> for Credential {
     fn from(c: CredentialJson) -> Self {
-        Credential {
-            id: c.id,
-            name: c.name,
-            value: c.value.into(),
-        }
+        Credential { id: c.id, name: c.name, value: c.value.into() }
     }
 }
 
@@ -93,10 +89,7 @@ fn data() -> UrlPath {
 impl CredhubClient {
     /// A client for the CredHub `settings` describe. Makes no request.
     pub fn new(settings: &CredhubSettings) -> Result<Self, ConfigServerError> {
-        Ok(Self {
-            transport: Transport::new(settings)?,
-            section: settings.section,
-        })
+        Ok(Self { transport: Transport::new(settings)?, section: settings.section })
     }
 
     /// CredHub's URL, without credentials.
@@ -120,18 +113,12 @@ impl CredhubClient {
     /// Grants `actor` (`mtls-app:<guid>`, `uaa-client:<id>`) `permission` on credential
     /// `name`. A grant that already exists (409) counts as done.
     pub async fn grant(
-        &self,
-        name: &str,
-        actor: &str,
-        permission: Permission,
+        &self, name: &str, actor: &str, permission: Permission,
     ) -> Result<(), ConfigServerError> {
         let v1 = self.transport.facts().await?.is_v1();
         let (path, body) = if v1 {
             (
-                UrlPath::root()
-                    .segment("api")
-                    .segment("v1")
-                    .segment("permissions"),
+                UrlPath::root().segment("api").segment("v1").segment("permissions"),
                 json!({
                     "credential_name": name,
                     "permissions": [{"actor": actor, "operations": [permission.as_str()]}],
@@ -139,10 +126,7 @@ impl CredhubClient {
             )
         } else {
             (
-                UrlPath::root()
-                    .segment("api")
-                    .segment("v2")
-                    .segment("permissions"),
+                UrlPath::root().segment("api").segment("v2").segment("permissions"),
                 json!({"path": name, "actor": actor, "operations": [permission.as_str()]}),
             )
         };
@@ -158,9 +142,7 @@ impl CredhubClient {
 #[async_trait]
 impl ConfigServer for CredhubClient {
     async fn set(
-        &self,
-        name: &str,
-        value: &CredentialValue,
+        &self, name: &str, value: &CredentialValue,
     ) -> Result<Credential, ConfigServerError> {
         let mut body = json!({
             "name": name,
@@ -170,10 +152,7 @@ impl ConfigServer for CredhubClient {
         if self.transport.facts().await?.is_v1() {
             body["mode"] = json!("overwrite");
         }
-        let answer = self
-            .transport
-            .send(Method::PUT, data(), Some(&body))
-            .await?;
+        let answer = self.transport.send(Method::PUT, data(), Some(&body)).await?;
         let credential: CredentialJson = answer.json()?;
         Ok(credential.into())
     }
@@ -181,11 +160,7 @@ impl ConfigServer for CredhubClient {
     async fn latest(&self, name: &str) -> Result<Option<Credential>, ConfigServerError> {
         let answer = self
             .transport
-            .send(
-                Method::GET,
-                data().query("name", name).query("current", "true"),
-                None,
-            )
+            .send(Method::GET, data().query("name", name).query("current", "true"), None)
             .await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -195,10 +170,7 @@ impl ConfigServer for CredhubClient {
     }
 
     async fn by_id(&self, id: &str) -> Result<Option<Credential>, ConfigServerError> {
-        let answer = self
-            .transport
-            .send(Method::GET, data().segment(id), None)
-            .await?;
+        let answer = self.transport.send(Method::GET, data().segment(id), None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -207,10 +179,8 @@ impl ConfigServer for CredhubClient {
     }
 
     async fn find_by_partial_name(&self, part: &str) -> Result<Vec<String>, ConfigServerError> {
-        let answer = self
-            .transport
-            .send(Method::GET, data().query("name-like", part), None)
-            .await?;
+        let answer =
+            self.transport.send(Method::GET, data().query("name-like", part), None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
@@ -219,10 +189,7 @@ impl ConfigServer for CredhubClient {
     }
 
     async fn delete(&self, name: &str) -> Result<(), ConfigServerError> {
-        let answer = self
-            .transport
-            .send(Method::DELETE, data().query("name", name), None)
-            .await?;
+        let answer = self.transport.send(Method::DELETE, data().query("name", name), None).await?;
         if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
             Ok(())
         } else {
@@ -254,8 +221,7 @@ mod wire_tests {
     /// A CredHub of `version` (with `/info` naming the recorder as its UAA) whose API answers
     /// with `api`.
     fn credhub(
-        version: &'static str,
-        api: impl Fn(&Recorded) -> Answer + Send + Sync + 'static,
+        version: &'static str, api: impl Fn(&Recorded) -> Answer + Send + Sync + 'static,
     ) -> Recorder {
         let base = Arc::new(std::sync::Mutex::new(String::new()));
         let b = base.clone();
@@ -276,11 +242,7 @@ mod wire_tests {
     }
 
     fn api_calls(recorder: &Recorder) -> Vec<Recorded> {
-        recorder
-            .requests()
-            .into_iter()
-            .filter(|r| r.path().starts_with("/api/"))
-            .collect()
+        recorder.requests().into_iter().filter(|r| r.path().starts_with("/api/")).collect()
     }
 
     #[tokio::test]
@@ -300,22 +262,13 @@ mod wire_tests {
         });
         let client = CredhubClient::new(&settings(&recorder.base)).unwrap();
         let hostile = "/odb/s/d/a&name=/other#x?y";
-        let set = client
-            .set(hostile, &CredentialValue::Value("v".into()))
-            .await
-            .unwrap();
+        let set = client.set(hostile, &CredentialValue::Value("v".into())).await.unwrap();
         assert_eq!(set.id, "id-1");
         assert_eq!(client.latest(hostile).await.unwrap().unwrap().name, "/x");
         assert!(client.by_id("../../info").await.unwrap().is_none());
-        assert_eq!(
-            client.find_by_partial_name("inst&x=1").await.unwrap(),
-            ["/odb/s/d/k"]
-        );
+        assert_eq!(client.find_by_partial_name("inst&x=1").await.unwrap(), ["/odb/s/d/k"]);
         client.delete(hostile).await.unwrap();
-        client
-            .grant("/c/s/i/b/credentials", "mtls-app:g", Permission::Read)
-            .await
-            .unwrap();
+        client.grant("/c/s/i/b/credentials", "mtls-app:g", Permission::Read).await.unwrap();
         let calls = api_calls(&recorder);
         let seen: Vec<_> = calls.iter().map(Recorded::decoded).collect();
         assert_eq!(
@@ -334,10 +287,7 @@ mod wire_tests {
             ]
         );
         let body: Value = serde_json::from_str(&calls[0].body).unwrap();
-        assert_eq!(
-            body,
-            json!({"name": hostile, "type": "value", "value": "v"})
-        );
+        assert_eq!(body, json!({"name": hostile, "type": "value", "value": "v"}));
         let grant: Value = serde_json::from_str(&calls[5].body).unwrap();
         assert_eq!(
             grant,
@@ -354,14 +304,8 @@ mod wire_tests {
         let client = CredhubClient::new(&settings(&recorder.base)).unwrap();
         let mut object = serde_json::Map::new();
         object.insert("k".into(), json!(1));
-        client
-            .set("/n", &CredentialValue::Json(object))
-            .await
-            .unwrap();
-        client
-            .grant("/n", "uaa-client:c", Permission::Read)
-            .await
-            .unwrap();
+        client.set("/n", &CredentialValue::Json(object)).await.unwrap();
+        client.grant("/n", "uaa-client:c", Permission::Read).await.unwrap();
         let calls = api_calls(&recorder);
         let set: Value = serde_json::from_str(&calls[0].body).unwrap();
         assert_eq!(
@@ -389,23 +333,14 @@ mod wire_tests {
         });
         let client = CredhubClient::new(&settings(&recorder.base)).unwrap();
         client.delete("/n").await.unwrap();
-        let tokens = recorder
-            .requests()
-            .iter()
-            .filter(|r| r.path() == "/oauth/token")
-            .count();
+        let tokens = recorder.requests().iter().filter(|r| r.path() == "/oauth/token").count();
         assert_eq!(tokens, 2);
         assert_eq!(hits.load(Ordering::SeqCst), 2);
 
-        let always = credhub("2.0.0", |_| {
-            Answer::status(401, r#"{"error":"invalid_token"}"#)
-        });
+        let always = credhub("2.0.0", |_| Answer::status(401, r#"{"error":"invalid_token"}"#));
         let client = CredhubClient::new(&settings(&always.base)).unwrap();
         let err = client.latest("/n").await.unwrap_err();
-        assert!(
-            matches!(err, ConfigServerError::Unauthorized { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, ConfigServerError::Unauthorized { .. }), "{err}");
         assert!(!err.is_transient());
         assert_eq!(api_calls(&always).len(), 2, "one retry, no more");
     }
@@ -419,28 +354,16 @@ mod wire_tests {
         let client = CredhubClient::new(&settings(&recorder.base)).unwrap();
         let err = client.latest("/n").await.unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains(&format!("{}/api/v1/data", recorder.base)),
-            "{text}"
-        );
-        assert!(
-            !text.contains("hunter2") && !text.contains("client-s3cret"),
-            "{text}"
-        );
+        assert!(text.contains(&format!("{}/api/v1/data", recorder.base)), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("client-s3cret"), "{text}");
         let err = client.delete("/n").await.unwrap_err();
         assert!(err.is_transient());
-        assert!(
-            err.to_string().contains("answered 500: database down"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("answered 500: database down"), "{err}");
 
         let down = CredhubClient::new(&settings("https://127.0.0.1:1")).unwrap();
         let err = down.check().await.unwrap_err();
         assert!(matches!(err, ConfigServerError::Unreachable { .. }) && err.is_transient());
-        assert!(
-            err.to_string().contains("https://127.0.0.1:1/info"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("https://127.0.0.1:1/info"), "{err}");
     }
 
     #[tokio::test]

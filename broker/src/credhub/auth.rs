@@ -65,9 +65,7 @@ pub fn major_of(version: &str) -> u64 {
 
 /// Asks `base`'s `/info` (and `/version` if needed), unauthenticated.
 pub async fn discover(
-    http: &reqwest::Client,
-    base: &Url,
-    shown: &str,
+    http: &reqwest::Client, base: &Url, shown: &str,
 ) -> Result<ServerFacts, ConfigServerError> {
     let info: InfoJson = get_json(http, base, shown, "info").await?;
     let uaa = info.auth_server.url.trim();
@@ -92,31 +90,17 @@ pub async fn discover(
             answer.version
         }
     };
-    Ok(ServerFacts {
-        token_url,
-        major: major_of(&version),
-        version,
-    })
+    Ok(ServerFacts { token_url, major: major_of(&version), version })
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    base: &Url,
-    shown: &str,
-    what: &'static str,
+    http: &reqwest::Client, base: &Url, shown: &str, what: &'static str,
 ) -> Result<T, ConfigServerError> {
     let url_text = format!("{shown}/{what}");
     let url = UrlPath::root().segment(what).to_url(base).map_err(|e| {
-        ConfigServerError::InvalidAnswer {
-            url: url_text.clone(),
-            reason: e.to_string(),
-        }
+        ConfigServerError::InvalidAnswer { url: url_text.clone(), reason: e.to_string() }
     })?;
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| super::http::unreachable(&url_text, e))?;
+    let resp = http.get(url).send().await.map_err(|e| super::http::unreachable(&url_text, e))?;
     super::http::json_answer(resp, &url_text).await
 }
 

@@ -32,10 +32,7 @@ pub fn unreachable(url: &str, e: reqwest::Error) -> ConfigServerError {
     if reason.contains("certificate") {
         reason.push_str(" (CredHub's TLS certificate is not trusted: configure the CA certificate that signed it)");
     }
-    ConfigServerError::Unreachable {
-        url: url.to_string(),
-        reason,
-    }
+    ConfigServerError::Unreachable { url: url.to_string(), reason }
 }
 
 /// The error a non-2xx answer stands for: 401 is [`ConfigServerError::Unauthorized`], anything
@@ -44,10 +41,7 @@ pub fn status_error(status: StatusCode, body: &str, url: &str) -> ConfigServerEr
     let message = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| {
-            v["error"]
-                .as_str()
-                .or_else(|| v["error_description"].as_str())
-                .map(str::to_string)
+            v["error"].as_str().or_else(|| v["error_description"].as_str()).map(str::to_string)
         })
         .unwrap_or_else(|| truncate(body.trim(), BODY_LIMIT));
     let message = crate::ids::log_safe(&message, BODY_LIMIT);
@@ -57,17 +51,12 @@ pub fn status_error(status: StatusCode, body: &str, url: &str) -> ConfigServerEr
             reason: format!("status {}: {message}", status.as_u16()),
         };
     }
-    ConfigServerError::UnexpectedStatus {
-        url: url.to_string(),
-        status: status.as_u16(),
-        message,
-    }
+    ConfigServerError::UnexpectedStatus { url: url.to_string(), status: status.as_u16(), message }
 }
 
 /// Reads a JSON body without ever quoting it.
 pub fn parse<T: serde::de::DeserializeOwned>(
-    body: &str,
-    url: &str,
+    body: &str, url: &str,
 ) -> Result<T, ConfigServerError> {
     serde_json::from_str(body).map_err(|e| ConfigServerError::InvalidAnswer {
         url: url.to_string(),
@@ -81,8 +70,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 
 /// A 2xx answer read as JSON; anything else as [`status_error`].
 pub async fn json_answer<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-    url: &str,
+    resp: reqwest::Response, url: &str,
 ) -> Result<T, ConfigServerError> {
     let status = resp.status();
     let body = resp.text().await.map_err(|e| unreachable(url, e))?;
@@ -130,10 +118,8 @@ pub struct Transport {
 impl Transport {
     /// A transport for `settings`. Makes no request.
     pub fn new(settings: &CredhubSettings) -> Result<Self, ConfigServerError> {
-        let base = Url::parse(&settings.url)
-            .ok()
-            .filter(|u| !u.cannot_be_a_base())
-            .ok_or_else(|| {
+        let base =
+            Url::parse(&settings.url).ok().filter(|u| !u.cannot_be_a_base()).ok_or_else(|| {
                 ConfigServerError::Config(format!(
                     "{}: '{}' is not a URL: write CredHub's address as https://<host>:8844",
                     settings.section, settings.url
@@ -159,38 +145,29 @@ impl Transport {
 
     /// What `/info` says, asked once (a failure is asked again next time).
     pub async fn facts(&self) -> Result<&ServerFacts, ConfigServerError> {
-        self.facts
-            .get_or_try_init(|| discover(&self.http, &self.base, &self.shown))
-            .await
+        self.facts.get_or_try_init(|| discover(&self.http, &self.base, &self.shown)).await
     }
 
     /// A token for CredHub: cached, or a new grant from its UAA.
     pub async fn token(&self) -> Result<String, ConfigServerError> {
         let facts = self.facts().await?;
-        self.token
-            .get(&self.http, &facts.token_url, &|_| {})
-            .await
-            .map_err(|e| match e {
-                crate::uaa::UaaError::Unreachable { url, reason } => {
-                    ConfigServerError::Unreachable { url, reason }
-                }
-                crate::uaa::UaaError::Refused { ref url, .. } => ConfigServerError::Unauthorized {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                },
-                crate::uaa::UaaError::NoToken { url, reason } => {
-                    ConfigServerError::InvalidAnswer { url, reason }
-                }
-            })
+        self.token.get(&self.http, &facts.token_url, &|_| {}).await.map_err(|e| match e {
+            crate::uaa::UaaError::Unreachable { url, reason } => {
+                ConfigServerError::Unreachable { url, reason }
+            }
+            crate::uaa::UaaError::Refused { ref url, .. } => {
+                ConfigServerError::Unauthorized { url: url.clone(), reason: e.to_string() }
+            }
+            crate::uaa::UaaError::NoToken { url, reason } => {
+                ConfigServerError::InvalidAnswer { url, reason }
+            }
+        })
     }
 
     /// Sends `method path` with an optional JSON body and a bearer token; a 401 gets one new
     /// token and one retry.
     pub async fn send(
-        &self,
-        method: Method,
-        path: UrlPath,
-        body: Option<&Value>,
+        &self, method: Method, path: UrlPath, body: Option<&Value>,
     ) -> Result<Answer, ConfigServerError> {
         let url_text = format!("{}{}", self.shown, path.path());
         let url = path
@@ -199,10 +176,7 @@ impl Transport {
         let mut retried = false;
         loop {
             let token = self.token().await?;
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(&token);
+            let mut req = self.http.request(method.clone(), url.clone()).bearer_auth(&token);
             if let Some(body) = body {
                 req = req.json(body);
             }
@@ -224,11 +198,7 @@ impl Transport {
                 continue;
             }
             let body = resp.text().await.map_err(|e| unreachable(&url_text, e))?;
-            return Ok(Answer {
-                status,
-                body,
-                url: url_text,
-            });
+            return Ok(Answer { status, body, url: url_text });
         }
     }
 }

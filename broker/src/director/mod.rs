@@ -207,34 +207,23 @@ pub trait Director: Send + Sync {
     async fn vms(&self, deployment: &str) -> Result<Vms, DirectorError>;
     /// Submits a delete of a deployment; returns the task id.
     async fn delete_deployment(
-        &self,
-        deployment: &str,
-        force: bool,
-        context_id: &str,
+        &self, deployment: &str, force: bool, context_id: &str,
     ) -> Result<TaskId, DirectorError>;
     /// Starts an errand on a deployment (optionally on some instances only).
     async fn run_errand(
-        &self,
-        deployment: &str,
-        errand: &str,
-        instances: &[String],
-        context_id: &str,
+        &self, deployment: &str, errand: &str, instances: &[String], context_id: &str,
     ) -> Result<TaskId, DirectorError>;
     /// Names of all deployments.
     async fn deployments(&self) -> Result<Vec<String>, DirectorError>;
     /// Applies BOSH configs (config type → content) named after the deployment.
     async fn update_configs(
-        &self,
-        deployment: &str,
-        configs: &BTreeMap<String, String>,
+        &self, deployment: &str, configs: &BTreeMap<String, String>,
     ) -> Result<(), DirectorError>;
     /// Deletes every BOSH config named after the deployment (none is fine).
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError>;
     /// The DNS addresses of a plan's `binding_with_dns` entries, keyed by their `name`.
     async fn dns_addresses(
-        &self,
-        deployment: &str,
-        dns: &[BindingDnsConfig],
+        &self, deployment: &str, dns: &[BindingDnsConfig],
     ) -> Result<BTreeMap<String, String>, DirectorError>;
     /// Recreates every VM of a deployment (`bosh recreate --fix`); returns the task id.
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError>;

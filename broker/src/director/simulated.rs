@@ -57,14 +57,9 @@ pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
     let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(manifest) else {
         return vms;
     };
-    let hash = deployment
-        .bytes()
-        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    let hash = deployment.bytes().fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
     let second = 1 + (hash % 250);
-    let groups = doc["instance_groups"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
+    let groups = doc["instance_groups"].as_sequence().cloned().unwrap_or_default();
     for (gi, group) in groups.iter().enumerate() {
         if group["lifecycle"].as_str() == Some("errand") {
             continue;
@@ -73,9 +68,7 @@ pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
             continue;
         };
         let count = group["instances"].as_u64().unwrap_or(0);
-        let ips = (0..count)
-            .map(|i| format!("10.{second}.{}.{}", gi % 256, 10 + i))
-            .collect();
+        let ips = (0..count).map(|i| format!("10.{second}.{}.{}", gi % 256, 10 + i)).collect();
         vms.insert(name.to_string(), ips);
     }
     vms
@@ -84,30 +77,16 @@ pub fn vms_from_manifest(deployment: &str, manifest: &str) -> Vms {
 impl SimulatedDirector {
     /// A simulated director keeping its state in `store`.
     pub fn new(store: Store, task_duration: Duration) -> Self {
-        Self {
-            store,
-            task_duration,
-            configs: Default::default(),
-        }
+        Self { store, task_duration, configs: Default::default() }
     }
 
     /// The BOSH configs currently applied for `deployment` (type → content).
     pub fn configs(&self, deployment: &str) -> BTreeMap<String, String> {
-        self.configs
-            .lock()
-            .expect("configs")
-            .get(deployment)
-            .cloned()
-            .unwrap_or_default()
+        self.configs.lock().expect("configs").get(deployment).cloned().unwrap_or_default()
     }
 
     async fn create_task(
-        &self,
-        deployment: &str,
-        description: &str,
-        context_id: &str,
-        fails: bool,
-        result: &str,
+        &self, deployment: &str, description: &str, context_id: &str, fails: bool, result: &str,
     ) -> Result<TaskId, DirectorError> {
         let task = NewSimTask {
             deployment: deployment.to_string(),
@@ -115,11 +94,7 @@ impl SimulatedDirector {
             context_id: context_id.to_string(),
             started_ms: now_ms(),
             duration_ms: i64::try_from(self.task_duration.as_millis()).unwrap_or(i64::MAX),
-            outcome: if fails {
-                SimTaskOutcome::Error
-            } else {
-                SimTaskOutcome::Done
-            },
+            outcome: if fails { SimTaskOutcome::Error } else { SimTaskOutcome::Done },
             result: result.to_string(),
         };
         Ok(self.store.run(move |s| s.sim_record_task(&task)).await?)
@@ -144,11 +119,7 @@ pub fn dns_query_addresses(deployment: &str, dns: &[BindingDnsConfig]) -> BTreeM
         .map(|d| {
             (
                 d.name.clone(),
-                format!(
-                    "q-s0.{}.default.{}.bosh",
-                    d.instance_group,
-                    deployment.replace('_', "-")
-                ),
+                format!("q-s0.{}.default.{}.bosh", d.instance_group, deployment.replace('_', "-")),
             )
         })
         .collect()
@@ -174,11 +145,7 @@ fn task_at(SimTaskRecord { id, task: record }: SimTaskRecord, now: i64) -> Task 
         description: record.description,
         context_id: record.context_id,
         state,
-        result: if state == TaskState::Error {
-            record.result
-        } else {
-            String::new()
-        },
+        result: if state == TaskState::Error { record.result } else { String::new() },
     }
 }
 
@@ -196,9 +163,7 @@ impl Director for SimulatedDirector {
             DirectorError::InvalidManifest(format!("manifest is not valid YAML: {e}"))
         })?;
         let Some(name) = doc["name"].as_str().map(str::to_string) else {
-            return Err(DirectorError::InvalidManifest(
-                "manifest has no name".to_string(),
-            ));
+            return Err(DirectorError::InvalidManifest("manifest has no name".to_string()));
         };
         // As on a director with a config server: generate the manifest's variables and check
         // that every reference resolves before anything is deployed.
@@ -227,32 +192,21 @@ impl Director for SimulatedDirector {
                 s.deployment_variables_set(&n, &used)
             })
             .await?;
-        self.create_task(
-            &name,
-            "create deployment",
-            context_id,
-            fails,
-            "simulated deploy failure",
-        )
-        .await
+        self.create_task(&name, "create deployment", context_id, fails, "simulated deploy failure")
+            .await
     }
 
     async fn task(&self, id: TaskId) -> Result<Task, DirectorError> {
         let record = self.store.run(move |s| s.sim_task(id)).await?;
-        record
-            .map(|r| task_at(r, now_ms()))
-            .ok_or(DirectorError::TaskNotFound(id))
+        record.map(|r| task_at(r, now_ms())).ok_or(DirectorError::TaskNotFound(id))
     }
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
-        self.query_tasks(SimTaskFilter::Context(context_id.to_string()))
-            .await
+        self.query_tasks(SimTaskFilter::Context(context_id.to_string())).await
     }
 
     async fn tasks_in_progress(&self, deployment: &str) -> Result<Vec<Task>, DirectorError> {
-        let tasks = self
-            .query_tasks(SimTaskFilter::Deployment(deployment.to_string()))
-            .await?;
+        let tasks = self.query_tasks(SimTaskFilter::Deployment(deployment.to_string())).await?;
         Ok(tasks.into_iter().filter(|t| t.state.is_running()).collect())
     }
 
@@ -269,10 +223,7 @@ impl Director for SimulatedDirector {
     }
 
     async fn delete_deployment(
-        &self,
-        deployment: &str,
-        _force: bool,
-        context_id: &str,
+        &self, deployment: &str, _force: bool, context_id: &str,
     ) -> Result<TaskId, DirectorError> {
         let manifest = self.stored_manifest(deployment).await?.unwrap_or_default();
         let fails = failure_for(&manifest, "delete", None);
@@ -298,11 +249,7 @@ impl Director for SimulatedDirector {
     }
 
     async fn run_errand(
-        &self,
-        deployment: &str,
-        errand: &str,
-        _instances: &[String],
-        context_id: &str,
+        &self, deployment: &str, errand: &str, _instances: &[String], context_id: &str,
     ) -> Result<TaskId, DirectorError> {
         let manifest = self
             .stored_manifest(deployment)
@@ -324,9 +271,7 @@ impl Director for SimulatedDirector {
     }
 
     async fn update_configs(
-        &self,
-        deployment: &str,
-        configs: &BTreeMap<String, String>,
+        &self, deployment: &str, configs: &BTreeMap<String, String>,
     ) -> Result<(), DirectorError> {
         let mut all = self.configs.lock().expect("configs");
         let entry = all.entry(deployment.to_string()).or_default();
@@ -342,9 +287,7 @@ impl Director for SimulatedDirector {
     }
 
     async fn dns_addresses(
-        &self,
-        deployment: &str,
-        dns: &[BindingDnsConfig],
+        &self, deployment: &str, dns: &[BindingDnsConfig],
     ) -> Result<BTreeMap<String, String>, DirectorError> {
         if !dns.is_empty() && self.stored_manifest(deployment).await?.is_none() {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
@@ -355,15 +298,11 @@ impl Director for SimulatedDirector {
     /// The simulated director has no config server of its own yet: its deployments list no
     /// variables, and secure-manifest secrets are read from the broker's store by name.
     async fn variables(
-        &self,
-        deployment: &str,
+        &self, deployment: &str,
     ) -> Result<Vec<super::DeploymentVariable>, DirectorError> {
         let d = deployment.to_string();
         let used = self.store.run(move |s| s.deployment_variables(&d)).await?;
-        Ok(used
-            .into_iter()
-            .map(|(name, id)| super::DeploymentVariable { id, name })
-            .collect())
+        Ok(used.into_iter().map(|(name, id)| super::DeploymentVariable { id, name }).collect())
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {

@@ -21,19 +21,13 @@ impl StoredSecrets {
 }
 
 fn credential(record: ConfigValueRecord) -> Credential {
-    Credential {
-        id: record.id,
-        name: record.name,
-        value: record.value,
-    }
+    Credential { id: record.id, name: record.name, value: record.value }
 }
 
 #[async_trait]
 impl ConfigServer for StoredSecrets {
     async fn set(
-        &self,
-        name: &str,
-        value: &CredentialValue,
+        &self, name: &str, value: &CredentialValue,
     ) -> Result<Credential, ConfigServerError> {
         let (n, kind, v) = (name.to_string(), value.type_name(), value.to_json());
         let stored = self
@@ -57,10 +51,7 @@ impl ConfigServer for StoredSecrets {
 
     async fn find_by_partial_name(&self, part: &str) -> Result<Vec<String>, ConfigServerError> {
         let part = part.to_string();
-        Ok(self
-            .store
-            .run(move |s| s.config_value_names_like(&part))
-            .await?)
+        Ok(self.store.run(move |s| s.config_value_names_like(&part)).await?)
     }
 
     async fn delete(&self, name: &str) -> Result<(), ConfigServerError> {
@@ -79,26 +70,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let server = StoredSecrets::new(Store::open(&dir.path().join("b.db")).unwrap());
         let name = "/odb/svc/service-instance_ABC/admin";
-        server
-            .set(name, &CredentialValue::Value("pw".into()))
-            .await
-            .unwrap();
+        server.set(name, &CredentialValue::Value("pw".into())).await.unwrap();
         let got = server.latest(name).await.unwrap().unwrap();
         assert_eq!(*got.value, serde_json::json!("pw"));
-        let newer = server
-            .set(name, &CredentialValue::Value("pw2".into()))
-            .await
-            .unwrap();
+        let newer = server.set(name, &CredentialValue::Value("pw2".into())).await.unwrap();
         assert_ne!(newer.id, got.id, "each version has its own id");
         assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().value.0, "pw");
         assert_eq!(server.latest(name).await.unwrap().unwrap().value.0, "pw2");
         assert_eq!(server.by_id(&got.id).await.unwrap().unwrap().name, name);
         assert_eq!(server.find_by_partial_name("abc").await.unwrap(), [name]);
-        assert!(server
-            .find_by_partial_name("other")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(server.find_by_partial_name("other").await.unwrap().is_empty());
         server.delete(name).await.unwrap();
         server.delete(name).await.unwrap();
         assert!(server.latest(name).await.unwrap().is_none());

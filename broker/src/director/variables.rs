@@ -73,8 +73,7 @@ fn is_name_segment(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// A relative name (one segment, no dot: a dot selects a field) or an absolute path of
@@ -106,9 +105,7 @@ fn foreign_owner(deployment: &str, name: &str) -> Option<String> {
 /// Generates what `manifest` declares, checks what it references, and returns every variable
 /// the deployment uses as (absolute name, version id).
 pub fn materialise(
-    store: &Store,
-    deployment: &str,
-    manifest: &serde_yaml::Value,
+    store: &Store, deployment: &str, manifest: &serde_yaml::Value,
 ) -> Result<Vec<(String, String)>, VariableError> {
     let specs: Vec<VariableSpec> = match manifest.get("variables") {
         None | Some(serde_yaml::Value::Null) => Vec::new(),
@@ -136,20 +133,12 @@ pub fn materialise(
             )));
         }
     }
-    let mut generator = Generator {
-        store,
-        deployment,
-        specs: &by_name,
-        done: BTreeMap::new(),
-    };
+    let mut generator = Generator { store, deployment, specs: &by_name, done: BTreeMap::new() };
     for spec in &specs {
         generator.ensure(&spec.name, 0)?;
     }
-    let mut used: BTreeMap<String, String> = generator
-        .done
-        .values()
-        .map(|r| (r.name.clone(), r.id.clone()))
-        .collect();
+    let mut used: BTreeMap<String, String> =
+        generator.done.values().map(|r| (r.name.clone(), r.id.clone())).collect();
     let text = serde_yaml::to_string(manifest)
         .map_err(|e| VariableError::Invalid(format!("manifest cannot be read: {e}")))?;
     for reference in references(&text) {
@@ -215,8 +204,7 @@ impl Generator<'_> {
             }
             _ => {
                 let value = self.generate(&spec, depth)?;
-                self.store
-                    .config_value_put(&full, &spec.kind, &spec.options, &value)?
+                self.store.config_value_put(&full, &spec.kind, &spec.options, &value)?
             }
         };
         self.done.insert(name.to_string(), record.clone());
@@ -259,15 +247,11 @@ impl Generator<'_> {
         };
         let (cert, ca_pem) = match &signer {
             Some((ca_cert, ca_key, ca_pem)) => (
-                params
-                    .signed_by(&key, ca_cert, ca_key)
-                    .map_err(|e| invalid(e.to_string()))?,
+                params.signed_by(&key, ca_cert, ca_key).map_err(|e| invalid(e.to_string()))?,
                 ca_pem.clone(),
             ),
             None => {
-                let cert = params
-                    .self_signed(&key)
-                    .map_err(|e| invalid(e.to_string()))?;
+                let cert = params.self_signed(&key).map_err(|e| invalid(e.to_string()))?;
                 let pem = cert.pem();
                 (cert, pem)
             }
@@ -282,31 +266,19 @@ impl Generator<'_> {
     /// The CA certificate variable `ca` as rcgen can sign with it: its parameters rebuilt from
     /// its options (the same subject), its stored key, and its stored PEM.
     fn signer(
-        &mut self,
-        ca: &str,
-        depth: usize,
+        &mut self, ca: &str, depth: usize,
     ) -> Result<(rcgen::Certificate, rcgen::KeyPair, String), VariableError> {
         let record = if self.specs.contains_key(ca) {
             self.ensure(ca, depth + 1)?
         } else {
             let full = absolute_name(self.deployment, ca);
-            self.store
-                .config_value_latest(&full)?
-                .ok_or(VariableError::Missing(full))?
+            self.store.config_value_latest(&full)?.ok_or(VariableError::Missing(full))?
         };
         if record.kind != "certificate" {
-            return Err(VariableError::Invalid(format!(
-                "its ca '{ca}' is not a certificate"
-            )));
+            return Err(VariableError::Invalid(format!("its ca '{ca}' is not a certificate")));
         }
-        let field = |k: &str| {
-            record
-                .value
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        let field =
+            |k: &str| record.value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let key = rcgen::KeyPair::from_pem(&field("private_key")).map_err(|e| {
             VariableError::Invalid(format!("the key of its ca '{ca}' cannot be read: {e}"))
         })?;
@@ -331,9 +303,7 @@ fn certificate_params(options: &Value) -> Result<rcgen::CertificateParams, rcgen
     let mut params = rcgen::CertificateParams::new(names)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     if let Some(cn) = options.get("common_name").and_then(Value::as_str) {
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
     }
     if options.get("is_ca").and_then(Value::as_bool) == Some(true) {
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -351,12 +321,12 @@ fn certificate_params(options: &Value) -> Result<rcgen::CertificateParams, rcgen
         .filter_map(Value::as_str)
     {
         match usage {
-            "server_auth" => params
-                .extended_key_usages
-                .push(rcgen::ExtendedKeyUsagePurpose::ServerAuth),
-            "client_auth" => params
-                .extended_key_usages
-                .push(rcgen::ExtendedKeyUsagePurpose::ClientAuth),
+            "server_auth" => {
+                params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ServerAuth)
+            }
+            "client_auth" => {
+                params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+            }
             _ => {}
         }
     }
@@ -368,9 +338,7 @@ fn random_text(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rngs::OsRng;
-    (0..len)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// An Ed25519 key as BOSH's ssh variables give it.
@@ -390,10 +358,7 @@ fn ssh_key() -> Result<Value, VariableError> {
     let fingerprint = {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(&blob);
-        format!(
-            "SHA256:{}",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
-        )
+        format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest))
     };
     let body = b64.encode(pkcs8.as_ref());
     let mut private_key = String::from("-----BEGIN PRIVATE KEY-----\n");
@@ -448,10 +413,7 @@ properties:
     }
 
     fn value(store: &Store, deployment: &str, name: &str) -> ConfigValueRecord {
-        store
-            .config_value_latest(&absolute_name(deployment, name))
-            .unwrap()
-            .unwrap()
+        store.config_value_latest(&absolute_name(deployment, name)).unwrap().unwrap()
     }
 
     #[test]
@@ -463,10 +425,7 @@ properties:
         assert_eq!(pass.as_str().unwrap().len(), 20);
         assert_eq!(value(&store, "d", "admin").value["username"], "admin");
         let ssh = value(&store, "d", "login").value;
-        assert!(ssh["public_key"]
-            .as_str()
-            .unwrap()
-            .starts_with("ssh-ed25519 "));
+        assert!(ssh["public_key"].as_str().unwrap().starts_with("ssh-ed25519 "));
 
         let ca = value(&store, "d", "redis_ca").value;
         let cert = value(&store, "d", "redis_cert").value;
@@ -508,18 +467,10 @@ properties:
     fn a_reference_to_nothing_fails_with_the_directors_message() {
         let (_dir, store) = store();
         let err = materialise(&store, "d", &doc("name: d\np: ((/odb/s/d/admin))\n")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Failed to find variable '/odb/s/d/admin' from config server"
-        );
+        assert_eq!(err.to_string(), "Failed to find variable '/odb/s/d/admin' from config server");
         let err = materialise(&store, "d", &doc("name: d\np: ((nothing.x))\n")).unwrap_err();
-        assert!(
-            err.to_string().contains("/simulated-director/d/nothing"),
-            "{err}"
-        );
-        store
-            .config_value_put("/odb/s/d/admin", "value", &Value::Null, &json!("pw"))
-            .unwrap();
+        assert!(err.to_string().contains("/simulated-director/d/nothing"), "{err}");
+        store.config_value_put("/odb/s/d/admin", "value", &Value::Null, &json!("pw")).unwrap();
         let used = materialise(&store, "d", &doc("name: d\np: ((/odb/s/d/admin))\n")).unwrap();
         assert_eq!(used[0].0, "/odb/s/d/admin");
     }
@@ -533,12 +484,8 @@ properties:
             let err = materialise(&store, "d", &manifest).unwrap_err();
             assert!(matches!(err, VariableError::Invalid(_)), "{name:?}: {err}");
         }
-        let err = materialise(
-            &store,
-            "d",
-            &doc("name: d\nvariables:\n- {name: k, type: rsa}\n"),
-        )
-        .unwrap_err();
+        let err = materialise(&store, "d", &doc("name: d\nvariables:\n- {name: k, type: rsa}\n"))
+            .unwrap_err();
         assert!(err.to_string().contains("cannot generate rsa"), "{err}");
         assert!(store.config_value_names_like("").unwrap().is_empty());
     }

@@ -95,9 +95,7 @@ pub fn check(raw: &str, config: &Config) -> Vec<String> {
     let version = match DirectorVersion::parse(raw) {
         Ok(version) => version,
         Err(e) => {
-            return vec![format!(
-                "BOSH Director error: {e}. The broker requires BOSH v257+."
-            )]
+            return vec![format!("BOSH Director error: {e}. The broker requires BOSH v257+.")]
         }
     };
     let semver::Version { major, minor, .. } = version.version;
@@ -108,11 +106,7 @@ pub fn check(raw: &str, config: &Config) -> Vec<String> {
                 .to_string(),
         );
     }
-    let uses_dns = config
-        .catalog
-        .plans
-        .iter()
-        .any(|p| !p.binding_with_dns.is_empty());
+    let uses_dns = config.catalog.plans.iter().any(|p| !p.binding_with_dns.is_empty());
     // Compared on major and minor only, as the Go broker does: a pre-release of 266.12 counts.
     let dns_ok = version.is_semver()
         && match major {
@@ -147,9 +141,7 @@ mod tests {
     use service_adapter::{Errand, LifecycleErrands};
 
     fn config(dns: bool, errands: bool) -> Config {
-        let mut c = crate::config::load(None, &EnvOverrides::default())
-            .unwrap()
-            .config;
+        let mut c = crate::config::load(None, &EnvOverrides::default()).unwrap().config;
         let plan = &mut c.catalog.plans[0];
         if dns {
             plan.binding_with_dns = vec![BindingDnsConfig {
@@ -161,10 +153,7 @@ mod tests {
         }
         if errands {
             plan.lifecycle_errands = Some(LifecycleErrands {
-                post_deploy: vec![Errand {
-                    name: "smoke".into(),
-                    instances: vec![],
-                }],
+                post_deploy: vec![Errand { name: "smoke".into(), instances: vec![] }],
                 pre_delete: vec![],
             });
         }
@@ -182,18 +171,12 @@ mod tests {
     fn features_name_the_version_they_need() {
         let p = check("266.11.0 (abc)", &config(true, false));
         assert_eq!(p.len(), 1);
-        assert!(
-            p[0].contains("binding_with_dns") && p[0].contains("got v266.11.0"),
-            "{p:?}"
-        );
+        assert!(p[0].contains("binding_with_dns") && p[0].contains("got v266.11.0"), "{p:?}");
         let p = check("267.5.0", &config(true, false));
         assert_eq!(p.len(), 1, "{p:?}");
         let p = check("260.0.0", &config(false, true));
         assert!(p[0].contains("lifecycle_errands"), "{p:?}");
-        assert!(
-            check("260.0.0", &config(false, false)).is_empty(),
-            "no feature, no requirement"
-        );
+        assert!(check("260.0.0", &config(false, false)).is_empty(), "no feature, no requirement");
     }
 
     #[test]
@@ -205,9 +188,7 @@ mod tests {
     }
 
     fn parsed(raw: &str) -> Option<(Scheme, String)> {
-        DirectorVersion::parse(raw)
-            .ok()
-            .map(|v| (v.scheme, v.version.to_string()))
+        DirectorVersion::parse(raw).ok().map(|v| (v.scheme, v.version.to_string()))
     }
 
     fn semver(version: &str) -> Option<(Scheme, String)> {

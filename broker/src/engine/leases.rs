@@ -42,9 +42,7 @@ impl Engine {
     /// operation's lease. When another replica holds it, the operation is left to that
     /// replica and its stored state is returned.
     pub(super) async fn with_lease<F>(
-        &self,
-        op_id: &OperationId,
-        advance: F,
+        &self, op_id: &OperationId, advance: F,
     ) -> Result<Option<OperationRecord>, EngineError>
     where
         F: Future<Output = Result<Option<OperationRecord>, EngineError>>,
@@ -53,10 +51,7 @@ impl Engine {
             return advance.await;
         }
         let (id, owner, length) = (op_id.clone(), self.replica.clone(), self.lease_length());
-        let outcome = self
-            .store
-            .run(move |s| s.take_lease(&id, &owner, length))
-            .await?;
+        let outcome = self.store.run(move |s| s.take_lease(&id, &owner, length)).await?;
         let lease = match outcome {
             LeaseOutcome::Taken { lease, from } => {
                 if let Some(previous) = from {
@@ -117,18 +112,11 @@ impl Engine {
         if !self.leases_operations() {
             return Ok(());
         }
-        let lease = Lease {
-            operation: op.id.clone(),
-            owner: self.replica.clone(),
-            epoch: op.lease_epoch,
-        };
+        let lease =
+            Lease { operation: op.id.clone(), owner: self.replica.clone(), epoch: op.lease_epoch };
         let length = self.lease_length();
         let held = lease.clone();
-        if self
-            .store
-            .run(move |s| s.renew_lease(&held, length))
-            .await?
-        {
+        if self.store.run(move |s| s.renew_lease(&held, length)).await? {
             Ok(())
         } else {
             Err(EngineError::Store(StoreError::LeaseLost {

@@ -57,10 +57,9 @@ fn split_reference(reference: &str) -> (&str, Option<&str>) {
     // The subkey follows the first dot of the last path segment (`/a/b.c/cert.ca` → `cert`).
     let last = reference.rfind('/').map_or(0, |i| i + 1);
     match reference[last..].find('.') {
-        Some(dot) => (
-            &reference[..last + dot],
-            Some(&reference[last + dot + 1..]).filter(|s| !s.is_empty()),
-        ),
+        Some(dot) => {
+            (&reference[..last + dot], Some(&reference[last + dot + 1..]).filter(|s| !s.is_empty()))
+        }
         None => (reference, None),
     }
 }
@@ -87,10 +86,7 @@ fn as_text(value: &Value) -> String {
 /// variables and the config server. `None` when nothing resolved, which the adapter reads as
 /// "no secrets".
 pub async fn resolve(
-    manifest: &str,
-    deployment: &str,
-    director: &dyn Director,
-    server: &dyn ConfigServer,
+    manifest: &str, deployment: &str, director: &dyn Director, server: &dyn ConfigServer,
 ) -> Result<Option<BTreeMap<String, String>>, SecretsError> {
     let refs = references(manifest);
     if refs.is_empty() {
@@ -133,8 +129,7 @@ pub async fn resolve(
 
 /// Writes ODB-managed secrets (credential path → the adapter's value) to the config server.
 pub async fn write(
-    server: &dyn ConfigServer,
-    secrets: &BTreeMap<String, Value>,
+    server: &dyn ConfigServer, secrets: &BTreeMap<String, Value>,
 ) -> Result<(), SecretsError> {
     for (path, value) in secrets {
         let value = CredentialValue::from_secret(value)?;
@@ -145,8 +140,7 @@ pub async fn write(
 
 /// Deletes every credential whose name contains `instance_id`; returns how many.
 pub async fn delete_for_instance(
-    server: &dyn ConfigServer,
-    instance_id: &str,
+    server: &dyn ConfigServer, instance_id: &str,
 ) -> Result<usize, SecretsError> {
     let names = server.find_by_partial_name(instance_id).await?;
     for name in &names {
@@ -194,9 +188,7 @@ mod tests {
     #[async_trait]
     impl ConfigServer for Memory {
         async fn set(
-            &self,
-            name: &str,
-            value: &CredentialValue,
+            &self, name: &str, value: &CredentialValue,
         ) -> Result<Credential, ConfigServerError> {
             self.check(format!("set {name}"))?;
             let id = format!("v{}", self.versions.lock().unwrap().len() + 1);
@@ -247,16 +239,9 @@ mod tests {
             let sim = SimulatedDirector::new(store, std::time::Duration::ZERO);
             let list = list
                 .iter()
-                .map(|(id, name)| DeploymentVariable {
-                    id: id.to_string(),
-                    name: name.to_string(),
-                })
+                .map(|(id, name)| DeploymentVariable { id: id.to_string(), name: name.to_string() })
                 .collect();
-            Self {
-                list,
-                sim,
-                _dir: dir,
-            }
+            Self { list, sim, _dir: dir }
         }
     }
 
@@ -272,14 +257,12 @@ mod tests {
             self.sim.task(id).await
         }
         async fn tasks_by_context(
-            &self,
-            c: &str,
+            &self, c: &str,
         ) -> Result<Vec<crate::director::Task>, DirectorError> {
             self.sim.tasks_by_context(c).await
         }
         async fn tasks_in_progress(
-            &self,
-            d: &str,
+            &self, d: &str,
         ) -> Result<Vec<crate::director::Task>, DirectorError> {
             self.sim.tasks_in_progress(d).await
         }
@@ -293,11 +276,7 @@ mod tests {
             self.sim.delete_deployment(d, f, c).await
         }
         async fn run_errand(
-            &self,
-            d: &str,
-            e: &str,
-            i: &[String],
-            c: &str,
+            &self, d: &str, e: &str, i: &[String], c: &str,
         ) -> Result<i64, DirectorError> {
             self.sim.run_errand(d, e, i, c).await
         }
@@ -305,9 +284,7 @@ mod tests {
             self.sim.deployments().await
         }
         async fn update_configs(
-            &self,
-            d: &str,
-            c: &BTreeMap<String, String>,
+            &self, d: &str, c: &BTreeMap<String, String>,
         ) -> Result<(), DirectorError> {
             self.sim.update_configs(d, c).await
         }
@@ -315,9 +292,7 @@ mod tests {
             self.sim.delete_configs(d).await
         }
         async fn dns_addresses(
-            &self,
-            d: &str,
-            dns: &[crate::config::BindingDnsConfig],
+            &self, d: &str, dns: &[crate::config::BindingDnsConfig],
         ) -> Result<BTreeMap<String, String>, DirectorError> {
             self.sim.dns_addresses(d, dns).await
         }
@@ -335,14 +310,7 @@ mod tests {
     fn references_are_found_once_each_in_order() {
         assert_eq!(
             references(MANIFEST),
-            [
-                "pass",
-                "cert.ca",
-                "/odb/s/d/k",
-                "missing",
-                "cert.nope",
-                "user"
-            ]
+            ["pass", "cert.ca", "/odb/s/d/k", "missing", "cert.nope", "user"]
         );
         assert_eq!(references("a: ((x)"), Vec::<String>::new());
         assert_eq!(references("a: (((x)))"), ["(x"]);
@@ -351,10 +319,7 @@ mod tests {
     #[test]
     fn subkeys_follow_the_first_dot_of_the_last_segment() {
         assert_eq!(split_reference("cert.ca"), ("cert", Some("ca")));
-        assert_eq!(
-            split_reference("/a/b.c/cert.ca"),
-            ("/a/b.c/cert", Some("ca"))
-        );
+        assert_eq!(split_reference("/a/b.c/cert.ca"), ("/a/b.c/cert", Some("ca")));
         assert_eq!(split_reference("/odb/s/d/k"), ("/odb/s/d/k", None));
         assert_eq!(split_reference("a.b.c"), ("a", Some("b.c")));
     }
@@ -364,26 +329,12 @@ mod tests {
         let server = Memory::default();
         server.add("p1", "/dir/d/pass", Value::String("old".into()));
         server.add("p2", "/dir/d/pass", Value::String("new".into()));
-        server.add(
-            "c1",
-            "/dir/d/cert",
-            serde_json::json!({"ca": "CA-PEM", "certificate": "C"}),
-        );
-        server.add(
-            "u1",
-            "/dir/d/user",
-            serde_json::json!({"username": "u", "password": "p"}),
-        );
+        server.add("c1", "/dir/d/cert", serde_json::json!({"ca": "CA-PEM", "certificate": "C"}));
+        server.add("u1", "/dir/d/user", serde_json::json!({"username": "u", "password": "p"}));
         server.add("k1", "/odb/s/d/k", Value::String("odb".into()));
-        let director = Variables::new(&[
-            ("p1", "/dir/d/pass"),
-            ("c1", "/dir/d/cert"),
-            ("u1", "/dir/d/user"),
-        ]);
-        let got = resolve(MANIFEST, "d", &director, &server)
-            .await
-            .unwrap()
-            .unwrap();
+        let director =
+            Variables::new(&[("p1", "/dir/d/pass"), ("c1", "/dir/d/cert"), ("u1", "/dir/d/user")]);
+        let got = resolve(MANIFEST, "d", &director, &server).await.unwrap().unwrap();
         let want: BTreeMap<String, String> = [
             ("((pass))", "old"),
             ("((cert.ca))", "CA-PEM"),
@@ -396,44 +347,24 @@ mod tests {
         assert_eq!(got, want);
         let calls = server.calls.lock().unwrap().clone();
         assert!(calls.contains(&"id p1".to_string()), "{calls:?}");
-        assert!(
-            calls.contains(&"latest /odb/s/d/k".to_string()),
-            "{calls:?}"
-        );
+        assert!(calls.contains(&"latest /odb/s/d/k".to_string()), "{calls:?}");
     }
 
     #[tokio::test]
     async fn an_unreachable_server_is_an_error_not_an_empty_map() {
-        let server = Memory {
-            down: true,
-            ..Default::default()
-        };
+        let server = Memory { down: true, ..Default::default() };
         let director = Variables::new(&[]);
-        let err = resolve(MANIFEST, "d", &director, &server)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, SecretsError::ConfigServer(ref e) if e.is_transient()),
-            "{err}"
-        );
-        assert!(resolve("name: d\n", "d", &director, &server)
-            .await
-            .unwrap()
-            .is_none());
+        let err = resolve(MANIFEST, "d", &director, &server).await.unwrap_err();
+        assert!(matches!(err, SecretsError::ConfigServer(ref e) if e.is_transient()), "{err}");
+        assert!(resolve("name: d\n", "d", &director, &server).await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn secrets_are_written_by_type_and_deleted_by_instance() {
         let server = Memory::default();
         let secrets: BTreeMap<String, Value> = [
-            (
-                "/odb/s/service-instance_ab/k".to_string(),
-                Value::String("v".into()),
-            ),
-            (
-                "/odb/s/service-instance_ab/j".to_string(),
-                serde_json::json!({"x": 1}),
-            ),
+            ("/odb/s/service-instance_ab/k".to_string(), Value::String("v".into())),
+            ("/odb/s/service-instance_ab/j".to_string(), serde_json::json!({"x": 1})),
         ]
         .into();
         write(&server, &secrets).await.unwrap();

@@ -90,16 +90,13 @@ pub struct Engine {
 impl Engine {
     /// A new engine.
     pub fn new(
-        config: Arc<Config>,
-        store: Store,
-        director: Arc<dyn Director>,
-        adapter: AdapterClient,
+        config: Arc<Config>, store: Store, director: Arc<dyn Director>, adapter: AdapterClient,
     ) -> Self {
         Self {
             config,
-            config_server: Arc::new(
-                crate::director::simulated_config_server::StoredSecrets::new(store.clone()),
-            ),
+            config_server: Arc::new(crate::director::simulated_config_server::StoredSecrets::new(
+                store.clone(),
+            )),
             store,
             director,
             adapter,
@@ -144,9 +141,7 @@ impl Engine {
     /// With `broker.enable_secure_manifests`, the secrets the adapter gets for a deployed
     /// manifest (every `((…))` resolved); `None` without it, as from the Go broker.
     pub async fn deployed_secrets(
-        &self,
-        manifest: &str,
-        deployment: &str,
+        &self, manifest: &str, deployment: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, EngineError> {
         if !self.config.broker.enable_secure_manifests {
             return Ok(None);
@@ -183,11 +178,7 @@ impl Engine {
 
     /// The generic, actionable message for an unexpected failure.
     pub fn generic_message(
-        &self,
-        instance_id: &str,
-        request_id: &str,
-        task_id: Option<i64>,
-        operation: Option<&str>,
+        &self, instance_id: &str, request_id: &str, task_id: Option<i64>, operation: Option<&str>,
     ) -> String {
         let mut msg = format!(
             "There was a problem completing your request. Please contact your operations team providing the following information: service: {}, service-instance-guid: {}, broker-request-id: {}",
@@ -206,8 +197,7 @@ impl Engine {
     /// right now, in which case it waits for that refresh and returns its result, so that
     /// however many polls arrive, one director call is in flight per operation.
     pub async fn refresh_shared(
-        &self,
-        op_id: &OperationId,
+        &self, op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         if let Some(_guard) = self.try_lock(op_id) {
             return self.advance_locked(op_id).await;
@@ -242,16 +232,14 @@ impl Engine {
     /// director errors (the next poll retries). With a shared store, the operation's lease
     /// is taken first: an operation another replica is driving is returned as stored.
     pub async fn advance_locked(
-        &self,
-        op_id: &OperationId,
+        &self, op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         self.with_lease(op_id, self.advance_leased(op_id)).await
     }
 
     /// [`Engine::advance_locked`] once the lease (if any) is held.
     async fn advance_leased(
-        &self,
-        op_id: &OperationId,
+        &self, op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
         let Some(op) = self.load_op(op_id).await? else {
             return Ok(None);
@@ -270,8 +258,7 @@ impl Engine {
 
     /// [`Engine::advance_locked`] of a loaded operation in progress, inside its journal scope.
     async fn advance_loaded(
-        &self,
-        op: OperationRecord,
+        &self, op: OperationRecord,
     ) -> Result<Option<OperationRecord>, EngineError> {
         let op_id = op.id.clone();
         let result = match op.stage {
@@ -325,14 +312,10 @@ impl Engine {
     }
 
     async fn save_op_and_instance(
-        &self,
-        op: &OperationRecord,
-        instance: &InstanceRecord,
+        &self, op: &OperationRecord, instance: &InstanceRecord,
     ) -> Result<(), StoreError> {
         let (op, instance) = (op.clone(), instance.clone());
-        self.store
-            .run(move |s| s.save_operation_and_instance(&op, &instance))
-            .await
+        self.store.run(move |s| s.save_operation_and_instance(&op, &instance)).await
     }
 }
 

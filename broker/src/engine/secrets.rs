@@ -26,10 +26,7 @@ pub fn check_manifest(manifest: &str, deployment: &str) -> Result<String, Engine
         for item in doc[section].as_sequence().into_iter().flatten() {
             let version = match &item["version"] {
                 serde_yaml::Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
+                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
             };
             if version.ends_with("latest") {
                 return Err(EngineError::InvalidManifest(format!(
@@ -49,10 +46,7 @@ pub fn secret_path(service_id: &ServiceId, deployment: &str, key: &str) -> Strin
 /// Rewrites `((odb_secret:KEY))` placeholders to stored paths; returns the new manifest and
 /// the path → value map to store.
 pub fn replace_odb_secrets(
-    manifest: &str,
-    secrets: Option<&OdbManagedSecrets>,
-    service_id: &ServiceId,
-    deployment: &str,
+    manifest: &str, secrets: Option<&OdbManagedSecrets>, service_id: &ServiceId, deployment: &str,
 ) -> (String, BTreeMap<String, String>) {
     let mut out = manifest.to_string();
     let mut stored = BTreeMap::new();
@@ -73,10 +67,7 @@ pub fn replace_odb_secrets(
 /// ([`replace_odb_secrets`]); without, as in the Go broker, the manifest is deployed as the
 /// adapter wrote it, `((odb_secret:K))` placeholders untouched, and nothing is stored.
 pub fn deployable(
-    manifest: &str,
-    secrets: Option<&OdbManagedSecrets>,
-    service_id: &ServiceId,
-    deployment: &str,
+    manifest: &str, secrets: Option<&OdbManagedSecrets>, service_id: &ServiceId, deployment: &str,
     secure: bool,
 ) -> (String, BTreeMap<String, String>) {
     if secure {
@@ -112,9 +103,7 @@ pub fn as_adapter_secrets<'a>(
 /// blocks (which an adapter may legitimately change between deploys).
 pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
     let normalise = |text: &str| {
-        serde_yaml::from_str::<serde_yaml::Value>(text)
-            .ok()
-            .map(without_update_blocks)
+        serde_yaml::from_str::<serde_yaml::Value>(text).ok().map(without_update_blocks)
     };
     match (normalise(a), normalise(b)) {
         (Some(x), Some(y)) => x == y,
@@ -126,10 +115,7 @@ pub fn same_ignoring_update_blocks(a: &str, b: &str) -> bool {
 pub fn without_update_blocks(mut doc: serde_yaml::Value) -> serde_yaml::Value {
     if let Some(map) = doc.as_mapping_mut() {
         map.remove("update");
-        if let Some(groups) = map
-            .get_mut("instance_groups")
-            .and_then(|g| g.as_sequence_mut())
-        {
+        if let Some(groups) = map.get_mut("instance_groups").and_then(|g| g.as_sequence_mut()) {
             for group in groups {
                 if let Some(g) = group.as_mapping_mut() {
                     g.remove("update");

@@ -16,24 +16,16 @@ use serde_json::Value;
 impl Engine {
     /// A director task the operation started: recorded in the journal, then returned.
     async fn submitted(
-        &self,
-        task: Result<crate::director::TaskId, crate::director::DirectorError>,
-        what: String,
+        &self, task: Result<crate::director::TaskId, crate::director::DirectorError>, what: String,
     ) -> Result<crate::director::TaskId, EngineError> {
         let task = task?;
-        journal::record(Step::Task {
-            task,
-            what,
-            state: "submitted".to_string(),
-        })
-        .await;
+        journal::record(Step::Task { task, what, state: "submitted".to_string() }).await;
         Ok(task)
     }
 
     /// Records a submitted deploy or recreate task on the operation (not saved).
     async fn deploying(
-        &self,
-        op: &mut OperationRecord,
+        &self, op: &mut OperationRecord,
         submitted: Result<crate::director::TaskId, crate::director::DirectorError>,
         what: &'static str,
     ) -> Result<(), EngineError> {
@@ -46,19 +38,14 @@ impl Engine {
 
     /// Starts errand `index` of `errands` and records its task on the operation (not saved).
     async fn start_errand(
-        &self,
-        op: &mut OperationRecord,
-        deployment: &str,
-        errands: &[(String, Vec<String>)],
+        &self, op: &mut OperationRecord, deployment: &str, errands: &[(String, Vec<String>)],
         index: usize,
     ) -> Result<(), EngineError> {
         let (name, instances) = &errands[index];
         self.confirm_lease(op).await?;
         let task = self
             .submitted(
-                self.director
-                    .run_errand(deployment, name, instances, &op.id)
-                    .await,
+                self.director.run_errand(deployment, name, instances, &op.id).await,
                 format!("errand {name}"),
             )
             .await?;
@@ -70,17 +57,12 @@ impl Engine {
 
     /// Starts the delete of the deployment and records its task on the operation (not saved).
     async fn start_deployment_delete(
-        &self,
-        op: &mut OperationRecord,
-        deployment: &str,
-        force: bool,
+        &self, op: &mut OperationRecord, deployment: &str, force: bool,
     ) -> Result<(), EngineError> {
         self.confirm_lease(op).await?;
         let task = self
             .submitted(
-                self.director
-                    .delete_deployment(deployment, force, &op.id)
-                    .await,
+                self.director.delete_deployment(deployment, force, &op.id).await,
                 "delete".to_string(),
             )
             .await?;
@@ -91,18 +73,11 @@ impl Engine {
 
     /// Runs the first stage: generate the manifest and deploy it, or start the delete.
     pub(super) async fn start(
-        &self,
-        mut op: OperationRecord,
+        &self, mut op: OperationRecord,
     ) -> Result<OperationRecord, EngineError> {
         let instance = self.instance(&op.instance_id).await?;
         // After a crash the task may have been submitted without being recorded.
-        if let Some(task) = self
-            .director
-            .tasks_by_context(&op.id)
-            .await?
-            .into_iter()
-            .next()
-        {
+        if let Some(task) = self.director.tasks_by_context(&op.id).await?.into_iter().next() {
             tracing::info!(operation = %op.id, task = task.id, "found the operation's director task after a restart");
             op.task_id = Some(task.id);
             op.stage = if op.kind == OperationKind::Delete && task.description.starts_with("delete")
@@ -124,9 +99,7 @@ impl Engine {
     }
 
     async fn start_deploy(
-        &self,
-        mut op: OperationRecord,
-        mut instance: InstanceRecord,
+        &self, mut op: OperationRecord, mut instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
         let req = op.request.clone();
         let deployment = instance.deployment_name.clone();
@@ -147,21 +120,14 @@ impl Engine {
                 .await?
                 .ok_or_else(|| EngineError::DeploymentNotFound(deployment.clone()))?;
             let prev_id = plan_or_instance_plan(req.previous_plan_id.as_ref(), &instance);
-            let prev_plan = self
-                .config
-                .plan(&prev_id)
-                .map(|p| plans::adapter_plan(&self.config, p));
+            let prev_plan =
+                self.config.plan(&prev_id).map(|p| plans::adapter_plan(&self.config, p));
             // Without secure manifests the adapter gets no secrets ("null"), as from the
             // Go broker.
             let secrets = self.deployed_secrets(&manifest, &deployment).await?;
             // An instance deployed before configs were recorded had none.
             let configs = Some(instance.configs.clone().unwrap_or_default());
-            (
-                Some(manifest),
-                prev_plan.or(Some(plan.clone())),
-                secrets,
-                configs,
-            )
+            (Some(manifest), prev_plan.or(Some(plan.clone())), secrets, configs)
         };
         if op.kind == OperationKind::Update && !self.config.broker.skip_check_for_pending_changes {
             if let Some(deployed) = &previous_manifest {
@@ -200,10 +166,7 @@ impl Engine {
                     .to_string(),
             ));
         }
-        let dashboard_url = self
-            .adapter
-            .dashboard_url(&instance.id, &plan, &manifest)
-            .await?;
+        let dashboard_url = self.adapter.dashboard_url(&instance.id, &plan, &manifest).await?;
 
         if self.config.broker.enable_secure_manifests {
             // Before the deploy: the director resolves the rewritten placeholders on deploy.
@@ -231,12 +194,7 @@ impl Engine {
     /// Refuses to act on a deployment the director is already working on (an operator's
     /// `bosh deploy`, or a task of an operation the broker has lost track of).
     async fn ensure_no_task_in_progress(&self, deployment: &str) -> Result<(), EngineError> {
-        if self
-            .director
-            .tasks_in_progress(deployment)
-            .await?
-            .is_empty()
-        {
+        if self.director.tasks_in_progress(deployment).await?.is_empty() {
             Ok(())
         } else {
             Err(EngineError::TaskInProgress(deployment.to_string()))
@@ -246,8 +204,7 @@ impl Engine {
     /// The instance's deployment, once no director task runs on it, and whether the director
     /// has it.
     async fn idle_deployment(
-        &self,
-        instance: &InstanceRecord,
+        &self, instance: &InstanceRecord,
     ) -> Result<(String, bool), EngineError> {
         let deployment = instance.deployment_name.clone();
         self.ensure_no_task_in_progress(&deployment).await?;
@@ -258,9 +215,7 @@ impl Engine {
     /// Recreates every VM of the deployment as it is (no new manifest); post-deploy errands
     /// follow as after a deploy.
     async fn start_recreate(
-        &self,
-        mut op: OperationRecord,
-        instance: InstanceRecord,
+        &self, mut op: OperationRecord, instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
         let (deployment, deployed) = self.idle_deployment(&instance).await?;
         if !deployed {
@@ -278,9 +233,7 @@ impl Engine {
     /// (update blocks aside): the broker or its adapter changed since the last deploy, and an
     /// update would silently ship those changes too.
     async fn check_no_pending_changes(
-        &self,
-        instance: &InstanceRecord,
-        deployed: &str,
+        &self, instance: &InstanceRecord, deployed: &str,
         previous_secrets: Option<std::collections::BTreeMap<String, String>>,
         previous_configs: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<(), EngineError> {
@@ -314,9 +267,7 @@ impl Engine {
     }
 
     async fn start_delete(
-        &self,
-        mut op: OperationRecord,
-        instance: InstanceRecord,
+        &self, mut op: OperationRecord, instance: InstanceRecord,
     ) -> Result<OperationRecord, EngineError> {
         let (deployment, deployed) = self.idle_deployment(&instance).await?;
         if !deployed {
@@ -326,8 +277,7 @@ impl Engine {
         let errands = self.errands(&op, &instance);
         if errands.is_empty() {
             let force = op.request.force;
-            self.start_deployment_delete(&mut op, &deployment, force)
-                .await?;
+            self.start_deployment_delete(&mut op, &deployment, force).await?;
         } else {
             self.start_errand(&mut op, &deployment, &errands, 0).await?;
         }
@@ -337,9 +287,7 @@ impl Engine {
 
     /// The lifecycle errands an operation runs: post-deploy for deploys, pre-delete for deletes.
     fn errands(
-        &self,
-        op: &OperationRecord,
-        instance: &InstanceRecord,
+        &self, op: &OperationRecord, instance: &InstanceRecord,
     ) -> Vec<(String, Vec<String>)> {
         let plan_id = op.request.plan_id.as_ref().unwrap_or(&instance.plan_id);
         let Some(plan) = self.config.plan(plan_id) else {
@@ -353,14 +301,11 @@ impl Engine {
         } else {
             &errands.post_deploy
         };
-        list.iter()
-            .map(|e| (e.name.clone(), e.instances.clone()))
-            .collect()
+        list.iter().map(|e| (e.name.clone(), e.instances.clone())).collect()
     }
 
     pub(super) async fn poll(
-        &self,
-        mut op: OperationRecord,
+        &self, mut op: OperationRecord,
     ) -> Result<OperationRecord, EngineError> {
         let Some(task_id) = op.task_id else {
             return self.fail(op, None, "operation has no director task").await;
@@ -383,10 +328,7 @@ impl Engine {
             let what = match op.stage {
                 Stage::Errand => format!(
                     "lifecycle errand {} failed (task {task_id}, state {}): {}",
-                    errands
-                        .get(op.errand_index as usize)
-                        .map(|e| e.0.as_str())
-                        .unwrap_or("?"),
+                    errands.get(op.errand_index as usize).map(|e| e.0.as_str()).unwrap_or("?"),
                     task.state.as_str(),
                     task.result
                 ),
@@ -413,13 +355,11 @@ impl Engine {
             Stage::Errand => {
                 let next = op.errand_index as usize + 1;
                 if next < errands.len() {
-                    self.start_errand(&mut op, &deployment, &errands, next)
-                        .await?;
+                    self.start_errand(&mut op, &deployment, &errands, next).await?;
                     self.save_op(&op).await?;
                     Ok(op)
                 } else if op.kind == OperationKind::Delete {
-                    self.start_deployment_delete(&mut op, &deployment, force)
-                        .await?;
+                    self.start_deployment_delete(&mut op, &deployment, force).await?;
                     self.save_op(&op).await?;
                     Ok(op)
                 } else {
@@ -435,9 +375,7 @@ impl Engine {
         let mut instance = self.instance(&op.instance_id).await?;
         if op.kind == OperationKind::Delete && !self.config.broker.disable_bosh_configs {
             // Before the delete is recorded as done: a failure here is retried on the next poll.
-            self.director
-                .delete_configs(&instance.deployment_name)
-                .await?;
+            self.director.delete_configs(&instance.deployment_name).await?;
         }
         if op.kind == OperationKind::Delete && self.config.broker.enable_secure_manifests {
             // Likewise: with the config server down, the delete stays in progress and
@@ -487,22 +425,15 @@ impl Engine {
         }
         self.save_op_and_instance(&op, &instance).await?;
         tracing::info!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, "operation succeeded");
-        self.metrics
-            .operation_finished(op.kind.as_str(), "succeeded", super::age(&op));
-        journal::record(Step::Finished {
-            state: "succeeded".to_string(),
-            detail: String::new(),
-        })
-        .await;
+        self.metrics.operation_finished(op.kind.as_str(), "succeeded", super::age(&op));
+        journal::record(Step::Finished { state: "succeeded".to_string(), detail: String::new() })
+            .await;
         Ok(op)
     }
 
     /// Marks an operation failed with a user-facing description and the operator detail.
     pub async fn fail(
-        &self,
-        op: OperationRecord,
-        task_id: Option<i64>,
-        detail: &str,
+        &self, op: OperationRecord, task_id: Option<i64>, detail: &str,
     ) -> Result<OperationRecord, EngineError> {
         self.fail_at(op, task_id, None, detail).await
     }
@@ -511,11 +442,7 @@ impl Engine {
     /// clause a platform user can act on); the operator's `detail` stays in the journal, the
     /// log and the operation's error.
     async fn fail_at(
-        &self,
-        mut op: OperationRecord,
-        task_id: Option<i64>,
-        step: Option<&str>,
-        detail: &str,
+        &self, mut op: OperationRecord, task_id: Option<i64>, step: Option<&str>, detail: &str,
     ) -> Result<OperationRecord, EngineError> {
         let mut description = format!(
             "{}: {}{}",
@@ -527,13 +454,9 @@ impl Engine {
             description.push_str(&format!(", error-message: {detail}"));
         }
         tracing::warn!(operation = %op.id, instance = %op.instance_id, kind = %op.kind, task = ?task_id, "operation failed: {detail}");
-        self.metrics
-            .operation_finished(op.kind.as_str(), "failed", super::age(&op));
-        journal::record(Step::Finished {
-            state: "failed".to_string(),
-            detail: detail.to_string(),
-        })
-        .await;
+        self.metrics.operation_finished(op.kind.as_str(), "failed", super::age(&op));
+        journal::record(Step::Finished { state: "failed".to_string(), detail: detail.to_string() })
+            .await;
         op.state = OperationState::Failed;
         op.stage = Stage::Done;
         op.description = description;
@@ -558,9 +481,7 @@ fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<Strin
     match (op.stage, op.kind) {
         (Stage::Errand, _) => format!(
             "the lifecycle errand {} did not succeed (BOSH task {task_id})",
-            errands
-                .get(op.errand_index as usize)
-                .map_or("?", |e| e.0.as_str())
+            errands.get(op.errand_index as usize).map_or("?", |e| e.0.as_str())
         ),
         (Stage::Deleting, _) => {
             format!("deleting the BOSH deployment did not succeed (BOSH task {task_id})")
@@ -576,8 +497,7 @@ fn failed_step(op: &OperationRecord, task_id: i64, errands: &[(String, Vec<Strin
 /// (`stored` holds the referenced paths; `path_of` turns a secret's key into its path).
 fn odb_secret_values(
     generated: Option<&service_adapter::OdbManagedSecrets>,
-    stored: &std::collections::BTreeMap<String, String>,
-    path_of: impl Fn(&str) -> String,
+    stored: &std::collections::BTreeMap<String, String>, path_of: impl Fn(&str) -> String,
 ) -> std::collections::BTreeMap<String, Value> {
     generated
         .into_iter()

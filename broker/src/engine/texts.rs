@@ -11,11 +11,9 @@ pub(super) fn texts(kind: OperationKind) -> (&'static str, &'static str, &'stati
             "Instance provisioning completed",
             "Instance provisioning failed",
         ),
-        OperationKind::Update => (
-            "Instance update in progress",
-            "Instance update completed",
-            "Instance update failed",
-        ),
+        OperationKind::Update => {
+            ("Instance update in progress", "Instance update completed", "Instance update failed")
+        }
         OperationKind::Upgrade => (
             "Instance upgrade in progress",
             "Instance upgrade completed",

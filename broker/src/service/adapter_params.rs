@@ -50,10 +50,7 @@ pub fn provision(r: &ProvisionRequest) -> Value {
 /// `parameters`, `previous_values`, and `context` and `maintenance_info` when sent. (An
 /// upgrade hands only `{"context": ...}`.)
 pub fn update(
-    r: &UpdateRequest,
-    previous: Previous<'_>,
-    new_plan: &PlanId,
-    parameters: &Value,
+    r: &UpdateRequest, previous: Previous<'_>, new_plan: &PlanId, parameters: &Value,
 ) -> Value {
     let mut params = Map::new();
     params.insert("service_id".into(), json!(r.service_id));
@@ -65,11 +62,7 @@ pub fn update(
     before.insert("organization_id".into(), json!(previous.organization_guid));
     before.insert("space_id".into(), json!(previous.space_guid));
     // A `null` inside the platform's document counts as not sent.
-    insert_some(
-        &mut before,
-        "maintenance_info",
-        r.previous_maintenance_info(),
-    );
+    insert_some(&mut before, "maintenance_info", r.previous_maintenance_info());
     params.insert("previous_values".into(), Value::Object(before));
     insert_some(&mut params, "context", r.context.as_ref());
     insert_some(&mut params, "maintenance_info", r.maintenance_info.as_ref());

@@ -71,32 +71,23 @@ fn binding_lock(instance_id: &InstanceId, binding_id: &BindingId) -> String {
 
 impl Broker {
     async fn binding(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
-        operation: &'static str,
+        &self, instance_id: &InstanceId, binding_id: &BindingId, operation: &'static str,
     ) -> ServiceResult<Option<BindingRecord>> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.stored(instance_id, operation, move |s| s.binding(&i, &b))
-            .await
+        self.stored(instance_id, operation, move |s| s.binding(&i, &b)).await
     }
 
     async fn forget_binding(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, instance_id: &InstanceId, binding_id: &BindingId,
     ) -> ServiceResult<()> {
         let (i, b) = (instance_id.clone(), binding_id.clone());
-        self.stored(instance_id, "unbind", move |s| s.delete_binding(&i, &b))
-            .await
-            .map(|_| ())
+        self.stored(instance_id, "unbind", move |s| s.delete_binding(&i, &b)).await.map(|_| ())
     }
 
     /// What the adapter needs about the deployment: manifest, VMs and stored secrets;
     /// `None` when the deployment does not exist.
     async fn deployment_facts(
-        &self,
-        instance: &InstanceRecord,
+        &self, instance: &InstanceRecord,
     ) -> Result<Option<DeploymentFacts>, EngineError> {
         let director = &self.engine.director();
         let Some(manifest) = director.manifest(&instance.deployment_name).await? else {
@@ -105,36 +96,20 @@ impl Broker {
         let vms = director.vms(&instance.deployment_name).await?;
         // Without secure manifests create-binding and delete-binding get no secrets
         // ("null"), as from the Go broker.
-        let secrets = self
-            .engine
-            .deployed_secrets(&manifest, &instance.deployment_name)
-            .await?;
-        Ok(Some(DeploymentFacts {
-            manifest,
-            vms,
-            secrets,
-        }))
+        let secrets = self.engine.deployed_secrets(&manifest, &instance.deployment_name).await?;
+        Ok(Some(DeploymentFacts { manifest, vms, secrets }))
     }
 
     /// The DNS addresses of the plan's `binding_with_dns` entries (empty when it has none).
     async fn dns_addresses(
-        &self,
-        instance: &InstanceRecord,
-        plan_id: &PlanId,
+        &self, instance: &InstanceRecord, plan_id: &PlanId,
     ) -> Result<BTreeMap<String, String>, EngineError> {
-        let dns = self
-            .config
-            .plan(plan_id)
-            .map(|p| p.binding_with_dns.as_slice())
-            .unwrap_or_default();
+        let dns =
+            self.config.plan(plan_id).map(|p| p.binding_with_dns.as_slice()).unwrap_or_default();
         if dns.is_empty() {
             return Ok(Default::default());
         }
-        Ok(self
-            .engine
-            .director()
-            .dns_addresses(&instance.deployment_name, dns)
-            .await?)
+        Ok(self.engine.director().dns_addresses(&instance.deployment_name, dns).await?)
     }
 
     /// The checks a bind passes before anything is recorded: catalog, bindability, backup
@@ -153,10 +128,7 @@ impl Broker {
             )));
         };
         if !plan.bindable.unwrap_or(self.config.catalog.bindable) {
-            return Err(ServiceError::BadRequest(format!(
-                "plan '{}' is not bindable",
-                plan.name
-            )));
+            return Err(ServiceError::BadRequest(format!("plan '{}' is not bindable", plan.name)));
         }
         if request
             .bind_resource
@@ -170,11 +142,7 @@ impl Broker {
                 "service does not support backup agent binding".into(),
             ));
         }
-        self.validate_parameters(
-            &request.plan_id,
-            SchemaKind::BindingCreate,
-            &request.parameters,
-        )?;
+        self.validate_parameters(&request.plan_id, SchemaKind::BindingCreate, &request.parameters)?;
         if request.predecessor_binding_id.is_some() && !plan.binding_rotatable.unwrap_or(false) {
             return Err(ServiceError::BadRequest(format!(
                 "plan '{}' does not allow binding rotation (binding_rotatable is false): create a new binding without predecessor_binding_id",
@@ -211,16 +179,12 @@ impl Broker {
     /// Bind: runs create-binding and stores the answer; an identical existing binding is
     /// answered again, a different one is a conflict. Its steps go to the journal.
     pub async fn bind(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, binding_id: &BindingId,
         request: BindRequest,
     ) -> ServiceResult<Bound> {
         let activity = format!("bind {binding_id}");
         self.journalled(instance_id, activity, async {
-            self.bind_now(caller, instance_id, binding_id, request)
-                .await
+            self.bind_now(caller, instance_id, binding_id, request).await
         })
         .await
     }
@@ -228,16 +192,12 @@ impl Broker {
     /// Unbind: runs delete-binding (unless the deployment is gone) and forgets the binding.
     /// Its steps go to the journal.
     pub async fn unbind(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, binding_id: &BindingId,
         request: UnbindRequest,
     ) -> ServiceResult<()> {
         let activity = format!("unbind {binding_id}");
         self.journalled(instance_id, activity, async {
-            self.unbind_now(caller, instance_id, binding_id, request)
-                .await
+            self.unbind_now(caller, instance_id, binding_id, request).await
         })
         .await
     }
@@ -246,9 +206,7 @@ impl Broker {
     /// when it got as far as the adapter, the director or the store (a refusal before that
     /// leaves no trace, so unknown ids cannot fill the journal).
     async fn journalled<T>(
-        &self,
-        instance_id: &InstanceId,
-        activity: String,
+        &self, instance_id: &InstanceId, activity: String,
         work: impl std::future::Future<Output = ServiceResult<T>>,
     ) -> ServiceResult<T> {
         let scope =
@@ -265,11 +223,7 @@ impl Broker {
                 Err(_) => None,
             };
             if let Some((state, detail)) = finished {
-                journal::record(journal::Step::Finished {
-                    state: state.to_string(),
-                    detail,
-                })
-                .await;
+                journal::record(journal::Step::Finished { state: state.to_string(), detail }).await;
             }
             result
         })
@@ -277,10 +231,7 @@ impl Broker {
     }
 
     async fn bind_now(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, binding_id: &BindingId,
         request: BindRequest,
     ) -> ServiceResult<Bound> {
         self.check_bind_request(&request)?;
@@ -299,10 +250,8 @@ impl Broker {
         };
         let instance = self.bindable_instance(instance_id).await?;
         if let Some(pred) = &request.predecessor_binding_id {
-            let exists = self
-                .binding(instance_id, pred, "bind")
-                .await?
-                .is_some_and(|b| !b.is_pending());
+            let exists =
+                self.binding(instance_id, pred, "bind").await?.is_some_and(|b| !b.is_pending());
             if !exists {
                 return Err(ServiceError::BadRequest(format!(
                     "predecessor_binding_id '{pred}' is not a binding of service instance {instance_id}"
@@ -316,10 +265,7 @@ impl Broker {
             "bind_resource": request.bind_resource,
             "app_guid": request.app_guid,
         });
-        let _guard = self
-            .engine
-            .lock(&binding_lock(instance_id, binding_id))
-            .await;
+        let _guard = self.engine.lock(&binding_lock(instance_id, binding_id)).await;
         match self.binding(instance_id, binding_id, "bind").await? {
             Some(existing) if existing.request != identity => {
                 return Err(ServiceError::Conflict(format!(
@@ -339,11 +285,9 @@ impl Broker {
             // ask the adapter again.
             Some(_) | None => {}
         }
-        let adapter_request = self
-            .binding_request(instance_id, binding_id, &instance, &request)
-            .await?;
-        self.record_binding_intent(instance_id, binding_id, &request, identity)
-            .await?;
+        let adapter_request =
+            self.binding_request(instance_id, binding_id, &instance, &request).await?;
+        self.record_binding_intent(instance_id, binding_id, &request, identity).await?;
         let created = match self.engine.adapter().create_binding(&adapter_request).await {
             Ok(created) => created,
             Err(e) => {
@@ -369,18 +313,12 @@ impl Broker {
         self.keep_binding_response(caller, instance_id, binding_id, &response, &adapter_request)
             .await?;
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "binding created");
-        Ok(Bound {
-            created: true,
-            response,
-        })
+        Ok(Bound { created: true, response })
     }
 
     /// The create-binding input: the deployment's manifest, VMs, secrets and DNS addresses.
     async fn binding_request(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
-        instance: &InstanceRecord,
+        &self, instance_id: &InstanceId, binding_id: &BindingId, instance: &InstanceRecord,
         request: &BindRequest,
     ) -> ServiceResult<BindingRequest> {
         let facts = self
@@ -411,10 +349,7 @@ impl Broker {
     /// it while the instance is being deleted (a leftover record is taken over, with the same
     /// check), so a bind can never race a deprovision.
     async fn record_binding_intent(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
-        request: &BindRequest,
+        &self, instance_id: &InstanceId, binding_id: &BindingId, request: &BindRequest,
         identity: Value,
     ) -> ServiceResult<()> {
         let record = BindingRecord {
@@ -426,22 +361,16 @@ impl Broker {
             response: None,
             created_at: Timestamp::now(),
         };
-        match self
-            .engine
-            .store()
-            .run(move |s| s.insert_binding(&record))
-            .await
-        {
+        match self.engine.store().run(move |s| s.insert_binding(&record)).await {
             Ok(()) => Ok(()),
             Err(StoreError::AlreadyExists) => Err(ServiceError::Conflict(format!(
                 "binding {binding_id} was created by another request"
             ))),
-            Err(StoreError::InstanceBusy {
-                reason: BindRefusal::Deleted,
-                ..
-            }) => Err(ServiceError::NotFound(format!(
-                "service instance {instance_id} does not exist: it was deleted"
-            ))),
+            Err(StoreError::InstanceBusy { reason: BindRefusal::Deleted, .. }) => {
+                Err(ServiceError::NotFound(format!(
+                    "service instance {instance_id} does not exist: it was deleted"
+                )))
+            }
             Err(StoreError::InstanceBusy { .. }) => Err(ServiceError::Concurrency(format!(
                 "service instance {instance_id} is being deleted"
             ))),
@@ -452,19 +381,12 @@ impl Broker {
     /// Stores the adapter's answer. When the record went while the adapter ran, nobody would
     /// track these credentials: the adapter is asked to delete them again.
     async fn keep_binding_response(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
-        response: &Value,
-        adapter_request: &BindingRequest,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, binding_id: &BindingId,
+        response: &Value, adapter_request: &BindingRequest,
     ) -> ServiceResult<()> {
         let (i, b, r) = (instance_id.clone(), binding_id.clone(), response.clone());
-        let kept = self
-            .stored(instance_id, "bind", move |s| {
-                s.set_binding_response(&i, &b, &r)
-            })
-            .await?;
+        let kept =
+            self.stored(instance_id, "bind", move |s| s.set_binding_response(&i, &b, &r)).await?;
         if kept {
             return Ok(());
         }
@@ -478,10 +400,7 @@ impl Broker {
     }
 
     async fn unbind_now(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, binding_id: &BindingId,
         request: UnbindRequest,
     ) -> ServiceResult<()> {
         let Some(instance) = self.load_instance(instance_id, "unbind").await? else {
@@ -492,15 +411,8 @@ impl Broker {
                 "service instance {instance_id} is being deleted: its bindings go with it"
             )));
         }
-        let _guard = self
-            .engine
-            .lock(&binding_lock(instance_id, binding_id))
-            .await;
-        if self
-            .binding(instance_id, binding_id, "unbind")
-            .await?
-            .is_none()
-        {
+        let _guard = self.engine.lock(&binding_lock(instance_id, binding_id)).await;
+        if self.binding(instance_id, binding_id, "unbind").await?.is_none() {
             return Err(ServiceError::Gone(None));
         }
         let facts = self
@@ -525,16 +437,14 @@ impl Broker {
                 Err(AdapterError::BindingNotFound(_)) => {
                     tracing::info!(request_id = %caller.request_id, binding = %binding_id, "the adapter reports the binding gone; removing it");
                     self.forget_binding(instance_id, binding_id).await?;
-                    self.forget_secure_credentials(instance_id, binding_id)
-                        .await;
+                    self.forget_secure_credentials(instance_id, binding_id).await;
                     return Err(ServiceError::Gone(None));
                 }
                 Err(e) => return Err(ServiceError::adapter(instance_id, "unbind", e)),
             }
         }
         self.forget_binding(instance_id, binding_id).await?;
-        self.forget_secure_credentials(instance_id, binding_id)
-            .await;
+        self.forget_secure_credentials(instance_id, binding_id).await;
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, binding = %binding_id, "binding deleted");
         Ok(())
     }
@@ -557,44 +467,26 @@ impl Broker {
 
     /// A stored binding: the adapter's answer with the request's parameters.
     pub async fn fetch_binding(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, instance_id: &InstanceId, binding_id: &BindingId,
     ) -> ServiceResult<Value> {
-        let Some(record) = self
-            .binding(instance_id, binding_id, "fetch")
-            .await?
-            .filter(|b| !b.is_pending())
+        let Some(record) =
+            self.binding(instance_id, binding_id, "fetch").await?.filter(|b| !b.is_pending())
         else {
-            return Err(ServiceError::NotFound(format!(
-                "binding {binding_id} does not exist"
-            )));
+            return Err(ServiceError::NotFound(format!("binding {binding_id} does not exist")));
         };
-        let mut body = record
-            .response
-            .as_ref()
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let mut body =
+            record.response.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
         body.insert("parameters".into(), record.request["parameters"].clone());
         Ok(Value::Object(body))
     }
 
     /// Whether a binding exists (bindings are synchronous: an existing one has succeeded).
     pub async fn binding_exists(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, instance_id: &InstanceId, binding_id: &BindingId,
     ) -> ServiceResult<()> {
-        match self
-            .binding(instance_id, binding_id, "fetch")
-            .await?
-            .filter(|b| !b.is_pending())
-        {
+        match self.binding(instance_id, binding_id, "fetch").await?.filter(|b| !b.is_pending()) {
             Some(_) => Ok(()),
-            None => Err(ServiceError::NotFound(format!(
-                "binding {binding_id} does not exist"
-            ))),
+            None => Err(ServiceError::NotFound(format!("binding {binding_id} does not exist"))),
         }
     }
 }

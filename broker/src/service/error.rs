@@ -68,10 +68,7 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 impl ServiceError {
     /// An engine failure while doing `action` (`operation` in messages) on `instance`.
     pub fn engine(
-        instance: &str,
-        action: &'static str,
-        operation: &'static str,
-        source: EngineError,
+        instance: &str, action: &'static str, operation: &'static str, source: EngineError,
     ) -> Self {
         Self::Engine(Box::new(Failure {
             instance: instance.to_string(),

@@ -27,9 +27,7 @@ impl FleetRow {
     /// Failed and in-flight instances come first.
     fn needs_attention(&self) -> bool {
         matches!(self.state, InstanceState::Failed)
-            || self
-                .last_operation
-                .is_some_and(|(_, s)| s != OperationState::Succeeded)
+            || self.last_operation.is_some_and(|(_, s)| s != OperationState::Succeeded)
             || matches!(
                 self.state,
                 InstanceState::Provisioning
@@ -69,17 +67,12 @@ impl Broker {
 
     /// Every live instance, failed and in-flight first, then by id.
     pub async fn fleet(&self) -> ServiceResult<Vec<FleetRow>> {
-        let listed = self
-            .stored("-", "console", |s| s.live_instances_with_latest_operation())
-            .await?;
-        let mut rows: Vec<FleetRow> = listed
-            .into_iter()
-            .map(|(i, op)| self.fleet_row(i, op))
-            .collect();
+        let listed =
+            self.stored("-", "console", |s| s.live_instances_with_latest_operation()).await?;
+        let mut rows: Vec<FleetRow> =
+            listed.into_iter().map(|(i, op)| self.fleet_row(i, op)).collect();
         rows.sort_by(|a, b| {
-            b.needs_attention()
-                .cmp(&a.needs_attention())
-                .then_with(|| a.id.cmp(&b.id))
+            b.needs_attention().cmp(&a.needs_attention()).then_with(|| a.id.cmp(&b.id))
         });
         Ok(rows)
     }
@@ -88,14 +81,10 @@ impl Broker {
     pub async fn instance_detail(&self, id: &InstanceId) -> ServiceResult<InstanceDetail> {
         let owned = id.clone();
         let found = self
-            .stored(id, "console", move |s| {
-                Ok((s.instance(&owned)?, s.latest_operation(&owned)?))
-            })
+            .stored(id, "console", move |s| Ok((s.instance(&owned)?, s.latest_operation(&owned)?)))
             .await?;
         let (Some(instance), op) = found else {
-            return Err(ServiceError::NotFound(format!(
-                "service instance {id} does not exist"
-            )));
+            return Err(ServiceError::NotFound(format!("service instance {id} does not exist")));
         };
         let row = self.fleet_row(instance, op);
         let bindings = if row.state == InstanceState::Deleted {
@@ -108,10 +97,6 @@ impl Broker {
             Err(ServiceError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
-        Ok(InstanceDetail {
-            row,
-            bindings,
-            history,
-        })
+        Ok(InstanceDetail { row, bindings, history })
     }
 }

@@ -97,9 +97,7 @@ impl Broker {
     pub async fn history(&self, id: &InstanceId) -> ServiceResult<Vec<HistoryEntry>> {
         let owned = id.clone();
         let (operations, journal) = self
-            .stored(id, "history", move |s| {
-                Ok((s.operations_of(&owned)?, s.journal_of(&owned)?))
-            })
+            .stored(id, "history", move |s| Ok((s.operations_of(&owned)?, s.journal_of(&owned)?)))
             .await?;
         if operations.is_empty() && journal.is_empty() {
             return Err(ServiceError::NotFound(format!(

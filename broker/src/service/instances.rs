@@ -156,9 +156,7 @@ impl UpgradeDecision {
             .map(|mi| mi.version.clone())
             .filter(|v| !v.is_empty())
             .or_else(|| maintenance_version(r.previous_maintenance_info()));
-        let target_version = target
-            .map(|mi| mi.version.clone())
-            .filter(|v| !v.is_empty());
+        let target_version = target.map(|mi| mi.version.clone()).filter(|v| !v.is_empty());
         Self {
             outdated: instance_version.is_some()
                 && target_version.is_some()
@@ -195,9 +193,7 @@ impl Broker {
     /// (`None` when the plan has none). `MaintenanceInfoConflict` when the request names a
     /// version the plan is not at.
     fn target_maintenance_info(
-        &self,
-        plan_id: &PlanId,
-        requested: Option<&Value>,
+        &self, plan_id: &PlanId, requested: Option<&Value>,
     ) -> ServiceResult<Option<MaintenanceInfo>> {
         let plan = self.check_plan(plan_id)?;
         let current = crate::catalog::plan_maintenance_version(&self.config, plan);
@@ -219,9 +215,7 @@ impl Broker {
     /// provision still in flight, "exists" for an identical one that completed, a conflict
     /// for a different one.
     async fn existing_answer(
-        &self,
-        instance_id: &InstanceId,
-        request: &ProvisionRequest,
+        &self, instance_id: &InstanceId, request: &ProvisionRequest,
     ) -> ServiceResult<Option<Provisioned>> {
         let Some(existing) = self.load_instance(instance_id, "create").await? else {
             return Ok(None);
@@ -255,10 +249,7 @@ impl Broker {
     /// Provision: records the instance and its create operation, then generates the manifest
     /// and deploys it. A failure before the deploy leaves nothing behind.
     pub async fn provision(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        request: ProvisionRequest,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, request: ProvisionRequest,
     ) -> ServiceResult<Provisioned> {
         self.check_service(&request.service_id)?;
         self.check_plan(&request.plan_id)?;
@@ -283,8 +274,7 @@ impl Broker {
         if let Some(answer) = self.existing_answer(instance_id, &request).await? {
             return Ok(answer);
         }
-        self.check_quotas(caller, instance_id, &request.plan_id, None)
-            .await?;
+        self.check_quotas(caller, instance_id, &request.plan_id, None).await?;
 
         let operation_request = OperationRequest {
             plan_id: Some(request.plan_id.clone()),
@@ -323,17 +313,12 @@ impl Broker {
             guard: quota_guard,
             admission: self.quota_admission(&instance.plan_id, None),
         };
-        self.record_and_start_provision(caller, instance_id, instance, op, quota)
-            .await
+        self.record_and_start_provision(caller, instance_id, instance, op, quota).await
     }
 
     async fn record_and_start_provision(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        instance: InstanceRecord,
-        op: OperationRecord,
-        quota: QuotaHold,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, instance: InstanceRecord,
+        op: OperationRecord, quota: QuotaHold,
     ) -> ServiceResult<Provisioned> {
         let engine = self.engine.clone();
         let _guard = engine.lock(&op.id).await;
@@ -359,10 +344,7 @@ impl Broker {
         tracing::info!(request_id = %caller.request_id, instance = %instance_id, operation = %op.id, "provision recorded");
         match engine.advance_locked(&op.id).await {
             Ok(_) => {
-                let stored = self
-                    .load_instance(instance_id, "create")
-                    .await?
-                    .unwrap_or(instance);
+                let stored = self.load_instance(instance_id, "create").await?.unwrap_or(instance);
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&stored))))
             }
             // Another replica took the provision over: it goes on there.
@@ -370,11 +352,8 @@ impl Broker {
                 Ok(Provisioned::Accepted(Accepted::of(&op, Some(&instance))))
             }
             Err(err) => {
-                let (id, op_id, owner) = (
-                    instance_id.clone(),
-                    op.id.clone(),
-                    engine.replica().to_string(),
-                );
+                let (id, op_id, owner) =
+                    (instance_id.clone(), op.id.clone(), engine.replica().to_string());
                 match engine
                     .store()
                     .run(move |s| s.forget_failed_provision(&id, &op_id, &owner))
@@ -397,10 +376,7 @@ impl Broker {
     /// Update or upgrade: a plan change, new parameters or context, or a move to the
     /// catalog's maintenance info; an identical update still running gets its operation.
     pub async fn update(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        request: UpdateRequest,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, request: UpdateRequest,
     ) -> ServiceResult<Accepted> {
         self.check_service(&request.service_id)?;
         if let Some(p) = &request.plan_id {
@@ -420,10 +396,7 @@ impl Broker {
         if !request.accepts_incomplete {
             return Err(ServiceError::AsyncRequired);
         }
-        let new_plan = request
-            .plan_id
-            .clone()
-            .unwrap_or_else(|| instance.plan_id.clone());
+        let new_plan = request.plan_id.clone().unwrap_or_else(|| instance.plan_id.clone());
         let fingerprint = json!({"service_id": request.service_id, "plan_id": new_plan, "parameters": parameters});
         if let Some(op) = self.latest_operation(instance_id).await? {
             if op.state == OperationState::InProgress {
@@ -449,8 +422,7 @@ impl Broker {
         }
         let quota = if plan_changes {
             let guard = self.engine.lock(QUOTA_LOCK).await;
-            self.check_quotas(caller, instance_id, &new_plan, Some(&instance.plan_id))
-                .await?;
+            self.check_quotas(caller, instance_id, &new_plan, Some(&instance.plan_id)).await?;
             Some(QuotaHold {
                 guard,
                 admission: self.quota_admission(&new_plan, Some(&instance.plan_id)),
@@ -462,10 +434,7 @@ impl Broker {
         decision.refuse_update_of_outdated()?;
         let is_upgrade = decision.is_upgrade(!plan_changes, &parameters);
         let (kind, request_params) = if is_upgrade {
-            (
-                OperationKind::Upgrade,
-                json!({ "context": request.context }),
-            )
+            (OperationKind::Upgrade, json!({ "context": request.context }))
         } else {
             (
                 OperationKind::Update,
@@ -482,17 +451,13 @@ impl Broker {
             force: false,
             fingerprint: Some(fingerprint),
         };
-        self.start_operation(caller, instance, kind, operation_request, "update", quota)
-            .await
+        self.start_operation(caller, instance, kind, operation_request, "update", quota).await
     }
 
     /// A plan change to `plan_id` must be allowed by the plan (or the catalog).
     fn check_plan_updatable(&self, plan_id: &PlanId) -> ServiceResult<()> {
         let plan = self.check_plan(plan_id)?;
-        if !plan
-            .plan_updatable
-            .unwrap_or(self.config.catalog.plan_updatable)
-        {
+        if !plan.plan_updatable.unwrap_or(self.config.catalog.plan_updatable) {
             return Err(ServiceError::Unprocessable(format!(
                 "plan changes are not supported: the plan '{}' cannot be changed to from another plan; create a new instance instead",
                 plan.name
@@ -504,10 +469,7 @@ impl Broker {
     /// Deprovision: runs the pre-delete errands and deletes the deployment; a delete still
     /// running gets its operation.
     pub async fn deprovision(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        request: DeprovisionRequest,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, request: DeprovisionRequest,
     ) -> ServiceResult<Accepted> {
         self.check_service(&request.service_id)?;
         let Some(instance) = self.load_instance(instance_id, "delete").await? else {
@@ -583,16 +545,9 @@ impl Broker {
     /// The named operation of the instance (its newest when `operation` is `None` or not the
     /// instance's), refreshed from the director first while it runs.
     pub async fn last_operation(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &InstanceId,
-        operation: Option<&OperationId>,
+        &self, caller: Caller<'_>, instance_id: &InstanceId, operation: Option<&OperationId>,
     ) -> ServiceResult<OperationView> {
-        if self
-            .load_instance(instance_id, "last_operation")
-            .await?
-            .is_none()
-        {
+        if self.load_instance(instance_id, "last_operation").await?.is_none() {
             return Err(ServiceError::NotFound(format!(
                 "service instance {instance_id} does not exist"
             )));
@@ -632,11 +587,7 @@ impl Broker {
             OperationState::InProgress => in_progress_text(op.kind).to_string(),
             _ => op.description.clone(),
         };
-        Ok(OperationView {
-            kind: op.kind,
-            state: op.state,
-            description,
-        })
+        Ok(OperationView { kind: op.kind, state: op.state, description })
     }
 }
 
@@ -648,17 +599,10 @@ pub(super) mod tests_support {
     /// Whether an update of an instance at `instance` asking for `requested` on a plan at
     /// `target` is an upgrade.
     pub fn decide(
-        instance: Option<&str>,
-        requested: Option<&str>,
-        target: Option<&str>,
-        same_plan: bool,
+        instance: Option<&str>, requested: Option<&str>, target: Option<&str>, same_plan: bool,
         parameters: Value,
     ) -> bool {
-        let version = |v: Option<&str>| {
-            v.map(|v| MaintenanceInfo {
-                version: v.to_string(),
-            })
-        };
+        let version = |v: Option<&str>| v.map(|v| MaintenanceInfo { version: v.to_string() });
         let request = UpdateRequest {
             service_id: crate::ids::parsed("s"),
             plan_id: None,

@@ -69,11 +69,7 @@ pub struct Metric {
 
 impl Metric {
     fn count(key: String, value: u64) -> Self {
-        Self {
-            key,
-            value,
-            unit: "count",
-        }
+        Self { key, value, unit: "count" }
     }
 }
 
@@ -93,9 +89,7 @@ impl Broker {
 
     /// Every live instance with its newest operation.
     pub async fn list_instances(&self) -> ServiceResult<Vec<InstanceSummary>> {
-        let listed = self
-            .stored("-", "mgmt", |s| s.live_instances_with_latest_operation())
-            .await?;
+        let listed = self.stored("-", "mgmt", |s| s.live_instances_with_latest_operation()).await?;
         Ok(listed
             .into_iter()
             .map(|(i, op)| InstanceSummary {
@@ -124,15 +118,11 @@ impl Broker {
         match self.load_instance(id, "mgmt").await? {
             Some(i) if i.state != InstanceState::Deleted => {}
             _ => {
-                return Err(ServiceError::NotFound(format!(
-                    "service instance {id} does not exist"
-                )))
+                return Err(ServiceError::NotFound(format!("service instance {id} does not exist")))
             }
         }
         let iid = id.clone();
-        let bindings = self
-            .stored(id, "mgmt", move |s| s.bindings_of(&iid))
-            .await?;
+        let bindings = self.stored(id, "mgmt", move |s| s.bindings_of(&iid)).await?;
         Ok(bindings
             .into_iter()
             .map(|b| ListedBinding {
@@ -145,12 +135,8 @@ impl Broker {
 
     /// Director deployments named `service-instance_<id>` whose instance is not live.
     pub async fn orphan_deployments(&self, caller: Caller<'_>) -> ServiceResult<Vec<String>> {
-        let live: BTreeSet<String> = self
-            .live_instances()
-            .await?
-            .into_iter()
-            .map(|i| i.id.to_string())
-            .collect();
+        let live: BTreeSet<String> =
+            self.live_instances().await?.into_iter().map(|i| i.id.to_string()).collect();
         let deployments = self.engine.director().deployments().await.map_err(|e| {
             tracing::warn!(request_id = %caller.request_id, error = %e, "cannot list director deployments");
             ServiceError::Unavailable(format!(
@@ -160,8 +146,7 @@ impl Broker {
         Ok(deployments
             .into_iter()
             .filter(|d| {
-                d.strip_prefix(crate::ids::DEPLOYMENT_PREFIX)
-                    .is_some_and(|id| !live.contains(id))
+                d.strip_prefix(crate::ids::DEPLOYMENT_PREFIX).is_some_and(|id| !live.contains(id))
             })
             .collect())
     }
@@ -176,20 +161,12 @@ impl Broker {
     /// flight, and quota use and limits by (plan name or `_all`, quota).
     pub async fn metric_gauges(&self) -> ServiceResult<crate::metrics::Gauges> {
         let instances = self.live_instances().await?;
-        let in_flight = self
-            .stored("-", "metrics", |s| s.in_flight_operations())
-            .await?
-            .len() as u64;
-        let mut gauges = crate::metrics::Gauges {
-            in_flight,
-            ..Default::default()
-        };
+        let in_flight =
+            self.stored("-", "metrics", |s| s.in_flight_operations()).await?.len() as u64;
+        let mut gauges = crate::metrics::Gauges { in_flight, ..Default::default() };
         for i in &instances {
             let plan = self.config.plan_name(&i.plan_id);
-            *gauges
-                .instances
-                .entry((plan, i.state.as_str().to_string()))
-                .or_insert(0) += 1;
+            *gauges.instances.entry((plan, i.state.as_str().to_string())).or_insert(0) += 1;
         }
         let counts = PlanCounts::of(&instances);
         let mut quota = |plan: &str, name: &str, used: u64, limit: u64| {
@@ -222,11 +199,7 @@ impl Broker {
     /// Upgrade (a new manifest from the instance's current plan) or recreate (every VM) one
     /// instance. `context`, when given, replaces the stored platform context for an upgrade.
     pub async fn start_management_operation(
-        &self,
-        caller: Caller<'_>,
-        id: &InstanceId,
-        kind: OperationKind,
-        context: Option<Value>,
+        &self, caller: Caller<'_>, id: &InstanceId, kind: OperationKind, context: Option<Value>,
     ) -> ServiceResult<ManagementOperation> {
         let gone = || ServiceError::Gone(Some(format!("service instance {id} does not exist")));
         let instance = match self.load_instance(id, kind.as_str()).await? {
@@ -267,20 +240,14 @@ impl Broker {
                 ServiceError::Concurrency(message) => ServiceError::Conflict(message),
                 other => other,
             })?;
-        Ok(ManagementOperation {
-            operation: op.id,
-            kind,
-        })
+        Ok(ManagementOperation { operation: op.id, kind })
     }
 
     /// What an upgrade or recreate does: the instance's current plan, the request parameters
     /// an upgrade hands the adapter (`{"context": ...}`), and, for an upgrade, the catalog's
     /// current maintenance info, which the instance moves to.
     fn management_request(
-        &self,
-        instance: &InstanceRecord,
-        kind: OperationKind,
-        context: Option<Value>,
+        &self, instance: &InstanceRecord, kind: OperationKind, context: Option<Value>,
     ) -> OperationRequest {
         let maintenance_info = match kind {
             OperationKind::Upgrade => self
@@ -335,10 +302,7 @@ fn compute_metrics(config: &crate::config::Config, counts: &PlanCounts) -> Vec<M
         }
     }
     let prefix = format!("/on-demand-broker/{service}");
-    out.push(Metric::count(
-        format!("{prefix}/total_instances"),
-        counts.total(),
-    ));
+    out.push(Metric::count(format!("{prefix}/total_instances"), counts.total()));
     if let Some(q) = &config.catalog.global_quotas {
         if let Some(limit) = q.service_instance_limit {
             out.push(Metric::count(
@@ -365,9 +329,7 @@ mod tests {
 
     #[test]
     fn metrics_count_per_plan_and_globally() {
-        let config = crate::config::load(None, &Default::default())
-            .unwrap()
-            .config;
+        let config = crate::config::load(None, &Default::default()).unwrap().config;
         let first = config.catalog.plans[0].clone();
         let counts = PlanCounts::of(&[InstanceRecord {
             id: crate::ids::parsed("x"),
@@ -392,9 +354,7 @@ mod tests {
             format!("/on-demand-broker/{service}/{}/total_instances", first.name),
             1
         )));
-        assert!(metrics.contains(&Metric::count(
-            format!("/on-demand-broker/{service}/total_instances"),
-            1
-        )));
+        assert!(metrics
+            .contains(&Metric::count(format!("/on-demand-broker/{service}/total_instances"), 1)));
     }
 }

@@ -58,16 +58,9 @@ pub struct Broker {
 impl Broker {
     /// The use cases over `engine`; `schemas` by plan id (empty unless plan schemas are on).
     pub fn new(
-        config: Arc<Config>,
-        engine: Arc<Engine>,
-        schemas: BTreeMap<PlanId, PlanSchemas>,
+        config: Arc<Config>, engine: Arc<Engine>, schemas: BTreeMap<PlanId, PlanSchemas>,
     ) -> Self {
-        Self {
-            config,
-            engine,
-            schemas,
-            binding_credentials: None,
-        }
+        Self { config, engine, schemas, binding_credentials: None }
     }
 
     /// The same use cases, keeping binding credentials in `credhub` (secure bindings): the
@@ -90,19 +83,12 @@ impl Broker {
     /// Validates request parameters against the plan's schema of `kind`: a bad request
     /// listing every violation.
     fn validate_parameters(
-        &self,
-        plan_id: &PlanId,
-        kind: SchemaKind,
-        parameters: &Value,
+        &self, plan_id: &PlanId, kind: SchemaKind, parameters: &Value,
     ) -> ServiceResult<()> {
-        match self
-            .schemas
-            .get(plan_id)
-            .map(|s| s.validate(kind, parameters))
-        {
-            Some(Err(errors)) => Err(ServiceError::BadRequest(crate::schemas::violation_message(
-                &errors,
-            ))),
+        match self.schemas.get(plan_id).map(|s| s.validate(kind, parameters)) {
+            Some(Err(errors)) => {
+                Err(ServiceError::BadRequest(crate::schemas::violation_message(&errors)))
+            }
             _ => Ok(()),
         }
     }
@@ -121,13 +107,8 @@ impl Broker {
     /// A plan of the catalog, or a bad request listing them.
     fn check_plan(&self, plan_id: &PlanId) -> ServiceResult<&crate::config::PlanConfig> {
         self.config.plan(plan_id).ok_or_else(|| {
-            let known: Vec<&str> = self
-                .config
-                .catalog
-                .plans
-                .iter()
-                .map(|p| p.plan_id.as_str())
-                .collect();
+            let known: Vec<&str> =
+                self.config.catalog.plans.iter().map(|p| p.plan_id.as_str()).collect();
             ServiceError::BadRequest(format!(
                 "plan_id '{plan_id}' is not in the catalog: use one of {}",
                 known.join(", ")
@@ -142,43 +123,31 @@ impl Broker {
         T: Send + 'static,
         F: FnOnce(&crate::store::Store) -> crate::store::StoreResult<T> + Send + 'static,
     {
-        self.engine
-            .store()
-            .run(f)
-            .await
-            .map_err(|e| ServiceError::store(instance, action, e))
+        self.engine.store().run(f).await.map_err(|e| ServiceError::store(instance, action, e))
     }
 
     /// The instance with this id (deleted tombstones included).
     async fn load_instance(
-        &self,
-        id: &InstanceId,
-        operation: &'static str,
+        &self, id: &InstanceId, operation: &'static str,
     ) -> ServiceResult<Option<InstanceRecord>> {
         let owned = id.clone();
-        self.stored(id, operation, move |s| s.instance(&owned))
-            .await
+        self.stored(id, operation, move |s| s.instance(&owned)).await
     }
 
     /// The newest operation of an instance.
     async fn latest_operation(&self, id: &InstanceId) -> ServiceResult<Option<OperationRecord>> {
         let owned = id.clone();
-        self.stored(id, "last_operation", move |s| s.latest_operation(&owned))
-            .await
+        self.stored(id, "last_operation", move |s| s.latest_operation(&owned)).await
     }
 
     /// The generic, actionable message for an unexpected failure.
     pub fn generic_message(&self, instance: &str, request_id: &str, operation: &str) -> String {
-        self.engine
-            .generic_message(instance, request_id, None, Some(operation))
+        self.engine.generic_message(instance, request_id, None, Some(operation))
     }
 }
 
 /// The version of a `maintenance_info` object a platform sent; `None` for absent, `{}` or no
 /// version.
 pub fn maintenance_version(mi: Option<&Value>) -> Option<String> {
-    mi?.get("version")
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    mi?.get("version").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string)
 }

@@ -49,9 +49,7 @@ impl Accepted {
 
 /// A new operation record in its first stage, with a fresh id.
 pub(super) fn new_operation(
-    instance_id: &InstanceId,
-    kind: OperationKind,
-    request: OperationRequest,
+    instance_id: &InstanceId, kind: OperationKind, request: OperationRequest,
 ) -> OperationRecord {
     let now = Timestamp::now();
     OperationRecord {
@@ -79,13 +77,8 @@ impl Broker {
     /// Another operation in flight on the instance, or a binding being created for a delete,
     /// is a [`ServiceError::Concurrency`].
     pub(super) async fn begin_operation(
-        &self,
-        caller: Caller<'_>,
-        instance: InstanceRecord,
-        kind: OperationKind,
-        request: OperationRequest,
-        action: &'static str,
-        quota: Option<QuotaHold>,
+        &self, caller: Caller<'_>, instance: InstanceRecord, kind: OperationKind,
+        request: OperationRequest, action: &'static str, quota: Option<QuotaHold>,
     ) -> ServiceResult<(OperationRecord, InstanceRecord)> {
         let op = new_operation(&instance.id, kind, request);
         let engine = self.engine.clone();
@@ -157,12 +150,7 @@ impl Broker {
                         tracing::error!(instance = %instance.id, error = %e, "could not remove the failed operation's record")
                     }
                 }
-                Err(ServiceError::engine(
-                    &instance.id,
-                    action,
-                    kind.as_str(),
-                    err,
-                ))
+                Err(ServiceError::engine(&instance.id, action, kind.as_str(), err))
             }
         }
     }
@@ -170,17 +158,11 @@ impl Broker {
     /// [`Broker::begin_operation`], answered as OSB does: the operation id and, except for a
     /// delete, the dashboard URL and labels.
     pub(super) async fn start_operation(
-        &self,
-        caller: Caller<'_>,
-        instance: InstanceRecord,
-        kind: OperationKind,
-        request: OperationRequest,
-        action: &'static str,
-        quota: Option<QuotaHold>,
+        &self, caller: Caller<'_>, instance: InstanceRecord, kind: OperationKind,
+        request: OperationRequest, action: &'static str, quota: Option<QuotaHold>,
     ) -> ServiceResult<Accepted> {
-        let (op, stored) = self
-            .begin_operation(caller, instance, kind, request, action, quota)
-            .await?;
+        let (op, stored) =
+            self.begin_operation(caller, instance, kind, request, action, quota).await?;
         if kind == OperationKind::Delete {
             return Ok(Accepted::of(&op, None));
         }
@@ -192,18 +174,12 @@ impl Broker {
     /// again, authoritatively, in the transaction that records the operation
     /// ([`Broker::quota_admission`]).
     pub(super) async fn check_quotas(
-        &self,
-        caller: Caller<'_>,
-        instance_id: &str,
-        plan_id: &PlanId,
+        &self, caller: Caller<'_>, instance_id: &str, plan_id: &PlanId,
         moving_from: Option<&PlanId>,
     ) -> ServiceResult<()> {
-        let instances = self
-            .stored(instance_id, "quota check", |s| s.live_instances())
-            .await?;
-        let in_flight = self
-            .stored(instance_id, "quota check", |s| s.in_flight_operations())
-            .await?;
+        let instances = self.stored(instance_id, "quota check", |s| s.live_instances()).await?;
+        let in_flight =
+            self.stored(instance_id, "quota check", |s| s.in_flight_operations()).await?;
         quota_verdict(&self.config, &instances, &in_flight, plan_id, moving_from).map_err(|e| {
             tracing::info!(request_id = %caller.request_id, instance = instance_id, plan = %plan_id, "quota exceeded: {e}");
             ServiceError::Unprocessable(e)
@@ -214,21 +190,13 @@ impl Broker {
     /// transaction that records the operation, so that replicas on one database cannot
     /// both take the last place.
     pub(super) fn quota_admission(
-        &self,
-        plan_id: &PlanId,
-        moving_from: Option<&PlanId>,
+        &self, plan_id: &PlanId, moving_from: Option<&PlanId>,
     ) -> crate::store::Admission {
         let config = self.config.clone();
         let plan_id = plan_id.clone();
         let moving_from = moving_from.cloned();
         std::sync::Arc::new(move |instances, in_flight| {
-            quota_verdict(
-                &config,
-                instances,
-                in_flight,
-                &plan_id,
-                moving_from.as_ref(),
-            )
+            quota_verdict(&config, instances, in_flight, &plan_id, moving_from.as_ref())
         })
     }
 }
@@ -236,11 +204,8 @@ impl Broker {
 /// Whether one more instance of `plan_id` (moving from `moving_from`) fits the quotas, given
 /// the live instances and in-flight operations; the answer's text when it does not.
 fn quota_verdict(
-    config: &crate::config::Config,
-    instances: &[InstanceRecord],
-    in_flight: &[OperationRecord],
-    plan_id: &PlanId,
-    moving_from: Option<&PlanId>,
+    config: &crate::config::Config, instances: &[InstanceRecord], in_flight: &[OperationRecord],
+    plan_id: &PlanId, moving_from: Option<&PlanId>,
 ) -> Result<(), String> {
     let mut counts = crate::quotas::PlanCounts::of(instances);
     // An instance in the middle of a plan change counts against both plans until it is
@@ -249,9 +214,7 @@ fn quota_verdict(
         let Some(target) = &op.request.plan_id else {
             continue;
         };
-        let moving = instances
-            .iter()
-            .any(|i| i.id == op.instance_id && i.plan_id != *target);
+        let moving = instances.iter().any(|i| i.id == op.instance_id && i.plan_id != *target);
         if moving {
             counts.add_one(target);
         }

@@ -28,11 +28,7 @@ pub fn actor(request: &BindRequest) -> Option<String> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    let app = request
-        .app_guid
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| resource("app_guid"));
+    let app = request.app_guid.clone().filter(|s| !s.is_empty()).or_else(|| resource("app_guid"));
     match app {
         Some(guid) => Some(format!("mtls-app:{guid}")),
         None => resource("credential_client_id").map(|id| format!("uaa-client:{id}")),
@@ -41,9 +37,7 @@ pub fn actor(request: &BindRequest) -> Option<String> {
 
 /// The credential name of a binding, each part one encoded path segment.
 pub fn credential_name(
-    service_id: &str,
-    instance_id: &InstanceId,
-    binding_id: &BindingId,
+    service_id: &str, instance_id: &InstanceId, binding_id: &BindingId,
 ) -> Result<String, ServiceError> {
     UrlPath::root()
         .segment("c")
@@ -82,10 +76,7 @@ fn failed(instance_id: &InstanceId, e: crate::config_server::ConfigServerError) 
 /// Stores the credentials of `response` in CredHub, grants `actor` read on them, and puts
 /// the reference in their place. Empty credentials are left as they are.
 pub async fn store(
-    credhub: &CredhubClient,
-    name: &str,
-    actor: &str,
-    instance_id: &InstanceId,
+    credhub: &CredhubClient, name: &str, actor: &str, instance_id: &InstanceId,
     response: &mut Value,
 ) -> Result<(), ServiceError> {
     let credentials = response.get("credentials").cloned().unwrap_or(Value::Null);
@@ -93,14 +84,8 @@ pub async fn store(
         return Ok(());
     }
     let value = CredentialValue::from_secret(&credentials).map_err(|e| failed(instance_id, e))?;
-    credhub
-        .set(name, &value)
-        .await
-        .map_err(|e| failed(instance_id, e))?;
-    credhub
-        .grant(name, actor, Permission::Read)
-        .await
-        .map_err(|e| failed(instance_id, e))?;
+    credhub.set(name, &value).await.map_err(|e| failed(instance_id, e))?;
+    credhub.grant(name, actor, Permission::Read).await.map_err(|e| failed(instance_id, e))?;
     response["credentials"] = json!({ "credhub-ref": name });
     tracing::info!(instance = %instance_id, credential = %log_safe(name, 300), actor = %log_safe(actor, 200), "binding credentials stored in CredHub");
     Ok(())
@@ -137,11 +122,8 @@ mod tests {
             Some("mtls-app:a1")
         );
         assert_eq!(
-            actor(&request(
-                None,
-                json!({"app_guid": "a2", "credential_client_id": "c"})
-            ))
-            .as_deref(),
+            actor(&request(None, json!({"app_guid": "a2", "credential_client_id": "c"})))
+                .as_deref(),
             Some("mtls-app:a2")
         );
         assert_eq!(
@@ -149,10 +131,7 @@ mod tests {
             Some("uaa-client:c")
         );
         assert_eq!(actor(&request(None, json!({}))), None);
-        let without_resource = BindRequest {
-            bind_resource: None,
-            ..request(None, json!({}))
-        };
+        let without_resource = BindRequest { bind_resource: None, ..request(None, json!({})) };
         assert_eq!(actor(&without_resource), None);
     }
 
@@ -160,10 +139,7 @@ mod tests {
     fn credential_names_keep_every_part_one_segment() {
         let i = InstanceId::parse("inst-1").unwrap();
         let b = BindingId::parse("bind.1").unwrap();
-        assert_eq!(
-            credential_name("svc", &i, &b).unwrap(),
-            "/c/svc/inst-1/bind.1/credentials"
-        );
+        assert_eq!(credential_name("svc", &i, &b).unwrap(), "/c/svc/inst-1/bind.1/credentials");
         assert_eq!(
             credential_name("a/../b", &i, &b).unwrap(),
             "/c/a%2F..%2Fb/inst-1/bind.1/credentials"

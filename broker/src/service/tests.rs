@@ -26,9 +26,7 @@ macro_rules! assert_refused {
     }};
 }
 
-const CALLER: Caller<'static> = Caller {
-    request_id: "req-1",
-};
+const CALLER: Caller<'static> = Caller { request_id: "req-1" };
 
 /// An adapter that deploys a one-VM manifest named after the deployment, creates a binding
 /// with a fixed password, and fails on request: `fail-generate` anywhere in the input makes
@@ -100,19 +98,13 @@ fn fixture() -> Fixture {
     std::fs::set_permissions(&adapter, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config_path = dir.path().join("broker.yml");
     std::fs::write(&config_path, config_yaml(dir.path(), &adapter)).unwrap();
-    let config = Arc::new(
-        crate::config::load(Some(&config_path), &Default::default())
-            .unwrap()
-            .config,
-    );
+    let config =
+        Arc::new(crate::config::load(Some(&config_path), &Default::default()).unwrap().config);
     let store = Store::open_location(&config.database, None).unwrap();
     let director = Arc::new(SimulatedDirector::new(store.clone(), Duration::ZERO));
     let adapter = AdapterClient::new(config.adapter.clone()).unwrap();
     let engine = Arc::new(Engine::new(config.clone(), store, director, adapter));
-    Fixture {
-        _dir: dir,
-        broker: Broker::new(config, engine, BTreeMap::new()),
-    }
+    Fixture { _dir: dir, broker: Broker::new(config, engine, BTreeMap::new()) }
 }
 
 fn provision_request(plan: &str, parameters: Value) -> ProvisionRequest {
@@ -143,13 +135,9 @@ fn bind_request(parameters: Value) -> BindRequest {
 /// The use cases as the test's caller calls them, the ids given as text.
 impl Fixture {
     async fn try_provision(
-        &self,
-        instance: &str,
-        request: ProvisionRequest,
+        &self, instance: &str, request: ProvisionRequest,
     ) -> ServiceResult<Provisioned> {
-        self.broker
-            .provision(CALLER, &parsed(instance), request)
-            .await
+        self.broker.provision(CALLER, &parsed(instance), request).await
     }
 
     async fn update(&self, instance: &str, request: UpdateRequest) -> ServiceResult<Accepted> {
@@ -163,59 +151,34 @@ impl Fixture {
             accepts_incomplete: true,
             force: false,
         };
-        self.broker
-            .deprovision(CALLER, &parsed(instance), request)
-            .await
+        self.broker.deprovision(CALLER, &parsed(instance), request).await
     }
 
     async fn bind(
-        &self,
-        instance: &str,
-        binding: &str,
-        request: BindRequest,
+        &self, instance: &str, binding: &str, request: BindRequest,
     ) -> ServiceResult<Bound> {
-        self.broker
-            .bind(CALLER, &parsed(instance), &parsed(binding), request)
-            .await
+        self.broker.bind(CALLER, &parsed(instance), &parsed(binding), request).await
     }
 
     async fn unbind(&self, instance: &str, binding: &str) -> ServiceResult<()> {
-        let request = UnbindRequest {
-            service_id: parsed(SERVICE),
-            plan_id: parsed(SMALL),
-        };
-        self.broker
-            .unbind(CALLER, &parsed(instance), &parsed(binding), request)
-            .await
+        let request = UnbindRequest { service_id: parsed(SERVICE), plan_id: parsed(SMALL) };
+        self.broker.unbind(CALLER, &parsed(instance), &parsed(binding), request).await
     }
 
     async fn manage(
-        &self,
-        instance: &str,
-        kind: OperationKind,
-        context: Option<Value>,
+        &self, instance: &str, kind: OperationKind, context: Option<Value>,
     ) -> ServiceResult<ManagementOperation> {
-        self.broker
-            .start_management_operation(CALLER, &parsed(instance), kind, context)
-            .await
+        self.broker.start_management_operation(CALLER, &parsed(instance), kind, context).await
     }
 
     async fn last_operation(
-        &self,
-        instance: &str,
-        operation: Option<&crate::ids::OperationId>,
+        &self, instance: &str, operation: Option<&crate::ids::OperationId>,
     ) -> ServiceResult<OperationView> {
-        self.broker
-            .last_operation(CALLER, &parsed(instance), operation)
-            .await
+        self.broker.last_operation(CALLER, &parsed(instance), operation).await
     }
 
     async fn provision(&self, instance: &str, plan: &str) -> Accepted {
-        match self
-            .try_provision(instance, provision_request(plan, json!({})))
-            .await
-            .unwrap()
-        {
+        match self.try_provision(instance, provision_request(plan, json!({}))).await.unwrap() {
             Provisioned::Accepted(a) => a,
             other => panic!("expected a new provision, got {other:?}"),
         }
@@ -289,14 +252,10 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
     let f = fixture();
     let mut request = provision_request(SMALL, json!({}));
     request.service_id = parsed("other");
-    assert_refused!(
-        BadRequest("use 'svc-id'"),
-        f.try_provision("x", request).await
-    );
+    assert_refused!(BadRequest("use 'svc-id'"), f.try_provision("x", request).await);
     assert_refused!(
         BadRequest("plan-small"),
-        f.try_provision("x", provision_request("nope", json!({})))
-            .await
+        f.try_provision("x", provision_request("nope", json!({}))).await
     );
 }
 
@@ -304,10 +263,7 @@ async fn unknown_service_and_plan_ids_are_bad_requests_naming_what_to_use() {
 async fn an_identical_provision_in_flight_gets_the_same_operation() {
     let f = fixture();
     let first = f.provision("twice", SMALL).await;
-    let again = f
-        .try_provision("twice", provision_request(SMALL, json!({})))
-        .await
-        .unwrap();
+    let again = f.try_provision("twice", provision_request(SMALL, json!({}))).await.unwrap();
     assert_eq!(again, Provisioned::Accepted(first));
 }
 
@@ -315,61 +271,37 @@ async fn an_identical_provision_in_flight_gets_the_same_operation() {
 async fn an_identical_provision_after_success_is_already_there() {
     let f = fixture();
     f.ready("done").await;
-    let again = f
-        .try_provision("done", provision_request(SMALL, json!({})))
-        .await
-        .unwrap();
-    assert_eq!(
-        again,
-        Provisioned::AlreadyExists {
-            dashboard_url: None
-        }
-    );
+    let again = f.try_provision("done", provision_request(SMALL, json!({}))).await.unwrap();
+    assert_eq!(again, Provisioned::AlreadyExists { dashboard_url: None });
 }
 
 #[tokio::test]
 async fn a_different_provision_of_the_same_id_is_a_conflict() {
     let f = fixture();
     f.ready("taken").await;
-    let err = f
-        .try_provision("taken", provision_request(SMALL, json!({"a": 1})))
-        .await
-        .unwrap_err();
+    let err =
+        f.try_provision("taken", provision_request(SMALL, json!({"a": 1}))).await.unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
     let mut other_space = provision_request(SMALL, json!({}));
     other_space.space_guid = "elsewhere".into();
-    assert_refused!(
-        Conflict("space"),
-        f.try_provision("taken", other_space).await
-    );
+    assert_refused!(Conflict("space"), f.try_provision("taken", other_space).await);
 }
 
 #[tokio::test]
 async fn a_provision_the_adapter_refuses_leaves_nothing_behind() {
     let f = fixture();
     let err = f
-        .try_provision(
-            "refused",
-            provision_request(SMALL, json!({"fail-generate": true})),
-        )
+        .try_provision("refused", provision_request(SMALL, json!({"fail-generate": true})))
         .await
         .unwrap_err();
     match err {
         ServiceError::Engine(failure) => {
             assert_eq!(failure.action, "create");
-            assert!(
-                failure.source.to_string().contains("generate-manifest"),
-                "{}",
-                failure.source
-            );
+            assert!(failure.source.to_string().contains("generate-manifest"), "{}", failure.source);
         }
         other => panic!("expected an engine failure, got {other:?}"),
     }
-    let err = f
-        .broker
-        .fetch_instance(&parsed("refused"))
-        .await
-        .unwrap_err();
+    let err = f.broker.fetch_instance(&parsed("refused")).await.unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
     // The id is free again.
     f.ready("refused").await;
@@ -381,8 +313,7 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
     f.provision("solo-1", SOLO).await;
     assert_refused!(
         Unprocessable("quota"),
-        f.try_provision("solo-2", provision_request(SOLO, json!({})))
-            .await
+        f.try_provision("solo-2", provision_request(SOLO, json!({}))).await
     );
 }
 
@@ -390,14 +321,9 @@ async fn a_plan_quota_refuses_one_instance_too_many() {
 async fn an_update_merges_parameters_once_it_succeeds() {
     let f = fixture();
     f.ready("upd").await;
-    f.update("upd", update_request(Some(json!({"a": 1}))))
-        .await
-        .unwrap();
+    f.update("upd", update_request(Some(json!({"a": 1})))).await.unwrap();
     let view = f.finish("upd").await;
-    assert_eq!(
-        (view.kind, view.state),
-        (OperationKind::Update, OperationState::Succeeded)
-    );
+    assert_eq!((view.kind, view.state), (OperationKind::Update, OperationState::Succeeded));
     let fetched = f.broker.fetch_instance(&parsed("upd")).await.unwrap();
     assert_eq!(fetched.parameters, json!({"a": 1}));
 }
@@ -427,8 +353,7 @@ async fn an_update_while_the_provision_runs_is_a_concurrency_error() {
     f.provision("busy", SMALL).await;
     assert_refused!(
         Concurrency("provisioning in progress"),
-        f.update("busy", update_request(Some(json!({"a": 1}))))
-            .await
+        f.update("busy", update_request(Some(json!({"a": 1})))).await
     );
 }
 
@@ -439,14 +364,8 @@ async fn a_deprovision_deletes_and_a_second_one_finds_it_gone() {
     let accepted = f.deprovision("del").await.unwrap();
     assert_eq!(accepted.dashboard_url, None);
     let view = f.finish("del").await;
-    assert_eq!(
-        (view.kind, view.state),
-        (OperationKind::Delete, OperationState::Succeeded)
-    );
-    assert_refused!(
-        NotFound("deleted"),
-        f.broker.fetch_instance(&parsed("del")).await
-    );
+    assert_eq!((view.kind, view.state), (OperationKind::Delete, OperationState::Succeeded));
+    assert_refused!(NotFound("deleted"), f.broker.fetch_instance(&parsed("del")).await);
     let err = f.deprovision("del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
 }
@@ -462,9 +381,7 @@ async fn a_deprovision_of_an_unknown_instance_is_gone() {
 async fn a_deprovision_while_an_update_runs_is_a_concurrency_error() {
     let f = fixture();
     f.ready("upd-del").await;
-    f.update("upd-del", update_request(Some(json!({"a": 2}))))
-        .await
-        .unwrap();
+    f.update("upd-del", update_request(Some(json!({"a": 2})))).await.unwrap();
     let err = f.deprovision("upd-del").await.unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
 }
@@ -473,28 +390,15 @@ async fn a_deprovision_while_an_update_runs_is_a_concurrency_error() {
 async fn a_bind_creates_credentials_and_an_identical_one_gets_them_again() {
     let f = fixture();
     f.ready("b1").await;
-    let bound = f
-        .bind("b1", "bind-1", bind_request(json!({})))
-        .await
-        .unwrap();
+    let bound = f.bind("b1", "bind-1", bind_request(json!({}))).await.unwrap();
     assert!(bound.created);
     assert_eq!(bound.response["credentials"]["password"], "pw-in-process");
-    let again = f
-        .bind("b1", "bind-1", bind_request(json!({})))
-        .await
-        .unwrap();
+    let again = f.bind("b1", "bind-1", bind_request(json!({}))).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.response, bound.response);
-    let err = f
-        .bind("b1", "bind-1", bind_request(json!({"x": 1})))
-        .await
-        .unwrap_err();
+    let err = f.bind("b1", "bind-1", bind_request(json!({"x": 1}))).await.unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
-    let fetched = f
-        .broker
-        .fetch_binding(&parsed("b1"), &parsed("bind-1"))
-        .await
-        .unwrap();
+    let fetched = f.broker.fetch_binding(&parsed("b1"), &parsed("bind-1")).await.unwrap();
     assert_eq!(fetched["parameters"], json!({}));
     assert_eq!(fetched["credentials"]["password"], "pw-in-process");
 }
@@ -502,10 +406,7 @@ async fn a_bind_creates_credentials_and_an_identical_one_gets_them_again() {
 #[tokio::test]
 async fn a_bind_on_an_unknown_instance_is_not_found() {
     let f = fixture();
-    let err = f
-        .bind("none", "b", bind_request(json!({})))
-        .await
-        .unwrap_err();
+    let err = f.bind("none", "b", bind_request(json!({}))).await.unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
 }
 
@@ -532,16 +433,10 @@ async fn a_bind_on_a_plan_that_is_not_bindable_is_a_bad_request() {
 async fn a_bind_the_adapter_refuses_leaves_no_binding() {
     let f = fixture();
     f.ready("app").await;
-    let err = f
-        .bind("app", "b", bind_request(json!({"requires-app": true})))
-        .await
-        .unwrap_err();
+    let err = f.bind("app", "b", bind_request(json!({"requires-app": true}))).await.unwrap_err();
     match err {
         ServiceError::Adapter(failure) => assert!(
-            matches!(
-                failure.source,
-                crate::adapter::AdapterError::AppGuidNotProvided(_)
-            ),
+            matches!(failure.source, crate::adapter::AdapterError::AppGuidNotProvided(_)),
             "{:?}",
             failure.source
         ),
@@ -556,10 +451,7 @@ async fn rotation_needs_a_rotatable_plan_and_an_existing_predecessor() {
     f.ready("rot").await;
     let mut request = bind_request(json!({}));
     request.predecessor_binding_id = Some(parsed("old"));
-    assert_refused!(
-        BadRequest("binding_rotatable"),
-        f.bind("rot", "new", request).await
-    );
+    assert_refused!(BadRequest("binding_rotatable"), f.bind("rot", "new", request).await);
 }
 
 #[tokio::test]
@@ -572,11 +464,7 @@ async fn an_unbind_forgets_the_binding_and_a_second_one_finds_it_gone() {
     assert!(f.stored_binding_ids("ub").await.is_empty());
     let err = f.unbind("ub", "b").await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(None)), "{err:?}");
-    let err = f
-        .broker
-        .binding_exists(&parsed("ub"), &parsed("b"))
-        .await
-        .unwrap_err();
+    let err = f.broker.binding_exists(&parsed("ub"), &parsed("b")).await.unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
 }
 
@@ -584,14 +472,9 @@ async fn an_unbind_forgets_the_binding_and_a_second_one_finds_it_gone() {
 async fn bind_and_unbind_while_a_deprovision_runs_are_concurrency_errors() {
     let f = fixture();
     f.ready("going").await;
-    f.bind("going", "kept", bind_request(json!({})))
-        .await
-        .unwrap();
+    f.bind("going", "kept", bind_request(json!({}))).await.unwrap();
     f.deprovision("going").await.unwrap();
-    let err = f
-        .bind("going", "late", bind_request(json!({})))
-        .await
-        .unwrap_err();
+    let err = f.bind("going", "late", bind_request(json!({}))).await.unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
     let err = f.unbind("going", "kept").await.unwrap_err();
     assert!(matches!(err, ServiceError::Concurrency(_)), "{err:?}");
@@ -620,10 +503,7 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
     let f = fixture();
     f.ready("listed").await;
     let listed = f.broker.list_instances().await.unwrap();
-    let entry = listed
-        .iter()
-        .find(|i| i.service_instance_id == "listed")
-        .expect("listed");
+    let entry = listed.iter().find(|i| i.service_instance_id == "listed").expect("listed");
     assert_eq!(entry.deployment_name, "service-instance_listed");
     assert_eq!(entry.state, "ready");
     let op = entry.last_operation.as_ref().unwrap();
@@ -633,10 +513,7 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
         .iter()
         .any(|m| m.key == "/on-demand-broker/svc/small/total_instances" && m.value == 1));
     let gauges = f.broker.metric_gauges().await.unwrap();
-    assert_eq!(
-        gauges.instances.get(&("small".into(), "ready".into())),
-        Some(&1)
-    );
+    assert_eq!(gauges.instances.get(&("small".into(), "ready".into())), Some(&1));
     assert_eq!(gauges.in_flight, 0);
     // The solo plan allows one instance; none is used yet.
     let solo = ("solo".to_string(), "instances".to_string());
@@ -648,20 +525,14 @@ async fn the_management_list_shows_instances_with_their_last_operation() {
 async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
     let f = fixture();
     f.ready("rec").await;
-    let started = f
-        .manage("rec", OperationKind::Recreate, None)
-        .await
-        .unwrap();
+    let started = f.manage("rec", OperationKind::Recreate, None).await.unwrap();
     assert_eq!(started.kind, OperationKind::Recreate);
     assert_refused!(
         Conflict(started.operation.as_str()),
         f.manage("rec", OperationKind::Upgrade, None).await
     );
     assert_eq!(f.finish("rec").await.state, OperationState::Succeeded);
-    let err = f
-        .manage("missing", OperationKind::Recreate, None)
-        .await
-        .unwrap_err();
+    let err = f.manage("missing", OperationKind::Recreate, None).await.unwrap_err();
     assert!(matches!(err, ServiceError::Gone(Some(_))), "{err:?}");
 }
 
@@ -669,18 +540,9 @@ async fn a_recreate_runs_once_at_a_time_and_needs_a_live_instance() {
 async fn an_upgrade_moves_the_instance_and_gives_the_adapter_the_context() {
     let f = fixture();
     f.ready("upg").await;
-    f.manage(
-        "upg",
-        OperationKind::Upgrade,
-        Some(json!({"platform": "kubernetes"})),
-    )
-    .await
-    .unwrap();
+    f.manage("upg", OperationKind::Upgrade, Some(json!({"platform": "kubernetes"}))).await.unwrap();
     let view = f.finish("upg").await;
-    assert_eq!(
-        (view.kind, view.state),
-        (OperationKind::Upgrade, OperationState::Succeeded)
-    );
+    assert_eq!((view.kind, view.state), (OperationKind::Upgrade, OperationState::Succeeded));
 }
 
 #[tokio::test]
@@ -691,10 +553,7 @@ async fn orphan_deployments_are_those_without_a_live_instance() {
     f.deprovision("dead").await.unwrap();
     f.finish("dead").await;
     let orphans = f.broker.orphan_deployments(CALLER).await.unwrap();
-    assert!(
-        !orphans.contains(&"service-instance_alive".to_string()),
-        "{orphans:?}"
-    );
+    assert!(!orphans.contains(&"service-instance_alive".to_string()), "{orphans:?}");
     assert!(
         !orphans.contains(&"service-instance_dead".to_string()),
         "the deleted deployment is gone from the director: {orphans:?}"
@@ -707,13 +566,7 @@ fn the_upgrade_decision_needs_an_outdated_instance_and_nothing_else_changing() {
     // (instance version, requested version, target version, same plan, parameters)
     assert!(decide(Some("1"), Some("2"), Some("2"), true, json!({})));
     assert!(!decide(Some("1"), Some("2"), Some("2"), false, json!({})));
-    assert!(!decide(
-        Some("1"),
-        Some("2"),
-        Some("2"),
-        true,
-        json!({"a": 1})
-    ));
+    assert!(!decide(Some("1"), Some("2"), Some("2"), true, json!({"a": 1})));
     assert!(!decide(Some("2"), Some("2"), Some("2"), true, json!({})));
     assert!(!decide(None, Some("2"), Some("2"), true, json!({})));
 }

@@ -89,9 +89,7 @@ pub(super) struct Json<T>(pub T);
 impl<T: serde::de::DeserializeOwned> FromSql for Json<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
-        super::json::decode(text)
-            .map(Json)
-            .map_err(|e| ColumnError::Json(e).into_from_sql())
+        super::json::decode(text).map(Json).map_err(|e| ColumnError::Json(e).into_from_sql())
     }
 }
 
@@ -117,13 +115,7 @@ macro_rules! id_column {
         }
     )+};
 }
-id_column!(
-    InstanceId,
-    BindingId,
-    OperationId,
-    crate::ids::ServiceId,
-    crate::ids::PlanId
-);
+id_column!(InstanceId, BindingId, OperationId, crate::ids::ServiceId, crate::ids::PlanId);
 
 /// An enum stored as text: `as_str` gives the stored text, `FromSql` and `ToSql` read and
 /// write it, and unknown text is a [`ColumnError::UnknownText`].

@@ -42,11 +42,7 @@ fn record(row: &Row<'_>, ring: &super::sealing::Keyring) -> StoreResult<ConfigVa
 impl Store {
     /// Stores a new version of `name` and returns it.
     pub fn config_value_put(
-        &self,
-        name: &str,
-        kind: &str,
-        options: &Value,
-        value: &Value,
+        &self, name: &str, kind: &str, options: &Value, value: &Value,
     ) -> StoreResult<ConfigValueRecord> {
         let id = uuid::Uuid::new_v4().to_string();
         let sealed = CONFIG_VALUE.seal_json(self.keyring(), &[&id], value)?;
@@ -106,10 +102,8 @@ impl Store {
 
     fn config_values_delete_where(&self, condition: &str, value: &str) -> StoreResult<usize> {
         self.write_returning(Durability::Full, |tx| {
-            let deleted = tx.execute(
-                &format!("DELETE FROM config_values WHERE {condition}"),
-                params![value],
-            )?;
+            let deleted = tx
+                .execute(&format!("DELETE FROM config_values WHERE {condition}"), params![value])?;
             // Deleted values must not stay readable in the files.
             Ok((deleted, deleted > 0))
         })
@@ -118,9 +112,7 @@ impl Store {
     /// Records the variable versions (name, id) a deployment was deployed with, replacing the
     /// previous deploy's.
     pub fn deployment_variables_set(
-        &self,
-        deployment: &str,
-        variables: &[(String, String)],
+        &self, deployment: &str, variables: &[(String, String)],
     ) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
@@ -144,10 +136,7 @@ impl Store {
             "SELECT name, value_id FROM deployment_variables WHERE deployment = ?1 ORDER BY name",
             params![deployment],
             |r, _| {
-                Ok((
-                    get(r, "deployment_variables.name")?,
-                    get(r, "deployment_variables.value_id")?,
-                ))
+                Ok((get(r, "deployment_variables.name")?, get(r, "deployment_variables.value_id")?))
             },
         )
     }

@@ -41,10 +41,8 @@ pub fn companions(db: &Path) -> [PathBuf; 3] {
 /// or be a mount point, and changing it could break something the broker knows nothing
 /// about. The database files in it are 0600 whatever the directory's mode.
 pub fn prepare_dir(dir: &Path) -> StoreResult<()> {
-    let create_error = |path: &Path, source: io::Error| StoreError::CreateDir {
-        path: path.to_path_buf(),
-        source,
-    };
+    let create_error =
+        |path: &Path, source: io::Error| StoreError::CreateDir { path: path.to_path_buf(), source };
     let mut missing = Vec::new();
     let mut current = Some(dir);
     while let Some(d) = current.filter(|d| !d.as_os_str().is_empty()) {
@@ -96,26 +94,13 @@ fn warn_if_open_dir(dir: &Path, mode: u32) {
 /// Creates the database file with [`FILE_MODE`] if it does not exist yet, so SQLite never
 /// creates it with its default 0644, and tightens an existing one and its companions.
 pub fn prepare_files(db: &Path) -> StoreResult<()> {
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(db)
-    {
+    match fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(db) {
         // An empty file is a valid, empty SQLite database.
         Ok(file) => file
             .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .map_err(|source| StoreError::CreateFile {
-                path: db.to_path_buf(),
-                source,
-            })?,
+            .map_err(|source| StoreError::CreateFile { path: db.to_path_buf(), source })?,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => tighten(db),
-        Err(source) => {
-            return Err(StoreError::CreateFile {
-                path: db.to_path_buf(),
-                source,
-            })
-        }
+        Err(source) => return Err(StoreError::CreateFile { path: db.to_path_buf(), source }),
     }
     tighten_companions(db);
     Ok(())
@@ -170,9 +155,7 @@ fn tighten(path: &Path) {
 /// pasted as it is.
 pub fn shell_quote(path: &Path) -> String {
     let text = path.display().to_string();
-    let plain = text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@,".contains(c));
+    let plain = text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:@,".contains(c));
     if plain && !text.is_empty() {
         text
     } else {

@@ -31,10 +31,7 @@ pub struct JournalRecord {
 impl Store {
     /// Appends a step, dropping the instance's oldest beyond [`MAX_STEPS_PER_INSTANCE`].
     pub fn journal_append(
-        &self,
-        instance_id: &InstanceId,
-        operation_id: Option<&OperationId>,
-        activity: &str,
+        &self, instance_id: &InstanceId, operation_id: Option<&OperationId>, activity: &str,
         step: &serde_json::Value,
     ) -> StoreResult<()> {
         let text = super::json::encode("journal.step", step)?;
@@ -74,8 +71,7 @@ impl Store {
 impl Store {
     /// Every operation of an instance, newest first.
     pub fn operations_of(
-        &self,
-        instance_id: &InstanceId,
+        &self, instance_id: &InstanceId,
     ) -> StoreResult<Vec<super::OperationRecord>> {
         self.query_all(
             &format!(
@@ -91,10 +87,7 @@ impl Store {
 /// Inserts one step and drops the instance's oldest beyond [`MAX_STEPS_PER_INSTANCE`], in the
 /// caller's write transaction.
 fn append_step(
-    tx: &dyn Sql,
-    instance_id: &InstanceId,
-    operation_id: Option<&OperationId>,
-    activity: &str,
+    tx: &dyn Sql, instance_id: &InstanceId, operation_id: Option<&OperationId>, activity: &str,
     text: &str,
 ) -> StoreResult<()> {
     tx.execute(

@@ -19,18 +19,13 @@ pub const MAX_DEPTH: usize = 100;
 /// The JSON text stored for `value` in `column`; [`StoreError::TooDeep`] when it is nested
 /// deeper than [`MAX_DEPTH`].
 pub fn encode<T: serde::Serialize + ?Sized>(
-    column: &'static str,
-    value: &T,
+    column: &'static str, value: &T,
 ) -> StoreResult<String> {
     let text = serde_json::to_string(value)
         .map_err(|source| StoreError::Unencodable { column, source })?;
     let depth = depth(&text);
     if depth > MAX_DEPTH {
-        return Err(StoreError::TooDeep {
-            column,
-            depth,
-            limit: MAX_DEPTH,
-        });
+        return Err(StoreError::TooDeep { column, depth, limit: MAX_DEPTH });
     }
     Ok(text)
 }

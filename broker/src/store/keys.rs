@@ -30,11 +30,7 @@ pub const KEY_FILE_NAME: &str = "encryption.key";
 const CANARY: &[u8] = b"on-demand-broker sealing canary";
 
 fn canary_cell<'a>(label: &'a [&'a str]) -> Cell<'a> {
-    Cell {
-        table: "sealing_keys",
-        column: "canary",
-        key: label,
-    }
+    Cell { table: "sealing_keys", column: "canary", key: label }
 }
 
 /// The key file beside the database at `db`.
@@ -49,10 +45,7 @@ pub fn key_file_path(db: &Path) -> PathBuf {
 /// database, generated (random, mode 0600) with a warning the first time.
 pub(super) fn local_key_set(db: &Path) -> StoreResult<KeySet> {
     let path = key_file_path(db);
-    let key_error = |message: String| StoreError::KeyFile {
-        path: path.clone(),
-        message,
-    };
+    let key_error = |message: String| StoreError::KeyFile { path: path.clone(), message };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => {
             tighten_key_file(&path);
@@ -70,10 +63,7 @@ pub(super) fn local_key_set(db: &Path) -> StoreResult<KeySet> {
             sealing::MIN_SECRET_BYTES
         )));
     }
-    let key = RootKey {
-        label: LOCAL_LABEL.into(),
-        secret: KeySecret::new(secret),
-    };
+    let key = RootKey { label: LOCAL_LABEL.into(), secret: KeySecret::new(secret) };
     KeySet::new(vec![key], LOCAL_LABEL).map_err(|e| key_error(e.to_string()))
 }
 
@@ -176,9 +166,7 @@ pub(super) fn load(c: &dyn Sql, keys: &KeySet) -> StoreResult<Keyring> {
     for (label, canary) in known {
         let sealed = format!("{}{canary}", sealing::prefix_of(label));
         if ring.open(&canary_cell(&[label]), &sealed).as_deref() != Ok(CANARY) {
-            return Err(StoreError::WrongKey {
-                label: label.to_string(),
-            });
+            return Err(StoreError::WrongKey { label: label.to_string() });
         }
     }
     for (label, salt) in new {
@@ -197,9 +185,7 @@ pub(super) fn load(c: &dyn Sql, keys: &KeySet) -> StoreResult<Keyring> {
 /// The rows of `col` (each row's key and stored value) that are not its clear value, and,
 /// with `not_prefixed`, whose value does not start with that text.
 fn rows_of(
-    c: &dyn Sql,
-    col: &SealedColumn,
-    not_prefixed: Option<&str>,
+    c: &dyn Sql, col: &SealedColumn, not_prefixed: Option<&str>,
 ) -> StoreResult<Vec<(Vec<String>, String)>> {
     let mut filters = Vec::new();
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -210,48 +196,28 @@ fn rows_of(
     if let Some(prefix) = not_prefixed {
         args.push((prefix.len() as i64).into());
         args.push(prefix.to_string().into());
-        filters.push(format!(
-            "substr({}, 1, ?{}) != ?{}",
-            col.column,
-            args.len() - 1,
-            args.len()
-        ));
+        filters.push(format!("substr({}, 1, ?{}) != ?{}", col.column, args.len() - 1, args.len()));
     }
     let filter = if filters.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", filters.join(" AND "))
     };
-    let sql = format!(
-        "SELECT {}, {} FROM {}{filter}",
-        col.key.join(", "),
-        col.column,
-        col.table
-    );
+    let sql = format!("SELECT {}, {} FROM {}{filter}", col.key.join(", "), col.column, col.table);
     let n = col.key.len();
     let args: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
     c.query_vec(&sql, &args, |r| {
-        let key = (0..n)
-            .map(|i| r.get_at::<String>(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let key = (0..n).map(|i| r.get_at::<String>(i)).collect::<Result<Vec<_>, _>>()?;
         Ok((key, r.get_at::<String>(n)?))
     })
 }
 
 /// Writes `stored` into the row `key` of `col`.
 fn update(c: &dyn Sql, col: &SealedColumn, key: &[String], stored: &str) -> StoreResult<()> {
-    let matches: Vec<String> = col
-        .key
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("{k} = ?{}", i + 2))
-        .collect();
-    let sql = format!(
-        "UPDATE {} SET {} = ?1 WHERE {}",
-        col.table,
-        col.column,
-        matches.join(" AND ")
-    );
+    let matches: Vec<String> =
+        col.key.iter().enumerate().map(|(i, k)| format!("{k} = ?{}", i + 2)).collect();
+    let sql =
+        format!("UPDATE {} SET {} = ?1 WHERE {}", col.table, col.column, matches.join(" AND "));
     let args: Vec<&dyn rusqlite::ToSql> = std::iter::once(&stored as &dyn rusqlite::ToSql)
         .chain(key.iter().map(|k| k as &dyn rusqlite::ToSql))
         .collect();
@@ -295,10 +261,7 @@ fn reseal_to_primary(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
     for col in SEALED_COLUMNS {
         for (key, stored) in rows_of(c, col, Some(&prefix))? {
             if let Some(label) = sealing::label_of(&stored).filter(|l| !ring.has(l)) {
-                return Err(StoreError::KeyMissing {
-                    label: label.to_string(),
-                    column: col.name,
-                });
+                return Err(StoreError::KeyMissing { label: label.to_string(), column: col.name });
             }
             let key_refs: Vec<&str> = key.iter().map(String::as_str).collect();
             let text = col.open_text(ring, &key_refs, &stored)?;
@@ -306,11 +269,7 @@ fn reseal_to_primary(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
             count += 1;
         }
     }
-    log_sealing(
-        count,
-        ring,
-        &format!("re-encrypted {count} stored value(s)"),
-    );
+    log_sealing(count, ring, &format!("re-encrypted {count} stored value(s)"));
     Ok(count)
 }
 
@@ -319,22 +278,17 @@ fn reseal_to_primary(c: &dyn Sql, ring: &Keyring) -> StoreResult<usize> {
 fn log_sealing(count: usize, ring: &Keyring, what: &str) {
     if count > 0 {
         let key = ring.primary();
-        tracing::info!(
-            count,
-            key,
-            "{what}, with the primary encryption key '{key}'"
-        );
+        tracing::info!(count, key, "{what}, with the primary encryption key '{key}'");
     }
 }
 
 /// Drops the salt and canary of every label that is not configured (no value uses it: they
 /// are all under the primary key by now).
 fn forget_unused(c: &dyn Sql, ring: &Keyring) -> StoreResult<()> {
-    let labels: Vec<String> = c.query_vec(
-        "SELECT label FROM sealing_keys ORDER BY label",
-        params![],
-        |r| Ok(r.get_at(0)?),
-    )?;
+    let labels: Vec<String> =
+        c.query_vec("SELECT label FROM sealing_keys ORDER BY label", params![], |r| {
+            Ok(r.get_at(0)?)
+        })?;
     for label in labels.iter().filter(|l| !ring.has(l)) {
         c.execute("DELETE FROM sealing_keys WHERE label = ?1", params![label])?;
         tracing::info!(

@@ -49,9 +49,7 @@ fn millis(length: Duration) -> i64 {
 /// Refuses with [`super::StoreError::LeaseLost`] when a replica other than `owner` has held
 /// the lease of `operation`: the operation goes on there, so `owner` must not undo it.
 pub(super) fn ensure_not_taken_over(
-    tx: &dyn super::db::Sql,
-    operation: &OperationId,
-    owner: &str,
+    tx: &dyn super::db::Sql, operation: &OperationId, owner: &str,
 ) -> StoreResult<()> {
     let holder = tx.query_opt(
         "SELECT lease_owner, lease_epoch FROM operations WHERE id = ?1",
@@ -64,10 +62,9 @@ pub(super) fn ensure_not_taken_over(
         },
     )?;
     match holder {
-        Some((Some(holder), epoch)) if holder != owner => Err(super::StoreError::LeaseLost {
-            operation: operation.clone(),
-            epoch: epoch - 1,
-        }),
+        Some((Some(holder), epoch)) if holder != owner => {
+            Err(super::StoreError::LeaseLost { operation: operation.clone(), epoch: epoch - 1 })
+        }
         _ => Ok(()),
     }
 }
@@ -77,10 +74,7 @@ impl Store {
     /// already `owner`'s. Taking it from another holder (or after an expiry) increments the
     /// epoch; renewing one's own live lease keeps it.
     pub fn take_lease(
-        &self,
-        operation: &OperationId,
-        owner: &str,
-        length: Duration,
+        &self, operation: &OperationId, owner: &str, length: Duration,
     ) -> StoreResult<LeaseOutcome> {
         self.write_returning(super::db::Durability::Full, |tx| {
             let now = Timestamp::now().unix_millis();
@@ -125,9 +119,7 @@ impl Store {
     /// Extends a held lease by `length` from now. False when it is not held any more (taken
     /// over by another replica): the holder must stop writing for the operation.
     pub fn renew_lease(&self, lease: &Lease, length: Duration) -> StoreResult<bool> {
-        let until = Timestamp::now()
-            .unix_millis()
-            .saturating_add(millis(length));
+        let until = Timestamp::now().unix_millis().saturating_add(millis(length));
         self.conn(|c| {
             let n = c.execute(
                 "UPDATE operations SET lease_expires_ms = ?4

@@ -40,11 +40,9 @@ impl Migration {
             let line = match line.trim_start().strip_prefix("{PG}") {
                 Some(_) if !postgres => continue,
                 Some(_) => line.replacen("{PG}", "", 1),
-                None => MARKS
-                    .iter()
-                    .fold(line.to_string(), |l, (mark, sqlite, pg)| {
-                        l.replace(mark, if postgres { pg } else { sqlite })
-                    }),
+                None => MARKS.iter().fold(line.to_string(), |l, (mark, sqlite, pg)| {
+                    l.replace(mark, if postgres { pg } else { sqlite })
+                }),
             };
             out.push_str(&line);
         }
@@ -202,21 +200,11 @@ mod tests {
                 let left = marks.iter().find(|mark| text.contains(*mark));
                 assert_eq!(left, None, "migration {}: {text}", i + 1);
             }
-            for postgres_only in [
-                "COLLATE", "BIGINT", "BYTEA", "IDENTITY", "FUNCTION", "rowid",
-            ] {
-                assert!(
-                    !sqlite.contains(postgres_only),
-                    "migration {}: {sqlite}",
-                    i + 1
-                );
+            for postgres_only in ["COLLATE", "BIGINT", "BYTEA", "IDENTITY", "FUNCTION", "rowid"] {
+                assert!(!sqlite.contains(postgres_only), "migration {}: {sqlite}", i + 1);
             }
             for sqlite_only in ["AUTOINCREMENT", "BLOB", "INTEGER,", "INTEGER NOT"] {
-                assert!(
-                    !postgres.contains(sqlite_only),
-                    "migration {}: {postgres}",
-                    i + 1
-                );
+                assert!(!postgres.contains(sqlite_only), "migration {}: {postgres}", i + 1);
             }
         }
     }

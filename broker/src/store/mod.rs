@@ -293,9 +293,7 @@ impl std::fmt::Display for Location {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("database", &self.describe())
-            .finish()
+        f.debug_struct("Store").field("database", &self.describe()).finish()
     }
 }
 
@@ -315,11 +313,7 @@ impl StoreError {
                 text
             }
         };
-        Self::Postgres {
-            database: database.to_string(),
-            message,
-            code,
-        }
+        Self::Postgres { database: database.to_string(), message, code }
     }
 
     /// True when a unique constraint refused the write (a duplicate key).
@@ -430,11 +424,7 @@ impl Store {
             let (ring, resealed) = keys::unlock(tx, keys)?;
             Ok(((ring, resealed), resealed > 0))
         })?;
-        Ok(Self {
-            backend: Arc::new(backend),
-            keyring: Arc::new(keyring),
-            resealed,
-        })
+        Ok(Self { backend: Arc::new(backend), keyring: Arc::new(keyring), resealed })
     }
 
     /// The database file, for a SQLite store.
@@ -484,9 +474,7 @@ impl Backend {
     }
 
     fn write<T>(
-        &self,
-        durability: Durability,
-        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+        &self, durability: Durability, f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
         match self {
             Self::Sqlite(db) => db.write(durability, f),
@@ -520,9 +508,7 @@ impl Store {
 
     /// [`Store::write`] with a result of `f` and the durability it needs.
     fn write_returning<T>(
-        &self,
-        durability: Durability,
-        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+        &self, durability: Durability, f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
         self.backend.write(durability, f)
     }
@@ -572,9 +558,7 @@ impl Store {
     /// Records a new instance and its create operation in one transaction. A tombstone of a
     /// deleted instance with the same id is replaced.
     pub fn begin_provision(
-        &self,
-        instance: &InstanceRecord,
-        op: &OperationRecord,
+        &self, instance: &InstanceRecord, op: &OperationRecord,
     ) -> StoreResult<()> {
         self.begin_provision_admitted(instance, op, None)
     }
@@ -582,10 +566,7 @@ impl Store {
     /// [`Store::begin_provision`], once `admit` (if given) accepts it in the same
     /// transaction ([`StoreError::Refused`] otherwise).
     pub fn begin_provision_admitted(
-        &self,
-        instance: &InstanceRecord,
-        op: &OperationRecord,
-        admit: Option<&Admission>,
+        &self, instance: &InstanceRecord, op: &OperationRecord, admit: Option<&Admission>,
     ) -> StoreResult<()> {
         self.write(|tx| {
             admit_in(tx, &self.keyring, admit)?;
@@ -617,9 +598,7 @@ impl Store {
     /// new operation on an existing instance, setting the instance's state in the same
     /// transaction.
     pub fn begin_operation(
-        &self,
-        op: &OperationRecord,
-        instance_state: InstanceState,
+        &self, op: &OperationRecord, instance_state: InstanceState,
     ) -> StoreResult<()> {
         self.begin_operation_with_grace(op, instance_state, DEFAULT_PENDING_BINDING_GRACE)
     }
@@ -639,10 +618,7 @@ impl Store {
     /// `BEGIN IMMEDIATE` transaction, a bind and a deprovision of the same instance cannot
     /// both go ahead: whichever is recorded first makes the other fail.
     pub fn begin_operation_with_grace(
-        &self,
-        op: &OperationRecord,
-        instance_state: InstanceState,
-        pending_binding_grace: Duration,
+        &self, op: &OperationRecord, instance_state: InstanceState, pending_binding_grace: Duration,
     ) -> StoreResult<()> {
         self.begin_operation_admitted(op, instance_state, pending_binding_grace, None)
     }
@@ -650,11 +626,8 @@ impl Store {
     /// [`Store::begin_operation_with_grace`], once `admit` (if given) accepts it in the same
     /// transaction ([`StoreError::Refused`] otherwise).
     pub fn begin_operation_admitted(
-        &self,
-        op: &OperationRecord,
-        instance_state: InstanceState,
-        pending_binding_grace: Duration,
-        admit: Option<&Admission>,
+        &self, op: &OperationRecord, instance_state: InstanceState,
+        pending_binding_grace: Duration, admit: Option<&Admission>,
     ) -> StoreResult<()> {
         self.write(|tx| {
             admit_in(tx, &self.keyring, admit)?;
@@ -687,10 +660,7 @@ impl Store {
     /// [`StoreError::LeaseLost`], removing nothing, when another replica has taken the
     /// operation over meanwhile.
     pub fn forget_failed_provision(
-        &self,
-        id: &InstanceId,
-        op: &OperationId,
-        owner: &str,
+        &self, id: &InstanceId, op: &OperationId, owner: &str,
     ) -> StoreResult<()> {
         self.write(|tx| {
             leases::ensure_not_taken_over(tx, op, owner)?;
@@ -703,11 +673,7 @@ impl Store {
     /// than `owner` has taken the operation over. Its request may hold secrets among its
     /// parameters, so the removal is scrubbed from the files like a deleted binding.
     pub fn abandon_operation(
-        &self,
-        op_id: &OperationId,
-        instance_id: &InstanceId,
-        restore: InstanceState,
-        owner: &str,
+        &self, op_id: &OperationId, instance_id: &InstanceId, restore: InstanceState, owner: &str,
     ) -> StoreResult<()> {
         self.write(|tx| {
             leases::ensure_not_taken_over(tx, op_id, owner)?;
@@ -747,8 +713,7 @@ impl Store {
 
     /// The newest operation of an instance.
     pub fn latest_operation(
-        &self,
-        instance_id: &InstanceId,
+        &self, instance_id: &InstanceId,
     ) -> StoreResult<Option<OperationRecord>> {
         self.query_one(
             &format!(
@@ -775,19 +740,14 @@ impl Store {
     /// Saves an operation and its instance together, in one transaction. A deleted instance's
     /// bindings and secrets are removed with it.
     pub fn save_operation_and_instance(
-        &self,
-        op: &OperationRecord,
-        instance: &InstanceRecord,
+        &self, op: &OperationRecord, instance: &InstanceRecord,
     ) -> StoreResult<()> {
         self.write(|tx| {
             update_operation(tx, &self.keyring, op)?;
             update_instance(tx, &self.keyring, instance)?;
             let deleted = instance.state == InstanceState::Deleted;
             if deleted {
-                tx.execute(
-                    "DELETE FROM bindings WHERE instance_id = ?1",
-                    params![instance.id],
-                )?;
+                tx.execute("DELETE FROM bindings WHERE instance_id = ?1", params![instance.id])?;
                 tx.execute(
                     "DELETE FROM secrets WHERE deployment = ?1",
                     params![instance.deployment_name],
@@ -801,9 +761,7 @@ impl Store {
 
     /// The binding with this id on this instance.
     pub fn binding(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, instance_id: &InstanceId, binding_id: &BindingId,
     ) -> StoreResult<Option<BindingRecord>> {
         self.query_one(
             &format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE instance_id = ?1 AND id = ?2"),
@@ -889,10 +847,7 @@ impl Store {
     /// gone (its instance was deleted meanwhile): the credentials the adapter created are
     /// then tracked nowhere, and the caller should ask the adapter to delete them.
     pub fn set_binding_response(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
-        response: &serde_json::Value,
+        &self, instance_id: &InstanceId, binding_id: &BindingId, response: &serde_json::Value,
     ) -> StoreResult<bool> {
         let response =
             sealed::seal_binding_response(&self.keyring, instance_id, binding_id, Some(response))?;
@@ -908,9 +863,7 @@ impl Store {
     /// Deletes a binding, and scrubs its credentials from the files. Returns false when it
     /// did not exist.
     pub fn delete_binding(
-        &self,
-        instance_id: &InstanceId,
-        binding_id: &BindingId,
+        &self, instance_id: &InstanceId, binding_id: &BindingId,
     ) -> StoreResult<bool> {
         self.write_returning(Durability::Full, |tx| {
             let n = tx.execute(
@@ -926,9 +879,7 @@ impl Store {
     /// Stores ODB-managed secrets of a deployment (name → value), replacing older values;
     /// replaced values are scrubbed from the files.
     pub fn put_secrets(
-        &self,
-        deployment: &str,
-        secrets: &std::collections::BTreeMap<String, String>,
+        &self, deployment: &str, secrets: &std::collections::BTreeMap<String, String>,
     ) -> StoreResult<()> {
         let ring = &*self.keyring;
         self.write(|tx| {
@@ -969,8 +920,7 @@ impl Store {
 
     /// The ODB-managed secrets of a deployment (name → value).
     pub fn secrets(
-        &self,
-        deployment: &str,
+        &self, deployment: &str,
     ) -> StoreResult<std::collections::BTreeMap<String, String>> {
         self.query_all(
             "SELECT deployment, name, value FROM secrets WHERE deployment = ?1",
@@ -990,20 +940,14 @@ type FromRow<T> = fn(&Row<'_>, &sealing::Keyring) -> StoreResult<T>;
 impl Store {
     /// Runs a query expected to return at most one row.
     fn query_one<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-        from_row: FromRow<T>,
+        &self, sql: &str, params: &[&dyn rusqlite::ToSql], from_row: FromRow<T>,
     ) -> StoreResult<Option<T>> {
         self.conn(|c| c.query_opt(sql, params, |r| from_row(r, &self.keyring)))
     }
 
     /// Runs a query returning any number of rows.
     fn query_all<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-        from_row: FromRow<T>,
+        &self, sql: &str, params: &[&dyn rusqlite::ToSql], from_row: FromRow<T>,
     ) -> StoreResult<Vec<T>> {
         self.conn(|c| c.query_vec(sql, params, |r| from_row(r, &self.keyring)))
     }
@@ -1020,16 +964,9 @@ fn migrate(tx: &dyn Sql, keys: &KeySet) -> StoreResult<()> {
     };
     let supported = migrations::MIGRATIONS.len() as i64;
     if current > supported {
-        return Err(StoreError::TooNew {
-            found: current,
-            supported,
-        });
+        return Err(StoreError::TooNew { found: current, supported });
     }
-    for (i, migration) in migrations::MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(current as usize)
-    {
+    for (i, migration) in migrations::MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = (i + 1) as i64;
         tx.execute_batch(&migration.sql(dialect))?;
         if version == migrations::SEALING_VERSION && dialect == db::Dialect::Sqlite {
@@ -1065,8 +1002,7 @@ fn live_instances_in(c: &dyn Sql, ring: &sealing::Keyring) -> StoreResult<Vec<In
 
 /// The operations in progress, oldest first, as `c` sees them.
 fn in_flight_operations_in(
-    c: &dyn Sql,
-    ring: &sealing::Keyring,
+    c: &dyn Sql, ring: &sealing::Keyring,
 ) -> StoreResult<Vec<OperationRecord>> {
     c.query_vec(
         &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE state = 'in progress' ORDER BY created_at, rowid"),
@@ -1103,9 +1039,7 @@ fn bind_refusal(c: &dyn Sql, instance_id: &InstanceId) -> StoreResult<Option<Bin
 /// last `grace`, oldest first. Timestamps are stored as fixed-width UTC text, which sorts as
 /// time does, so they are compared as text (see [`Timestamp`]).
 fn recent_pending_binding(
-    c: &dyn Sql,
-    instance_id: &InstanceId,
-    grace: Duration,
+    c: &dyn Sql, instance_id: &InstanceId, grace: Duration,
 ) -> StoreResult<Option<BindingId>> {
     if grace.is_zero() {
         return Ok(None);
@@ -1123,14 +1057,9 @@ fn recent_pending_binding(
 /// The one value `sql` selects, or `None` when it selects no row; a value that does not
 /// decode is an error naming its `column`.
 fn optional_value<T: rusqlite::types::FromSql>(
-    c: &dyn Sql,
-    column: &'static str,
-    sql: &str,
-    params: &[&dyn rusqlite::ToSql],
+    c: &dyn Sql, column: &'static str, sql: &str, params: &[&dyn rusqlite::ToSql],
 ) -> StoreResult<Option<T>> {
-    c.query_opt(sql, params, |r| {
-        r.get_at(0).map_err(|e| columns::column_error(column, e))
-    })
+    c.query_opt(sql, params, |r| r.get_at(0).map_err(|e| columns::column_error(column, e)))
 }
 
 /// Runs an INSERT of one row; a row with its key exists already: [`StoreError::AlreadyExists`].
@@ -1182,9 +1111,7 @@ fn insert_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) 
 /// The values an insert and a save of an operation both write, numbered `?1` to `?9` in
 /// their statements: the id, then its progress (`request` sealed; `at` the time of the write).
 fn progress_values<'a>(
-    op: &'a OperationRecord,
-    request: &'a dyn rusqlite::ToSql,
-    at: &'a Timestamp,
+    op: &'a OperationRecord, request: &'a dyn rusqlite::ToSql, at: &'a Timestamp,
 ) -> [&'a dyn rusqlite::ToSql; 9] {
     [
         &op.id,
@@ -1214,9 +1141,7 @@ impl InstanceJson {
     /// in their statements: the id, then every column an update may change (`at` is the
     /// time of the write).
     fn with_columns<'a>(
-        &'a self,
-        i: &'a InstanceRecord,
-        at: &'a Timestamp,
+        &'a self, i: &'a InstanceRecord, at: &'a Timestamp,
     ) -> [&'a dyn rusqlite::ToSql; 13] {
         [
             &i.id,
@@ -1277,10 +1202,7 @@ fn update_operation(c: &dyn Sql, ring: &sealing::Keyring, op: &OperationRecord) 
             params![op.id],
         )?;
         if epoch.is_some_and(|e| e != op.lease_epoch) {
-            return Err(StoreError::LeaseLost {
-                operation: op.id.clone(),
-                epoch: op.lease_epoch,
-            });
+            return Err(StoreError::LeaseLost { operation: op.id.clone(), epoch: op.lease_epoch });
         }
     }
     Ok(())

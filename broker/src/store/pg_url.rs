@@ -53,9 +53,7 @@ impl PgSettings {
             code: None,
         };
         if !is_postgres_url(url) {
-            return Err(invalid(
-                "must start with postgres:// or postgresql://".to_string(),
-            ));
+            return Err(invalid("must start with postgres:// or postgresql://".to_string()));
         }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut mode = "prefer".to_string();
@@ -87,11 +85,8 @@ impl PgSettings {
                 )))
             }
         };
-        let rebuilt = if rest.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", rest.join("&"))
-        };
+        let rebuilt =
+            if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
         let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e| {
             invalid(format!(
                 "is not a PostgreSQL connection URL: {e} (postgres://user:password@host:port/database)"
@@ -119,14 +114,9 @@ fn shown(config: &tokio_postgres::Config) -> String {
         None => String::new(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config
-        .get_user()
-        .map(|u| format!("{u}@"))
-        .unwrap_or_default();
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
     let db = config.get_dbname().unwrap_or("");
-    format!("postgres://{user}{host}:{port}/{db}")
-        .escape_debug()
-        .to_string()
+    format!("postgres://{user}{host}:{port}/{db}").escape_debug().to_string()
 }
 
 fn connector(check: Check, root_cert: Option<&str>) -> Result<MakeRustlsConnect, String> {
@@ -196,12 +186,8 @@ struct Lenient {
 
 impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
+        &self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>, ocsp: &[u8], now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let Some(chain) = &self.chain else {
             return Ok(ServerCertVerified::assertion());
@@ -215,29 +201,21 @@ impl ServerCertVerifier for Lenient {
     }
 
     fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        &self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algorithms = &self.provider.signature_verification_algorithms;
         rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        &self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algorithms = &self.provider.signature_verification_algorithms;
         rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

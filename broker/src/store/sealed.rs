@@ -106,11 +106,7 @@ pub(crate) const SEALED_COLUMNS: &[&SealedColumn] = &[
 impl SealedColumn {
     fn cell<'a>(&'a self, key: &'a [&'a str]) -> Cell<'a> {
         debug_assert_eq!(key.len(), self.key.len(), "{}: the row's key", self.name);
-        Cell {
-            table: self.table,
-            column: self.column,
-            key,
-        }
+        Cell { table: self.table, column: self.column, key }
     }
 
     /// The stored form of `text` in the row `key`: sealed with the primary key (the clear
@@ -124,30 +120,21 @@ impl SealedColumn {
 
     /// `value` as JSON ([`json::encode`]), sealed for the row `key`.
     pub(crate) fn seal_json<T: serde::Serialize + ?Sized>(
-        &self,
-        ring: &Keyring,
-        key: &[&str],
-        value: &T,
+        &self, ring: &Keyring, key: &[&str], value: &T,
     ) -> StoreResult<String> {
         Ok(self.seal_text(ring, key, &json::encode(self.name, value)?))
     }
 
     /// Opens the stored value of the row `key`.
     pub(crate) fn open_text(
-        &self,
-        ring: &Keyring,
-        key: &[&str],
-        stored: &str,
+        &self, ring: &Keyring, key: &[&str], stored: &str,
     ) -> StoreResult<String> {
         if self.clear == Some(stored) {
             return Ok(stored.to_string());
         }
         let bytes = ring
             .open(&self.cell(key), stored)
-            .map_err(|source| StoreError::Sealed {
-                column: self.name,
-                source,
-            })?;
+            .map_err(|source| StoreError::Sealed { column: self.name, source })?;
         String::from_utf8(bytes).map_err(|_| StoreError::Column {
             column: self.name,
             source: ColumnError::Type("the opened value is not UTF-8 text".into()),
@@ -158,29 +145,20 @@ impl SealedColumn {
     pub(crate) fn read_text(&self, row: &Row<'_>, ring: &Keyring) -> StoreResult<String> {
         let mut key = Vec::with_capacity(self.key.len());
         for column in self.key {
-            key.push(
-                row.get::<String>(column)
-                    .map_err(|e| column_error(self.name, e))?,
-            );
+            key.push(row.get::<String>(column).map_err(|e| column_error(self.name, e))?);
         }
-        let stored: String = row
-            .get(self.column)
-            .map_err(|e| column_error(self.name, e))?;
+        let stored: String = row.get(self.column).map_err(|e| column_error(self.name, e))?;
         let key: Vec<&str> = key.iter().map(String::as_str).collect();
         self.open_text(ring, &key, &stored)
     }
 
     /// Reads, opens and decodes this JSON column of `row`.
     pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        row: &Row<'_>,
-        ring: &Keyring,
+        &self, row: &Row<'_>, ring: &Keyring,
     ) -> StoreResult<T> {
         let text = self.read_text(row, ring)?;
-        json::decode(&text).map_err(|e| StoreError::Column {
-            column: self.name,
-            source: ColumnError::Json(e),
-        })
+        json::decode(&text)
+            .map_err(|e| StoreError::Column { column: self.name, source: ColumnError::Json(e) })
     }
 }
 
@@ -188,9 +166,7 @@ impl SealedColumn {
 
 /// Writes `instances.parameters`.
 pub(super) fn seal_instance_parameters(
-    ring: &Keyring,
-    id: &InstanceId,
-    parameters: &Value,
+    ring: &Keyring, id: &InstanceId, parameters: &Value,
 ) -> StoreResult<String> {
     INSTANCE_PARAMETERS.seal_json(ring, &[id.as_str()], parameters)
 }
@@ -202,27 +178,21 @@ pub(super) fn open_instance_parameters(row: &Row<'_>, ring: &Keyring) -> StoreRe
 
 /// Writes `operations.request`.
 pub(super) fn seal_operation_request(
-    ring: &Keyring,
-    id: &OperationId,
-    request: &super::OperationRequest,
+    ring: &Keyring, id: &OperationId, request: &super::OperationRequest,
 ) -> StoreResult<String> {
     OPERATION_REQUEST.seal_json(ring, &[id.as_str()], request)
 }
 
 /// Reads `operations.request`.
 pub(super) fn open_operation_request(
-    row: &Row<'_>,
-    ring: &Keyring,
+    row: &Row<'_>, ring: &Keyring,
 ) -> StoreResult<super::OperationRequest> {
     OPERATION_REQUEST.read_json(row, ring)
 }
 
 /// Writes `bindings.request`.
 pub(super) fn seal_binding_request(
-    ring: &Keyring,
-    instance_id: &InstanceId,
-    id: &BindingId,
-    request: &Value,
+    ring: &Keyring, instance_id: &InstanceId, id: &BindingId, request: &Value,
 ) -> StoreResult<String> {
     BINDING_REQUEST.seal_json(ring, &[instance_id.as_str(), id.as_str()], request)
 }
@@ -234,10 +204,7 @@ pub(super) fn open_binding_request(row: &Row<'_>, ring: &Keyring) -> StoreResult
 
 /// Writes `bindings.response` (`None`, a pending binding, is the clear `null`).
 pub(super) fn seal_binding_response(
-    ring: &Keyring,
-    instance_id: &InstanceId,
-    id: &BindingId,
-    response: Option<&Value>,
+    ring: &Keyring, instance_id: &InstanceId, id: &BindingId, response: Option<&Value>,
 ) -> StoreResult<String> {
     BINDING_RESPONSE.seal_json(ring, &[instance_id.as_str(), id.as_str()], &response)
 }
@@ -249,10 +216,7 @@ pub(super) fn open_binding_response(row: &Row<'_>, ring: &Keyring) -> StoreResul
 
 /// Writes `secrets.value`.
 pub(super) fn seal_secret_value(
-    ring: &Keyring,
-    deployment: &str,
-    name: &str,
-    value: &str,
+    ring: &Keyring, deployment: &str, name: &str, value: &str,
 ) -> String {
     SECRET_VALUE.seal_text(ring, &[deployment, name], value)
 }

@@ -108,9 +108,7 @@ pub enum KeySetError {
 pub fn check_label(label: &str) -> Result<(), KeySetError> {
     let ok = !label.is_empty()
         && label.len() <= MAX_LABEL_LEN
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -145,10 +143,7 @@ impl KeySet {
         if !seen.contains(primary) {
             return Err(KeySetError::NoPrimary(primary.to_string()));
         }
-        Ok(Self {
-            keys,
-            primary: primary.to_string(),
-        })
+        Ok(Self { keys, primary: primary.to_string() })
     }
 
     /// The label new values are sealed with.
@@ -178,10 +173,7 @@ impl Cell<'_> {
     /// The associated data: each part length-prefixed, so no two cells give the same bytes.
     fn aad(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
-        for part in [PREFIX, self.table, self.column]
-            .into_iter()
-            .chain(self.key.iter().copied())
-        {
+        for part in [PREFIX, self.table, self.column].into_iter().chain(self.key.iter().copied()) {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }
@@ -224,9 +216,7 @@ impl std::fmt::Debug for Keyring {
 
 /// Fills `buf` with random bytes from the system's generator.
 pub(super) fn random_bytes(buf: &mut [u8]) {
-    SystemRandom::new()
-        .fill(buf)
-        .expect("the system random number generator failed");
+    SystemRandom::new().fill(buf).expect("the system random number generator failed");
 }
 
 /// Derives the AES-256-GCM key of a root key for a database (its `salt`).
@@ -252,11 +242,7 @@ impl Keyring {
     /// A keyring of derived keys (label → key); `primary` must be one of them.
     pub(super) fn new(primary: &str, keys: BTreeMap<String, LessSafeKey>) -> Self {
         assert!(keys.contains_key(primary), "the primary key is derived");
-        Self {
-            primary: primary.to_string(),
-            keys,
-            rng: SystemRandom::new(),
-        }
+        Self { primary: primary.to_string(), keys, rng: SystemRandom::new() }
     }
 
     /// The label new values are sealed with.
@@ -278,9 +264,7 @@ impl Keyring {
     pub(super) fn seal_with(&self, label: &str, cell: &Cell<'_>, plaintext: &[u8]) -> String {
         let key = &self.keys[label];
         let mut nonce = [0u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .expect("the system random number generator failed");
+        self.rng.fill(&mut nonce).expect("the system random number generator failed");
         let mut buf = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         buf.extend_from_slice(&nonce);
         buf.extend_from_slice(plaintext);
@@ -298,16 +282,9 @@ impl Keyring {
     /// Opens a value sealed for `cell`.
     pub(crate) fn open(&self, cell: &Cell<'_>, stored: &str) -> Result<Vec<u8>, OpenError> {
         let rest = stored.strip_prefix(PREFIX).ok_or(OpenError::NotSealed)?;
-        let (label, body) = rest
-            .split_once(':')
-            .ok_or(OpenError::Malformed("no key label"))?;
-        let key = self
-            .keys
-            .get(label)
-            .ok_or_else(|| OpenError::UnknownKey(label.to_string()))?;
-        let mut bytes = B64
-            .decode(body)
-            .map_err(|_| OpenError::Malformed("not base64url"))?;
+        let (label, body) = rest.split_once(':').ok_or(OpenError::Malformed("no key label"))?;
+        let key = self.keys.get(label).ok_or_else(|| OpenError::UnknownKey(label.to_string()))?;
+        let mut bytes = B64.decode(body).map_err(|_| OpenError::Malformed("not base64url"))?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err(OpenError::Malformed("too short"));
         }
@@ -333,12 +310,7 @@ impl Keyring {
 pub(super) fn test_keyring(labels: &[&str], secret_of: impl Fn(&str) -> Vec<u8>) -> Keyring {
     let keys = labels
         .iter()
-        .map(|l| {
-            (
-                l.to_string(),
-                derive(&KeySecret::new(secret_of(l)), b"salt"),
-            )
-        })
+        .map(|l| (l.to_string(), derive(&KeySecret::new(secret_of(l)), b"salt")))
         .collect();
     Keyring::new(labels[0], keys)
 }
@@ -351,11 +323,7 @@ mod tests {
         format!("{label}-0123456789abcdef0123456789abcdef").into_bytes()
     }
 
-    const CELL: Cell<'static> = Cell {
-        table: "bindings",
-        column: "response",
-        key: &["i1", "b1"],
-    };
+    const CELL: Cell<'static> = Cell { table: "bindings", column: "response", key: &["i1", "b1"] };
 
     #[test]
     fn a_value_round_trips_and_names_its_key() {
@@ -364,10 +332,7 @@ mod tests {
         assert!(sealed.starts_with("odb-sealed:1:k1:"), "{sealed}");
         assert!(!sealed.contains("pw-1"));
         assert_eq!(label_of(&sealed), Some("k1"));
-        assert_eq!(
-            ring.open(&CELL, &sealed).unwrap(),
-            b"{\"password\":\"pw-1\"}"
-        );
+        assert_eq!(ring.open(&CELL, &sealed).unwrap(), b"{\"password\":\"pw-1\"}");
         assert_eq!(ring.open(&CELL, &ring.seal(&CELL, b"")).unwrap(), b"");
     }
 
@@ -381,15 +346,9 @@ mod tests {
     fn a_wrong_key_does_not_open_it() {
         let sealed = test_keyring(&["k1"], secret).seal(&CELL, b"secret");
         let other = test_keyring(&["k1"], |_| b"another-secret-0123456789abcdef0123".to_vec());
-        assert_eq!(
-            other.open(&CELL, &sealed),
-            Err(OpenError::Rejected("k1".into()))
-        );
+        assert_eq!(other.open(&CELL, &sealed), Err(OpenError::Rejected("k1".into())));
         let unknown = test_keyring(&["k2"], secret);
-        assert_eq!(
-            unknown.open(&CELL, &sealed),
-            Err(OpenError::UnknownKey("k1".into()))
-        );
+        assert_eq!(unknown.open(&CELL, &sealed), Err(OpenError::UnknownKey("k1".into())));
     }
 
     #[test]
@@ -411,14 +370,8 @@ mod tests {
         let truncated = &sealed[..sealed.len() - 4];
         assert!(ring.open(&CELL, truncated).is_err());
         assert_eq!(ring.open(&CELL, "{\"a\":1}"), Err(OpenError::NotSealed));
-        assert!(matches!(
-            ring.open(&CELL, "odb-sealed:1:k1:!!"),
-            Err(OpenError::Malformed(_))
-        ));
-        assert!(matches!(
-            ring.open(&CELL, "odb-sealed:1:k1:AAAA"),
-            Err(OpenError::Malformed(_))
-        ));
+        assert!(matches!(ring.open(&CELL, "odb-sealed:1:k1:!!"), Err(OpenError::Malformed(_))));
+        assert!(matches!(ring.open(&CELL, "odb-sealed:1:k1:AAAA"), Err(OpenError::Malformed(_))));
     }
 
     #[test]
@@ -426,27 +379,12 @@ mod tests {
         let ring = test_keyring(&["k1"], secret);
         let sealed = ring.seal(&CELL, b"secret");
         for cell in [
-            Cell {
-                key: &["i1", "b2"],
-                ..CELL
-            },
-            Cell {
-                key: &["i2", "b1"],
-                ..CELL
-            },
+            Cell { key: &["i1", "b2"], ..CELL },
+            Cell { key: &["i2", "b1"], ..CELL },
             // Length prefixes keep ("i1b", "1") apart from ("i1", "b1").
-            Cell {
-                key: &["i1b", "1"],
-                ..CELL
-            },
-            Cell {
-                column: "request",
-                ..CELL
-            },
-            Cell {
-                table: "secrets",
-                ..CELL
-            },
+            Cell { key: &["i1b", "1"], ..CELL },
+            Cell { column: "request", ..CELL },
+            Cell { table: "secrets", ..CELL },
         ] {
             assert_eq!(
                 ring.open(&cell, &sealed),
@@ -475,28 +413,19 @@ mod tests {
         assert!(KeySet::new(vec![key("a", 32), key("b", 40)], "b").is_ok());
         assert_eq!(
             KeySet::new(vec![key("a", 31)], "a"),
-            Err(KeySetError::ShortSecret {
-                label: "a".into(),
-                len: 31
-            })
+            Err(KeySetError::ShortSecret { label: "a".into(), len: 31 })
         );
         assert_eq!(
             KeySet::new(vec![key("a", 32), key("a", 32)], "a"),
             Err(KeySetError::DuplicateLabel("a".into()))
         );
-        assert_eq!(
-            KeySet::new(vec![key("a", 32)], "b"),
-            Err(KeySetError::NoPrimary("b".into()))
-        );
+        assert_eq!(KeySet::new(vec![key("a", 32)], "b"), Err(KeySetError::NoPrimary("b".into())));
         for bad in ["", "a:b", "a b", &"x".repeat(65)] {
             assert_eq!(
                 KeySet::new(vec![key(bad, 32)], bad),
                 Err(KeySetError::BadLabel(bad.to_string()))
             );
         }
-        assert_eq!(
-            format!("{:?}", key("a", 32).secret),
-            "KeySecret([redacted; 32 bytes])"
-        );
+        assert_eq!(format!("{:?}", key("a", 32).secret), "KeySecret([redacted; 32 bytes])");
     }
 }

@@ -98,11 +98,9 @@ impl Store {
 
     /// The names of every simulated deployment, sorted.
     pub fn sim_deployment_names(&self) -> StoreResult<Vec<String>> {
-        self.query_all(
-            "SELECT name FROM sim_deployments ORDER BY name",
-            params![],
-            |r, _| get(r, "sim_deployments.name"),
-        )
+        self.query_all("SELECT name FROM sim_deployments ORDER BY name", params![], |r, _| {
+            get(r, "sim_deployments.name")
+        })
     }
 
     /// Deletes a simulated deployment, and scrubs its manifest (which may hold secrets) from

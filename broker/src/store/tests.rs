@@ -94,9 +94,7 @@ fn with_ready_instance() -> (tempfile::TempDir, Store) {
 /// A store with the ready instance "i1" and its binding "b1", pending since `created_at`.
 fn with_pending_binding(created_at: Timestamp) -> (tempfile::TempDir, Store) {
     let (dir, store) = with_ready_instance();
-    store
-        .insert_binding(&pending_binding("i1", "b1", created_at))
-        .unwrap();
+    store.insert_binding(&pending_binding("i1", "b1", created_at)).unwrap();
     (dir, store)
 }
 
@@ -106,16 +104,11 @@ fn state_of_i1(store: &Store) -> InstanceState {
 
 /// Provisions the plain [`instance`] `id` with the create operation `op_id`.
 fn provision(store: &Store, id: &str, op_id: &str) {
-    store
-        .begin_provision(&instance(id), &op(op_id, id, OperationKind::Create))
-        .unwrap();
+    store.begin_provision(&instance(id), &op(op_id, id, OperationKind::Create)).unwrap();
 }
 
 fn start_update(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
-    store.begin_operation(
-        &op(op_id, instance_id, OperationKind::Update),
-        InstanceState::Updating,
-    )
+    store.begin_operation(&op(op_id, instance_id, OperationKind::Update), InstanceState::Updating)
 }
 
 fn start_delete(store: &Store, instance_id: &str, op_id: &str) -> StoreResult<()> {
@@ -141,9 +134,8 @@ fn provision_round_trips_and_survives_reopen() {
 #[test]
 fn second_provision_of_the_same_id_is_refused() {
     let (_d, store) = provisioned();
-    let err = store
-        .begin_provision(&instance("i1"), &op("o2", "i1", OperationKind::Create))
-        .unwrap_err();
+    let err =
+        store.begin_provision(&instance("i1"), &op("o2", "i1", OperationKind::Create)).unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists), "{err}");
     assert!(
         store.operation(&parsed("o2")).unwrap().is_none(),
@@ -162,10 +154,7 @@ fn one_in_flight_operation_per_instance() {
     assert_eq!(state_of_i1(&store), InstanceState::Provisioning);
     succeed(&store, "o1", None);
     start_update(&store, "i1", "o2").unwrap();
-    assert_eq!(
-        store.latest_operation(&parsed("i1")).unwrap().unwrap().id,
-        "o2"
-    );
+    assert_eq!(store.latest_operation(&parsed("i1")).unwrap().unwrap().id, "o2");
 }
 
 #[test]
@@ -193,10 +182,7 @@ fn bindings_are_unique_per_instance() {
         ..pending_binding("i1", "b1", Timestamp::now())
     };
     store.insert_binding(&b).unwrap();
-    assert!(matches!(
-        store.insert_binding(&b).unwrap_err(),
-        StoreError::AlreadyExists
-    ));
+    assert!(matches!(store.insert_binding(&b).unwrap_err(), StoreError::AlreadyExists));
     assert_eq!(stored_b1(&store).response, b.response);
     assert_eq!(store.bindings_of(&parsed("i1")).unwrap().len(), 1);
     assert!(store.delete_binding(&parsed("i1"), &parsed("b1")).unwrap());
@@ -221,19 +207,13 @@ fn a_newer_schema_is_refused() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    assert!(matches!(
-        Store::open(&path).unwrap_err(),
-        StoreError::TooNew { found: 99, .. }
-    ));
+    assert!(matches!(Store::open(&path).unwrap_err(), StoreError::TooNew { found: 99, .. }));
 }
 
 #[test]
 fn timestamps_are_rfc3339() {
     assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(
-        format_rfc3339(1_700_000_000_123),
-        "2023-11-14T22:13:20.123Z"
-    );
+    assert_eq!(format_rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
 }
 
@@ -256,25 +236,15 @@ fn stored_timestamps_keep_the_text_the_store_has_always_written() {
         assert_eq!(Timestamp::parse(&text).unwrap(), at, "{text}");
         assert_eq!(at.unix_millis(), millis);
     }
-    assert!(
-        Timestamp::from_unix_millis(253_402_300_800_000).is_none(),
-        "year 10000"
-    );
-    assert!(
-        Timestamp::from_unix_millis(-62_167_219_200_001).is_none(),
-        "year -1"
-    );
+    assert!(Timestamp::from_unix_millis(253_402_300_800_000).is_none(), "year 10000");
+    assert!(Timestamp::from_unix_millis(-62_167_219_200_001).is_none(), "year -1");
     // Other RFC 3339 spellings read, in UTC and to the millisecond.
     assert_eq!(
-        Timestamp::parse("2023-11-14T23:13:20.123456+01:00")
-            .unwrap()
-            .to_string(),
+        Timestamp::parse("2023-11-14T23:13:20.123456+01:00").unwrap().to_string(),
         "2023-11-14T22:13:20.123Z"
     );
     assert_eq!(
-        Timestamp::parse("2023-11-14T22:13:20Z")
-            .unwrap()
-            .to_string(),
+        Timestamp::parse("2023-11-14T22:13:20Z").unwrap().to_string(),
         "2023-11-14T22:13:20.000Z"
     );
     assert!(Timestamp::parse("2023-11-14 22:13:20").is_err());
@@ -291,16 +261,13 @@ fn stored_timestamps_keep_the_text_the_store_has_always_written() {
 #[test]
 fn a_bad_timestamp_is_an_error_naming_its_column() {
     let (dir, store) = provisioned();
-    let source = corrupt(&dir, "instances.created_at", "yesterday", || {
-        store.instance(&parsed("i1"))
-    });
+    let source =
+        corrupt(&dir, "instances.created_at", "yesterday", || store.instance(&parsed("i1")));
     assert!(
         matches!(&source, ColumnError::Timestamp { text, .. } if text == "yesterday"),
         "{source}"
     );
-    corrupt(&dir, "operations.updated_at", "", || {
-        store.operation(&parsed("o1"))
-    });
+    corrupt(&dir, "operations.updated_at", "", || store.operation(&parsed("o1")));
 }
 
 // ----- the database's files -----
@@ -369,11 +336,7 @@ fn a_new_database_directory_is_0700_and_the_files_0600() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state/broker/broker.db");
     let _store = written_store(&db);
-    assert_eq!(
-        mode(&dir.path().join("state")),
-        0o700,
-        "missing ancestors too"
-    );
+    assert_eq!(mode(&dir.path().join("state")), 0o700, "missing ancestors too");
     assert_eq!(mode(&dir.path().join("state/broker")), 0o700);
     let [wal, shm, journal] = files::companions(&db);
     for file in [&db, &wal, &shm] {
@@ -401,10 +364,7 @@ fn existing_database_files_readable_by_others_are_tightened_with_a_warning() {
             "a warning names {shown}, its mode and the fix:\n{logs}"
         );
     }
-    assert!(
-        store.instance(&parsed("i1")).unwrap().is_some(),
-        "the data is intact"
-    );
+    assert!(store.instance(&parsed("i1")).unwrap().is_some(), "the data is intact");
     assert!(first.instance(&parsed("i1")).unwrap().is_some());
 }
 
@@ -427,11 +387,7 @@ fn an_existing_directory_open_to_others_is_warned_about_but_left_as_it_is() {
     set_mode(&shared, 0o755);
     let db = shared.join("broker.db");
     let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
-    assert_eq!(
-        mode(&shared),
-        0o755,
-        "the operator's directory is not changed"
-    );
+    assert_eq!(mode(&shared), 0o755, "the operator's directory is not changed");
     assert_eq!(mode(&db), 0o600);
     let shown = shared.display().to_string();
     assert!(
@@ -442,18 +398,9 @@ fn an_existing_directory_open_to_others_is_warned_about_but_left_as_it_is() {
 
 #[test]
 fn paths_in_suggested_commands_are_quoted_for_the_shell_when_needed() {
-    assert_eq!(
-        files::shell_quote(Path::new("/var/db/broker.db")),
-        "/var/db/broker.db"
-    );
-    assert_eq!(
-        files::shell_quote(Path::new("/my dir/b.db")),
-        "'/my dir/b.db'"
-    );
-    assert_eq!(
-        files::shell_quote(Path::new("/it's/b.db")),
-        r"'/it'\''s/b.db'"
-    );
+    assert_eq!(files::shell_quote(Path::new("/var/db/broker.db")), "/var/db/broker.db");
+    assert_eq!(files::shell_quote(Path::new("/my dir/b.db")), "'/my dir/b.db'");
+    assert_eq!(files::shell_quote(Path::new("/it's/b.db")), r"'/it'\''s/b.db'");
 }
 
 // ----- deleted credentials do not linger -----
@@ -501,10 +448,7 @@ fn unique_secret() -> String {
 fn ready_instance(store: &Store, id: &str) {
     let create = format!("{id}-create");
     provision(store, id, &create);
-    let inst = InstanceRecord {
-        state: InstanceState::Ready,
-        ..instance(id)
-    };
+    let inst = InstanceRecord { state: InstanceState::Ready, ..instance(id) };
     succeed(store, &create, Some(&inst));
 }
 
@@ -520,9 +464,7 @@ fn succeed(store: &Store, op_id: &str, instance: Option<&InstanceRecord>) {
 }
 
 fn put_secret(store: &Store, deployment: &str, path: &str, value: &str) {
-    store
-        .put_secrets(deployment, &[(path.to_string(), value.to_string())].into())
-        .unwrap();
+    store.put_secrets(deployment, &[(path.to_string(), value.to_string())].into()).unwrap();
 }
 
 /// Long enough ago that a pending binding of then is a crash leftover.
@@ -541,10 +483,7 @@ fn bind_with_password(store: &Store, password: &str) {
 }
 
 fn stored_b1(store: &Store) -> BindingRecord {
-    store
-        .binding(&parsed("i1"), &parsed("b1"))
-        .unwrap()
-        .unwrap()
+    store.binding(&parsed("i1"), &parsed("b1")).unwrap().unwrap()
 }
 
 fn pending_binding(instance_id: &str, id: &str, created_at: Timestamp) -> BindingRecord {
@@ -587,10 +526,8 @@ fn a_deleted_instance_leaves_no_copy_of_its_secrets_or_bindings_in_the_files() {
     let (secret, password) = (unique_secret(), unique_secret());
     put_secret(&store, "service-instance_i1", "/odb/svc/admin", &secret);
     bind_with_password(&store, &password);
-    let sealed = [
-        stored(&db, "SELECT value FROM secrets"),
-        stored(&db, "SELECT response FROM bindings"),
-    ];
+    let sealed =
+        [stored(&db, "SELECT value FROM secrets"), stored(&db, "SELECT response FROM bindings")];
     for needle in &sealed {
         assert_copy(&db, needle);
     }
@@ -644,17 +581,12 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
     // A reader in the middle of a read transaction holds on to the log.
     let mut reader = Connection::open(&db).unwrap();
     let read = reader.transaction().unwrap();
-    let n: i64 = read
-        .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = read.query_row("SELECT count(*) FROM bindings", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1);
     let (deleted, logs) = capture_logs(|| store.delete_binding(&parsed("i1"), &parsed("b1")));
     assert!(deleted.unwrap(), "the deletion succeeds all the same");
     assert!(logs.contains("checkpoint busy"), "{logs}");
-    assert!(
-        !files_containing(&db, &sealed).is_empty(),
-        "the reader kept the old pages in the log"
-    );
+    assert!(!files_containing(&db, &sealed).is_empty(), "the reader kept the old pages in the log");
     drop(read);
     drop(reader);
     // The next call of any kind finishes the job.
@@ -668,28 +600,14 @@ fn a_checkpoint_kept_busy_by_a_reader_does_not_fail_the_deletion_and_is_retried(
 fn a_binding_is_refused_while_its_instance_is_being_deleted() {
     let (_d, store) = with_ready_instance();
     start_delete(&store, "i1", "o-delete").unwrap();
-    match store
-        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
-        .unwrap_err()
-    {
+    match store.insert_binding(&pending_binding("i1", "b1", Timestamp::now())).unwrap_err() {
         StoreError::InstanceBusy { instance, reason } => {
             assert_eq!(instance, "i1");
-            assert_eq!(
-                reason,
-                BindRefusal::DeleteInFlight {
-                    operation: parsed("o-delete")
-                }
-            );
+            assert_eq!(reason, BindRefusal::DeleteInFlight { operation: parsed("o-delete") });
         }
         other => panic!("expected InstanceBusy, got {other}"),
     }
-    assert!(
-        store
-            .binding(&parsed("i1"), &parsed("b1"))
-            .unwrap()
-            .is_none(),
-        "nothing was written"
-    );
+    assert!(store.binding(&parsed("i1"), &parsed("b1")).unwrap().is_none(), "nothing was written");
 }
 
 #[test]
@@ -711,9 +629,7 @@ fn a_binding_is_refused_on_a_deprovisioning_deleted_or_unknown_instance() {
     store.save_operation_and_instance(&done, &inst).unwrap();
     assert_eq!(refusal("i1"), BindRefusal::Deleted);
     assert_eq!(refusal("nobody"), BindRefusal::Deleted);
-    let err = store
-        .insert_binding(&pending_binding("i1", "b1", Timestamp::now()))
-        .unwrap_err();
+    let err = store.insert_binding(&pending_binding("i1", "b1", Timestamp::now())).unwrap_err();
     assert!(err.to_string().contains("cannot be bound"), "{err}");
 }
 
@@ -726,10 +642,7 @@ fn a_delete_is_refused_while_a_binding_is_being_created() {
         }
         other => panic!("expected BindingInProgress, got {other}"),
     }
-    assert!(
-        store.operation(&parsed("o-delete")).unwrap().is_none(),
-        "nothing was written"
-    );
+    assert!(store.operation(&parsed("o-delete")).unwrap().is_none(), "nothing was written");
     assert_eq!(state_of_i1(&store), InstanceState::Ready);
     // Other operations are not affected by a bind.
     start_update(&store, "i1", "o-update").unwrap();
@@ -775,22 +688,12 @@ fn retrying_a_leftover_pending_binding_takes_its_record_over() {
         ),
         "the retried bind is in progress again"
     );
-    let different = BindingRecord {
-        request: json!({"parameters": {"other": true}}),
-        ..retry.clone()
-    };
-    assert!(matches!(
-        store.insert_binding(&different).unwrap_err(),
-        StoreError::AlreadyExists
-    ));
-    store
-        .set_binding_response(&parsed("i1"), &parsed("b1"), &json!({"credentials": {}}))
-        .unwrap();
+    let different =
+        BindingRecord { request: json!({"parameters": {"other": true}}), ..retry.clone() };
+    assert!(matches!(store.insert_binding(&different).unwrap_err(), StoreError::AlreadyExists));
+    store.set_binding_response(&parsed("i1"), &parsed("b1"), &json!({"credentials": {}})).unwrap();
     assert!(
-        matches!(
-            store.insert_binding(&retry).unwrap_err(),
-            StoreError::AlreadyExists
-        ),
+        matches!(store.insert_binding(&retry).unwrap_err(), StoreError::AlreadyExists),
         "a finished binding is never taken over"
     );
     assert_eq!(stored_b1(&store).response, Some(json!({"credentials": {}})));
@@ -823,14 +726,8 @@ fn a_context_nested_64_deep_round_trips_through_an_operation_request() {
     store.begin_provision(&inst, &create).unwrap();
     drop(store);
     let store = reopen(&dir);
-    assert_eq!(
-        store.operation(&parsed("o1")).unwrap().unwrap().request,
-        create.request
-    );
-    assert_eq!(
-        store.instance(&parsed("i1")).unwrap().unwrap().context,
-        Some(context)
-    );
+    assert_eq!(store.operation(&parsed("o1")).unwrap().unwrap().request, create.request);
+    assert_eq!(store.instance(&parsed("i1")).unwrap().unwrap().context, Some(context));
     assert_eq!(store.in_flight_operations().unwrap().len(), 1);
 }
 
@@ -841,40 +738,25 @@ fn json_at_the_depth_limit_round_trips_and_deeper_json_is_refused_when_written()
     // The request object itself is one level.
     create.request.parameters = Some(nested(MAX_JSON_DEPTH - 1));
     store.begin_provision(&instance("i1"), &create).unwrap();
-    assert_eq!(
-        store.operation(&parsed("o1")).unwrap().unwrap().request,
-        create.request
-    );
+    assert_eq!(store.operation(&parsed("o1")).unwrap().unwrap().request, create.request);
 
     // The probe's case: a context 125 deep, wrapped by the operation request.
     let mut create = op("o2", "i2", OperationKind::Create);
     create.request.request_params = Some(json!({"context": nested(125)}));
     match store.begin_provision(&instance("i2"), &create).unwrap_err() {
-        StoreError::TooDeep {
-            column,
-            depth,
-            limit,
-        } => {
+        StoreError::TooDeep { column, depth, limit } => {
             assert_eq!(column, "operations.request");
             assert_eq!(depth, 127);
             assert_eq!(limit, MAX_JSON_DEPTH);
         }
         other => panic!("expected TooDeep, got {other}"),
     }
-    assert!(
-        store.instance(&parsed("i2")).unwrap().is_none(),
-        "nothing was written"
-    );
+    assert!(store.instance(&parsed("i2")).unwrap().is_none(), "nothing was written");
     let mut inst = instance("i3");
     inst.context = Some(nested(MAX_JSON_DEPTH + 1));
     assert!(matches!(
-        store
-            .begin_provision(&inst, &op("o3", "i3", OperationKind::Create))
-            .unwrap_err(),
-        StoreError::TooDeep {
-            column: "instances.context",
-            ..
-        }
+        store.begin_provision(&inst, &op("o3", "i3", OperationKind::Create)).unwrap_err(),
+        StoreError::TooDeep { column: "instances.context", .. }
     ));
 }
 
@@ -917,36 +799,22 @@ fn simulated_deployments_and_tasks_round_trip() {
     store.sim_put_deployment("d1", "name: d1").unwrap();
     store.sim_put_deployment("d1", "name: d1\nv: 2").unwrap();
     store.sim_put_deployment("d0", "name: d0").unwrap();
-    assert_eq!(
-        store.sim_manifest("d1").unwrap().as_deref(),
-        Some("name: d1\nv: 2")
-    );
+    assert_eq!(store.sim_manifest("d1").unwrap().as_deref(), Some("name: d1\nv: 2"));
     assert_eq!(store.sim_deployment_names().unwrap(), ["d0", "d1"]);
-    let first = store
-        .sim_record_task(&sim_task("op-1", SimTaskOutcome::Done))
-        .unwrap();
-    let second = store
-        .sim_record_task(&sim_task("op-2", SimTaskOutcome::Error))
-        .unwrap();
+    let first = store.sim_record_task(&sim_task("op-1", SimTaskOutcome::Done)).unwrap();
+    let second = store.sim_record_task(&sim_task("op-2", SimTaskOutcome::Error)).unwrap();
     let got = store.sim_task(second).unwrap().unwrap();
     assert_eq!(got.id, second);
     assert_eq!(got.task, sim_task("op-2", SimTaskOutcome::Error));
-    assert_eq!(
-        (got.task.context_id.as_str(), got.task.result.as_str()),
-        ("op-2", "why")
-    );
+    assert_eq!((got.task.context_id.as_str(), got.task.result.as_str()), ("op-2", "why"));
     assert!(store.sim_task(second + 100).unwrap().is_none());
-    let of_deployment = store
-        .sim_tasks_where(&SimTaskFilter::Deployment("d1".into()))
-        .unwrap();
+    let of_deployment = store.sim_tasks_where(&SimTaskFilter::Deployment("d1".into())).unwrap();
     assert_eq!(
         of_deployment.iter().map(|t| t.id).collect::<Vec<_>>(),
         [second, first],
         "newest first"
     );
-    let by_context = store
-        .sim_tasks_where(&SimTaskFilter::Context("op-1".into()))
-        .unwrap();
+    let by_context = store.sim_tasks_where(&SimTaskFilter::Context("op-1".into())).unwrap();
     assert_eq!(by_context.len(), 1);
     assert_eq!(by_context[0].task.outcome, SimTaskOutcome::Done);
     assert!(store.sim_delete_deployment("d1").unwrap());
@@ -988,20 +856,14 @@ fn seal_behind_the_stores_back(dir: &tempfile::TempDir, col: &sealed::SealedColu
         let sql = format!("SELECT {} FROM {}", col.key.join(", "), col.table);
         let mut stmt = conn.prepare(&sql).unwrap();
         let rows = stmt
-            .query_map([], |r| {
-                (0..col.key.len()).map(|i| r.get::<_, String>(i)).collect()
-            })
+            .query_map([], |r| (0..col.key.len()).map(|i| r.get::<_, String>(i)).collect())
             .unwrap();
         rows.map(Result::unwrap).collect()
     };
     for key in keys {
         let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-        let where_key: Vec<String> = col
-            .key
-            .iter()
-            .zip(&key)
-            .map(|(k, v)| format!("{k} = '{v}'"))
-            .collect();
+        let where_key: Vec<String> =
+            col.key.iter().zip(&key).map(|(k, v)| format!("{k} = '{v}'")).collect();
         conn.execute(
             &format!(
                 "UPDATE {} SET {} = ?1 WHERE {}",
@@ -1026,10 +888,7 @@ fn bad_column<T: std::fmt::Debug>(result: StoreResult<T>) -> (&'static str, Colu
 /// Writes the text `value` into `column` ("table.name") of every row of its table behind the
 /// store's back, checks that `read` then fails naming that column, and returns what was wrong.
 fn corrupt<T: std::fmt::Debug>(
-    dir: &tempfile::TempDir,
-    column: &str,
-    value: &str,
-    read: impl FnOnce() -> StoreResult<T>,
+    dir: &tempfile::TempDir, column: &str, value: &str, read: impl FnOnce() -> StoreResult<T>,
 ) -> ColumnError {
     let (table, name) = column.split_once('.').unwrap();
     match sealed::SEALED_COLUMNS.iter().find(|c| c.name == column) {
@@ -1045,27 +904,16 @@ fn corrupt<T: std::fmt::Debug>(
 #[test]
 fn corrupt_json_or_a_value_of_the_wrong_type_is_an_error_naming_its_column() {
     let (dir, store) = provisioned();
-    let source = corrupt(&dir, "instances.context", "{\"platform\":", || {
-        store.instance(&parsed("i1"))
-    });
+    let source =
+        corrupt(&dir, "instances.context", "{\"platform\":", || store.instance(&parsed("i1")));
     assert!(matches!(source, ColumnError::Json(_)), "{source}");
     let err = store.live_instances().unwrap_err().to_string();
-    assert!(
-        err.contains("instances.context") && err.contains("corrupt JSON"),
-        "{err}"
-    );
-    corrupt(&dir, "operations.request", "not json", || {
-        store.operation(&parsed("o1"))
-    });
-    assert_eq!(
-        bad_column(store.in_flight_operations()).0,
-        "operations.request"
-    );
+    assert!(err.contains("instances.context") && err.contains("corrupt JSON"), "{err}");
+    corrupt(&dir, "operations.request", "not json", || store.operation(&parsed("o1")));
+    assert_eq!(bad_column(store.in_flight_operations()).0, "operations.request");
     // A value of the wrong type is no better (in a fresh row: the request is broken).
     let (dir, store) = provisioned();
-    let source = corrupt(&dir, "operations.task_id", "twelve", || {
-        store.operation(&parsed("o1"))
-    });
+    let source = corrupt(&dir, "operations.task_id", "twelve", || store.operation(&parsed("o1")));
     assert!(matches!(source, ColumnError::Type(_)), "{source}");
 }
 
@@ -1074,11 +922,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
     let (dir, store) = with_ready_instance();
     start_update(&store, "i1", "o2").unwrap();
     for (sql, column, text) in [
-        (
-            "UPDATE operations SET kind = 'explode' WHERE id = 'o2'",
-            "operations.kind",
-            "explode",
-        ),
+        ("UPDATE operations SET kind = 'explode' WHERE id = 'o2'", "operations.kind", "explode"),
         (
             "UPDATE operations SET kind = 'update', state = 'paused' WHERE id = 'o2'",
             "operations.state",
@@ -1098,9 +942,7 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
             other => panic!("expected UnknownText, got {other}"),
         }
     }
-    let source = corrupt(&dir, "instances.state", "gone", || {
-        store.instance(&parsed("i1"))
-    });
+    let source = corrupt(&dir, "instances.state", "gone", || store.instance(&parsed("i1")));
     assert_eq!(source.to_string(), "unknown instance state 'gone'");
     // The checks inside transactions read the state the same way.
     assert_eq!(
@@ -1112,26 +954,17 @@ fn unknown_enum_text_is_an_error_naming_its_column() {
 #[test]
 fn an_unknown_simulated_task_outcome_is_an_error_naming_its_column() {
     let (dir, store) = open();
-    let id = store
-        .sim_record_task(&sim_task("c", SimTaskOutcome::Done))
-        .unwrap();
+    let id = store.sim_record_task(&sim_task("c", SimTaskOutcome::Done)).unwrap();
     corrupt(&dir, "sim_tasks.outcome", "maybe", || store.sim_task(id));
 }
 
 #[test]
 fn a_stored_id_that_breaks_the_id_rule_is_an_error_naming_its_column() {
     let (dir, store) = with_pending_binding(Timestamp::now());
-    let source = corrupt(&dir, "bindings.id", "../b1", || {
-        store.bindings_of(&parsed("i1"))
-    });
-    assert!(
-        matches!(&source, ColumnError::Id { text, .. } if text == "../b1"),
-        "{source}"
-    );
+    let source = corrupt(&dir, "bindings.id", "../b1", || store.bindings_of(&parsed("i1")));
+    assert!(matches!(&source, ColumnError::Id { text, .. } if text == "../b1"), "{source}");
     assert!(source.to_string().contains("the binding id"), "{source}");
-    corrupt(&dir, "operations.id", "x/y", || {
-        store.latest_operation(&parsed("i1"))
-    });
+    corrupt(&dir, "operations.id", "x/y", || store.latest_operation(&parsed("i1")));
 }
 
 // ----- typed records: round trips, and rows written by earlier brokers -----
@@ -1151,9 +984,7 @@ fn full_instance(id: &str) -> InstanceRecord {
         space_guid: "space".into(),
         context: Some(json!({"platform": "cloudfoundry", "space_name": "dev"})),
         parameters: json!({"size": 3, "nested": {"a": [1, 2]}}),
-        maintenance_info: Some(MaintenanceInfo {
-            version: "1.2.3".into(),
-        }),
+        maintenance_info: Some(MaintenanceInfo { version: "1.2.3".into() }),
         dashboard_url: Some("https://dash.example/i".into()),
         labels: Some([("team".to_string(), "data".to_string())].into()),
         configs: Some([("cloud".to_string(), "azs: []".to_string())].into()),
@@ -1180,9 +1011,7 @@ fn full_operation(id: &str, instance_id: &str) -> OperationRecord {
             previous_plan_id: Some(parsed("p1")),
             parameters: Some(json!({"size": 3})),
             context: Some(json!({"platform": "cloudfoundry"})),
-            maintenance_info: Some(MaintenanceInfo {
-                version: "1.2.3".into(),
-            }),
+            maintenance_info: Some(MaintenanceInfo { version: "1.2.3".into() }),
             request_params: Some(json!({"plan_id": "p2", "parameters": {"size": 3}})),
             force: true,
             fingerprint: Some(json!({"service_id": "svc", "plan_id": "p2"})),
@@ -1221,10 +1050,7 @@ fn every_record_type_round_trips_field_for_field() {
     };
     store.begin_provision(&bare, &delete).unwrap();
     let got = store.instance(&parsed("i2")).unwrap().unwrap();
-    assert_eq!(
-        (got.maintenance_info, got.labels, got.configs),
-        (None, None, None)
-    );
+    assert_eq!((got.maintenance_info, got.labels, got.configs), (None, None, None));
     assert_eq!(
         store.operation(&parsed("o2")).unwrap().unwrap().request,
         OperationRequest::new(parsed("p1"))
@@ -1234,35 +1060,26 @@ fn every_record_type_round_trips_field_for_field() {
 #[test]
 fn the_columns_keep_the_text_earlier_brokers_wrote() {
     let (dir, store) = provisioned();
-    store
-        .insert_binding(&pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z")))
-        .unwrap();
+    store.insert_binding(&pending_binding("i1", "b1", at("2024-03-01T10:20:32.789Z"))).unwrap();
     let conn = Connection::open(db_path(&dir)).unwrap();
     let (maintenance_info, labels, configs, state): (String, String, String, String) = conn
-        .query_row(
-            "SELECT maintenance_info, labels, configs, state FROM instances",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row("SELECT maintenance_info, labels, configs, state FROM instances", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .unwrap();
     assert_eq!(
         [maintenance_info, labels, configs, state],
         ["null", "null", "null", "provisioning"]
     );
     let (response, created_at): (String, String) = conn
-        .query_row("SELECT response, created_at FROM bindings", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row("SELECT response, created_at FROM bindings", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(response, "null", "a pending binding, as the SQL checks it");
     assert_eq!(created_at, "2024-03-01T10:20:32.789Z");
-    let request: String = conn
-        .query_row("SELECT request FROM operations", [], |r| r.get(0))
-        .unwrap();
+    let request: String =
+        conn.query_row("SELECT request FROM operations", [], |r| r.get(0)).unwrap();
     // Sealed; what it seals is the text earlier brokers wrote in clear.
-    let request = sealed::OPERATION_REQUEST
-        .open_text(store.keyring(), &["o1"], &request)
-        .unwrap();
+    let request = sealed::OPERATION_REQUEST.open_text(store.keyring(), &["o1"], &request).unwrap();
     let request: Value = serde_json::from_str(&request).unwrap();
     assert_eq!(
         request,
@@ -1318,12 +1135,7 @@ properties: {pw: legacy-manifest-3c7f}');
     );
     let store = reopen(&dir);
     // The first start of this broker sealed them (migration 3): none is left in clear.
-    for clear in [
-        "legacy-pw-5b1e",
-        "legacy-secret-9d2a",
-        "legacy-manifest-3c7f",
-        "\"a\":1",
-    ] {
+    for clear in ["legacy-pw-5b1e", "legacy-secret-9d2a", "legacy-manifest-3c7f", "\"a\":1"] {
         assert_no_copy(&db_path(&dir), clear);
     }
     assert_eq!(
@@ -1346,16 +1158,8 @@ properties: {pw: legacy-manifest-3c7f}');
 
     let full = store.instance(&parsed("old-2")).unwrap().unwrap();
     assert_eq!(full.context, Some(json!({"platform": "cloudfoundry"})));
-    assert_eq!(
-        full.maintenance_info,
-        Some(MaintenanceInfo {
-            version: "1.2.3".into()
-        })
-    );
-    assert_eq!(
-        full.labels,
-        Some([("team".to_string(), "data".to_string())].into())
-    );
+    assert_eq!(full.maintenance_info, Some(MaintenanceInfo { version: "1.2.3".into() }));
+    assert_eq!(full.labels, Some([("team".to_string(), "data".to_string())].into()));
     assert_eq!(full.configs, Some(BTreeMap::new()));
     assert_eq!(full.updated_at, at("2024-01-01T00:00:00Z"));
     assert_eq!(store.live_instances().unwrap().len(), 2);
@@ -1365,10 +1169,7 @@ properties: {pw: legacy-manifest-3c7f}');
     assert_eq!(create.request.plan_id, Some(parsed("p2")));
     assert_eq!(create.request.previous_plan_id, None);
     assert_eq!(create.request.parameters, Some(json!({"a": 1})));
-    assert_eq!(
-        create.request.maintenance_info.map(|mi| mi.version),
-        Some("1.2.3".into())
-    );
+    assert_eq!(create.request.maintenance_info.map(|mi| mi.version), Some("1.2.3".into()));
     assert!(!create.request.force);
     let delete = store.latest_operation(&parsed("old-1")).unwrap().unwrap();
     assert_eq!(delete.id, "op-delete");
@@ -1387,10 +1188,7 @@ properties: {pw: legacy-manifest-3c7f}');
     let bindings = store.bindings_of(&parsed("old-2")).unwrap();
     assert_eq!(bindings.len(), 2);
     assert!(!bindings[0].is_pending());
-    assert_eq!(
-        bindings[0].response,
-        Some(json!({"credentials": {"pw": "legacy-pw-5b1e"}}))
-    );
+    assert_eq!(bindings[0].response, Some(json!({"credentials": {"pw": "legacy-pw-5b1e"}})));
     assert!(bindings[1].is_pending());
     assert_eq!(bindings[1].response, None);
     // The legacy pending row still counts as a bind in progress for a recent delete check,
@@ -1418,17 +1216,11 @@ fn an_operation_request_of_the_wrong_shape_is_an_error_naming_its_column() {
         r#"{"plan_id": "p1", "maintenance_info": {"version": 2}}"#,
         "null",
     ] {
-        let source = corrupt(&dir, "operations.request", request, || {
-            store.operation(&parsed("o1"))
-        });
-        assert!(
-            matches!(source, ColumnError::Json(_)),
-            "{request}: {source}"
-        );
+        let source =
+            corrupt(&dir, "operations.request", request, || store.operation(&parsed("o1")));
+        assert!(matches!(source, ColumnError::Json(_)), "{request}: {source}");
     }
-    corrupt(&dir, "instances.labels", r#"{"team": 1}"#, || {
-        store.instance(&parsed("i1"))
-    });
+    corrupt(&dir, "instances.labels", r#"{"team": 1}"#, || store.instance(&parsed("i1")));
 }
 
 // ----- sealing: keys, canaries, rotation, an upgrade from clear -----
@@ -1456,11 +1248,9 @@ fn database_at_version(version: usize) -> tempfile::TempDir {
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let conn = Connection::open(&db).unwrap();
     for sql in &migrations::MIGRATIONS[..version] {
-        conn.execute_batch(&sql.sql(crate::store::db::Dialect::Sqlite))
-            .unwrap();
+        conn.execute_batch(&sql.sql(crate::store::db::Dialect::Sqlite)).unwrap();
     }
-    conn.pragma_update(None, "user_version", version as i64)
-        .unwrap();
+    conn.pragma_update(None, "user_version", version as i64).unwrap();
     dir
 }
 
@@ -1477,10 +1267,7 @@ fn filled_under(label: &str) -> (tempfile::TempDir, Store, String) {
 /// Writes one value into every sealed column: an instance with parameters and its operation,
 /// a bound binding, a secret, a simulated manifest.
 fn fill_every_sealed_column(store: &Store, password: &str) {
-    let inst = InstanceRecord {
-        parameters: json!({"password": password}),
-        ..instance("i1")
-    };
+    let inst = InstanceRecord { parameters: json!({"password": password}), ..instance("i1") };
     let mut create = op("o1", "i1", OperationKind::Create);
     create.request.parameters = Some(json!({"password": password}));
     store.begin_provision(&inst, &create).unwrap();
@@ -1492,9 +1279,7 @@ fn fill_every_sealed_column(store: &Store, password: &str) {
         })
         .unwrap();
     put_secret(store, "service-instance_i1", "/odb/svc/admin", password);
-    store
-        .sim_put_deployment("service-instance_i1", &format!("password: {password}"))
-        .unwrap();
+    store.sim_put_deployment("service-instance_i1", &format!("password: {password}")).unwrap();
     store
         .config_value_put(
             "/odb/svc/service-instance_i1/admin",
@@ -1514,18 +1299,13 @@ fn assert_every_sealed_column_reads(store: &Store, password: &str) {
     let b1 = stored_b1(store);
     assert_eq!(b1.request["parameters"]["password"], password);
     assert_eq!(b1.response.unwrap()["credentials"]["password"], password);
-    assert_eq!(
-        store.secrets("service-instance_i1").unwrap()["/odb/svc/admin"],
-        password
-    );
+    assert_eq!(store.secrets("service-instance_i1").unwrap()["/odb/svc/admin"], password);
     assert_eq!(
         store.sim_manifest("service-instance_i1").unwrap().unwrap(),
         format!("password: {password}")
     );
-    let config_value = store
-        .config_value_latest("/odb/svc/service-instance_i1/admin")
-        .unwrap()
-        .unwrap();
+    let config_value =
+        store.config_value_latest("/odb/svc/service-instance_i1/admin").unwrap().unwrap();
     assert_eq!(*config_value.value, serde_json::json!(password));
 }
 
@@ -1534,24 +1314,16 @@ fn sealed_values(dir: &tempfile::TempDir) -> Vec<String> {
     let conn = Connection::open(db_path(dir)).unwrap();
     let mut out = Vec::new();
     for col in sealed::SEALED_COLUMNS {
-        let mut stmt = conn
-            .prepare(&format!("SELECT {} FROM {}", col.column, col.table))
-            .unwrap();
+        let mut stmt = conn.prepare(&format!("SELECT {} FROM {}", col.column, col.table)).unwrap();
         let values = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-        out.extend(
-            values
-                .map(Result::unwrap)
-                .filter(|v| Some(v.as_str()) != col.clear),
-        );
+        out.extend(values.map(Result::unwrap).filter(|v| Some(v.as_str()) != col.clear));
     }
     out
 }
 
 fn labels_known(dir: &tempfile::TempDir) -> Vec<String> {
     let conn = Connection::open(db_path(dir)).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT label FROM sealing_keys ORDER BY label")
-        .unwrap();
+    let mut stmt = conn.prepare("SELECT label FROM sealing_keys ORDER BY label").unwrap();
     let labels = stmt.query_map([], |r| r.get(0)).unwrap();
     labels.map(Result::unwrap).collect()
 }
@@ -1563,10 +1335,7 @@ fn every_sealed_column_is_sealed_with_the_primary_key_and_reads_back() {
     assert_no_copy(&db_path(&dir), &password);
     let values = sealed_values(&dir);
     assert_eq!(values.len(), sealed::SEALED_COLUMNS.len(), "{values:?}");
-    assert!(
-        values.iter().all(|v| v.starts_with("odb-sealed:1:k1:")),
-        "{values:?}"
-    );
+    assert!(values.iter().all(|v| v.starts_with("odb-sealed:1:k1:")), "{values:?}");
 }
 
 #[test]
@@ -1574,10 +1343,7 @@ fn a_wrong_secret_is_found_by_the_canary_and_named_by_label() {
     let dir = tempfile::tempdir().unwrap();
     drop(open_with(&dir, &key_set(&[("k1", "one"), ("k2", "two")], "k1")).unwrap());
     let err = open_with(&dir, &key_set(&[("k1", "one"), ("k2", "not-two")], "k1")).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::WrongKey { label } if label == "k2"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, StoreError::WrongKey { label } if label == "k2"), "{err:?}");
     assert!(err.to_string().contains("'k2'"), "{err}");
     // The right secrets still open it: the failed start changed nothing.
     open_with(&dir, &key_set(&[("k1", "one"), ("k2", "two")], "k1")).unwrap();
@@ -1591,9 +1357,7 @@ fn a_new_primary_key_re_encrypts_every_sealed_value_once() {
     let store = open_with(&dir, &both).unwrap();
     assert_eq!(store.resealed_at_open(), sealed::SEALED_COLUMNS.len());
     assert!(
-        sealed_values(&dir)
-            .iter()
-            .all(|v| v.starts_with("odb-sealed:1:new:")),
+        sealed_values(&dir).iter().all(|v| v.starts_with("odb-sealed:1:new:")),
         "{:?}",
         sealed_values(&dir)
     );
@@ -1621,10 +1385,7 @@ fn a_value_under_a_key_that_is_no_longer_configured_stops_the_open_naming_it() {
         other => panic!("expected KeyMissing, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(
-        message.contains("'old'") && message.contains("database.encryption.keys"),
-        "{message}"
-    );
+    assert!(message.contains("'old'") && message.contains("database.encryption.keys"), "{message}");
     // Nothing was changed: with the old key back, everything opens.
     let store = open_with(&dir, &key_set(&[("old", "one")], "old")).unwrap();
     assert_eq!(store.resealed_at_open(), 0);
@@ -1653,18 +1414,12 @@ fn a_sealed_value_copied_to_another_row_or_changed_does_not_open() {
         other => panic!("expected a sealed-column error, got {other:?}"),
     }
     assert!(store.binding(&parsed("i1"), &parsed("b1")).is_ok());
-    tamper(
-        &dir,
-        "UPDATE bindings SET response = '{\"credentials\":{}}' WHERE id = 'b1'",
-    );
+    tamper(&dir, "UPDATE bindings SET response = '{\"credentials\":{}}' WHERE id = 'b1'");
     let err = store.binding(&parsed("i1"), &parsed("b1")).unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::Sealed {
-                column: "bindings.response",
-                source: OpenError::NotSealed
-            }
+            StoreError::Sealed { column: "bindings.response", source: OpenError::NotSealed }
         ),
         "{err:?}"
     );
@@ -1681,14 +1436,8 @@ fn without_configured_keys_a_key_file_is_generated_beside_the_database_once() {
     assert_eq!(mode(&key_file), 0o600);
     let key = std::fs::read_to_string(&key_file).unwrap();
     assert_eq!(key.trim().len(), 64, "32 random bytes, hex");
-    assert!(
-        logs.contains("WARN") && logs.contains(&key_file.display().to_string()),
-        "{logs}"
-    );
-    assert!(
-        !logs.contains(key.trim()),
-        "the key is never logged: {logs}"
-    );
+    assert!(logs.contains("WARN") && logs.contains(&key_file.display().to_string()), "{logs}");
+    assert!(!logs.contains(key.trim()), "the key is never logged: {logs}");
     let password = unique_secret();
     fill_every_sealed_column(&store, &password);
     drop(store);
@@ -1700,10 +1449,7 @@ fn without_configured_keys_a_key_file_is_generated_beside_the_database_once() {
     // Another database gets its own key.
     let other = tempfile::tempdir().unwrap();
     Store::open(&db_path(&other)).unwrap();
-    assert_ne!(
-        std::fs::read_to_string(key_file_path(&db_path(&other))).unwrap(),
-        key
-    );
+    assert_ne!(std::fs::read_to_string(key_file_path(&db_path(&other))).unwrap(), key);
 }
 
 #[test]
@@ -1715,10 +1461,7 @@ fn a_lost_key_file_is_a_wrong_key_not_an_empty_database() {
     drop(store);
     std::fs::remove_file(key_file_path(&db)).unwrap();
     let err = Store::open(&db).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::WrongKey { label } if label == "local"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, StoreError::WrongKey { label } if label == "local"), "{err:?}");
 }
 
 #[test]
@@ -1736,13 +1479,8 @@ fn an_upgrade_from_a_clear_database_seals_with_the_configured_primary_key() {
     let store = open_with(&dir, &key_set(&[("k1", "one")], "k1")).unwrap();
     assert_no_copy(&db_path(&dir), &clear);
     assert_eq!(store.secrets("d").unwrap()["/odb/svc/d/k"], clear);
-    assert_eq!(
-        store.sim_manifest("d").unwrap().unwrap(),
-        format!("pw: {clear}")
-    );
-    assert!(sealed_values(&dir)
-        .iter()
-        .all(|v| v.starts_with("odb-sealed:1:k1:")));
+    assert_eq!(store.sim_manifest("d").unwrap().unwrap(), format!("pw: {clear}"));
+    assert!(sealed_values(&dir).iter().all(|v| v.starts_with("odb-sealed:1:k1:")));
     assert_eq!(labels_known(&dir), ["k1"]);
 }
 
@@ -1755,10 +1493,7 @@ fn a_key_file_readable_by_others_is_set_to_0600_with_a_warning() {
     set_mode(&key_file, 0o644);
     let (_store, logs) = capture_logs(|| Store::open(&db).unwrap());
     assert_eq!(mode(&key_file), 0o600);
-    assert!(
-        warns_about(&logs, &key_file.display().to_string(), "0644", "0600"),
-        "{logs}"
-    );
+    assert!(warns_about(&logs, &key_file.display().to_string(), "0644", "0600"), "{logs}");
 }
 
 // ----- leases -----
@@ -1767,9 +1502,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 /// `replica` asks for the lease of operation o1.
 fn ask_o1(store: &Store, replica: &str, length: Duration) -> LeaseOutcome {
-    store
-        .take_lease(&parsed::<OperationId>("o1"), replica, length)
-        .unwrap()
+    store.take_lease(&parsed::<OperationId>("o1"), replica, length).unwrap()
 }
 
 /// `replica` takes the lease of operation o1, and the replica it was taken from; the test
@@ -1783,10 +1516,7 @@ fn take_o1(store: &Store, replica: &str, length: Duration) -> (Lease, Option<Str
 
 /// Operation o1 as stored now.
 fn o1(store: &Store) -> OperationRecord {
-    store
-        .operation(&parsed::<OperationId>("o1"))
-        .unwrap()
-        .unwrap()
+    store.operation(&parsed::<OperationId>("o1")).unwrap().unwrap()
 }
 
 #[test]
@@ -1794,20 +1524,12 @@ fn a_lease_is_held_by_one_replica_and_renewing_it_keeps_its_epoch() {
     let (_dir, store) = provisioned();
     let (a, from) = take_o1(&store, "replica-a", LEASE);
     assert_eq!((a.epoch, from), (1, None));
-    assert_eq!(
-        ask_o1(&store, "replica-b", LEASE),
-        LeaseOutcome::HeldBy("replica-a".into())
-    );
+    assert_eq!(ask_o1(&store, "replica-b", LEASE), LeaseOutcome::HeldBy("replica-a".into()));
     let (again, _) = take_o1(&store, "replica-a", LEASE);
-    assert_eq!(
-        again.epoch, 1,
-        "renewing one's own live lease is no take-over"
-    );
+    assert_eq!(again.epoch, 1, "renewing one's own live lease is no take-over");
     assert!(store.renew_lease(&a, LEASE).unwrap());
     assert_eq!(
-        store
-            .take_lease(&parsed::<OperationId>("nope"), "replica-a", LEASE)
-            .unwrap(),
+        store.take_lease(&parsed::<OperationId>("nope"), "replica-a", LEASE).unwrap(),
         LeaseOutcome::NotInFlight
     );
 }
@@ -1827,24 +1549,14 @@ fn an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing() {
     stale.stage = Stage::Deploying;
     stale.task_id = Some(99);
     let err = store.save_operation(&stale).unwrap_err();
-    assert!(
-        matches!(err, StoreError::LeaseLost { epoch, .. } if epoch == a.epoch),
-        "{err}"
-    );
-    let mut instance = store
-        .instance(&parsed::<InstanceId>("i1"))
-        .unwrap()
-        .unwrap();
+    assert!(matches!(err, StoreError::LeaseLost { epoch, .. } if epoch == a.epoch), "{err}");
+    let mut instance = store.instance(&parsed::<InstanceId>("i1")).unwrap().unwrap();
     instance.state = InstanceState::Failed;
     assert!(matches!(
         store.save_operation_and_instance(&stale, &instance),
         Err(StoreError::LeaseLost { .. })
     ));
-    assert_eq!(
-        state_of_i1(&store),
-        InstanceState::Provisioning,
-        "rolled back"
-    );
+    assert_eq!(state_of_i1(&store), InstanceState::Provisioning, "rolled back");
     let now = o1(&store);
     assert_eq!((now.stage, now.task_id), (Stage::Pending, None));
     // The new holder writes.
@@ -1864,10 +1576,7 @@ fn a_released_lease_can_be_taken_at_once_and_a_finished_operation_has_none() {
     let mut op = o1(&store);
     op.state = OperationState::Succeeded;
     store.save_operation(&op).unwrap();
-    assert_eq!(
-        ask_o1(&store, "replica-a", LEASE),
-        LeaseOutcome::NotInFlight
-    );
+    assert_eq!(ask_o1(&store, "replica-a", LEASE), LeaseOutcome::NotInFlight);
 }
 
 #[test]
@@ -1886,28 +1595,11 @@ fn replicas_opening_a_new_postgres_database_together_migrate_it_once() {
         .map(|t| t.join().unwrap().unwrap())
         .collect();
     provision(&stores[0], "i1", "o1");
-    assert_eq!(
-        stores[3]
-            .instance(&parsed("i1"))
-            .unwrap()
-            .unwrap()
-            .id
-            .as_str(),
-        "i1"
-    );
+    assert_eq!(stores[3].instance(&parsed("i1")).unwrap().unwrap().id.as_str(), "i1");
     let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(cluster.psql(name, "SELECT count(*) FROM schema_version").unwrap().trim(), "1");
     assert_eq!(
-        cluster
-            .psql(name, "SELECT count(*) FROM schema_version")
-            .unwrap()
-            .trim(),
-        "1"
-    );
-    assert_eq!(
-        cluster
-            .psql(name, "SELECT count(*) FROM sealing_keys")
-            .unwrap()
-            .trim(),
+        cluster.psql(name, "SELECT count(*) FROM sealing_keys").unwrap().trim(),
         "1",
         "one salt for the label, not one per replica"
     );

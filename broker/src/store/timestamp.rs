@@ -87,11 +87,7 @@ impl FromSql for Timestamp {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
         Self::parse(text).map_err(|source| {
-            ColumnError::Timestamp {
-                text: text.to_string(),
-                source,
-            }
-            .into_from_sql()
+            ColumnError::Timestamp { text: text.to_string(), source }.into_from_sql()
         })
     }
 }

@@ -177,8 +177,7 @@ impl Invocation {
 
     /// The deployed manifest, parsed leniently.
     fn lenient_manifest(&self) -> Value {
-        self.yaml_optional("manifest", "manifest")
-            .unwrap_or(Value::Null)
+        self.yaml_optional("manifest", "manifest").unwrap_or(Value::Null)
     }
 
     /// The arbitrary parameters (`request_parameters.parameters`), parsed leniently.
@@ -193,10 +192,7 @@ impl Invocation {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some(SLEEP_SUBCOMMAND) {
-        let seconds = argv
-            .get(2)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let seconds = argv.get(2).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
         sleep_seconds(seconds);
         return ExitCode::SUCCESS;
     }
@@ -272,9 +268,7 @@ fn stdin_invocation(subcommand: &str) -> Result<Invocation, Failure> {
         .map_err(|e| Failure::input(format!("error reading input params JSON, error: {e}")))?;
     let stdin = String::from_utf8_lossy(&bytes).into_owned();
     if stdin.is_empty() {
-        return Err(Failure::input(
-            "expecting parameters to be passed via stdin",
-        ));
+        return Err(Failure::input("expecting parameters to be passed via stdin"));
     }
     let envelope: Value = serde_json::from_str(&stdin).map_err(|e| {
         Failure::input(format!("error unmarshalling input params JSON, error: {e}"))
@@ -296,12 +290,7 @@ fn stdin_invocation(subcommand: &str) -> Result<Invocation, Failure> {
             )))
         }
     };
-    Ok(Invocation {
-        subcommand: subcommand.to_string(),
-        fields,
-        stdin: Some(stdin),
-        legacy: false,
-    })
+    Ok(Invocation { subcommand: subcommand.to_string(), fields, stdin: Some(stdin), legacy: false })
 }
 
 /// Builds the inputs from legacy positional arguments; stdin is not read.
@@ -361,12 +350,7 @@ fn legacy_invocation(subcommand: &str, argv: &[String]) -> Result<Invocation, Fa
             fields.insert((*name).into(), Value::String(arg.clone()));
         }
     }
-    Ok(Invocation {
-        subcommand: subcommand.to_string(),
-        fields,
-        stdin: None,
-        legacy: true,
-    })
+    Ok(Invocation { subcommand: subcommand.to_string(), fields, stdin: None, legacy: true })
 }
 
 /// The envelope key for a subcommand (`generate-manifest` → `generate_manifest`).
@@ -394,10 +378,7 @@ fn type_name(value: &Value) -> &'static str {
 
 /// `properties.<key>` of a plan or manifest, if set.
 fn property<'a>(holder: &'a Value, key: &str) -> Option<&'a Value> {
-    holder
-        .get("properties")
-        .and_then(|p| p.get(key))
-        .filter(|v| !v.is_null())
+    holder.get("properties").and_then(|p| p.get(key)).filter(|v| !v.is_null())
 }
 
 /// The invocation-log directory: the plan property, else the manifest property.
@@ -412,10 +393,7 @@ fn state_dir(plan: &Value, manifest: &Value) -> Option<PathBuf> {
 fn record_invocation(dir: &std::path::Path, invocation: &Invocation, argv: &[String]) {
     let env: Map<String, Value> = std::env::vars_os()
         .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                Value::String(v.to_string_lossy().into_owned()),
-            )
+            (k.to_string_lossy().into_owned(), Value::String(v.to_string_lossy().into_owned()))
         })
         .collect();
     let record = json!({
@@ -432,18 +410,11 @@ fn record_invocation(dir: &std::path::Path, invocation: &Invocation, argv: &[Str
 /// Appends `line` + `\n` in one write, so concurrent invocations do not interleave.
 fn append_line(path: &std::path::Path, line: &str) {
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(path));
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
+    match std::fs::OpenOptions::new().create(true).append(true).open(path) {
         Ok(mut file) => {
             let _ = file.write_all(format!("{line}\n").as_bytes());
         }
-        Err(e) => eprintln!(
-            "[test-adapter] cannot append to {}: {e}",
-            path.to_string_lossy()
-        ),
+        Err(e) => eprintln!("[test-adapter] cannot append to {}: {e}", path.to_string_lossy()),
     }
 }
 
@@ -461,10 +432,7 @@ fn script_entry(script: &Value, subcommand: &str) -> Option<Map<String, Value>> 
 
 /// Finds the script entry: arbitrary parameters, then plan properties, then manifest properties.
 fn find_script(
-    subcommand: &str,
-    parameters: &Value,
-    plan: &Value,
-    manifest: &Value,
+    subcommand: &str, parameters: &Value, plan: &Value, manifest: &Value,
 ) -> Option<Map<String, Value>> {
     let from_parameters = match subcommand {
         "generate-manifest" | "create-binding" | "delete-binding" => {
@@ -478,14 +446,10 @@ fn find_script(
         }
         _ => None,
     };
-    [
-        from_parameters,
-        property(plan, "adapter_script"),
-        from_manifest,
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(|script| script_entry(script, subcommand))
+    [from_parameters, property(plan, "adapter_script"), from_manifest]
+        .into_iter()
+        .flatten()
+        .find_map(|script| script_entry(script, subcommand))
 }
 
 /// Sleeps for a (possibly fractional) number of seconds; negative or invalid means no sleep.
@@ -497,14 +461,9 @@ fn sleep_seconds(seconds: f64) {
 
 /// Plays a script entry: spawn a child, sleep, print, then abort or exit.
 fn run_script(
-    entry: &Map<String, Value>,
-    plan: &Value,
-    manifest: &Value,
+    entry: &Map<String, Value>, plan: &Value, manifest: &Value,
 ) -> Result<String, Failure> {
-    if let Some(child_seconds) = entry
-        .get("spawn_child_sleep_seconds")
-        .and_then(Value::as_f64)
-    {
+    if let Some(child_seconds) = entry.get("spawn_child_sleep_seconds").and_then(Value::as_f64) {
         spawn_sleeper(child_seconds, state_dir(plan, manifest));
     }
     if let Some(seconds) = entry.get("sleep_seconds").and_then(Value::as_f64) {
@@ -521,20 +480,12 @@ fn run_script(
         write_out(&stdout, &stderr);
         std::process::abort();
     }
-    let code = entry
-        .get("exit_code")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-        .rem_euclid(256) as u8;
+    let code = entry.get("exit_code").and_then(Value::as_i64).unwrap_or(0).rem_euclid(256) as u8;
     if code == 0 {
         let _ = std::io::stderr().write_all(stderr.as_bytes());
         Ok(stdout)
     } else {
-        Err(Failure {
-            code,
-            stdout,
-            stderr,
-        })
+        Err(Failure { code, stdout, stderr })
     }
 }
 
@@ -648,11 +599,7 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
         properties.insert(key.clone(), value.clone());
     }
     let pick = |key: &str| {
-        parameters
-            .get(key)
-            .filter(|v| !v.is_null())
-            .or_else(|| property(&plan, key))
-            .cloned()
+        parameters.get(key).filter(|v| !v.is_null()).or_else(|| property(&plan, key)).cloned()
     };
     // A slow generate-manifest that then answers as usual (for a broker stopped or paused
     // in the middle of a step).
@@ -696,10 +643,7 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
     manifest.insert("name".into(), name.into());
     manifest.insert("releases".into(), yaml(&Value::Array(releases)));
     manifest.insert("stemcells".into(), yaml(&Value::Array(stemcells)));
-    manifest.insert(
-        "instance_groups".into(),
-        serde_yaml::Value::Sequence(instance_groups),
-    );
+    manifest.insert("instance_groups".into(), serde_yaml::Value::Sequence(instance_groups));
     manifest.insert(
         "update".into(),
         yaml(&json!({
@@ -719,14 +663,9 @@ fn generate_manifest(inv: &Invocation) -> Result<String, Failure> {
     if inv.legacy {
         return Ok(manifest_yaml);
     }
-    let json_text = |v: &Option<Value>| {
-        v.as_ref()
-            .map(Value::to_string)
-            .unwrap_or_else(|| "null".into())
-    };
-    let labels = labels
-        .map(|l| format!(",\"labels\":{l}"))
-        .unwrap_or_default();
+    let json_text =
+        |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_else(|| "null".into());
+    let labels = labels.map(|l| format!(",\"labels\":{l}")).unwrap_or_default();
     Ok(format!(
         "{{\"manifest\":{},\"secrets\":{},\"configs\":{}{labels}}}",
         Value::String(manifest_yaml),
@@ -800,11 +739,7 @@ const REDIS_ODB_SECRET: &str = "HardcodedAdapterValue";
 
 /// A failure with the message on stdout, as an adapter error of the Go SDK.
 fn adapter_failure(message: &str) -> Failure {
-    Failure {
-        code: 1,
-        stdout: message.to_string(),
-        stderr: format!("[odb-sdk] {message}\n"),
-    }
+    Failure { code: 1, stdout: message.to_string(), stderr: format!("[odb-sdk] {message}\n") }
 }
 
 /// The redis rules for `secrets` in create-binding (`action` "CreateBinding") and
@@ -823,9 +758,7 @@ fn check_redis_rules(inv: &Invocation, secrets: &Value, action: &str) -> Result<
         };
     }
     let Value::Object(secrets) = secrets else {
-        return Err(adapter_failure(&format!(
-            "The required secret was not provided to {action}"
-        )));
+        return Err(adapter_failure(&format!("The required secret was not provided to {action}")));
     };
     for required in [
         "((secret_pass))",
@@ -833,11 +766,7 @@ fn check_redis_rules(inv: &Invocation, secrets: &Value, action: &str) -> Result<
         "((instance_certificate.certificate))",
         "((instance_certificate.private_key))",
     ] {
-        if secrets
-            .get(required)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if secrets.get(required).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(adapter_failure(&format!(
                 "manifest wasn't correctly interpolated: missing value for `{required}`"
             )));

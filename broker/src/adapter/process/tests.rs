@@ -36,9 +36,8 @@ fn alive(pid: u32) -> bool {
         Err(_) => false,
         Ok(stat) => {
             // The state follows the parenthesised command name: `pid (comm) S ...`.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            let state =
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
             !matches!(state, Some('Z') | Some('X') | None)
         }
     }
@@ -57,10 +56,7 @@ async fn assert_dies(pid: u32, what: &str) {
 
 /// `sh -c script` with 1 MiB of `x` on its stdin.
 fn with_a_mib_of_stdin(script: &str) -> Invocation {
-    Invocation {
-        stdin: Some(vec![b'x'; 1024 * 1024]),
-        ..sh(script)
-    }
+    Invocation { stdin: Some(vec![b'x'; 1024 * 1024]), ..sh(script) }
 }
 
 async fn ok(inv: &Invocation) -> Outcome {
@@ -196,10 +192,7 @@ async fn a_timeout_too_large_for_the_clock_means_no_timeout() {
 
 #[tokio::test]
 async fn a_missing_program_is_a_spawn_error() {
-    let inv = Invocation {
-        program: "/nonexistent/service-adapter".into(),
-        ..sh("")
-    };
+    let inv = Invocation { program: "/nonexistent/service-adapter".into(), ..sh("") };
     match run(&inv).await {
         Err(RunError::Spawn { program, source }) => {
             assert_eq!(program, "/nonexistent/service-adapter");
@@ -265,10 +258,7 @@ async fn a_process_that_left_the_group_holding_stdout_keeps_the_call_only_until_
 async fn dropping_a_run_kills_the_group() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("pids");
-    let inv = sh(&format!(
-        "sleep 1000 & echo $! $$ > '{}'; sleep 1000",
-        file.display()
-    ));
+    let inv = sh(&format!("sleep 1000 & echo $! $$ > '{}'; sleep 1000", file.display()));
     let pids_written = async {
         loop {
             match std::fs::read_to_string(&file) {

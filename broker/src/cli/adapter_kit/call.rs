@@ -58,11 +58,8 @@ fn read_secrets(arg: Option<&str>) -> Result<Option<GivenSecrets>, KitError> {
         ),
         None => (arg.to_string(), true),
     };
-    let values: BTreeMap<String, String> =
-        serde_json::from_str(&text).map_err(|source| KitError::BadJson {
-            flag: "--secrets",
-            source,
-        })?;
+    let values: BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|source| KitError::BadJson { flag: "--secrets", source })?;
     if inline {
         eprintln!(
             "warning: --secrets given inline is visible to other users in the process list and stays in the shell history: prefer --secrets @FILE"
@@ -150,10 +147,7 @@ impl Caller<'_> {
     }
 
     fn manifest_request(
-        &self,
-        operation: Operation,
-        previous_manifest: Option<String>,
-        params: &Value,
+        &self, operation: Operation, previous_manifest: Option<String>, params: &Value,
         previous_secrets: Option<BTreeMap<String, String>>,
     ) -> Request {
         let plan = plans::adapter_plan(self.config, self.plan_cfg);
@@ -188,18 +182,14 @@ impl Caller<'_> {
                 )
             })
         } else {
-            Ok(MarshalledGenerateManifest {
-                manifest: record.stdout_text(),
-                ..Default::default()
-            })
+            Ok(MarshalledGenerateManifest { manifest: record.stdout_text(), ..Default::default() })
         }
     }
 
     /// Runs generate-manifest (create) to get a manifest to bind to, as the broker deploys it,
     /// and the secrets the broker would pass back.
     async fn deployed_instance(
-        &mut self,
-        params: &Value,
+        &mut self, params: &Value,
     ) -> Result<Option<(String, BTreeMap<String, String>)>, KitError> {
         eprintln!(
             "no --previous-manifest: running generate-manifest (create) first for a manifest"
@@ -240,16 +230,13 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
     };
     let params = parse_params(args.params.as_deref())?;
     let given = read_secrets(args.secrets.as_deref())?;
-    let previous_manifest = match &args.previous_manifest {
-        Some(path) => Some(
-            std::fs::read_to_string(path).map_err(|source| KitError::ReadFile {
-                flag: "--previous-manifest",
-                path: path.clone(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
+    let previous_manifest =
+        match &args.previous_manifest {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| {
+                KitError::ReadFile { flag: "--previous-manifest", path: path.clone(), source }
+            })?),
+            None => None,
+        };
     let program = Program::new(&config.adapter).map_err(KitError::Setup)?;
     let mut caller = Caller {
         config,
@@ -257,11 +244,7 @@ pub fn run(args: &CallArgs) -> Result<ExitCode, KitError> {
         program,
         instance: FakeInstance::new(&config.catalog.id),
         show_envelope: args.show_envelope,
-        shown: given
-            .iter()
-            .filter(|g| g.inline)
-            .flat_map(|g| g.values.values().cloned())
-            .collect(),
+        shown: given.iter().filter(|g| g.inline).flat_map(|g| g.values.values().cloned()).collect(),
         secrets: vec![],
     };
     if args.plan.is_none() {

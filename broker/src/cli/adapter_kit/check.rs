@@ -42,10 +42,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, KitError> {
     let selected: Vec<&PlanConfig> = if args.plans.is_empty() {
         config.catalog.plans.iter().collect()
     } else {
-        args.plans
-            .iter()
-            .map(|name| find_plan(config, name))
-            .collect::<Result<_, _>>()?
+        args.plans.iter().map(|name| find_plan(config, name)).collect::<Result<_, _>>()?
     };
     if selected.is_empty() {
         return Err(KitError::NoPlans);
@@ -60,22 +57,14 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, KitError> {
     let report = Report::new(
         args.config.display().to_string(),
         program.describe(),
-        if program.use_stdin() {
-            InputMode::Stdin
-        } else {
-            InputMode::Argv
-        },
+        if program.use_stdin() { InputMode::Stdin } else { InputMode::Argv },
         plans,
     );
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(report.render(args.format).as_bytes())?;
     stdout.flush()?;
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_RULES_FAILED)
-    })
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_RULES_FAILED) })
 }
 
 /// What is known about one rule so far.
@@ -132,11 +121,8 @@ struct PlanCheck<'a> {
 }
 
 fn excerpt(text: &str, max: usize) -> String {
-    let one_line: String = text
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line: String =
+        text.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if one_line.chars().count() > max {
         format!("{}...", one_line.chars().take(max).collect::<String>())
     } else {
@@ -192,10 +178,7 @@ fn version_text(v: &serde_yaml::Value) -> String {
     match v {
         serde_yaml::Value::String(s) => s.clone(),
         serde_yaml::Value::Null => String::new(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -270,18 +253,12 @@ fn uri_password(value: &str) -> Option<&str> {
     if userinfo.contains('/') {
         return None;
     }
-    userinfo
-        .split_once(':')
-        .map(|(_, p)| p)
-        .filter(|p| !p.is_empty())
+    userinfo.split_once(':').map(|(_, p)| p).filter(|p| !p.is_empty())
 }
 
 impl<'a> PlanCheck<'a> {
     fn new(
-        config: &'a Config,
-        plan_cfg: &'a PlanConfig,
-        program: &'a Program,
-        params: &'a Value,
+        config: &'a Config, plan_cfg: &'a PlanConfig, program: &'a Program, params: &'a Value,
     ) -> Self {
         Self {
             config,
@@ -336,10 +313,7 @@ impl<'a> PlanCheck<'a> {
 
     fn remember_secret(&mut self, what: String, value: &str) {
         if value.len() >= MIN_SECRET_LEN && !self.secrets.iter().any(|s| s.value == value) {
-            self.secrets.push(KnownSecret {
-                what,
-                value: value.to_string(),
-            });
+            self.secrets.push(KnownSecret { what, value: value.to_string() });
         }
     }
 
@@ -382,11 +356,7 @@ impl<'a> PlanCheck<'a> {
         if !stderr_excerpt.is_empty() {
             context.push_str(&format!("; stderr: '{stderr_excerpt}'"));
         }
-        let expected = allowed
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let expected = allowed.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or ");
         match (&record.spawn_error, record.outcome.exit_code) {
             (Some(e), _) => self.fail(Rule::ExitCodes, format!("{label}: {e}")),
             (None, _) if record.timed_out => self.fail(
@@ -403,10 +373,7 @@ impl<'a> PlanCheck<'a> {
             ),
             (None, None) => self.fail(
                 Rule::ExitCodes,
-                format!(
-                    "{label}: {}, expected exit {expected}{context}",
-                    record.status()
-                ),
+                format!("{label}: {}, expected exit {expected}{context}", record.status()),
             ),
         }
         if record.outcome.stdout.truncated {
@@ -504,16 +471,12 @@ impl<'a> PlanCheck<'a> {
             let decoded = serde_json::from_value::<MarshalledGenerateManifest>(doc);
             match (&decoded, problems.is_empty()) {
                 (Ok(_), true) => self.pass(Rule::OutputShape, ""),
-                (Ok(_), false) => self.fail(
-                    Rule::OutputShape,
-                    format!("{label}: {}", problems.join("; ")),
-                ),
+                (Ok(_), false) => {
+                    self.fail(Rule::OutputShape, format!("{label}: {}", problems.join("; ")))
+                }
                 (Err(e), _) => {
                     problems.push(e.to_string());
-                    self.fail(
-                        Rule::OutputShape,
-                        format!("{label}: {}", problems.join("; ")),
-                    );
+                    self.fail(Rule::OutputShape, format!("{label}: {}", problems.join("; ")));
                 }
             }
             decoded.ok()?
@@ -528,10 +491,7 @@ impl<'a> PlanCheck<'a> {
                 self.pass(Rule::OutputShape, "");
                 self.pass(Rule::StdoutIsOutput, "");
             }
-            MarshalledGenerateManifest {
-                manifest: stdout,
-                ..Default::default()
-            }
+            MarshalledGenerateManifest { manifest: stdout, ..Default::default() }
         };
         if self.config.broker.disable_bosh_configs
             && marshalled.configs.as_ref().is_some_and(|c| !c.is_empty())
@@ -567,10 +527,7 @@ impl<'a> PlanCheck<'a> {
             Ok(_) => {
                 self.fail(
                     Rule::ManifestYaml,
-                    format!(
-                        "{label}: the manifest is not a YAML mapping: '{}'",
-                        excerpt(text, 80)
-                    ),
+                    format!("{label}: the manifest is not a YAML mapping: '{}'", excerpt(text, 80)),
                 );
                 return;
             }
@@ -584,10 +541,7 @@ impl<'a> PlanCheck<'a> {
         };
         match service_adapter::bosh::BoshManifest::from_yaml(text) {
             Ok(Some(_)) => self.pass(Rule::ManifestYaml, ""),
-            Ok(None) => self.fail(
-                Rule::ManifestYaml,
-                format!("{label}: the manifest is empty"),
-            ),
+            Ok(None) => self.fail(Rule::ManifestYaml, format!("{label}: the manifest is empty")),
             Err(e) => self.fail(
                 Rule::ManifestYaml,
                 format!("{label}: a BOSH manifest parser (the Go SDK's rules) refuses it: {e}"),
@@ -632,9 +586,9 @@ impl<'a> PlanCheck<'a> {
             let (name, version) = (yaml_str(&r["name"]), version_text(&r["version"]));
             release_names.insert(name.clone());
             match configured.releases.iter().find(|c| c.name == name) {
-                None => problems.push(format!(
-                    "release '{name}' is not in service_deployment.releases"
-                )),
+                None => {
+                    problems.push(format!("release '{name}' is not in service_deployment.releases"))
+                }
                 Some(c) if c.version != version => problems.push(format!(
                     "release '{name}' has version '{version}', service_deployment says '{}'",
                     c.version
@@ -645,11 +599,8 @@ impl<'a> PlanCheck<'a> {
         let mut aliases = BTreeSet::new();
         for s in doc["stemcells"].as_sequence().into_iter().flatten() {
             aliases.insert(yaml_str(&s["alias"]));
-            let (os, name, version) = (
-                yaml_str(&s["os"]),
-                yaml_str(&s["name"]),
-                version_text(&s["version"]),
-            );
+            let (os, name, version) =
+                (yaml_str(&s["os"]), yaml_str(&s["name"]), version_text(&s["version"]));
             let same_image = |c: &&crate::config::StemcellConfig| {
                 (!os.is_empty() && c.os == os) || (!name.is_empty() && c.name == name)
             };
@@ -665,12 +616,7 @@ impl<'a> PlanCheck<'a> {
                 Some(_) => {}
             }
         }
-        for (i, g) in doc["instance_groups"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, g) in doc["instance_groups"].as_sequence().into_iter().flatten().enumerate() {
             let group = yaml_str(&g["name"]);
             let alias = yaml_str(&g["stemcell"]);
             if !aliases.contains(&alias) {
@@ -693,12 +639,7 @@ impl<'a> PlanCheck<'a> {
         let mut problems = Vec::new();
         let top = &doc["update"];
         if top.is_null() {
-            for (i, g) in doc["instance_groups"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, g) in doc["instance_groups"].as_sequence().into_iter().flatten().enumerate() {
                 if g["update"].is_null() {
                     problems.push(format!(
                         "there is no top-level update block and instance group '{}' (instance_groups[{i}]) has none either: BOSH refuses the deploy",
@@ -709,12 +650,7 @@ impl<'a> PlanCheck<'a> {
         } else {
             problems.extend(check_update_block(top, "update"));
         }
-        for (i, g) in doc["instance_groups"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, g) in doc["instance_groups"].as_sequence().into_iter().flatten().enumerate() {
             if !g["update"].is_null() {
                 problems.extend(check_update_block(
                     &g["update"],
@@ -747,10 +683,7 @@ impl<'a> PlanCheck<'a> {
         if missing.is_empty() {
             self.pass(
                 Rule::OdbSecrets,
-                format!(
-                    "{label}: {} ODB-managed secret(s) referenced",
-                    referenced.len()
-                ),
+                format!("{label}: {} ODB-managed secret(s) referenced", referenced.len()),
             );
         } else {
             let hint = if self.program.use_stdin() {
@@ -758,10 +691,7 @@ impl<'a> PlanCheck<'a> {
             } else {
                 "legacy argv mode has no way to return secrets: use the stdin envelope (use_stdin: true)"
             };
-            let refs: Vec<String> = missing
-                .iter()
-                .map(|k| format!("((odb_secret:{k}))"))
-                .collect();
+            let refs: Vec<String> = missing.iter().map(|k| format!("((odb_secret:{k}))")).collect();
             self.fail(
                 Rule::OdbSecrets,
                 format!("{label}: the manifest references {} but the adapter returned no such secret: {hint}", refs.join(", ")),
@@ -770,9 +700,7 @@ impl<'a> PlanCheck<'a> {
     }
 
     fn manifest_request(
-        &self,
-        previous: Option<&Generated>,
-        request_params: Value,
+        &self, previous: Option<&Generated>, request_params: Value,
         previous_secrets: Option<BTreeMap<String, String>>,
         previous_configs: Option<BTreeMap<String, String>>,
     ) -> Request {
@@ -794,10 +722,7 @@ impl<'a> PlanCheck<'a> {
     fn secrets_kept(&mut self, role: &str, created: &Generated, updated: &Generated) {
         let label = Self::label("generate-manifest", role);
         if created.stored.is_empty() {
-            self.skip(
-                Rule::SecretsKeptOnUpdate,
-                "the create returned no ODB-managed secrets",
-            );
+            self.skip(Rule::SecretsKeptOnUpdate, "the create returned no ODB-managed secrets");
             return;
         }
         let mut problems = Vec::new();
@@ -820,10 +745,7 @@ impl<'a> PlanCheck<'a> {
                 format!("{label}: {} secret(s) kept", created.stored.len()),
             );
         } else {
-            self.fail(
-                Rule::SecretsKeptOnUpdate,
-                format!("{label}: {}", problems.join("; ")),
-            );
+            self.fail(Rule::SecretsKeptOnUpdate, format!("{label}: {}", problems.join("; ")));
         }
     }
 
@@ -958,10 +880,7 @@ impl<'a> PlanCheck<'a> {
                     Rule::PendingChanges,
                     "generate-manifest (pending changes) gave no manifest",
                 );
-                self.skip(
-                    Rule::Idempotent,
-                    "generate-manifest (pending changes) gave no manifest",
-                );
+                self.skip(Rule::Idempotent, "generate-manifest (pending changes) gave no manifest");
             }
         }
 
@@ -984,11 +903,7 @@ impl<'a> PlanCheck<'a> {
             }
         }
 
-        if self
-            .plan_cfg
-            .bindable
-            .unwrap_or(self.config.catalog.bindable)
-        {
+        if self.plan_cfg.bindable.unwrap_or(self.config.catalog.bindable) {
             self.bindings(&created, previous_secrets).await;
         } else {
             for rule in [Rule::ServiceKey, Rule::UnbindUnknown] {
@@ -1039,8 +954,7 @@ impl<'a> PlanCheck<'a> {
         let no_params = Value::Object(Default::default());
         let app = binding(
             format!("adapter-check-binding-{random}"),
-            self.instance
-                .bind_params(&plan_id, Some("adapter-check-app-guid"), &no_params),
+            self.instance.bind_params(&plan_id, Some("adapter-check-app-guid"), &no_params),
         );
         let key = binding(
             format!("adapter-check-key-{random}"),
@@ -1056,15 +970,11 @@ impl<'a> PlanCheck<'a> {
         };
         let (unbind_app, unbind_key) = (unbind(&app), unbind(&key));
 
-        let record = self
-            .call("app binding", &Request::CreateBinding(app), &[0])
-            .await;
+        let record = self.call("app binding", &Request::CreateBinding(app), &[0]).await;
         let app_bound =
             record.outcome.exit_code == Some(0) && self.binding_result("app binding", &record);
 
-        let record = self
-            .call("service key", &Request::CreateBinding(key), &[0, 42])
-            .await;
+        let record = self.call("service key", &Request::CreateBinding(key), &[0, 42]).await;
         let label = Self::label("create-binding", "service key");
         let key_bound = match record.outcome.exit_code {
             Some(0) => {
@@ -1099,24 +1009,14 @@ impl<'a> PlanCheck<'a> {
         };
 
         if app_bound {
-            let record = self
-                .call("unbind app", &Request::DeleteBinding(unbind_app), &[0])
-                .await;
+            let record = self.call("unbind app", &Request::DeleteBinding(unbind_app), &[0]).await;
             self.unbind_result("unbind app", &record);
         }
         if key_bound {
-            let record = self
-                .call("unbind key", &Request::DeleteBinding(unbind_key), &[0])
-                .await;
+            let record = self.call("unbind key", &Request::DeleteBinding(unbind_key), &[0]).await;
             self.unbind_result("unbind key", &record);
         }
-        let record = self
-            .call(
-                "unknown binding",
-                &Request::DeleteBinding(unknown),
-                &[0, 41],
-            )
-            .await;
+        let record = self.call("unknown binding", &Request::DeleteBinding(unknown), &[0, 41]).await;
         let label = Self::label("delete-binding", "unknown binding");
         match record.outcome.exit_code {
             Some(0) => {
@@ -1253,20 +1153,12 @@ mod tests {
     #[test]
     fn max_in_flight_must_be_a_count_or_a_percentage() {
         let ok = ["1", "4", "\"25%\"", "\"100%\""];
-        let bad = [
-            "0", "\"4\"", "0.5", "true", "\"x25%\"", "\"0%\"", "\"150%\"", "~",
-        ];
+        let bad = ["0", "\"4\"", "0.5", "true", "\"x25%\"", "\"0%\"", "\"150%\"", "~"];
         for v in ok {
-            assert!(
-                valid_max_in_flight(&serde_yaml::from_str(v).unwrap()).is_ok(),
-                "{v}"
-            );
+            assert!(valid_max_in_flight(&serde_yaml::from_str(v).unwrap()).is_ok(), "{v}");
         }
         for v in bad {
-            assert!(
-                valid_max_in_flight(&serde_yaml::from_str(v).unwrap()).is_err(),
-                "{v}"
-            );
+            assert!(valid_max_in_flight(&serde_yaml::from_str(v).unwrap()).is_err(), "{v}");
         }
     }
 
@@ -1282,10 +1174,7 @@ mod tests {
 
     #[test]
     fn uri_passwords_are_secrets() {
-        assert_eq!(
-            uri_password("redis://:pAsSw0rd@10.0.0.1:6379"),
-            Some("pAsSw0rd")
-        );
+        assert_eq!(uri_password("redis://:pAsSw0rd@10.0.0.1:6379"), Some("pAsSw0rd"));
         assert_eq!(uri_password("postgres://admin:s3cret@db/x"), Some("s3cret"));
         assert_eq!(uri_password("https://10.0.0.1/x@y"), None);
         assert_eq!(uri_password("https://host"), None);

@@ -70,11 +70,9 @@ impl Request {
             Self::GenerateManifest(req) => Call::generate_manifest(req),
             Self::CreateBinding(req) => Call::create_binding(req),
             Self::DeleteBinding(req) => Call::delete_binding(req),
-            Self::DashboardUrl {
-                instance_id,
-                plan,
-                manifest,
-            } => Call::dashboard_url(instance_id, plan, manifest),
+            Self::DashboardUrl { instance_id, plan, manifest } => {
+                Call::dashboard_url(instance_id, plan, manifest)
+            }
             Self::PlanSchemas(plan) => Call::generate_plan_schemas(plan),
         }?;
         Ok(Envelope {
@@ -101,10 +99,7 @@ impl Request {
             Self::CreateBinding(req) | Self::DeleteBinding(req) => req.secrets.as_ref(),
             _ => None,
         };
-        secrets
-            .into_iter()
-            .flat_map(|m| m.values().cloned())
-            .collect()
+        secrets.into_iter().flat_map(|m| m.values().cloned()).collect()
     }
 
     /// The same call with every secret value replaced by [`MASK`], except the values in
@@ -119,10 +114,7 @@ impl Request {
             }
         };
         let hide = |text: &mut String| {
-            for h in hidden
-                .iter()
-                .filter(|h| !h.is_empty() && !shown.contains(*h))
-            {
+            for h in hidden.iter().filter(|h| !h.is_empty() && !shown.contains(*h)) {
                 if text.contains(h.as_str()) {
                     *text = text.replace(h.as_str(), MASK);
                 }
@@ -148,17 +140,8 @@ impl Request {
 }
 
 /// Words that mark a key as holding a secret (`password`, `secret_key`, `token`, ...).
-pub const SECRET_KEY_WORDS: &[&str] = &[
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "private",
-    "cert",
-    "credential",
-    "auth",
-];
+pub const SECRET_KEY_WORDS: &[&str] =
+    &["pass", "pwd", "secret", "token", "key", "private", "cert", "credential", "auth"];
 
 /// Whether a key's name says that its value is a secret.
 pub fn is_secret_key(key: &str) -> bool {
@@ -248,10 +231,7 @@ impl FakeInstance {
 
     /// Update from `previous_plan_id` to `plan_id`, as the broker hands it.
     pub fn update_params(
-        &self,
-        plan_id: &PlanId,
-        previous_plan_id: &PlanId,
-        parameters: &Value,
+        &self, plan_id: &PlanId, previous_plan_id: &PlanId, parameters: &Value,
     ) -> Value {
         let request = UpdateRequest {
             service_id: self.service_id.clone(),
@@ -284,10 +264,7 @@ impl FakeInstance {
     /// Bind, as the broker hands it; an app binding (`app_guid`) also sends
     /// `bind_resource.app_guid`, as Cloud Foundry does.
     pub fn bind_params(
-        &self,
-        plan_id: &PlanId,
-        app_guid: Option<&str>,
-        parameters: &Value,
+        &self, plan_id: &PlanId, app_guid: Option<&str>, parameters: &Value,
     ) -> Value {
         adapter_params::bind(&BindRequest {
             service_id: self.service_id.clone(),
@@ -324,10 +301,7 @@ pub fn fake_vms(plan: &Plan) -> BTreeMap<String, Vec<String>> {
         .enumerate()
         .map(|(gi, g)| {
             let count = g.instances.clamp(1, 250) as usize;
-            (
-                g.name.clone(),
-                (0..count).map(|i| format!("10.0.{gi}.{}", i + 1)).collect(),
-            )
+            (g.name.clone(), (0..count).map(|i| format!("10.0.{gi}.{}", i + 1)).collect())
         })
         .collect()
 }
@@ -437,14 +411,9 @@ mod tests {
             Request::GenerateManifest(r) => client.generate_manifest(r).await.map(drop),
             Request::CreateBinding(r) => client.create_binding(r).await.map(drop),
             Request::DeleteBinding(r) => client.delete_binding(r).await,
-            Request::DashboardUrl {
-                instance_id,
-                plan,
-                manifest,
-            } => client
-                .dashboard_url(instance_id, plan, manifest)
-                .await
-                .map(drop),
+            Request::DashboardUrl { instance_id, plan, manifest } => {
+                client.dashboard_url(instance_id, plan, manifest).await.map(drop)
+            }
             Request::PlanSchemas(p) => client.generate_plan_schemas(p).await.map(drop),
         };
     }
@@ -468,10 +437,7 @@ mod tests {
                 }
                 assert_eq!(
                     argv,
-                    expected_argv
-                        .iter()
-                        .map(|a| format!("{a}\n"))
-                        .collect::<String>(),
+                    expected_argv.iter().map(|a| format!("{a}\n")).collect::<String>(),
                     "{}",
                     envelope.subcommand
                 );
@@ -487,12 +453,7 @@ mod tests {
         assert!(!masked.stdin.contains("s3cr3t-value"), "{}", masked.stdin);
         assert!(masked.stdin.contains(MASK));
         let shown = BTreeSet::from(["s3cr3t-value".to_string()]);
-        assert!(request
-            .masked(&shown, &[])
-            .envelope()
-            .unwrap()
-            .stdin
-            .contains("s3cr3t-value"));
+        assert!(request.masked(&shown, &[]).envelope().unwrap().stdin.contains("s3cr3t-value"));
     }
 
     #[test]

@@ -31,10 +31,9 @@ pub fn odb_references(manifest: &str) -> Vec<String> {
 /// Where two manifests first differ, as a key path with both values described; with
 /// `ignore_updates`, `update` blocks do not count.
 pub fn first_difference(a: &str, b: &str, ignore_updates: bool) -> Option<String> {
-    let (Ok(mut x), Ok(mut y)) = (
-        serde_yaml::from_str::<Value>(a),
-        serde_yaml::from_str::<Value>(b),
-    ) else {
+    let (Ok(mut x), Ok(mut y)) =
+        (serde_yaml::from_str::<Value>(a), serde_yaml::from_str::<Value>(b))
+    else {
         return Some("(one of the manifests is not valid YAML)".to_string());
     };
     if ignore_updates {
@@ -47,10 +46,7 @@ pub fn first_difference(a: &str, b: &str, ignore_updates: bool) -> Option<String
 fn child(path: &str, key: &Value) -> String {
     let key = match key {
         Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     };
     if path.is_empty() {
         key
@@ -110,12 +106,7 @@ fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
                 .then(|| format!("{}: {} item(s) vs {}", at(path), x.len(), y.len()))
         }
         (x, y) if x == y => None,
-        (x, y) => Some(format!(
-            "{}: {} vs {}",
-            at(path),
-            describe(Some(x)),
-            describe(Some(y))
-        )),
+        (x, y) => Some(format!("{}: {} vs {}", at(path), describe(Some(x)), describe(Some(y)))),
     }
 }
 
@@ -126,12 +117,7 @@ fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
 pub fn declared_variable_values(manifest: &str) -> std::collections::BTreeMap<String, String> {
     let doc: serde_yaml::Value = serde_yaml::from_str(manifest).unwrap_or_default();
     let mut out = std::collections::BTreeMap::new();
-    for variable in doc
-        .get("variables")
-        .and_then(|v| v.as_sequence())
-        .into_iter()
-        .flatten()
-    {
+    for variable in doc.get("variables").and_then(|v| v.as_sequence()).into_iter().flatten() {
         let Some(name) = variable.get("name").and_then(|n| n.as_str()) else {
             continue;
         };
@@ -146,10 +132,7 @@ pub fn declared_variable_values(manifest: &str) -> std::collections::BTreeMap<St
             out.insert(format!("(({name}))"), format!("kit-variable-{name}"));
         }
         for field in fields {
-            out.insert(
-                format!("(({name}.{field}))"),
-                format!("kit-variable-{name}.{field}"),
-            );
+            out.insert(format!("(({name}.{field}))"), format!("kit-variable-{name}.{field}"));
         }
     }
     out
@@ -192,21 +175,12 @@ mod tests {
         let b = "name: d\nupdate: {canaries: 4}\ninstance_groups:\n- name: g\n  instances: 1\n  password: zyxwvuts\n";
         assert!(!same_ignoring_update_blocks(a, b));
         let d = first_difference(a, b, true).unwrap();
-        assert_eq!(
-            d,
-            "instance_groups[0].password: a 8-character string vs a 8-character string"
-        );
+        assert_eq!(d, "instance_groups[0].password: a 8-character string vs a 8-character string");
         assert_eq!(first_difference(a, a, true), None);
         let c = "name: d\nupdate: {canaries: 4}\ninstance_groups:\n- name: g\n  instances: 1\n  password: abcdefgh\n";
         assert!(same_ignoring_update_blocks(a, c));
-        assert_eq!(
-            first_difference(a, c, false).unwrap(),
-            "update.canaries: 1 vs 4"
-        );
-        assert_eq!(
-            first_difference("a: 1\n", "a: 1\nb: 2\n", false).unwrap(),
-            "b: absent vs 2"
-        );
+        assert_eq!(first_difference(a, c, false).unwrap(), "update.canaries: 1 vs 4");
+        assert_eq!(first_difference("a: 1\n", "a: 1\nb: 2\n", false).unwrap(), "b: absent vs 2");
     }
 
     #[test]

@@ -229,16 +229,10 @@ fn parse_params(text: Option<&str>) -> Result<serde_json::Value, KitError> {
     let Some(text) = text else {
         return Ok(serde_json::Value::Object(Default::default()));
     };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| KitError::BadJson {
-            flag: "--params",
-            source,
-        })?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|source| KitError::BadJson { flag: "--params", source })?;
     if !value.is_object() {
-        return Err(KitError::WrongShape {
-            flag: "--params",
-            expected: "a JSON object",
-        });
+        return Err(KitError::WrongShape { flag: "--params", expected: "a JSON object" });
     }
     Ok(value)
 }

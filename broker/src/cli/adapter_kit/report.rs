@@ -267,18 +267,10 @@ pub struct Report {
 impl Report {
     /// Totals and the slowest call, from the plans.
     pub fn new(
-        config: String,
-        adapter: String,
-        input_mode: InputMode,
-        plans: Vec<PlanReport>,
+        config: String, adapter: String, input_mode: InputMode, plans: Vec<PlanReport>,
     ) -> Self {
-        let count = |s: Status| {
-            plans
-                .iter()
-                .flat_map(|p| &p.rules)
-                .filter(|r| r.status == s)
-                .count()
-        };
+        let count =
+            |s: Status| plans.iter().flat_map(|p| &p.rules).filter(|r| r.status == s).count();
         let slowest_call = plans
             .iter()
             .flat_map(|p| p.calls.iter().map(move |c| (p, c)))
@@ -289,11 +281,8 @@ impl Report {
                 subcommand: c.subcommand,
                 millis: c.millis,
             });
-        let (passed, failed, skipped) = (
-            count(Status::Pass),
-            count(Status::Fail),
-            count(Status::Skip),
-        );
+        let (passed, failed, skipped) =
+            (count(Status::Pass), count(Status::Fail), count(Status::Skip));
         Self {
             config,
             adapter,
@@ -324,12 +313,7 @@ impl Report {
     fn text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "adapter check of {}", self.adapter);
-        let _ = writeln!(
-            out,
-            "config {}, input on {}",
-            self.config,
-            self.input_mode.describe()
-        );
+        let _ = writeln!(out, "config {}, input on {}", self.config, self.input_mode.describe());
         for plan in &self.plans {
             let _ = writeln!(out);
             let _ = writeln!(
@@ -347,13 +331,8 @@ impl Report {
             }
             let _ = writeln!(out, "  rules:");
             for r in &plan.rules {
-                let _ = writeln!(
-                    out,
-                    "    {} {:<23} {}",
-                    r.status.label(),
-                    r.rule.name(),
-                    r.summary
-                );
+                let _ =
+                    writeln!(out, "    {} {:<23} {}", r.status.label(), r.rule.name(), r.summary);
                 if r.status != Status::Pass {
                     for e in &r.evidence {
                         let _ = writeln!(out, "         - {e}");
@@ -375,11 +354,7 @@ impl Report {
             self.passed,
             self.failed,
             self.skipped,
-            if self.ok {
-                "the adapter follows the contract"
-            } else {
-                "fix the failures above"
-            }
+            if self.ok { "the adapter follows the contract" } else { "fix the failures above" }
         );
         out
     }

@@ -91,9 +91,7 @@ impl Program {
                 ));
             }
         }
-        AdapterProgram::new(settings.clone())
-            .map(Self)
-            .map_err(|e| e.to_string())
+        AdapterProgram::new(settings.clone()).map(Self).map_err(|e| e.to_string())
     }
 
     /// Whether calls carry their input on stdin (`true`) or as legacy positional arguments.
@@ -103,11 +101,8 @@ impl Program {
 
     /// Runs one call with this envelope.
     pub async fn run(&self, envelope: &Envelope) -> CallRecord {
-        let inv = self.invocation(
-            envelope.subcommand,
-            envelope.stdin.clone(),
-            &envelope.legacy_args,
-        );
+        let inv =
+            self.invocation(envelope.subcommand, envelope.stdin.clone(), &envelope.legacy_args);
         let started = Instant::now();
         let result = process::run(&inv).await;
         let elapsed = started.elapsed();

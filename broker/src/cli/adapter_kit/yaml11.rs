@@ -85,14 +85,8 @@ pub fn plain_scalars(text: &str) -> Result<Vec<PlainScalar>, serde_yaml::Error> 
     let value: Value = serde_yaml::from_str(text)?;
     let mut out = Vec::new();
     if matches!(value, Value::Mapping(_) | Value::Sequence(_)) {
-        Guided {
-            text,
-            value: &value,
-            path: String::new(),
-            is_key: false,
-            out: &mut out,
-        }
-        .deserialize(serde_yaml::Deserializer::from_str(text))?;
+        Guided { text, value: &value, path: String::new(), is_key: false, out: &mut out }
+            .deserialize(serde_yaml::Deserializer::from_str(text))?;
     }
     Ok(out)
 }
@@ -114,10 +108,7 @@ fn reading12(value: &Value) -> Reading {
 fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -359,11 +350,9 @@ pub fn psych(s: &str) -> Reading {
             .then(|| radix(hex, 16))
             .flatten()
     } else if body.len() > 1 && body.starts_with('0') {
-        all(&body[1..], |b| {
-            (b'0'..=b'7').contains(&b) || b == b'_' || b == b','
-        })
-        .then(|| radix(&body[1..], 8))
-        .flatten()
+        all(&body[1..], |b| (b'0'..=b'7').contains(&b) || b == b'_' || b == b',')
+            .then(|| radix(&body[1..], 8))
+            .flatten()
     } else if body == "0" {
         Some(0)
     } else if body.starts_with(|c: char| c.is_ascii_digit() && c != '0')
@@ -379,11 +368,7 @@ pub fn psych(s: &str) -> Reading {
         return Reading::Int(sign * i);
     }
     if let Some(v) = sexagesimal(s) {
-        return if s.contains('.') {
-            Reading::Float(v)
-        } else {
-            Reading::Int(v as i128)
-        };
+        return if s.contains('.') { Reading::Float(v) } else { Reading::Int(v as i128) };
     }
     if let Some(f) = special_float(s) {
         return Reading::Float(f);
@@ -435,25 +420,15 @@ pub fn yaml_v2(s: &str) -> Reading {
     let plain: String = s.chars().filter(|c| *c != '_').collect();
     let (sign, body) = split_sign(&plain);
     let int = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        all(h, |b| b.is_ascii_hexdigit())
-            .then(|| radix(h, 16))
-            .flatten()
+        all(h, |b| b.is_ascii_hexdigit()).then(|| radix(h, 16)).flatten()
     } else if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        all(o, |b| (b'0'..=b'7').contains(&b))
-            .then(|| radix(o, 8))
-            .flatten()
+        all(o, |b| (b'0'..=b'7').contains(&b)).then(|| radix(o, 8)).flatten()
     } else if let Some(b2) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        all(b2, |b| b == b'0' || b == b'1')
-            .then(|| radix(b2, 2))
-            .flatten()
+        all(b2, |b| b == b'0' || b == b'1').then(|| radix(b2, 2)).flatten()
     } else if body.len() > 1 && body.starts_with('0') {
-        all(body, |b| (b'0'..=b'7').contains(&b))
-            .then(|| radix(body, 8))
-            .flatten()
+        all(body, |b| (b'0'..=b'7').contains(&b)).then(|| radix(body, 8)).flatten()
     } else {
-        all(body, |b| b.is_ascii_digit())
-            .then(|| radix(body, 10))
-            .flatten()
+        all(body, |b| b.is_ascii_digit()).then(|| radix(body, 10)).flatten()
     };
     if let Some(i) = int.filter(|i| i64::try_from(sign * i).is_ok() || u64::try_from(*i).is_ok()) {
         return Reading::Int(sign * i);
@@ -604,12 +579,7 @@ pub fn findings(manifest: &str) -> Result<Vec<Finding>, serde_yaml::Error> {
         } else {
             continue;
         };
-        out.push(Finding {
-            path: s.path,
-            line: s.line,
-            text: s.text,
-            message,
-        });
+        out.push(Finding { path: s.path, line: s.line, text: s.text, message });
     }
     Ok(out)
 }
@@ -686,34 +656,20 @@ mod tests {
             ],
             "{found:#?}"
         );
+        assert!(found[0].message.contains("string field"), "{}", found[0].message);
         assert!(
-            found[0].message.contains("string field"),
-            "{}",
-            found[0].message
-        );
-        assert!(
-            found[1]
-                .message
-                .contains("BOSH (YAML 1.1) reads the boolean true"),
+            found[1].message.contains("BOSH (YAML 1.1) reads the boolean true"),
             "{}",
             found[1].message
         );
-        assert!(
-            found[2].message.contains("the integer 15"),
-            "{}",
-            found[2].message
-        );
+        assert!(found[2].message.contains("the integer 15"), "{}", found[2].message);
         assert_eq!(found[1].line, 16);
     }
 
     #[test]
     fn anchors_and_flow_collections_are_walked() {
         let text = "base: &b {x: yes}\ncopy: *b\nlist: [1, {k: off}]\n";
-        let found: Vec<String> = findings(text)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let found: Vec<String> = findings(text).unwrap().into_iter().map(|f| f.path).collect();
         assert_eq!(found, vec!["base.x", "copy.x", "list[1].k"]);
     }
 }

@@ -81,10 +81,7 @@ mod tests {
     #[test]
     fn task_ids_come_from_the_location_header() {
         assert_eq!(task_id_from_location("/tasks/42"), Some(42));
-        assert_eq!(
-            task_id_from_location("https://10.0.0.6:25555/tasks/7?x=1"),
-            Some(7)
-        );
+        assert_eq!(task_id_from_location("https://10.0.0.6:25555/tasks/7?x=1"), Some(7));
         assert_eq!(task_id_from_location("/deployments/7"), None);
         assert_eq!(task_id_from_location(""), None);
     }
@@ -97,10 +94,7 @@ mod tests {
 
     #[test]
     fn a_non_zero_errand_exit_code_is_found_in_any_line() {
-        assert_eq!(
-            errand_exit_code("{\"exit_code\":0}\n{\"exit_code\":3}\n"),
-            Some(3)
-        );
+        assert_eq!(errand_exit_code("{\"exit_code\":0}\n{\"exit_code\":3}\n"), Some(3));
         assert_eq!(errand_exit_code("{\"exit_code\":0}"), None);
         assert_eq!(errand_exit_code(""), None);
     }

@@ -34,12 +34,7 @@ pub(super) struct Call<'a> {
 
 impl<'a> Call<'a> {
     pub(super) fn new(method: Method, path: UrlPath) -> Self {
-        Call {
-            method,
-            path,
-            body: Body::None,
-            context_id: None,
-        }
+        Call { method, path, body: Body::None, context_id: None }
     }
 
     pub(super) fn get(path: UrlPath) -> Self {
@@ -99,11 +94,7 @@ impl Answer {
 /// The metrics label of a director call: its method and the first segment of its path
 /// (`GET /deployments`, `POST /deployments`, `GET /tasks`, ...), a closed set with no names.
 pub(super) fn call_kind(method: &Method, path: &str) -> String {
-    let first = path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
     format!("{method} /{first}")
 }
 
@@ -115,18 +106,12 @@ pub(super) fn http_client(root_ca_cert: Option<&str>) -> Result<reqwest::Client,
 }
 
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-    what: &str,
+    resp: reqwest::Response, what: &str,
 ) -> Result<T, DirectorError> {
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| DirectorError::InvalidAnswer {
-            what: what.to_string(),
-            reason: format!("reading it: {e}"),
-        })?;
-    serde_json::from_str(&text).map_err(|e| DirectorError::InvalidAnswer {
+    let text = resp.text().await.map_err(|e| DirectorError::InvalidAnswer {
         what: what.to_string(),
-        reason: e.to_string(),
-    })
+        reason: format!("reading it: {e}"),
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| DirectorError::InvalidAnswer { what: what.to_string(), reason: e.to_string() })
 }

@@ -104,14 +104,10 @@ impl BoshDirector {
         }
         let http = http_client(settings.root_ca_cert.as_deref())?;
         let auth = match &settings.auth {
-            BoshAuth::Basic { username, password } => Authenticator::Basic {
-                username: username.clone(),
-                password: password.clone(),
-            },
-            BoshAuth::Uaa {
-                client_id,
-                client_secret,
-            } => Authenticator::Uaa {
+            BoshAuth::Basic { username, password } => {
+                Authenticator::Basic { username: username.clone(), password: password.clone() }
+            }
+            BoshAuth::Uaa { client_id, client_secret } => Authenticator::Uaa {
                 token: Box::new(UaaToken::new(
                     client_id,
                     client_secret,
@@ -120,13 +116,7 @@ impl BoshDirector {
                 token_url: Default::default(),
             },
         };
-        Ok(Self {
-            url: redacted(&base),
-            base,
-            http,
-            auth,
-            metrics: Default::default(),
-        })
+        Ok(Self { url: redacted(&base), base, http, auth, metrics: Default::default() })
     }
 
     /// The same client, counting its calls and UAA token fetches in `metrics`.
@@ -149,10 +139,7 @@ impl BoshDirector {
                 " (the director's TLS certificate is not trusted: set bosh.root_ca_cert to the CA certificate that signed it)",
             );
         }
-        DirectorError::Unreachable {
-            url: self.url.clone(),
-            reason,
-        }
+        DirectorError::Unreachable { url: self.url.clone(), reason }
     }
 
     /// `/info` without credentials.
@@ -198,20 +185,13 @@ impl BoshDirector {
                 self.url
             )));
         }
-        Ok(AccessReport {
-            name: info.name,
-            version: info.version,
-            auth_mode,
-            user,
-        })
+        Ok(AccessReport { name: info.name, version: info.version, auth_mode, user })
     }
 
     /// A valid UAA access token, from the cache or a new client-credentials grant.
     async fn token(&self) -> Result<String, DirectorError> {
         let Authenticator::Uaa { token, token_url } = &self.auth else {
-            return Err(DirectorError::Authentication(
-                "not configured for UAA".to_string(),
-            ));
+            return Err(DirectorError::Authentication("not configured for UAA".to_string()));
         };
         let url = {
             let mut known = token_url.lock().await;
@@ -243,9 +223,7 @@ impl BoshDirector {
         };
         let metrics = self.metrics.clone();
         token
-            .get(&self.http, &url, &move |outcome| {
-                metrics.uaa_token_fetched(outcome)
-            })
+            .get(&self.http, &url, &move |outcome| metrics.uaa_token_fetched(outcome))
             .await
             .map_err(|e| DirectorError::Authentication(e.to_string()))
     }
@@ -262,17 +240,15 @@ impl BoshDirector {
         let what = call.what();
         let mut retried = false;
         loop {
-            let mut req = self
-                .http
-                .request(call.method.clone(), call.path.to_url(&self.base)?);
+            let mut req = self.http.request(call.method.clone(), call.path.to_url(&self.base)?);
             if let Some(ctx) = call.context_id {
                 req = req.header(CONTEXT_HEADER, ctx);
             }
             req = match &call.body {
                 Body::None => req,
-                Body::Yaml(text) => req
-                    .header(header::CONTENT_TYPE, "text/yaml")
-                    .body(text.clone()),
+                Body::Yaml(text) => {
+                    req.header(header::CONTENT_TYPE, "text/yaml").body(text.clone())
+                }
                 Body::Json(value) => req.json(value),
             };
             let token = match &self.auth {
@@ -337,8 +313,7 @@ impl BoshDirector {
 
     /// Sends a call and reads its 2xx answer as JSON.
     async fn fetch_json<T: serde::de::DeserializeOwned>(
-        &self,
-        call: Call<'_>,
+        &self, call: Call<'_>,
     ) -> Result<T, DirectorError> {
         let answer = self.send(call).await?;
         let what = answer.what.clone();
@@ -352,10 +327,7 @@ impl BoshDirector {
 
     /// The address of one `binding_with_dns` entry, through a short-lived external link.
     async fn link_address(
-        &self,
-        deployment: &str,
-        providers: &[LinkProvider],
-        dns: &BindingDnsConfig,
+        &self, deployment: &str, providers: &[LinkProvider], dns: &BindingDnsConfig,
     ) -> Result<String, DirectorError> {
         let provider = providers
             .iter()
@@ -380,26 +352,19 @@ impl BoshDirector {
         let link_id = link.id.0;
         let mut call = Call::get(top("link_address")).query("link_id", link_id.clone());
         let props = dns.properties.as_ref();
-        if let Some(azs) = props
-            .and_then(|p| p.get("azs"))
-            .and_then(|a| a.as_sequence())
-        {
+        if let Some(azs) = props.and_then(|p| p.get("azs")).and_then(|a| a.as_sequence()) {
             for az in azs.iter().filter_map(|a| a.as_str()) {
                 call = call.query("azs[]", az);
             }
         }
-        if let Some(status) = props
-            .and_then(|p| p.get("status"))
-            .and_then(|s| s.as_str())
-            .filter(|s| !s.is_empty())
+        if let Some(status) =
+            props.and_then(|p| p.get("status")).and_then(|s| s.as_str()).filter(|s| !s.is_empty())
         {
             call = call.query("status", status);
         }
         let address: Result<LinkAddressAnswer, _> = self.fetch_json(call).await;
         // Always remove the link, even when the address could not be read.
-        let deleted = self
-            .send(Call::new(Method::DELETE, top("links").segment(&link_id)))
-            .await;
+        let deleted = self.send(Call::new(Method::DELETE, top("links").segment(&link_id))).await;
         match deleted {
             Ok(answer) => {
                 if let Err(e) = answer.check().await {
@@ -418,10 +383,7 @@ impl BoshDirector {
 impl Director for BoshDirector {
     async fn info(&self) -> Result<DirectorInfo, DirectorError> {
         let info = self.info_details().await?;
-        Ok(DirectorInfo {
-            name: info.name,
-            version: info.version,
-        })
+        Ok(DirectorInfo { name: info.name, version: info.version })
     }
 
     async fn deploy(&self, manifest: &str, context_id: &str) -> Result<TaskId, DirectorError> {
@@ -448,13 +410,10 @@ impl Director for BoshDirector {
                 .await?
                 .check()
                 .await?;
-            let result = resp
-                .text()
-                .await
-                .map_err(|e| DirectorError::InvalidAnswer {
-                    what: format!("GET /tasks/{id}/output"),
-                    reason: format!("reading it: {e}"),
-                })?;
+            let result = resp.text().await.map_err(|e| DirectorError::InvalidAnswer {
+                what: format!("GET /tasks/{id}/output"),
+                reason: format!("reading it: {e}"),
+            })?;
             if let Some(code) = errand_exit_code(&result) {
                 task.state = TaskState::Error;
                 task.result = format!("errand exited with code {code}: {}", result.trim());
@@ -464,9 +423,7 @@ impl Director for BoshDirector {
     }
 
     async fn tasks_by_context(&self, context_id: &str) -> Result<Vec<Task>, DirectorError> {
-        let mut tasks = self
-            .tasks(Call::get(top("tasks")).query("context_id", context_id))
-            .await?;
+        let mut tasks = self.tasks(Call::get(top("tasks")).query("context_id", context_id)).await?;
         tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
         Ok(tasks)
     }
@@ -499,9 +456,7 @@ impl Director for BoshDirector {
         // has to be polled and its NDJSON result fetched, taking seconds, only to add
         // process and vitals details that bindings never use. Instances that have no VM
         // (errand groups) are skipped, as the VM listing would not show them.
-        let answer = self
-            .send(Call::get(deployment_path(deployment).segment("instances")))
-            .await?;
+        let answer = self.send(Call::get(deployment_path(deployment).segment("instances"))).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
@@ -519,10 +474,7 @@ impl Director for BoshDirector {
     }
 
     async fn delete_deployment(
-        &self,
-        deployment: &str,
-        force: bool,
-        context_id: &str,
+        &self, deployment: &str, force: bool, context_id: &str,
     ) -> Result<TaskId, DirectorError> {
         let mut call = Call::new(Method::DELETE, deployment_path(deployment)).context(context_id);
         if force {
@@ -532,11 +484,7 @@ impl Director for BoshDirector {
     }
 
     async fn run_errand(
-        &self,
-        deployment: &str,
-        errand: &str,
-        instances: &[String],
-        context_id: &str,
+        &self, deployment: &str, errand: &str, instances: &[String], context_id: &str,
     ) -> Result<TaskId, DirectorError> {
         let body = json!({
             "keep-alive": false,
@@ -546,10 +494,7 @@ impl Director for BoshDirector {
         self.start_task(
             Call::new(
                 Method::POST,
-                deployment_path(deployment)
-                    .segment("errands")
-                    .segment(errand)
-                    .segment("runs"),
+                deployment_path(deployment).segment("errands").segment(errand).segment("runs"),
             )
             .body(Body::Json(body))
             .context(context_id),
@@ -570,18 +515,14 @@ impl Director for BoshDirector {
     }
 
     async fn update_configs(
-        &self,
-        deployment: &str,
-        configs: &BTreeMap<String, String>,
+        &self, deployment: &str, configs: &BTreeMap<String, String>,
     ) -> Result<(), DirectorError> {
         for (kind, content) in configs {
-            self.send(
-                Call::new(Method::POST, top("configs")).body(Body::Json(json!({
-                    "type": kind,
-                    "name": deployment,
-                    "content": content,
-                }))),
-            )
+            self.send(Call::new(Method::POST, top("configs")).body(Body::Json(json!({
+                "type": kind,
+                "name": deployment,
+                "content": content,
+            }))))
             .await?
             .check()
             .await?;
@@ -591,11 +532,7 @@ impl Director for BoshDirector {
 
     async fn delete_configs(&self, deployment: &str) -> Result<(), DirectorError> {
         let configs: Vec<ConfigAnswer> = self
-            .fetch_json(
-                Call::get(top("configs"))
-                    .query("name", deployment)
-                    .query("latest", "true"),
-            )
+            .fetch_json(Call::get(top("configs")).query("name", deployment).query("latest", "true"))
             .await?;
         let mut kinds: Vec<&str> = configs.iter().map(|c| c.kind.as_str()).collect();
         kinds.sort_unstable();
@@ -616,9 +553,7 @@ impl Director for BoshDirector {
     }
 
     async fn dns_addresses(
-        &self,
-        deployment: &str,
-        dns: &[BindingDnsConfig],
+        &self, deployment: &str, dns: &[BindingDnsConfig],
     ) -> Result<BTreeMap<String, String>, DirectorError> {
         let mut addresses = BTreeMap::new();
         if dns.is_empty() {
@@ -635,9 +570,7 @@ impl Director for BoshDirector {
     }
 
     async fn variables(&self, deployment: &str) -> Result<Vec<DeploymentVariable>, DirectorError> {
-        let answer = self
-            .send(Call::get(deployment_path(deployment).segment("variables")))
-            .await?;
+        let answer = self.send(Call::get(deployment_path(deployment).segment("variables"))).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Err(DirectorError::DeploymentNotFound(deployment.to_string()));
         }
@@ -648,13 +581,7 @@ impl Director for BoshDirector {
         }
         let list: Vec<VariableJson> =
             json_body(answer.check().await?, "GET /deployments/<name>/variables").await?;
-        Ok(list
-            .into_iter()
-            .map(|v| DeploymentVariable {
-                id: v.id.0,
-                name: v.name,
-            })
-            .collect())
+        Ok(list.into_iter().map(|v| DeploymentVariable { id: v.id.0, name: v.name }).collect())
     }
 
     async fn recreate(&self, deployment: &str, context_id: &str) -> Result<TaskId, DirectorError> {
@@ -681,10 +608,7 @@ mod wire_tests {
 
     /// Deployment names as hostile as an instance id could make them.
     fn hostile_deployments() -> Vec<String> {
-        wire::hostile_names()
-            .into_iter()
-            .map(|s| format!("service-instance_{s}"))
-            .collect()
+        wire::hostile_names().into_iter().map(|s| format!("service-instance_{s}")).collect()
     }
 
     /// A link id the director could send back.
@@ -696,10 +620,7 @@ mod wire_tests {
         BoshDirector::new(&BoshSettings {
             url: base.to_string(),
             root_ca_cert: None,
-            auth: BoshAuth::Basic {
-                username: "admin".into(),
-                password: "secret".into(),
-            },
+            auth: BoshAuth::Basic { username: "admin".into(), password: "secret".into() },
         })
         .unwrap()
     }
@@ -747,26 +668,17 @@ mod wire_tests {
             let recorder = Recorder::start(answer);
             let director = director(&recorder.base);
             let d = d.as_str();
-            assert_eq!(
-                director.manifest(d).await.unwrap().as_deref(),
-                Some("name: x\n")
-            );
+            assert_eq!(director.manifest(d).await.unwrap().as_deref(), Some("name: x\n"));
             assert_eq!(director.vms(d).await.unwrap()["g"], vec!["10.0.0.1"]);
             assert_eq!(director.delete_deployment(d, true, "ctx").await.unwrap(), 1);
             assert_eq!(director.recreate(d, "ctx").await.unwrap(), 1);
             assert_eq!(
-                director
-                    .run_errand(d, HOSTILE_ERRAND, &["g/0".to_string()], "ctx")
-                    .await
-                    .unwrap(),
+                director.run_errand(d, HOSTILE_ERRAND, &["g/0".to_string()], "ctx").await.unwrap(),
                 1
             );
             assert!(director.tasks_in_progress(d).await.unwrap().is_empty());
             director.delete_configs(d).await.unwrap();
-            let addresses = director
-                .dns_addresses(d, std::slice::from_ref(&dns))
-                .await
-                .unwrap();
+            let addresses = director.dns_addresses(d, std::slice::from_ref(&dns)).await.unwrap();
             assert_eq!(addresses["addr"], "q-s0.g.net.d.bosh");
             assert_eq!(director.task(1).await.unwrap().state, TaskState::Done);
 
@@ -781,11 +693,7 @@ mod wire_tests {
                     &["deployments", d, "jobs", "*"],
                     &[("state", "recreate"), ("fix", "true")],
                 ),
-                wire::expected(
-                    "POST",
-                    &["deployments", d, "errands", HOSTILE_ERRAND, "runs"],
-                    &[],
-                ),
+                wire::expected("POST", &["deployments", d, "errands", HOSTILE_ERRAND, "runs"], &[]),
                 wire::expected(
                     "GET",
                     &["tasks"],
@@ -803,11 +711,7 @@ mod wire_tests {
                 wire::expected(
                     "GET",
                     &["link_address"],
-                    &[
-                        ("link_id", HOSTILE_LINK),
-                        ("azs[]", "z1"),
-                        ("status", "healthy"),
-                    ],
+                    &[("link_id", HOSTILE_LINK), ("azs[]", "z1"), ("status", "healthy")],
                 ),
                 wire::expected("DELETE", &["links", HOSTILE_LINK], &[]),
                 wire::expected("GET", &["tasks", "1"], &[]),
@@ -830,11 +734,7 @@ mod wire_tests {
                 }
             }
             // `*` reaches the director as a literal star, the errand's `*` does not.
-            assert!(
-                requests[3].path().ends_with("/jobs/*"),
-                "{}",
-                requests[3].target
-            );
+            assert!(requests[3].path().ends_with("/jobs/*"), "{}", requests[3].target);
         }
     }
 
@@ -843,18 +743,12 @@ mod wire_tests {
         let recorder = Recorder::start(answer);
         let director = director(&recorder.base);
         for d in ["", ".", ".."] {
-            assert!(matches!(
-                director.manifest(d).await,
-                Err(DirectorError::UnusablePath(_))
-            ));
+            assert!(matches!(director.manifest(d).await, Err(DirectorError::UnusablePath(_))));
             assert!(matches!(
                 director.delete_deployment(d, false, "").await,
                 Err(DirectorError::UnusablePath(_))
             ));
-            assert!(matches!(
-                director.recreate(d, "").await,
-                Err(DirectorError::UnusablePath(_))
-            ));
+            assert!(matches!(director.recreate(d, "").await, Err(DirectorError::UnusablePath(_))));
             assert!(matches!(
                 director.run_errand("service-instance_a", d, &[], "").await,
                 Err(DirectorError::UnusablePath(_))
@@ -875,11 +769,7 @@ mod wire_tests {
         let targets: Vec<String> = recorder.requests().into_iter().map(|r| r.target).collect();
         assert_eq!(
             targets,
-            [
-                "/bosh/info",
-                "/bosh/info",
-                "/bosh/deployments/service-instance_a%2F.."
-            ]
+            ["/bosh/info", "/bosh/info", "/bosh/deployments/service-instance_a%2F.."]
         );
     }
 
@@ -890,10 +780,7 @@ mod wire_tests {
             _ => Answer::status(500, &"x".repeat(10 * 1024)),
         });
         let director = director(&recorder.base);
-        let err = director
-            .delete_deployment("service-instance_a", false, "")
-            .await
-            .unwrap_err();
+        let err = director.delete_deployment("service-instance_a", false, "").await.unwrap_err();
         let DirectorError::UnexpectedStatus { what, status, body } = &err else {
             panic!("{err:?}");
         };
@@ -927,10 +814,7 @@ mod wire_tests {
         // Nothing listens on port 1.
         let director = director("http://ops:url-secret@127.0.0.1:1");
         assert_eq!(director.url(), "http://127.0.0.1:1");
-        let err = director
-            .recreate("service-instance_a", "")
-            .await
-            .unwrap_err();
+        let err = director.recreate("service-instance_a", "").await.unwrap_err();
         let DirectorError::Unreachable { url, reason } = &err else {
             panic!("{err:?}");
         };
@@ -941,10 +825,7 @@ mod wire_tests {
         );
         assert!(err.is_unavailable());
         let text = err.to_string();
-        assert!(
-            !text.contains("url-secret") && !text.contains("ops:"),
-            "{text}"
-        );
+        assert!(!text.contains("url-secret") && !text.contains("ops:"), "{text}");
         let err = director.info().await.unwrap_err();
         assert!(matches!(err, DirectorError::Unreachable { .. }), "{err:?}");
         assert!(!err.to_string().contains("url-secret"), "{err}");
@@ -952,11 +833,8 @@ mod wire_tests {
 
     #[test]
     fn only_director_trouble_counts_as_unavailable() {
-        assert!(DirectorError::InvalidAnswer {
-            what: "GET /x".into(),
-            reason: "x".into()
-        }
-        .is_unavailable());
+        assert!(DirectorError::InvalidAnswer { what: "GET /x".into(), reason: "x".into() }
+            .is_unavailable());
         assert!(!DirectorError::Config("x".into()).is_unavailable());
         assert!(!DirectorError::Authentication("x".into()).is_unavailable());
         assert!(!DirectorError::DeploymentNotFound("d".into()).is_unavailable());
@@ -976,10 +854,7 @@ mod wire_tests {
             BoshDirector::new(&BoshSettings {
                 url: "not a url".into(),
                 root_ca_cert: None,
-                auth: BoshAuth::Basic {
-                    username: "u".into(),
-                    password: "p".into(),
-                },
+                auth: BoshAuth::Basic { username: "u".into(), password: "p".into() },
             }),
             Err(DirectorError::Config(_))
         ));

@@ -39,10 +39,7 @@ pub(crate) trait Sql {
     fn execute_batch(&self, sql: &str) -> StoreResult<()>;
     /// Runs a query and hands each row to `each`, in order.
     fn query_each(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
+        &self, sql: &str, params: &[&dyn ToSql], each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
     ) -> StoreResult<()>;
 }
 
@@ -50,10 +47,7 @@ pub(crate) trait Sql {
 pub(crate) trait SqlExt: Sql {
     /// The first row of a query, decoded by `f`; `None` when it selects no row.
     fn query_opt<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+        &self, sql: &str, params: &[&dyn ToSql], f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
         let mut f = Some(f);
         let mut out = None;
@@ -68,10 +62,7 @@ pub(crate) trait SqlExt: Sql {
 
     /// Every row of a query, decoded by `f`.
     fn query_vec<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+        &self, sql: &str, params: &[&dyn ToSql], mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
         let mut out = Vec::new();
         self.query_each(sql, params, &mut |row| {
@@ -198,19 +189,9 @@ mod tests {
         let row = Row::values(&r);
         assert!(matches!(
             row.get::<String>("n"),
-            Err(rusqlite::Error::InvalidColumnType(
-                0,
-                _,
-                rusqlite::types::Type::Integer
-            ))
+            Err(rusqlite::Error::InvalidColumnType(0, _, rusqlite::types::Type::Integer))
         ));
-        assert!(matches!(
-            row.get::<i64>("missing"),
-            Err(rusqlite::Error::InvalidColumnName(_))
-        ));
-        assert!(matches!(
-            row.get_at::<i64>(9),
-            Err(rusqlite::Error::InvalidColumnIndex(9))
-        ));
+        assert!(matches!(row.get::<i64>("missing"), Err(rusqlite::Error::InvalidColumnName(_))));
+        assert!(matches!(row.get_at::<i64>(9), Err(rusqlite::Error::InvalidColumnIndex(9))));
     }
 }

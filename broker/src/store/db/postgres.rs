@@ -69,9 +69,7 @@ impl PgDb {
         let manager = Manager::from_config(
             settings.config.clone(),
             settings.tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -85,11 +83,7 @@ impl PgDb {
                 message: e.to_string(),
                 code: None,
             })?;
-        let db = Self {
-            pool,
-            runtime: DriverRuntime(Some(runtime)),
-            shown: settings.shown,
-        };
+        let db = Self { pool, runtime: DriverRuntime(Some(runtime)), shown: settings.shown };
         db.read(|c| c.execute_batch("SELECT 1"))?;
         Ok(db)
     }
@@ -100,38 +94,27 @@ impl PgDb {
     }
 
     fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.runtime
-            .handle()
-            .block_on(self.pool.get())
-            .map_err(|e| StoreError::Postgres {
-                database: self.shown.clone(),
-                message: format!("no connection: {e}"),
-                code: None,
-            })
+        self.runtime.handle().block_on(self.pool.get()).map_err(|e| StoreError::Postgres {
+            database: self.shown.clone(),
+            message: format!("no connection: {e}"),
+            code: None,
+        })
     }
 
     /// Runs `f` on a pooled connection, outside any transaction.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&dyn Sql) -> StoreResult<T>) -> StoreResult<T> {
         let client = self.client()?;
-        f(&PgConn {
-            client: &client,
-            db: self,
-        })
+        f(&PgConn { client: &client, db: self })
     }
 
     /// Runs `f` in one write transaction holding [`WRITE_LOCK`], and commits it. An error
     /// rolls it back. (The scrub flag of `f` means nothing here: PostgreSQL keeps no
     /// write-ahead log the broker could empty, and every secret it holds is sealed.)
     pub(crate) fn write<T>(
-        &self,
-        durability: Durability,
-        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+        &self, durability: Durability, f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
         let client = self.client()?;
-        let conn = PgConn {
-            client: &client,
-            db: self,
-        };
+        let conn = PgConn { client: &client, db: self };
         conn.execute_batch("BEGIN")?;
         let result = (|| {
             conn.execute("SELECT pg_advisory_xact_lock(?1)", &[&WRITE_LOCK])?;
@@ -185,8 +168,7 @@ impl PgConn<'_> {
 impl PgConn<'_> {
     /// Waits for a call on the connection.
     fn wait<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        &self, call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> StoreResult<T> {
         self.db.block_on(call).map_err(|e| self.db.error(e))
     }
@@ -214,19 +196,13 @@ impl Sql for PgConn<'_> {
     }
 
     fn query_each(
-        &self,
-        sql: &str,
-        params: &[&dyn SqliteToSql],
+        &self, sql: &str, params: &[&dyn SqliteToSql],
         each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         let stmt = self.statement(sql)?;
         let values = params_of(params)?;
         let rows = self.wait(self.client.query(&stmt, &refs(&values)))?;
-        let names: Arc<[String]> = stmt
-            .columns()
-            .iter()
-            .map(|c| c.name().to_string())
-            .collect();
+        let names: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
         for row in &rows {
             let values = (0..row.len())
                 .map(|i| cell(row, i).map_err(|e| self.db.error(e)))
@@ -315,51 +291,38 @@ impl ToSql for Param {
 fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::Error> {
     let ty = row.columns()[i].type_().clone();
     Ok(match ty {
-        Type::INT8 => row
-            .try_get::<_, Option<i64>>(i)?
-            .map_or(Value::Null, Value::Integer),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(i)?
-            .map_or(Value::Null, |n| Value::Integer(n.into())),
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(i)?
-            .map_or(Value::Null, |n| Value::Integer(n.into())),
-        Type::BOOL => row
-            .try_get::<_, Option<bool>>(i)?
-            .map_or(Value::Null, |b| Value::Integer(b.into())),
-        Type::FLOAT8 => row
-            .try_get::<_, Option<f64>>(i)?
-            .map_or(Value::Null, Value::Real),
-        Type::BYTEA => row
-            .try_get::<_, Option<Vec<u8>>>(i)?
-            .map_or(Value::Null, Value::Blob),
+        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Integer),
+        Type::INT4 => {
+            row.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |n| Value::Integer(n.into()))
+        }
+        Type::INT2 => {
+            row.try_get::<_, Option<i16>>(i)?.map_or(Value::Null, |n| Value::Integer(n.into()))
+        }
+        Type::BOOL => {
+            row.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, |b| Value::Integer(b.into()))
+        }
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map_or(Value::Null, Value::Real),
+        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map_or(Value::Null, Value::Blob),
         // Text, and anything else PostgreSQL can hand over as text (a function's result
         // of an unusual type is read as its text form by `try_get` failing loudly).
-        _ => row
-            .try_get::<_, Option<String>>(i)?
-            .map_or(Value::Null, Value::Text),
+        _ => row.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text),
     })
 }
 
 /// The schema version, from the `schema_version` table (created when missing).
 pub(crate) fn schema_version(c: &dyn Sql) -> StoreResult<i64> {
     c.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-    let found = super::SqlExt::query_opt(
-        c,
-        "SELECT max(version) AS v FROM schema_version",
-        &[],
-        |r| r.get::<Option<i64>>("v").map_err(StoreError::from),
-    )?;
+    let found =
+        super::SqlExt::query_opt(c, "SELECT max(version) AS v FROM schema_version", &[], |r| {
+            r.get::<Option<i64>>("v").map_err(StoreError::from)
+        })?;
     Ok(found.flatten().unwrap_or(0))
 }
 
 /// Records the schema version.
 pub(crate) fn set_schema_version(c: &dyn Sql, version: i64) -> StoreResult<()> {
     c.execute("DELETE FROM schema_version", &[])?;
-    c.execute(
-        "INSERT INTO schema_version (version) VALUES (?1)",
-        &[&version],
-    )?;
+    c.execute("INSERT INTO schema_version (version) VALUES (?1)", &[&version])?;
     Ok(())
 }
 

@@ -54,9 +54,7 @@ impl SqliteDb {
     /// or replaced something that must not survive in older pages; the files are then
     /// scrubbed. An error rolls the transaction back.
     pub(crate) fn write<T>(
-        &self,
-        durability: Durability,
-        f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
+        &self, durability: Durability, f: impl FnOnce(&dyn Sql) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
         self.with_conn(|c| {
             let relaxed = durability == Durability::Relaxed;
@@ -160,10 +158,7 @@ impl Sql for Connection {
     }
 
     fn query_each(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
+        &self, sql: &str, params: &[&dyn ToSql], each: &mut dyn FnMut(&Row<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         let mut stmt = self.prepare(sql)?;
         let mut rows = stmt.query(params)?;
@@ -215,9 +210,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 fn checkpoint(conn: &Connection, wait: Duration) -> rusqlite::Result<bool> {
     conn.busy_timeout(wait)?;
     // The first column is 1 when readers or a writer kept the checkpoint from finishing.
-    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
     conn.busy_timeout(BUSY_TIMEOUT)?;
     match result {
         Ok(busy) => Ok(busy == 0),

@@ -99,10 +99,7 @@ impl Broker {
                         .unwrap_or_else(|| "; rerun with --broker-log FILE to see why".into())
                 );
             }
-            assert!(
-                Instant::now() < deadline,
-                "the broker did not answer within 60 s"
-            );
+            assert!(Instant::now() < deadline, "the broker did not answer within 60 s");
             std::thread::sleep(Duration::from_micros(200));
         }
     }
@@ -121,9 +118,7 @@ impl Broker {
     /// `GET /metrics` counters.
     pub fn adapter_totals(&self) -> AdapterTotals {
         let mut conn = Conn::new(&self.target);
-        let reply = conn
-            .send("GET", "/metrics", None)
-            .expect("GET /metrics failed");
+        let reply = conn.send("GET", "/metrics", None).expect("GET /metrics failed");
         assert_eq!(reply.status, 200, "GET /metrics: {}", reply.text());
         AdapterTotals::parse(&reply.text())
     }
@@ -199,10 +194,7 @@ impl AdapterTotals {
 
     /// What was added between `earlier` and `self`.
     pub fn since(&self, earlier: &AdapterTotals) -> AdapterTotals {
-        AdapterTotals {
-            calls: self.calls - earlier.calls,
-            seconds: self.seconds - earlier.seconds,
-        }
+        AdapterTotals { calls: self.calls - earlier.calls, seconds: self.seconds - earlier.seconds }
     }
 }
 

@@ -78,9 +78,7 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse()
-                .map_err(|_| bad(format!("bad content-length {value:?}")))?;
+            let n = value.parse().map_err(|_| bad(format!("bad content-length {value:?}")))?;
             framing = Framing::Length(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding")
             && value.eq_ignore_ascii_case("chunked")
@@ -90,12 +88,7 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             close = true;
         }
     }
-    Ok(Some(Head {
-        status,
-        len: end + 4,
-        framing,
-        close,
-    }))
+    Ok(Some(Head { status, len: end + 4, framing, close }))
 }
 
 /// The body that follows `head` in `buf` and the bytes the whole response takes, once all of
@@ -143,10 +136,7 @@ impl Target {
     pub fn new(addr: SocketAddr, username: &str, password: &str) -> Self {
         let token =
             base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-        Target {
-            addr,
-            authorization: format!("Basic {token}"),
-        }
+        Target { addr, authorization: format!("Basic {token}") }
     }
 
     /// The bytes of one request, as a platform sends it (basic auth, `X-Broker-API-Version:
@@ -178,11 +168,7 @@ pub struct Conn {
 impl Conn {
     /// A connection to `target` (opened on the first request).
     pub fn new(target: &Target) -> Self {
-        Conn {
-            target: target.clone(),
-            stream: None,
-            buf: Vec::with_capacity(16 * 1024),
-        }
+        Conn { target: target.clone(), stream: None, buf: Vec::with_capacity(16 * 1024) }
     }
 
     /// Sends `method path` with an optional JSON body and reads the whole answer.
@@ -240,10 +226,7 @@ impl Conn {
                 if head.close {
                     self.stream = None;
                 }
-                Ok(Reply {
-                    status: head.status,
-                    body,
-                })
+                Ok(Reply { status: head.status, body })
             }
             Err(e) => {
                 self.stream = None;
@@ -301,11 +284,7 @@ pub fn quantile(sorted: &[u64], p: f64) -> u64 {
 /// `200`. One connection runs on the calling thread with a blocking socket; more run on one
 /// thread under tokio's current-thread reactor.
 pub fn load(
-    target: &Target,
-    request: &[u8],
-    connections: usize,
-    warmup: Duration,
-    window: Duration,
+    target: &Target, request: &[u8], connections: usize, warmup: Duration, window: Duration,
 ) -> io::Result<LoadRun> {
     let started = Instant::now();
     let measure_from = started + warmup;
@@ -313,9 +292,7 @@ pub fn load(
     let mut latencies = if connections == 1 {
         blocking_loop(target, request, measure_from, until)?
     } else {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
         let request: Arc<[u8]> = request.into();
         runtime.block_on(async {
             let tasks: Vec<_> = (0..connections)
@@ -336,18 +313,11 @@ pub fn load(
         })?
     };
     latencies.sort_unstable();
-    Ok(LoadRun {
-        completed: latencies.len() as u64,
-        window,
-        latencies_ns: latencies,
-    })
+    Ok(LoadRun { completed: latencies.len() as u64, window, latencies_ns: latencies })
 }
 
 fn blocking_loop(
-    target: &Target,
-    request: &[u8],
-    measure_from: Instant,
-    until: Instant,
+    target: &Target, request: &[u8], measure_from: Instant, until: Instant,
 ) -> io::Result<Vec<u64>> {
     let mut conn = Conn::new(target);
     let mut latencies = Vec::with_capacity(1 << 16);
@@ -368,10 +338,7 @@ fn blocking_loop(
 }
 
 async fn async_loop(
-    addr: SocketAddr,
-    request: Arc<[u8]>,
-    measure_from: Instant,
-    until: Instant,
+    addr: SocketAddr, request: Arc<[u8]>, measure_from: Instant, until: Instant,
 ) -> io::Result<Vec<u64>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
@@ -426,24 +393,14 @@ mod tests {
         let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         let head = parse_head(plain).unwrap().unwrap();
         assert_eq!(head.status, 200);
-        assert_eq!(
-            take_body(plain, &head).unwrap().unwrap(),
-            (b"ok".to_vec(), plain.len())
-        );
-        assert!(take_body(&plain[..plain.len() - 1], &head)
-            .unwrap()
-            .is_none());
+        assert_eq!(take_body(plain, &head).unwrap().unwrap(), (b"ok".to_vec(), plain.len()));
+        assert!(take_body(&plain[..plain.len() - 1], &head).unwrap().is_none());
 
         let chunked = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         let head = parse_head(chunked).unwrap().unwrap();
         assert!(head.close);
-        assert_eq!(
-            take_body(chunked, &head).unwrap().unwrap(),
-            (b"abcde".to_vec(), chunked.len())
-        );
-        assert!(take_body(&chunked[..chunked.len() - 2], &head)
-            .unwrap()
-            .is_none());
+        assert_eq!(take_body(chunked, &head).unwrap().unwrap(), (b"abcde".to_vec(), chunked.len()));
+        assert!(take_body(&chunked[..chunked.len() - 2], &head).unwrap().is_none());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
     }
 

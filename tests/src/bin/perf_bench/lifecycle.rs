@@ -23,10 +23,7 @@ pub struct Lifecycle {
 
 /// Times `f` as call `name`.
 fn timed(
-    times: &mut CallTimes,
-    busy: &mut Duration,
-    name: &'static str,
-    f: impl FnOnce() -> Reply,
+    times: &mut CallTimes, busy: &mut Duration, name: &'static str, f: impl FnOnce() -> Reply,
 ) -> Reply {
     let started = Instant::now();
     let reply = f();
@@ -47,8 +44,7 @@ fn expect(reply: &Reply, status: u16, what: &str) {
 }
 
 fn send(conn: &mut Conn, method: &str, path: &str, body: Option<&str>) -> Reply {
-    conn.send(method, path, body)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    conn.send(method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 /// Polls `last_operation` until it says `succeeded`: at once, then every millisecond.
@@ -57,9 +53,8 @@ fn poll(conn: &mut Conn, id: &str, times: &mut CallTimes, out: &mut Lifecycle, w
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         out.polls += 1;
-        let reply = timed(times, &mut out.busy, "last_operation", || {
-            send(conn, "GET", &path, None)
-        });
+        let reply =
+            timed(times, &mut out.busy, "last_operation", || send(conn, "GET", &path, None));
         expect(&reply, 200, what);
         match reply.json()["state"].as_str() {
             Some("succeeded") => return,
@@ -79,31 +74,19 @@ pub fn run(conn: &mut Conn, id: &str, times: &mut CallTimes) -> Lifecycle {
     let ids = format!("service_id={SERVICE_ID}&plan_id={PLAN_SMALL}");
     let provision = provision_body(SERVICE_ID, PLAN_SMALL, json!({})).to_string();
     let reply = timed(times, &mut out.busy, "provision", || {
-        send(
-            conn,
-            "PUT",
-            &format!("{instance}?accepts_incomplete=true"),
-            Some(&provision),
-        )
+        send(conn, "PUT", &format!("{instance}?accepts_incomplete=true"), Some(&provision))
     });
     expect(&reply, 202, "provision");
     poll(conn, id, times, &mut out, "provision");
     let bind = bind_body(SERVICE_ID, PLAN_SMALL, json!({})).to_string();
-    let reply = timed(times, &mut out.busy, "bind", || {
-        send(conn, "PUT", &binding, Some(&bind))
-    });
+    let reply = timed(times, &mut out.busy, "bind", || send(conn, "PUT", &binding, Some(&bind)));
     expect(&reply, 201, "bind");
     let reply = timed(times, &mut out.busy, "unbind", || {
         send(conn, "DELETE", &format!("{binding}?{ids}"), None)
     });
     expect(&reply, 200, "unbind");
     let reply = timed(times, &mut out.busy, "deprovision", || {
-        send(
-            conn,
-            "DELETE",
-            &format!("{instance}?{ids}&accepts_incomplete=true"),
-            None,
-        )
+        send(conn, "DELETE", &format!("{instance}?{ids}&accepts_incomplete=true"), None)
     });
     expect(&reply, 202, "deprovision");
     poll(conn, id, times, &mut out, "deprovision");
@@ -117,32 +100,17 @@ pub fn reads(conn: &mut Conn, id: &str, rounds: usize, times: &mut CallTimes) {
     let instance = format!("/v2/service_instances/{id}");
     let binding = format!("{instance}/service_bindings/b-{id}");
     let provision = provision_body(SERVICE_ID, PLAN_SMALL, json!({})).to_string();
-    let reply = send(
-        conn,
-        "PUT",
-        &format!("{instance}?accepts_incomplete=true"),
-        Some(&provision),
-    );
+    let reply = send(conn, "PUT", &format!("{instance}?accepts_incomplete=true"), Some(&provision));
     expect(&reply, 202, "provision");
-    poll(
-        conn,
-        id,
-        &mut scratch,
-        &mut Lifecycle::default(),
-        "provision",
-    );
+    poll(conn, id, &mut scratch, &mut Lifecycle::default(), "provision");
     let bind = bind_body(SERVICE_ID, PLAN_SMALL, json!({})).to_string();
     expect(&send(conn, "PUT", &binding, Some(&bind)), 201, "bind");
     let last_operation = format!("{instance}/last_operation");
     let mut busy = Duration::ZERO;
     for _ in 0..rounds {
-        let r = timed(times, &mut busy, "fetch instance", || {
-            send(conn, "GET", &instance, None)
-        });
+        let r = timed(times, &mut busy, "fetch instance", || send(conn, "GET", &instance, None));
         expect(&r, 200, "fetch instance");
-        let r = timed(times, &mut busy, "fetch binding", || {
-            send(conn, "GET", &binding, None)
-        });
+        let r = timed(times, &mut busy, "fetch binding", || send(conn, "GET", &binding, None));
         expect(&r, 200, "fetch binding");
         let r = timed(times, &mut busy, "last_operation (done)", || {
             send(conn, "GET", &last_operation, None)
@@ -150,23 +118,8 @@ pub fn reads(conn: &mut Conn, id: &str, rounds: usize, times: &mut CallTimes) {
         expect(&r, 200, "last_operation");
     }
     let ids = format!("service_id={SERVICE_ID}&plan_id={PLAN_SMALL}");
-    expect(
-        &send(conn, "DELETE", &format!("{binding}?{ids}"), None),
-        200,
-        "unbind",
-    );
-    let reply = send(
-        conn,
-        "DELETE",
-        &format!("{instance}?{ids}&accepts_incomplete=true"),
-        None,
-    );
+    expect(&send(conn, "DELETE", &format!("{binding}?{ids}"), None), 200, "unbind");
+    let reply = send(conn, "DELETE", &format!("{instance}?{ids}&accepts_incomplete=true"), None);
     expect(&reply, 202, "deprovision");
-    poll(
-        conn,
-        id,
-        &mut scratch,
-        &mut Lifecycle::default(),
-        "deprovision",
-    );
+    poll(conn, id, &mut scratch, &mut Lifecycle::default(), "deprovision");
 }

@@ -104,14 +104,10 @@ fn parse_options() -> Options {
             println!("{USAGE}");
             std::process::exit(0);
         }
-        let Some(value) = args.get(i + 1) else {
-            fail(&format!("{flag} needs a value"))
-        };
+        let Some(value) = args.get(i + 1) else { fail(&format!("{flag} needs a value")) };
         let count = || match value.parse::<usize>() {
             Ok(n) if n > 0 => n,
-            _ => fail(&format!(
-                "{flag} takes a positive whole number, not {value:?}"
-            )),
+            _ => fail(&format!("{flag} takes a positive whole number, not {value:?}")),
         };
         match flag {
             "--runs" => o.runs = count(),
@@ -195,10 +191,7 @@ fn startup(options: &Options, plan_schemas: bool) -> (Vec<f64>, Vec<f64>) {
 /// Runs `count` lifecycles over `clients` threads, instance ids `<prefix>-<n>`; returns the
 /// wall time and the call times.
 fn parallel(
-    target: &HttpTarget,
-    prefix: &str,
-    count: usize,
-    clients: usize,
+    target: &HttpTarget, prefix: &str, count: usize, clients: usize,
 ) -> (Duration, CallTimes) {
     let next = Arc::new(AtomicUsize::new(0));
     let times = Arc::new(Mutex::new(CallTimes::new()));
@@ -239,12 +232,7 @@ fn quantile_ms(values: &mut [Duration], p: f64) -> f64 {
 }
 
 fn memory_rows(rows: &mut Vec<Row>, when: &str, s: &ProcStatus, target: Target) {
-    rows.push(Row::one(
-        format!("RSS {when} (VmRSS)"),
-        mb(s.rss_kib),
-        "MB",
-        target,
-    ));
+    rows.push(Row::one(format!("RSS {when} (VmRSS)"), mb(s.rss_kib), "MB", target));
     rows.push(Row::one(
         format!("  anonymous (heap, stacks), {when}"),
         mb(s.anon_kib),
@@ -257,12 +245,7 @@ fn memory_rows(rows: &mut Vec<Row>, when: &str, s: &ProcStatus, target: Target) 
         "MB",
         Target::None,
     ));
-    rows.push(Row::one(
-        format!("  threads, {when}"),
-        s.threads as f64,
-        "",
-        Target::None,
-    ));
+    rows.push(Row::one(format!("  threads, {when}"), s.threads as f64, "", Target::None));
 }
 
 /// Sequential lifecycles per run.
@@ -272,25 +255,16 @@ const SEQUENTIAL: usize = 20;
 fn tmpfs_dir() -> Option<tempfile::TempDir> {
     let shm = std::path::Path::new("/dev/shm");
     shm.is_dir()
-        .then(|| {
-            tempfile::Builder::new()
-                .prefix("perf-bench-db-")
-                .tempdir_in(shm)
-                .ok()
-        })
+        .then(|| tempfile::Builder::new().prefix("perf-bench-db-").tempdir_in(shm).ok())
         .flatten()
 }
 
 /// Starts the broker for the load phases: the test adapter, instant tasks on the simulated
 /// director (or `fake`), its database in `db_dir` when given (else beside the config).
 fn start_bench_broker(
-    options: &Options,
-    fake: Option<&FakeDirector>,
-    db_dir: Option<&tempfile::TempDir>,
+    options: &Options, fake: Option<&FakeDirector>, db_dir: Option<&tempfile::TempDir>,
 ) -> (Broker, BrokerConfig, Option<PathBuf>) {
-    let mut config = BrokerConfig::new()
-        .task_seconds(0)
-        .extra_yaml(options.set.clone());
+    let mut config = BrokerConfig::new().task_seconds(0).extra_yaml(options.set.clone());
     if let Some(fake) = fake {
         config = config.bosh(fake.bosh_config());
     }
@@ -333,21 +307,12 @@ fn catalog(options: &Options, broker: &Broker) -> Section {
             "req/s",
             Target::AtLeast(floor),
         ));
-        rows.push(Row::runs(
-            format!("concurrency {connections}: p50"),
-            &p50,
-            "ms",
-            Target::None,
-        ));
+        rows.push(Row::runs(format!("concurrency {connections}: p50"), &p50, "ms", Target::None));
         rows.push(Row::runs(
             format!("concurrency {connections}: p99"),
             &p99,
             "ms",
-            if connections == 16 {
-                Target::AtMost(1.0)
-            } else {
-                Target::None
-            },
+            if connections == 16 { Target::AtMost(1.0) } else { Target::None },
         ));
     }
     Section {
@@ -378,10 +343,7 @@ impl Sequential {
                 Target::None,
             ),
             Row::runs(
-                format!(
-                    "  time in adapter processes ({} runs){suffix}",
-                    self.adapter_calls
-                ),
+                format!("  time in adapter processes ({} runs){suffix}", self.adapter_calls),
                 &self.adapter,
                 "ms",
                 Target::None,
@@ -390,11 +352,7 @@ impl Sequential {
                 format!("  broker overhead (lifecycle minus adapter time){suffix}"),
                 &self.overhead,
                 "ms",
-                if suffix.is_empty() {
-                    Target::AtMost(5.0)
-                } else {
-                    Target::None
-                },
+                if suffix.is_empty() { Target::AtMost(5.0) } else { Target::None },
             ),
             Row::runs(
                 format!("  last_operation polls per lifecycle{suffix}"),
@@ -409,10 +367,7 @@ impl Sequential {
 /// `--runs` runs of [`SEQUENTIAL`] lifecycles on one connection. The overhead of a run is its
 /// time in requests minus the broker's time in adapter processes, per lifecycle.
 fn sequential(
-    options: &Options,
-    broker: &Broker,
-    prefix: &str,
-    call_times: &mut CallTimes,
+    options: &Options, broker: &Broker, prefix: &str, call_times: &mut CallTimes,
 ) -> Sequential {
     let mut conn = Conn::new(&broker.target);
     let mut out = Sequential {
@@ -436,8 +391,7 @@ fn sequential(
         out.adapter_calls = spent.calls / SEQUENTIAL as u64;
         out.one.push(median(&busy));
         out.adapter.push(spent.seconds * 1000.0 / per);
-        out.overhead
-            .push((busy.iter().sum::<f64>() - spent.seconds * 1000.0) / per);
+        out.overhead.push((busy.iter().sum::<f64>() - spent.seconds * 1000.0) / per);
         out.polls.push(f64::from(polls) / per);
     }
     out
@@ -482,25 +436,14 @@ fn main() {
     eprintln!("[perf-bench] start-up ...");
     let (fresh, again) = startup(&options, false);
     let starts = options.starts.div_ceil(2);
-    let (schemas, _) = startup(
-        &Options {
-            starts,
-            ..options.clone()
-        },
-        true,
-    );
+    let (schemas, _) = startup(&Options { starts, ..options.clone() }, true);
     sections.push(Section {
         title: format!(
             "start-up to the first catalog answer, embedded default ({} starts each)",
             options.starts
         ),
         rows: vec![
-            Row::runs(
-                "without plan schemas, fresh database",
-                &fresh,
-                "ms",
-                Target::AtMost(10.0),
-            ),
+            Row::runs("without plan schemas, fresh database", &fresh, "ms", Target::AtMost(10.0)),
             Row::runs(
                 "without plan schemas, existing database",
                 &again,
@@ -531,12 +474,7 @@ fn main() {
     // 4, 5 and 6. Per-call latency, sequential and parallel lifecycles.
     eprintln!("[perf-bench] lifecycles ...");
     let mut call_times = CallTimes::new();
-    lifecycle::reads(
-        &mut Conn::new(&broker.target),
-        "reads",
-        200,
-        &mut call_times,
-    );
+    lifecycle::reads(&mut Conn::new(&broker.target), "reads", 200, &mut call_times);
     let seq = sequential(&options, &broker, "seq", &mut call_times);
     let walls = parallel_runs(&options, &broker, "par");
     let mut latency_rows = Vec::new();
@@ -561,10 +499,7 @@ fn main() {
     });
     let mut rows = seq.rows("");
     rows.push(Row::runs(
-        format!(
-            "{} lifecycles over {} clients, wall time",
-            options.lifecycles, options.clients
-        ),
+        format!("{} lifecycles over {} clients, wall time", options.lifecycles, options.clients),
         &walls,
         "s",
         Target::AtMost(1.0),
@@ -599,18 +534,8 @@ fn main() {
     // 7. Soak.
     let mut memory = Vec::new();
     memory_rows(&mut memory, "idle", &idle, Target::AtMost(8.0));
-    memory_rows(
-        &mut memory,
-        "after catalog load",
-        &after_catalog,
-        Target::AtMost(16.0),
-    );
-    memory_rows(
-        &mut memory,
-        "after the lifecycles above",
-        &after_lifecycles,
-        Target::AtMost(16.0),
-    );
+    memory_rows(&mut memory, "after catalog load", &after_catalog, Target::AtMost(16.0));
+    memory_rows(&mut memory, "after the lifecycles above", &after_lifecycles, Target::AtMost(16.0));
     if options.soak > 0 {
         eprintln!("[perf-bench] soak of {} lifecycles ...", options.soak);
         let step = options.soak.div_ceil(10).max(1);
@@ -650,10 +575,8 @@ fn main() {
             "lifecycles/s",
             Target::None,
         ));
-        let trace: Vec<String> = samples
-            .iter()
-            .map(|(n, s)| format!("{n}: {:.1}", mb(s.rss_kib)))
-            .collect();
+        let trace: Vec<String> =
+            samples.iter().map(|(n, s)| format!("{n}: {:.1}", mb(s.rss_kib))).collect();
         eprintln!("[perf-bench] RSS (MB) by lifecycles: {}", trace.join(", "));
     }
     let end = broker.status();
@@ -678,17 +601,9 @@ fn main() {
         .collect();
     println!(
         "{} targets met, {} missed{}; the whole run took {:.0} s",
-        sections
-            .iter()
-            .flat_map(|s| &s.rows)
-            .filter(|r| r.met() == Some(true))
-            .count(),
+        sections.iter().flat_map(|s| &s.rows).filter(|r| r.met() == Some(true)).count(),
         missed.len(),
-        if missed.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", missed.join("; "))
-        },
+        if missed.is_empty() { String::new() } else { format!(" ({})", missed.join("; ")) },
         began.elapsed().as_secs_f64()
     );
 }

@@ -54,23 +54,14 @@ pub fn mb(kib: u64) -> f64 {
 impl Row {
     /// A row from several runs' values.
     pub fn runs(
-        figure: impl Into<String>,
-        values: &[f64],
-        unit: &'static str,
-        target: Target,
+        figure: impl Into<String>, values: &[f64], unit: &'static str, target: Target,
     ) -> Row {
         let spread = (values.len() > 1).then(|| {
             let min = values.iter().copied().fold(f64::INFINITY, f64::min);
             let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             (min, max)
         });
-        Row {
-            figure: figure.into(),
-            median: median(values),
-            spread,
-            unit,
-            target,
-        }
+        Row { figure: figure.into(), median: median(values), spread, unit, target }
     }
 
     /// A row from one value.
@@ -127,10 +118,8 @@ pub fn render(sections: &[Section]) -> String {
     for section in sections {
         let _ = writeln!(out, "| **{}** | | | | |", section.title);
         for row in &section.rows {
-            let spread = row
-                .spread
-                .map(|(a, b)| format!("{} – {}", num(a), num(b)))
-                .unwrap_or_default();
+            let spread =
+                row.spread.map(|(a, b)| format!("{} – {}", num(a), num(b))).unwrap_or_default();
             let target = match row.target {
                 Target::None => String::new(),
                 Target::AtLeast(t) => format!("≥ {} {}", num(t), row.unit),
@@ -167,10 +156,7 @@ mod tests {
         let row = Row::runs("x", &[5.0, 7.0, 6.0], "ms", Target::AtMost(6.0));
         assert_eq!(row.met(), Some(true));
         assert_eq!(row.spread, Some((5.0, 7.0)));
-        assert_eq!(
-            Row::one("y", 1.0, "ms", Target::AtLeast(2.0)).met(),
-            Some(false)
-        );
+        assert_eq!(Row::one("y", 1.0, "ms", Target::AtLeast(2.0)).met(), Some(false));
         assert_eq!(num(81234.4), "81,234");
         assert_eq!(num(0.456), "0.46");
     }
