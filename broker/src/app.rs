@@ -145,6 +145,27 @@ async fn fetch_plan_schemas(
     Ok(schemas)
 }
 
+/// Opens the configured database. A SQLite file is opened right here, before anything
+/// else runs: a thread of the blocking pool would start just for it and leave a malloc
+/// arena behind, holding the memory of the migration and the first connection, for the
+/// life of the process. The PostgreSQL back end drives its connections from a runtime of
+/// its own, which must not be entered from the executor: it connects on a blocking thread.
+async fn open_store(config: &Arc<Config>) -> Result<Store, crate::store::StoreError> {
+    match &config.database {
+        crate::store::Location::Sqlite(_) => {
+            Store::open_location(&config.database, config.encryption.as_ref())
+        }
+        crate::store::Location::Postgres(_) => {
+            let opening = config.clone();
+            tokio::task::spawn_blocking(move || {
+                Store::open_location(&opening.database, opening.encryption.as_ref())
+            })
+            .await
+            .map_err(|e| crate::store::StoreError::Task(e.to_string()))?
+        }
+    }
+}
+
 /// A broker ready to serve.
 pub struct Application {
     port: u16,
@@ -159,16 +180,9 @@ impl Application {
     /// Builds the broker and binds its listener.
     pub async fn build(loaded: LoadedConfig) -> Result<Self, StartError> {
         let config = Arc::new(loaded.config);
-        // Off the executor: opening migrates and may re-encrypt, and the PostgreSQL back end
-        // drives its connections from a runtime of its own.
-        let opening = config.clone();
-        let store = tokio::task::spawn_blocking(move || {
-            Store::open_location(&opening.database, opening.encryption.as_ref())
-        })
-        .await
-        .map_err(|e| crate::store::StoreError::Task(e.to_string()))
-        .and_then(|opened| opened)
-        .map_err(|source| StartError::Store { path: config.database.to_string(), source })?;
+        let store = open_store(&config)
+            .await
+            .map_err(|source| StartError::Store { path: config.database.to_string(), source })?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let director: Arc<dyn Director> = match &config.director {
             DirectorSettings::Simulated { task_duration } => {
