@@ -231,10 +231,14 @@ impl Engine {
     /// ([`Stage::Pending`]) are returned for the caller to report; later stages absorb
     /// director errors (the next poll retries). With a shared store, the operation's lease
     /// is taken first: an operation another replica is driving is returned as stored.
+    ///
+    /// The step runs boxed: it holds every stage's state (adapter call, director calls,
+    /// secrets), tens of kilobytes, which would otherwise be part of every request and
+    /// worker future that advances an operation, and of their stack frames.
     pub async fn advance_locked(
         &self, op_id: &OperationId,
     ) -> Result<Option<OperationRecord>, EngineError> {
-        self.with_lease(op_id, self.advance_leased(op_id)).await
+        Box::pin(self.with_lease(op_id, self.advance_leased(op_id))).await
     }
 
     /// [`Engine::advance_locked`] once the lease (if any) is held.

@@ -183,10 +183,8 @@ impl Broker {
         request: BindRequest,
     ) -> ServiceResult<Bound> {
         let activity = format!("bind {binding_id}");
-        self.journalled(instance_id, activity, async {
-            self.bind_now(caller, instance_id, binding_id, request).await
-        })
-        .await
+        let work = Box::pin(self.bind_now(caller, instance_id, binding_id, request));
+        self.journalled(instance_id, activity, work).await
     }
 
     /// Unbind: runs delete-binding (unless the deployment is gone) and forgets the binding.
@@ -196,13 +194,13 @@ impl Broker {
         request: UnbindRequest,
     ) -> ServiceResult<()> {
         let activity = format!("unbind {binding_id}");
-        self.journalled(instance_id, activity, async {
-            self.unbind_now(caller, instance_id, binding_id, request).await
-        })
-        .await
+        let work = Box::pin(self.unbind_now(caller, instance_id, binding_id, request));
+        self.journalled(instance_id, activity, work).await
     }
 
-    /// Runs `work` with its steps in the journal of `instance_id`, and records how it ended
+    /// Runs `work` (boxed by the callers: it holds director, adapter and CredHub calls, which
+    /// would otherwise make every request future that binds or unbinds tens of kilobytes)
+    /// with its steps in the journal of `instance_id`, and records how it ended
     /// when it got as far as the adapter, the director or the store (a refusal before that
     /// leaves no trace, so unknown ids cannot fill the journal).
     async fn journalled<T>(

@@ -570,3 +570,31 @@ fn the_upgrade_decision_needs_an_outdated_instance_and_nothing_else_changing() {
     assert!(!decide(Some("2"), Some("2"), Some("2"), true, json!({})));
     assert!(!decide(None, Some("2"), Some("2"), true, json!({})));
 }
+
+/// Futures move whole: a request or worker future that holds a whole operation step (adapter,
+/// director and CredHub calls inline, tens of kilobytes) costs stack and copies on every
+/// request. The steps are boxed where they start; this keeps it so.
+#[tokio::test]
+async fn request_and_worker_futures_stay_small() {
+    const LIMIT: usize = 16 * 1024;
+    let f = fixture();
+    let (id, binding, op) = (parsed("x"), parsed("b"), parsed("o"));
+    let engine = f.broker.engine();
+    let sizes = [
+        (
+            "provision",
+            size_of_val(&f.broker.provision(CALLER, &id, provision_request(SMALL, json!({})))),
+        ),
+        ("update", size_of_val(&f.broker.update(CALLER, &id, update_request(None)))),
+        ("last_operation", size_of_val(&f.broker.last_operation(CALLER, &id, None))),
+        ("bind", size_of_val(&f.broker.bind(CALLER, &id, &binding, bind_request(json!({}))))),
+        ("drive", size_of_val(&engine.drive(&op))),
+        ("drive_all", size_of_val(&engine.drive_all())),
+    ];
+    for (name, size) in sizes {
+        assert!(
+            size <= LIMIT,
+            "the {name} future is {size} bytes, over {LIMIT}: box the step it awaits"
+        );
+    }
+}
