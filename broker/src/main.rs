@@ -158,23 +158,17 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
 /// in force.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn cap_malloc_arenas() {
-    use std::os::raw::c_int;
-    extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-    }
-    /// glibc's `M_ARENA_MAX` (malloc.h).
-    const M_ARENA_MAX: c_int = -8;
     let set_by_operator = std::env::var_os("MALLOC_ARENA_MAX").is_some()
         || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
     if set_by_operator {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let arenas = c_int::try_from(cores + 2).unwrap_or(c_int::MAX).max(4);
+    let arenas = libc::c_int::try_from(cores + 2).unwrap_or(libc::c_int::MAX).max(4);
     // SAFETY: mallopt only sets a parameter of the allocator, which takes its own lock; it
     // is called before the runtimes and the HTTP workers start.
     unsafe {
-        mallopt(M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
     }
 }
 
