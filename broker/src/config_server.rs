@@ -7,6 +7,7 @@
 //! config server's own ids of one version of a credential, as the director's
 //! `GET /deployments/<name>/variables` lists them.
 
+use crate::redacted::Redacted;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
@@ -57,37 +58,6 @@ fn json_type_name(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    }
-}
-
-/// A value that `Debug` never shows: it prints `<redacted>`, so that a struct holding a secret
-/// can derive `Debug`. Derefs to the value.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Redacted<T>(pub T);
-
-impl<T> std::fmt::Debug for Redacted<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<T> From<T> for Redacted<T> {
-    fn from(value: T) -> Self {
-        Self(value)
-    }
-}
-
-impl<T> std::ops::Deref for Redacted<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> std::ops::DerefMut for Redacted<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
     }
 }
 

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod journal;
 pub mod metrics;
 pub mod quotas;
+pub mod redacted;
 pub mod schemas;
 pub mod service;
 pub mod store;

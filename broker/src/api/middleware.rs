@@ -12,8 +12,8 @@
 //! * `X-Broker-API-Request-Identity` is echoed on every answer.
 
 use super::error::ApiError;
-use crate::config_server::Redacted;
 use crate::ids::log_safe;
+use crate::redacted::Redacted;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};

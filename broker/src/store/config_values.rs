@@ -6,7 +6,7 @@ use super::columns::{get, Json};
 use super::db::{Durability, Row, SqlExt as _};
 use super::sealed::CONFIG_VALUE;
 use super::{StoreResult, Timestamp};
-use crate::config_server::Redacted;
+use crate::redacted::Redacted;
 use crate::store::Store;
 use rusqlite::params;
 use serde_json::Value;
